@@ -1,0 +1,1 @@
+"""Everything that speaks to piles: MQTT topics, connections, the device protocol, commands."""

@@ -1,0 +1,1 @@
+"""Raw device messages → validated rows in PostgreSQL, acknowledged only once committed."""

@@ -1,0 +1,218 @@
+"""The ingest worker: MQTT (QoS 1, persistent shared-subscription session) → Store.
+
+Threads: paho's network loop receives into an inbox; the main thread takes batches,
+writes each in one transaction and only then acknowledges its messages (manual acks).
+A crash at any point loses nothing: unacknowledged messages are redelivered by the
+broker and the idempotent merge stores them once.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import deque
+
+import psycopg
+from paho.mqtt.client import MQTTMessage
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from gateway import mqtt
+from gateway.topics import Topics
+from ingest.decode import DeadLetter, Decoder, Inbound
+from ingest.housekeeping import Housekeeping
+from ingest.store import BatchResult, Store
+from pilecare.db import database_url
+from pilecare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Errors after which the same batch is simply tried again: the database is away or two
+# workers collided. Anything else is about the data and is isolated message by message.
+_RETRYABLE = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+)
+
+
+class IngestWorker:
+    def __init__(self, settings: Settings, *, client_id: str | None = None, housekeeping: bool = True):
+        self.settings = settings
+        self.client_id = client_id or settings.ingest_client_id
+        self.topics = Topics(settings.topic_prefix)
+        self.decoder = Decoder(settings)
+        self.inbox: deque[Inbound] = deque()
+        self.wake = threading.Event()
+        self.stop_event = threading.Event()
+        self.subscribed = threading.Event()
+        self.generation = 0
+        self.totals = BatchResult()
+        self.housekeeping = Housekeeping(settings) if housekeeping else None
+        self._store: Store | None = None
+        self._client = None
+
+    # --- MQTT side (paho's thread) -------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("broker refused connection: %s", reason_code)
+            return
+        self.generation += 1
+        log.info("connected to broker (session present: %s)", flags.session_present)
+        options = SubscribeOptions(qos=1)
+        client.subscribe([(topic, options) for topic in self.topics.ingest_subscriptions(self.settings.ingest_group)])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("subscription refused: %s", failed)
+        else:
+            self.subscribed.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.subscribed.clear()
+        if not self.stop_event.is_set():
+            log.warning("disconnected from broker (%s); paho reconnects", reason_code)
+
+    def _on_message(self, client, userdata, msg: MQTTMessage):
+        self.inbox.append(Inbound(msg.topic, msg.payload, msg.mid, msg.qos, time.time(), self.generation))
+        self.wake.set()
+
+    # --- writer side (main thread) -------------------------------------------------
+    def _next_batch(self) -> list[Inbound]:
+        size = self.settings.ingest_batch_size
+        self.wake.clear()
+        if not self.inbox and not self.wake.wait(0.2):
+            return []
+        deadline = time.monotonic() + self.settings.ingest_batch_ms / 1000
+        while len(self.inbox) < size:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stop_event.is_set():
+                break
+            self.wake.clear()
+            self.wake.wait(left)
+        batch = []
+        inbox = self.inbox
+        while inbox and len(batch) < size:
+            batch.append(inbox.popleft())
+        return batch
+
+    def _connect_store(self) -> Store:
+        delay = 0.5
+        while True:
+            try:
+                conn = psycopg.connect(database_url(self.settings), application_name=f"pilecare-ingest:{self.client_id}")
+                return Store(conn, worker=self.client_id)
+            except psycopg.OperationalError as error:
+                log.error("database unavailable (%s); retrying in %.1fs", error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    def process(self, batch: list[Inbound]) -> BatchResult:
+        items = [(m, self.decoder.decode(m)) for m in batch]
+        result = self._write(items)
+        self._ack(batch)
+        t = self.totals
+        t.received += result.received
+        t.stored += result.stored
+        t.duplicates += result.duplicates
+        t.dead_lettered += result.dead_lettered
+        for d in result.dead_letters:
+            log.warning("dead letter on %s: %s", d.inbound.topic, d.reason)
+        return result
+
+    def _write(self, items) -> BatchResult:
+        delay = 0.2
+        while True:
+            if self._store is None:
+                self._store = self._connect_store()
+            try:
+                return self._store.write(items)
+            except _RETRYABLE as error:
+                log.warning("batch of %d not stored (%s); retrying", len(items), error)
+                if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)) and self._store.conn.closed:
+                    self._store = None
+                time.sleep(delay)
+                delay = min(delay * 2, 5)
+            except psycopg.Error as error:
+                log.error("batch rejected by the database (%s); isolating messages", error)
+                return self._write_one_by_one(items)
+
+    def _write_one_by_one(self, items) -> BatchResult:
+        total = BatchResult()
+        for inbound, decoded in items:
+            try:
+                r = self._store.write([(inbound, decoded)])
+            except _RETRYABLE:
+                raise
+            except psycopg.Error as error:
+                reason = f"database rejected the message: {str(error).splitlines()[0]}"
+                r = self._store.write([(inbound, DeadLetter(inbound, reason, getattr(decoded, "pile_id", None)))])
+            total.received += r.received
+            total.stored += r.stored
+            total.duplicates += r.duplicates
+            total.dead_lettered += r.dead_lettered
+            total.dead_letters += r.dead_letters
+        return total
+
+    def _ack(self, batch: list[Inbound]) -> None:
+        # An ack for a message from an earlier connection could hit a different packet
+        # id; those messages are redelivered and de-duplicated instead.
+        generation = self.generation
+        client = self._client
+        for m in batch:
+            if m.qos and m.generation == generation:
+                client.ack(m.mid, m.qos)
+
+    # --- lifecycle -----------------------------------------------------------------
+    def start_mqtt(self) -> None:
+        target = self.settings.mqtt()
+        client = mqtt.client(target, self.client_id, manual_ack=True)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        mqtt.connect(client, target, persistent=True, receive_maximum=self.settings.ingest_receive_maximum, blocking=False)
+        client.loop_start()
+
+    def run(self) -> None:
+        self._store = self._connect_store()
+        self.start_mqtt()
+        if self.housekeeping:
+            self.housekeeping.start()
+        last_log = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                batch = self._next_batch()
+                if batch:
+                    self.process(batch)
+                if time.monotonic() - last_log > 30:
+                    last_log = time.monotonic()
+                    t = self.totals
+                    log.info("received %d stored %d duplicates %d dead-lettered %d",
+                             t.received, t.stored, t.duplicates, t.dead_lettered)
+            # Drain what already arrived so it is acknowledged before we go.
+            while self.inbox:
+                self.process(self._next_batch())
+        finally:
+            if self.housekeeping:
+                self.housekeeping.stop()
+            self._client.disconnect()
+            self._client.loop_stop()
+            if self._store:
+                self._store.conn.close()
+
+    def stop(self, *_args) -> None:
+        self.stop_event.set()
+        self.wake.set()
+
+
+def main(settings: Settings) -> None:
+    worker = IngestWorker(settings)
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    log.info("ingest worker %s consuming %s/piles/+/… as group %s",
+             worker.client_id, settings.topic_prefix, settings.ingest_group)
+    worker.run()

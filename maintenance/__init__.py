@@ -1,0 +1,1 @@
+"""Rules, alarms, work orders, preventive planning, dispatch and SLAs (coming next)."""

@@ -1,0 +1,1 @@
+"""pilecare shared package: settings, database access, migrations and domain types."""

@@ -1,0 +1,136 @@
+"""The `pilecare` command."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pilecare.settings import get_settings
+
+
+def _migrate(args) -> None:
+    from pilecare.db import connect
+    from pilecare.migrate import migrate
+
+    settings = get_settings()
+    with connect(settings) as conn:
+        applied = migrate(conn, settings)
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+def _ingest(args) -> None:
+    from ingest.worker import main
+
+    main(get_settings())
+
+
+def _api(args) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("api.app:create_app", factory=True, host=args.host or settings.api_host,
+                port=args.port or settings.api_port, log_level="info")
+
+
+def _simulate(args) -> None:
+    from simulators.runner import main
+
+    main(get_settings(), args)
+
+
+def _seed(args) -> None:
+    from pilecare.db import connect
+    from simulators.fleetgen import seed_fleet
+
+    settings = get_settings()
+    with connect(settings) as conn:
+        summary = seed_fleet(conn, piles=args.piles, seed=args.seed)
+    print(summary)
+
+
+def _bench(args) -> None:
+    if args.what == "ingest":
+        from ingest.bench import main
+    else:
+        raise SystemExit(f"unknown benchmark {args.what!r}")
+    main(args)
+
+
+def _run(args) -> None:
+    from pilecare.run import main
+
+    main(args)
+
+
+def _schema(args) -> None:
+    from gateway.schema import write_schemas
+
+    for path in write_schemas():
+        print(path)
+
+
+def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--piles", type=int, default=None, help="simulate the first N piles of the registry (default: all)")
+    p.add_argument("--interval", type=float, default=None, help="seconds between telemetry reports (default: the pile model's)")
+    p.add_argument("--speed", type=float, default=1.0, help="time acceleration: simulated seconds per real second")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many real seconds (default: run forever)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--fault-rate", type=float, default=0.0, help="faults per pile per simulated day")
+    p.add_argument("--faults", default=None, help="comma-separated fault kinds to draw from (default: the whole catalogue)")
+    p.add_argument("--mode", choices=("per-pile", "multiplexed"), default="per-pile",
+                   help="per-pile: one MQTT client and last will per pile; multiplexed: few clients, for load")
+    p.add_argument("--clients", type=int, default=4, help="MQTT clients in multiplexed mode")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pilecare", description="EV charging-pile maintenance platform")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    sub.add_parser("ingest", help="run an ingest worker").set_defaults(func=_ingest)
+
+    api = sub.add_parser("api", help="run the HTTP API")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.set_defaults(func=_api)
+
+    sim = sub.add_parser("simulate", help="run a simulated fleet of piles")
+    add_simulate_arguments(sim)
+    sim.set_defaults(func=_simulate)
+
+    fleet = sub.add_parser("fleet", help="fleet registry").add_subparsers(dest="fleet_command", required=True)
+    seed = fleet.add_parser("seed", help="create a deterministic, realistic fleet")
+    seed.add_argument("--piles", type=int, default=200)
+    seed.add_argument("--seed", type=int, default=1)
+    seed.set_defaults(func=_seed)
+
+    bench = sub.add_parser("bench", help="benchmarks (last output line is JSON)")
+    bench.add_argument("what", choices=("ingest",))
+    bench.add_argument("--seconds", type=float, default=60.0, help="length of the measured drain / run")
+    bench.add_argument("--piles", type=int, default=1000)
+    bench.set_defaults(func=_bench)
+
+    run = sub.add_parser("run", help="everything at once: database, broker, ingest, API, simulated fleet")
+    run.add_argument("--piles", type=int, default=200)
+    run.add_argument("--port", type=int, default=None)
+    run.add_argument("--interval", type=float, default=10.0)
+    run.add_argument("--fault-rate", type=float, default=2.0)
+    run.set_defaults(func=_run)
+
+    sub.add_parser("schema", help="write the device protocol JSON Schemas").set_defaults(func=_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

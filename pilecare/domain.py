@@ -1,0 +1,118 @@
+"""Shared vocabularies. Each is a `str, Enum` so it serialises as its value."""
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ConnectorStatus(str, Enum):
+    """OCPP 1.6 ChargePointStatus (connector 0 = the whole pile uses Available,
+    Unavailable and Faulted only)."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    SUSPENDED_EV = "SuspendedEV"
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+class ErrorCode(str, Enum):
+    """OCPP 1.6 ChargePointErrorCode. Vendor detail rides in vendor_error_code / info."""
+
+    CONNECTOR_LOCK_FAILURE = "ConnectorLockFailure"
+    EV_COMMUNICATION_ERROR = "EVCommunicationError"
+    GROUND_FAILURE = "GroundFailure"
+    HIGH_TEMPERATURE = "HighTemperature"
+    INTERNAL_ERROR = "InternalError"
+    LOCAL_LIST_CONFLICT = "LocalListConflict"
+    NO_ERROR = "NoError"
+    OTHER_ERROR = "OtherError"
+    OVER_CURRENT_FAILURE = "OverCurrentFailure"
+    OVER_VOLTAGE = "OverVoltage"
+    POWER_METER_FAILURE = "PowerMeterFailure"
+    POWER_SWITCH_FAILURE = "PowerSwitchFailure"
+    READER_FAILURE = "ReaderFailure"
+    RESET_FAILURE = "ResetFailure"
+    UNDER_VOLTAGE = "UnderVoltage"
+    WEAK_SIGNAL = "WeakSignal"
+
+
+class PileKind(str, Enum):
+    """Current type delivered to the vehicle."""
+
+    AC = "AC"
+    DC = "DC"
+
+
+class Connectivity(str, Enum):
+    """What the pile's retained `status` topic (and its last will) says."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class PileEventType(str, Enum):
+    """Discrete things a pile reports on its `events` topic (docs/device-protocol.md)."""
+
+    BOOT = "boot"
+    SESSION_STARTED = "session_started"
+    SESSION_STOPPED = "session_stopped"
+    SESSION_START_FAILED = "session_start_failed"
+    CONNECTOR_PLUGGED = "connector_plugged"
+    CONNECTOR_UNPLUGGED = "connector_unplugged"
+    FIRMWARE_UPDATED = "firmware_updated"
+    EMERGENCY_STOP = "emergency_stop"
+    EMERGENCY_STOP_RELEASED = "emergency_stop_released"
+    DOOR_OPENED = "door_opened"
+    FAULT = "fault"
+    FAULT_CLEARED = "fault_cleared"
+
+
+class CommandType(str, Enum):
+    """Downlink commands, named after their OCPP 1.6 counterparts."""
+
+    RESET = "Reset"
+    CHANGE_AVAILABILITY = "ChangeAvailability"
+    UNLOCK_CONNECTOR = "UnlockConnector"
+    TRIGGER_MESSAGE = "TriggerMessage"
+
+
+class CommandAckStatus(str, Enum):
+    """Answer a pile gives on `commands/ack` (OCPP 1.6 response statuses)."""
+
+    ACCEPTED = "Accepted"
+    REJECTED = "Rejected"
+    SCHEDULED = "Scheduled"
+    UNLOCKED = "Unlocked"
+    UNLOCK_FAILED = "UnlockFailed"
+    NOT_SUPPORTED = "NotSupported"
+
+
+class CustomerTier(str, Enum):
+    """Customer importance tiers (R-INFO): drive service levels."""
+
+    PLATINUM = "platinum"
+    GOLD = "gold"
+    STANDARD = "standard"
+
+
+class SiteEnvironment(str, Enum):
+    """Site conditions that shorten preventive-maintenance intervals (R-PM)."""
+
+    HOT = "hot"
+    DUSTY = "dusty"
+    COASTAL = "coastal"
+    COLD = "cold"
+    HEAVY_USE = "heavy_use"
+
+
+class MessageKind(str, Enum):
+    """The uplink topics ingest consumes."""
+
+    TELEMETRY = "telemetry"
+    STATUS = "status"
+    EVENTS = "events"
+    COMMAND_ACK = "commands/ack"

@@ -1,0 +1,30 @@
+"""One root error with a code and a default description; the API maps these to 4xx."""
+from __future__ import annotations
+
+
+class PilecareError(Exception):
+    code = "error"
+    status = 400
+    description = "The request could not be processed."
+
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail or self.description)
+        self.detail = detail or self.description
+
+
+class NotFound(PilecareError):
+    code = "not_found"
+    status = 404
+    description = "No such record."
+
+
+class Conflict(PilecareError):
+    code = "conflict"
+    status = 409
+    description = "The record is not in a state that allows this."
+
+
+class InvalidInput(PilecareError):
+    code = "invalid_input"
+    status = 422
+    description = "The input is not valid."

@@ -1,0 +1,83 @@
+"""One env-driven Settings object for every pilecare process."""
+from __future__ import annotations
+
+import socket
+from functools import lru_cache
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MqttTarget(BaseModel):
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PILECARE_", env_file=".env", extra="ignore")
+
+    # None means "start an embedded one" (only `pilecare run` and the benchmarks do that).
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    topic_prefix: str = "pilecare/v1"
+
+    ingest_group: str = "pilecare-ingest"
+    # Stable per host by default so a restarted worker resumes its own broker session
+    # (and the messages queued for it while it was down).
+    ingest_client_id: str = Field(default_factory=lambda: f"pilecare-ingest-{socket.gethostname()}")
+    ingest_batch_size: int = Field(default=2000, ge=1, le=50_000)
+    ingest_batch_ms: int = Field(default=50, ge=1, le=10_000)
+    # Receive-maximum asked of the broker: how many unacked messages may be in flight to
+    # us. It must exceed the batch size or acks would throttle the stream; it also bounds
+    # ingest memory.
+    ingest_receive_maximum: int = Field(default=12_000, ge=10, le=65_535)
+    max_payload_bytes: int = Field(default=64 * 1024, ge=256)
+
+    # A device clock more than this far ahead of the broker-receive time is skewed.
+    clock_ahead_tolerance_s: int = 300
+    # Piles buffer readings while offline and upload them later, so old timestamps are
+    # normal; older than this they are a reset RTC (1970) and are stored at receive time.
+    clock_max_age_days: int = 30
+
+    # "auto" uses TimescaleDB when the extension can be created, else plain PostgreSQL.
+    timescale: str = Field(default="auto", pattern="^(auto|on|off)$")
+    retention_days: int = Field(default=90, ge=1)
+    partition_ahead_days: int = Field(default=3, ge=1)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    data_dir: str = ".pilecare"
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _strip_slashes(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or "+" in value or "#" in value:
+            raise ValueError("topic_prefix must be a plain topic path without wildcards")
+        return value
+
+    def mqtt(self) -> MqttTarget:
+        return parse_mqtt_url(self.mqtt_url or "mqtt://127.0.0.1:1883")
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
+    tls = parts.scheme in ("mqtts", "ssl")
+    return MqttTarget(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,236 @@
+"""Telemetry storage on two backends with one set of tables and queries.
+
+TimescaleDB (production, docker-compose): `telemetry` is a hypertable with compression
+and retention policies, and `telemetry_hourly` is a continuous aggregate.
+
+Plain PostgreSQL (dev and CI machines, where the extension cannot be installed):
+`telemetry` is range-partitioned by day with partitions created ahead and a DEFAULT
+partition that catches late uploads, retention drops whole partitions, and
+`telemetry_hourly` is a table that `refresh_rollups` keeps up to date.
+
+Readers use `telemetry` and `telemetry_hourly` the same way on both; only this module
+knows which backend is underneath. Keep the TimescaleDB path small and explicit.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta, timezone
+
+import psycopg
+from psycopg import sql
+
+from pilecare.db import has_timescale
+from pilecare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TELEMETRY_COLUMNS = (
+    "time", "pile_id", "connector_id", "seq", "device_ts", "received_at",
+    "status", "error_code", "vendor_error_code", "info",
+    "voltage_v", "current_a", "current_offered_a", "power_kw", "power_offered_kw",
+    "energy_kwh", "temp_c", "soc_pct", "fan_rpm", "insulation_mohm", "ambient_c",
+)
+
+_TELEMETRY_TABLE = """
+CREATE TABLE telemetry (
+    time              timestamptz NOT NULL,   -- trusted time: device time, or receive time if the clock is implausible
+    pile_id           text NOT NULL,
+    connector_id      smallint NOT NULL,      -- 0 = the pile itself (one row per message)
+    seq               bigint NOT NULL,
+    device_ts         timestamptz NOT NULL,
+    received_at       timestamptz NOT NULL,
+    status            text,
+    error_code        text,
+    vendor_error_code text,
+    info              text,
+    voltage_v         real,
+    current_a         real,
+    current_offered_a real,
+    power_kw          real,
+    power_offered_kw  real,
+    energy_kwh        double precision,
+    temp_c            real,
+    soc_pct           real,
+    fan_rpm           real,
+    insulation_mohm   real,
+    ambient_c         real
+){partition}
+"""
+# Leading pile_id/time serves per-pile range reads; the whole key makes redelivery idempotent.
+_TELEMETRY_KEY = "CREATE UNIQUE INDEX telemetry_key ON telemetry (pile_id, time, connector_id, seq)"
+
+_ROLLUP_SELECT = """
+SELECT {bucket} AS bucket, pile_id, connector_id,
+       count(*)        AS samples,
+       avg(power_kw)   AS power_avg_kw,
+       max(power_kw)   AS power_max_kw,
+       avg(temp_c)     AS temp_avg_c,
+       max(temp_c)     AS temp_max_c,
+       avg(voltage_v)  AS voltage_avg_v,
+       avg(current_a)  AS current_avg_a,
+       min(energy_kwh) AS energy_min_kwh,
+       max(energy_kwh) AS energy_max_kwh
+FROM telemetry
+"""
+ROLLUP_COLUMNS = (
+    "samples", "power_avg_kw", "power_max_kw", "temp_avg_c", "temp_max_c",
+    "voltage_avg_v", "current_avg_a", "energy_min_kwh", "energy_max_kwh",
+)
+
+
+def want_timescale(conn: psycopg.Connection, settings: Settings) -> bool:
+    if settings.timescale == "off":
+        return False
+    available = conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+    ).fetchone()
+    if not available:
+        if settings.timescale == "on":
+            raise RuntimeError("PILECARE_TIMESCALE=on but the timescaledb extension is not available")
+        return False
+    return True
+
+
+def create_telemetry(conn: psycopg.Connection, settings: Settings) -> str:
+    """Create telemetry and its hourly rollup; return the backend used."""
+    if want_timescale(conn, settings):
+        _create_timescale(conn, settings)
+        return "timescaledb"
+    conn.execute(_TELEMETRY_TABLE.format(partition=" PARTITION BY RANGE (time)"))
+    conn.execute(_TELEMETRY_KEY)
+    conn.execute("CREATE TABLE telemetry_default PARTITION OF telemetry DEFAULT")
+    conn.execute(
+        """CREATE TABLE telemetry_hourly (
+               bucket timestamptz NOT NULL, pile_id text NOT NULL, connector_id smallint NOT NULL,
+               samples bigint NOT NULL, power_avg_kw double precision, power_max_kw real,
+               temp_avg_c double precision, temp_max_c real, voltage_avg_v double precision,
+               current_avg_a double precision, energy_min_kwh double precision,
+               energy_max_kwh double precision,
+               PRIMARY KEY (pile_id, connector_id, bucket))"""
+    )
+    ensure_partitions(conn, settings)
+    return "postgresql"
+
+
+def _create_timescale(conn: psycopg.Connection, settings: Settings) -> None:
+    conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    conn.execute(_TELEMETRY_TABLE.format(partition=""))
+    conn.execute(_TELEMETRY_KEY)
+    conn.execute("SELECT create_hypertable('telemetry', 'time', chunk_time_interval => INTERVAL '1 day')")
+    conn.execute(
+        "ALTER TABLE telemetry SET (timescaledb.compress, "
+        "timescaledb.compress_segmentby = 'pile_id, connector_id', "
+        "timescaledb.compress_orderby = 'time DESC, seq DESC')"
+    )
+    conn.execute("SELECT add_compression_policy('telemetry', INTERVAL '7 days')")
+    conn.execute(
+        sql.SQL("SELECT add_retention_policy('telemetry', {})").format(
+            sql.Literal(timedelta(days=settings.retention_days))
+        )
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE MATERIALIZED VIEW telemetry_hourly "
+            "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS "
+            + _ROLLUP_SELECT
+            + " GROUP BY 1, 2, 3 WITH NO DATA"
+        ).format(bucket=sql.SQL("time_bucket(INTERVAL '1 hour', time)"))
+    )
+    conn.execute(
+        "SELECT add_continuous_aggregate_policy('telemetry_hourly', "
+        "start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour', "
+        "schedule_interval => INTERVAL '5 minutes')"
+    )
+
+
+def _partition_name(day: date) -> str:
+    return f"telemetry_p{day:%Y%m%d}"
+
+
+def ensure_partitions(conn: psycopg.Connection, settings: Settings, today: date | None = None) -> list[str]:
+    """Create daily partitions from a week back to `partition_ahead_days` ahead.
+
+    Older uploads land in the DEFAULT partition; nothing is ever rejected for its time.
+    """
+    if has_timescale(conn):
+        return []
+    today = today or datetime.now(timezone.utc).date()
+    existing = {
+        row[0]
+        for row in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'telemetry'::regclass"
+        )
+    }
+    created = []
+    for offset in range(-7, settings.partition_ahead_days + 1):
+        day = today + timedelta(days=offset)
+        name = _partition_name(day)
+        if name in existing:
+            continue
+        start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        end = start + timedelta(days=1)
+        with conn.transaction():
+            # Rows for this day may already sit in the default partition (late uploads):
+            # move them into the new partition before attaching it, or ATTACH would fail.
+            conn.execute(sql.SQL("CREATE TABLE {} (LIKE telemetry INCLUDING DEFAULTS)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL(
+                    "WITH moved AS (DELETE FROM telemetry_default WHERE time >= %s AND time < %s RETURNING *) "
+                    "INSERT INTO {} SELECT * FROM moved"
+                ).format(sql.Identifier(name)),
+                (start, end),
+            )
+            conn.execute(
+                sql.SQL("ALTER TABLE telemetry ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+                    sql.Identifier(name), sql.Literal(start), sql.Literal(end)
+                )
+            )
+        created.append(name)
+    if created:
+        log.info("created telemetry partitions %s", ", ".join(created))
+    return created
+
+
+def drop_expired(conn: psycopg.Connection, settings: Settings, now: datetime | None = None) -> list[str]:
+    """Retention on plain PostgreSQL: drop whole day partitions past retention."""
+    if has_timescale(conn):
+        return []  # the retention policy does it
+    now = now or datetime.now(timezone.utc)
+    cutoff = (now - timedelta(days=settings.retention_days)).date()
+    dropped = []
+    for (name,) in conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'telemetry'::regclass AND c.relname LIKE 'telemetry_p%'"
+    ).fetchall():
+        day = datetime.strptime(name[len("telemetry_p"):], "%Y%m%d").date()
+        if day < cutoff:
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+            dropped.append(name)
+    cutoff_ts = datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=timezone.utc)
+    conn.execute("DELETE FROM telemetry_default WHERE time < %s", (cutoff_ts,))
+    conn.execute("DELETE FROM telemetry_hourly WHERE bucket < %s", (cutoff_ts,))
+    return dropped
+
+
+def refresh_rollups(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
+    """Recompute hourly rollups for [start, end) on plain PostgreSQL (idempotent)."""
+    if has_timescale(conn):
+        conn.execute("CALL refresh_continuous_aggregate('telemetry_hourly', %s, %s)", (start, end))
+        return 0
+    hour = timedelta(hours=1)
+    start = start.replace(minute=0, second=0, microsecond=0)
+    end = end.replace(minute=0, second=0, microsecond=0) + hour
+    query = sql.SQL(
+        "INSERT INTO telemetry_hourly (bucket, pile_id, connector_id, {cols}) "
+        + _ROLLUP_SELECT
+        + " WHERE time >= %s AND time < %s GROUP BY 1, 2, 3 "
+        "ON CONFLICT (pile_id, connector_id, bucket) DO UPDATE SET {updates}"
+    ).format(
+        bucket=sql.SQL("date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '2000-01-01 00:00:00+00')"),
+        cols=sql.SQL(", ").join(map(sql.Identifier, ROLLUP_COLUMNS)),
+        updates=sql.SQL(", ").join(
+            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in ROLLUP_COLUMNS
+        ),
+    )
+    return conn.execute(query, (start, end)).rowcount

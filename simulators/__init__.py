@@ -1,0 +1,1 @@
+"""Fleets that behave like real charging piles, for development, tests and load."""
