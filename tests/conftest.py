@@ -1,0 +1,108 @@
+"""Shared fixtures: one fresh database and one project-configured Mosquitto per test
+session; every test starts from empty tables and its own topic prefix."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+
+import psycopg
+import pytest
+
+from pilecare.migrate import migrate
+from pilecare.settings import Settings
+from tests import services
+
+
+def pytest_configure(config):
+    # Check the services once, and stop with one clear message if they are down.
+    try:
+        with psycopg.connect(services.ADMIN_URL, connect_timeout=5):
+            pass
+    except psycopg.OperationalError as error:
+        pytest.exit(f"PostgreSQL is not reachable at {services.ADMIN_URL}: {error}", returncode=3)
+    if not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
+        pytest.exit("Mosquitto is not installed (the test command installs it: apt-get install mosquitto)", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    name, url = services.create_database()
+    with psycopg.connect(url) as conn:
+        migrate(conn, Settings(database_url=url, timescale="off"))
+    yield url
+    services.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    b = services.Broker(tmp_path_factory.mktemp("mosquitto"))
+    b.start()
+    yield b
+    b.stop()
+
+
+_KEEP = {"schema_migrations", "pile_models"}
+
+
+@pytest.fixture
+def db(database_url):
+    """An autocommit connection to the test database, with every table emptied."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [
+            r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename NOT LIKE 'telemetry\\_p%' AND tablename <> 'telemetry_default'"
+            )
+            if r[0] not in _KEEP
+        ]
+        conn.execute("TRUNCATE " + ", ".join(tables) + ", telemetry, pile_models RESTART IDENTITY CASCADE")
+        yield conn
+
+
+@pytest.fixture
+def settings(database_url, broker, db) -> Settings:
+    """Settings for one test: its own topic prefix, ingest group and client id."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        database_url=database_url,
+        mqtt_url=broker.url,
+        topic_prefix=f"test-{tag}/pilecare/v1",
+        ingest_group=f"ingest-{tag}",
+        ingest_client_id=f"ingest-{tag}",
+        timescale="off",
+    )
+
+
+@pytest.fixture
+def fleet(db):
+    """A small registry: one customer, two sites, an AC and a DC model, 20 piles."""
+    from tests.factories import make_fleet
+
+    return make_fleet(db, piles=20)
+
+
+class RunningWorker:
+    def __init__(self, worker):
+        self.worker = worker
+        self.thread = threading.Thread(target=worker.run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        assert self.worker.subscribed.wait(10), "ingest worker did not subscribe"
+        return self
+
+    def stop(self):
+        self.worker.stop()
+        self.thread.join(30)
+
+
+@pytest.fixture
+def ingest(settings):
+    """An ingest worker running in a thread of the test process."""
+    from ingest.worker import IngestWorker
+
+    running = RunningWorker(IngestWorker(settings, housekeeping=False)).start()
+    yield running.worker
+    running.stop()

@@ -1,0 +1,92 @@
+"""Real services for the tests: a fresh PostgreSQL database and a Mosquitto broker started
+with the project's own config on a free port (Debian's default config drops queued
+messages beyond 1,000 per client, which would hide loss)."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKER_CONFIG = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+ADMIN_URL = os.environ.get("PILECARE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+def database_url(name: str) -> str:
+    base = ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def create_database() -> tuple[str, str]:
+    name = f"pilecare_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, database_url(name)
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Broker:
+    """A Mosquitto process with the shipped config; restartable with its persistence."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = []
+        for line in BROKER_CONFIG.read_text().splitlines():
+            if line.startswith("listener "):
+                line = f"listener {self.port} 127.0.0.1"
+            elif line.startswith("persistence_location "):
+                line = f"persistence_location {workdir}/"
+            config.append(line)
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text("\n".join(config) + "\n")
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        log = open(self.workdir / "mosquitto.log", "ab")
+        self.process = subprocess.Popen([binary, "-c", str(self.config)], stdout=log, stderr=log)
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        """Graceful stop: Mosquitto saves sessions and queued messages on SIGTERM."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
