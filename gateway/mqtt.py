@@ -30,6 +30,8 @@ def client(target: MqttTarget, client_id: str, *, manual_ack: bool = False) -> m
     # paho keeps QoS>0 messages published while disconnected and sends them on reconnect;
     # no cap, so a broker restart drops nothing on the publishing side.
     c.max_queued_messages_set(0)
+    # paho's default of 20 unacknowledged publishes caps a publisher at 20 round trips.
+    c.max_inflight_messages_set(1000)
     return c
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from pilecare.domain import CommandAckStatus, CommandType, ConnectorStatus, ErrorCode, PileEventType
 
@@ -54,6 +54,13 @@ class Telemetry(_Strict):
     ambient_c: _measure(-100, 100, "Ambient temperature")
     fan_rpm: _measure(0, 100_000, "Cooling fan speed (RPM measurand)")
     insulation_mohm: _measure(0, 1e6, "DC insulation resistance")
+
+    @model_validator(mode="after")
+    def _connector_ids_are_unique(self):
+        ids = [c.id for c in self.connectors]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"connector ids must be unique, got {ids}")
+        return self
 
 
 class Status(_Strict):

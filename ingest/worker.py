@@ -59,7 +59,12 @@ class IngestWorker:
             log.error("broker refused connection: %s", reason_code)
             return
         self.generation += 1
-        log.info("connected to broker (session present: %s)", flags.session_present)
+        if self.generation > 1 and not flags.session_present:
+            # The broker lost our session (expired, or restarted without persistence):
+            # whatever it had queued for us is gone, so say so loudly.
+            log.error("reconnected but the broker had no session for %s: queued messages may be lost", self.client_id)
+        else:
+            log.info("connected to broker (session present: %s)", flags.session_present)
         options = SubscribeOptions(qos=1)
         client.subscribe([(topic, options) for topic in self.topics.ingest_subscriptions(self.settings.ingest_group)])
 

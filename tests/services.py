@@ -67,6 +67,10 @@ class Broker:
             elif line.startswith("persistence_location "):
                 line = f"persistence_location {workdir}/"
             config.append(line)
+        if os.geteuid() == 0:
+            # Started as root, Mosquitto drops to the `mosquitto` user, which cannot write
+            # the test's private temp dir: persistence would silently fail.
+            config.append("user root")
         self.config = workdir / "mosquitto.conf"
         self.config.write_text("\n".join(config) + "\n")
 
