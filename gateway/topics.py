@@ -34,8 +34,15 @@ class Topics:
         return f"{self.prefix}/engineers/{engineer_id}/work-orders"
 
     def ingest_subscriptions(self, group: str) -> list[str]:
-        """Shared subscriptions: every worker in `group` gets a share of each topic."""
-        return [f"$share/{group}/{self.prefix}/piles/+/{kind.value}" for kind in MessageKind]
+        """Shared subscriptions: every worker in `group` gets a share of each topic.
+
+        An empty group gives plain subscriptions for a single worker. Mosquitto 2.0.x
+        does not restore shared subscriptions from its persistence file, so messages
+        published after a broker restart and before the workers re-subscribe are lost;
+        plain subscriptions are restored and lose nothing (README, "Broker restarts").
+        """
+        share = f"$share/{group}/" if group else ""
+        return [f"{share}{self.prefix}/piles/+/{kind.value}" for kind in MessageKind]
 
     def parse(self, topic: str) -> tuple[str, MessageKind] | None:
         """(pile_id, kind) for an uplink topic of this tree, else None."""

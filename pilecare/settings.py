@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None
     topic_prefix: str = "pilecare/v1"
 
+    # Shared-subscription group the ingest workers split the stream in; empty for a
+    # plain (exclusive) subscription by a single worker.
     ingest_group: str = "pilecare-ingest"
     # Stable per host by default so a restarted worker resumes its own broker session
     # (and the messages queued for it while it was down).
