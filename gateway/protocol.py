@@ -20,6 +20,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="ignore", frozen=True)
 
 
+# Strict int: `true` and `1.0` are not version 1.
+Version = Annotated[int, Field(ge=1, le=1, description="Protocol version; always 1 in v1.")]
+
+# OCPP 1.6 connector 0 (the pile as a whole) only takes these statuses.
+PILE_STATUSES = {ConnectorStatus.AVAILABLE, ConnectorStatus.UNAVAILABLE, ConnectorStatus.FAULTED}
+
+
 def _measure(low: float, high: float, doc: str):
     return Annotated[float | None, Field(default=None, ge=low, le=high, description=doc)]
 
@@ -32,41 +39,48 @@ class ConnectorReading(_Strict):
     error_code: ErrorCode
     vendor_error_code: str | None = Field(default=None, max_length=64)
     info: str | None = Field(default=None, max_length=256)
-    voltage_v: _measure(0, 2000, "Voltage")
-    current_a: _measure(-1000, 1000, "Current.Import")
-    current_offered_a: _measure(0, 1000, "Current.Offered")
-    power_kw: _measure(-1000, 2000, "Power.Active.Import")
-    power_offered_kw: _measure(0, 2000, "Power.Offered")
-    energy_kwh: _measure(0, 1e9, "Energy.Active.Import.Register (only grows)")
-    temp_c: _measure(-100, 300, "Connector/cable temperature")
-    soc_pct: _measure(0, 100, "Vehicle state of charge")
+    voltage_v: _measure(0, 2000, "Voltage in V (OCPP Voltage)")
+    current_a: _measure(-1000, 1000, "Current drawn by the vehicle in A (OCPP Current.Import)")
+    current_offered_a: _measure(0, 1000, "Current the pile offers in A (OCPP Current.Offered)")
+    power_kw: _measure(-1000, 2000, "Active power delivered in kW (OCPP Power.Active.Import)")
+    power_offered_kw: _measure(0, 2000, "Power the pile offers in kW (OCPP Power.Offered)")
+    energy_kwh: _measure(0, 1e9, "Energy register in kWh, only ever grows (OCPP Energy.Active.Import.Register)")
+    temp_c: _measure(-100, 300, "Connector/cable temperature in °C (OCPP Temperature)")
+    soc_pct: _measure(0, 100, "Vehicle state of charge in % (OCPP SoC)")
 
 
 class Telemetry(_Strict):
     """Periodic report on `…/piles/{pile_id}/telemetry`."""
 
-    v: Literal[1]
+    v: Version
     ts: AwareDatetime = Field(description="Device time, RFC 3339 with offset.")
     seq: int = Field(ge=0, lt=2**63, description="Increases by one per report, kept across reboots.")
     connectors: list[ConnectorReading] = Field(min_length=1, max_length=16)
     pile_id: str | None = Field(default=None, description="Optional; must match the topic.")
-    temp_internal_c: _measure(-100, 300, "Cabinet temperature")
-    ambient_c: _measure(-100, 100, "Ambient temperature")
-    fan_rpm: _measure(0, 100_000, "Cooling fan speed (RPM measurand)")
-    insulation_mohm: _measure(0, 1e6, "DC insulation resistance")
+    temp_internal_c: _measure(-100, 300, "Cabinet temperature in °C")
+    ambient_c: _measure(-100, 100, "Ambient temperature in °C")
+    fan_rpm: _measure(0, 100_000, "Cooling fan speed in revolutions per minute (OCPP RPM)")
+    insulation_mohm: _measure(0, 1e6, "DC insulation resistance in MΩ")
+    status: ConnectorStatus | None = Field(
+        default=None, description="Status of the pile as a whole (OCPP connector 0): Available, Unavailable or Faulted.")
+    error_code: ErrorCode | None = Field(default=None, description="Pile-wide error (OCPP connector 0).")
+    vendor_error_code: str | None = Field(default=None, max_length=64)
+    info: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="after")
-    def _connector_ids_are_unique(self):
+    def _consistent(self):
         ids = [c.id for c in self.connectors]
         if len(ids) != len(set(ids)):
             raise ValueError(f"connector ids must be unique, got {ids}")
+        if self.status is not None and self.status not in PILE_STATUSES:
+            raise ValueError(f"pile status must be Available, Unavailable or Faulted, got {self.status.value}")
         return self
 
 
 class Status(_Strict):
     """Retained connectivity state on `…/status`; also the MQTT last will (offline)."""
 
-    v: Literal[1]
+    v: Version
     state: Literal["online", "offline"]
     ts: AwareDatetime | None = Field(default=None, description="Absent in a last will.")
     reason: str | None = Field(default=None, max_length=128)
@@ -77,7 +91,7 @@ class Status(_Strict):
 class Event(_Strict):
     """A discrete occurrence on `…/events` (boot, session start/stop, e-stop, …)."""
 
-    v: Literal[1]
+    v: Version
     id: str = Field(min_length=1, max_length=64, description="Unique per pile; redeliveries repeat it.")
     ts: AwareDatetime
     type: PileEventType
@@ -89,7 +103,7 @@ class Event(_Strict):
 class Command(_Strict):
     """Downlink on `…/commands`."""
 
-    v: Literal[1] = 1
+    v: Version = 1
     id: UUID
     type: CommandType
     params: dict = Field(default_factory=dict)
@@ -99,7 +113,7 @@ class Command(_Strict):
 class CommandAck(_Strict):
     """The pile's answer on `…/commands/ack`."""
 
-    v: Literal[1]
+    v: Version
     id: UUID
     status: CommandAckStatus
     ts: AwareDatetime

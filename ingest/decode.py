@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import re
+
 from pydantic import ValidationError
 
 from gateway import protocol
@@ -63,6 +65,8 @@ class AckMessage:
 
 Decoded = TelemetryMessage | StatusMessage | EventMessage | AckMessage
 
+_PILE_ID = re.compile(protocol.PILE_ID_PATTERN)
+
 _MODELS = {
     MessageKind.TELEMETRY: protocol.Telemetry,
     MessageKind.STATUS: protocol.Status,
@@ -95,6 +99,8 @@ class Decoder:
         if parsed is None:
             return DeadLetter(inbound, "topic is not part of the device contract")
         pile_id, kind = parsed
+        if not _PILE_ID.match(pile_id):
+            return DeadLetter(inbound, f"pile id {pile_id!r} in the topic is not a valid pile id", None, kind.value)
         if len(inbound.payload) > self.max_payload:
             return DeadLetter(
                 inbound,
@@ -129,7 +135,8 @@ class Decoder:
         time = received_at if skewed else device_ts
         rows = [(
             time, pile_id, 0, m.seq, device_ts, received_at,
-            None, None, None, None,
+            m.status.value if m.status else None, m.error_code.value if m.error_code else None,
+            m.vendor_error_code, m.info,
             None, None, None, None, None, None,
             m.temp_internal_c, None, m.fan_rpm, m.insulation_mohm, m.ambient_c,
             skewed,

@@ -175,8 +175,10 @@ class Store:
                 result.duplicates += len(telemetry) - new
             for inbound, decoded in good:
                 if isinstance(decoded, StatusMessage):
-                    self._write_status(decoded)
-                    result.stored += 1
+                    if self._write_status(decoded):
+                        result.stored += 1
+                    else:
+                        result.duplicates += 1
                 elif isinstance(decoded, EventMessage):
                     if self._write_event(decoded):
                         result.stored += 1
@@ -248,11 +250,14 @@ class Store:
                 WHERE c.pile_id = s.pile_id AND c.seq = s.seq AND c.device_ts = s.device_ts AND c.time = s.time)
         """)
 
-    def _write_status(self, m: StatusMessage) -> None:
-        self.conn.execute(
-            "INSERT INTO connectivity_events (pile_id, received_at, device_ts, online, reason) VALUES (%s, %s, %s, %s, %s)",
+    def _write_status(self, m: StatusMessage) -> bool:
+        inserted = self.conn.execute(
+            """INSERT INTO connectivity_events (pile_id, received_at, device_ts, online, reason)
+               VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
             (m.pile_id, m.received_at, m.device_ts, m.online, m.reason),
-        )
+        ).rowcount
+        if not inserted:
+            return False
         self.conn.execute(
             """INSERT INTO pile_state AS s (pile_id, online, connectivity_changed_at, connectivity_reason, last_seen, firmware_reported)
                VALUES (%(pile)s, %(online)s, %(at)s, %(reason)s, %(at)s, %(firmware)s)
@@ -266,6 +271,7 @@ class Store:
                    firmware_reported = coalesce(excluded.firmware_reported, s.firmware_reported)""",
             {"pile": m.pile_id, "online": m.online, "at": m.received_at, "reason": m.reason, "firmware": m.firmware},
         )
+        return True
 
     def _write_event(self, m: EventMessage) -> bool:
         e = m.event

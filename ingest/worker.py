@@ -66,7 +66,9 @@ class IngestWorker:
             log.error("reconnected but the broker had no session for %s: queued messages may be lost", self.client_id)
         else:
             log.info("connected to broker (session present: %s)", flags.session_present)
-        options = SubscribeOptions(qos=1)
+        # retainHandling=1: retained statuses only when the subscription is new, not
+        # again on every reconnect, where they would look like fresh connectivity changes.
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         client.subscribe([(topic, options) for topic in self.topics.ingest_subscriptions(self.settings.ingest_group)])
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):

@@ -137,3 +137,25 @@ def test_a_command_ack_updates_its_command(settings, db, fleet, ingest):
     device.wait_acked()
     wait_for(lambda: count(db, "SELECT count(*) FROM commands WHERE state = 'acknowledged'") == 1)
     assert db.execute("SELECT ack_status FROM commands").fetchone()[0] == "Accepted"
+
+
+def test_a_pile_wide_status_is_stored_as_connector_zero(settings, db, fleet, ingest):
+    device = Device(settings)
+    body = telemetry(1, status="Unavailable")
+    body.update(status="Unavailable", error_code="OtherError", vendor_error_code="EStop")
+    device.publish(device.topics.telemetry(fleet[0]), body)
+    device.wait_acked()
+    wait_for(lambda: messages_stored(db) == 1)
+    assert db.execute("SELECT status, error_code, vendor_error_code FROM telemetry WHERE connector_id = 0").fetchone() == (
+        "Unavailable", "OtherError", "EStop")
+
+
+def test_a_redelivered_status_message_is_recorded_once(settings, db, fleet, ingest):
+    device = Device(settings)
+    status = {"v": 1, "state": "online", "ts": "2026-11-22T10:00:00Z"}
+    device.publish(device.topics.status(fleet[0]), status)
+    device.publish(device.topics.status(fleet[0]), status)
+    device.wait_acked()
+    wait_for(lambda: count(db, "SELECT coalesce(sum(received), 0) FROM ingest_counters") == 2)
+    assert count(db, "SELECT count(*) FROM connectivity_events") == 1
+    assert count(db, "SELECT sum(duplicates) FROM ingest_counters") == 1

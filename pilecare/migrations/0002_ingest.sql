@@ -71,6 +71,10 @@ CREATE TABLE connectivity_events (
     processed_at timestamptz
 );
 CREATE INDEX connectivity_events_pile_idx ON connectivity_events (pile_id, received_at);
+-- A redelivered status message (same device time) is recorded once. Last wills carry no
+-- device time and cannot be told apart; a repeated offline is harmless.
+CREATE UNIQUE INDEX connectivity_events_once_idx
+    ON connectivity_events (pile_id, device_ts, online) WHERE device_ts IS NOT NULL;
 CREATE INDEX connectivity_events_unprocessed_idx
     ON connectivity_events (id) WHERE processed_at IS NULL;
 
