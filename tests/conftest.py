@@ -17,11 +17,9 @@ from tests import services
 
 def pytest_configure(config):
     # Check the services once, and stop with one clear message if they are down.
-    try:
-        with psycopg.connect(services.ADMIN_URL, connect_timeout=5):
-            pass
-    except psycopg.OperationalError as error:
-        pytest.exit(f"PostgreSQL is not reachable at {services.ADMIN_URL}: {error}", returncode=3)
+    problem = services.ensure_postgres()
+    if problem:
+        pytest.exit(problem, returncode=3)
     if not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
         pytest.exit("Mosquitto is not installed (the test command installs it: apt-get install mosquitto)", returncode=3)
 

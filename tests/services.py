@@ -36,8 +36,26 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 def database_url(name: str) -> str:
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{name}"
+    return psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
+
+
+def ensure_postgres() -> str | None:
+    """Make ADMIN_URL reachable; return a reason when that is impossible.
+
+    With no PostgreSQL on the default address (and no PILECARE_TEST_ADMIN_URL), start
+    the embedded one the run command uses, so a fresh machine can run the tests.
+    """
+    global ADMIN_URL
+    try:
+        with psycopg.connect(ADMIN_URL, connect_timeout=5):
+            return None
+    except psycopg.OperationalError as error:
+        if "PILECARE_TEST_ADMIN_URL" in os.environ:
+            return f"PostgreSQL is not reachable at {ADMIN_URL}: {error}"
+    from pilecare.embedded import start_postgres
+
+    ADMIN_URL = start_postgres(ROOT / ".pilecare" / "test")
+    return None
 
 
 def create_database() -> tuple[str, str]:

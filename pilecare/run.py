@@ -1,0 +1,115 @@
+"""`pilecare run`: the whole platform on one machine.
+
+With no configuration it starts an embedded PostgreSQL and a Mosquitto broker (data in
+`.pilecare/`); with PILECARE_DATABASE_URL / PILECARE_MQTT_URL set it uses those. Then it
+migrates, seeds a fleet when the registry is empty, and supervises ingest, the API and
+a simulated fleet as child processes, restarting any that dies.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from pilecare import embedded
+from pilecare.migrate import migrate
+from pilecare.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+class Child:
+    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path):
+        self.name, self.argv, self.env = name, argv, env
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        out = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "pilecare.cli", *self.argv], env=self.env,
+                                        stdout=out, stderr=out)
+
+    def check(self) -> None:
+        if self.process and self.process.poll() is not None:
+            self.restarts += 1
+            log.error("%s exited with %s; restarting (log: %s)", self.name, self.process.returncode, self.log_path)
+            time.sleep(min(2 ** self.restarts, 30))
+            self.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def main(args) -> None:
+    settings = get_settings()
+    data_dir = Path(settings.data_dir).resolve()
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    database_url = settings.database_url or embedded.start_postgres(data_dir)
+    mqtt_url = settings.mqtt_url or embedded.start_broker(data_dir / "broker", port=_port_or_free(1883))[0]
+    settings = settings.model_copy(update={"database_url": database_url, "mqtt_url": mqtt_url})
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        migrate(conn, settings)
+        if conn.execute("SELECT count(*) FROM piles").fetchone()[0] == 0:
+            from simulators.fleetgen import seed_fleet
+
+            print(seed_fleet(conn, piles=args.piles, seed=1), flush=True)
+
+    port = args.port or _port_or_free(settings.api_port)
+    env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_MQTT_URL=mqtt_url,
+               # One worker here: a plain subscription survives broker restarts (topics.py).
+               PILECARE_INGEST_GROUP=os.environ.get("PILECARE_INGEST_GROUP", ""))
+    children = [
+        Child("ingest", ["ingest"], env, log_dir),
+        Child("api", ["api", "--host", settings.api_host, "--port", str(port)], env, log_dir),
+        Child("simulator", ["simulate", "--interval", str(args.interval), "--fault-rate", str(args.fault_rate),
+                            "--piles", str(args.piles)], env, log_dir),
+    ]
+    for child in children:
+        child.start()
+
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    embedded.wait_port(port, timeout=60)
+    print(
+        f"\npilecare is running\n"
+        f"  API and console  http://{settings.api_host}:{port}/   (OpenAPI: /docs, fleet: /fleet/health)\n"
+        f"  database         {database_url}\n"
+        f"  broker           {mqtt_url}  (topics {settings.topic_prefix}/piles/…)\n"
+        f"  logs             {log_dir}\n"
+        f"Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    try:
+        while not stopping:
+            for child in children:
+                child.check()
+            time.sleep(1)
+    finally:
+        # Piles first (clean disconnects, no last wills), then ingest drains and acks.
+        for child in children[::-1]:
+            child.stop()
+        print("pilecare stopped", flush=True)
+
+
+def _port_or_free(preferred: int) -> int:
+    import socket
+
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", preferred)) != 0:
+            return preferred
+    return embedded.free_port()
