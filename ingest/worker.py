@@ -8,6 +8,7 @@ broker and the idempotent merge stores them once.
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import sys
 import threading
@@ -50,6 +51,10 @@ class IngestWorker:
         self.subscribed = threading.Event()
         self.generation = 0
         self.totals = BatchResult()
+        self.timing = {"decode": 0.0, "write": 0.0, "ack": 0.0, "batches": 0}
+        # At most two decoded batches wait for the writer: bounded memory, and the
+        # broker's receive-maximum holds the rest.
+        self.decoded: queue.Queue = queue.Queue(maxsize=2)
         self.housekeeping = Housekeeping(settings) if housekeeping else None
         self._store: Store | None = None
         self._client = None
@@ -117,10 +122,21 @@ class IngestWorker:
                 time.sleep(delay)
                 delay = min(delay * 2, 10)
 
-    def process(self, batch: list[Inbound]) -> BatchResult:
+    def decode(self, batch: list[Inbound]) -> list:
+        t0 = time.perf_counter()
         items = [(m, self.decoder.decode(m)) for m in batch]
+        self.timing["decode"] += time.perf_counter() - t0
+        return items
+
+    def store(self, batch: list[Inbound], items: list) -> BatchResult:
+        """Write one decoded batch, then acknowledge it: never the other way round."""
+        t1 = time.perf_counter()
         result = self._write(items)
+        t2 = time.perf_counter()
         self._ack(batch)
+        self.timing["write"] += t2 - t1
+        self.timing["ack"] += time.perf_counter() - t2
+        self.timing["batches"] += 1
         t = self.totals
         t.received += result.received
         t.stored += result.stored
@@ -182,26 +198,44 @@ class IngestWorker:
         mqtt.connect(client, target, persistent=True, receive_maximum=self.settings.ingest_receive_maximum, blocking=False)
         client.loop_start()
 
+    def _decode_loop(self) -> None:
+        """Decode the next batch while the writer waits on PostgreSQL for this one."""
+        try:
+            while not self.stop_event.is_set():
+                batch = self._next_batch()
+                if batch:
+                    self.decoded.put((batch, self.decode(batch)))
+            # Finish what had arrived when asked to stop, so it is acknowledged before we go.
+            left = len(self.inbox)
+            while left > 0:
+                batch = self._next_batch()
+                left -= len(batch)
+                if batch:
+                    self.decoded.put((batch, self.decode(batch)))
+        finally:
+            self.decoded.put(None)
+
     def run(self) -> None:
         self._store = self._connect_store()
         self.start_mqtt()
         if self.housekeeping:
             self.housekeeping.start()
+        decoder = threading.Thread(target=self._decode_loop, name="ingest-decode", daemon=True)
+        decoder.start()
         last_log = time.monotonic()
         try:
-            while not self.stop_event.is_set():
-                batch = self._next_batch()
-                if batch:
-                    self.process(batch)
+            while (job := self.decoded.get()) is not None:
+                self.store(*job)
                 if time.monotonic() - last_log > 30:
                     last_log = time.monotonic()
                     t = self.totals
-                    log.info("received %d stored %d duplicates %d dead-lettered %d",
-                             t.received, t.stored, t.duplicates, t.dead_lettered)
-            # Drain what already arrived so it is acknowledged before we go.
-            while self.inbox:
-                self.process(self._next_batch())
+                    log.info("received %d stored %d duplicates %d dead-lettered %d; batches %d, "
+                             "seconds spent decoding %.1f, writing %.1f, acknowledging %.1f",
+                             t.received, t.stored, t.duplicates, t.dead_lettered, self.timing["batches"],
+                             self.timing["decode"], self.timing["write"], self.timing["ack"])
         finally:
+            self.stop_event.set()
+            decoder.join(5)
             if self.housekeeping:
                 self.housekeeping.stop()
             self._client.disconnect()
