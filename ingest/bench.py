@@ -107,12 +107,17 @@ def publish(settings: Settings, piles: list[str], messages: int, processes: int,
     return sum(r[0] for r in results), time.monotonic() - start
 
 
+_WORKERS: list[subprocess.Popen] = []
+
+
 def _worker(settings: Settings, log: Path) -> subprocess.Popen:
     env = dict(os.environ, PILECARE_DATABASE_URL=settings.database_url, PILECARE_MQTT_URL=settings.mqtt_url,
                PILECARE_TOPIC_PREFIX=settings.topic_prefix, PILECARE_INGEST_GROUP=settings.ingest_group,
                PILECARE_INGEST_CLIENT_ID=settings.ingest_client_id)
-    return subprocess.Popen([sys.executable, "-m", "pilecare.cli", "ingest"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+    process = subprocess.Popen([sys.executable, "-m", "pilecare.cli", "ingest"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+    _WORKERS.append(process)
+    return process
 
 
 def _probe(settings: Settings, pile: str, conn) -> None:
@@ -196,6 +201,15 @@ def raw_copy(conn) -> tuple[int, float]:
 
 
 def main(args) -> None:
+    try:
+        _main(args)
+    finally:
+        for process in _WORKERS:  # never leave a worker behind on failure
+            if process.poll() is None:
+                process.kill()
+
+
+def _main(args) -> None:
     base = get_settings()
     data_dir = Path(base.data_dir) / "bench"
     data_dir.mkdir(parents=True, exist_ok=True)

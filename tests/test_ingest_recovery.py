@@ -18,13 +18,13 @@ from tests.devices import Device, wait_for
 PILES = 20
 
 
-def worker_process(settings, client_id: str) -> subprocess.Popen:
+def worker_process(settings, client_id: str, log_dir) -> subprocess.Popen:
     env = dict(os.environ,
                PILECARE_DATABASE_URL=settings.database_url, PILECARE_MQTT_URL=settings.mqtt_url,
                PILECARE_TOPIC_PREFIX=settings.topic_prefix, PILECARE_INGEST_GROUP=settings.ingest_group,
                PILECARE_INGEST_CLIENT_ID=client_id, PILECARE_TIMESCALE="off")
     return subprocess.Popen([sys.executable, "-m", "pilecare.cli", "ingest"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(f"/tmp/worker-{client_id}.log", "ab"))
+                            stdout=subprocess.DEVNULL, stderr=open(log_dir / "ingest.log", "ab"))
 
 
 def stream(device: Device, piles: list[str], messages: int, rate: float) -> threading.Thread:
@@ -55,22 +55,24 @@ def assert_each_published_message_stored_once(db, piles, messages):
     assert gaps == 0
 
 
-def test_killing_the_worker_mid_stream_loses_nothing_and_duplicates_nothing(settings, db, fleet):
+def test_killing_the_worker_mid_stream_loses_nothing_and_duplicates_nothing(settings, db, fleet, tmp_path):
     piles = fleet[:PILES]
     client_id = settings.ingest_client_id
-    worker = worker_process(settings, client_id)
+    worker = worker_process(settings, client_id, tmp_path)
     wait_for(lambda: db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pilecare-ingest%'").fetchone()[0] >= 1,
              message="worker connected to the database")
     time.sleep(1.0)  # let it subscribe
     device = Device(settings)
     messages = 16_000
     publisher = stream(device, piles, messages, rate=4000)
-    wait_for(lambda: stored_messages(db) > 3000, message="stream under way")
-    worker.send_signal(signal.SIGKILL)
+    try:
+        wait_for(lambda: stored_messages(db) > 3000, message="stream under way")
+    finally:
+        worker.send_signal(signal.SIGKILL)
     worker.wait()
     killed_at = stored_messages(db)
     time.sleep(1.0)
-    worker = worker_process(settings, client_id)
+    worker = worker_process(settings, client_id, tmp_path)
     try:
         publisher.join(60)
         device.wait_acked(60)
