@@ -214,9 +214,12 @@ def drop_expired(conn: psycopg.Connection, settings: Settings, now: datetime | N
 
 
 def refresh_rollups(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
-    """Recompute hourly rollups for [start, end) on plain PostgreSQL (idempotent)."""
+    """Recompute hourly rollups for [start, end) on plain PostgreSQL (idempotent).
+
+    On TimescaleDB the continuous-aggregate policy materialises them and real-time
+    aggregation (materialized_only = false) covers the newest hour, so nothing to do.
+    """
     if has_timescale(conn):
-        conn.execute("CALL refresh_continuous_aggregate('telemetry_hourly', %s, %s)", (start, end))
         return 0
     hour = timedelta(hours=1)
     start = start.replace(minute=0, second=0, microsecond=0)
