@@ -20,7 +20,7 @@ CREATE TABLE pile_state (
     seq_max                 bigint,
     seq_count               bigint NOT NULL DEFAULT 0,
     firmware_reported       text
-);
+) WITH (fillfactor = 50);  -- updated on every message: room on the page for HOT updates
 
 CREATE TABLE connector_state (
     pile_id           text NOT NULL REFERENCES piles (id) ON DELETE CASCADE,
@@ -40,7 +40,7 @@ CREATE TABLE connector_state (
     soc_pct           real,
     status_since      timestamptz NOT NULL,
     PRIMARY KEY (pile_id, connector_id)
-);
+) WITH (fillfactor = 50);  -- updated on every message: room on the page for HOT updates
 CREATE INDEX connector_state_status_idx ON connector_state (status);
 
 -- Status/error transitions recorded by ingest; maintenance consumes the unprocessed ones.
