@@ -1,0 +1,49 @@
+"""The HTTP API (FastAPI; OpenAPI at /docs)."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api.routes import fleet, health, ingest, piles, registry
+from pilecare.db import pool
+from pilecare.errors import PilecareError
+from pilecare.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.pool = pool(settings, min_size=1, max_size=10, name="pilecare-api")
+        try:
+            yield
+        finally:
+            app.state.pool.close()
+
+    app = FastAPI(
+        title="pilecare",
+        version="0.1.0",
+        description="Maintenance platform for EV charging piles: fleet registry, telemetry and ingest health.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(PilecareError)
+    async def pilecare_error(request: Request, error: PilecareError):
+        return JSONResponse(status_code=error.status, content={"error": error.code, "detail": error.detail})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError):
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'] if p not in ('query', 'body', 'path'))}: {e['msg']}"
+            for e in error.errors()
+        ]
+        return JSONResponse(status_code=422, content={"error": "invalid_input", "detail": "; ".join(problems)})
+
+    for module in (health, piles, registry, fleet, ingest):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,190 @@
+"""Piles: listing with latest state, detail, registration, telemetry history."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+import psycopg
+from fastapi import APIRouter, Query, status
+
+from api.deps import Conn
+from api.models import (PileCreate, PileDetail, PilePublic, PilesPublic, TelemetryBucket, TelemetryPoint,
+                        TelemetryPublic)
+from pilecare.errors import Conflict, InvalidInput, NotFound
+
+router = APIRouter(prefix="/piles", tags=["piles"])
+
+# A pile counts as online when its connection says so and it has been heard from within
+# three reporting intervals: a pile that goes silent without a last will is offline too.
+ONLINE = "(ps.online AND ps.last_seen > now() - make_interval(secs => 3 * m.reporting_interval_s))"
+
+_COLUMNS = f"""
+p.id, p.serial, p.model_id, m.name AS model_name, m.kind, m.rated_power_kw,
+       p.site_id, s.name AS site_name, s.customer_id, c.name AS customer_name,
+       p.firmware, p.installed_on, p.warranty_end,
+       CASE WHEN p.warranty_end IS NULL THEN NULL ELSE p.warranty_end >= current_date END AS in_warranty,
+       p.lat, p.lon, coalesce({ONLINE}, false) AS online, ps.last_seen, p.created_at, p.created_by
+"""
+_DETAIL_COLUMNS = """
+ps.connectivity_reason, ps.connectivity_changed_at, ps.temp_internal_c, ps.fan_rpm,
+coalesce(ps.clock_skewed, false) AS clock_skewed, ps.clock_skew_s, coalesce(ps.seq_count, 0) AS messages,
+coalesce(ps.seq_max - ps.seq_first + 1 - ps.seq_count, 0) AS sequence_gaps
+"""
+_FROM = """
+FROM piles p
+JOIN pile_models m ON m.id = p.model_id
+JOIN sites s ON s.id = p.site_id
+JOIN customers c ON c.id = s.customer_id
+LEFT JOIN pile_state ps ON ps.pile_id = p.id
+"""
+
+
+@router.get("", summary="List piles with their latest state")
+def list_piles(
+    conn: Conn,
+    site_id: str | None = None,
+    customer_id: str | None = None,
+    model_id: str | None = None,
+    online: bool | None = None,
+    connector_status: Annotated[str | None, Query(description="piles with a connector in this OCPP status")] = None,
+    q: Annotated[str | None, Query(description="search pile id, serial, site or customer name")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> PilesPublic:
+    where, params = [], {}
+    for column, value in (("p.site_id", site_id), ("s.customer_id", customer_id), ("p.model_id", model_id)):
+        if value is not None:
+            key = column.split(".")[1]
+            where.append(f"{column} = %({key})s")
+            params[key] = value
+    if online is not None:
+        where.append(f"coalesce({ONLINE}, false) = %(online)s")
+        params["online"] = online
+    if connector_status:
+        where.append("EXISTS (SELECT 1 FROM connector_state cs WHERE cs.pile_id = p.id AND cs.status = %(cs)s)")
+        params["cs"] = connector_status
+    if q:
+        where.append("(p.id ILIKE %(q)s OR p.serial ILIKE %(q)s OR s.name ILIKE %(q)s OR c.name ILIKE %(q)s)")
+        params["q"] = f"%{q}%"
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    rows = conn.execute("SELECT" + _COLUMNS + _FROM + clause + " ORDER BY p.id LIMIT %(limit)s OFFSET %(offset)s",
+                        {**params, "limit": limit, "offset": offset}).fetchall()
+    count = conn.execute("SELECT count(*) AS n" + _FROM + clause, params).fetchone()["n"]
+    return PilesPublic(data=[PilePublic(**r) for r in rows], count=count)
+
+
+@router.get("/{pile_id}", summary="One pile: identity, connectivity, connectors' latest state")
+def get_pile(conn: Conn, pile_id: str) -> PileDetail:
+    row = conn.execute("SELECT" + _COLUMNS + "," + _DETAIL_COLUMNS + _FROM + " WHERE p.id = %s", (pile_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"pile {pile_id!r} does not exist")
+    connectors = conn.execute(
+        "SELECT connector_id, time, seq, status, error_code, vendor_error_code, info, voltage_v, current_a, power_kw, "
+        "power_offered_kw, energy_kwh, temp_c, soc_pct, status_since FROM connector_state WHERE pile_id = %s "
+        "ORDER BY connector_id", (pile_id,)).fetchall()
+    return PileDetail(**row, connectors=connectors)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Register a pile")
+def create_pile(conn: Conn, body: PileCreate) -> PileDetail:
+    for table, key in (("pile_models", body.model_id), ("sites", body.site_id)):
+        if conn.execute(f"SELECT 1 FROM {table} WHERE id = %s", (key,)).fetchone() is None:
+            name = "model_id" if table == "pile_models" else "site_id"
+            raise InvalidInput(f"{name}: no {table[:-1].replace('_', ' ')} {key!r}")
+    try:
+        conn.execute(
+            "INSERT INTO piles (id, serial, model_id, site_id, firmware, installed_on, commissioned_on, warranty_end, "
+            "lat, lon, created_by) VALUES (%(id)s, %(serial)s, %(model_id)s, %(site_id)s, %(firmware)s, "
+            "%(installed_on)s, %(commissioned_on)s, %(warranty_end)s, %(lat)s, %(lon)s, 'api')",
+            body.model_dump())
+    except psycopg.errors.UniqueViolation as error:
+        which = "serial" if "serial" in str(error) else "id"
+        raise Conflict(f"a pile with this {which} already exists") from error
+    return get_pile(conn, body.id)
+
+
+_BUCKET = re.compile(r"^\s*(\d+)\s*(m|min|h|d)\s*$")
+_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400}
+MAX_RANGE = timedelta(days=366)
+MAX_BUCKETS = 10_000
+
+
+def parse_bucket(text: str) -> timedelta:
+    match = _BUCKET.match(text)
+    if not match:
+        raise InvalidInput(f"bucket: {text!r} is not a bucket size; use e.g. 1m, 5m, 15m, 1h, 6h, 1d")
+    size = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    if size < timedelta(minutes=1):
+        raise InvalidInput("bucket: the smallest bucket is 1m")
+    return size
+
+
+@router.get(
+    "/{pile_id}/telemetry",
+    summary="Telemetry history: raw rows, or time-bucketed aggregates with `bucket`",
+    description="Without `bucket`: raw rows (connector 0 is the pile itself) in time order. With `bucket` "
+                "(1m … 1d): per-bucket, per-connector aggregates. Whole-hour buckets read the hourly rollup, "
+                "which on plain PostgreSQL is refreshed every minute, so the newest hour can lag by up to a minute.",
+)
+def telemetry(
+    conn: Conn,
+    pile_id: str,
+    start: Annotated[datetime | None, Query(alias="from", description="ISO 8601 with timezone; default: 1 h ago")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="ISO 8601 with timezone; default: now")] = None,
+    bucket: Annotated[str | None, Query(description="e.g. 1m, 5m, 15m, 1h, 1d")] = None,
+    connector_id: Annotated[int | None, Query(ge=0, le=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TelemetryPublic:
+    now = datetime.now(timezone.utc)
+    end = end or now
+    start = start or end - timedelta(hours=1)
+    for name, value in (("from", start), ("to", end)):
+        if value.tzinfo is None:
+            raise InvalidInput(f"{name}: give a timezone, e.g. 2026-11-22T10:00:00Z")
+    if start >= end:
+        raise InvalidInput("from must be before to")
+    if end - start > MAX_RANGE:
+        raise InvalidInput("the range from … to may span at most 366 days")
+    if conn.execute("SELECT 1 FROM piles WHERE id = %s", (pile_id,)).fetchone() is None:
+        raise NotFound(f"pile {pile_id!r} does not exist")
+    params = {"pile": pile_id, "start": start, "end": end, "connector": connector_id, "limit": limit, "offset": offset}
+    connector = " AND connector_id = %(connector)s" if connector_id is not None else ""
+    if bucket is None:
+        rows = conn.execute(
+            "SELECT time, connector_id, seq, status, error_code, voltage_v, current_a, power_kw, power_offered_kw, "
+            "energy_kwh, temp_c, soc_pct, fan_rpm, device_ts, received_at FROM telemetry "
+            "WHERE pile_id = %(pile)s AND time >= %(start)s AND time < %(end)s" + connector +
+            " ORDER BY time, connector_id LIMIT %(limit)s OFFSET %(offset)s", params).fetchall()
+        data = [TelemetryPoint(**r) for r in rows]
+        return TelemetryPublic(pile_id=pile_id, start=start, end=end, bucket=None, source="raw", data=data,
+                               count=len(data))
+    size = parse_bucket(bucket)
+    if (end - start) / size > MAX_BUCKETS:
+        raise InvalidInput(f"bucket: {bucket} gives more than {MAX_BUCKETS} buckets over this range; use a larger one")
+    params["size"] = size
+    if size % timedelta(hours=1) == timedelta(0):
+        source = "hourly rollup"
+        query = (
+            "SELECT date_bin(%(size)s, bucket, TIMESTAMPTZ '2000-01-01') AS bucket, connector_id, "
+            "sum(samples)::bigint AS samples, sum(power_avg_kw * samples) / nullif(sum(samples), 0) AS power_avg_kw, "
+            "max(power_max_kw) AS power_max_kw, sum(temp_avg_c * samples) / nullif(sum(samples), 0) AS temp_avg_c, "
+            "max(temp_max_c) AS temp_max_c, sum(voltage_avg_v * samples) / nullif(sum(samples), 0) AS voltage_avg_v, "
+            "sum(current_avg_a * samples) / nullif(sum(samples), 0) AS current_avg_a, "
+            "min(energy_min_kwh) AS energy_min_kwh, max(energy_max_kwh) AS energy_max_kwh "
+            "FROM telemetry_hourly WHERE pile_id = %(pile)s AND bucket >= date_bin(INTERVAL '1 hour', %(start)s, "
+            "TIMESTAMPTZ '2000-01-01') AND bucket < %(end)s" + connector)
+    else:
+        source = "raw"
+        query = (
+            "SELECT date_bin(%(size)s, time, TIMESTAMPTZ '2000-01-01') AS bucket, connector_id, count(*) AS samples, "
+            "avg(power_kw) AS power_avg_kw, max(power_kw) AS power_max_kw, avg(temp_c) AS temp_avg_c, "
+            "max(temp_c) AS temp_max_c, avg(voltage_v) AS voltage_avg_v, avg(current_a) AS current_avg_a, "
+            "min(energy_kwh) AS energy_min_kwh, max(energy_kwh) AS energy_max_kwh "
+            "FROM telemetry WHERE pile_id = %(pile)s AND time >= %(start)s AND time < %(end)s" + connector)
+    rows = conn.execute(query + " GROUP BY 1, 2 ORDER BY 1, 2 LIMIT %(limit)s OFFSET %(offset)s", params).fetchall()
+    data = [TelemetryBucket(**r, energy_delivered_kwh=(r["energy_max_kwh"] - r["energy_min_kwh"])
+                            if r["energy_max_kwh"] is not None else None) for r in rows]
+    return TelemetryPublic(pile_id=pile_id, start=start, end=end, bucket=bucket, source=source, data=data,
+                           count=len(data))
