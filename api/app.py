@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from api.routes import fleet, health, ingest, piles, registry
 from pilecare.db import pool
@@ -43,6 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for e in error.errors()
         ]
         return JSONResponse(status_code=422, content={"error": "invalid_input", "detail": "; ".join(problems)})
+
+    @app.get("/", include_in_schema=False)
+    async def root():
+        # The operator console will live here; until then, the API documentation.
+        return RedirectResponse("/docs")
 
     for module in (health, piles, registry, fleet, ingest):
         app.include_router(module.router)

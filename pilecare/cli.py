@@ -114,8 +114,9 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="everything at once: database, broker, ingest, API, simulated fleet")
     run.add_argument("--piles", type=int, default=200)
     run.add_argument("--port", type=int, default=None)
-    run.add_argument("--interval", type=float, default=10.0)
-    run.add_argument("--fault-rate", type=float, default=2.0)
+    run.add_argument("--interval", type=float, default=10.0, help="seconds between telemetry reports")
+    run.add_argument("--speed", type=float, default=30.0, help="simulated seconds per real second")
+    run.add_argument("--fault-rate", type=float, default=0.1, help="faults per pile per simulated day")
     run.set_defaults(func=_run)
 
     sub.add_parser("schema", help="write the device protocol JSON Schemas").set_defaults(func=_schema)
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # pgserver logs every pg_ctl call with its full output at INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     args.func(args)
 
 

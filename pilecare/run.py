@@ -75,8 +75,8 @@ def main(args) -> None:
     children = [
         Child("ingest", ["ingest"], env, log_dir),
         Child("api", ["api", "--host", settings.api_host, "--port", str(port)], env, log_dir),
-        Child("simulator", ["simulate", "--interval", str(args.interval), "--fault-rate", str(args.fault_rate),
-                            "--piles", str(args.piles)], env, log_dir),
+        Child("simulator", ["simulate", "--interval", str(args.interval), "--speed", str(args.speed),
+                            "--fault-rate", str(args.fault_rate), "--piles", str(args.piles)], env, log_dir),
     ]
     for child in children:
         child.start()
@@ -87,7 +87,7 @@ def main(args) -> None:
     embedded.wait_port(port, timeout=60)
     print(
         f"\npilecare is running\n"
-        f"  API and console  http://{settings.api_host}:{port}/   (OpenAPI: /docs, fleet: /fleet/health)\n"
+        f"  API              http://{settings.api_host}:{port}/docs   (fleet: /fleet/health, ingest: /ingest/stats)\n"
         f"  database         {database_url}\n"
         f"  broker           {mqtt_url}  (topics {settings.topic_prefix}/piles/…)\n"
         f"  logs             {log_dir}\n"
