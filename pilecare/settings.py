@@ -31,12 +31,12 @@ class Settings(BaseSettings):
     # Stable per host by default so a restarted worker resumes its own broker session
     # (and the messages queued for it while it was down).
     ingest_client_id: str = Field(default_factory=lambda: f"pilecare-ingest-{socket.gethostname()}")
-    ingest_batch_size: int = Field(default=2000, ge=1, le=50_000)
+    ingest_batch_size: int = Field(default=5000, ge=1, le=50_000)
     ingest_batch_ms: int = Field(default=50, ge=1, le=10_000)
     # Receive-maximum asked of the broker: how many unacked messages may be in flight to
     # us. It must exceed the batch size or acks would throttle the stream; it also bounds
     # ingest memory.
-    ingest_receive_maximum: int = Field(default=12_000, ge=10, le=65_535)
+    ingest_receive_maximum: int = Field(default=20_000, ge=10, le=65_535)
     max_payload_bytes: int = Field(default=64 * 1024, ge=256)
 
     # A device clock more than this far ahead of the broker-receive time is skewed.
