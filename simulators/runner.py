@@ -30,6 +30,10 @@ from simulators.physics import PileModel
 log = logging.getLogger(__name__)
 
 MAX_PHYSICS_STEP_S = 60.0  # simulated seconds per integration step
+# paho waits on its sockets with select(), which cannot watch file descriptors above
+# 1023, and each client holds three (its socket and a wake-up pair): ~340 clients per
+# process at most. `pilecare simulate` runs larger per-pile fleets in several processes.
+MAX_PER_PILE_CLIENTS = 300
 OFFLINE_WILL = json.dumps({"v": 1, "state": "offline", "reason": "connection_lost"})
 
 
@@ -58,6 +62,9 @@ class Simulation:
                  faults: list[FaultKind] | None = None, clients: int = 4):
         if mode not in ("per-pile", "multiplexed"):
             raise ValueError(f"mode must be per-pile or multiplexed, not {mode!r}")
+        if mode == "per-pile" and len(piles) > MAX_PER_PILE_CLIENTS:
+            raise ValueError(f"at most {MAX_PER_PILE_CLIENTS} per-pile clients per process (paho uses select()); "
+                             "split the fleet over processes as `pilecare simulate` does")
         self.settings, self.mode, self.speed = settings, mode, speed
         self.topics = Topics(settings.topic_prefix)
         self.target = settings.mqtt()
@@ -78,6 +85,7 @@ class Simulation:
     # --- connections ---------------------------------------------------------------
     def _connect_pile(self, pile: SimPile) -> None:
         client = mqtt.client(self.target, pile.spec.id + self._suffix)
+        client.connect_timeout = 30.0
         client.will_set(self.topics.status(pile.spec.id), OFFLINE_WILL, qos=1, retain=True)
         client.on_connect = lambda c, u, f, rc, p, pile=pile: self._on_pile_connect(pile, rc)
         client.on_message = lambda c, u, msg, pile=pile: self._on_command(pile, msg)
@@ -227,17 +235,25 @@ class Simulation:
     # --- lifecycle and accounting -------------------------------------------------------
     def start(self) -> "Simulation":
         if self.mode == "per-pile":
-            for pile in self.piles.values():
-                self._connect_pile(pile)
+            # In waves: a thousand handshakes at once starve each other of the GIL past
+            # paho's connect timeout, and the retries make it worse.
+            piles = list(self.piles.values())
+            for wave in range(0, len(piles), 100):
+                for pile in piles[wave:wave + 100]:
+                    self._connect_pile(pile)
+                self._wait_connected([p.client for p in piles[wave:wave + 100]], 15)
         else:
             self._connect_shared()
-        deadline = time.monotonic() + 30
-        clients = [p.client for p in self.piles.values()] if self.mode == "per-pile" else self.shared
-        while time.monotonic() < deadline and not all(c.is_connected() for c in clients):
-            time.sleep(0.05)
+            self._wait_connected(self.shared, 30)
         self.thread = threading.Thread(target=self._loop, name="simulation", daemon=True)
         self.thread.start()
         return self
+
+    @staticmethod
+    def _wait_connected(clients: list[paho.Client], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(c.is_connected() for c in clients):
+            time.sleep(0.05)
 
     def stop(self, ack_timeout: float = 15.0) -> None:
         self.stopping.set()
@@ -303,7 +319,22 @@ class Simulation:
         return {pid: [k.value for k in p.model.faults] for pid, p in self.piles.items() if p.model.faults}
 
 
+def _shard(settings: Settings, specs: list[SimPileSpec], args, faults, report, stop) -> None:
+    """One process's share of the fleet; reports its acknowledged count every second."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    sim = Simulation(settings, specs, mode=args.mode, interval=args.interval, speed=args.speed, seed=args.seed,
+                     fault_rate=args.fault_rate, faults=faults, clients=args.clients).start()
+    try:
+        while not stop.wait(1):
+            report.put((specs[0].id, sim.published, sim.active_faults()))
+    finally:
+        sim.stop()
+        report.put((specs[0].id, sim.published, sim.active_faults()))
+
+
 def main(settings: Settings, args) -> None:
+    import multiprocessing
+
     import psycopg
 
     from pilecare.db import database_url
@@ -313,22 +344,46 @@ def main(settings: Settings, args) -> None:
     if not specs:
         raise SystemExit("the fleet registry is empty: run `pilecare fleet seed --piles N` first")
     faults = [FaultKind(f.strip()) for f in args.faults.split(",")] if args.faults else None
-    sim = Simulation(settings, specs, mode=args.mode, interval=args.interval, speed=args.speed, seed=args.seed,
-                     fault_rate=args.fault_rate, faults=faults, clients=args.clients).start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"simulating {len(specs)} piles ({args.mode}, speed ×{args.speed}) on {settings.mqtt_url}", flush=True)
-    started, before = time.monotonic(), 0
+    size = MAX_PER_PILE_CLIENTS if args.mode == "per-pile" else len(specs)
+    shards = [specs[i:i + size] for i in range(0, len(specs), size)]
+    ctx = multiprocessing.get_context("spawn")
+    report, stop = ctx.Queue(), ctx.Event()
+    processes = [ctx.Process(target=_shard, args=(settings, shard, args, faults, report, stop), daemon=True)
+                 for shard in shards]
+    for process in processes:
+        process.start()
+    finished = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: finished.set())
+    signal.signal(signal.SIGINT, lambda *_: finished.set())
+    print(f"simulating {len(specs)} piles ({args.mode}, {len(processes)} process(es), speed ×{args.speed}) "
+          f"on {settings.mqtt_url}", flush=True)
+    counts: dict[str, int] = {}
+    active: dict[str, dict] = {}
+    started = last_print = time.monotonic()
+    before = 0
+
+    def drain() -> None:
+        while not report.empty():
+            key, published, faults_now = report.get()
+            counts[key], active[key] = published, faults_now
+
     try:
-        while not stop.wait(10):
-            published = sim.published
-            faults_now = sim.active_faults()
-            print(f"{published - before:>7} telemetry messages in 10 s ({(published - before) / 10:,.0f}/s), "
-                  f"{len(faults_now)} piles with faults {sorted({f for v in faults_now.values() for f in v})}", flush=True)
-            before = published
+        while not finished.wait(1):
+            drain()
+            if time.monotonic() - last_print >= 10:
+                published = sum(counts.values())
+                faulty = {p: f for a in active.values() for p, f in a.items()}
+                elapsed = time.monotonic() - last_print
+                print(f"{published - before:>7} telemetry messages in {elapsed:.0f} s ({(published - before) / elapsed:,.0f}/s), "
+                      f"{len(faulty)} piles with faults {sorted({f for v in faulty.values() for f in v})}", flush=True)
+                before, last_print = published, time.monotonic()
             if args.duration and time.monotonic() - started >= args.duration:
                 break
+            if not any(p.is_alive() for p in processes):
+                break
     finally:
-        sim.stop()
-        print(f"published {sim.published} telemetry messages", flush=True)
+        stop.set()
+        for process in processes:
+            process.join(30)
+        drain()
+        print(f"published {sum(counts.values())} telemetry messages", flush=True)
