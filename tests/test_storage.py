@@ -74,15 +74,3 @@ def test_housekeeping_runs_once_at_a_time_across_workers(settings, db):
         db.execute("SELECT pg_advisory_unlock(%s)", (0x68_6F_75_73,))
     assert Housekeeping(settings).run_once() is True
 
-
-def test_mqtt_urls_carry_scheme_credentials_and_default_ports():
-    from pilecare.settings import parse_mqtt_url
-
-    plain = parse_mqtt_url("mqtt://broker.example:1884")
-    assert (plain.host, plain.port, plain.tls, plain.username) == ("broker.example", 1884, False, None)
-    secure = parse_mqtt_url("mqtts://ingest:p%40ss@broker.example")
-    assert (secure.port, secure.tls, secure.username, secure.password) == (8883, True, "ingest", "p@ss")
-    import pytest
-
-    with pytest.raises(ValueError, match="mqtt:// or mqtts://"):
-        parse_mqtt_url("http://broker.example")
