@@ -34,7 +34,7 @@ class _IncomingProperties(Properties):
 
     def clear(self):
         for key in [k for k in self.__dict__ if k not in _TABLES and k != "packetType"]:
-            del self.__dict__[k]
+            del self.__dict__[key]
 
 
 # Only the decoder of incoming packets is switched; what this process sends is unchanged.

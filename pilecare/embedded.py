@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import time
-from importlib import resources
 from pathlib import Path
 
 log = logging.getLogger(__name__)

@@ -2,14 +2,13 @@
 session; every test starts from empty tables and its own topic prefix."""
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import uuid
 
 import psycopg
 import pytest
 
+from pilecare.embedded import mosquitto_binary
 from pilecare.migrate import migrate
 from pilecare.settings import Settings
 from tests import services
@@ -20,7 +19,7 @@ def pytest_configure(config):
     problem = services.ensure_postgres()
     if problem:
         pytest.exit(problem, returncode=3)
-    if not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
+    if mosquitto_binary() is None:
         pytest.exit("Mosquitto is not installed (the test command installs it: apt-get install mosquitto)", returncode=3)
 
 

@@ -4,35 +4,17 @@ messages beyond 1,000 per client, which would hide loss)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import psycopg
 
+from pilecare.embedded import broker_config, free_port, mosquitto_binary, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
-BROKER_CONFIG = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 ADMIN_URL = os.environ.get("PILECARE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
 def database_url(name: str) -> str:
@@ -78,26 +60,14 @@ class Broker:
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
         workdir.mkdir(parents=True, exist_ok=True)
-        config = []
-        for line in BROKER_CONFIG.read_text().splitlines():
-            if line.startswith("listener "):
-                line = f"listener {self.port} 127.0.0.1"
-            elif line.startswith("persistence_location "):
-                line = f"persistence_location {workdir}/"
-            config.append(line)
-        if os.geteuid() == 0:
-            # Started as root, Mosquitto drops to the `mosquitto` user, which cannot write
-            # the test's private temp dir: persistence would silently fail.
-            config.append("user root")
-        self.config = workdir / "mosquitto.conf"
-        self.config.write_text("\n".join(config) + "\n")
+        self.config = broker_config(workdir, self.port)
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        binary = mosquitto_binary() or "mosquitto"
         log = open(self.workdir / "mosquitto.log", "ab")
         self.process = subprocess.Popen([binary, "-c", str(self.config)], stdout=log, stderr=log)
         wait_port(self.port)

@@ -41,8 +41,8 @@ def write(settings, database_url):
     conn.close()
 
 
-def at(minutes: float) -> str:
-    return (HOUR + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+def at(minutes: float, base: datetime = HOUR) -> str:
+    return (base + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
 
 def test_listing_piles_pages_with_limit_and_offset(api, fleet):
@@ -91,10 +91,11 @@ def test_bucketed_telemetry_averages_per_bucket(api, fleet, write):
 
 
 def test_hourly_buckets_read_the_rollup_and_match_raw_aggregates(api, fleet, write, db):
+    base = HOUR - timedelta(hours=HOUR.hour % 2)  # a 2-hour bucket boundary
     for seq, minute, power in ((1, 5, 10.0), (2, 35, 30.0), (3, 65, 50.0)):
-        write(fleet[0], "telemetry", telemetry(seq, ts=at(minute), power_kw=power))
-    storage.refresh_rollups(db, HOUR, HOUR + timedelta(hours=2))
-    params = {"from": at(0), "to": at(120), "connector_id": 1}
+        write(fleet[0], "telemetry", telemetry(seq, ts=at(minute, base), power_kw=power))
+    storage.refresh_rollups(db, base, base + timedelta(hours=2))
+    params = {"from": at(0, base), "to": at(120, base), "connector_id": 1}
     hourly = api.get(f"/piles/{fleet[0]}/telemetry", params={**params, "bucket": "1h"}).json()
     minutes = api.get(f"/piles/{fleet[0]}/telemetry", params={**params, "bucket": "60m"}).json()
     assert hourly["source"] == "hourly rollup"

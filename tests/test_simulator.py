@@ -14,7 +14,7 @@ from gateway.protocol import Event, Telemetry
 from gateway.topics import Topics
 from pilecare.domain import CommandType
 from simulators.faults import CURED_BY_RESET, FaultKind
-from simulators.fleetgen import SimPileSpec, load_fleet, seed_fleet
+from simulators.fleetgen import SimPileSpec, load_fleet
 from simulators.physics import PileModel
 from simulators.runner import Simulation
 from tests.devices import wait_for
