@@ -18,7 +18,6 @@ from pilecare.settings import Settings
 log = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x68_6F_75_73  # "hous"
-ROLLUP_WINDOW = timedelta(hours=3)
 
 
 class Housekeeping:
@@ -45,7 +44,7 @@ class Housekeeping:
                 try:
                     storage.ensure_partitions(conn, self.settings, now.date())
                     storage.drop_expired(conn, self.settings, now)
-                    storage.refresh_rollups(conn, now - ROLLUP_WINDOW, now)
+                    storage.refresh_dirty_rollups(conn)
                 finally:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
             return True

@@ -53,6 +53,9 @@ msgs AS (
     SELECT pile_id, min(seq) AS seq_first, max(seq) AS seq_max, count(*) AS n, max(received_at) AS last_seen
     FROM ins WHERE connector_id = 0 GROUP BY pile_id
 ),
+msgs_time AS (
+    SELECT time FROM ins WHERE connector_id = 0
+),
 newest AS (
     SELECT DISTINCT ON (pile_id) pile_id, time, seq, device_ts, received_at, temp_c, fan_rpm, ambient_c
     FROM ins WHERE connector_id = 0 ORDER BY pile_id, time DESC, seq DESC
@@ -98,6 +101,11 @@ flips AS (
 ),
 last_change AS (
     SELECT pile_id, connector_id, max(time) AS at FROM changed GROUP BY pile_id, connector_id
+),
+dirty AS (
+    INSERT INTO telemetry_dirty_hours AS d (hour)
+    SELECT DISTINCT date_trunc('hour', time) FROM msgs_time ORDER BY 1
+    ON CONFLICT (hour) DO UPDATE SET marks = d.marks + 1
 ),
 conns_up AS (
     INSERT INTO connector_state AS c (pile_id, {latest_cols})

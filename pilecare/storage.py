@@ -213,6 +213,19 @@ def drop_expired(conn: psycopg.Connection, settings: Settings, now: datetime | N
     return dropped
 
 
+def refresh_dirty_rollups(conn: psycopg.Connection) -> int:
+    """Refresh the hours ingest marked as changed; return how many.
+
+    No lock is held while aggregating (ingest must never wait on this): a mark is
+    removed afterwards only if nobody marked the hour again meanwhile.
+    """
+    marked = conn.execute("SELECT hour, marks FROM telemetry_dirty_hours ORDER BY hour").fetchall()
+    for hour, marks in marked:
+        refresh_rollups(conn, hour, hour + timedelta(minutes=59))
+        conn.execute("DELETE FROM telemetry_dirty_hours WHERE hour = %s AND marks = %s", (hour, marks))
+    return len(marked)
+
+
 def refresh_rollups(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
     """Recompute hourly rollups for [start, end) on plain PostgreSQL (idempotent).
 

@@ -74,3 +74,28 @@ def test_housekeeping_runs_once_at_a_time_across_workers(settings, db):
         db.execute("SELECT pg_advisory_unlock(%s)", (0x68_6F_75_73,))
     assert Housekeeping(settings).run_once() is True
 
+
+
+def test_ingest_marks_the_hours_it_wrote_and_housekeeping_refreshes_exactly_those(settings, db, fleet):
+    import json
+    import time as clock
+
+    import psycopg
+
+    from ingest.decode import Decoder, Inbound
+    from ingest.store import Store
+    from tests.devices import telemetry
+
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+    with psycopg.connect(settings.database_url) as conn:
+        store, decoder = Store(conn, "t"), Decoder(settings)
+        for seq, minute in ((1, 10), (2, 20)):  # an upload three days late
+            ts = (hour + timedelta(minutes=minute)).isoformat()
+            raw = json.dumps(telemetry(seq, ts=ts, power_kw=10.0 * seq)).encode()
+            inbound = Inbound(f"{settings.topic_prefix}/piles/{fleet[0]}/telemetry", raw, 1, 1, clock.time(), 1)
+            store.write([(inbound, decoder.decode(inbound))])
+    assert [r[0] for r in db.execute("SELECT hour FROM telemetry_dirty_hours")] == [hour]
+    assert storage.refresh_dirty_rollups(db) == 1
+    assert db.execute("SELECT count(*) FROM telemetry_dirty_hours").fetchone()[0] == 0
+    assert db.execute("SELECT samples, power_avg_kw FROM telemetry_hourly WHERE connector_id = 1 AND bucket = %s",
+                      (hour,)).fetchone() == (2, 15.0)

@@ -155,3 +155,11 @@ BEGIN
 END $$;
 CREATE TRIGGER piles_state_row AFTER INSERT ON piles
     FOR EACH ROW EXECUTE FUNCTION pile_state_for_new_pile();
+
+-- Hours that received telemetry since the hourly rollup last covered them (plain
+-- PostgreSQL): ingest marks them in the batch's transaction, housekeeping refreshes
+-- exactly those, late uploads included, instead of re-aggregating a fixed window.
+CREATE TABLE telemetry_dirty_hours (
+    hour  timestamptz PRIMARY KEY,
+    marks bigint NOT NULL DEFAULT 1  -- bumped on every new mark: a refresh clears only what it saw
+);
