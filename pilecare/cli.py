@@ -24,6 +24,12 @@ def _ingest(args) -> None:
     main(get_settings())
 
 
+def _maintenance(args) -> None:
+    from maintenance.worker import main
+
+    main(get_settings())
+
+
 def _api(args) -> None:
     import uvicorn
 
@@ -89,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
     sub.add_parser("ingest", help="run an ingest worker").set_defaults(func=_ingest)
+    sub.add_parser("maintenance", help="run the rules engine (alarms, work orders)").set_defaults(func=_maintenance)
 
     api = sub.add_parser("api", help="run the HTTP API")
     api.add_argument("--host")

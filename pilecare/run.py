@@ -74,6 +74,7 @@ def main(args) -> None:
                PILECARE_INGEST_GROUP=os.environ.get("PILECARE_INGEST_GROUP", ""))
     children = [
         Child("ingest", ["ingest"], env, log_dir),
+        Child("maintenance", ["maintenance"], env, log_dir),
         Child("api", ["api", "--host", settings.api_host, "--port", str(port)], env, log_dir),
         Child("simulator", ["simulate", "--interval", str(args.interval), "--speed", str(args.speed),
                             "--fault-rate", str(args.fault_rate), "--piles", str(args.piles)], env, log_dir),

@@ -88,3 +88,20 @@ def test_an_invalid_rule_set_is_refused_with_a_clear_reason(text, reason):
     with pytest.raises(InvalidInput) as refused:
         rulesets.parse(text)
     assert reason in refused.value.detail
+
+
+def test_the_maintenance_process_turns_a_live_fault_into_a_work_order(settings, db, fleet, ingest):
+    import threading
+
+    from maintenance.worker import run
+
+    stop = threading.Event()
+    worker = threading.Thread(target=run, args=(settings, stop, 0.1), daemon=True)
+    worker.start()
+    try:
+        publish_states(settings, db, fleet[3], [("Charging", "NoError"), ("Faulted", "ConnectorLockFailure")])
+        wait_for(lambda: db.execute("SELECT count(*) FROM work_orders WHERE fault_category = 'connector'").fetchone()[0] == 1,
+                 timeout=10, message="a work order from the live stream")
+    finally:
+        stop.set()
+        worker.join(10)
