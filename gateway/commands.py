@@ -57,3 +57,36 @@ def expire_commands(conn: psycopg.Connection, older_than_s: float = 300) -> int:
         "AND requested_at < now() - make_interval(secs => %s)",
         (older_than_s,),
     ).rowcount
+
+
+class Downlink:
+    """A long-lived publisher of commands for a service process (maintenance).
+
+    Connects on first use; paho reconnects by itself after that.
+    """
+
+    def __init__(self, settings, client_id: str):
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.client_id = client_id
+        self._client: paho.Client | None = None
+
+    def _connected(self) -> paho.Client:
+        if self._client is None:
+            from gateway import mqtt
+
+            client = mqtt.client(self.settings.mqtt(), self.client_id)
+            mqtt.connect(client, self.settings.mqtt(), persistent=False)
+            client.loop_start()
+            self._client = client
+        return self._client
+
+    def send(self, conn: psycopg.Connection, pile_id: str, type: CommandType, params: dict | None = None, *,
+             requested_by: str) -> uuid.UUID:
+        return send_command(conn, self._connected(), self.topics, pile_id, type, params, requested_by=requested_by)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None

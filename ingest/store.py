@@ -95,8 +95,9 @@ changed AS (
     WHERE prev_status IS DISTINCT FROM status OR prev_error IS DISTINCT FROM error_code
 ),
 flips AS (
-    INSERT INTO connector_status_changes (pile_id, connector_id, time, old_status, new_status, old_error_code, new_error_code)
-    SELECT pile_id, connector_id, time, prev_status, status, prev_error, error_code
+    INSERT INTO connector_status_changes (pile_id, connector_id, time, old_status, new_status, old_error_code, new_error_code,
+                                          new_vendor_error_code)
+    SELECT pile_id, connector_id, time, prev_status, status, prev_error, error_code, vendor_error_code
     FROM changed ORDER BY time, seq
 ),
 last_change AS (

@@ -1,4 +1,10 @@
-"""Alarms: at most one active per (pile, connector, rule), claimed in PostgreSQL."""
+"""Alarms: at most one active per (pile, connector, rule), claimed in PostgreSQL.
+
+A fault that goes away does not clear its alarm at once: the clear is requested and
+counts only after the rule's hold-off. A fault that returns within it keeps the same
+alarm (one more occurrence, one more flap), so a flapping fault stays one alarm and
+one work order instead of a stream of them.
+"""
 from __future__ import annotations
 
 import json
@@ -6,30 +12,121 @@ from datetime import datetime
 
 import psycopg
 
+from pilecare.errors import Conflict, NotFound
 
-def raise_alarm(conn: psycopg.Connection, pile_id: str, connector_id: int, rule_id: str, *, fault_category: str,
-                severity: str, at: datetime, safety: bool = False, detail: dict | None = None) -> tuple[int, bool]:
-    """Raise or repeat an alarm; return (alarm id, new).
+ACTOR = "rules"
 
-    A repeat bumps the occurrence count and last_seen of the active alarm; the partial
-    unique index makes concurrent raisers agree on one row.
+# Planned work on the pile or its site (maintenance_windows) at time %(at)s.
+IN_WINDOW = """EXISTS (
+    SELECT 1 FROM maintenance_windows w
+    WHERE w.cancelled_at IS NULL AND %(at)s >= w.starts_at AND %(at)s < w.ends_at
+      AND (w.pile_id = %(pile)s OR w.site_id = (SELECT site_id FROM piles WHERE id = %(pile)s)))"""
+
+
+def _event(conn: psycopg.Connection, alarm_id: int, action: str, actor: str = ACTOR, note: str | None = None,
+           at: datetime | None = None) -> None:
+    conn.execute("INSERT INTO alarm_events (alarm_id, at, actor, action, note) VALUES (%s, coalesce(%s, now()), %s, %s, %s)",
+                 (alarm_id, at, actor, action, note))
+
+
+def raise_alarm(conn: psycopg.Connection, pile_id: str, connector_id: int, rule, *, at: datetime,
+                clear_after_s: int, detail: dict | None = None, repeat: bool = False) -> tuple[int, bool]:
+    """Raise the rule's alarm, or keep the active one; return (alarm id, new).
+
+    `repeat` marks a fresh occurrence of a discrete fault (an error code reported again);
+    a condition that simply still holds only moves last_seen. Either way a pending clear
+    is cancelled: the fault is back.
     """
-    row = conn.execute(
-        "INSERT INTO alarms AS a (pile_id, connector_id, rule_id, fault_category, severity, safety, first_seen, "
-        "last_seen, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (pile_id, connector_id, rule_id) WHERE state = 'active' DO UPDATE SET "
-        "occurrences = a.occurrences + 1, last_seen = greatest(a.last_seen, excluded.last_seen) "
-        "RETURNING id, (xmax = 0) AS inserted",
-        (pile_id, connector_id, rule_id, fault_category, severity, safety, at, at, json.dumps(detail or {})),
-    ).fetchone()
-    return row[0], row[1]
+    args = {"pile": pile_id, "conn": connector_id, "rule": rule.id, "at": at, "repeat": repeat}
+    for _ in range(3):
+        # A clear whose hold-off had passed by the time the fault came back counts: the
+        # return is a new alarm (settle_clears may simply not have run in between).
+        for (expired,) in conn.execute(
+                "UPDATE alarms SET state = 'cleared', cleared_at = clear_requested_at "
+                "WHERE pile_id = %(pile)s AND connector_id = %(conn)s AND rule_id = %(rule)s AND state = 'active' "
+                "AND clear_requested_at + make_interval(secs => clear_after_s) < %(at)s RETURNING id", args).fetchall():
+            _event(conn, expired, "cleared")
+        row = conn.execute(
+            "UPDATE alarms a SET last_seen = greatest(a.last_seen, %(at)s), clear_requested_at = NULL, "
+            "occurrences = a.occurrences + (%(repeat)s OR old.clearing)::int, flaps = a.flaps + old.clearing::int "
+            "FROM (SELECT id, clear_requested_at IS NOT NULL AS clearing FROM alarms "
+            "      WHERE pile_id = %(pile)s AND connector_id = %(conn)s AND rule_id = %(rule)s AND state = 'active' "
+            "      FOR UPDATE) old "
+            "WHERE a.id = old.id RETURNING a.id, old.clearing",
+            args,
+        ).fetchone()
+        if row:
+            if row[1]:
+                _event(conn, row[0], "returned", note="fault back within the hold-off: same alarm", at=at)
+            return row[0], False
+        row = conn.execute(
+            "INSERT INTO alarms (pile_id, connector_id, rule_id, kind, fault_category, severity, safety, first_seen, "
+            "last_seen, detail, clear_after_s, order_after_s, suppressed) "
+            "VALUES (%(pile)s, %(conn)s, %(rule)s, %(kind)s, %(category)s, %(severity)s, %(safety)s, %(at)s, %(at)s, "
+            f"%(detail)s, %(clear_after)s, %(order_after)s, {IN_WINDOW}) "
+            "ON CONFLICT (pile_id, connector_id, rule_id) WHERE state = 'active' DO NOTHING RETURNING id, suppressed",
+            args | {"kind": rule.kind, "category": rule.category, "severity": rule.severity.value,
+                    "safety": rule.safety, "detail": json.dumps(detail or {}), "clear_after": clear_after_s,
+                    "order_after": rule.work_order_after_s if rule.work_order else None},
+        ).fetchone()
+        if row:
+            _event(conn, row[0], "raised", note="inside a maintenance window: suppressed" if row[1] else None, at=at)
+            return row[0], True
+        # Another process inserted it between our update and insert: take its row.
+    raise Conflict(f"could not settle the active {rule.id} alarm of {pile_id}/{connector_id}; try again")
 
 
-def clear_alarm(conn: psycopg.Connection, pile_id: str, connector_id: int, rule_id: str, *, at: datetime) -> int | None:
-    """Clear the active alarm, if any; return its id. Only one caller clears it."""
+def request_clear(conn: psycopg.Connection, pile_id: str, connector_id: int, rule_id: str, *, at: datetime,
+                  note: str | None = None) -> int | None:
+    """The fault went away: start the hold-off. Returns the alarm id, if one was active."""
     row = conn.execute(
-        "UPDATE alarms SET state = 'cleared', cleared_at = %s "
-        "WHERE pile_id = %s AND connector_id = %s AND rule_id = %s AND state = 'active' RETURNING id",
+        "UPDATE alarms SET clear_requested_at = %s WHERE pile_id = %s AND connector_id = %s AND rule_id = %s "
+        "AND state = 'active' AND clear_requested_at IS NULL RETURNING id",
         (at, pile_id, connector_id, rule_id),
     ).fetchone()
+    if row:
+        _event(conn, row[0], "clear_requested", note=note, at=at)
     return row[0] if row else None
+
+
+def settle_clears(conn: psycopg.Connection) -> list[int]:
+    """Clear the alarms whose hold-off has passed; return their ids. One caller wins each."""
+    with conn.transaction():
+        ids = [r[0] for r in conn.execute(
+            "UPDATE alarms SET state = 'cleared', cleared_at = clear_requested_at "
+            "WHERE state = 'active' AND clear_requested_at IS NOT NULL "
+            "AND clear_requested_at <= now() - make_interval(secs => clear_after_s) RETURNING id")]
+        for alarm_id in ids:
+            _event(conn, alarm_id, "cleared")
+    return ids
+
+
+def lift_suppression(conn: psycopg.Connection) -> list[int]:
+    """Alarms still active after their maintenance window ended count again (and may open orders)."""
+    with conn.transaction():
+        ids = [r[0] for r in conn.execute(
+            "UPDATE alarms a SET suppressed = false WHERE a.state = 'active' AND a.suppressed AND NOT EXISTS ("
+            " SELECT 1 FROM maintenance_windows w JOIN piles p ON p.id = a.pile_id WHERE w.cancelled_at IS NULL "
+            " AND now() >= w.starts_at AND now() < w.ends_at AND (w.pile_id = a.pile_id OR w.site_id = p.site_id)) "
+            "RETURNING a.id")]
+        for alarm_id in ids:
+            _event(conn, alarm_id, "unsuppressed", note="maintenance window over, fault still present")
+    return ids
+
+
+def acknowledge(conn: psycopg.Connection, alarm_id: int, *, actor: str, note: str | None = None) -> None:
+    with conn.transaction():
+        row = conn.execute("SELECT acknowledged_by FROM alarms WHERE id = %s FOR UPDATE", (alarm_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"alarm {alarm_id} does not exist")
+        if row[0] is not None:
+            raise Conflict(f"alarm {alarm_id} was already acknowledged by {row[0]}")
+        conn.execute("UPDATE alarms SET acknowledged_at = now(), acknowledged_by = %s WHERE id = %s", (actor, alarm_id))
+        _event(conn, alarm_id, "acknowledged", actor, note)
+
+
+def comment(conn: psycopg.Connection, alarm_id: int, *, actor: str, text: str) -> None:
+    with conn.transaction():
+        if conn.execute("SELECT 1 FROM alarms WHERE id = %s", (alarm_id,)).fetchone() is None:
+            raise NotFound(f"alarm {alarm_id} does not exist")
+        _event(conn, alarm_id, "comment", actor, text)

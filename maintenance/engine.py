@@ -1,9 +1,10 @@
-"""Turn ingest's status transitions into alarms and corrective work orders.
+"""Turn ingest's status transitions into error-code alarms.
 
 Work is split by pile: a process takes a transaction-scoped advisory lock on a pile and
 then claims all of its unprocessed transitions, in order. Two maintenance processes so
 split the backlog without ever handling one pile's raise and clear out of order, and a
-failure rolls the claim back for the next run.
+failure rolls the claim back for the next run. Work orders are opened from the alarms
+by the policy step (orders.py), not here.
 """
 from __future__ import annotations
 
@@ -11,17 +12,14 @@ import logging
 
 import psycopg
 
-from maintenance.alarms import clear_alarm, raise_alarm
-from maintenance.rules import RuleSet, Severity
-from maintenance.workorders import open_corrective
+from maintenance.alarms import raise_alarm, request_clear
+from maintenance.policy import Policy
+from maintenance.rules import ErrorCodeRule, RuleSet, Scope
 
 log = logging.getLogger(__name__)
 
-ACTOR = "rules"
-PRIORITY = {Severity.CRITICAL: 1, Severity.MAJOR: 2, Severity.MINOR: 3, Severity.WARNING: 4}
 
-
-def process_status_changes(conn: psycopg.Connection, rules: RuleSet, *, limit: int = 500) -> int:
+def process_status_changes(conn: psycopg.Connection, rules: RuleSet, policy: Policy, *, limit: int = 500) -> int:
     """Handle the transitions of up to `limit` piles; return how many transitions."""
     handled = 0
     with conn.transaction():
@@ -34,24 +32,42 @@ def process_status_changes(conn: psycopg.Connection, rules: RuleSet, *, limit: i
             changes = conn.execute(
                 "UPDATE connector_status_changes SET processed_at = now() "
                 "WHERE pile_id = %s AND processed_at IS NULL "
-                "RETURNING id, connector_id, time, old_error_code, new_error_code, new_status",
+                "RETURNING id, connector_id, time, new_error_code, new_vendor_error_code, new_status",
                 (pile_id,),
             ).fetchall()
-            for _id, connector_id, at, old_error, new_error, status in sorted(changes):
-                _apply(conn, rules, pile_id, connector_id, at, old_error, new_error, status)
+            for _id, connector_id, at, error, vendor, status in sorted(changes):
+                _apply(conn, rules, policy, pile_id, connector_id, at, error, vendor, status)
             handled += len(changes)
     return handled
 
 
-def _apply(conn, rules: RuleSet, pile_id, connector_id, at, old_error, new_error, status) -> None:
-    if old_error and old_error != new_error and (old_rule := rules.for_error_code(old_error)):
-        clear_alarm(conn, pile_id, connector_id, old_rule.id, at=at)
-    rule = rules.for_error_code(new_error)
+def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, error, vendor, status) -> None:
+    rule = rules.for_error_code(error, vendor) if error != "NoError" else None
+    # Whatever error-code alarm this connector had, other than the current one, is gone.
+    for (rule_id,) in conn.execute(
+            "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind = 'error_code' "
+            "AND state = 'active' AND clear_requested_at IS NULL AND rule_id IS DISTINCT FROM %s",
+            (pile_id, connector_id, rule.id if rule else None)).fetchall():
+        request_clear(conn, pile_id, connector_id, rule_id, at=at, note=f"connector now {status}/{error}")
+    # A pile-wide alarm (e-stop) lasts while any connector still reports it.
+    for (rule_id,) in conn.execute(
+            "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = 0 AND kind = 'error_code' "
+            "AND state = 'active' AND clear_requested_at IS NULL", (pile_id,)).fetchall():
+        pile_rule = rules.by_id(rule_id)
+        if pile_rule is None or not _still_reported(conn, pile_id, pile_rule):
+            request_clear(conn, pile_id, 0, rule_id, at=at, note="no connector reports it any more")
     if rule is None:
         return
-    alarm_id, new = raise_alarm(conn, pile_id, connector_id, rule.id, fault_category=rule.category,
-                                severity=rule.severity.value, safety=rule.safety, at=at,
-                                detail={"error_code": new_error, "status": status})
-    if new and rule.work_order:
-        open_corrective(conn, pile_id, rule.category, priority=PRIORITY[rule.severity], actor=ACTOR,
-                        alarm_id=alarm_id, title=f"{new_error} on connector {connector_id}")
+    pile_wide = rule.scope is Scope.PILE
+    raise_alarm(conn, pile_id, 0 if pile_wide else connector_id, rule, at=at,
+                clear_after_s=rule.clear_after_s if rule.clear_after_s is not None else policy.clear_after_s,
+                detail={"error_code": error, "vendor_error_code": vendor, "status": status,
+                        "connector_id": connector_id},
+                repeat=not pile_wide)
+
+
+def _still_reported(conn, pile_id: str, rule: ErrorCodeRule) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM connector_state WHERE pile_id = %s AND error_code = %s "
+        "AND (%s::text IS NULL OR vendor_error_code = %s))",
+        (pile_id, rule.error_code.value, rule.vendor_error_code, rule.vendor_error_code)).fetchone()[0]

@@ -1,14 +1,21 @@
-"""`pilecare maintenance`: runs the rules on the live stream (more jobs join as issue 3
-grows: SLA watchdog, preventive planner). Safe to run several at once."""
+"""`pilecare maintenance`: the rules on the live stream, the policy step, the SLA watchdog,
+trend rules and the preventive planner. Safe to run several at once: every decision is
+claimed in PostgreSQL (see engine.py, conditions.py, orders.py).
+"""
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 
 import psycopg
+from apscheduler.schedulers.background import BackgroundScheduler
 
-from maintenance import rules as rulesets
+from gateway.commands import Downlink
+from maintenance import alarms, conditions, orders, rulestore, sla, trends
+from maintenance import policy as policies
 from maintenance.engine import process_status_changes
 from pilecare.db import database_url
 from pilecare.settings import Settings
@@ -16,30 +23,102 @@ from pilecare.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def run(settings: Settings, stop: threading.Event, interval_s: float = 1.0) -> None:
-    rules = rulesets.default()
-    conn = None
-    while not stop.is_set():
+class Maintenance:
+    """One maintenance process. `tick()` is the run-once entry tests use."""
+
+    def __init__(self, settings: Settings, policy: policies.Policy | None = None, *, name: str | None = None):
+        self.settings = settings
+        self.policy = policy or policies.load(os.environ.get("PILECARE_POLICY_FILE"))
+        self.name = name or f"pilecare-maintenance-{socket.gethostname()}-{os.getpid()}"
+        self.downlink = Downlink(settings, self.name)
+        self.conn: psycopg.Connection | None = None
+        self.rules = None
+        self.rules_version = -1
+
+    def _connection(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            self.conn = psycopg.connect(database_url(self.settings), autocommit=True, application_name=self.name)
+        return self.conn
+
+    def reload_rules(self, conn: psycopg.Connection) -> None:
+        # Reloading only swaps what the next pass evaluates: the stream itself waits in
+        # PostgreSQL (unprocessed transitions, latest state), so nothing is lost meanwhile.
+        if rulestore.version(conn) != self.rules_version:
+            self.rules, self.rules_version = rulestore.load(conn)
+            log.info("rule set version %d: %d rules", self.rules_version, len(self.rules.active))
+
+    def tick(self) -> int:
+        """One pass over everything that reacts to the stream; returns the changes made."""
+        conn = self._connection()
+        self.reload_rules(conn)
+        changes = 0
+        while (n := process_status_changes(conn, self.rules, self.policy)):
+            changes += n
+        changes += max(0, conditions.evaluate(conn, self.rules, self.policy))
+        changes += len(alarms.settle_clears(conn)) + len(alarms.lift_suppression(conn))
+        changes += orders.step(conn, self.policy, self.downlink)
+        return changes
+
+    def watch_sla(self) -> int:
+        with psycopg.connect(database_url(self.settings), autocommit=True) as conn:
+            return sla.watch(conn, self.policy)
+
+    def run_trends(self) -> int:
+        with psycopg.connect(database_url(self.settings), autocommit=True) as conn:
+            rules, _ = rulestore.load(conn)
+            return trends.run(conn, rules, self.policy)
+
+    def run_planner(self) -> None:
         try:
-            if conn is None or conn.closed:
-                conn = psycopg.connect(database_url(settings), autocommit=True,
-                                       application_name="pilecare-maintenance")
-            # Keep going while there is a backlog; otherwise wait for the next tick.
-            if process_status_changes(conn, rules):
-                continue
-        except psycopg.Error:
-            # The claim rolled back: the same transitions are retried on the next tick.
-            log.exception("processing status changes failed; retrying")
-            if conn is not None and conn.closed:
-                conn = None
-        stop.wait(interval_s)
-    if conn is not None:
-        conn.close()
+            from maintenance import inspections, planner
+        except ImportError:  # preventive planning not installed in this build
+            return
+        with psycopg.connect(database_url(self.settings), autocommit=True) as conn:
+            log.info("preventive planner: %s", planner.plan(conn))
+            log.info("inspection rounds: %s", inspections.plan_rounds(conn))
+
+    def close(self) -> None:
+        self.downlink.close()
+        if self.conn is not None:
+            self.conn.close()
+
+
+def run(settings: Settings, stop: threading.Event, interval_s: float = 0.5, *, schedule: bool = True,
+        policy: policies.Policy | None = None) -> None:
+    m = Maintenance(settings, policy)
+    scheduler = None
+    if schedule:
+        # Jobs that fail are logged by APScheduler and simply run at their next time:
+        # nothing crash-loops, and each job is safe to overlap with another process's.
+        scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+        scheduler.add_job(m.watch_sla, "interval", seconds=30, id="sla")
+        scheduler.add_job(m.run_trends, "interval", hours=1, id="trends")
+        scheduler.add_job(m.run_planner, "interval", hours=1, id="planner", next_run_time=_soon())
+        scheduler.start()
+    try:
+        while not stop.is_set():
+            try:
+                if m.tick():
+                    continue  # a backlog: keep going
+            except psycopg.Error:
+                # Every claim of the pass rolled back: the same work is retried next tick.
+                log.exception("maintenance pass failed; retrying")
+            stop.wait(interval_s)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        m.close()
+
+
+def _soon():
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.now(timezone.utc) + timedelta(seconds=10)
 
 
 def main(settings: Settings) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("maintenance running: %d rules", len(rulesets.default().rules))
+    log.info("maintenance running")
     run(settings, stop)

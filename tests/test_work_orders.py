@@ -8,12 +8,15 @@ from datetime import datetime, timezone
 import psycopg
 import pytest
 
-from maintenance.alarms import clear_alarm, raise_alarm
+from maintenance.alarms import raise_alarm, request_clear, settle_clears
+from maintenance.rules import default
 from maintenance.workorders import WorkOrderState as S
 from maintenance.workorders import open_corrective, transition
 from pilecare.errors import Conflict, NotFound
 
 NOW = datetime(2026, 11, 22, 10, tzinfo=timezone.utc)
+GROUND = default().by_id("error.GroundFailure")
+OVERHEAT = default().by_id("error.HighTemperature")
 
 
 def in_parallel(database_url, action, workers=8):
@@ -40,22 +43,23 @@ def in_parallel(database_url, action, workers=8):
 
 def test_concurrent_raisers_of_one_alarm_make_one_alarm_with_every_occurrence(database_url, db, fleet):
     results = in_parallel(database_url, lambda conn: raise_alarm(
-        conn, fleet[0], 1, "ground-fault", fault_category="electrical", severity="critical", at=NOW, safety=True))
+        conn, fleet[0], 1, GROUND, at=NOW, clear_after_s=0, repeat=True))
     assert len({alarm_id for alarm_id, _ in results}) == 1
     assert sum(new for _, new in results) == 1
     assert db.execute("SELECT count(*), max(occurrences) FROM alarms").fetchone() == (1, 8)
 
 
 def test_a_cleared_alarm_lets_the_next_fault_raise_a_new_one(db, fleet):
-    first, _ = raise_alarm(db, fleet[0], 1, "overheat", fault_category="thermal", severity="major", at=NOW)
-    assert clear_alarm(db, fleet[0], 1, "overheat", at=NOW) == first
-    assert clear_alarm(db, fleet[0], 1, "overheat", at=NOW) is None
-    second, new = raise_alarm(db, fleet[0], 1, "overheat", fault_category="thermal", severity="major", at=NOW)
+    first, _ = raise_alarm(db, fleet[0], 1, OVERHEAT, at=NOW, clear_after_s=0)
+    assert request_clear(db, fleet[0], 1, OVERHEAT.id, at=NOW) == first
+    assert request_clear(db, fleet[0], 1, OVERHEAT.id, at=NOW) is None
+    assert settle_clears(db) == [first]
+    second, new = raise_alarm(db, fleet[0], 1, OVERHEAT, at=NOW, clear_after_s=0)
     assert new and second != first
 
 
 def test_concurrent_alarms_of_one_fault_category_share_one_open_corrective_order(database_url, db, fleet):
-    alarm_id, _ = raise_alarm(db, fleet[0], 1, "ground-fault", fault_category="electrical", severity="critical", at=NOW)
+    alarm_id, _ = raise_alarm(db, fleet[0], 1, GROUND, at=NOW, clear_after_s=0)
     results = in_parallel(database_url, lambda conn: open_corrective(
         conn, fleet[0], "electrical", title="Ground fault", priority=1, actor="rules", alarm_id=alarm_id))
     assert len({order_id for order_id, _ in results}) == 1 and sum(created for _, created in results) == 1

@@ -1,0 +1,205 @@
+"""The policy step: alarms become corrective work orders, and orders move on by themselves
+where the telemetry says so.
+
+- open: an active alarm whose rule asks for an order, once it has lasted the rule's
+  persistence, opens (or joins) the pile's order for the fault category, with priority
+  and SLA clocks from severity, customer tier and safety;
+- safety: a safety fault takes the pile out of service and tells the supervisor (R-REPAIR);
+- route: a new order goes to remote triage (configured categories) or to dispatch;
+- triage: bounded remote resets; a pile that recovers is "resolved remotely" (R-TRIAGE);
+- settle: an order whose alarms all cleared moves to verification ("resolved");
+- verify: a resolved order is verified once the pile has stayed healthy for the policy's
+  period, and orders nobody had to visit are then closed; a fault that returns sends the
+  order back to dispatch.
+
+Every move is a conditional UPDATE (workorders.transition) and every claim of an alarm
+or a triage attempt is one too, so any number of maintenance processes can run this.
+Commands leave only after the claim has committed: a crash in between costs one retry
+after the triage wait, never a duplicate decision.
+"""
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+from maintenance.policy import Policy
+from maintenance.rules import Severity
+from maintenance.workorders import OPEN, WorkOrderState, note, open_corrective, transition
+from pilecare.domain import CommandType
+from pilecare.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+ACTOR = "rules"
+S = WorkOrderState
+
+
+def _move(conn, order_id: int, to: WorkOrderState, actor: str, text: str, resolution: str | None = None) -> bool:
+    try:
+        transition(conn, order_id, to, actor=actor, note=text, resolution=resolution)
+        return True
+    except Conflict:
+        return False  # another process moved it first, or a person did: theirs stands
+
+
+def notify(conn, kind: str, role: str, message: str, *, work_order_id: int | None = None,
+           pile_id: str | None = None) -> bool:
+    """Record a notification; False if this kind was already sent for the order."""
+    return conn.execute(
+        "INSERT INTO notifications (kind, recipient_role, work_order_id, pile_id, message) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING", (kind, role, work_order_id, pile_id, message)).rowcount == 1
+
+
+def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *, limit: int = 200) -> list[int]:
+    """Open or join orders for the alarms that ask for one; return the orders created."""
+    created, out_of_service = [], []
+    with conn.transaction():
+        alarms = conn.execute(
+            "SELECT a.id, a.pile_id, a.connector_id, a.rule_id, a.fault_category, a.severity, a.safety, a.detail, "
+            "       cu.tier "
+            "FROM alarms a JOIN piles p ON p.id = a.pile_id JOIN sites s ON s.id = p.site_id "
+            "JOIN customers cu ON cu.id = s.customer_id "
+            "WHERE a.state = 'active' AND a.work_order_id IS NULL AND a.order_after_s IS NOT NULL "
+            "AND NOT a.suppressed AND a.first_seen <= now() - make_interval(secs => a.order_after_s) "
+            "ORDER BY a.id LIMIT %s FOR UPDATE OF a SKIP LOCKED", (limit,)).fetchall()
+        for alarm_id, pile_id, connector_id, rule_id, category, severity, safety, detail, tier in alarms:
+            severity = Severity(severity)
+            response_h, resolve_h = policy.sla_for(severity, tier, safety)
+            what = detail.get("error_code") or rule_id
+            where = f"connector {connector_id}" if connector_id else "pile"
+            order_id, new = open_corrective(
+                conn, pile_id, category, title=f"{what} on {where}", actor=ACTOR, alarm_id=alarm_id,
+                priority=policy.priority_for(severity, tier, safety), severity=severity.value, safety=safety,
+                description=f"Raised by rule {rule_id}: {detail}", response_h=response_h, resolve_h=resolve_h,
+                repeat_days=policy.repeat_days)
+            if new:
+                created.append(order_id)
+                if safety:
+                    notify(conn, "safety", "supervisor", f"Safety fault {what} on pile {pile_id}: order {order_id}",
+                           work_order_id=order_id, pile_id=pile_id)
+                    if policy.safety_out_of_service:
+                        out_of_service.append((order_id, pile_id))
+    for order_id, pile_id in out_of_service:
+        _take_out_of_service(conn, downlink, order_id, pile_id)
+    return created
+
+
+def _take_out_of_service(conn, downlink, order_id: int, pile_id: str) -> None:
+    claimed = conn.execute("UPDATE work_orders SET out_of_service_at = now() WHERE id = %s "
+                           "AND out_of_service_at IS NULL", (order_id,)).rowcount
+    if not claimed or downlink is None:
+        return
+    try:
+        command_id = downlink.send(conn, pile_id, CommandType.CHANGE_AVAILABILITY,
+                                   {"connector_id": 0, "type": "Inoperative"}, requested_by=ACTOR)
+        note(conn, order_id, f"safety: pile taken out of service (ChangeAvailability Inoperative, command {command_id})",
+             actor=ACTOR)
+    except Exception as error:  # the broker is an external boundary: record, let a person act
+        log.exception("could not take %s out of service", pile_id)
+        note(conn, order_id, f"safety: taking the pile out of service failed ({error}); do it by hand", actor=ACTOR)
+
+
+def route_new(conn: psycopg.Connection, policy: Policy) -> int:
+    """New corrective orders go to remote triage or straight to dispatch."""
+    moved = 0
+    for order_id, category, safety in conn.execute(
+            "SELECT id, fault_category, safety FROM work_orders WHERE state = 'new' AND kind = 'corrective' "
+            "ORDER BY id LIMIT 500").fetchall():
+        if not safety and policy.triage.attempts and category in policy.triage.categories:
+            conn.execute("UPDATE work_orders SET triage_next_at = now() WHERE id = %s AND state = 'new'", (order_id,))
+            moved += _move(conn, order_id, S.TRIAGE, ACTOR, "remote first line: reset before dispatch")
+        else:
+            why = "safety fault: an engineer must go" if safety else "needs an engineer on site"
+            moved += _move(conn, order_id, S.READY_FOR_DISPATCH, ACTOR, why)
+    return moved
+
+
+_ALL_CLEARED = ("EXISTS (SELECT 1 FROM alarms a WHERE a.work_order_id = o.id) AND "
+                "NOT EXISTS (SELECT 1 FROM alarms a WHERE a.work_order_id = o.id AND a.state = 'active')")
+
+
+def triage(conn: psycopg.Connection, policy: Policy, downlink) -> int:
+    """Advance remote triage: resolve recovered piles, send due resets, give up when spent."""
+    changes = 0
+    for order_id, attempts in conn.execute(
+            f"SELECT o.id, o.triage_attempts FROM work_orders o WHERE o.state = 'triage' AND o.triage_attempts > 0 "
+            f"AND {_ALL_CLEARED}").fetchall():
+        changes += _move(conn, order_id, S.RESOLVED, ACTOR,
+                         f"resolved remotely: the pile recovered after {attempts} reset(s)", resolution="remote")
+    due = conn.execute(
+        "UPDATE work_orders SET triage_attempts = triage_attempts + 1, "
+        "triage_next_at = now() + make_interval(secs => %s) "
+        "WHERE state = 'triage' AND triage_next_at <= now() AND triage_attempts < %s "
+        "RETURNING id, pile_id, triage_attempts", (policy.triage.wait_s, policy.triage.attempts)).fetchall()
+    for order_id, pile_id, attempt in due:
+        try:
+            command_id = downlink.send(conn, pile_id, CommandType.RESET, {"type": policy.triage.reset_type},
+                                       requested_by=ACTOR)
+            text = f"remote reset {attempt} of {policy.triage.attempts} sent (command {command_id})"
+        except Exception as error:  # broker trouble: the attempt counts, the next one retries
+            log.exception("remote reset of %s failed", pile_id)
+            text = f"remote reset {attempt} of {policy.triage.attempts} could not be sent: {error}"
+        note(conn, order_id, text, actor=ACTOR)
+        changes += 1
+    for order_id, attempts in conn.execute(
+            "SELECT id, triage_attempts FROM work_orders WHERE state = 'triage' AND triage_next_at <= now() "
+            "AND triage_attempts >= %s", (policy.triage.attempts,)).fetchall():
+        changes += _move(conn, order_id, S.READY_FOR_DISPATCH, ACTOR,
+                         f"remote reset did not cure the fault after {attempts} attempt(s): dispatch")
+    return changes
+
+
+def settle(conn: psycopg.Connection) -> int:
+    """Orders not yet in anyone's hands whose alarms all cleared go to verification."""
+    changes = 0
+    for (order_id,) in conn.execute(
+            f"SELECT o.id FROM work_orders o WHERE o.kind = 'corrective' "
+            f"AND o.state IN ('new', 'ready_for_dispatch') AND {_ALL_CLEARED}").fetchall():
+        changes += _move(conn, order_id, S.RESOLVED, ACTOR,
+                         "the fault cleared at the pile; verifying before closing", resolution="cleared_at_pile")
+    return changes
+
+
+# Healthy: reporting (online, heard within 3 intervals), no connector Faulted, no active
+# alarm of the order's fault category.
+_HEALTHY = """
+    s.online AND s.last_seen > now() - make_interval(secs => 3 * m.reporting_interval_s)
+    AND NOT EXISTS (SELECT 1 FROM connector_state c WHERE c.pile_id = o.pile_id AND c.status = 'Faulted')
+    AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.pile_id = o.pile_id AND a.state = 'active'
+                    AND a.fault_category = o.fault_category)"""
+
+
+def verify(conn: psycopg.Connection, policy: Policy) -> int:
+    """Resolved → verified after a healthy period (→ closed if nobody had to go); a fault
+    that returned sends the order back to dispatch."""
+    changes = 0
+    for (order_id,) in conn.execute(
+            "SELECT o.id FROM work_orders o WHERE o.state = 'resolved' AND EXISTS ("
+            " SELECT 1 FROM alarms a WHERE a.work_order_id = o.id AND a.state = 'active' "
+            " AND a.last_seen >= o.resolved_at)").fetchall():
+        changes += _move(conn, order_id, S.READY_FOR_DISPATCH, "verification",
+                         "the fault returned during verification: dispatch")
+    for order_id, resolution in conn.execute(
+            "SELECT o.id, o.resolution FROM work_orders o JOIN pile_state s ON s.pile_id = o.pile_id "
+            "JOIN piles p ON p.id = o.pile_id JOIN pile_models m ON m.id = p.model_id "
+            # Safety faults are verified by a person, never by telemetry alone (R-REPAIR).
+            "WHERE o.state = 'resolved' AND NOT o.safety AND o.resolved_at <= now() - make_interval(secs => %s) "
+            f"AND {_HEALTHY}", (policy.verify_s,)).fetchall():
+        if not _move(conn, order_id, S.VERIFIED, "verification",
+                     f"healthy for {policy.verify_s} s after resolution"):
+            continue
+        changes += 1
+        if resolution in ("remote", "cleared_at_pile"):
+            label = "resolved remotely" if resolution == "remote" else "cleared at the pile"
+            changes += _move(conn, order_id, S.CLOSED, "verification", f"closed: {label}, no visit needed")
+    return changes
+
+
+def step(conn: psycopg.Connection, policy: Policy, downlink) -> int:
+    """One pass of the policy; returns how many things changed."""
+    return (len(open_from_alarms(conn, policy, downlink)) + route_new(conn, policy) + triage(conn, policy, downlink)
+            + settle(conn) + verify(conn, policy))
+
+
+__all__ = ["OPEN", "step", "open_from_alarms", "route_new", "triage", "settle", "verify", "notify"]

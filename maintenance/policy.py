@@ -1,0 +1,80 @@
+"""The maintenance policy: how alarms become work orders and how fast they must move.
+
+Rules say what is wrong; the policy says what the service organisation does about it:
+priorities, SLA clocks per severity and customer tier (R-RESPONSE), remote first line
+(R-TRIAGE), verification, repeat repairs (R-NO-REPEAT) and safety (R-REPAIR).
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pilecare.domain import CustomerTier
+from pilecare.errors import InvalidInput
+from maintenance.rules import Severity
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlaTarget(_Strict):
+    response_h: float = Field(gt=0, description="An engineer has accepted, or the order is resolved.")
+    resolve_h: float = Field(gt=0, description="The pile works again (order resolved).")
+
+
+class Sla(_Strict):
+    targets: dict[Severity, SlaTarget]
+    safety: SlaTarget
+    # Platinum customers bought faster service: their clocks are scaled by this factor.
+    tier_factor: dict[CustomerTier, float] = Field(default_factory=lambda: {t: 1.0 for t in CustomerTier})
+    warn_at: float = Field(default=0.75, gt=0, lt=1, description="Share of the window after which a warning goes out.")
+
+
+class Triage(_Strict):
+    categories: list[str] = Field(default_factory=list, description="Fault categories that get a remote reset first.")
+    attempts: int = Field(default=2, ge=0, le=10)
+    wait_s: int = Field(default=300, ge=1, le=86_400, description="How long to wait for recovery after a reset.")
+    reset_type: str = Field(default="Soft", pattern="^(Soft|Hard)$")
+
+
+class Policy(_Strict):
+    clear_after_s: int = Field(default=60, ge=0, le=86_400,
+                               description="Default hold-off before a clear counts: a fault that returns within it "
+                                           "stays one alarm (flapping suppression).")
+    priority: dict[Severity, int]
+    tier_boost: dict[CustomerTier, int] = Field(default_factory=dict)
+    sla: Sla
+    triage: Triage
+    verify_s: int = Field(default=1800, ge=0, le=30 * 86_400,
+                          description="A resolved pile must stay healthy this long before the order is verified.")
+    repeat_days: int = Field(default=30, ge=1, le=365)
+    safety_out_of_service: bool = True
+
+    def priority_for(self, severity: Severity, tier: str | None, safety: bool) -> int:
+        if safety:
+            return 1
+        p = self.priority[severity] - self.tier_boost.get(CustomerTier(tier) if tier else CustomerTier.STANDARD, 0)
+        return max(1, min(5, p))
+
+    def sla_for(self, severity: Severity, tier: str | None, safety: bool) -> tuple[float, float]:
+        """(response hours, resolve hours) for an order."""
+        target = self.sla.safety if safety else self.sla.targets[severity]
+        factor = self.sla.tier_factor.get(CustomerTier(tier) if tier else CustomerTier.STANDARD, 1.0)
+        return target.response_h * factor, target.resolve_h * factor
+
+
+def parse(text: str) -> Policy:
+    try:
+        return Policy.model_validate(yaml.safe_load(text))
+    except (yaml.YAMLError, ValidationError) as error:
+        raise InvalidInput(f"invalid maintenance policy: {error}") from error
+
+
+def load(path: str | None = None) -> Policy:
+    if path:
+        return parse(Path(path).read_text())
+    return parse(resources.files("maintenance").joinpath("policy.default.yaml").read_text())
