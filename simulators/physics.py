@@ -57,6 +57,7 @@ class PileModel:
         self.faults: dict[FaultKind, dict] = {}
         self.events: list[dict] = []  # pending events to publish
         self.derate = 1.0
+        self.inoperative = False  # taken out of service by ChangeAvailability
 
     # --- environment -----------------------------------------------------------
     def ambient(self) -> float:
@@ -97,7 +98,8 @@ class PileModel:
                     c.temp_c = min(c.temp_c, self.ambient() + 10)
         for c in self.connectors:
             if c.status in ("Faulted", "Unavailable") and not self._connector_fault(c):
-                c.status, c.error_code, c.vendor_error_code = "Available", "NoError", None
+                c.status = "Unavailable" if self.inoperative else "Available"
+                c.error_code, c.vendor_error_code = "NoError", None
         return cleared
 
     def _connector_fault(self, c: Connector) -> bool:
@@ -172,10 +174,19 @@ class PileModel:
         self.event("session_started", c.id, session_id=session.id, meter_start_kwh=round(c.energy_kwh, 3))
         self._set(c, "Preparing")
 
+    def offered_kw(self, c: Connector) -> float:
+        """OCPP Power.Offered: what the pile offers this vehicle (its own limit or the EV's)."""
+        return min(self.per_connector_kw, c.session.ev_max_kw) if c.session else self.per_connector_kw
+
+    def plug_in(self, connector_id: int) -> None:
+        """A driver plugs in now (tests and demos; normally arrivals are random)."""
+        c = self.connectors[connector_id - 1]
+        if c.status == "Available":
+            self._arrive(c)
+
     def _charge(self, c: Connector, hours: float) -> None:
         s = c.session
-        offered = self.per_connector_kw
-        cc = min(offered, s.ev_max_kw)
+        cc = self.offered_kw(c)
         # Constant current up to ~80 % state of charge, then a constant-voltage taper.
         power = cc if s.soc < 80 else max(1.0, cc * (100 - s.soc) / 20)
         fault = self.faults.get(FaultKind.DERATING)
@@ -206,7 +217,7 @@ class PileModel:
             reading = {
                 "id": c.id, "status": c.status, "error_code": c.error_code,
                 "voltage_v": round(voltage, 1), "current_a": round(current, 2), "power_kw": round(c.power_kw, 3),
-                "power_offered_kw": round(self.per_connector_kw, 1), "energy_kwh": round(c.energy_kwh, 3),
+                "power_offered_kw": round(self.offered_kw(c), 1), "energy_kwh": round(c.energy_kwh, 3),
                 "temp_c": round(c.temp_c, 1),
             }
             if c.vendor_error_code:

@@ -192,6 +192,11 @@ class Simulation:
             if self.mode == "per-pile":
                 threading.Thread(target=pile.client.disconnect, daemon=True).start()  # clean: no will
 
+    def plug_in(self, pile_id: str, connector_id: int = 1) -> None:
+        pile = self.piles[pile_id]
+        with pile.lock:
+            pile.model.plug_in(connector_id)
+
     def clear(self, pile_id: str, kind: FaultKind | str | None = None) -> list[FaultKind]:
         pile = self.piles[pile_id]
         with pile.lock:
@@ -224,9 +229,13 @@ class Simulation:
                 if FaultKind.CONNECTOR_LOCK in pile.model.faults:
                     pile.model.clear(FaultKind.CONNECTOR_LOCK)
             elif kind == "ChangeAvailability":
+                inoperative = params.get("type") == "Inoperative"
+                if params.get("connector_id", 0) == 0:
+                    pile.model.inoperative = inoperative  # stays out of service after a fault clears
                 for c in pile.model.connectors:
-                    if params.get("connector_id", 0) in (0, c.id) and not pile.model.faults:
-                        c.status = "Unavailable" if params.get("type") == "Inoperative" else "Available"
+                    if params.get("connector_id", 0) in (0, c.id) and c.status in ("Available", "Unavailable"):
+                        c.status = "Unavailable" if inoperative else "Available"
+                        c.error_code = "NoError"
             elif kind != "TriggerMessage":
                 status = "NotSupported"
         ack = {"v": 1, "id": command.get("id"), "status": status, "ts": now_iso()}
