@@ -1,0 +1,191 @@
+"""Condition rules over the fleet's latest state: duration, hysteresis, meters, stuck
+sessions, trends, maintenance windows. State is written straight to the tables ingest
+owns, so each rule's edge can be placed exactly."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from maintenance import conditions, trends
+from maintenance import rules as rulesets
+from maintenance.alarms import settle_clears
+from tests.maint import fast_policy
+
+POLICY = fast_policy(clear_after_s=0)
+
+
+def ruleset(*lines: str) -> rulesets.RuleSet:
+    return rulesets.parse("rules:\n" + "\n".join(f"  - {line}" for line in lines))
+
+
+def report(db, pile, *, status="Charging", power_kw=11.0, offered_kw=22.0, energy_kwh=100.0, temp_c=40.0,
+           soc_pct=40.0, fan_rpm=1500.0, online=True, seen_s_ago=0):
+    """The latest state of connector 1 of `pile`, as ingest would leave it."""
+    db.execute("UPDATE pile_state SET online = %s, last_seen = now() - make_interval(secs => %s), fan_rpm = %s "
+               "WHERE pile_id = %s", (online, seen_s_ago, fan_rpm, pile))
+    db.execute(
+        "INSERT INTO connector_state (pile_id, connector_id, time, seq, status, error_code, power_kw, power_offered_kw, "
+        "energy_kwh, temp_c, soc_pct, status_since) VALUES (%s, 1, now(), 1, %s, 'NoError', %s, %s, %s, %s, %s, now()) "
+        "ON CONFLICT (pile_id, connector_id) DO UPDATE SET status = excluded.status, power_kw = excluded.power_kw, "
+        "power_offered_kw = excluded.power_offered_kw, energy_kwh = excluded.energy_kwh, temp_c = excluded.temp_c, "
+        "soc_pct = excluded.soc_pct", (pile, status, power_kw, offered_kw, energy_kwh, temp_c, soc_pct))
+
+
+def alarms(db, rule_id):
+    return db.execute("SELECT pile_id, connector_id, state FROM alarms WHERE rule_id = %s ORDER BY id",
+                      (rule_id,)).fetchall()
+
+
+def evaluate(db, rules):
+    conditions.evaluate(db, rules, POLICY)
+    settle_clears(db)
+
+
+def age_clocks(db, seconds):
+    db.execute("UPDATE rule_conditions SET since = since - make_interval(secs => %s)", (seconds,))
+
+
+HOT = "{id: hot, kind: threshold, metric: temp_c, raise_at: 90, clear_at: 80, for_s: 60, category: thermal, severity: major}"
+
+
+def test_a_threshold_raises_only_after_it_has_held_for_its_duration(db, fleet):
+    rules = ruleset(HOT)
+    report(db, fleet[0], temp_c=95)
+    evaluate(db, rules)
+    assert alarms(db, "hot") == []
+    age_clocks(db, 61)
+    evaluate(db, rules)
+    assert alarms(db, "hot") == [(fleet[0], 1, "active")]
+
+
+def test_a_value_inside_the_hysteresis_band_neither_clears_nor_restarts_the_alarm(db, fleet):
+    rules = ruleset(HOT)
+    report(db, fleet[0], temp_c=95)
+    evaluate(db, rules)
+    age_clocks(db, 61)
+    evaluate(db, rules)
+    report(db, fleet[0], temp_c=85)  # below the raise limit, above the clear limit
+    evaluate(db, rules)
+    assert alarms(db, "hot") == [(fleet[0], 1, "active")]
+    report(db, fleet[0], temp_c=79)
+    evaluate(db, rules)
+    assert alarms(db, "hot") == [(fleet[0], 1, "cleared")]
+
+
+def test_a_dip_below_the_limit_restarts_the_duration_clock(db, fleet):
+    rules = ruleset(HOT)
+    report(db, fleet[0], temp_c=95)
+    evaluate(db, rules)
+    age_clocks(db, 50)
+    report(db, fleet[0], temp_c=85)
+    evaluate(db, rules)
+    report(db, fleet[0], temp_c=95)
+    evaluate(db, rules)
+    age_clocks(db, 20)
+    evaluate(db, rules)
+    assert alarms(db, "hot") == []
+
+
+def test_a_stale_pile_is_not_judged_on_old_values(db, fleet):
+    rules = ruleset(HOT.replace("for_s: 60", "for_s: 0"))
+    report(db, fleet[0], temp_c=95, seen_s_ago=3600)
+    evaluate(db, rules)
+    assert alarms(db, "hot") == []
+
+
+METER = "{id: meter, kind: meter, for_s: 300, min_power_kw: 1, category: metering, severity: major}"
+
+
+def test_a_meter_that_stops_counting_while_power_flows_raises_after_its_duration(db, fleet):
+    rules = ruleset(METER)
+    report(db, fleet[0], energy_kwh=100.0)
+    evaluate(db, rules)
+    age_clocks(db, 301)
+    report(db, fleet[0], energy_kwh=100.0)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+    report(db, fleet[0], energy_kwh=100.5)  # counting again
+    evaluate(db, rules)
+    assert alarms(db, "meter") == [(fleet[0], 1, "cleared")]
+
+
+def test_a_meter_that_goes_backwards_raises_at_once(db, fleet):
+    rules = ruleset(METER)
+    report(db, fleet[0], energy_kwh=100.0)
+    evaluate(db, rules)
+    report(db, fleet[0], energy_kwh=90.0)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+
+
+def test_an_idle_connector_is_no_meter_fault(db, fleet):
+    rules = ruleset(METER)
+    report(db, fleet[0], status="Available", power_kw=0, energy_kwh=100.0)
+    evaluate(db, rules)
+    age_clocks(db, 3600)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == []
+
+
+def test_a_session_charging_at_no_power_for_hours_is_stuck(db, fleet):
+    rules = ruleset("{id: stuck, kind: stuck_session, for_s: 7200, max_power_kw: 0.1, category: session, severity: minor}")
+    report(db, fleet[0], power_kw=0.0)
+    report(db, fleet[1], power_kw=7.0)
+    evaluate(db, rules)
+    age_clocks(db, 7201)
+    evaluate(db, rules)
+    assert alarms(db, "stuck") == [(fleet[0], 1, "active")]
+
+
+@pytest.mark.parametrize("soc, power, raised", [(40, 15.0, True), (40, 20.0, False), (90, 5.0, False)])
+def test_derating_is_low_power_while_charging_below_the_taper(db, fleet, soc, power, raised):
+    rules = ruleset("{id: derate, kind: derating, ratio: 0.85, for_s: 0, category: power_module, severity: minor}")
+    report(db, fleet[0], power_kw=power, offered_kw=22.0, soc_pct=soc)
+    evaluate(db, rules)
+    assert bool(alarms(db, "derate")) is raised
+
+
+def test_a_last_will_raises_offline_at_once_and_silence_beyond_k_intervals_too(db, fleet):
+    rules = ruleset("{id: offline, kind: offline, silence_factor: 3, category: connectivity, severity: major}")
+    report(db, fleet[0], online=False)
+    report(db, fleet[1], seen_s_ago=200)  # T-DC120 / T-AC22 report every 15 / 30 s: beyond 3 intervals
+    report(db, fleet[2], seen_s_ago=5)
+    evaluate(db, rules)
+    assert {a[0] for a in alarms(db, "offline")} == {fleet[0], fleet[1]}
+
+
+def test_an_alarm_inside_a_maintenance_window_is_suppressed_and_opens_no_order(db, fleet):
+    from maintenance.orders import open_from_alarms
+
+    db.execute("INSERT INTO maintenance_windows (site_id, starts_at, ends_at, reason, created_by) "
+               "SELECT site_id, now() - interval '1 hour', now() + interval '1 hour', 'PM visit', 'test' "
+               "FROM piles WHERE id = %s", (fleet[0],))
+    rules = ruleset("{id: offline, kind: offline, category: connectivity, severity: major}")
+    report(db, fleet[0], online=False)
+    report(db, fleet[1], online=False)
+    same_site = db.execute("SELECT site_id FROM piles WHERE id = %s", (fleet[0],)).fetchone()[0] == \
+        db.execute("SELECT site_id FROM piles WHERE id = %s", (fleet[1],)).fetchone()[0]
+    evaluate(db, rules)
+    open_from_alarms(db, POLICY)
+    suppressed = dict(db.execute("SELECT pile_id, suppressed FROM alarms").fetchall())
+    assert suppressed[fleet[0]] is True and suppressed[fleet[1]] is same_site
+    assert fleet[0] not in {r[0] for r in db.execute("SELECT pile_id FROM work_orders")}
+
+
+def test_a_downward_trend_that_crosses_the_limit_within_the_horizon_raises_a_warning(db, fleet):
+    rule = ("{id: insulation, kind: trend, metric: insulation_mohm, above: false, limit: 100, horizon_days: 21, "
+            "lookback_days: 14, min_points: 24, category: insulation, severity: warning}")
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    rows = []
+    for h in range(24 * 7):  # a week of hourly readings
+        t = now - timedelta(hours=h)
+        rows.append((t, fleet[0], 300 + 20 * h / 24))  # 300 MΩ now, falling 20 MΩ a day
+        rows.append((t, fleet[1], 500.0))  # steady
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO telemetry (time, pile_id, connector_id, seq, device_ts, received_at, insulation_mohm) "
+                        "VALUES (%s, %s, 0, 1, %s, %s, %s)", [(t, p, t, t, v) for t, p, v in rows])
+    assert trends.run(db, ruleset(rule), POLICY) == 1
+    detail = db.execute("SELECT pile_id, detail FROM alarms WHERE rule_id = 'insulation'").fetchall()
+    assert [d[0] for d in detail] == [fleet[0]]
+    assert detail[0][1]["eta_days"] == pytest.approx(10, abs=0.5)  # 300 → 100 at 20 per day
