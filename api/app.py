@@ -7,7 +7,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from api.routes import fleet, health, ingest, piles, registry
+from api.routes import alarms, fleet, health, ingest, maintenance, piles, registry, rules, windows, work_orders
+from maintenance import policy as policies
 from pilecare.db import pool
 from pilecare.errors import PilecareError
 from pilecare.settings import Settings, get_settings
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.policy = policies.load(settings.policy_file)
 
     @app.exception_handler(PilecareError)
     async def pilecare_error(request: Request, error: PilecareError):
@@ -49,6 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The operator console will live here; until then, the API documentation.
         return RedirectResponse("/docs")
 
-    for module in (health, piles, registry, fleet, ingest):
+    for module in (health, piles, registry, fleet, ingest, alarms, work_orders, rules, windows, maintenance):
         app.include_router(module.router)
     return app

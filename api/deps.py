@@ -5,8 +5,10 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from psycopg.rows import dict_row, tuple_row
 
+from maintenance.policy import Policy
 from pilecare.settings import Settings
 
 
@@ -15,9 +17,32 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def get_plain_conn(request: Request) -> Iterator[psycopg.Connection]:
+    """A connection with tuple rows, for the maintenance functions the routes call."""
+    with request.app.state.pool.connection() as conn:
+        conn.row_factory = tuple_row
+        try:
+            yield conn
+        finally:
+            conn.row_factory = dict_row
+
+
+def get_actor(x_pilecare_user: Annotated[str | None, Header(max_length=64)] = None) -> str:
+    # Who is acting, for the timelines. Accounts and roles arrive with issue 4; until
+    # then the caller names itself, and anonymous calls are recorded as "api".
+    return x_pilecare_user or "api"
+
+
+def get_policy(request: Request):
+    return request.app.state.policy
+
+
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+PlainConn = Annotated[psycopg.Connection, Depends(get_plain_conn)]
+Actor = Annotated[str, Depends(get_actor)]
+PolicyDep = Annotated[Policy, Depends(get_policy)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -28,7 +28,7 @@ class Maintenance:
 
     def __init__(self, settings: Settings, policy: policies.Policy | None = None, *, name: str | None = None):
         self.settings = settings
-        self.policy = policy or policies.load(os.environ.get("PILECARE_POLICY_FILE"))
+        self.policy = policy or policies.load(settings.policy_file)
         self.name = name or f"pilecare-maintenance-{socket.gethostname()}-{os.getpid()}"
         self.downlink = Downlink(settings, self.name)
         self.conn: psycopg.Connection | None = None

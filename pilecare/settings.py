@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=90, ge=1)
     partition_ahead_days: int = Field(default=3, ge=1)
 
+    # The maintenance policy (SLA clocks, triage, verification); the shipped default if unset.
+    policy_file: str | None = None
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     data_dir: str = ".pilecare"

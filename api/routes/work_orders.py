@@ -1,0 +1,221 @@
+"""Work orders: filterable list, detail (timeline, alarms, checklist, SLA clocks),
+manual fault reports, transitions and comments."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from psycopg.rows import dict_row, tuple_row
+from pydantic import BaseModel, Field
+
+from api.deps import Actor, Conn, PlainConn, PolicyDep
+from maintenance.rules import Severity
+from maintenance.sla import SlaStatus
+from maintenance.workorders import WorkOrderKind, WorkOrderState, note, open_corrective, transition
+from pilecare.errors import NotFound
+
+router = APIRouter(prefix="/work-orders", tags=["work orders"])
+
+
+class SlaClock(BaseModel):
+    due_at: datetime | None
+    done_at: datetime | None
+    status: SlaStatus
+
+
+class WorkOrderPublic(BaseModel):
+    id: int
+    kind: WorkOrderKind
+    pile_id: str
+    site_id: str
+    customer_id: str
+    fault_category: str | None
+    state: WorkOrderState
+    priority: int = Field(description="1 (most urgent) to 5")
+    severity: Severity | None
+    safety: bool
+    title: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    closed_at: datetime | None
+    resolution: str | None = Field(description="remote | cleared_at_pile | repaired")
+    due_at: datetime | None = Field(description="Planned orders: when the work is due.")
+    sla: SlaStatus = Field(description="The worse of the response and resolve clocks.")
+    escalation_level: int
+    repeat_of: int | None = Field(description="R-NO-REPEAT: the closed order for the same fault this repeats.")
+    triage_attempts: int
+    out_of_service_at: datetime | None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    actor: str
+    from_state: str | None
+    to_state: str
+    note: str | None
+
+
+class LinkedAlarm(BaseModel):
+    id: int
+    rule_id: str
+    connector_id: int
+    severity: str
+    state: str
+    first_seen: datetime
+    cleared_at: datetime | None
+
+
+class WorkOrderDetail(WorkOrderPublic):
+    description: str | None
+    plan_id: str | None
+    visit_id: int | None
+    checklist: list
+    response: SlaClock
+    resolve: SlaClock
+    timeline: list[TimelineEntry]
+    alarms: list[LinkedAlarm]
+
+
+class WorkOrdersPublic(BaseModel):
+    data: list[WorkOrderPublic]
+    count: int
+
+
+class FaultReport(BaseModel):
+    """A fault reported by a person (phone, e-mail, web; R-INTAKE)."""
+
+    pile_id: str
+    fault_category: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+    severity: Severity = Severity.MAJOR
+    safety: bool = False
+
+
+class Transition(BaseModel):
+    to: WorkOrderState
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class Comment(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+def _clock(due: str, done: str) -> str:
+    return f"""CASE WHEN o.{due} IS NULL THEN 'none'
+        WHEN o.{done} IS NOT NULL THEN CASE WHEN o.{done} <= o.{due} THEN 'met' ELSE 'breached' END
+        WHEN now() > o.{due} THEN 'breached'
+        WHEN now() >= o.created_at + (o.{due} - o.created_at) * %(warn)s THEN 'warning' ELSE 'ok' END"""
+
+
+_CLOCKS = f"{_clock('response_due_at', 'responded_at')} AS response_sla, {_clock('resolve_due_at', 'resolved_at')} AS resolve_sla"
+_RANK = "ARRAY['none', 'met', 'ok', 'warning', 'breached']"
+_SELECT = f"""
+SELECT * , ({_RANK})[greatest(array_position({_RANK}, response_sla), array_position({_RANK}, resolve_sla))] AS sla
+FROM (SELECT o.*, p.site_id AS pile_site, s.customer_id, {_CLOCKS}
+      FROM work_orders o JOIN piles p ON p.id = o.pile_id JOIN sites s ON s.id = coalesce(o.site_id, p.site_id)) o
+"""
+
+
+def _public(row: dict) -> dict:
+    return row | {"site_id": row["site_id"] or row["pile_site"]}
+
+
+@router.get("", summary="Work orders, most urgent first; filter by state, kind, pile, site, priority, SLA status")
+def list_work_orders(
+    conn: Conn,
+    policy: PolicyDep,
+    state: Annotated[list[WorkOrderState] | None, Query()] = None,
+    kind: WorkOrderKind | None = None,
+    pile_id: str | None = None,
+    site_id: str | None = None,
+    priority: Annotated[int | None, Query(ge=1, le=5)] = None,
+    sla: SlaStatus | None = None,
+    open: bool | None = Query(default=None, description="true: not closed or cancelled"),
+    repeat: bool | None = Query(default=None, description="true: repeat repairs only"),
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> WorkOrdersPublic:
+    where, params = [], {"warn": policy.sla.warn_at}
+    if state:
+        where.append("state = ANY(%(states)s)")
+        params["states"] = [s.value for s in state]
+    for column, value in (("kind", kind), ("pile_id", pile_id), ("priority", priority), ("sla", sla)):
+        if value is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = getattr(value, "value", value)
+    if site_id is not None:
+        where.append("coalesce(site_id, pile_site) = %(site)s")
+        params["site"] = site_id
+    if open is not None:
+        where.append("(state NOT IN ('closed', 'cancelled')) = %(open)s")
+        params["open"] = open
+    if repeat is not None:
+        where.append("(repeat_of IS NOT NULL) = %(repeat)s")
+        params["repeat"] = repeat
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    base = f"SELECT * FROM ({_SELECT}) w{clause}"
+    rows = conn.execute(base + " ORDER BY priority, created_at LIMIT %(limit)s OFFSET %(offset)s",
+                        params | {"limit": limit, "offset": offset}).fetchall()
+    count = conn.execute(f"SELECT count(*) AS n FROM ({base}) c", params).fetchone()["n"]
+    return WorkOrdersPublic(data=[WorkOrderPublic(**_public(r)) for r in rows], count=count)
+
+
+@router.get("/{order_id}", summary="One work order with its timeline, alarms, checklist and SLA clocks")
+def get_work_order(conn: Conn, policy: PolicyDep, order_id: int) -> WorkOrderDetail:
+    row = conn.execute(f"SELECT * FROM ({_SELECT}) w WHERE id = %(id)s",
+                       {"id": order_id, "warn": policy.sla.warn_at}).fetchone()
+    if row is None:
+        raise NotFound(f"work order {order_id} does not exist")
+    timeline = conn.execute("SELECT at, actor, from_state, to_state, note FROM work_order_events "
+                            "WHERE work_order_id = %s ORDER BY id", (order_id,)).fetchall()
+    linked = conn.execute(
+        "SELECT a.id, a.rule_id, a.connector_id, a.severity, a.state, a.first_seen, a.cleared_at FROM alarms a "
+        "JOIN work_order_alarms l ON l.alarm_id = a.id WHERE l.work_order_id = %s ORDER BY a.id", (order_id,)).fetchall()
+    return WorkOrderDetail(
+        **_public(row),
+        response=SlaClock(due_at=row["response_due_at"], done_at=row["responded_at"], status=row["response_sla"]),
+        resolve=SlaClock(due_at=row["resolve_due_at"], done_at=row["resolved_at"], status=row["resolve_sla"]),
+        timeline=[TimelineEntry(**t) for t in timeline], alarms=[LinkedAlarm(**a) for a in linked])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED,
+             summary="Report a fault by hand; joins the pile's open order for the category if there is one (200)")
+def report_fault(conn: PlainConn, actor: Actor, policy: PolicyDep, body: FaultReport,
+                 response: Response) -> WorkOrderDetail:
+    tier = conn.execute("SELECT c.tier FROM piles p JOIN sites s ON s.id = p.site_id JOIN customers c "
+                        "ON c.id = s.customer_id WHERE p.id = %s", (body.pile_id,)).fetchone()
+    if tier is None:
+        raise NotFound(f"pile {body.pile_id!r} does not exist")
+    response_h, resolve_h = policy.sla_for(body.severity, tier[0], body.safety)
+    order_id, created = open_corrective(
+        conn, body.pile_id, body.fault_category, title=body.title, actor=actor, severity=body.severity.value,
+        priority=policy.priority_for(body.severity, tier[0], body.safety), safety=body.safety,
+        description=body.description, response_h=response_h, resolve_h=resolve_h, repeat_days=policy.repeat_days)
+    if not created:
+        note(conn, order_id, f"reported again by {actor}: {body.title}", actor=actor)
+        response.status_code = status.HTTP_200_OK
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/{order_id}/transitions", summary="Move an order (409 names the allowed moves)")
+def move(conn: PlainConn, actor: Actor, policy: PolicyDep, order_id: int, body: Transition) -> WorkOrderDetail:
+    transition(conn, order_id, body.to, actor=actor, note=body.note)
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/{order_id}/comments", status_code=status.HTTP_201_CREATED, summary="Add a comment to the timeline")
+def add_comment(conn: PlainConn, actor: Actor, order_id: int, body: Comment) -> None:
+    if conn.execute("SELECT 1 FROM work_orders WHERE id = %s", (order_id,)).fetchone() is None:
+        raise NotFound(f"work order {order_id} does not exist")
+    note(conn, order_id, body.text, actor=actor)
+
+
+def _detail(conn, policy, order_id: int) -> WorkOrderDetail:
+    conn.row_factory = dict_row
+    try:
+        return get_work_order(conn, policy, order_id)
+    finally:
+        conn.row_factory = tuple_row
