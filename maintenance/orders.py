@@ -60,8 +60,9 @@ def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *,
             "       cu.tier "
             "FROM alarms a JOIN piles p ON p.id = a.pile_id JOIN sites s ON s.id = p.site_id "
             "JOIN customers cu ON cu.id = s.customer_id "
-            "WHERE a.state = 'active' AND a.work_order_id IS NULL AND a.order_after_s IS NOT NULL "
-            "AND NOT a.suppressed AND a.first_seen <= now() - make_interval(secs => a.order_after_s) "
+            "WHERE a.work_order_id IS NULL AND a.order_after_s IS NOT NULL AND NOT a.suppressed "
+            "AND (a.state = 'active' OR a.order_after_s = 0) "
+            "AND a.first_seen <= now() - make_interval(secs => a.order_after_s) "
             "ORDER BY a.id LIMIT %s FOR UPDATE OF a SKIP LOCKED", (limit,)).fetchall()
         for alarm_id, pile_id, connector_id, rule_id, category, severity, safety, detail, tier in alarms:
             severity = Severity(severity)

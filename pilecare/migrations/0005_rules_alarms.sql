@@ -31,8 +31,11 @@ ALTER TABLE alarms
     ADD COLUMN work_order_id      bigint REFERENCES work_orders (id),
     ADD COLUMN flaps              integer NOT NULL DEFAULT 0;       -- returns within the hold-off
 CREATE INDEX alarms_clearing_idx ON alarms (clear_requested_at) WHERE state = 'active' AND clear_requested_at IS NOT NULL;
+-- Alarms waiting for their order. An alarm whose rule wants an order at once gets one
+-- even if it cleared before the policy step ran: the fault did happen.
 CREATE INDEX alarms_unordered_idx ON alarms (first_seen)
-    WHERE state = 'active' AND work_order_id IS NULL AND order_after_s IS NOT NULL;
+    WHERE work_order_id IS NULL AND order_after_s IS NOT NULL AND NOT suppressed
+      AND (state = 'active' OR order_after_s = 0);
 CREATE INDEX alarms_work_order_idx ON alarms (work_order_id);
 CREATE INDEX alarms_state_idx ON alarms (state, severity);
 
