@@ -37,15 +37,16 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _bench_database(settings: Settings, data_dir: Path) -> str:
+def bench_database(settings: Settings, data_dir: Path, name: str = "pilecare_bench") -> str:
+    """A fresh database for a benchmark, on the configured server or an embedded one."""
     admin = settings.database_url or embedded.start_postgres(data_dir)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS pilecare_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE pilecare_bench")
-    return psycopg.conninfo.make_conninfo(admin, dbname="pilecare_bench")
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return psycopg.conninfo.make_conninfo(admin, dbname=name)
 
 
-def _seed(conn: psycopg.Connection, piles: int) -> list[str]:
+def seed_piles(conn: psycopg.Connection, piles: int) -> list[str]:
     conn.execute("INSERT INTO customers (id, name) VALUES ('BENCH', 'Bench Operator')")
     conn.execute("INSERT INTO sites (id, customer_id, name, region, lat, lon) VALUES ('BENCH-S', 'BENCH', 'Bench', 'b', 52.5, 13.4)")
     conn.execute("INSERT INTO pile_models (id, manufacturer, name, kind, rated_power_kw, connectors) "
@@ -57,7 +58,7 @@ def _seed(conn: psycopg.Connection, piles: int) -> list[str]:
     return ids
 
 
-_TEMPLATE = (
+TELEMETRY_TEMPLATE = (
     '{"v":1,"ts":"%s","seq":%d,"connectors":['
     '{"id":1,"status":"Charging","error_code":"NoError","voltage_v":400.1,"current_a":60.2,'
     '"power_kw":24.1,"power_offered_kw":60.0,"energy_kwh":%.3f,"temp_c":41.5},'
@@ -81,7 +82,7 @@ def _publisher(mqtt_url: str, prefix: str, piles: list[str], count: int, first_s
     for i in range(count):
         seq = first_seq + i // n
         ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        client.publish(names[i % n], _TEMPLATE % (ts, seq, 1000 + seq * 0.05, 500 + seq * 0.01), qos=1)
+        client.publish(names[i % n], TELEMETRY_TEMPLATE % (ts, seq, 1000 + seq * 0.05, 500 + seq * 0.01), qos=1)
         while i - acked[0] > 5000:  # bounded window so the client's queue stays small
             time.sleep(0.001)
     while acked[0] < count:
@@ -128,7 +129,7 @@ def _probe(settings: Settings, pile: str, conn) -> None:
     client.loop_start()
     try:
         for _ in range(60):
-            client.publish(Topics(settings.topic_prefix).telemetry(pile), _TEMPLATE % (
+            client.publish(Topics(settings.topic_prefix).telemetry(pile), TELEMETRY_TEMPLATE % (
                 datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"), 0, 1000.0, 500.0), qos=1)
             time.sleep(0.5)
             if _stored(conn) >= 1:
@@ -213,7 +214,7 @@ def _main(args) -> None:
     base = get_settings()
     data_dir = Path(base.data_dir) / "bench"
     data_dir.mkdir(parents=True, exist_ok=True)
-    db_url = _bench_database(base, data_dir)
+    db_url = bench_database(base, data_dir)
     mqtt_url = base.mqtt_url
     if not mqtt_url:
         mqtt_url, _broker = embedded.start_broker(data_dir / "broker")
@@ -226,7 +227,7 @@ def _main(args) -> None:
     })
     with psycopg.connect(db_url, autocommit=True) as conn:
         migrate(conn, settings)
-        piles = _seed(conn, args.piles)
+        piles = seed_piles(conn, args.piles)
     log = data_dir / "ingest.log"
     target_rate = 10_000  # sized so the drain lasts about --seconds at the target rate
     backlog = int(target_rate * args.seconds)

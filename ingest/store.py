@@ -203,6 +203,10 @@ class Store:
             result.dead_lettered = len(dead)
             result.dead_letters = dead
             self._count(result)
+            if result.stored:
+                # Wakes maintenance at commit (PostgreSQL sends one per transaction), so
+                # a fault becomes an alarm without waiting for a polling interval.
+                self.conn.execute("NOTIFY pilecare_ingest")
         return result
 
     def _split_unknown_piles(self, items):

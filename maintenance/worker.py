@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import threading
+import time
 
 import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -26,8 +27,13 @@ log = logging.getLogger(__name__)
 class Maintenance:
     """One maintenance process. `tick()` is the run-once entry tests use."""
 
-    def __init__(self, settings: Settings, policy: policies.Policy | None = None, *, name: str | None = None):
+    def __init__(self, settings: Settings, policy: policies.Policy | None = None, *, name: str | None = None,
+                 conditions_every_s: float = 2.0):
         self.settings = settings
+        # Condition rules read the whole fleet's latest state; their durations are minutes,
+        # so every couple of seconds is plenty. Transitions are handled on every pass.
+        self.conditions_every_s = conditions_every_s
+        self._conditions_at = 0.0
         self.policy = policy or policies.load(settings.policy_file)
         self.name = name or f"pilecare-maintenance-{socket.gethostname()}-{os.getpid()}"
         self.downlink = Downlink(settings, self.name)
@@ -54,7 +60,9 @@ class Maintenance:
         changes = 0
         while (n := process_status_changes(conn, self.rules, self.policy)):
             changes += n
-        changes += max(0, conditions.evaluate(conn, self.rules, self.policy))
+        if time.monotonic() - self._conditions_at >= self.conditions_every_s:
+            self._conditions_at = time.monotonic()
+            changes += max(0, conditions.evaluate(conn, self.rules, self.policy))
         changes += len(alarms.settle_clears(conn)) + len(alarms.lift_suppression(conn))
         changes += orders.step(conn, self.policy, self.downlink)
         return changes
@@ -95,18 +103,30 @@ def run(settings: Settings, stop: threading.Event, interval_s: float = 0.5, *, s
         scheduler.add_job(m.run_trends, "interval", hours=1, id="trends")
         scheduler.add_job(m.run_planner, "interval", hours=1, id="planner", next_run_time=_soon())
         scheduler.start()
+    listener = None
     try:
         while not stop.is_set():
             try:
                 if m.tick():
                     continue  # a backlog: keep going
+                if listener is None or listener.closed:
+                    listener = psycopg.connect(database_url(settings), autocommit=True)
+                    listener.execute("LISTEN pilecare_ingest")
+                # Sleep until ingest commits something new, or the interval passes.
+                for _ in listener.notifies(timeout=interval_s, stop_after=1):
+                    pass
             except psycopg.Error:
                 # Every claim of the pass rolled back: the same work is retried next tick.
                 log.exception("maintenance pass failed; retrying")
-            stop.wait(interval_s)
+                if listener is not None:
+                    listener.close()
+                    listener = None
+                stop.wait(interval_s)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        if listener is not None:
+            listener.close()
         m.close()
 
 

@@ -57,6 +57,8 @@ def _seed(args) -> None:
 def _bench(args) -> None:
     if args.what == "ingest":
         from ingest.bench import main
+    elif args.what == "faults":
+        from maintenance.bench import main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     main(args)
@@ -113,9 +115,12 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=_seed)
 
     bench = sub.add_parser("bench", help="benchmarks (last output line is JSON)")
-    bench.add_argument("what", choices=("ingest",))
+    bench.add_argument("what", choices=("ingest", "faults"))
     bench.add_argument("--seconds", type=float, default=60.0, help="length of the measured drain / run")
-    bench.add_argument("--piles", type=int, default=1000)
+    bench.add_argument("--piles", type=int, default=1000, help="piles (faults: those carrying the background load)")
+    bench.add_argument("--rate", type=float, default=2500.0, help="faults: background messages per second")
+    bench.add_argument("--faults", type=int, default=200, help="faults: how many faults to report during the run")
+    bench.add_argument("--publishers", type=int, default=1, help="faults: background publisher processes")
     bench.set_defaults(func=_bench)
 
     run = sub.add_parser("run", help="everything at once: database, broker, ingest, API, simulated fleet")
