@@ -14,7 +14,7 @@ import psycopg
 
 from maintenance.alarms import raise_alarm, request_clear
 from maintenance.policy import Policy
-from maintenance.rules import ErrorCodeRule, RuleSet, Scope
+from maintenance.rules import ErrorCodeRule, OfflineRule, RuleSet, Scope
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +71,29 @@ def _still_reported(conn, pile_id: str, rule: ErrorCodeRule) -> bool:
         "SELECT EXISTS (SELECT 1 FROM connector_state WHERE pile_id = %s AND error_code = %s "
         "AND (%s::text IS NULL OR vendor_error_code = %s))",
         (pile_id, rule.error_code.value, rule.vendor_error_code, rule.vendor_error_code)).fetchone()[0]
+
+
+def process_connectivity(conn: psycopg.Connection, rules: RuleSet, policy: Policy, *, limit: int = 2000) -> int:
+    """Last wills and online messages, as they come: an offline raises the offline rules'
+    alarm at once (silence is the condition evaluator's job); an online requests the clear.
+
+    Rows are claimed with SKIP LOCKED, so two processes never handle one event twice. They
+    may split one pile's offline and online between them; the condition evaluator then
+    settles the alarm against the pile's state within a couple of seconds.
+    """
+    offline_rules = rules.of_kind(OfflineRule)
+    with conn.transaction():
+        events = conn.execute(
+            "UPDATE connectivity_events SET processed_at = now() WHERE id IN ("
+            " SELECT id FROM connectivity_events WHERE processed_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, pile_id, received_at, online, reason", (limit,)).fetchall()
+        for _id, pile_id, at, online, reason in sorted(events):
+            for rule in offline_rules:
+                if online:
+                    request_clear(conn, pile_id, 0, rule.id, at=at, note="back online")
+                else:
+                    raise_alarm(conn, pile_id, 0, rule, at=at,
+                                clear_after_s=rule.clear_after_s if rule.clear_after_s is not None
+                                else policy.clear_after_s,
+                                detail={"reason": reason or "offline"})
+    return len(events)

@@ -17,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from gateway.commands import Downlink
 from maintenance import alarms, conditions, orders, rulestore, sla, trends
 from maintenance import policy as policies
-from maintenance.engine import process_status_changes
+from maintenance.engine import process_connectivity, process_status_changes
 from pilecare.db import database_url
 from pilecare.settings import Settings
 
@@ -59,6 +59,8 @@ class Maintenance:
         self.reload_rules(conn)
         changes = 0
         while (n := process_status_changes(conn, self.rules, self.policy)):
+            changes += n
+        while (n := process_connectivity(conn, self.rules, self.policy)):
             changes += n
         if time.monotonic() - self._conditions_at >= self.conditions_every_s:
             self._conditions_at = time.monotonic()
