@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     # pgserver logs every pg_ctl call with its full output at INFO.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # APScheduler logs every job run at INFO: twice a minute of noise per process.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     args.func(args)
 
 
