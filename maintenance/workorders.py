@@ -160,3 +160,16 @@ def open_corrective(conn: psycopg.Connection, pile_id: str, fault_category: str,
                 conn.execute("UPDATE alarms SET work_order_id = %s WHERE id = %s", (order_id, alarm_id))
             return order_id, created
     raise Conflict(f"could not settle the open {fault_category} order of pile {pile_id}; try again")
+
+
+def create_installation(conn: psycopg.Connection, pile_id: str, *, title: str, actor: str,
+                        description: str | None = None, due_at=None) -> int:
+    """An installation/commissioning job (R-INSTALL): scheduled with the customer, no fault."""
+    with conn.transaction():
+        order_id = conn.execute(
+            "INSERT INTO work_orders (kind, pile_id, title, description, priority, created_by, due_at) "
+            "VALUES ('installation', %s, %s, %s, 3, %s, %s) RETURNING id",
+            (pile_id, title, description, actor, due_at)).fetchone()[0]
+        conn.execute("INSERT INTO work_order_events (work_order_id, actor, to_state, note) VALUES (%s, %s, 'new', %s)",
+                     (order_id, actor, title))
+    return order_id

@@ -127,3 +127,12 @@ def test_maintenance_windows_are_planned_listed_and_cancelled(api, db, fleet):
     assert api.delete(f"/maintenance/windows/{created.json()['id']}").status_code == 204
     assert api.delete(f"/maintenance/windows/{created.json()['id']}").status_code == 409
     assert api.get("/maintenance/windows").json() == []
+
+
+def test_an_installation_job_is_scheduled_for_a_pile(api, db, fleet):
+    due = (datetime.now(timezone.utc) + timedelta(days=3)).isoformat()
+    created = api.post("/work-orders/installations", json={"pile_id": fleet[0], "title": "Install and commission",
+                                                           "due_at": due})
+    assert created.status_code == 201
+    assert (created.json()["kind"], created.json()["state"], created.json()["sla"]) == ("installation", "new", "none")
+    assert api.post("/work-orders/installations", json={"pile_id": "NOPE", "title": "x"}).status_code == 404

@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from psycopg.rows import dict_row, tuple_row
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import Actor, Conn, PlainConn, PolicyDep
 from maintenance.rules import Severity
 from maintenance.sla import SlaStatus
-from maintenance.workorders import WorkOrderKind, WorkOrderState, note, open_corrective, transition
+from maintenance.workorders import (WorkOrderKind, WorkOrderState, create_installation, note, open_corrective,
+                                    transition)
 from pilecare.errors import NotFound
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
@@ -92,6 +93,15 @@ class FaultReport(BaseModel):
     description: str | None = Field(default=None, max_length=4000)
     severity: Severity = Severity.MAJOR
     safety: bool = False
+
+
+class InstallationCreate(BaseModel):
+    """An installation and commissioning job (R-INSTALL)."""
+
+    pile_id: str
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+    due_at: AwareDatetime | None = Field(default=None, description="The date agreed with the customer.")
 
 
 class Transition(BaseModel):
@@ -197,6 +207,15 @@ def report_fault(conn: PlainConn, actor: Actor, policy: PolicyDep, body: FaultRe
     if not created:
         note(conn, order_id, f"reported again by {actor}: {body.title}", actor=actor)
         response.status_code = status.HTTP_200_OK
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/installations", status_code=status.HTTP_201_CREATED, summary="Schedule an installation job")
+def schedule_installation(conn: PlainConn, actor: Actor, policy: PolicyDep, body: InstallationCreate) -> WorkOrderDetail:
+    if conn.execute("SELECT 1 FROM piles WHERE id = %s", (body.pile_id,)).fetchone() is None:
+        raise NotFound(f"pile {body.pile_id!r} does not exist")
+    order_id = create_installation(conn, body.pile_id, title=body.title, actor=actor, description=body.description,
+                                   due_at=body.due_at)
     return _detail(conn, policy, order_id)
 
 
