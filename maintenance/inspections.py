@@ -21,6 +21,8 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from maintenance import policy as policies
+from maintenance.rules import Severity
 from maintenance.workorders import WorkOrderKind, open_corrective
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
@@ -153,9 +155,12 @@ def record_finding(conn: psycopg.Connection, order_id: int, finding: FindingCrea
         corrective_id = None
         if finding.needs_repair:
             with _tuple_rows(conn):
+                # A defect found on a round is not yet a breakdown: the minor clocks apply.
+                response_h, resolve_h = policies.load().sla_for(Severity.MINOR, None, False)
                 corrective_id, _ = open_corrective(
                     conn, finding.pile_id, finding.fault_category, priority=finding.priority,
-                    title=f"Found on {kind} #{order_id}: {finding.item}", actor=finding.recorded_by)
+                    title=f"Found on {kind} #{order_id}: {finding.item}", actor=finding.recorded_by,
+                    severity=Severity.MINOR.value, response_h=response_h, resolve_h=resolve_h)
         with conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(
                 "INSERT INTO inspection_findings (work_order_id, pile_id, item, observation, needs_repair, "

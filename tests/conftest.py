@@ -103,3 +103,14 @@ def ingest(settings):
     running = RunningWorker(IngestWorker(settings, housekeeping=False)).start()
     yield running.worker
     running.stop()
+
+
+@pytest.fixture
+def api(settings):
+    """The HTTP API in-process, on the test database."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        yield client

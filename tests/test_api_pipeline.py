@@ -18,12 +18,6 @@ HOUR = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - t
 
 
 @pytest.fixture
-def api(settings):
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-@pytest.fixture
 def write(settings, database_url):
     """Store device messages exactly as the ingest worker would."""
     import psycopg

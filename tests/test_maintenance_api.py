@@ -5,21 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from maintenance import plans as pm_plans
 
 NOW = datetime.now(timezone.utc)
 PLAN = {"id": "pm-ac-coastal", "name": "Coastal AC", "kind": "AC", "model_id": "T-AC22", "interval_days": 120,
         "energy_kwh": 10_000, "lead_days": 10, "environment_factors": {"coastal": 0.6},
         "checklist": ["Exterior cleaning", "Connector corrosion check"]}
-
-
-@pytest.fixture
-def api(settings):
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 @pytest.fixture

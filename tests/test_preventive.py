@@ -3,7 +3,6 @@ when piles fall due, orders come a lead time ahead, one site's piles share a vis
 restarts or concurrent planners never duplicate an order."""
 from __future__ import annotations
 
-import threading
 from datetime import date, datetime, timedelta, timezone
 
 import psycopg
@@ -13,34 +12,13 @@ from maintenance import plans as pm_plans
 from maintenance.planner import Trigger, compliance, environment_factor, forecast, plan
 from pilecare import storage
 from pilecare.errors import InvalidInput
+from tests.parallel import in_parallel
 
 # Midnight, so calendar due dates land on whole days. The fleet was installed on
 # 2025-01-15: the AC plan (365 days) is far off, the DC plan (180) too.
 NOW = datetime(2025, 4, 1, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 AC_SITE1, AC_SITE2, DC_SITE1, DC_SITE2 = "TP-0002", "TP-0003", "TP-0004", "TP-0001"
-
-
-def in_parallel(database_url, action, workers=8):
-    """Run `action(conn)` on `workers` connections released at the same moment."""
-    barrier = threading.Barrier(workers)
-    results, errors = [], []
-
-    def run():
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            barrier.wait()
-            try:
-                results.append(action(conn))
-            except Exception as error:  # collected and asserted below
-                errors.append(error)
-
-    threads = [threading.Thread(target=run) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors
-    return results
 
 
 @pytest.fixture

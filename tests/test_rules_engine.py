@@ -14,7 +14,7 @@ from pilecare.domain import ErrorCode
 from pilecare.errors import InvalidInput
 from tests.devices import Device, wait_for
 from tests.maint import Pass, fast_policy
-from tests.test_work_orders import in_parallel
+from tests.parallel import in_parallel
 
 RULES = rulesets.default()
 

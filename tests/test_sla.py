@@ -10,7 +10,7 @@ from maintenance.orders import verify
 from maintenance.workorders import WorkOrderState as S
 from maintenance.workorders import open_corrective, transition
 from tests.maint import fast_policy
-from tests.test_work_orders import in_parallel
+from tests.parallel import in_parallel
 
 POLICY = fast_policy()
 

@@ -2,10 +2,8 @@
 work-order lifecycle refuses illegal moves with a clear 409 and records who and when."""
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timezone
 
-import psycopg
 import pytest
 
 from maintenance.alarms import raise_alarm, request_clear, settle_clears
@@ -13,32 +11,11 @@ from maintenance.rules import default
 from maintenance.workorders import WorkOrderState as S
 from maintenance.workorders import open_corrective, transition
 from pilecare.errors import Conflict, NotFound
+from tests.parallel import in_parallel
 
 NOW = datetime(2026, 11, 22, 10, tzinfo=timezone.utc)
 GROUND = default().by_id("error.GroundFailure")
 OVERHEAT = default().by_id("error.HighTemperature")
-
-
-def in_parallel(database_url, action, workers=8):
-    """Run `action(conn)` on `workers` connections released at the same moment."""
-    barrier = threading.Barrier(workers)
-    results, errors = [], []
-
-    def run():
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            barrier.wait()
-            try:
-                results.append(action(conn))
-            except Exception as error:  # collected and asserted below
-                errors.append(error)
-
-    threads = [threading.Thread(target=run) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert not errors, errors
-    return results
 
 
 def test_concurrent_raisers_of_one_alarm_make_one_alarm_with_every_occurrence(database_url, db, fleet):
