@@ -55,12 +55,15 @@ def maintenance(settings):
     stop = threading.Event()
     # No remote resets here (test_triage covers them): every order takes the plain path.
     policy = fast_policy(clear_after_s=1, verify_s=2, triage={"attempts": 0})
-    thread = threading.Thread(target=run, args=(settings, stop, 0.2),
-                              kwargs={"schedule": False, "policy": policy}, daemon=True)
-    thread.start()
+    # Two maintenance workers on the same stream: every "once" below holds for both.
+    threads = [threading.Thread(target=run, args=(settings, stop, 0.2),
+                                kwargs={"schedule": False, "policy": policy}, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
     yield
     stop.set()
-    thread.join(15)
+    for thread in threads:
+        thread.join(15)
 
 
 def test_every_fault_raises_its_alarm_and_order_once_and_clearing_it_moves_the_order_to_verification(
