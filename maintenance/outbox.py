@@ -1,0 +1,33 @@
+"""The outbox: events for the outside world, written in the caller's transaction.
+
+Delivery (MQTT to engineers, signed webhooks, the console's event stream) happens after
+commit, from the rows; see maintenance/deliver.py.
+"""
+from __future__ import annotations
+
+import json
+from enum import Enum
+
+import psycopg
+
+
+class Event(str, Enum):
+    """What the platform tells engineers, customers and integrations."""
+
+    ASSIGNMENT_OFFERED = "assignment.offered"      # an order offered to an engineer
+    ASSIGNMENT_WITHDRAWN = "assignment.withdrawn"  # taken back (declined, timed out, overridden)
+    WORK_ORDER_UPDATED = "work_order.updated"      # any state change worth showing
+    ARRIVAL_ETA = "arrival.eta"                    # the customer's arrival-time notice
+    ESCALATED = "work_order.escalated"             # to the supervisor
+
+
+def enqueue(conn: psycopg.Connection, event: Event, payload: dict, *, work_order_id: int | None = None,
+            engineer_id: str | None = None, customer_id: str | None = None) -> int:
+    """Record an event for delivery after the surrounding transaction commits."""
+    row = conn.execute(
+        "INSERT INTO outbox (event, work_order_id, engineer_id, customer_id, payload) VALUES (%s, %s, %s, %s, %s) "
+        "RETURNING id", (event.value, work_order_id, engineer_id, customer_id, json.dumps(payload, default=str)),
+    ).fetchone()
+    # Wakes the deliverer at commit (one notification per transaction), instead of a poll.
+    conn.execute("NOTIFY pilecare_outbox")
+    return row[0] if isinstance(row, tuple) else row["id"]
