@@ -179,10 +179,16 @@ def verify(conn: psycopg.Connection, policy: Policy) -> int:
             "SELECT o.id FROM work_orders o WHERE o.state = 'resolved' AND EXISTS ("
             " SELECT 1 FROM alarms a WHERE a.work_order_id = o.id AND a.state = 'active' "
             " AND a.last_seen >= o.resolved_at)").fetchall():
-        changes += _move(conn, order_id, S.READY_FOR_DISPATCH, "verification",
-                         "the fault returned during verification: dispatch")
+        if _move(conn, order_id, S.READY_FOR_DISPATCH, "verification",
+                 "the fault returned during verification: dispatch"):
+            # Not a first-time fix (R-KPI): counted against the repair that did not hold.
+            conn.execute("UPDATE work_orders SET reopened_count = reopened_count + 1, engineer_id = NULL "
+                         "WHERE id = %s", (order_id,))
+            changes += 1
     for order_id, resolution in conn.execute(
-            "SELECT o.id, o.resolution FROM work_orders o JOIN pile_state s ON s.pile_id = o.pile_id "
+            "SELECT o.id, CASE WHEN o.resolution = 'repaired' AND EXISTS (SELECT 1 FROM service_reports r "
+            "  WHERE r.work_order_id = o.id AND r.completed_at IS NOT NULL) THEN 'reported' ELSE o.resolution END "
+            "FROM work_orders o JOIN pile_state s ON s.pile_id = o.pile_id "
             "JOIN piles p ON p.id = o.pile_id JOIN pile_models m ON m.id = p.model_id "
             # Safety faults are verified by a person, never by telemetry alone (R-REPAIR).
             "WHERE o.state = 'resolved' AND NOT o.safety AND o.resolved_at <= now() - make_interval(secs => %s) "
@@ -191,9 +197,10 @@ def verify(conn: psycopg.Connection, policy: Policy) -> int:
                      f"healthy for {policy.verify_s} s after resolution"):
             continue
         changes += 1
-        if resolution in ("remote", "cleared_at_pile"):
-            label = "resolved remotely" if resolution == "remote" else "cleared at the pile"
-            changes += _move(conn, order_id, S.CLOSED, "verification", f"closed: {label}, no visit needed")
+        labels = {"remote": "resolved remotely, no visit needed", "cleared_at_pile": "cleared at the pile, no visit needed",
+                  "reported": "repaired with a complete service report, verified from telemetry"}
+        if resolution in labels:
+            changes += _move(conn, order_id, S.CLOSED, "verification", f"closed: {labels[resolution]}")
     return changes
 
 

@@ -41,6 +41,14 @@ class Triage(_Strict):
     reset_type: str = Field(default="Soft", pattern="^(Soft|Hard)$")
 
 
+class Pricing(_Strict):
+    """Rates for quotes outside warranty (R-WARRANTY)."""
+
+    labour_per_h: float = Field(default=85.0, ge=0)
+    travel_per_km: float = Field(default=0.9, ge=0)
+    currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
+
+
 class Policy(_Strict):
     clear_after_s: int = Field(default=60, ge=0, le=86_400,
                                description="Default hold-off before a clear counts: a fault that returns within it "
@@ -53,6 +61,12 @@ class Policy(_Strict):
                           description="A resolved pile must stay healthy this long before the order is verified.")
     repeat_days: int = Field(default=30, ge=1, le=365)
     safety_out_of_service: bool = True
+    pricing: Pricing = Pricing()
+    # An engineer "arrives" only within this distance of the pile (or its site).
+    arrival_radius_m: float = Field(default=500, gt=0, le=50_000)
+    # Causes the maker answers for within warranty (R-WARRANTY); wear, misuse and
+    # external damage are charged.
+    warranty_causes: list[str] = Field(default_factory=lambda: ["design", "manufacture", "installation", "material"])
 
     def priority_for(self, severity: Severity, tier: str | None, safety: bool) -> int:
         if safety:

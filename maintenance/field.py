@@ -1,0 +1,326 @@
+"""The field flow of one work order, as the engineer's phone drives it (R-REPAIR, R-REPORT,
+R-WARRANTY): en route with an ETA, arrival checked against the site, diagnosis (which
+settles warranty), a quote the customer must approve before work outside warranty,
+parts used from the van or a warehouse, the on-site test, and completion only with a
+complete, signed report. Then verification from telemetry takes over (orders.verify).
+
+Only the engineer holding the order may act on it; for anyone else the order does not
+exist (NotFound), so the API never tells who holds what.
+"""
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import Enum
+
+import psycopg
+
+from maintenance.orders import notify
+from maintenance.outbox import Event, enqueue
+from maintenance.policy import Policy
+from maintenance.workorders import WorkOrderState, create_installation, note, transition
+from pilecare.domain import CommandType
+from pilecare.errors import Conflict, InvalidInput, NotFound
+
+S = WorkOrderState
+
+
+class CauseClass(str, Enum):
+    """Where a fault came from; the first four are the maker's within warranty (R-WARRANTY)."""
+
+    DESIGN = "design"
+    MANUFACTURE = "manufacture"
+    INSTALLATION = "installation"
+    MATERIAL = "material"
+    WEAR = "wear"
+    MISUSE = "misuse"
+    EXTERNAL = "external"
+    UNKNOWN = "unknown"
+
+
+class Warranty(str, Enum):
+    IN = "in_warranty"
+    OUT = "out_of_warranty"
+
+
+class SupervisorAction(str, Enum):
+    """What a supervisor may decide on an escalated order (R-REPAIR)."""
+
+    OUT_OF_SERVICE = "out_of_service"
+    REPLACE = "replace"
+    RETURN_TO_DISPATCH = "return_to_dispatch"
+
+
+# What a complete service report holds (R-REPORT); an incomplete one is refused.
+REPORT_FIELDS = {
+    "fault_cause": "fault cause", "action_taken": "action taken", "test_passed": "on-site test result",
+    "customer_opinion": "customer opinion", "customer_rating": "customer rating",
+    "customer_signoff_name": "customer sign-off name",
+}
+
+
+def _own(conn: psycopg.Connection, order_id: int, engineer_id: str | None) -> tuple:
+    """(state, pile_id, customer_id, warranty) of an order the engineer holds."""
+    row = conn.execute(
+        "SELECT o.state, o.pile_id, s.customer_id, o.warranty FROM work_orders o JOIN piles p ON p.id = o.pile_id "
+        "JOIN sites s ON s.id = p.site_id WHERE o.id = %s AND (%s::text IS NULL OR o.engineer_id = %s)",
+        (order_id, engineer_id, engineer_id)).fetchone()
+    if row is None:
+        raise NotFound(f"work order {order_id} does not exist")
+    return row
+
+
+def _require_state(order_id: int, state: str, *allowed: WorkOrderState) -> None:
+    if state not in {a.value for a in allowed}:
+        raise Conflict(f"work order {order_id} is {state}; this step needs it "
+                       + " or ".join(a.value for a in allowed))
+
+
+def _report(conn, order_id: int, actor: str, **fields) -> None:
+    columns = list(fields)
+    conn.execute(
+        f"INSERT INTO service_reports (work_order_id, updated_by, {', '.join(columns)}) "
+        f"VALUES (%s, %s, {', '.join(['%s'] * len(columns))}) ON CONFLICT (work_order_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in columns) + ", updated_at = now(), updated_by = excluded.updated_by",
+        (order_id, actor, *fields.values()))
+
+
+def start_travel(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, eta: datetime,
+                 actor: str) -> None:
+    """Accepted → en route, with an ETA the customer is told (arrival-time notice)."""
+    state, pile_id, customer_id, _ = _own(conn, order_id, engineer_id)
+    _require_state(order_id, state, S.ACCEPTED)
+    with conn.transaction():
+        transition(conn, order_id, S.EN_ROUTE, actor=actor, note=f"ETA {eta:%Y-%m-%d %H:%M}Z")
+        conn.execute("UPDATE work_orders SET eta = %s WHERE id = %s", (eta, order_id))
+        enqueue(conn, Event.ARRIVAL_ETA, {"work_order_id": order_id, "pile_id": pile_id, "eta": eta.isoformat()},
+                work_order_id=order_id, customer_id=customer_id)
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))
+
+
+def arrive(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_id: str | None, *, lat: float,
+           lon: float, actor: str) -> float:
+    """En route → on site, only within the policy's radius of the pile; returns the distance."""
+    state, pile_id, _, _ = _own(conn, order_id, engineer_id)
+    _require_state(order_id, state, S.EN_ROUTE)
+    where = conn.execute("SELECT coalesce(p.lat, s.lat), coalesce(p.lon, s.lon) FROM piles p "
+                         "JOIN sites s ON s.id = p.site_id WHERE p.id = %s", (pile_id,)).fetchone()
+    away = distance_m(lat, lon, where[0], where[1])
+    if away > policy.arrival_radius_m:
+        raise Conflict(f"you are {away / 1000:.1f} km from pile {pile_id}; arrival counts within "
+                       f"{policy.arrival_radius_m:.0f} m of it")
+    with conn.transaction():
+        transition(conn, order_id, S.ON_SITE, actor=actor, note=f"arrived {away:.0f} m from the pile")
+        if engineer_id:
+            conn.execute("UPDATE engineers SET lat = %s, lon = %s, position_at = now() WHERE id = %s",
+                         (lat, lon, engineer_id))
+    return away
+
+
+def diagnose(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_id: str | None, *, diagnosis: str,
+             cause_class: CauseClass, actor: str, today: date | None = None) -> Warranty:
+    """Record the diagnosis; it settles warranty: the maker's causes within the pile's
+    warranty are free, everything else needs an approved quote before work starts."""
+    state, pile_id, _, _ = _own(conn, order_id, engineer_id)
+    _require_state(order_id, state, S.ON_SITE)
+    warranty_end = conn.execute("SELECT warranty_end FROM piles WHERE id = %s", (pile_id,)).fetchone()[0]
+    covered = (warranty_end is not None and warranty_end >= (today or date.today())
+               and cause_class.value in policy.warranty_causes)
+    warranty = Warranty.IN if covered else Warranty.OUT
+    with conn.transaction():
+        _report(conn, order_id, actor, diagnosis=diagnosis, cause_class=cause_class.value)
+        conn.execute("UPDATE work_orders SET warranty = %s, updated_at = now() WHERE id = %s",
+                     (warranty.value, order_id))
+        why = (f"warranty until {warranty_end}" if warranty_end else "no warranty on record")
+        note(conn, order_id, f"diagnosis: {diagnosis} ({cause_class.value}); {warranty.value.replace('_', ' ')} "
+                             f"({why})" + ("" if covered else ": a quote needs the customer's approval"), actor=actor)
+    return warranty
+
+
+def _money(value: float | Decimal) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def make_quote(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_id: str | None, *,
+               parts: list[tuple[str, int]], labour_h: float, travel_km: float, actor: str) -> int:
+    """A quote for work outside warranty (parts, labour, travel); replaces a pending one."""
+    state, _, customer_id, warranty = _own(conn, order_id, engineer_id)
+    _require_state(order_id, state, S.ON_SITE)
+    if warranty != Warranty.OUT.value:
+        raise Conflict(f"work order {order_id} is {warranty or 'not yet diagnosed'}: quotes are for work outside "
+                       "warranty, after the diagnosis")
+    prices = dict(conn.execute("SELECT id, unit_cost FROM parts WHERE id = ANY(%s)", ([p for p, _ in parts],)).fetchall())
+    unknown = sorted({p for p, _ in parts} - prices.keys())
+    if unknown:
+        raise InvalidInput(f"unknown parts: {', '.join(unknown)}")
+    lines = [{"part_id": p, "quantity": q, "unit_cost": str(prices[p]), "cost": str(_money(prices[p] * q))}
+             for p, q in parts]
+    parts_cost = sum((Decimal(line["cost"]) for line in lines), Decimal("0"))
+    labour = _money(labour_h * policy.pricing.labour_per_h)
+    travel = _money(travel_km * policy.pricing.travel_per_km)
+    total = parts_cost + labour + travel
+    with conn.transaction():
+        if conn.execute("SELECT 1 FROM quotes WHERE work_order_id = %s AND state = 'approved'", (order_id,)).fetchone():
+            raise Conflict(f"work order {order_id} already has an approved quote")
+        conn.execute("UPDATE quotes SET state = 'superseded' WHERE work_order_id = %s AND state = 'pending'",
+                     (order_id,))
+        quote_id = conn.execute(
+            "INSERT INTO quotes (work_order_id, lines, parts_cost, labour_h, labour_cost, travel_km, travel_cost, "
+            "total, currency, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (order_id, json.dumps(lines), parts_cost, labour_h, labour, travel_km, travel, total,
+             policy.pricing.currency, actor)).fetchone()[0]
+        note(conn, order_id, f"quote {quote_id}: {total} {policy.pricing.currency} awaiting the customer's approval",
+             actor=actor)
+        enqueue(conn, Event.WORK_ORDER_UPDATED, {"work_order_id": order_id, "quote_id": quote_id,
+                                                  "total": str(total), "currency": policy.pricing.currency,
+                                                  "needs": "customer approval"},
+                work_order_id=order_id, customer_id=customer_id)
+    return quote_id
+
+
+def decide_quote(conn: psycopg.Connection, quote_id: int, *, approve: bool, approver_name: str, actor: str) -> None:
+    """Record the customer's answer; a rejection puts the order on hold."""
+    with conn.transaction():
+        row = conn.execute("UPDATE quotes SET state = %s, decided_at = now(), decided_by = %s, approver_name = %s "
+                           "WHERE id = %s AND state = 'pending' RETURNING work_order_id",
+                           ("approved" if approve else "rejected", actor, approver_name, quote_id)).fetchone()
+        if row is None:
+            if conn.execute("SELECT 1 FROM quotes WHERE id = %s", (quote_id,)).fetchone() is None:
+                raise NotFound(f"quote {quote_id} does not exist")
+            raise Conflict(f"quote {quote_id} is no longer pending")
+        order_id = row[0]
+        verdict = "approved" if approve else "rejected"
+        note(conn, order_id, f"quote {quote_id} {verdict} by {approver_name} (recorded by {actor})", actor=actor)
+        if not approve:
+            transition(conn, order_id, S.ON_HOLD, actor=actor, note="the customer rejected the quote")
+
+
+def _work_allowed(conn, order_id: int, warranty: str | None) -> None:
+    if warranty is None:
+        raise Conflict(f"work order {order_id} has no diagnosis yet: diagnose first (it settles warranty)")
+    if warranty == Warranty.OUT.value and not conn.execute(
+            "SELECT 1 FROM quotes WHERE work_order_id = %s AND state = 'approved'", (order_id,)).fetchone():
+        raise Conflict(f"work order {order_id} is outside warranty: the customer must approve a quote before work "
+                       "starts (R-WARRANTY)")
+
+
+def use_part(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, part_id: str, quantity: int,
+             location_id: str, defective_returned: bool, actor: str) -> None:
+    """Take parts from the engineer's van or a warehouse: stock goes down or the call fails."""
+    state, _, _, warranty = _own(conn, order_id, engineer_id)
+    _require_state(order_id, state, S.ON_SITE)
+    _work_allowed(conn, order_id, warranty)
+    location = conn.execute("SELECT kind, engineer_id FROM stock_locations WHERE id = %s", (location_id,)).fetchone()
+    if location is None:
+        raise InvalidInput(f"stock location {location_id!r} does not exist")
+    if location[0] == "van" and engineer_id and location[1] != engineer_id:
+        raise InvalidInput(f"{location_id!r} is another engineer's van")
+    with conn.transaction():
+        taken = conn.execute("UPDATE stock SET quantity = quantity - %s WHERE location_id = %s AND part_id = %s "
+                             "AND quantity >= %s", (quantity, location_id, part_id, quantity)).rowcount
+        if not taken:
+            have = conn.execute("SELECT quantity FROM stock WHERE location_id = %s AND part_id = %s",
+                                (location_id, part_id)).fetchone()
+            raise Conflict(f"{location_id} holds {have[0] if have else 0} of {part_id}; {quantity} needed")
+        conn.execute("INSERT INTO parts_used (work_order_id, part_id, quantity, location_id, defective_returned, "
+                     "recorded_by) VALUES (%s, %s, %s, %s, %s, %s)",
+                     (order_id, part_id, quantity, location_id, defective_returned, actor))
+        note(conn, order_id, f"used {quantity} × {part_id} from {location_id}"
+                             + ("; the defective part goes back for analysis" if defective_returned else ""), actor=actor)
+
+
+def record_test(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, passed: bool, notes: str,
+                actor: str) -> None:
+    state, _, _, warranty = _own(conn, order_id, engineer_id)
+    _require_state(order_id, state, S.ON_SITE)
+    _work_allowed(conn, order_id, warranty)
+    with conn.transaction():
+        _report(conn, order_id, actor, test_passed=passed, test_notes=notes)
+        note(conn, order_id, f"on-site test {'passed' if passed else 'FAILED'}: {notes}", actor=actor)
+
+
+def complete(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, actor: str, **report) -> None:
+    """On site → resolved, only with a complete report (R-REPORT); verification follows."""
+    state, pile_id, customer_id, warranty = _own(conn, order_id, engineer_id)
+    _require_state(order_id, state, S.ON_SITE)
+    _work_allowed(conn, order_id, warranty)
+    given = {k: v for k, v in report.items() if v is not None}
+    with conn.transaction():
+        if given:
+            _report(conn, order_id, actor, **given)
+        stored = conn.execute(
+            "SELECT fault_cause, action_taken, test_passed, customer_opinion, customer_rating, customer_signoff_name, "
+            "no_parts, EXISTS (SELECT 1 FROM parts_used WHERE work_order_id = %s) FROM service_reports "
+            "WHERE work_order_id = %s", (order_id, order_id)).fetchone()
+        values = dict(zip(list(REPORT_FIELDS) + ["no_parts", "parts"], stored or [None] * 8))
+        missing = [label for key, label in REPORT_FIELDS.items() if values[key] in (None, "")]
+        if not (values["parts"] or values["no_parts"]):
+            missing.append("parts used (or no_parts: true)")
+        if missing:
+            raise InvalidInput(f"the service report is incomplete; missing: {', '.join(missing)}")
+        if values["test_passed"] is False:
+            raise Conflict("the on-site test failed: the pile is not repaired yet")
+        conn.execute("UPDATE service_reports SET completed_at = now(), completed_by = %s WHERE work_order_id = %s",
+                     (actor, order_id))
+        transition(conn, order_id, S.RESOLVED, actor=actor, resolution="repaired",
+                   note="repaired on site; verifying from telemetry")
+        conn.execute("UPDATE assignments SET state = 'done', decided_at = now() WHERE work_order_id = %s "
+                     "AND state = 'accepted'", (order_id,))
+        enqueue(conn, Event.WORK_ORDER_UPDATED, {"work_order_id": order_id, "pile_id": pile_id, "state": "resolved"},
+                work_order_id=order_id, customer_id=customer_id)
+
+
+def escalate(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, reason: str, safety: bool,
+             actor: str) -> None:
+    """A safety or severe quality finding goes to the supervisor (R-REPAIR)."""
+    state, pile_id, _, _ = _own(conn, order_id, engineer_id)
+    with conn.transaction():
+        transition(conn, order_id, S.ESCALATED, actor=actor, note=("SAFETY: " if safety else "") + reason)
+        if safety:
+            conn.execute("UPDATE work_orders SET safety = true WHERE id = %s", (order_id,))
+        notify(conn, "escalation", "supervisor", f"Order {order_id} on {pile_id} escalated by {actor}: {reason}",
+               work_order_id=order_id, pile_id=pile_id)
+        enqueue(conn, Event.ESCALATED, {"work_order_id": order_id, "pile_id": pile_id, "reason": reason,
+                                        "safety": safety}, work_order_id=order_id)
+
+
+def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, action: SupervisorAction, note_text: str,
+                      actor: str) -> int | None:
+    """The supervisor's decision on an escalated order; the customer is told. Returns the
+    replacement (installation) order for REPLACE."""
+    state, pile_id, customer_id, _ = _own(conn, order_id, None)
+    _require_state(order_id, state, S.ESCALATED)
+    replacement = None
+    if action is SupervisorAction.OUT_OF_SERVICE:
+        command_id = downlink.send(conn, pile_id, CommandType.CHANGE_AVAILABILITY,
+                                   {"connector_id": 0, "type": "Inoperative"}, requested_by=actor)
+        with conn.transaction():
+            conn.execute("UPDATE work_orders SET out_of_service_at = now() WHERE id = %s", (order_id,))
+            transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor,
+                       note=f"taken out of service by the supervisor (command {command_id}): {note_text}")
+    elif action is SupervisorAction.REPLACE:
+        replacement = create_installation(conn, pile_id, title=f"Replace pile {pile_id} (order {order_id})",
+                                          actor=actor, description=note_text)
+        with conn.transaction():
+            conn.execute("UPDATE work_orders SET resolution = 'replaced' WHERE id = %s", (order_id,))
+            transition(conn, order_id, S.CLOSED, actor=actor,
+                       note=f"the supervisor ordered the pile replaced (order {replacement}): {note_text}")
+    else:
+        transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, note=f"back to dispatch: {note_text}")
+    enqueue(conn, Event.WORK_ORDER_UPDATED, {"work_order_id": order_id, "pile_id": pile_id,
+                                              "decision": action.value, "note": note_text,
+                                              "replacement_order_id": replacement},
+            work_order_id=order_id, customer_id=customer_id)
+    return replacement
+
+
+__all__ = ["CauseClass", "Warranty", "SupervisorAction", "start_travel", "arrive", "diagnose",
+           "make_quote", "decide_quote", "use_part", "record_test", "complete", "escalate", "decide_escalation"]
