@@ -3,14 +3,16 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from api.routes import alarms, fleet, health, ingest, maintenance, piles, registry, rules, windows, work_orders
+from api.auth import ANYONE, require, secret_key
+from api.routes import (alarms, fleet, health, ingest, maintenance, piles, registry, rules, users, windows,
+                        work_orders)
 from maintenance import policy as policies
 from pilecare.db import pool
-from pilecare.errors import PilecareError
+from pilecare.errors import PilecareError, Unauthorized
 from pilecare.settings import Settings, get_settings
 
 
@@ -33,10 +35,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.policy = policies.load(settings.policy_file)
+    app.state.secret_key = secret_key(settings)
 
     @app.exception_handler(PilecareError)
     async def pilecare_error(request: Request, error: PilecareError):
-        return JSONResponse(status_code=error.status, content={"error": error.code, "detail": error.detail})
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else None
+        return JSONResponse(status_code=error.status, content={"error": error.code, "detail": error.detail},
+                            headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError):
@@ -51,6 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The operator console will live here; until then, the API documentation.
         return RedirectResponse("/docs")
 
-    for module in (health, piles, registry, fleet, ingest, alarms, work_orders, rules, windows, maintenance):
-        app.include_router(module.router)
+    # Health and logging in are public; everything else needs a logged-in user, and each
+    # router narrows that to the roles its endpoints are for (see docs/roles.md).
+    app.include_router(health.router)
+    app.include_router(users.router)
+    logged_in = [Depends(require(*ANYONE))]
+    for module in (piles, registry, fleet, ingest, alarms, work_orders, rules, windows, maintenance):
+        app.include_router(module.router, dependencies=logged_in)
     return app

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from psycopg.rows import dict_row, tuple_row
 
 from maintenance.policy import Policy
@@ -27,12 +27,6 @@ def get_plain_conn(request: Request) -> Iterator[psycopg.Connection]:
             conn.row_factory = dict_row
 
 
-def get_actor(x_pilecare_user: Annotated[str | None, Header(max_length=64)] = None) -> str:
-    # Who is acting, for the timelines. Accounts and roles arrive with issue 4; until
-    # then the caller names itself, and anonymous calls are recorded as "api".
-    return x_pilecare_user or "api"
-
-
 def get_policy(request: Request):
     return request.app.state.policy
 
@@ -43,6 +37,5 @@ def get_settings(request: Request) -> Settings:
 
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 PlainConn = Annotated[psycopg.Connection, Depends(get_plain_conn)]
-Actor = Annotated[str, Depends(get_actor)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -109,7 +109,8 @@ class FindingCreate(BaseModel):
     fault_category: str | None = Field(default=None, min_length=1, max_length=40,
                                        description="Required with needs_repair: the corrective order's category.")
     priority: int = Field(default=3, ge=1, le=5, description="Priority of the corrective order.")
-    recorded_by: str = Field(min_length=1, max_length=120)
+    recorded_by: str = Field(default="api", min_length=1, max_length=120,
+                             description="Who found it; the API sets it to the logged-in user.")
 
     @model_validator(mode="after")
     def _category_for_repairs(self):

@@ -59,9 +59,37 @@ def _bench(args) -> None:
         from ingest.bench import main
     elif args.what == "faults":
         from maintenance.bench import main
+    elif args.what == "dispatch":
+        from maintenance.dispatch_bench import main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     main(args)
+
+
+def _users(args) -> None:
+    import getpass
+    import os
+
+    from api import accounts
+    from pilecare.db import connect
+    from pilecare.errors import PilecareError
+
+    settings = get_settings()
+    with connect(settings) as conn:
+        if args.users_command == "list":
+            for row in conn.execute("SELECT id, role, full_name, active FROM users ORDER BY id").fetchall():
+                print("\t".join(str(v) for v in (row.values() if isinstance(row, dict) else row)))
+            return
+        # The password never goes on the command line (shell history, ps): the
+        # environment or a prompt.
+        password = os.environ.get("PILECARE_PASSWORD") or getpass.getpass(f"password for {args.id}: ")
+        try:
+            user = accounts.create(conn, args.id, role=accounts.Role(args.role), full_name=args.name or args.id,
+                                   password=password, actor=f"cli:{getpass.getuser()}", email=args.email,
+                                   engineer_id=args.engineer)
+        except PilecareError as error:
+            raise SystemExit(f"pilecare users create: {error.detail}") from None
+    print(f"created {user.id} ({user.role.value})")
 
 
 def _run(args) -> None:
@@ -90,6 +118,12 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clients", type=int, default=4, help="MQTT clients in multiplexed mode")
 
 
+def _roles():
+    from api.accounts import Role
+
+    return Role
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pilecare", description="EV charging-pile maintenance platform")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -115,12 +149,14 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=_seed)
 
     bench = sub.add_parser("bench", help="benchmarks (last output line is JSON)")
-    bench.add_argument("what", choices=("ingest", "faults"))
+    bench.add_argument("what", choices=("ingest", "faults", "dispatch"))
     bench.add_argument("--seconds", type=float, default=60.0, help="length of the measured drain / run")
     bench.add_argument("--piles", type=int, default=1000, help="piles (faults: those carrying the background load)")
     bench.add_argument("--rate", type=float, default=2500.0, help="faults: background messages per second")
     bench.add_argument("--faults", type=int, default=200, help="faults: how many faults to report during the run")
     bench.add_argument("--publishers", type=int, default=1, help="faults: background publisher processes")
+    bench.add_argument("--work-orders", type=int, default=2000, help="dispatch: ready work orders")
+    bench.add_argument("--engineers", type=int, default=200, help="dispatch: engineers")
     bench.set_defaults(func=_bench)
 
     run = sub.add_parser("run", help="everything at once: database, broker, ingest, API, simulated fleet")
@@ -130,6 +166,16 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=float, default=30.0, help="simulated seconds per real second")
     run.add_argument("--fault-rate", type=float, default=0.1, help="faults per pile per simulated day")
     run.set_defaults(func=_run)
+
+    users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    create = users.add_parser("create", help="create an account (password from PILECARE_PASSWORD or a prompt)")
+    create.add_argument("id", help="login name: lower-case letters, digits, . _ -")
+    create.add_argument("--role", required=True, choices=[r.value for r in _roles()])
+    create.add_argument("--name", help="full name")
+    create.add_argument("--email")
+    create.add_argument("--engineer", help="engineers: the engineer record this login is")
+    create.set_defaults(func=_users)
+    users.add_parser("list", help="list accounts").set_defaults(func=_users)
 
     sub.add_parser("schema", help="write the device protocol JSON Schemas").set_defaults(func=_schema)
     return p

@@ -28,3 +28,15 @@ class InvalidInput(PilecareError):
     code = "invalid_input"
     status = 422
     description = "The input is not valid."
+
+
+class Unauthorized(PilecareError):
+    code = "unauthorized"
+    status = 401
+    description = "Log in first: send a bearer token from POST /auth/token."
+
+
+class Forbidden(PilecareError):
+    code = "forbidden"
+    status = 403
+    description = "Your role does not allow this."

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # The maintenance policy (SLA clocks, triage, verification); the shipped default if unset.
     policy_file: str | None = None
 
+    # Signs the API's bearer tokens. Unset: a random one kept in <data_dir>/secret, which
+    # every process started from the same directory shares.
+    secret_key: str | None = Field(default=None, min_length=32)
+    token_minutes: int = Field(default=12 * 60, ge=1, le=30 * 24 * 60)   # one shift
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     data_dir: str = ".pilecare"

@@ -69,6 +69,7 @@ def settings(database_url, broker, db) -> Settings:
         ingest_group=f"ingest-{tag}",
         ingest_client_id=f"ingest-{tag}",
         timescale="off",
+        secret_key="test-secret-" + "k" * 40,
     )
 
 
@@ -105,12 +106,58 @@ def ingest(settings):
     running.stop()
 
 
-@pytest.fixture
-def api(settings):
-    """The HTTP API in-process, on the test database."""
-    from fastapi.testclient import TestClient
+PASSWORD = "correct horse battery staple"
 
+
+@pytest.fixture
+def app(settings):
     from api.app import create_app
 
-    with TestClient(create_app(settings)) as client:
-        yield client
+    return create_app(settings)
+
+
+def _login(client, user_id: str, password: str = PASSWORD):
+    response = client.post("/auth/token", data={"username": user_id, "password": password})
+    assert response.status_code == 200, response.text
+    client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    client.cookies.clear()  # tests speak with the bearer token only
+    return client
+
+
+@pytest.fixture
+def api(app, db):
+    """The HTTP API in-process on the test database, logged in as an admin ("admin")."""
+    from fastapi.testclient import TestClient
+
+    from api import accounts
+
+    accounts.create(db, "admin", role=accounts.Role.ADMIN, full_name="Ada Admin", password=PASSWORD, actor="test")
+    with TestClient(app) as client:
+        yield _login(client, "admin")
+
+
+@pytest.fixture
+def client_for(app, api, db):
+    """client_for(role, user_id=None, engineer_id=None): a client logged in as a new user
+    with that role (an engineer's account linked to the engineer record given)."""
+    from fastapi.testclient import TestClient
+
+    from api import accounts
+
+    def make(role, user_id: str | None = None, engineer_id: str | None = None):
+        role = accounts.Role(role)
+        user_id = user_id or f"{role.value}-{uuid.uuid4().hex[:6]}"
+        accounts.create(db, user_id, role=role, full_name=user_id.title(), password=PASSWORD, actor="test",
+                        engineer_id=engineer_id)
+        # Shares the app (and its pool, opened by the admin client) but not cookies or headers.
+        return _login(TestClient(app), user_id)
+
+    return make
+
+
+@pytest.fixture
+def anonymous(app, api):
+    """A client that has not logged in."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app)

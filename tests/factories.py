@@ -5,7 +5,8 @@ from datetime import date
 
 
 def make_fleet(conn, piles: int = 20) -> list[str]:
-    conn.execute("INSERT INTO customers (id, name, tier) VALUES ('CUST-1', 'Metro Fleet', 'gold')")
+    conn.execute("INSERT INTO customers (id, name, tier, contact_name, contact_phone) VALUES "
+                 "('CUST-1', 'Metro Fleet', 'gold', 'Jana Meyer', '+49 30 1234567')")
     conn.execute(
         "INSERT INTO sites (id, customer_id, name, region, lat, lon, environment) VALUES "
         "('SITE-1', 'CUST-1', 'Depot North', 'north', 52.52, 13.40, '{}'),"

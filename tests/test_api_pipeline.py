@@ -153,7 +153,7 @@ def test_creating_a_pile_records_who_and_it_appears_in_the_list(api, fleet):
     response = api.post("/piles", json={"id": "NEW-01", "serial": "SN-NEW-01", "model_id": "T-AC22", "site_id": "SITE-1",
                                          "warranty_end": "2030-01-01"})
     assert response.status_code == 201
-    assert response.json()["created_by"] == "api" and response.json()["in_warranty"] is True
+    assert response.json()["created_by"] == "admin" and response.json()["in_warranty"] is True
     assert api.get("/piles", params={"q": "NEW-01"}).json()["count"] == 1
 
 

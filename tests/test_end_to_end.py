@@ -6,9 +6,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from fastapi.testclient import TestClient
-
-from api.app import create_app
 from simulators.fleetgen import load_fleet, seed_fleet
 from simulators.runner import Simulation
 from tests.devices import wait_for
@@ -17,7 +14,7 @@ PILES = 200
 SECONDS = 20
 
 
-def test_a_simulated_fleet_is_stored_exactly_once_and_visible_through_the_api(settings, db, ingest):
+def test_a_simulated_fleet_is_stored_exactly_once_and_visible_through_the_api(settings, db, ingest, api):
     seed_fleet(db, piles=PILES, seed=7)
     specs = load_fleet(db)
     assert len(specs) == PILES
@@ -38,24 +35,23 @@ def test_a_simulated_fleet_is_stored_exactly_once_and_visible_through_the_api(se
     assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
 
     now = datetime.now(timezone.utc)
-    with TestClient(create_app(settings)) as api:
-        stats = api.get("/ingest/stats").json()
-        assert stats["stored"] >= published and stats["duplicates"] == 0 and stats["dead_lettered"] == 0
-        assert stats["sequence_gaps"] == 0
-        listing = api.get("/piles", params={"limit": 1000}).json()
-        assert listing["count"] == PILES
-        for pile_id in list(simulation.last_payload_by_pile)[:25]:
-            last = simulation.last_payload_by_pile[pile_id]
-            pile = api.get(f"/piles/{pile_id}").json()
-            connectors = {c["connector_id"]: c for c in pile["connectors"]}
-            for reading in last["connectors"]:
-                state = connectors[reading["id"]]
-                assert state["seq"] == last["seq"]
-                assert state["status"] == reading["status"]
-                assert state["error_code"] == reading["error_code"]
-                if reading.get("energy_kwh") is not None:
-                    assert abs(state["energy_kwh"] - reading["energy_kwh"]) < 1e-6
-            rows = api.get(f"/piles/{pile_id}/telemetry", params={
-                "from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat(),
-                "limit": 100000}).json()
-            assert len({(r["seq"]) for r in rows["data"]}) == simulation.published_by_pile[pile_id]
+    stats = api.get("/ingest/stats").json()
+    assert stats["stored"] >= published and stats["duplicates"] == 0 and stats["dead_lettered"] == 0
+    assert stats["sequence_gaps"] == 0
+    listing = api.get("/piles", params={"limit": 1000}).json()
+    assert listing["count"] == PILES
+    for pile_id in list(simulation.last_payload_by_pile)[:25]:
+        last = simulation.last_payload_by_pile[pile_id]
+        pile = api.get(f"/piles/{pile_id}").json()
+        connectors = {c["connector_id"]: c for c in pile["connectors"]}
+        for reading in last["connectors"]:
+            state = connectors[reading["id"]]
+            assert state["seq"] == last["seq"]
+            assert state["status"] == reading["status"]
+            assert state["error_code"] == reading["error_code"]
+            if reading.get("energy_kwh") is not None:
+                assert abs(state["energy_kwh"] - reading["energy_kwh"]) < 1e-6
+        rows = api.get(f"/piles/{pile_id}/telemetry", params={
+            "from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat(),
+            "limit": 100000}).json()
+        assert len({(r["seq"]) for r in rows["data"]}) == simulation.published_by_pile[pile_id]

@@ -26,7 +26,7 @@ def test_a_plan_is_created_read_listed_replaced_and_deleted(api, fleet):
     created = api.post("/maintenance/plans", json=PLAN)
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body["environment_factors"] == {"coastal": 0.6} and body["created_by"] == "api" and body["active"]
+    assert body["environment_factors"] == {"coastal": 0.6} and body["created_by"] == "admin" and body["active"]
     assert api.get("/maintenance/plans/pm-ac-coastal").json()["checklist"] == PLAN["checklist"]
     listed = api.get("/maintenance/plans", params={"kind": "AC"}).json()
     assert listed["count"] == 1 and listed["data"][0]["id"] == "pm-ac-coastal"

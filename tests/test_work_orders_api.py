@@ -6,18 +6,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
-
-from api.app import create_app
 from maintenance import conditions
 from tests.maint import fast_policy
 from tests.test_conditions import report, ruleset
 
 
 @pytest.fixture
-def api(settings):
-    with TestClient(create_app(settings), headers={"X-Pilecare-User": "agent-anna"}) as client:
-        yield client
+def api(client_for):
+    """A supervisor, Anna: takes fault calls, moves orders, edits rules."""
+    return client_for("supervisor", "anna")
 
 
 def fault_report(api, pile, **extra):
@@ -29,14 +26,14 @@ def test_a_fault_reported_by_hand_opens_an_order_with_its_clocks_and_timeline(ap
     created = fault_report(api, fleet[0])
     assert created.status_code == 201
     order = created.json()
-    assert (order["kind"], order["state"], order["created_by"], order["priority"]) == ("corrective", "new", "agent-anna", 3)
+    assert (order["kind"], order["state"], order["created_by"], order["priority"]) == ("corrective", "new", "anna", 3)
     assert order["response"]["status"] == "ok" and order["sla"] == "ok"
     due = datetime.fromisoformat(order["response"]["due_at"]) - datetime.fromisoformat(order["created_at"])
     assert due == timedelta(hours=24 * 0.75)  # minor, gold customer
     assert [t["to_state"] for t in order["timeline"]] == ["new"]
     again = fault_report(api, fleet[0], title="Still dark")
     assert again.status_code == 200 and again.json()["id"] == order["id"]
-    assert again.json()["timeline"][-1]["note"] == "reported again by agent-anna: Still dark"
+    assert again.json()["timeline"][-1]["note"] == "reported again by anna: Still dark"
 
 
 def test_an_unknown_pile_or_a_bad_body_is_refused_with_a_reason(api, db, fleet):
@@ -54,7 +51,7 @@ def test_moves_are_recorded_with_who_and_an_illegal_one_is_a_409_naming_the_allo
     assert "cannot go from ready_for_dispatch to closed" in illegal.json()["detail"]
     assert "assigned" in illegal.json()["detail"]
     timeline = api.get(f"/work-orders/{order_id}").json()["timeline"]
-    assert [(t["actor"], t["to_state"]) for t in timeline] == [("agent-anna", "new"), ("agent-anna", "ready_for_dispatch")]
+    assert [(t["actor"], t["to_state"]) for t in timeline] == [("anna", "new"), ("anna", "ready_for_dispatch")]
     assert api.post("/work-orders/999/transitions", json={"to": "triage"}).status_code == 404
 
 
@@ -83,10 +80,10 @@ def test_alarms_are_listed_filtered_acknowledged_once_and_commented(api, db, fle
     assert api.get("/alarms", params={"severity": "critical"}).json()["count"] == 0
     assert api.post(f"/alarms/{alarm_id}/ack", json={"note": "site says router reboot"}).status_code == 204
     again = api.post(f"/alarms/{alarm_id}/ack")
-    assert again.status_code == 409 and "agent-anna" in again.json()["detail"]
+    assert again.status_code == 409 and "anna" in again.json()["detail"]
     assert api.post(f"/alarms/{alarm_id}/comments", json={"text": "called the site"}).status_code == 201
     detail = api.get(f"/alarms/{alarm_id}").json()
-    assert detail["acknowledged_by"] == "agent-anna"
+    assert detail["acknowledged_by"] == "anna"
     assert [e["action"] for e in detail["events"]] == ["raised", "acknowledged", "comment"]
     assert api.get("/alarms/999").status_code == 404
 
@@ -109,8 +106,8 @@ def test_rules_are_edited_one_by_one_and_an_invalid_one_is_refused_with_reasons(
     assert api.get("/rules/cabinet.hot").status_code == 404
     history = api.get("/rules/history").json()
     assert [(h["rule_id"], h["action"], h["actor"]) for h in history[:3]] == [
-        ("cabinet.hot", "deleted", "agent-anna"), ("cabinet.hot", "updated", "agent-anna"),
-        ("cabinet.hot", "created", "agent-anna")]
+        ("cabinet.hot", "deleted", "anna"), ("cabinet.hot", "updated", "anna"),
+        ("cabinet.hot", "created", "anna")]
 
 
 def test_maintenance_windows_are_planned_listed_and_cancelled(api, db, fleet):

@@ -5,15 +5,16 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import Actor, Conn, PlainConn
+from api.auth import DESK, OFFICE, Actor, require
+from api.deps import Conn, PlainConn
 from maintenance import alarms
 from maintenance.rules import Severity
 from pilecare.errors import NotFound
 
-router = APIRouter(prefix="/alarms", tags=["alarms"])
+router = APIRouter(prefix="/alarms", tags=["alarms"], dependencies=[Depends(require(*OFFICE))])
 
 
 class AlarmState(str, Enum):
@@ -117,11 +118,11 @@ def get_alarm(conn: Conn, alarm_id: int) -> AlarmDetail:
     return AlarmDetail(**row, events=[AlarmEvent(**e) for e in events])
 
 
-@router.post("/{alarm_id}/ack", status_code=status.HTTP_204_NO_CONTENT, summary="Acknowledge (once; 409 after)")
+@router.post("/{alarm_id}/ack", dependencies=[Depends(require(*DESK))], status_code=status.HTTP_204_NO_CONTENT, summary="Acknowledge (once; 409 after)")
 def acknowledge(conn: PlainConn, actor: Actor, alarm_id: int, body: Acknowledge | None = None) -> None:
     alarms.acknowledge(conn, alarm_id, actor=actor, note=body.note if body else None)
 
 
-@router.post("/{alarm_id}/comments", status_code=status.HTTP_201_CREATED, summary="Add a comment to the timeline")
+@router.post("/{alarm_id}/comments", dependencies=[Depends(require(*DESK))], status_code=status.HTTP_201_CREATED, summary="Add a comment to the timeline")
 def add_comment(conn: PlainConn, actor: Actor, alarm_id: int, body: Comment) -> None:
     alarms.comment(conn, alarm_id, actor=actor, text=body.text)

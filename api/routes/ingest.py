@@ -5,12 +5,13 @@ import base64
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from api.auth import OFFICE, require
 from api.deps import Conn
 from api.models import DeadLetterPublic, DeadLettersPublic, IngestStats, WorkerStats
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
+router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(require(*OFFICE))])
 
 
 @router.get("/stats", summary="Messages received, stored, duplicates, dead-lettered; sequence gaps (lost data)")

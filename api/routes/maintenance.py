@@ -6,8 +6,9 @@ from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
+from api.auth import DISPATCH, OFFICE, Actor, CurrentUser, Role, require
 from api.deps import Conn
 from api.maintenance_models import (CompliancePublic, FindingCreate, FindingPublic, ForecastPublic, InspectionDetail,
                                     InspectionInterval, InspectionPublic, InspectionsPublic, PlanCreate,
@@ -16,12 +17,12 @@ from api.maintenance_models import (CompliancePublic, FindingCreate, FindingPubl
 from maintenance import inspections, planner
 from maintenance import plans as pm_plans
 from pilecare.domain import PileKind
-from pilecare.errors import InvalidInput
+from pilecare.errors import Forbidden, InvalidInput, NotFound
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"])
-
-# No user accounts yet: changes made through the API are recorded as the API's.
-ACTOR = "api"
+Office = [Depends(require(*OFFICE))]
+Supervisor = [Depends(require(Role.SUPERVISOR))]
+Dispatch = [Depends(require(*DISPATCH))]
 DEFAULT_HORIZON = timedelta(days=90)
 
 
@@ -31,29 +32,29 @@ def _aware(**values: datetime | None) -> None:
             raise InvalidInput(f"{name}: give a timezone, e.g. 2026-11-22T10:00:00Z")
 
 
-@router.get("/plans", summary="Preventive-maintenance plans")
+@router.get("/plans", dependencies=Office, summary="Preventive-maintenance plans")
 def list_plans(conn: Conn, kind: PileKind | None = None, model_id: str | None = None,
                active: bool | None = None) -> PlansPublic:
     rows = pm_plans.list_plans(conn, kind=kind, model_id=model_id, active=active)
     return PlansPublic(data=[PlanPublic(**r) for r in rows], count=len(rows))
 
 
-@router.post("/plans", status_code=status.HTTP_201_CREATED, summary="Create a plan")
-def create_plan(conn: Conn, body: PlanCreate) -> PlanPublic:
-    return PlanPublic(**pm_plans.create_plan(conn, body, ACTOR))
+@router.post("/plans", dependencies=Supervisor, status_code=status.HTTP_201_CREATED, summary="Create a plan")
+def create_plan(conn: Conn, actor: Actor, body: PlanCreate) -> PlanPublic:
+    return PlanPublic(**pm_plans.create_plan(conn, body, actor))
 
 
-@router.get("/plans/{plan_id}", summary="One plan")
+@router.get("/plans/{plan_id}", dependencies=Office, summary="One plan")
 def get_plan(conn: Conn, plan_id: str) -> PlanPublic:
     return PlanPublic(**pm_plans.get_plan(conn, plan_id))
 
 
-@router.put("/plans/{plan_id}", summary="Replace a plan (issued orders keep their checklist and due date)")
-def update_plan(conn: Conn, plan_id: str, body: PlanUpdate) -> PlanPublic:
-    return PlanPublic(**pm_plans.update_plan(conn, plan_id, body, ACTOR))
+@router.put("/plans/{plan_id}", dependencies=Supervisor, summary="Replace a plan (issued orders keep their checklist and due date)")
+def update_plan(conn: Conn, actor: Actor, plan_id: str, body: PlanUpdate) -> PlanPublic:
+    return PlanPublic(**pm_plans.update_plan(conn, plan_id, body, actor))
 
 
-@router.delete("/plans/{plan_id}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/plans/{plan_id}", dependencies=Supervisor, status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a plan without orders (409 otherwise: deactivate it)")
 def delete_plan(conn: Conn, plan_id: str) -> Response:
     pm_plans.delete_plan(conn, plan_id)
@@ -81,7 +82,7 @@ ORDER BY v.planned_for, v.id LIMIT %(limit)s
 """
 
 
-@router.get("/schedule", summary="Upcoming preventive and inspection orders, site visits and, on request, forecasts",
+@router.get("/schedule", dependencies=Office, summary="Upcoming preventive and inspection orders, site visits and, on request, forecasts",
             description="Without `from`, overdue orders are included. `to` defaults to 90 days ahead. "
                         "`forecast=true` adds when piles without an open order fall due, per plan.")
 def schedule(
@@ -113,7 +114,7 @@ def schedule(
     return SchedulePublic(orders=orders, visits=visits, forecast=projected)
 
 
-@router.get("/compliance", summary="PM compliance: orders due in a period, done on time, late, overdue")
+@router.get("/compliance", dependencies=Office, summary="PM compliance: orders due in a period, done on time, late, overdue")
 def get_compliance(
     conn: Conn,
     start: Annotated[datetime | None, Query(alias="from", description="default: start of this month (UTC)")] = None,
@@ -131,14 +132,14 @@ def get_compliance(
     return CompliancePublic(kind=kind, site_id=site_id, rate=result.rate, **asdict(result))
 
 
-@router.post("/plan-now", summary="Run the PM planner and the inspection-round planner once")
+@router.post("/plan-now", dependencies=Dispatch, summary="Run the PM planner and the inspection-round planner once")
 def plan_now(conn: Conn) -> PlanNowPublic:
     pm = planner.plan(conn)
     rounds = inspections.plan_rounds(conn)
     return PlanNowPublic(preventive=PlannerRunPublic(**asdict(pm)), inspections=RoundsRunPublic(**asdict(rounds)))
 
 
-@router.get("/inspections", summary="Inspection rounds per site, newest due first, with finding counts")
+@router.get("/inspections", dependencies=Office, summary="Inspection rounds per site, newest due first, with finding counts")
 def list_inspections(
     conn: Conn,
     site_id: str | None = None,
@@ -150,7 +151,7 @@ def list_inspections(
     return InspectionsPublic(data=[InspectionPublic(**r) for r in rows], count=count)
 
 
-@router.get("/inspections/{order_id}", summary="One inspection round with its record of findings")
+@router.get("/inspections/{order_id}", dependencies=Office, summary="One inspection round with its record of findings")
 def get_inspection(conn: Conn, order_id: int) -> InspectionDetail:
     row = inspections.get_round(conn, order_id)
     return InspectionDetail(**row, findings=inspections.findings(conn, order_id))
@@ -159,11 +160,18 @@ def get_inspection(conn: Conn, order_id: int) -> InspectionDetail:
 @router.post("/inspections/{order_id}/findings", status_code=status.HTTP_201_CREATED,
              summary="Record a finding; one that needs a repair opens (or joins) a corrective order for the pile",
              description="Also accepted on open preventive orders: hidden defects found during PM (R-PM).")
-def add_finding(conn: Conn, order_id: int, body: FindingCreate) -> FindingPublic:
-    return FindingPublic(**inspections.record_finding(conn, order_id, body))
+def add_finding(conn: Conn, user: CurrentUser, order_id: int, body: FindingCreate) -> FindingPublic:
+    if user.role is Role.ENGINEER:
+        # An engineer records findings on the rounds they hold, and sees no other.
+        if conn.execute("SELECT 1 FROM work_orders WHERE id = %s AND engineer_id = %s",
+                        (order_id, user.engineer_id)).fetchone() is None:
+            raise NotFound(f"work order {order_id} does not exist")
+    elif user.role not in (Role.ADMIN, *DISPATCH):
+        raise Forbidden("this needs one of the roles: admin, dispatcher, engineer, supervisor")
+    return FindingPublic(**inspections.record_finding(conn, order_id, body.model_copy(update={"recorded_by": user.id})))
 
 
-@router.put("/sites/{site_id}/inspection-interval", status_code=status.HTTP_204_NO_CONTENT,
+@router.put("/sites/{site_id}/inspection-interval", dependencies=Supervisor, status_code=status.HTTP_204_NO_CONTENT,
             summary="Set a site's inspection interval in days (null: the default)")
 def set_inspection_interval(conn: Conn, site_id: str, body: InspectionInterval) -> Response:
     inspections.set_interval(conn, site_id, body.interval_days)

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 import psycopg
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
+from api.auth import Actor, require
 from api.deps import Conn
 from api.models import (PileCreate, PileDetail, PilePublic, PilesPublic, TelemetryBucket, TelemetryPoint,
                         TelemetryPublic)
@@ -86,8 +87,8 @@ def get_pile(conn: Conn, pile_id: str) -> PileDetail:
     return PileDetail(**row, connectors=connectors)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Register a pile")
-def create_pile(conn: Conn, body: PileCreate) -> PileDetail:
+@router.post("", dependencies=[Depends(require())], status_code=status.HTTP_201_CREATED, summary="Register a pile")
+def create_pile(conn: Conn, actor: Actor, body: PileCreate) -> PileDetail:
     for table, key in (("pile_models", body.model_id), ("sites", body.site_id)):
         if conn.execute(f"SELECT 1 FROM {table} WHERE id = %s", (key,)).fetchone() is None:
             name = "model_id" if table == "pile_models" else "site_id"
@@ -96,8 +97,8 @@ def create_pile(conn: Conn, body: PileCreate) -> PileDetail:
         conn.execute(
             "INSERT INTO piles (id, serial, model_id, site_id, firmware, installed_on, commissioned_on, warranty_end, "
             "lat, lon, created_by) VALUES (%(id)s, %(serial)s, %(model_id)s, %(site_id)s, %(firmware)s, "
-            "%(installed_on)s, %(commissioned_on)s, %(warranty_end)s, %(lat)s, %(lon)s, 'api')",
-            body.model_dump())
+            "%(installed_on)s, %(commissioned_on)s, %(warranty_end)s, %(lat)s, %(lon)s, %(actor)s)",
+            body.model_dump() | {"actor": actor})
     except psycopg.errors.UniqueViolation as error:
         which = "serial" if "serial" in str(error) else "id"
         raise Conflict(f"a pile with this {which} already exists") from error

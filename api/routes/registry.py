@@ -1,14 +1,15 @@
 """Customers, sites and pile models: the registry piles refer to."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from api.auth import CONTACTS, require
 from api.deps import Conn
 
 router = APIRouter(tags=["registry"])
 
 
-@router.get("/customers", summary="Customers (contact details included)")
+@router.get("/customers", dependencies=[Depends(require(*CONTACTS))], summary="Customers (contact details included)")
 def customers(conn: Conn) -> list[dict]:
     return conn.execute(
         "SELECT id, name, tier, contact_name, contact_phone, contact_email FROM customers ORDER BY id").fetchall()

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Depends, Body, status
 
-from api.deps import Actor, Conn, PlainConn
+from api.auth import OFFICE, Actor, Role, require
+from api.deps import Conn, PlainConn
 from maintenance import rulestore
 from pilecare.errors import NotFound
 
-router = APIRouter(prefix="/rules", tags=["rules"])
+router = APIRouter(prefix="/rules", tags=["rules"], dependencies=[Depends(require(*OFFICE))])
+Supervisor = [Depends(require(Role.SUPERVISOR))]
 
 RuleBody = Body(description="One rule, as in maintenance/rules.default.yaml (fields depend on `kind`).",
                 examples=[{"id": "connector.overheat", "kind": "threshold", "metric": "temp_c", "above": True,
@@ -40,16 +42,16 @@ def get_rule(conn: PlainConn, rule_id: str) -> dict:
     return rule.model_dump(mode="json", exclude_none=True)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Add a rule (409 if the id exists)")
+@router.post("", dependencies=Supervisor, status_code=status.HTTP_201_CREATED, summary="Add a rule (409 if the id exists)")
 def create_rule(conn: PlainConn, actor: Actor, body: dict[str, Any] = RuleBody) -> dict:
     return rulestore.save(conn, body, actor=actor, create=True).model_dump(mode="json", exclude_none=True)
 
 
-@router.put("/{rule_id}", summary="Replace a rule")
+@router.put("/{rule_id}", dependencies=Supervisor, summary="Replace a rule")
 def replace_rule(conn: PlainConn, actor: Actor, rule_id: str, body: dict[str, Any] = RuleBody) -> dict:
     return rulestore.save(conn, body, actor=actor, rule_id=rule_id).model_dump(mode="json", exclude_none=True)
 
 
-@router.delete("/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a rule (its active alarms stay)")
+@router.delete("/{rule_id}", dependencies=Supervisor, status_code=status.HTTP_204_NO_CONTENT, summary="Delete a rule (its active alarms stay)")
 def delete_rule(conn: PlainConn, actor: Actor, rule_id: str) -> None:
     rulestore.delete(conn, rule_id, actor=actor)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from api.deps import Actor, Conn
+from api.auth import DISPATCH, OFFICE, Actor, require
+from api.deps import Conn
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
-router = APIRouter(prefix="/maintenance/windows", tags=["maintenance"])
+router = APIRouter(prefix="/maintenance/windows", tags=["maintenance"], dependencies=[Depends(require(*OFFICE))])
 
 
 class WindowCreate(BaseModel):
@@ -63,7 +64,7 @@ def list_windows(conn: Conn, pile_id: str | None = None, site_id: str | None = N
     return [WindowPublic(**r) for r in rows]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Plan a window on a pile or a site")
+@router.post("", dependencies=[Depends(require(*DISPATCH))], status_code=status.HTTP_201_CREATED, summary="Plan a window on a pile or a site")
 def create_window(conn: Conn, actor: Actor, body: WindowCreate) -> WindowPublic:
     table, key = ("piles", body.pile_id) if body.pile_id else ("sites", body.site_id)
     if conn.execute(f"SELECT 1 FROM {table} WHERE id = %s", (key,)).fetchone() is None:
@@ -75,7 +76,7 @@ def create_window(conn: Conn, actor: Actor, body: WindowCreate) -> WindowPublic:
     return WindowPublic(**conn.execute(f"{_SELECT} WHERE id = %s", (row["id"],)).fetchone())
 
 
-@router.delete("/{window_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Cancel a window")
+@router.delete("/{window_id}", dependencies=[Depends(require(*DISPATCH))], status_code=status.HTTP_204_NO_CONTENT, summary="Cancel a window")
 def cancel_window(conn: Conn, actor: Actor, window_id: int) -> None:
     row = conn.execute("UPDATE maintenance_windows SET cancelled_at = now(), cancelled_by = %s "
                        "WHERE id = %s AND cancelled_at IS NULL RETURNING id", (actor, window_id)).fetchone()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from psycopg.rows import dict_row, tuple_row
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import Actor, Conn, PlainConn, PolicyDep
+from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, require
+from api.deps import Conn, PlainConn, PolicyDep
 from maintenance.rules import Severity
 from maintenance.sla import SlaStatus
 from maintenance.workorders import (WorkOrderKind, WorkOrderState, create_installation, note, open_corrective,
@@ -48,6 +49,10 @@ class WorkOrderPublic(BaseModel):
     repeat_of: int | None = Field(description="R-NO-REPEAT: the closed order for the same fault this repeats.")
     triage_attempts: int
     out_of_service_at: datetime | None
+    engineer_id: str | None = Field(default=None, description="The engineer holding the order.")
+    eta: datetime | None = Field(default=None, description="When the engineer expects to arrive.")
+    warranty: str | None = Field(default=None, description="in_warranty | out_of_warranty, settled at diagnosis.")
+    reopened_count: int = Field(default=0, description="Verification failures: each counts against first-time fix.")
 
 
 class TimelineEntry(BaseModel):
@@ -137,6 +142,7 @@ def _public(row: dict) -> dict:
 def list_work_orders(
     conn: Conn,
     policy: PolicyDep,
+    user: CurrentUser,
     state: Annotated[list[WorkOrderState] | None, Query()] = None,
     kind: WorkOrderKind | None = None,
     pile_id: str | None = None,
@@ -156,6 +162,10 @@ def list_work_orders(
         if value is not None:
             where.append(f"{column} = %({column})s")
             params[column] = getattr(value, "value", value)
+    if user.role is Role.ENGINEER:
+        # An engineer's list holds only the orders they hold.
+        where.append("engineer_id = %(engineer)s")
+        params["engineer"] = user.engineer_id
     if site_id is not None:
         where.append("coalesce(site_id, pile_site) = %(site)s")
         params["site"] = site_id
@@ -174,7 +184,20 @@ def list_work_orders(
 
 
 @router.get("/{order_id}", summary="One work order with its timeline, alarms, checklist and SLA clocks")
-def get_work_order(conn: Conn, policy: PolicyDep, order_id: int) -> WorkOrderDetail:
+def get_work_order(conn: Conn, policy: PolicyDep, user: CurrentUser, order_id: int) -> WorkOrderDetail:
+    if user.role is Role.ENGINEER:
+        visible(conn, user, order_id)
+    return _read(conn, policy, order_id)
+
+
+def visible(conn, user, order_id: int) -> None:
+    """Engineers see only the orders they hold: for them any other order does not exist."""
+    if user.role is Role.ENGINEER and conn.execute(
+            "SELECT 1 FROM work_orders WHERE id = %s AND engineer_id = %s", (order_id, user.engineer_id)).fetchone() is None:
+        raise NotFound(f"work order {order_id} does not exist")
+
+
+def _read(conn, policy, order_id: int) -> WorkOrderDetail:
     row = conn.execute(f"SELECT * FROM ({_SELECT}) w WHERE id = %(id)s",
                        {"id": order_id, "warn": policy.sla.warn_at}).fetchone()
     if row is None:
@@ -191,7 +214,7 @@ def get_work_order(conn: Conn, policy: PolicyDep, order_id: int) -> WorkOrderDet
         timeline=[TimelineEntry(**t) for t in timeline], alarms=[LinkedAlarm(**a) for a in linked])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED,
+@router.post("", dependencies=[Depends(require(*DESK))], status_code=status.HTTP_201_CREATED,
              summary="Report a fault by hand; joins the pile's open order for the category if there is one (200)")
 def report_fault(conn: PlainConn, actor: Actor, policy: PolicyDep, body: FaultReport,
                  response: Response) -> WorkOrderDetail:
@@ -210,7 +233,7 @@ def report_fault(conn: PlainConn, actor: Actor, policy: PolicyDep, body: FaultRe
     return _detail(conn, policy, order_id)
 
 
-@router.post("/installations", status_code=status.HTTP_201_CREATED, summary="Schedule an installation job")
+@router.post("/installations", dependencies=[Depends(require(*DESK))], status_code=status.HTTP_201_CREATED, summary="Schedule an installation job")
 def schedule_installation(conn: PlainConn, actor: Actor, policy: PolicyDep, body: InstallationCreate) -> WorkOrderDetail:
     if conn.execute("SELECT 1 FROM piles WHERE id = %s", (body.pile_id,)).fetchone() is None:
         raise NotFound(f"pile {body.pile_id!r} does not exist")
@@ -219,22 +242,24 @@ def schedule_installation(conn: PlainConn, actor: Actor, policy: PolicyDep, body
     return _detail(conn, policy, order_id)
 
 
-@router.post("/{order_id}/transitions", summary="Move an order (409 names the allowed moves)")
+@router.post("/{order_id}/transitions", dependencies=[Depends(require(*DISPATCH))], summary="Move an order (409 names the allowed moves)")
 def move(conn: PlainConn, actor: Actor, policy: PolicyDep, order_id: int, body: Transition) -> WorkOrderDetail:
     transition(conn, order_id, body.to, actor=actor, note=body.note)
     return _detail(conn, policy, order_id)
 
 
 @router.post("/{order_id}/comments", status_code=status.HTTP_201_CREATED, summary="Add a comment to the timeline")
-def add_comment(conn: PlainConn, actor: Actor, order_id: int, body: Comment) -> None:
+def add_comment(conn: PlainConn, user: Annotated[User, Depends(require(*DESK, Role.ENGINEER))], order_id: int,
+                body: Comment) -> None:
+    visible(conn, user, order_id)
     if conn.execute("SELECT 1 FROM work_orders WHERE id = %s", (order_id,)).fetchone() is None:
         raise NotFound(f"work order {order_id} does not exist")
-    note(conn, order_id, body.text, actor=actor)
+    note(conn, order_id, body.text, actor=user.id)
 
 
 def _detail(conn, policy, order_id: int) -> WorkOrderDetail:
     conn.row_factory = dict_row
     try:
-        return get_work_order(conn, policy, order_id)
+        return _read(conn, policy, order_id)
     finally:
         conn.row_factory = tuple_row

@@ -1,0 +1,115 @@
+"""Who is calling: OAuth2 password flow issuing signed bearer tokens (JWT, HS256), and the
+dependencies routes use to require a role.
+
+The token names the user; the user's role and whether they are still active are read from
+PostgreSQL on every request, so deactivating an account or changing a role takes effect at
+once rather than when the token expires. The console keeps the same token in a cookie.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from api import accounts
+from api.accounts import Role, User
+from pilecare.errors import Forbidden, NotFound, Unauthorized
+from pilecare.settings import Settings
+
+__all__ = ["Role", "User", "CurrentUser", "EngineerUser", "Actor", "require", "issue_token", "secret_key"]
+
+COOKIE = "pilecare_token"
+_ALGORITHM = "HS256"
+_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured key, else one generated once and kept in <data_dir>/secret."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.data_dir) / "secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: of several processes starting together exactly one writes the key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        key = secrets.token_urlsafe(48)
+        f.write(key)
+    return key
+
+
+def issue_token(settings: Settings, key: str, user: User) -> tuple[str, int]:
+    """A bearer token for the user and its lifetime in seconds."""
+    now = datetime.now(timezone.utc)
+    lifetime = timedelta(minutes=settings.token_minutes)
+    claims = {"sub": user.id, "role": user.role.value, "iat": now, "exp": now + lifetime}
+    return jwt.encode(claims, key, algorithm=_ALGORITHM), int(lifetime.total_seconds())
+
+
+def current_user(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> User:
+    token = token or request.cookies.get(COOKIE)
+    if not token:
+        raise Unauthorized()
+    try:
+        claims = jwt.decode(token, request.app.state.secret_key, algorithms=[_ALGORITHM],
+                            options={"require": ["sub", "exp"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the token has expired; log in again") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("the token is not valid; log in again") from None
+    try:
+        # Its own short checkout: the route's connection may be a different kind (tuple rows).
+        with request.app.state.pool.connection() as conn:
+            return accounts.get(conn, claims["sub"], active_only=True)
+    except NotFound:
+        raise Unauthorized("the account is no longer active") from None
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(*roles: Role):
+    """A dependency admitting the given roles (and admin), answering 403 to the others."""
+    allowed = frozenset(roles) | {Role.ADMIN}
+    names = ", ".join(sorted(r.value for r in allowed))
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise Forbidden(f"this needs one of the roles: {names}; you are {user.role.value}")
+        return user
+
+    return check
+
+
+def _engineer(user: CurrentUser) -> User:
+    # Not even admin passes: field steps act as "the engineer holding the order".
+    if user.engineer_id is None:
+        raise Forbidden("this is the engineers' app: your account is not linked to an engineer")
+    return user
+
+
+# An engineer acting on their own orders.
+EngineerUser = Annotated[User, Depends(_engineer)]
+
+
+def _actor(user: CurrentUser) -> str:
+    return user.id
+
+
+# The authenticated user's id, for timelines and audit columns.
+Actor = Annotated[str, Depends(_actor)]
+
+# Role sets the routers share.
+ANYONE = tuple(Role)
+OFFICE = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT, Role.VIEWER)   # everyone but engineers reads these
+CONTACTS = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT)             # may see customers' contact details
+DISPATCH = (Role.SUPERVISOR, Role.DISPATCHER)
+DESK = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT)                 # take calls, comment, acknowledge

@@ -1,0 +1,125 @@
+"""Logging in (OAuth2 password flow) and, for admins, managing accounts."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, Field
+
+from api import accounts
+from api.auth import COOKIE, Actor, CurrentUser, Role, issue_token, require
+from api.deps import Conn
+from pilecare.errors import NotFound, Unauthorized
+
+router = APIRouter(tags=["accounts"])
+Admin = [Depends(require(Role.ADMIN))]
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class Me(BaseModel):
+    id: str
+    role: Role
+    full_name: str
+    engineer_id: str | None
+
+
+class UserPublic(Me):
+    email: str | None
+    active: bool
+    created_at: datetime
+    created_by: str
+
+
+class UserCreate(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9._-]{2,64}$", description="The login name.")
+    full_name: str = Field(min_length=1, max_length=200)
+    role: Role
+    password: str = Field(min_length=accounts.MIN_PASSWORD, max_length=200)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$", max_length=200)
+    engineer_id: str | None = Field(default=None, description="Engineers: the engineer record this login is.")
+
+
+class UserUpdate(BaseModel):
+    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+    password: str | None = Field(default=None, min_length=accounts.MIN_PASSWORD, max_length=200)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$", max_length=200)
+    active: bool | None = None
+    engineer_id: str | None = None
+
+
+class UserEvent(BaseModel):
+    at: datetime
+    actor: str
+    change: dict
+
+
+_SELECT = ("SELECT u.id, u.role, u.full_name, e.id AS engineer_id, u.email, u.active, u.created_at, u.created_by "
+           "FROM users u LEFT JOIN engineers e ON e.user_id = u.id")
+
+
+@router.post("/auth/token", summary="Log in: user name and password for a bearer token")
+def login(request: Request, response: Response, conn: Conn,
+          form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    user = accounts.authenticate(conn, form.username, form.password)
+    if user is None:
+        # One answer for an unknown name, a wrong password and a disabled account.
+        raise Unauthorized("wrong user name or password")
+    token, lifetime = issue_token(request.app.state.settings, request.app.state.secret_key, user)
+    # The console uses the cookie (and its event stream, which cannot send headers).
+    response.set_cookie(COOKIE, token, max_age=lifetime, httponly=True, samesite="strict")
+    return Token(access_token=token, expires_in=lifetime)
+
+
+@router.post("/auth/logout", status_code=204, summary="Forget the console's cookie")
+def logout(response: Response) -> None:
+    response.delete_cookie(COOKIE)
+
+
+@router.get("/auth/me", summary="Who the token belongs to")
+def me(user: CurrentUser) -> Me:
+    return Me(id=user.id, role=user.role, full_name=user.full_name, engineer_id=user.engineer_id)
+
+
+@router.get("/users", dependencies=Admin, summary="Accounts")
+def list_users(conn: Conn) -> list[UserPublic]:
+    return [UserPublic(**r) for r in conn.execute(_SELECT + " ORDER BY u.id").fetchall()]
+
+
+@router.post("/users", status_code=201, dependencies=Admin, summary="Create an account")
+def create_user(conn: Conn, actor: Actor, body: UserCreate) -> UserPublic:
+    accounts.create(conn, body.id, role=body.role, full_name=body.full_name, password=body.password, actor=actor,
+                    email=body.email, engineer_id=body.engineer_id)
+    return _public(conn, body.id)
+
+
+@router.get("/users/{user_id}", dependencies=Admin, summary="One account")
+def get_user(conn: Conn, user_id: str) -> UserPublic:
+    return _public(conn, user_id)
+
+
+@router.patch("/users/{user_id}", dependencies=Admin, summary="Change role, name, password; deactivate")
+def update_user(conn: Conn, actor: Actor, user_id: str, body: UserUpdate) -> UserPublic:
+    accounts.update(conn, user_id, actor=actor, **body.model_dump(exclude_unset=True))
+    return _public(conn, user_id)
+
+
+@router.get("/users/{user_id}/events", dependencies=Admin, summary="Every change of the account: who, when, what")
+def user_events(conn: Conn, user_id: str) -> list[UserEvent]:
+    _public(conn, user_id)
+    return [UserEvent(**r) for r in conn.execute(
+        "SELECT at, actor, change FROM user_events WHERE user_id = %s ORDER BY id", (user_id,)).fetchall()]
+
+
+def _public(conn, user_id: str) -> UserPublic:
+    row = conn.execute(_SELECT + " WHERE u.id = %s", (user_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"user {user_id!r} does not exist")
+    return UserPublic(**row)
