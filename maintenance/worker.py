@@ -1,5 +1,6 @@
-"""`pilecare maintenance`: the rules on the live stream, the policy step, the SLA watchdog,
-trend rules and the preventive planner. Safe to run several at once: every decision is
+"""`pilecare maintenance`: the rules on the live stream, the policy step, dispatch of ready
+orders to engineers, delivery of notifications, the SLA watchdog, trend rules and the
+preventive planner. Safe to run several at once: every decision is
 claimed in PostgreSQL (see engine.py, conditions.py, orders.py).
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway.commands import Downlink
-from maintenance import alarms, conditions, orders, rulestore, sla, trends
+from maintenance import alarms, conditions, deliver, dispatch, orders, rulestore, sla, trends
 from maintenance import policy as policies
 from maintenance.engine import process_connectivity, process_status_changes
 from pilecare.db import database_url
@@ -28,13 +29,14 @@ class Maintenance:
     """One maintenance process. `tick()` is the run-once entry tests use."""
 
     def __init__(self, settings: Settings, policy: policies.Policy | None = None, *, name: str | None = None,
-                 conditions_every_s: float = 2.0):
+                 conditions_every_s: float = 2.0, dispatch_config: dispatch.DispatchConfig | None = None):
         self.settings = settings
         # Condition rules read the whole fleet's latest state; their durations are minutes,
         # so every couple of seconds is plenty. Transitions are handled on every pass.
         self.conditions_every_s = conditions_every_s
         self._conditions_at = 0.0
         self.policy = policy or policies.load(settings.policy_file)
+        self.dispatch = dispatch_config or dispatch.load(settings.dispatch_file)
         self.name = name or f"pilecare-maintenance-{socket.gethostname()}-{os.getpid()}"
         self.downlink = Downlink(settings, self.name)
         self.conn: psycopg.Connection | None = None
@@ -67,6 +69,8 @@ class Maintenance:
             changes += max(0, conditions.evaluate(conn, self.rules, self.policy))
         changes += len(alarms.settle_clears(conn)) + len(alarms.lift_suppression(conn))
         changes += orders.step(conn, self.policy, self.downlink)
+        # Offers time out and ready orders go to engineers as soon as they are ready.
+        changes += dispatch.step(conn, self.dispatch)
         return changes
 
     def watch_sla(self) -> int:
@@ -94,8 +98,13 @@ class Maintenance:
 
 
 def run(settings: Settings, stop: threading.Event, interval_s: float = 0.5, *, schedule: bool = True,
-        policy: policies.Policy | None = None) -> None:
-    m = Maintenance(settings, policy)
+        policy: policies.Policy | None = None, dispatch_config: dispatch.DispatchConfig | None = None,
+        delivery: bool = True) -> None:
+    m = Maintenance(settings, policy, dispatch_config=dispatch_config)
+    # Notifications go out from their own thread: a slow webhook must not hold up the rules.
+    deliverer = threading.Thread(target=deliver.run, args=(settings, stop), name="deliver", daemon=True)
+    if delivery:
+        deliverer.start()
     scheduler = None
     if schedule:
         # Jobs that fail are logged by APScheduler and simply run at their next time:
@@ -130,6 +139,8 @@ def run(settings: Settings, stop: threading.Event, interval_s: float = 0.5, *, s
         if listener is not None:
             listener.close()
         m.close()
+        if deliverer.is_alive():
+            deliverer.join(15)
 
 
 def _soon():

@@ -67,6 +67,11 @@ def main(args) -> None:
             from simulators.fleetgen import seed_fleet
 
             print(seed_fleet(conn, piles=args.piles, seed=1), flush=True)
+        if conn.execute("SELECT count(*) FROM engineers").fetchone()[0] == 0:
+            from simulators.crew import seed_crew
+
+            print(seed_crew(conn, seed=1), flush=True)
+        admin_note = _first_admin(conn, data_dir)
 
     port = args.port or _port_or_free(settings.api_port)
     env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_MQTT_URL=mqtt_url,
@@ -92,6 +97,7 @@ def main(args) -> None:
         f"  database         {database_url}\n"
         f"  broker           {mqtt_url}  (topics {settings.topic_prefix}/piles/…)\n"
         f"  logs             {log_dir}\n"
+        f"  login            {admin_note}\n"
         f"Press Ctrl-C to stop.\n",
         flush=True,
     )
@@ -105,6 +111,24 @@ def main(args) -> None:
         for child in children[::-1]:
             child.stop()
         print("pilecare stopped", flush=True)
+
+
+def _first_admin(conn, data_dir: Path) -> str:
+    """On a database without accounts, an `admin` with a random password kept in a file."""
+    import secrets
+
+    from api import accounts
+
+    path = data_dir / "admin-password"
+    if conn.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
+        password = secrets.token_urlsafe(12)
+        accounts.create(conn, "admin", role=accounts.Role.ADMIN, full_name="Administrator", password=password,
+                        actor="pilecare run")
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+    if path.exists():
+        return f"admin / {path.read_text().strip()}   (from {path}; more accounts: pilecare users create)"
+    return "an existing account (pilecare users create adds one)"
 
 
 def _port_or_free(preferred: int) -> int:

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
 
     # The maintenance policy (SLA clocks, triage, verification); the shipped default if unset.
     policy_file: str | None = None
+    # Dispatch: required skills, objective weights, offer timeout; the shipped default if unset.
+    dispatch_file: str | None = None
 
     # Signs the API's bearer tokens. Unset: a random one kept in <data_dir>/secret, which
     # every process started from the same directory shares.

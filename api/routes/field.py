@@ -1,0 +1,238 @@
+"""The engineer's phone (R-REPAIR, R-REPORT, R-WARRANTY): my orders, accept or decline,
+en route with an ETA, arrive, diagnose, quote, parts, test, complete, escalate. Plus the
+customer's answer to a quote (recorded by a service agent) and the supervisor's decision
+on an escalation.
+
+An engineer acts only on orders they hold; any other order answers 404, as if it did not
+exist.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import AwareDatetime, BaseModel, Field
+
+from api.auth import ANYONE, EngineerUser, Role, User, require
+from api.deps import PlainConn, PolicyDep
+from api.routes.work_orders import WorkOrderDetail, _detail
+from maintenance import dispatch, field
+from maintenance.field import CauseClass, SupervisorAction
+
+router = APIRouter(tags=["field"])
+
+Engineer = EngineerUser
+Desk = Annotated[User, Depends(require(Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR))]
+Supervisor = Annotated[User, Depends(require(Role.SUPERVISOR))]
+
+
+class MyOrder(BaseModel):
+    id: int
+    state: str
+    priority: int
+    title: str
+    pile_id: str
+    site_name: str
+    address: str | None
+    lat: float
+    lon: float
+    eta: datetime | None
+    accept_by: datetime | None = Field(description="Answer the offer by then, or it goes to someone else.")
+    safety: bool
+    warranty: str | None
+    # The engineer going there needs to reach the customer's contact (R-INFO).
+    contact_name: str | None
+    contact_phone: str | None
+
+
+class Decline(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class EnRoute(BaseModel):
+    eta: AwareDatetime
+
+
+class Position(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Diagnosis(BaseModel):
+    diagnosis: str = Field(min_length=1, max_length=4000)
+    cause_class: CauseClass
+
+
+class QuoteLine(BaseModel):
+    part_id: str
+    quantity: int = Field(ge=1, le=1000)
+
+
+class QuoteCreate(BaseModel):
+    parts: list[QuoteLine] = Field(default_factory=list)
+    labour_h: float = Field(ge=0, le=200)
+    travel_km: float = Field(ge=0, le=5000)
+
+
+class PartUsed(BaseModel):
+    part_id: str
+    quantity: int = Field(ge=1, le=1000)
+    location_id: str = Field(description="The engineer's van or a warehouse.")
+    defective_returned: bool = Field(default=False, description="The removed part goes back for analysis.")
+
+
+class TestResult(BaseModel):
+    passed: bool
+    notes: str = Field(min_length=1, max_length=4000)
+
+
+class Report(BaseModel):
+    """The service report (R-REPORT); fields already recorded may be left out."""
+
+    fault_cause: str | None = Field(default=None, max_length=4000)
+    action_taken: str | None = Field(default=None, max_length=4000)
+    no_parts: bool | None = Field(default=None, description="Say so explicitly when no part was used.")
+    customer_opinion: str | None = Field(default=None, max_length=4000)
+    customer_rating: int | None = Field(default=None, ge=1, le=5)
+    customer_signoff_name: str | None = Field(default=None, max_length=200)
+
+
+class Escalation(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+    safety: bool = False
+
+
+class QuoteDecision(BaseModel):
+    approve: bool
+    approver_name: str = Field(min_length=1, max_length=200, description="The customer's person who answered.")
+
+
+class SupervisorDecision(BaseModel):
+    action: SupervisorAction
+    note: str = Field(min_length=1, max_length=4000)
+
+
+@router.get("/field/work-orders", summary="My open orders (offered, accepted, under way)")
+def my_orders(conn: PlainConn, user: Engineer) -> list[MyOrder]:
+    rows = conn.execute(
+        "SELECT o.id, o.state, o.priority, o.title, o.pile_id, s.name, s.address, coalesce(p.lat, s.lat), "
+        "coalesce(p.lon, s.lon), o.eta, a.accept_by, o.safety, o.warranty, c.contact_name, c.contact_phone "
+        "FROM work_orders o JOIN piles p ON p.id = o.pile_id JOIN sites s ON s.id = p.site_id "
+        "JOIN customers c ON c.id = s.customer_id "
+        "LEFT JOIN assignments a ON a.work_order_id = o.id AND a.state = 'offered' "
+        "WHERE o.engineer_id = %s AND o.closed_at IS NULL ORDER BY o.priority, o.created_at",
+        (user.engineer_id,)).fetchall()
+    names = list(MyOrder.model_fields)
+    return [MyOrder(**dict(zip(names, r))) for r in rows]
+
+
+@router.post("/field/work-orders/{order_id}/accept", summary="Accept the offer")
+def accept(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int) -> WorkOrderDetail:
+    dispatch.accept(conn, order_id, user.engineer_id)
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/field/work-orders/{order_id}/decline", summary="Decline the offer; dispatch picks someone else")
+def decline(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Decline) -> WorkOrderDetail:
+    dispatch.decline(conn, order_id, user.engineer_id, body.reason)
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/field/work-orders/{order_id}/en-route", summary="On the way, with an ETA the customer is told")
+def en_route(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: EnRoute) -> WorkOrderDetail:
+    field.start_travel(conn, order_id, user.engineer_id, eta=body.eta, actor=user.id)
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/field/work-orders/{order_id}/arrive", summary="Arrived: the position must be at the pile")
+def arrive(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Position) -> WorkOrderDetail:
+    field.arrive(conn, policy, order_id, user.engineer_id, lat=body.lat, lon=body.lon, actor=user.id)
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/field/work-orders/{order_id}/diagnosis", summary="Diagnosis; it settles warranty")
+def diagnose(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Diagnosis) -> WorkOrderDetail:
+    field.diagnose(conn, policy, order_id, user.engineer_id, diagnosis=body.diagnosis, cause_class=body.cause_class,
+                   actor=user.id)
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/field/work-orders/{order_id}/quote", status_code=201, summary="Quote work outside warranty")
+def quote(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: QuoteCreate) -> dict:
+    quote_id = field.make_quote(conn, policy, order_id, user.engineer_id,
+                                parts=[(line.part_id, line.quantity) for line in body.parts],
+                                labour_h=body.labour_h, travel_km=body.travel_km, actor=user.id)
+    return _quote(conn, quote_id)
+
+
+@router.post("/field/work-orders/{order_id}/parts", status_code=201, summary="Parts used (stock goes down)")
+def use_part(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: PartUsed) -> WorkOrderDetail:
+    field.use_part(conn, order_id, user.engineer_id, part_id=body.part_id, quantity=body.quantity,
+                   location_id=body.location_id, defective_returned=body.defective_returned, actor=user.id)
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/field/work-orders/{order_id}/test", summary="The on-site test result")
+def test(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: TestResult) -> WorkOrderDetail:
+    field.record_test(conn, order_id, user.engineer_id, passed=body.passed, notes=body.notes, actor=user.id)
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/field/work-orders/{order_id}/complete", summary="Complete: refused unless the report is complete")
+def complete(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Report) -> WorkOrderDetail:
+    field.complete(conn, order_id, user.engineer_id, actor=user.id, **body.model_dump())
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/field/work-orders/{order_id}/escalate", summary="Safety or severe quality finding: to the supervisor")
+def escalate(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Escalation) -> WorkOrderDetail:
+    field.escalate(conn, order_id, user.engineer_id, reason=body.reason, safety=body.safety, actor=user.id)
+    return _detail(conn, policy, order_id)
+
+
+@router.get("/work-orders/{order_id}/report", summary="The service report, parts used and quotes")
+def report(conn: PlainConn, user: Annotated[User, Depends(require(*ANYONE))], order_id: int) -> dict:
+    field._own(conn, order_id, user.engineer_id if user.role is Role.ENGINEER else None)
+    cols = ["diagnosis", "cause_class", "fault_cause", "action_taken", "no_parts", "test_passed", "test_notes",
+            "customer_opinion", "customer_rating", "customer_signoff_name", "completed_at", "completed_by"]
+    row = conn.execute(f"SELECT {', '.join(cols)} FROM service_reports WHERE work_order_id = %s", (order_id,)).fetchone()
+    parts = conn.execute("SELECT part_id, quantity, location_id, defective_returned, recorded_at, recorded_by "
+                         "FROM parts_used WHERE work_order_id = %s ORDER BY id", (order_id,)).fetchall()
+    quotes = [_quote(conn, q[0]) for q in conn.execute("SELECT id FROM quotes WHERE work_order_id = %s ORDER BY id",
+                                                        (order_id,)).fetchall()]
+    return {"report": dict(zip(cols, row)) if row else None,
+            "parts": [dict(zip(["part_id", "quantity", "location_id", "defective_returned", "recorded_at",
+                                "recorded_by"], p)) for p in parts],
+            "quotes": quotes}
+
+
+@router.post("/quotes/{quote_id}/decision", summary="Record the customer's answer to a quote")
+def decide_quote(conn: PlainConn, user: Desk, quote_id: int, body: QuoteDecision) -> dict:
+    field.decide_quote(conn, quote_id, approve=body.approve, approver_name=body.approver_name, actor=user.id)
+    return _quote(conn, quote_id)
+
+
+@router.post("/work-orders/{order_id}/escalation-decision", summary="Supervisor: out of service, replace, or back")
+def decide(conn: PlainConn, policy: PolicyDep, user: Supervisor, request: Request, order_id: int,
+           body: SupervisorDecision) -> WorkOrderDetail:
+    field.decide_escalation(conn, _downlink(request), order_id, action=body.action, note_text=body.note, actor=user.id)
+    return _detail(conn, policy, order_id)
+
+
+def _quote(conn, quote_id: int) -> dict:
+    cols = ["id", "work_order_id", "state", "lines", "parts_cost", "labour_h", "labour_cost", "travel_km",
+            "travel_cost", "total", "currency", "created_at", "created_by", "decided_at", "decided_by", "approver_name"]
+    row = conn.execute(f"SELECT {', '.join(cols)} FROM quotes WHERE id = %s", (quote_id,)).fetchone()
+    return dict(zip(cols, row))
+
+
+def _downlink(request: Request):
+    # One MQTT connection per API process, opened on the first command.
+    if getattr(request.app.state, "downlink", None) is None:
+        import os
+
+        from gateway.commands import Downlink
+
+        request.app.state.downlink = Downlink(request.app.state.settings, f"pilecare-api-{os.getpid()}")
+    return request.app.state.downlink

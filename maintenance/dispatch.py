@@ -1,0 +1,617 @@
+"""Dispatch (issue 4): which engineer gets which ready work order, and the offer's life —
+accepted, declined, timed out, overridden by a dispatcher, escalated after too many refusals.
+
+The solver core is pure (`solve`, `greedy`): hard constraints make a pair infeasible
+(skills the fault and the pile need, on shift, region, capacity, not refused before);
+every engineer has as many slots as jobs they can still take; the cost of a pair is
+weighted travel minutes + SLA urgency + priority + workload − parts-on-van bonus, and
+scipy's linear_sum_assignment finds the cheapest set of offers that serves as many orders
+as possible. Every offer carries its score breakdown: "why this engineer".
+
+The database pass (`assign`) runs one dispatcher at a time (a transaction-scoped advisory
+lock; a second process skips the pass), and the partial unique index "one live offer per
+order" backs that up. Moves go through workorders.transition, which claims them.
+
+Refusals: a decline or a timeout puts the order back to ready_for_dispatch and the next
+pass offers it to someone who has not refused it. After `max_offers` refusals the order
+is escalated (ready_for_dispatch → escalated is allowed by the lifecycle) and the
+supervisor told; from there a supervisor returns it to dispatch, or a dispatcher assigns
+by hand. Refusals are counted since the order's last escalation.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from scipy.optimize import linear_sum_assignment
+
+from maintenance import engineers as roster_
+from maintenance.orders import notify
+from maintenance.outbox import Event, enqueue
+from maintenance.travel import DEFAULT as DEFAULT_TRAVEL
+from maintenance.travel import Travel
+from maintenance.workorders import WorkOrderState, transition
+from pilecare.errors import Conflict, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+ACTOR = "dispatch"
+S = WorkOrderState
+# One dispatcher at a time, across processes: any constant shared by every pilecare process.
+_LOCK_KEY = 0x64_69_73_70  # "disp"
+# Far above any sum of real costs, so the solver first serves as many orders as it can.
+_INFEASIBLE = 1e9
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Weights(_Strict):
+    """What one unit of each term is worth, in minutes of driving."""
+
+    travel_min: float = Field(default=1.0, ge=0)
+    sla: float = Field(default=10.0, ge=0, description="Per hour the response clock has run into the horizon.")
+    priority: float = Field(default=240.0, ge=0, description="Per priority step above 5.")
+    workload: float = Field(default=15.0, ge=0, description="Per job the engineer holds.")
+    parts_on_van: float = Field(default=30.0, ge=0, description="Bonus when the van carries the category's parts.")
+
+
+class DispatchConfig(_Strict):
+    accept_timeout_s: int = Field(default=900, ge=10, le=7 * 86_400)
+    max_offers: int = Field(default=3, ge=1, le=50)
+    require_region: bool = True
+    pile_kind_skill: bool = True
+    position_max_age_h: float = Field(default=8, gt=0)
+    sla_horizon_h: float = Field(default=24, gt=0)
+    category_skills: dict[str, list[str]] = Field(default_factory=dict)
+    certified_manufacturers: list[str] = Field(default_factory=list)
+    weights: Weights = Weights()
+
+    def needed_skills(self, pile_kind: str | None, manufacturer: str | None, category: str | None) -> list[str]:
+        need = []
+        if self.pile_kind_skill and pile_kind:
+            need.append(pile_kind)
+        need += self.category_skills.get(category or "", [])
+        if manufacturer and manufacturer in self.certified_manufacturers:
+            need.append(f"mfr:{manufacturer}")
+        return sorted(set(need))
+
+
+def parse(text: str) -> DispatchConfig:
+    try:
+        return DispatchConfig.model_validate(yaml.safe_load(text) or {})
+    except (yaml.YAMLError, ValidationError) as error:
+        raise InvalidInput(f"invalid dispatch configuration: {error}") from error
+
+
+def load(path: str | None = None) -> DispatchConfig:
+    if path:
+        return parse(Path(path).read_text())
+    return _default()
+
+
+@lru_cache(maxsize=1)
+def _default() -> DispatchConfig:
+    return parse(resources.files("maintenance").joinpath("dispatch.default.yaml").read_text())
+
+
+# ---------------------------------------------------------------------------------------
+# The solver core: plain data in, offers out
+
+@dataclass(frozen=True)
+class OrderIn:
+    id: int
+    lat: float
+    lon: float
+    region: str
+    pile_kind: str | None = None          # 'AC' | 'DC'
+    manufacturer: str | None = None
+    category: str | None = None
+    priority: int = 3
+    slack_h: float | None = None          # hours left on the clock that runs (negative: overdue)
+    parts: frozenset[str] = frozenset()   # parts the fault category usually needs
+    excluded: frozenset[str] = frozenset()  # engineers who declined it or let it time out
+
+
+@dataclass(frozen=True)
+class EngineerIn:
+    id: str
+    lat: float
+    lon: float
+    skills: frozenset[str]
+    regions: frozenset[str]
+    on_shift: bool = True
+    max_jobs: int = 3
+    live_jobs: int = 0
+    van_parts: frozenset[str] = frozenset()
+    from_position: bool = False           # lat/lon is a fresh reported position, not home
+
+    @property
+    def capacity(self) -> int:
+        return max(0, self.max_jobs - self.live_jobs)
+
+
+@dataclass
+class Offer:
+    order_id: int
+    engineer_id: str
+    score: dict = field(default_factory=dict)
+
+    @property
+    def travel_km(self) -> float:
+        return self.score["travel"]["km"]
+
+
+@dataclass
+class Problem:
+    """The matrices both solvers read: rows are orders, columns engineers."""
+
+    orders: list[OrderIn]
+    engineers: list[EngineerIn]
+    config: DispatchConfig
+    needs: list[list[str]]
+    skills_ok: np.ndarray
+    region_ok: np.ndarray
+    refused: np.ndarray
+    km: np.ndarray
+    minutes: np.ndarray
+    parts_share: np.ndarray
+    parts_on_van: np.ndarray    # how many of the order's parts the van carries
+    travel_cost: np.ndarray
+    parts_bonus: np.ndarray
+    priority_cost: np.ndarray   # per order
+    sla_cost: np.ndarray        # per order
+
+    @property
+    def qualified(self) -> np.ndarray:
+        """Skills and region fit and they have not refused it: time and load aside."""
+        return self.skills_ok & self.region_ok & ~self.refused
+
+    @property
+    def feasible(self) -> np.ndarray:
+        on_shift = np.array([e.on_shift for e in self.engineers], dtype=bool)
+        free = np.array([e.capacity > 0 for e in self.engineers], dtype=bool)
+        return self.qualified & on_shift[None, :] & free[None, :]
+
+    def pair_cost(self, i: int, j: int, slot: int) -> float:
+        return float(self.travel_cost[i, j] - self.parts_bonus[i, j] + self.priority_cost[i] + self.sla_cost[i]
+                     + self.config.weights.workload * (self.engineers[j].live_jobs + slot))
+
+
+def build(orders: list[OrderIn], engineers: list[EngineerIn], config: DispatchConfig,
+          travel: Travel | None = None) -> Problem:
+    travel = travel or DEFAULT_TRAVEL
+    w = config.weights
+    n, m = len(orders), len(engineers)
+    needs = [config.needed_skills(o.pile_kind, o.manufacturer, o.category) for o in orders]
+
+    vocab = {s: k for k, s in enumerate(sorted({s for need in needs for s in need}))}
+    need_m = np.zeros((n, len(vocab)), dtype=np.int32)
+    for i, need in enumerate(needs):
+        need_m[i, [vocab[s] for s in need]] = 1
+    lacks = np.ones((m, len(vocab)), dtype=np.int32)
+    for j, e in enumerate(engineers):
+        lacks[j, [vocab[s] for s in e.skills if s in vocab]] = 0
+    skills_ok = (need_m @ lacks.T) == 0
+
+    if config.require_region:
+        regions = {r: k for k, r in enumerate(sorted({o.region for o in orders}))}
+        covers = np.zeros((m, len(regions)), dtype=bool)
+        for j, e in enumerate(engineers):
+            covers[j, [regions[r] for r in e.regions if r in regions]] = True
+        region_ok = covers[:, [regions[o.region] for o in orders]].T if n else np.zeros((0, m), dtype=bool)
+    else:
+        region_ok = np.ones((n, m), dtype=bool)
+
+    column = {e.id: j for j, e in enumerate(engineers)}
+    refused = np.zeros((n, m), dtype=bool)
+    for i, o in enumerate(orders):
+        for eid in o.excluded:
+            if eid in column:
+                refused[i, column[eid]] = True
+
+    parts = {p: k for k, p in enumerate(sorted({p for o in orders for p in o.parts}))}
+    wanted = np.zeros((n, len(parts)), dtype=np.int32)
+    for i, o in enumerate(orders):
+        wanted[i, [parts[p] for p in o.parts]] = 1
+    carried = np.zeros((m, len(parts)), dtype=np.int32)
+    for j, e in enumerate(engineers):
+        carried[j, [parts[p] for p in e.van_parts if p in parts]] = 1
+    on_van = wanted @ carried.T
+    parts_share = on_van / np.maximum(wanted.sum(axis=1), 1)[:, None]
+
+    order_pts = np.array([(o.lat, o.lon) for o in orders], dtype=float).reshape(-1, 2)
+    eng_pts = np.array([(e.lat, e.lon) for e in engineers], dtype=float).reshape(-1, 2)
+    km = travel.km_matrix(order_pts, eng_pts) if n and m else np.zeros((n, m))
+    minutes = travel.minutes_matrix(order_pts, eng_pts) if n and m else np.zeros((n, m))
+
+    priority = np.array([o.priority for o in orders], dtype=float)
+    horizon = config.sla_horizon_h
+    slack = np.array([horizon if o.slack_h is None else o.slack_h for o in orders], dtype=float)
+    return Problem(
+        orders=orders, engineers=engineers, config=config, needs=needs, skills_ok=skills_ok, region_ok=region_ok,
+        refused=refused, km=km, minutes=minutes, parts_share=parts_share, parts_on_van=on_van,
+        travel_cost=w.travel_min * minutes, parts_bonus=w.parts_on_van * parts_share,
+        priority_cost=-w.priority * (5 - priority), sla_cost=-w.sla * np.clip(horizon - slack, 0, horizon))
+
+
+def explain(p: Problem, i: int, j: int, slot: int, solver: str) -> dict:
+    """The score breakdown of one pair: each term, the travel, and the constraints checked."""
+    o, e, w = p.orders[i], p.engineers[j], p.config.weights
+    terms = {"travel": p.travel_cost[i, j], "sla": p.sla_cost[i], "priority": p.priority_cost[i],
+             "workload": w.workload * (e.live_jobs + slot), "parts": -p.parts_bonus[i, j]}
+    on_van = sorted(o.parts & e.van_parts)
+    return {
+        "solver": solver,
+        "total": round(p.pair_cost(i, j, slot), 2),
+        "terms": {k: round(float(v), 2) for k, v in terms.items()},
+        "travel": {"km": round(float(p.km[i, j]), 2), "minutes": round(float(p.minutes[i, j]), 1),
+                   "from": "position" if e.from_position else "home"},
+        "priority": o.priority,
+        "sla_slack_h": None if o.slack_h is None else round(o.slack_h, 2),
+        "jobs": {"live": e.live_jobs, "max": e.max_jobs, "with_this": e.live_jobs + slot + 1},
+        "parts": {"needed": sorted(o.parts), "on_van": on_van},
+        "checked": {
+            "skills": {"needed": p.needs[i], "missing": sorted(set(p.needs[i]) - e.skills),
+                       "ok": bool(p.skills_ok[i, j])},
+            "region": {"site": o.region, "ok": bool(p.region_ok[i, j]), "required": p.config.require_region},
+            "on_shift": e.on_shift,
+            "capacity": {"free": e.capacity, "ok": e.capacity > 0},
+            "not_refused": not bool(p.refused[i, j]),
+        },
+        "qualified_engineers": int(p.feasible[i].sum()),
+    }
+
+
+def violations(score: dict) -> list[str]:
+    """The hard constraints a pair breaks, from its breakdown."""
+    c = score["checked"]
+    out = []
+    if not c["skills"]["ok"]:
+        out.append("skills: missing " + ", ".join(c["skills"]["missing"]))
+    if c["region"]["required"] and not c["region"]["ok"]:
+        out.append(f"region: does not cover {c['region']['site']}")
+    if not c["on_shift"]:
+        out.append("on_shift: not on shift")
+    if not c["capacity"]["ok"]:
+        out.append(f"capacity: already holds {score['jobs']['live']} of {score['jobs']['max']} jobs")
+    if not c["not_refused"]:
+        out.append("refused: declined or let this order time out before")
+    return out
+
+
+def solve_problem(p: Problem) -> list[Offer]:
+    feasible = p.feasible
+    rows = np.flatnonzero(feasible.any(axis=1))
+    cols = np.flatnonzero(feasible.any(axis=0))
+    if not len(rows):
+        return []
+    # One column per free slot: an engineer's k-th new job costs k more workload units,
+    # which spreads the work over engineers instead of filling the nearest van first.
+    slot_eng, slot_k = [], []
+    for j in cols:
+        for k in range(min(p.engineers[j].capacity, int(feasible[rows, j].sum()))):
+            slot_eng.append(j)
+            slot_k.append(k)
+    slot_eng, slot_k = np.array(slot_eng), np.array(slot_k)
+    w = p.config.weights
+    live = np.array([p.engineers[j].live_jobs for j in slot_eng], dtype=float)
+    sub = np.ix_(rows, slot_eng)
+    cost = (p.travel_cost[sub] - p.parts_bonus[sub] + (p.priority_cost[rows] + p.sla_cost[rows])[:, None]
+            + (w.workload * (live + slot_k))[None, :])
+    ok = feasible[sub]
+    cost = np.where(ok, cost, _INFEASIBLE)
+    r, c = linear_sum_assignment(cost)
+    return [Offer(p.orders[rows[a]].id, p.engineers[slot_eng[b]].id,
+                  explain(p, rows[a], slot_eng[b], int(slot_k[b]), "linear_sum_assignment"))
+            for a, b in zip(r, c) if ok[a, b]]
+
+
+def solve(orders: list[OrderIn], engineers: list[EngineerIn], config: DispatchConfig,
+          travel: Travel | None = None) -> list[Offer]:
+    """The cheapest offers serving as many orders as the engineers can take."""
+    return solve_problem(build(orders, engineers, config, travel))
+
+
+def greedy_problem(p: Problem) -> list[Offer]:
+    feasible = p.feasible
+    left = np.array([e.capacity for e in p.engineers])
+    taken = np.zeros(len(p.engineers), dtype=int)
+    urgency = sorted(range(len(p.orders)), key=lambda i: (p.orders[i].priority,
+                                                          p.orders[i].slack_h if p.orders[i].slack_h is not None
+                                                          else float("inf"), p.orders[i].id))
+    offers = []
+    for i in urgency:
+        candidates = np.flatnonzero(feasible[i] & (left > 0))
+        if not len(candidates):
+            continue
+        j = int(candidates[np.argmin(p.km[i, candidates])])
+        offers.append(Offer(p.orders[i].id, p.engineers[j].id, explain(p, i, j, int(taken[j]), "greedy")))
+        left[j] -= 1
+        taken[j] += 1
+    return offers
+
+
+def greedy(orders: list[OrderIn], engineers: list[EngineerIn], config: DispatchConfig,
+           travel: Travel | None = None) -> list[Offer]:
+    """The baseline: most urgent order first, each to the nearest qualified engineer with room."""
+    return greedy_problem(build(orders, engineers, config, travel))
+
+
+# ---------------------------------------------------------------------------------------
+# The database pass
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(timezone.utc)
+
+
+_ORDER_SQL = """
+SELECT o.id, coalesce(p.lat, s.lat), coalesce(p.lon, s.lon), s.region, m.kind, m.manufacturer, o.fault_category,
+       o.priority, CASE WHEN o.kind IN ('preventive', 'inspection', 'installation') AND o.response_due_at IS NULL
+                        THEN o.due_at
+                        WHEN o.responded_at IS NULL THEN o.response_due_at ELSE o.resolve_due_at END,
+       coalesce((SELECT array_agg(cp.part_id) FROM category_parts cp WHERE cp.fault_category = o.fault_category), '{}'),
+       coalesce((SELECT array_agg(DISTINCT a.engineer_id) FROM assignments a
+                 WHERE a.work_order_id = o.id AND a.state IN ('declined', 'timed_out')), '{}'),
+       o.pile_id, s.id, s.name, s.address, o.title
+FROM work_orders o JOIN piles p ON p.id = o.pile_id JOIN sites s ON s.id = p.site_id
+JOIN pile_models m ON m.id = p.model_id
+WHERE {where}
+ORDER BY o.priority, o.id
+"""
+
+
+def _orders(conn, now: datetime, where: str, params: tuple) -> tuple[list[OrderIn], dict[int, dict]]:
+    orders, info = [], {}
+    for r in conn.execute(_ORDER_SQL.replace("{where}", where), params).fetchall():
+        due = r[8]
+        orders.append(OrderIn(id=r[0], lat=r[1], lon=r[2], region=r[3], pile_kind=r[4], manufacturer=r[5],
+                              category=r[6], priority=r[7],
+                              slack_h=None if due is None else (due - now).total_seconds() / 3600,
+                              parts=frozenset(r[9]), excluded=frozenset(r[10])))
+        info[r[0]] = {"pile_id": r[11], "site_id": r[12], "site_name": r[13], "address": r[14], "title": r[15],
+                      "priority": r[7]}
+    return orders, info
+
+
+def _engineers(conn, config: DispatchConfig, now: datetime, ids: list[str] | None = None) -> list[EngineerIn]:
+    fresh_after = now - timedelta(hours=config.position_max_age_h)
+    out = []
+    for e in roster_.roster(conn, now, ids=ids):
+        fresh = e.position is not None and e.position_at is not None and fresh_after <= e.position_at <= now
+        lat, lon = e.position if fresh else e.home
+        out.append(EngineerIn(id=e.id, lat=lat, lon=lon, skills=e.skills, regions=e.regions, on_shift=e.on_shift,
+                              max_jobs=e.max_jobs, live_jobs=e.live_jobs, van_parts=e.van_parts, from_position=fresh))
+    return out
+
+
+def _offer(conn, order_id: int, engineer_id: str, score: dict, info: dict, config: DispatchConfig, now: datetime,
+           *, by: str, note_text: str) -> int:
+    """Offer one order to one engineer: call inside a transaction."""
+    accept_by = now + timedelta(seconds=config.accept_timeout_s)
+    transition(conn, order_id, S.ASSIGNED, actor=by, note=note_text)
+    assignment_id = conn.execute(
+        "INSERT INTO assignments (work_order_id, engineer_id, state, assigned_at, assigned_by, accept_by, score) "
+        "VALUES (%s, %s, 'offered', %s, %s, %s, %s) RETURNING id",
+        (order_id, engineer_id, now, by, accept_by, json.dumps(score))).fetchone()[0]
+    conn.execute("UPDATE work_orders SET engineer_id = %s, updated_at = now() WHERE id = %s", (engineer_id, order_id))
+    enqueue(conn, Event.ASSIGNMENT_OFFERED, {
+        "assignment_id": assignment_id, "work_order_id": order_id, "pile_id": info["pile_id"],
+        "site_id": info["site_id"], "site_name": info["site_name"], "address": info["address"],
+        "priority": info["priority"], "title": info["title"], "accept_by": accept_by.isoformat(),
+        "score": {"total": score["total"], "travel_km": score["travel"]["km"],
+                  "travel_minutes": score["travel"]["minutes"], "override": score.get("override", False)},
+    }, work_order_id=order_id, engineer_id=engineer_id)
+    return assignment_id
+
+
+def assign(conn: psycopg.Connection, config: DispatchConfig | None = None, *, now: datetime | None = None,
+           travel: Travel | None = None) -> list[int]:
+    """One dispatch pass over the ready orders; returns the assignments offered."""
+    config, now = config or load(), _now(now)
+    made: list[int] = []
+    with conn.transaction():
+        if not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_KEY,)).fetchone()[0]:
+            return made  # another process is dispatching right now; the next pass follows it
+        orders, info = _orders(conn, now, "o.state = 'ready_for_dispatch'", ())
+        if not orders:
+            return made
+        problem = build(orders, _engineers(conn, config, now), config, travel)
+        for offer in solve_problem(problem):
+            s = offer.score
+            text = (f"offered to {offer.engineer_id}: {s['travel']['km']:.1f} km, score {s['total']:.1f}, "
+                    f"{s['qualified_engineers']} qualified")
+            try:
+                with conn.transaction():
+                    made.append(_offer(conn, offer.order_id, offer.engineer_id, s, info[offer.order_id], config, now,
+                                       by=ACTOR, note_text=text))
+            except (Conflict, psycopg.errors.UniqueViolation) as error:
+                # Someone moved the order meanwhile (resolved remotely, a hand assignment): theirs stands.
+                log.info("order %s not offered: %s", offer.order_id, error)
+        _note_unqualified(conn, problem, info)
+    return made
+
+
+def _note_unqualified(conn, problem: Problem, info: dict) -> None:
+    # Only orders nobody could ever take as things stand (skills, region, refusals) are
+    # worth a person's attention; "everyone is busy or off shift" is an ordinary queue.
+    # One notice per order (a unique index), not one per pass.
+    qualified = problem.qualified.any(axis=1) if problem.engineers else np.zeros(len(problem.orders), dtype=bool)
+    for i in np.flatnonzero(~qualified):
+        o = problem.orders[i]
+        need = ", ".join(problem.needs[i]) or "no special skills"
+        refused = f"; refused by {', '.join(sorted(o.excluded))}" if o.excluded else ""
+        notify(conn, "dispatch_no_engineer", "supervisor",
+               f"Order {o.id} ({info[o.id]['pile_id']}) has no qualified engineer: needs {need} in region "
+               f"{o.region}{refused}", work_order_id=o.id, pile_id=info[o.id]["pile_id"])
+
+
+def _held(conn, order_id: int, engineer_id: str | None):
+    """(assignment id, assignment state, lapsed, order state, pile, customer) of the engineer's live offer."""
+    row = conn.execute(
+        "SELECT a.id, a.state, a.accept_by < now(), o.state, o.pile_id, s.customer_id FROM work_orders o "
+        "JOIN assignments a ON a.work_order_id = o.id AND a.engineer_id = o.engineer_id "
+        "AND a.state IN ('offered', 'accepted') JOIN piles p ON p.id = o.pile_id JOIN sites s ON s.id = p.site_id "
+        "WHERE o.id = %s AND o.engineer_id = %s", (order_id, engineer_id)).fetchone()
+    if row is None or engineer_id is None:
+        raise NotFound(f"work order {order_id} does not exist")
+    return row
+
+
+def accept(conn: psycopg.Connection, order_id: int, engineer_id: str | None) -> None:
+    """The engineer takes the offered order (R-RESPONSE: this is the response)."""
+    assignment_id, a_state, lapsed, _, pile_id, customer_id = _held(conn, order_id, engineer_id)
+    if a_state == "accepted":
+        raise Conflict(f"you have already accepted work order {order_id}")
+    if lapsed:
+        raise Conflict(f"the offer of work order {order_id} has lapsed; dispatch gives it to someone else")
+    with conn.transaction():
+        claimed = conn.execute("UPDATE assignments SET state = 'accepted', decided_at = now() "
+                               "WHERE id = %s AND state = 'offered'", (assignment_id,)).rowcount
+        if not claimed:
+            raise Conflict(f"the offer of work order {order_id} was withdrawn meanwhile")
+        transition(conn, order_id, S.ACCEPTED, actor=engineer_id, note="offer accepted")
+        enqueue(conn, Event.WORK_ORDER_UPDATED, {"work_order_id": order_id, "pile_id": pile_id, "state": "accepted",
+                                                  "engineer_id": engineer_id},
+                work_order_id=order_id, customer_id=customer_id)
+
+
+def decline(conn: psycopg.Connection, order_id: int, engineer_id: str | None, reason: str, *,
+            config: DispatchConfig | None = None) -> None:
+    """The engineer turns the offer down; the next pass offers it to someone else."""
+    assignment_id, a_state, _, _, _, _ = _held(conn, order_id, engineer_id)
+    if a_state == "accepted":
+        raise Conflict(f"you have accepted work order {order_id}; to hand it back, escalate it to the supervisor")
+    _take_back(conn, config or load(), assignment_id, order_id, engineer_id, "declined", reason,
+               actor=engineer_id, note_text=f"declined by {engineer_id}: {reason}")
+
+
+def expire_offers(conn: psycopg.Connection, config: DispatchConfig | None = None, now: datetime | None = None) -> int:
+    """Offers nobody answered by accept_by time out and go back to dispatch."""
+    config, now = config or load(), _now(now)
+    expired = 0
+    for assignment_id, order_id, engineer_id, accept_by in conn.execute(
+            "SELECT id, work_order_id, engineer_id, accept_by FROM assignments WHERE state = 'offered' "
+            "AND accept_by < %s ORDER BY accept_by LIMIT 500", (now,)).fetchall():
+        try:
+            _take_back(conn, config, assignment_id, order_id, engineer_id, "timed_out",
+                       f"no answer by {accept_by:%Y-%m-%d %H:%M:%S}Z", actor=ACTOR, decided_at=now,
+                       note_text=f"offer to {engineer_id} timed out")
+            expired += 1
+        except Conflict:
+            pass  # answered or expired by another process meanwhile
+    return expired
+
+
+def _take_back(conn, config: DispatchConfig, assignment_id: int, order_id: int, engineer_id: str, outcome: str,
+               reason: str, *, actor: str, note_text: str, decided_at: datetime | None = None) -> None:
+    """End an offer (declined, timed_out, withdrawn) and put the order back to dispatch."""
+    with conn.transaction():
+        claimed = conn.execute(
+            "UPDATE assignments SET state = %s, decided_at = coalesce(%s, now()), reason = %s "
+            "WHERE id = %s AND state = 'offered'", (outcome, decided_at, reason, assignment_id)).rowcount
+        if not claimed:
+            raise Conflict(f"the offer of work order {order_id} was already answered")
+        conn.execute("UPDATE work_orders SET engineer_id = NULL, updated_at = now() WHERE id = %s "
+                     "AND engineer_id = %s", (order_id, engineer_id))
+        enqueue(conn, Event.ASSIGNMENT_WITHDRAWN, {"assignment_id": assignment_id, "work_order_id": order_id,
+                                                   "outcome": outcome, "reason": reason},
+                work_order_id=order_id, engineer_id=engineer_id)
+        state = conn.execute("SELECT state FROM work_orders WHERE id = %s FOR UPDATE", (order_id,)).fetchone()[0]
+        if state != S.ASSIGNED.value:
+            # Put on hold, escalated or cancelled while offered: the offer just ends, else
+            # it would come back on every pass.
+            return
+        transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, note=note_text)
+        if outcome != "withdrawn":
+            _escalate_if_refused(conn, config, order_id)
+
+
+def _escalate_if_refused(conn, config: DispatchConfig, order_id: int) -> bool:
+    refusals, pile_id = conn.execute(
+        "SELECT count(*), (SELECT pile_id FROM work_orders WHERE id = %(id)s) FROM assignments a "
+        "WHERE a.work_order_id = %(id)s AND a.state IN ('declined', 'timed_out') AND a.assigned_at > coalesce("
+        "(SELECT max(at) FROM work_order_events WHERE work_order_id = %(id)s AND to_state = 'escalated' "
+        " AND from_state IS DISTINCT FROM to_state), '-infinity')", {"id": order_id}).fetchone()
+    if refusals < config.max_offers:
+        return False
+    text = f"{refusals} offers declined or timed out: a supervisor must decide"
+    transition(conn, order_id, S.ESCALATED, actor=ACTOR, note=text)
+    conn.execute("UPDATE work_orders SET escalation_level = escalation_level + 1 WHERE id = %s", (order_id,))
+    notify(conn, "escalation", "supervisor", f"Order {order_id} on {pile_id}: {text}", work_order_id=order_id,
+           pile_id=pile_id)
+    enqueue(conn, Event.ESCALATED, {"work_order_id": order_id, "pile_id": pile_id, "reason": text},
+            work_order_id=order_id)
+    return True
+
+
+def override(conn: psycopg.Connection, order_id: int, engineer_id: str, *, actor: str, reason: str,
+             config: DispatchConfig | None = None, now: datetime | None = None,
+             travel: Travel | None = None) -> int:
+    """A dispatcher assigns by hand. A live offer to someone else is withdrawn. Hard
+    constraints the pick breaks are allowed (the dispatcher may know better) but recorded
+    with the score; unknown or inactive engineers are refused. Returns the assignment id."""
+    config, now = config or load(), _now(now)
+    picked = conn.execute("SELECT active FROM engineers WHERE id = %s", (engineer_id,)).fetchone()
+    if picked is None:
+        raise InvalidInput(f"engineer {engineer_id} does not exist")
+    if not picked[0]:
+        raise InvalidInput(f"engineer {engineer_id} is not active")
+    orders, info = _orders(conn, now, "o.id = %s", (order_id,))
+    if not orders:
+        raise NotFound(f"work order {order_id} does not exist")
+    state, holder = conn.execute("SELECT state, engineer_id FROM work_orders WHERE id = %s", (order_id,)).fetchone()
+    if state == S.ASSIGNED.value and holder == engineer_id:
+        raise Conflict(f"work order {order_id} is already offered to {engineer_id}")
+    if state not in (S.READY_FOR_DISPATCH.value, S.ASSIGNED.value, S.ESCALATED.value, S.ON_HOLD.value):
+        raise Conflict(f"work order {order_id} is {state}; only orders waiting for an engineer (ready, offered, "
+                       "escalated or on hold) can be assigned by hand")
+    with conn.transaction():
+        if state == S.ASSIGNED.value:
+            live = conn.execute("SELECT id, engineer_id FROM assignments WHERE work_order_id = %s "
+                                "AND state = 'offered'", (order_id,)).fetchone()
+            if live is not None:
+                _take_back(conn, config, live[0], order_id, live[1], "withdrawn", f"reassigned by {actor}: {reason}",
+                           actor=actor, note_text=f"offer to {live[1]} withdrawn by {actor}")
+        problem = build(orders, _engineers(conn, config, now, ids=[engineer_id]), config, travel)
+        score = explain(problem, 0, 0, 0, "override")
+        broken = violations(score)
+        score |= {"override": True, "by": actor, "reason": reason, "violations": broken}
+        text = f"assigned by hand to {engineer_id}: {reason}" + (f" (overrides {'; '.join(broken)})" if broken else "")
+        return _offer(conn, order_id, engineer_id, score, info[order_id], config, now, by=actor, note_text=text)
+
+
+def step(conn: psycopg.Connection, config: DispatchConfig | None = None, now: datetime | None = None,
+         travel: Travel | None = None) -> int:
+    """One dispatch step for the maintenance worker: time out stale offers, then assign."""
+    config = config or load()
+    return expire_offers(conn, config, now) + len(assign(conn, config, now=now, travel=travel))
+
+
+def assignments(conn: psycopg.Connection, order_id: int) -> list[dict]:
+    """Every offer of an order, oldest first, with its score breakdown and outcome."""
+    if conn.execute("SELECT 1 FROM work_orders WHERE id = %s", (order_id,)).fetchone() is None:
+        raise NotFound(f"work order {order_id} does not exist")
+    cols = ("id", "work_order_id", "engineer_id", "state", "assigned_at", "assigned_by", "accept_by", "decided_at",
+            "reason", "score")
+    rows = conn.execute(f"SELECT {', '.join(cols)} FROM assignments WHERE work_order_id = %s ORDER BY id",
+                        (order_id,)).fetchall()
+    return [dict(zip(cols, r)) for r in rows]
+
+
+__all__ = ["DispatchConfig", "Weights", "OrderIn", "EngineerIn", "Offer", "Problem", "load", "parse", "build",
+           "explain", "violations", "solve", "greedy", "assign", "accept", "decline", "expire_offers", "override",
+           "step", "assignments"]

@@ -1,0 +1,280 @@
+"""Dispatch against real PostgreSQL: the qualified, on-shift engineer in region with room
+gets the offer (with the reason stored); offers are made once even with two dispatchers;
+declines and timeouts go to someone else; too many refusals escalate; dispatchers
+override by hand, on the record."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from maintenance import dispatch
+from maintenance import engineers as roster
+from maintenance.dispatch import EngineerIn, OrderIn
+from maintenance.workorders import WorkOrderState as S
+from maintenance.workorders import open_corrective, transition
+from pilecare.errors import Conflict, InvalidInput, NotFound
+from tests.parallel import in_parallel
+
+CONFIG = dispatch.load()
+NOW = datetime.now(timezone.utc)
+PILE = (52.52, 13.40)             # where tests/factories.py puts every pile
+DC_NORTH, AC_NORTH = "TP-0004", "TP-0002"   # DC120 and AC22 piles at SITE-1, region north
+DC_NORTH_2 = "TP-0010"
+
+
+def near(km: float) -> tuple[float, float]:
+    """A point about `km` (straight line) east of the piles."""
+    return PILE[0], PILE[1] + km / 67.8
+
+
+def engineer(db, eid, km=1.0, skills=("AC", "DC", "HV"), regions=("north",), shift=True, max_jobs=3):
+    lat, lon = near(km)
+    roster.create(db, eid, name=eid.title(), home_lat=lat, home_lon=lon, skills=skills, regions=regions,
+                  max_jobs=max_jobs)
+    if shift:
+        roster.add_shift(db, eid, NOW - timedelta(hours=1), NOW + timedelta(hours=8))
+    return eid
+
+
+def ready(db, pile=DC_NORTH, category="electrical", priority=2):
+    order_id, _ = open_corrective(db, pile, category, title=f"{category} fault", priority=priority, actor="rules",
+                                  severity="major", response_h=4, resolve_h=24)
+    transition(db, order_id, S.READY_FOR_DISPATCH, actor="rules")
+    return order_id
+
+
+def offers(db, order_id):
+    return db.execute("SELECT engineer_id, state FROM assignments WHERE work_order_id = %s ORDER BY id",
+                      (order_id,)).fetchall()
+
+
+def order(db, order_id):
+    return db.execute("SELECT state, engineer_id FROM work_orders WHERE id = %s", (order_id,)).fetchone()
+
+
+def test_the_order_goes_to_the_qualified_engineer_not_the_nearer_ones_who_cannot_take_it(db, fleet):
+    job = ready(db)
+    engineer(db, "far", km=30)
+    engineer(db, "no-hv", km=1, skills=("AC", "DC"))
+    engineer(db, "off-shift", km=1, shift=False)
+    engineer(db, "coast-only", km=1, regions=("coast",))
+    engineer(db, "busy", km=1, max_jobs=1)
+    busy_job = ready(db, pile=DC_NORTH_2, category="cooling")
+    dispatch.override(db, busy_job, "busy", actor="desk", reason="regular")
+
+    made = dispatch.assign(db, CONFIG, now=NOW)
+
+    assert len(made) == 1
+    assert order(db, job) == ("assigned", "far")
+    score = db.execute("SELECT score FROM assignments WHERE id = %s", (made[0],)).fetchone()[0]
+    assert score["solver"] == "linear_sum_assignment"
+    assert set(score["terms"]) == {"travel", "sla", "priority", "workload", "parts"}
+    assert 35 < score["travel"]["km"] < 45   # 30 km straight, 1.3 road factor
+    assert score["checked"]["skills"] == {"needed": ["DC", "HV"], "missing": [], "ok": True}
+    assert score["qualified_engineers"] == 1
+    assert score["total"] == pytest.approx(sum(score["terms"].values()), abs=0.05)
+
+
+def test_an_offer_writes_the_timeline_and_an_outbox_event_for_the_engineer(db, fleet):
+    job = ready(db)
+    engineer(db, "eva")
+    [assignment] = dispatch.assign(db, CONFIG, now=NOW)
+    event, to, payload = db.execute("SELECT event, engineer_id, payload FROM outbox").fetchone()
+    assert (event, to) == ("assignment.offered", "eva")
+    assert payload["work_order_id"] == job and payload["pile_id"] == DC_NORTH and payload["assignment_id"] == assignment
+    assert payload["accept_by"].startswith((NOW + timedelta(seconds=CONFIG.accept_timeout_s)).isoformat()[:16])
+    assert db.execute("SELECT actor, to_state FROM work_order_events WHERE work_order_id = %s ORDER BY id DESC",
+                      (job,)).fetchone() == ("dispatch", "assigned")
+
+
+def test_the_van_carrying_the_parts_wins_between_equal_engineers(db, fleet):
+    job = ready(db, category="cooling")
+    engineer(db, "a", km=5)
+    engineer(db, "b", km=5)
+    db.execute("INSERT INTO parts (id, name) VALUES ('FAN-120', 'Cabinet fan')")
+    db.execute("INSERT INTO category_parts VALUES ('cooling', 'FAN-120')")
+    db.execute("INSERT INTO stock_locations (id, kind, name, engineer_id) VALUES ('VAN-B', 'van', 'B''s van', 'b')")
+    db.execute("INSERT INTO stock VALUES ('VAN-B', 'FAN-120', 1)")
+    dispatch.assign(db, CONFIG, now=NOW)
+    assert order(db, job) == ("assigned", "b")
+
+
+def test_two_dispatchers_at_once_offer_every_order_exactly_once(db, fleet, database_url):
+    jobs = [ready(db, pile=p, category="cooling") for p in fleet[:8]]
+    for eid in ("a", "b", "c"):
+        engineer(db, eid, regions=("north", "coast"))
+
+    results = in_parallel(database_url, lambda conn: dispatch.assign(conn, CONFIG, now=NOW), workers=4)
+
+    assert sum(len(r) for r in results) == 8
+    assert [len(offers(db, j)) for j in jobs] == [1] * 8
+    # Three engineers with three slots each, spread rather than piled on one.
+    per_engineer = dict(db.execute("SELECT engineer_id, count(*) FROM assignments GROUP BY 1").fetchall())
+    assert sorted(per_engineer.values()) == [2, 3, 3]
+
+
+def test_a_declined_order_goes_to_someone_else_on_the_next_pass(db, fleet):
+    job = ready(db)
+    engineer(db, "near", km=2)
+    engineer(db, "far", km=20)
+    dispatch.assign(db, CONFIG, now=NOW)
+    assert order(db, job) == ("assigned", "near")
+
+    dispatch.decline(db, job, "near", "van in the workshop")
+
+    assert order(db, job) == ("ready_for_dispatch", None)
+    assert db.execute("SELECT event, engineer_id, payload->>'outcome' FROM outbox ORDER BY id DESC").fetchone() == (
+        "assignment.withdrawn", "near", "declined")
+    dispatch.assign(db, CONFIG, now=NOW)
+    assert order(db, job) == ("assigned", "far")
+    assert offers(db, job) == [("near", "declined"), ("far", "offered")]
+    reason = db.execute("SELECT reason FROM assignments WHERE engineer_id = 'near'").fetchone()[0]
+    assert reason == "van in the workshop"
+
+
+def test_an_unanswered_offer_times_out_and_goes_to_someone_else(db, fleet):
+    job = ready(db)
+    engineer(db, "near", km=2)
+    engineer(db, "far", km=20)
+    dispatch.assign(db, CONFIG, now=NOW)
+
+    assert dispatch.expire_offers(db, CONFIG, now=NOW + timedelta(seconds=CONFIG.accept_timeout_s - 5)) == 0
+    later = NOW + timedelta(seconds=CONFIG.accept_timeout_s + 5)
+    assert dispatch.step(db, CONFIG, now=later) == 2   # one timed out, one offered
+
+    assert offers(db, job) == [("near", "timed_out"), ("far", "offered")]
+    assert db.execute("SELECT actor FROM work_order_events WHERE work_order_id = %s AND to_state = "
+                      "'ready_for_dispatch' ORDER BY id DESC", (job,)).fetchone() == ("dispatch",)
+    with pytest.raises(NotFound):
+        dispatch.accept(db, job, "near")
+
+
+def test_too_many_refusals_escalate_to_the_supervisor_once(db, fleet):
+    config = CONFIG.model_copy(update={"max_offers": 2})
+    job = ready(db)
+    for eid, km in (("a", 1), ("b", 2), ("c", 3)):
+        engineer(db, eid, km=km)
+    dispatch.assign(db, config, now=NOW)
+    dispatch.decline(db, job, "a", "no time", config=config)
+    dispatch.assign(db, config, now=NOW)
+    dispatch.decline(db, job, "b", "no time", config=config)
+
+    assert order(db, job) == ("escalated", None)
+    assert db.execute("SELECT kind, recipient_role FROM notifications WHERE work_order_id = %s",
+                      (job,)).fetchall() == [("escalation", "supervisor")]
+    assert db.execute("SELECT count(*) FROM outbox WHERE event = 'work_order.escalated'").fetchone()[0] == 1
+    assert dispatch.assign(db, config, now=NOW) == []
+    assert offers(db, job) == [("a", "declined"), ("b", "declined")]
+
+
+def test_only_the_engineer_holding_the_offer_may_accept_it(db, fleet):
+    job = ready(db)
+    engineer(db, "eva")
+    engineer(db, "emil", km=40)
+    dispatch.assign(db, CONFIG, now=NOW)
+
+    with pytest.raises(NotFound, match=f"work order {job} does not exist"):
+        dispatch.accept(db, job, "emil")
+    with pytest.raises(NotFound):
+        dispatch.decline(db, job, "emil", "not mine")
+    dispatch.accept(db, job, "eva")
+
+    assert order(db, job) == ("accepted", "eva")
+    assert offers(db, job) == [("eva", "accepted")]
+    with pytest.raises(Conflict, match="already accepted"):
+        dispatch.accept(db, job, "eva")
+    with pytest.raises(Conflict, match="escalate"):
+        dispatch.decline(db, job, "eva", "changed my mind")
+
+
+def test_a_dispatcher_override_withdraws_the_offer_and_records_the_broken_rules(db, fleet):
+    job = ready(db)
+    engineer(db, "eva")
+    engineer(db, "trainee", km=1, skills=("DC",))
+    dispatch.assign(db, CONFIG, now=NOW)
+
+    dispatch.override(db, job, "trainee", actor="desk", reason="Eva is sick; trainee goes with a colleague")
+
+    assert order(db, job) == ("assigned", "trainee")
+    assert offers(db, job) == [("eva", "withdrawn"), ("trainee", "offered")]
+    by, score = db.execute("SELECT assigned_by, score FROM assignments WHERE engineer_id = 'trainee'").fetchone()
+    assert by == "desk"
+    assert score["override"] is True and score["violations"] == ["skills: missing HV"]
+    assert score["reason"].startswith("Eva is sick")
+    events = [r[0] for r in db.execute("SELECT event FROM outbox ORDER BY id")]
+    assert events == ["assignment.offered", "assignment.withdrawn", "assignment.offered"]
+    # A withdrawal is not a refusal: eva may be offered this order again.
+    assert dispatch._escalate_if_refused(db, CONFIG, job) is False
+
+
+def test_override_refuses_unknown_and_inactive_engineers_and_orders_already_under_way(db, fleet):
+    job = ready(db)
+    engineer(db, "eva")
+    roster.create(db, "gone", name="Gone", home_lat=52.5, home_lon=13.4, active=False)
+    with pytest.raises(InvalidInput, match="does not exist"):
+        dispatch.override(db, job, "nobody", actor="desk", reason="x")
+    with pytest.raises(InvalidInput, match="not active"):
+        dispatch.override(db, job, "gone", actor="desk", reason="x")
+    dispatch.assign(db, CONFIG, now=NOW)
+    dispatch.accept(db, job, "eva")
+    with pytest.raises(Conflict, match="accepted"):
+        dispatch.override(db, job, "eva", actor="desk", reason="x")
+
+
+def test_an_order_nobody_qualifies_for_stays_ready_and_is_noted_once(db, fleet):
+    job = ready(db)
+    engineer(db, "ac-only", skills=("AC",))
+    dispatch.assign(db, CONFIG, now=NOW)
+    dispatch.assign(db, CONFIG, now=NOW)
+    assert order(db, job) == ("ready_for_dispatch", None)
+    notes = db.execute("SELECT kind, message FROM notifications WHERE work_order_id = %s", (job,)).fetchall()
+    assert len(notes) == 1
+    assert notes[0][0] == "dispatch_no_engineer" and "needs DC, HV in region north" in notes[0][1]
+
+
+def test_a_fresh_reported_position_counts_instead_of_home(db, fleet):
+    job = ready(db, category="cooling")
+    engineer(db, "home-near", km=10)
+    engineer(db, "out-and-about", km=60)
+    roster.set_position(db, "out-and-about", *near(1), at=NOW - timedelta(minutes=5))
+    dispatch.assign(db, CONFIG, now=NOW)
+    assert order(db, job)[1] == "out-and-about"
+    score = db.execute("SELECT score FROM assignments").fetchone()[0]
+    assert score["travel"]["from"] == "position"
+
+
+def eng(eid, x_km, capacity=1):
+    return EngineerIn(eid, PILE[0], PILE[1] + x_km / 67.8, frozenset({"AC"}), frozenset({"r"}), max_jobs=capacity)
+
+
+def job_at(order_id, x_km, priority=3):
+    return OrderIn(order_id, PILE[0], PILE[1] + x_km / 67.8, "r", pile_kind="AC", priority=priority)
+
+
+def test_the_solver_looks_at_all_orders_together_where_greedy_takes_the_nearest_first():
+    # The urgent order is nearest to A, but taking A leaves the other order with B far away.
+    engineers = [eng("A", 0), eng("B", 10)]
+    orders = [job_at(1, 4, priority=1), job_at(2, 0.5, priority=3)]
+    solved = {o.order_id: o.engineer_id for o in dispatch.solve(orders, engineers, CONFIG)}
+    greedy = {o.order_id: o.engineer_id for o in dispatch.greedy(orders, engineers, CONFIG)}
+    assert greedy == {1: "A", 2: "B"}
+    assert solved == {1: "B", 2: "A"}
+
+
+def test_when_engineers_are_short_the_urgent_orders_are_served():
+    engineers = [eng("A", 0)]
+    orders = [job_at(1, 1, priority=4), job_at(2, 30, priority=1)]
+    assert [(o.order_id, o.engineer_id) for o in dispatch.solve(orders, engineers, CONFIG)] == [(2, "A")]
+
+
+def test_an_offer_on_an_order_put_on_hold_meanwhile_just_ends_when_it_times_out(db, fleet):
+    job = ready(db)
+    engineer(db, "eva")
+    dispatch.assign(db, CONFIG, now=NOW)
+    transition(db, job, S.ON_HOLD, actor="desk", note="customer closed the car park")
+
+    assert dispatch.expire_offers(db, CONFIG, now=NOW + timedelta(hours=1)) == 1
+    assert dispatch.expire_offers(db, CONFIG, now=NOW + timedelta(hours=2)) == 0
+    assert order(db, job) == ("on_hold", None)
+    assert offers(db, job) == [("eva", "timed_out")]

@@ -1,0 +1,148 @@
+"""Each role can do what it is for and nothing else (docs/roles.md).
+
+One table: for every endpoint, the roles that may call it. Every role calls every
+endpoint; the ones not listed must get 403, the listed ones must get through (a 404 or
+422 for the made-up record or body still means the role was let in). Admin passes
+everywhere except the engineers' phone app, which acts as the engineer holding the order.
+"""
+from __future__ import annotations
+
+import pytest
+
+from api.accounts import Role
+from maintenance.workorders import WorkOrderState as S
+from maintenance.workorders import open_corrective, transition
+
+A, SUP, DIS, ENG, AGT, VIE = (Role.ADMIN, Role.SUPERVISOR, Role.DISPATCHER, Role.ENGINEER, Role.AGENT, Role.VIEWER)
+EVERYONE = {A, SUP, DIS, ENG, AGT, VIE}
+OFFICE = {A, SUP, DIS, AGT, VIE}
+DESK = {A, SUP, DIS, AGT}
+DISPATCH = {A, SUP, DIS}
+SUPERVISOR = {A, SUP}
+ADMIN = {A}
+PHONE = {ENG}
+
+FAULT = {"pile_id": "{pile}", "fault_category": "cooling", "title": "Fan noise", "severity": "minor"}
+RULE = {"id": "x.hot", "kind": "threshold", "metric": "temperature_c", "above": 80, "severity": "major",
+        "category": "thermal"}
+
+TABLE = [
+    # reading the fleet
+    ("GET", "/piles", None, EVERYONE),
+    ("GET", "/piles/{pile}", None, EVERYONE),
+    ("GET", "/fleet/health", None, EVERYONE),
+    ("GET", "/sites", None, EVERYONE),
+    ("GET", "/pile-models", None, EVERYONE),
+    ("GET", "/customers", None, DESK),                      # contact details
+    ("GET", "/ingest/stats", None, OFFICE),
+    ("GET", "/ingest/dead-letters", None, OFFICE),
+    ("GET", "/alarms", None, OFFICE),
+    ("GET", "/rules", None, OFFICE),
+    ("GET", "/maintenance/windows", None, OFFICE),
+    ("GET", "/maintenance/plans", None, OFFICE),
+    ("GET", "/maintenance/schedule", None, OFFICE),
+    ("GET", "/maintenance/inspections", None, OFFICE),
+    ("GET", "/work-orders", None, EVERYONE),                # engineers: only their own (below)
+    ("GET", "/work-orders/{order}/report", None, EVERYONE),
+    ("GET", "/auth/me", None, EVERYONE),
+    # the desk: calls, alarms, customers' answers
+    ("POST", "/work-orders", FAULT, DESK),
+    ("POST", "/work-orders/installations", {"pile_id": "{pile}", "title": "Install"}, DESK),
+    ("POST", "/alarms/999/ack", {}, DESK),
+    ("POST", "/alarms/999/comments", {"text": "called the site"}, DESK),
+    ("POST", "/work-orders/{order}/comments", {"text": "customer called"}, DESK | PHONE),
+    ("POST", "/quotes/999/decision", {"approve": True, "approver_name": "J. Meyer"}, DESK),
+    # dispatch
+    ("POST", "/work-orders/{order}/transitions", {"to": "on_hold"}, DISPATCH),
+    ("POST", "/maintenance/windows", {"pile_id": "{pile}", "starts_at": "2030-01-01T00:00:00Z",
+                                       "ends_at": "2030-01-01T02:00:00Z", "reason": "works"}, DISPATCH),
+    ("POST", "/maintenance/plan-now", None, DISPATCH),
+    # supervisors
+    ("POST", "/rules", RULE, SUPERVISOR),
+    ("DELETE", "/rules/x.none", None, SUPERVISOR),
+    ("POST", "/maintenance/plans", {"id": "p"}, SUPERVISOR),
+    ("PUT", "/maintenance/sites/SITE-1/inspection-interval", {"interval_days": 30}, SUPERVISOR),
+    ("POST", "/work-orders/{order}/escalation-decision", {"action": "replace", "note": "x"}, SUPERVISOR),
+    # admins
+    ("GET", "/users", None, ADMIN),
+    ("POST", "/users", {"id": "zed", "full_name": "Zed", "role": "viewer", "password": "long enough pw"}, ADMIN),
+    ("POST", "/piles", {"id": "P-NEW"}, ADMIN),
+    # the engineers' phone
+    ("GET", "/field/work-orders", None, PHONE),
+    ("POST", "/field/work-orders/{order}/accept", None, PHONE),
+    ("POST", "/field/work-orders/{order}/en-route", {"eta": "2030-01-01T10:00:00Z"}, PHONE),
+    ("POST", "/field/work-orders/{order}/complete", {}, PHONE),
+]
+
+
+@pytest.fixture
+def world(db, fleet, client_for, api):
+    """A client per role (the engineer linked to E1) and an order E1 holds."""
+    db.execute("INSERT INTO engineers (id, name, skills, regions, home_lat, home_lon) VALUES "
+               "('E1', 'Eva', '{AC,DC}', '{north}', 52.5, 13.3), ('E2', 'Emil', '{AC}', '{north}', 52.5, 13.3)")
+    order, _ = open_corrective(db, fleet[0], "cooling", title="Fan stopped", priority=2, actor="rules",
+                               severity="major")
+    other, _ = open_corrective(db, fleet[1], "cooling", title="Fan stopped", priority=2, actor="rules",
+                               severity="major")
+    for order_id, engineer in ((order, "E1"), (other, "E2")):
+        for to in (S.READY_FOR_DISPATCH, S.ASSIGNED):
+            transition(db, order_id, to, actor="dispatch")
+        db.execute("UPDATE work_orders SET engineer_id = %s WHERE id = %s", (engineer, order_id))
+    clients = {role: client_for(role, engineer_id="E1" if role is ENG else None) for role in Role if role is not A}
+    return {"clients": clients | {A: api}, "pile": fleet[0], "order": order, "other": other}
+
+
+def _fill(value, world):
+    if isinstance(value, str):
+        return value.replace("{pile}", world["pile"]).replace("{order}", str(world["order"]))
+    if isinstance(value, dict):
+        return {k: _fill(v, world) for k, v in value.items()}
+    return value
+
+
+def test_every_role_gets_exactly_the_endpoints_meant_for_it(world):
+    wrong = []
+    for method, path, body, allowed in TABLE:
+        for role, client in world["clients"].items():
+            response = client.request(method, _fill(path, world), json=_fill(body, world))
+            let_in = response.status_code not in (401, 403)
+            if let_in != (role in allowed):
+                wrong.append(f"{role.value} {method} {path}: {response.status_code} {response.text[:120]}")
+            if response.status_code == 403:
+                assert response.json()["error"] == "forbidden" and response.json()["detail"]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_an_engineer_sees_and_changes_only_the_orders_they_hold(world):
+    eva = world["clients"][ENG]
+    mine, theirs = world["order"], world["other"]
+    assert [o["id"] for o in eva.get("/work-orders").json()["data"]] == [mine]
+    assert [o["id"] for o in eva.get("/field/work-orders").json()] == [mine]
+    assert eva.get(f"/work-orders/{mine}").status_code == 200
+    for method, path, body in (("GET", f"/work-orders/{theirs}", None),
+                               ("POST", f"/work-orders/{theirs}/comments", {"text": "hi"}),
+                               ("POST", f"/field/work-orders/{theirs}/accept", None),
+                               ("GET", f"/work-orders/{theirs}/report", None)):
+        response = eva.request(method, path, json=body)
+        # The same answer as for an order that does not exist at all.
+        missing = eva.request(method, path.replace(str(theirs), "987654"), json=body)
+        assert response.status_code == missing.status_code == 404, (path, response.text)
+        assert response.json()["detail"] == missing.json()["detail"].replace("987654", str(theirs))
+
+
+def test_customer_contact_details_reach_only_the_roles_that_need_them(world):
+    for role, client in world["clients"].items():
+        response = client.get("/customers")
+        assert (response.status_code == 200) == (role in DESK), role
+        if response.status_code == 200:
+            assert response.json()[0]["contact_phone"]
+    for role in (VIE, ENG):
+        assert "contact" not in world["clients"][role].get("/piles/" + world["pile"]).text
+    # The engineer holding the order gets the contact they must call on the way.
+    job = world["clients"][ENG].get("/field/work-orders").json()[0]
+    assert job["contact_phone"]
+
+
+def test_admin_is_not_an_engineer_on_the_phone_app(world):
+    response = world["clients"][A].get("/field/work-orders")
+    assert response.status_code == 403 and "not linked to an engineer" in response.json()["detail"]
