@@ -12,9 +12,11 @@ from datetime import datetime
 
 import psycopg
 
+from maintenance.outbox import Event, enqueue
 from pilecare.errors import Conflict, NotFound
 
 ACTOR = "rules"
+_ANNOUNCED = {"raised": Event.ALARM_RAISED, "cleared": Event.ALARM_CLEARED}
 
 # Planned work on the pile or its site (maintenance_windows) at time %(at)s.
 IN_WINDOW = """EXISTS (
@@ -27,6 +29,14 @@ def _event(conn: psycopg.Connection, alarm_id: int, action: str, actor: str = AC
            at: datetime | None = None) -> None:
     conn.execute("INSERT INTO alarm_events (alarm_id, at, actor, action, note) VALUES (%s, coalesce(%s, now()), %s, %s, %s)",
                  (alarm_id, at, actor, action, note))
+    if action in _ANNOUNCED:
+        # For the console's live lists and integrations; committed with the change.
+        pile_id, connector_id, rule_id, severity, category, suppressed = conn.execute(
+            "SELECT pile_id, connector_id, rule_id, severity, fault_category, suppressed FROM alarms WHERE id = %s",
+            (alarm_id,)).fetchone()
+        enqueue(conn, _ANNOUNCED[action], {"alarm_id": alarm_id, "pile_id": pile_id, "connector_id": connector_id,
+                                           "rule_id": rule_id, "severity": severity, "fault_category": category,
+                                           "suppressed": suppressed})
 
 
 def raise_alarm(conn: psycopg.Connection, pile_id: str, connector_id: int, rule, *, at: datetime,

@@ -473,7 +473,7 @@ def _held(conn, order_id: int, engineer_id: str | None):
 
 def accept(conn: psycopg.Connection, order_id: int, engineer_id: str | None) -> None:
     """The engineer takes the offered order (R-RESPONSE: this is the response)."""
-    assignment_id, a_state, lapsed, _, pile_id, customer_id = _held(conn, order_id, engineer_id)
+    assignment_id, a_state, lapsed, *_ = _held(conn, order_id, engineer_id)
     if a_state == "accepted":
         raise Conflict(f"you have already accepted work order {order_id}")
     if lapsed:
@@ -483,10 +483,8 @@ def accept(conn: psycopg.Connection, order_id: int, engineer_id: str | None) -> 
                                "WHERE id = %s AND state = 'offered'", (assignment_id,)).rowcount
         if not claimed:
             raise Conflict(f"the offer of work order {order_id} was withdrawn meanwhile")
+        # The transition tells the engineer, the customer and the console (work_order.updated).
         transition(conn, order_id, S.ACCEPTED, actor=engineer_id, note="offer accepted")
-        enqueue(conn, Event.WORK_ORDER_UPDATED, {"work_order_id": order_id, "pile_id": pile_id, "state": "accepted",
-                                                  "engineer_id": engineer_id},
-                work_order_id=order_id, customer_id=customer_id)
 
 
 def decline(conn: psycopg.Connection, order_id: int, engineer_id: str | None, reason: str, *,

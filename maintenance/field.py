@@ -249,7 +249,7 @@ def record_test(conn: psycopg.Connection, order_id: int, engineer_id: str | None
 
 def complete(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, actor: str, **report) -> None:
     """On site → resolved, only with a complete report (R-REPORT); verification follows."""
-    state, pile_id, customer_id, warranty = _own(conn, order_id, engineer_id)
+    state, _, _, warranty = _own(conn, order_id, engineer_id)
     _require_state(order_id, state, S.ON_SITE)
     _work_allowed(conn, order_id, warranty)
     given = {k: v for k, v in report.items() if v is not None}
@@ -274,8 +274,6 @@ def complete(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
                    note="repaired on site; verifying from telemetry")
         conn.execute("UPDATE assignments SET state = 'done', decided_at = now() WHERE work_order_id = %s "
                      "AND state = 'accepted'", (order_id,))
-        enqueue(conn, Event.WORK_ORDER_UPDATED, {"work_order_id": order_id, "pile_id": pile_id, "state": "resolved"},
-                work_order_id=order_id, customer_id=customer_id)
 
 
 def escalate(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, reason: str, safety: bool,

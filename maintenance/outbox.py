@@ -19,6 +19,9 @@ class Event(str, Enum):
     WORK_ORDER_UPDATED = "work_order.updated"      # any state change worth showing
     ARRIVAL_ETA = "arrival.eta"                    # the customer's arrival-time notice
     ESCALATED = "work_order.escalated"             # to the supervisor
+    WORK_ORDER_CREATED = "work_order.created"      # a new order (fault, plan, inspection, by hand)
+    ALARM_RAISED = "alarm.raised"                  # a new active alarm
+    ALARM_CLEARED = "alarm.cleared"
 
 
 def enqueue(conn: psycopg.Connection, event: Event, payload: dict, *, work_order_id: int | None = None,

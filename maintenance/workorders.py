@@ -10,6 +10,7 @@ from enum import Enum
 
 import psycopg
 
+from maintenance.outbox import Event, enqueue
 from pilecare.errors import Conflict, NotFound
 
 
@@ -106,7 +107,21 @@ def transition(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, a
             "INSERT INTO work_order_events (work_order_id, actor, from_state, to_state, note) VALUES (%s, %s, %s, %s, %s)",
             (order_id, actor, current.value, to.value, note),
         )
+        announce(conn, Event.WORK_ORDER_UPDATED, order_id, {"from": current.value, "state": to.value})
     return current
+
+
+def announce(conn: psycopg.Connection, event: Event, order_id: int, payload: dict) -> None:
+    """Tell the outside world about an order (console stream, the engineer holding it, the
+    customer's and integrations' webhooks), in the changing transaction."""
+    row = conn.execute(
+        "SELECT o.pile_id, o.kind, o.state, o.priority, o.title, o.engineer_id, s.customer_id FROM work_orders o "
+        "JOIN piles p ON p.id = o.pile_id JOIN sites s ON s.id = coalesce(o.site_id, p.site_id) WHERE o.id = %s",
+        (order_id,)).fetchone()
+    pile_id, kind, state, priority, title, engineer_id, customer_id = row
+    enqueue(conn, event, {"work_order_id": order_id, "pile_id": pile_id, "kind": kind, "state": state,
+                          "priority": priority, "title": title} | payload,
+            work_order_id=order_id, engineer_id=engineer_id, customer_id=customer_id)
 
 
 def open_corrective(conn: psycopg.Connection, pile_id: str, fault_category: str, *, title: str, priority: int,
@@ -143,6 +158,7 @@ def open_corrective(conn: psycopg.Connection, pile_id: str, fault_category: str,
                 order_id = row[0]
                 conn.execute("INSERT INTO work_order_events (work_order_id, actor, to_state, note) "
                              "VALUES (%s, %s, 'new', %s)", (order_id, actor, title))
+                announce(conn, Event.WORK_ORDER_CREATED, order_id, {"fault_category": fault_category})
                 if row[1] is not None:
                     note(conn, order_id, f"repeat repair: same fault on this pile as order {row[1]}, "
                                          f"closed within {repeat_days} days", actor=actor)
@@ -172,4 +188,5 @@ def create_installation(conn: psycopg.Connection, pile_id: str, *, title: str, a
             (pile_id, title, description, actor, due_at)).fetchone()[0]
         conn.execute("INSERT INTO work_order_events (work_order_id, actor, to_state, note) VALUES (%s, %s, 'new', %s)",
                      (order_id, actor, title))
+        announce(conn, Event.WORK_ORDER_CREATED, order_id, {})
     return order_id

@@ -3,6 +3,7 @@ engineers see only their own; an event that commits late behind a higher id is n
 skipped; quiet streams send heartbeats."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -104,3 +105,26 @@ def test_a_quiet_stream_sends_heartbeats(api, db, engineers, monkeypatch):
 
 def test_the_stream_needs_a_login(anonymous):
     assert anonymous.get("/events?timeout=0.1").status_code == 401
+
+
+def test_alarms_and_orders_announce_themselves_on_the_stream(api, db, engineers):
+    from datetime import datetime, timezone
+
+    from maintenance.alarms import raise_alarm, request_clear, settle_clears
+    from maintenance.rules import default
+    from maintenance.workorders import WorkOrderState as S
+    from maintenance.workorders import open_corrective, transition
+
+    pile = db.execute("SELECT id FROM piles ORDER BY id LIMIT 1").fetchone()[0]
+    alarm_id, _ = raise_alarm(db, pile, 0, default().by_id("fan.stopped"), at=datetime.now(timezone.utc),
+                              clear_after_s=0)
+    order_id, _ = open_corrective(db, pile, "cooling", title="Fan stopped", priority=2, actor="rules",
+                                  alarm_id=alarm_id)
+    transition(db, order_id, S.READY_FOR_DISPATCH, actor="rules")
+    request_clear(db, pile, 0, "fan.stopped", at=datetime.now(timezone.utc))
+    settle_clears(db)
+    got = [(e["event"], json.loads(e["data"])["data"]) for e in parse(api.get("/events?after=0&limit=4").text)]
+    assert [name for name, _ in got] == ["alarm.raised", "work_order.created", "work_order.updated", "alarm.cleared"]
+    assert got[0][1]["alarm_id"] == alarm_id and got[0][1]["rule_id"] == "fan.stopped"
+    assert got[1][1]["work_order_id"] == order_id and got[1][1]["state"] == "new"
+    assert (got[2][1]["from"], got[2][1]["state"]) == ("new", "ready_for_dispatch")
