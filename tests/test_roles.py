@@ -63,8 +63,23 @@ TABLE = [
     ("POST", "/maintenance/plans", {"id": "p"}, SUPERVISOR),
     ("PUT", "/maintenance/sites/SITE-1/inspection-interval", {"interval_days": 30}, SUPERVISOR),
     ("POST", "/work-orders/{order}/escalation-decision", {"action": "replace", "note": "x"}, SUPERVISOR),
+    ("POST", "/dispatch/run", None, DISPATCH),
+    ("POST", "/work-orders/{order}/assign", {"engineer_id": "E2", "reason": "knows the site"}, DISPATCH),
+    ("GET", "/work-orders/{order}/assignments", None, OFFICE),
+    # engineers' roster: viewers see it without phone numbers (below)
+    ("GET", "/engineers", None, OFFICE),
+    ("GET", "/engineers/E2", None, DESK),
+    ("POST", "/engineers", {"id": "E9", "name": "Ida", "home_lat": 52.5, "home_lon": 13.4}, DISPATCH),
+    ("POST", "/engineers/E2/shifts", {"starts_at": "2030-01-01T06:00:00Z", "ends_at": "2030-01-01T18:00:00Z"},
+     DISPATCH),
+    ("PUT", "/engineers/me/position", {"lat": 52.5, "lon": 13.4}, PHONE),
+    # the live stream: everyone, engineers only their own events (tests/test_events.py)
+    ("GET", "/events?timeout=0.1", None, EVERYONE),
     # admins
     ("GET", "/users", None, ADMIN),
+    ("GET", "/webhooks", None, ADMIN),
+    ("POST", "/webhooks", {"url": "https://example.com/hook"}, ADMIN),
+    ("GET", "/deliveries", None, ADMIN),
     ("POST", "/users", {"id": "zed", "full_name": "Zed", "role": "viewer", "password": "long enough pw"}, ADMIN),
     ("POST", "/piles", {"id": "P-NEW"}, ADMIN),
     # the engineers' phone
@@ -138,6 +153,8 @@ def test_customer_contact_details_reach_only_the_roles_that_need_them(world):
             assert response.json()[0]["contact_phone"]
     for role in (VIE, ENG):
         assert "contact" not in world["clients"][role].get("/piles/" + world["pile"]).text
+    roster = world["clients"][VIE].get("/engineers").json()["data"]
+    assert roster and all(e.get("phone") is None for e in roster)
     # The engineer holding the order gets the contact they must call on the way.
     job = world["clients"][ENG].get("/field/work-orders").json()[0]
     assert job["contact_phone"]

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/engineers", tags=["engineers"])
 
 Reader = Annotated[User, Depends(require(*DESK))]
 ListReader = Annotated[User, Depends(require(*DESK, Role.VIEWER))]
-Editor = Annotated[User, Depends(require(Role.DISPATCHER))]
+Editor = Annotated[User, Depends(require(*DISPATCH))]
 Planner = Annotated[User, Depends(require(*DISPATCH, Role.ENGINEER))]
 
 _ID = r"^[A-Za-z0-9._-]{1,64}$"
