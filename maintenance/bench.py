@@ -23,6 +23,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import urllib.parse
 import urllib.request
 import psycopg
 
@@ -104,6 +105,28 @@ def main(args) -> None:
                 process.kill()
 
 
+_BENCH_USER, _BENCH_PASSWORD = "bench-viewer", "bench-viewer-password"
+
+
+def _bench_account(conn) -> None:
+    from api import accounts
+    from pilecare.errors import Conflict
+
+    try:
+        accounts.create(conn, _BENCH_USER, role=accounts.Role.VIEWER, full_name="Benchmark", password=_BENCH_PASSWORD,
+                        actor="bench")
+    except Conflict:
+        pass  # a previous run's database
+
+
+def _logged_in(base: str, path: str) -> urllib.request.Request:
+    """A request for `path` carrying a viewer's bearer token, as the console would send it."""
+    form = urllib.parse.urlencode({"username": _BENCH_USER, "password": _BENCH_PASSWORD}).encode()
+    with urllib.request.urlopen(base + "/auth/token", data=form, timeout=10) as response:
+        token = json.load(response)["access_token"]
+    return urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+
+
 def _main(args) -> None:
     base = get_settings()
     data_dir = Path(base.data_dir) / "bench-faults"
@@ -117,6 +140,7 @@ def _main(args) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         migrate(conn, settings)
         piles = seed_piles(conn, args.piles + args.faults)
+        _bench_account(conn)
     background, faulty = piles[:args.piles], piles[args.piles:]
     log = data_dir / "processes.log"
     port = embedded.free_port()
@@ -125,7 +149,7 @@ def _main(args) -> None:
     _start(["maintenance"], settings, log)
     _start(["api", "--port", str(port)], settings, log)
     embedded.wait_port(port, 30)
-    orders_url = f"http://127.0.0.1:{port}/work-orders?kind=corrective&limit=10000"
+    orders = _logged_in(f"http://127.0.0.1:{port}", "/work-orders?kind=corrective&limit=10000")
 
     target = parse_mqtt_url(mqtt_url)
     topics = Topics(settings.topic_prefix)
@@ -173,10 +197,10 @@ def _main(args) -> None:
             device.publish(topics.telemetry(pile), _telemetry(2, "Faulted", rng.choice(FAULT_CODES)), qos=1)
         if now >= next_poll:
             next_poll = now + 0.05
-            with urllib.request.urlopen(orders_url, timeout=10) as response:
-                orders = json.load(response)["data"]
+            with urllib.request.urlopen(orders, timeout=10) as response:
+                listed = json.load(response)["data"]
             t = time.monotonic()
-            for order in orders:
+            for order in listed:
                 if order["pile_id"] in published and order["pile_id"] not in seen:
                     seen[order["pile_id"]] = t
         time.sleep(0.005)
