@@ -3,7 +3,7 @@
 A seeded instance — sites clustered around towns across Germany, eight service regions,
 engineers with mixed skills, certifications, shifts, loads and vans, work orders of every
 fault category — goes through the same solver core the database pass uses
-(dispatch.build + dispatch.solve_problem), timed from plain data to offers (building the
+(matching.build + matching.solve_problem), timed from plain data to offers (building the
 cost matrix included). The greedy baseline (most urgent first, nearest qualified engineer
 with room) runs on the same input.
 
@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from maintenance import dispatch
-from maintenance.dispatch import EngineerIn, OrderIn
+from maintenance import matching
+from maintenance.matching import EngineerIn, OrderIn
 from maintenance.travel import Haversine
 
 # (lat, lon, weight): the larger German towns; sites and homes cluster around them.
@@ -95,20 +95,20 @@ def _by_priority(offers) -> dict[str, int]:
 
 def run(work_orders: int = 2000, engineers: int = 200, seed: int = 1) -> dict:
     orders, crew = instance(work_orders, engineers, seed)
-    config = dispatch.load().model_copy(update={"certified_manufacturers": CERTIFIED})
+    config = matching.load().model_copy(update={"certified_manufacturers": CERTIFIED})
     travel = Haversine()
 
     started = time.perf_counter()
-    problem = dispatch.build(orders, crew, config, travel)
-    solved = dispatch.solve_problem(problem)
+    problem = matching.build(orders, crew, config, travel)
+    solved = matching.solve_problem(problem)
     solve_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    baseline = dispatch.greedy_problem(dispatch.build(orders, crew, config, travel))
+    baseline = matching.greedy_problem(matching.build(orders, crew, config, travel))
     greedy_s = time.perf_counter() - started
 
     served = {o.order_id for o in baseline}
-    same = dispatch.solve([o for o in orders if o.id in served], crew, config, travel)
+    same = matching.solve([o for o in orders if o.id in served], crew, config, travel)
 
     feasible = problem.feasible
     result = {

@@ -29,12 +29,15 @@ class Maintenance:
     """One maintenance process. `tick()` is the run-once entry tests use."""
 
     def __init__(self, settings: Settings, policy: policies.Policy | None = None, *, name: str | None = None,
-                 conditions_every_s: float = 2.0, dispatch_config: dispatch.DispatchConfig | None = None):
+                 conditions_every_s: float = 2.0, dispatch_config: dispatch.DispatchConfig | None = None,
+                 dispatch_every_s: float = 1.0):
         self.settings = settings
         # Condition rules read the whole fleet's latest state; their durations are minutes,
         # so every couple of seconds is plenty. Transitions are handled on every pass.
         self.conditions_every_s = conditions_every_s
         self._conditions_at = 0.0
+        self.dispatch_every_s = dispatch_every_s
+        self._dispatched_at = 0.0
         self.policy = policy or policies.load(settings.policy_file)
         self.dispatch = dispatch_config or dispatch.load(settings.dispatch_file)
         self.name = name or f"pilecare-maintenance-{socket.gethostname()}-{os.getpid()}"
@@ -69,8 +72,11 @@ class Maintenance:
             changes += max(0, conditions.evaluate(conn, self.rules, self.policy))
         changes += len(alarms.settle_clears(conn)) + len(alarms.lift_suppression(conn))
         changes += orders.step(conn, self.policy, self.downlink)
-        # Offers time out and ready orders go to engineers as soon as they are ready.
-        changes += dispatch.step(conn, self.dispatch)
+        # Offers time out and ready orders go to engineers. Not on every wake-up: a backlog no
+        # engineer can take yet would otherwise be re-solved many times a second under load.
+        if time.monotonic() - self._dispatched_at >= self.dispatch_every_s:
+            self._dispatched_at = time.monotonic()
+            changes += dispatch.step(conn, self.dispatch)
         return changes
 
     def watch_sla(self) -> int:

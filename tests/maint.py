@@ -30,7 +30,8 @@ class Pass:
     """Runs maintenance passes in the test process, with a real downlink to the broker."""
 
     def __init__(self, settings, policy=None):
-        self.m = Maintenance(settings, policy or fast_policy(), name="test-maintenance", conditions_every_s=0)
+        self.m = Maintenance(settings, policy or fast_policy(), name="test-maintenance", conditions_every_s=0,
+                             dispatch_every_s=0)
 
     def __call__(self, times: int = 1) -> int:
         return sum(self.m.tick() for _ in range(times))

@@ -10,7 +10,7 @@ import pytest
 
 from maintenance import dispatch
 from maintenance import engineers as roster
-from maintenance.dispatch import EngineerIn, OrderIn
+from maintenance.matching import EngineerIn, OrderIn
 from maintenance.workorders import WorkOrderState as S
 from maintenance.workorders import open_corrective, transition
 from pilecare.errors import Conflict, InvalidInput, NotFound
