@@ -5,11 +5,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 
 from api.auth import ANYONE, require, secret_key
-from api.routes import (alarms, dispatch, engineers, events, field, fleet, health, ingest, maintenance, piles, registry,
-                        rules, users, webhooks, windows, work_orders)
+from api.routes import (alarms, console, dispatch, engineers, events, field, fleet, health, ingest, maintenance, piles,
+                        registry, rules, users, webhooks, windows, work_orders)
 from maintenance import policy as policies
 from pilecare.db import pool
 from pilecare.errors import PilecareError, Unauthorized
@@ -51,13 +51,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         return JSONResponse(status_code=422, content={"error": "invalid_input", "detail": "; ".join(problems)})
 
-    @app.get("/", include_in_schema=False)
-    async def root():
-        # The operator console will live here; until then, the API documentation.
-        return RedirectResponse("/docs")
-
     # Health and logging in are public; everything else needs a logged-in user, and each
     # router narrows that to the roles its endpoints are for (see docs/roles.md).
+    # The console's pages check the login themselves: `/` shows the login page to a stranger.
+    app.include_router(console.router)
     app.include_router(health.router)
     app.include_router(users.router)
     logged_in = [Depends(require(*ANYONE))]

@@ -51,6 +51,13 @@ def notify(conn, kind: str, role: str, message: str, *, work_order_id: int | Non
         "ON CONFLICT DO NOTHING", (kind, role, work_order_id, pile_id, message)).rowcount == 1
 
 
+def _describe(rule_id: str, detail: dict) -> str:
+    """What the rule saw, for people: "Raised by rule x: status Faulted, error code GroundFailure"."""
+    seen = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in detail.items()
+                     if value is not None and key != "connector_id")
+    return f"Raised by rule {rule_id}" + (f": {seen}" if seen else "")
+
+
 def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *, limit: int = 200) -> list[int]:
     """Open or join orders for the alarms that ask for one; return the orders created."""
     created, out_of_service = [], []
@@ -72,7 +79,7 @@ def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *,
             order_id, new = open_corrective(
                 conn, pile_id, category, title=f"{what} on {where}", actor=ACTOR, alarm_id=alarm_id,
                 priority=policy.priority_for(severity, tier, safety), severity=severity.value, safety=safety,
-                description=f"Raised by rule {rule_id}: {detail}", response_h=response_h, resolve_h=resolve_h,
+                description=_describe(rule_id, detail), response_h=response_h, resolve_h=resolve_h,
                 repeat_days=policy.repeat_days)
             if new:
                 created.append(order_id)

@@ -1,0 +1,210 @@
+// The console shell: who is logged in, the navigation their role allows, hash routing,
+// the live event feed and the search box. Each page is a module exporting
+// `render(ctx, params)`; ctx scopes live listeners, timers and charts to the page.
+import { api, query } from './api.js';
+import { $, debounce, fmt, h, replace } from './dom.js';
+import { connect, disconnect, subscribe } from './live.js';
+import { roles } from './roles.js';
+import * as overview from './pages/overview.js';
+import * as pile from './pages/pile.js';
+import * as alarms from './pages/alarms.js';
+import * as workOrders from './pages/work_orders.js';
+import * as order from './pages/order.js';
+import * as engineers from './pages/engineers.js';
+import * as kpis from './pages/kpis.js';
+
+const ROUTES = [
+  { path: /^\/$/, page: overview, nav: 'overview', allow: (can) => can.fleet },
+  { path: /^\/piles\/([^/]+)$/, page: pile, nav: 'overview', allow: () => true },
+  { path: /^\/alarms$/, page: alarms, nav: 'alarms', allow: (can) => can.alarms },
+  { path: /^\/work-orders$/, page: workOrders, nav: 'work-orders', allow: () => true },
+  { path: /^\/work-orders\/(\d+)$/, page: order, nav: 'work-orders', allow: () => true },
+  { path: /^\/engineers$/, page: engineers, nav: 'engineers', allow: (can) => can.roster },
+  { path: /^\/kpis$/, page: kpis, nav: 'kpis', allow: (can) => can.kpis },
+];
+
+const main = $('#main');
+let ctx = null;
+
+class PageContext {
+  constructor(me, can) {
+    this.me = me;
+    this.can = can;
+    this.cleanups = [];
+    this.current = true;
+  }
+
+  live(fn) { this.cleanups.push(subscribe(fn)); }
+
+  every(ms, fn) {
+    const timer = setInterval(fn, ms);
+    this.cleanups.push(() => clearInterval(timer));
+  }
+
+  onClose(fn) { this.cleanups.push(fn); }
+
+  close() {
+    this.current = false;
+    for (const fn of this.cleanups.splice(0)) fn();
+  }
+}
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, '') || '/';
+  const [path, search] = raw.split('?');
+  return { path: decodeURIComponent(path), params: Object.fromEntries(new URLSearchParams(search || '')) };
+}
+
+export function navigate(path, params = {}) {
+  const target = '#' + path + query(params);
+  if (location.hash === target) route();
+  else location.hash = target;
+}
+
+// Filters live in the hash, so a filtered list can be bookmarked and reloaded as it was.
+export function setParams(params) {
+  const { path } = parseHash();
+  history.replaceState(null, '', '#' + path + query(params));
+}
+
+async function route(me, can) {
+  me = me || window.pilecare.me;
+  can = can || window.pilecare.can;
+  const { path, params } = parseHash();
+  let target = ROUTES.find((r) => r.path.test(path));
+  if (!target || !target.allow(can)) {
+    location.replace('#' + can.home);
+    return;
+  }
+  if (ctx) ctx.close();
+  ctx = new PageContext(me, can);
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (a.dataset.nav === target.nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const match = path.match(target.path);
+  const page = h('div', { class: 'page', dataset: { page: target.nav } }, h('p', { class: 'loading' }, 'Loading…'));
+  replace(main, page);
+  try {
+    await target.page.render(ctx, page, { ...params, id: match[1] });
+  } catch (error) {
+    if (ctx.current && error.status !== 401) {
+      replace(page, h('div', { class: 'problem', role: 'alert' }, h('h1', {}, 'This page could not be shown'),
+        h('p', {}, error.message)));
+    }
+  }
+}
+
+// --- live feed and toasts ------------------------------------------------------------
+
+const FEED_LABEL = {
+  'alarm.raised': 'Alarm raised', 'alarm.cleared': 'Alarm cleared', 'work_order.created': 'Order created',
+  'work_order.updated': 'Order updated', 'work_order.escalated': 'Order escalated',
+  'assignment.offered': 'Offered', 'assignment.withdrawn': 'Offer withdrawn', 'arrival.eta': 'ETA',
+};
+
+function feedItem(event) {
+  const d = event.data || {};
+  const orderId = event.work_order_id || d.work_order_id;
+  const what = [d.pile_id, d.state && fmt.label(d.state), d.engineer_id || event.engineer_id, d.rule_id || d.title]
+    .filter(Boolean).join(' · ');
+  return h('li', { class: `feed-item feed-${event.event.split('.')[0]}`, dataset: { event: event.event } },
+    h('span', { class: 'feed-time' }, fmt.time(event.at)),
+    h('span', { class: 'feed-what' }, orderId ? h('a', { href: `#/work-orders/${orderId}` },
+      `${FEED_LABEL[event.event] || event.event} #${orderId}`) : (FEED_LABEL[event.event] || event.event)),
+    what ? h('span', { class: 'feed-detail' }, what) : null);
+}
+
+function toast(text, tone = 'info') {
+  const el = h('div', { class: `toast toast-${tone}` }, text);
+  $('#toasts').append(el);
+  setTimeout(() => el.remove(), 6000);
+}
+
+function startLive() {
+  const badge = $('#live');
+  connect((state) => {
+    badge.dataset.state = state;
+    $('#live-text').textContent = state;
+  });
+  subscribe((event) => {
+    const feed = $('#feed');
+    feed.prepend(feedItem(event));
+    while (feed.children.length > 40) feed.lastChild.remove();
+    const d = event.data || {};
+    if (event.event === 'alarm.raised') toast(`Alarm on ${d.pile_id}: ${d.rule_id || d.kind || ''}`, 'alarm');
+    if (event.event === 'work_order.created') toast(`New work order #${event.work_order_id || d.work_order_id} · ${d.pile_id || ''}`, 'order');
+  });
+}
+
+// --- search ----------------------------------------------------------------------------
+
+function startSearch(can) {
+  const form = $('#search');
+  if (!can.search) {
+    form.hidden = true;
+    return;
+  }
+  const input = $('#search-input');
+  const results = $('#search-results');
+  const show = (groups) => {
+    const items = groups.flatMap(([title, rows]) => rows.length ? [h('div', { class: 'search-group' }, title), ...rows] : []);
+    replace(results, items.length ? items : h('div', { class: 'search-empty' }, 'No match'));
+    results.hidden = false;
+  };
+  const option = (href, main, sub) => h('a', { class: 'search-option', role: 'option', href,
+    onclick: () => { results.hidden = true; input.value = ''; } }, h('span', {}, main), h('small', {}, sub || ''));
+  const run = debounce(async () => {
+    const q = input.value.trim();
+    if (q.length < 2) {
+      results.hidden = true;
+      return;
+    }
+    let found = await api(`/search${query({ q, limit: 8 })}`, { optional: true });
+    if (!found) {  // a server without /search: piles only
+      const piles = await api(`/piles${query({ q, limit: 8 })}`);
+      found = { piles: piles.data.map((p) => ({ ...p })), sites: [], customers: [] };
+    }
+    if (input.value.trim() !== q) return;
+    show([
+      ['Piles', found.piles.map((p) => option(`#/piles/${encodeURIComponent(p.id)}`, p.id,
+        [p.site_name, p.customer_name].filter(Boolean).join(' · ')))],
+      ['Sites', found.sites.map((s) => option(`#/?site=${encodeURIComponent(s.id)}`, s.name,
+        [s.region, s.customer_name].filter(Boolean).join(' · ')))],
+      ['Customers', found.customers.map((c) => option(`#/?customer=${encodeURIComponent(c.id)}`, c.name,
+        c.tier ? `tier ${c.tier}` : ''))],
+    ]);
+  }, 200);
+  input.addEventListener('input', run);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const first = results.querySelector('a');
+    if (first) first.click();
+  });
+  document.addEventListener('click', (e) => { if (!form.contains(e.target)) results.hidden = true; });
+  input.addEventListener('keydown', (e) => { if (e.key === 'Escape') results.hidden = true; });
+}
+
+// --- start -------------------------------------------------------------------------------
+
+async function start() {
+  const me = await api('/auth/me');
+  const can = roles(me);
+  window.pilecare = { me, can, navigate };
+  $('#me-name').textContent = me.full_name;
+  $('#me-role').textContent = me.role + (me.engineer_id ? ` · ${me.engineer_id}` : '');
+  replace($('#nav'), can.nav.map((item) => h('li', {}, h('a', { href: `#${item.path}`, dataset: { nav: item.key } },
+    h('span', { class: 'nav-icon', 'aria-hidden': 'true' }, item.icon), item.label))));
+  $('#logout').addEventListener('click', async () => {
+    disconnect();
+    await api('/auth/logout', { method: 'POST' });
+    location.replace('/login');
+  });
+  startSearch(can);
+  startLive();
+  window.addEventListener('hashchange', () => route());
+  await route(me, can);
+  document.body.dataset.ready = 'true';
+}
+
+start();

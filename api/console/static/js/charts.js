@@ -1,0 +1,114 @@
+// Chart.js (UMD build from the npm package, loaded by index.html as window.Chart).
+// Time axes are linear axes of epoch milliseconds with our own tick labels, so no date
+// adapter is needed. Each chart's container gets data-points (how many points it drew)
+// and data-rendered once drawn: tests and people can tell a drawn chart from an empty one.
+import { h } from './dom.js';
+
+export const PALETTE = ['#1f6feb', '#d9480f', '#2b8a3e', '#9c36b5', '#e8590c', '#0b7285', '#5c940d', '#c2255c'];
+
+const tickTime = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const tickDay = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
+
+function library() {
+  if (!window.Chart) throw new Error('Chart.js did not load (/console/vendor/chart.umd.min.js)');
+  return window.Chart;
+}
+
+// A figure: a titled box holding one canvas; `chart` draws into it.
+export function figure(title, { testid, tall = false } = {}) {
+  const canvas = h('canvas', { role: 'img', 'aria-label': title });
+  const box = h('figure', { class: ['chart', tall && 'chart-tall'], dataset: { testid: testid || '', points: '0' } },
+    h('figcaption', {}, title), h('div', { class: 'chart-body' }, canvas));
+  return { box, canvas };
+}
+
+function mark(fig, chart) {
+  const points = chart.data.datasets.reduce((n, d) => n + d.data.filter((p) => p !== null && (p.y ?? p) !== null).length, 0);
+  fig.box.dataset.points = String(points);
+  fig.box.dataset.rendered = 'true';
+  fig.box.classList.toggle('chart-empty', points === 0);
+}
+
+// series: [{label, points: [{x: ms, y}], type?: 'bar'|'line', axis?: 'y'|'y2'}]
+export function timeChart(fig, series, { unit = '', span = 86400000, stacked = false, y2unit } = {}) {
+  const Chart = library();
+  const format = span > 2 * 86400000 ? (v) => tickDay.format(new Date(v)) : (v) => tickTime.format(new Date(v));
+  const chart = new Chart(fig.canvas, {
+    type: 'line',
+    data: {
+      datasets: series.map((s, i) => ({
+        label: s.label,
+        type: s.type || 'line',
+        data: s.points,
+        yAxisID: s.axis || 'y',
+        borderColor: s.color || PALETTE[i % PALETTE.length],
+        backgroundColor: (s.color || PALETTE[i % PALETTE.length]) + (s.type === 'bar' ? 'b0' : '22'),
+        borderWidth: s.type === 'bar' ? 0 : 1.5,
+        pointRadius: s.points.length > 60 ? 0 : 2,
+        tension: 0.2,
+        fill: !!s.fill,
+        spanGaps: false,
+      })),
+    },
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      parsing: true,
+      interaction: { mode: 'nearest', axis: 'x', intersect: false },
+      plugins: {
+        legend: { display: series.length > 1, labels: { boxWidth: 10, font: { size: 11 } } },
+        tooltip: { callbacks: { title: (items) => items.length ? new Date(items[0].parsed.x).toLocaleString() : '' } },
+      },
+      scales: {
+        x: { type: 'linear', stacked, ticks: { callback: format, maxTicksLimit: 8, font: { size: 11 } },
+          grid: { color: '#eef1f5' } },
+        y: { stacked, beginAtZero: true, title: { display: !!unit, text: unit }, ticks: { font: { size: 11 } },
+          grid: { color: '#eef1f5' } },
+        ...(y2unit ? { y2: { position: 'right', beginAtZero: true, title: { display: true, text: y2unit },
+          grid: { drawOnChartArea: false } } } : {}),
+      },
+    },
+  });
+  mark(fig, chart);
+  return chart;
+}
+
+// labels: category names; series: [{label, values: [...], type?, axis?}]
+export function categoryChart(fig, labels, series, { unit = '', percent = false, y2unit } = {}) {
+  const Chart = library();
+  const tick = percent ? (v) => `${Math.round(v * 100)} %` : undefined;
+  const chart = new Chart(fig.canvas, {
+    type: 'bar',
+    data: {
+      labels,
+      datasets: series.map((s, i) => ({
+        label: s.label,
+        type: s.type || 'bar',
+        data: s.values,
+        yAxisID: s.axis || 'y',
+        borderColor: s.color || PALETTE[i % PALETTE.length],
+        backgroundColor: (s.color || PALETTE[i % PALETTE.length]) + (s.type === 'line' ? '22' : 'c0'),
+        borderWidth: s.type === 'line' ? 2 : 0,
+        pointRadius: 2,
+        spanGaps: true,
+      })),
+    },
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      plugins: {
+        legend: { display: series.length > 1, labels: { boxWidth: 10, font: { size: 11 } } },
+        tooltip: percent ? { callbacks: { label: (c) => `${c.dataset.label}: ${(c.parsed.y * 100).toFixed(1)} %` } } : {},
+      },
+      scales: {
+        x: { ticks: { font: { size: 11 } }, grid: { display: false } },
+        y: { beginAtZero: true, suggestedMax: percent ? 1 : undefined, title: { display: !!unit, text: unit },
+          ticks: { callback: tick, font: { size: 11 } }, grid: { color: '#eef1f5' } },
+        ...(y2unit ? { y2: { position: 'right', beginAtZero: true, title: { display: true, text: y2unit },
+          grid: { drawOnChartArea: false } } } : {}),
+      },
+    },
+  });
+  mark(fig, chart);
+  return chart;
+}

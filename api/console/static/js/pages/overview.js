@@ -1,0 +1,141 @@
+// Fleet overview: state counts and shares, availability against target, sites by worst
+// pile state, and the newest alarms and open orders — refreshed by live events.
+import { api, query } from '../api.js';
+import { badge, debounce, fmt, h, link, replace, section, table, tile } from '../dom.js';
+import { setParams } from '../app.js';
+
+const STATES = ['online', 'charging', 'faulted', 'offline'];
+const WORST_ORDER = { faulted: 0, offline: 1, charging: 2, ok: 3 };
+
+// /fleet/overview where the server has it, else the same figures from /fleet/health.
+async function loadOverview() {
+  const overview = await api('/fleet/overview', { optional: true });
+  if (overview) return overview;
+  const health = await api('/fleet/health');
+  const share = (n) => (health.piles ? n / health.piles : 0);
+  return {
+    ...health,
+    shares: Object.fromEntries(STATES.map((s) => [s, share(health[s])])),
+    availability: null,
+    sites: health.sites.map((s) => ({ ...s, customer_name: s.customer_id, region: '' })),
+  };
+}
+
+function availabilityTile(label, value, target, testid) {
+  if (value === null || value === undefined) return tile(label, '—', { sub: 'not reported by this server', testid });
+  const tone = value >= target ? 'good' : value >= target - 0.02 ? 'warn' : 'bad';
+  return tile(label, fmt.pct(value, 2), { sub: `target ${fmt.pct(target, 0)}`, tone, testid });
+}
+
+function shareBar(o) {
+  return h('div', { class: 'sharebar', role: 'img',
+    'aria-label': STATES.map((s) => `${s} ${fmt.pct(o.shares[s])}`).join(', ') },
+  STATES.map((s) => (o.shares[s] > 0 ? h('span', { class: `share share-${s}`, style: { flexGrow: String(o.shares[s]) },
+    title: `${s}: ${o[s]} (${fmt.pct(o.shares[s])})` }) : null)));
+}
+
+function siteTile(site, selected) {
+  return h('button', { type: 'button', class: ['site', `site-${site.worst}`, selected && 'site-selected'],
+    dataset: { site: site.site_id, worst: site.worst }, 'aria-pressed': selected ? 'true' : 'false',
+    title: `${site.name}: worst state ${site.worst}` },
+  h('span', { class: 'site-name' }, site.name),
+  h('span', { class: 'site-customer' }, site.customer_name || site.customer_id),
+  h('span', { class: 'site-counts' },
+    `${site.piles} piles · ${site.online} on`, site.faulted ? ` · ${site.faulted} faulted` : '',
+    site.offline ? ` · ${site.offline} off` : ''));
+}
+
+export async function render(ctx, page, params) {
+  const filter = { site: params.site || '', customer: params.customer || '' };
+  const head = h('div', { class: 'page-head' }, h('h1', {}, 'Fleet overview'),
+    h('p', { class: 'muted' }, 'Live state of every pile; sites coloured by their worst pile.'));
+  const tiles = h('div', { class: 'tiles', dataset: { testid: 'fleet-tiles' } });
+  const sites = h('div', { class: 'sites', dataset: { testid: 'sites' } });
+  const piles = h('div', { dataset: { testid: 'site-piles' } });
+  const alarms = h('div', { dataset: { testid: 'latest-alarms' } });
+  const orders = h('div', { dataset: { testid: 'latest-orders' } });
+  replace(page, head, tiles,
+    h('div', { class: 'columns' },
+      h('div', { class: 'col-wide' }, section('Sites', h('p', { class: 'legend' },
+        ['ok', 'charging', 'offline', 'faulted'].map((s) => h('span', { class: `legend-item site-${s}` }, s))), sites),
+      section('Piles', piles)),
+      h('div', { class: 'col-narrow' }, section('Active alarms', alarms), section('Open work orders', orders))));
+
+  async function loadPiles() {
+    if (!filter.site && !filter.customer) {
+      replace(piles, h('p', { class: 'empty' }, 'Pick a site (or search) to list its piles.'));
+      return;
+    }
+    const list = await api(`/piles${query({ site_id: filter.site, customer_id: filter.customer, limit: 200 })}`);
+    if (!ctx.current) return;
+    replace(piles, table([
+      { label: 'Pile', value: (p) => link(`#/piles/${encodeURIComponent(p.id)}`, p.id, { dataset: { pile: p.id } }) },
+      { label: 'Model', value: (p) => `${p.model_name} (${p.kind} ${fmt.num(p.rated_power_kw)} kW)` },
+      { label: 'Site', value: (p) => p.site_name },
+      { label: 'Firmware', value: (p) => p.firmware || '—' },
+      { label: 'State', value: (p) => badge(p.online ? 'online' : 'offline') },
+      { label: 'Last seen', value: (p) => fmt.ago(p.last_seen) },
+    ], list.data, { caption: 'Piles', empty: 'No piles here.' }));
+  }
+
+  async function load() {
+    const [o, activeAlarms, openOrders] = await Promise.all([
+      loadOverview(),
+      api('/alarms?state=active&limit=8'),
+      api('/work-orders?open=true&limit=8'),
+    ]);
+    if (!ctx.current) return;
+    const avail = o.availability || {};
+    replace(tiles,
+      tile('Piles', fmt.num(o.piles), { testid: 'piles' }),
+      ...STATES.map((s) => tile(fmt.label(s), fmt.num(o[s]), { sub: fmt.pct(o.shares[s]), tone: s, testid: s })),
+      availabilityTile('Availability 24 h', avail.day, avail.target ?? 0.97, 'availability-day'),
+      availabilityTile('Availability 30 d', avail.month, avail.target ?? 0.97, 'availability-month'),
+      tile('Active alarms', fmt.num(o.open_alarms ?? activeAlarms.count), { testid: 'open-alarms',
+        tone: (o.open_alarms ?? activeAlarms.count) ? 'bad' : undefined }),
+      tile('Open orders', fmt.num(o.open_work_orders ?? openOrders.count), { testid: 'open-orders',
+        sub: o.sla_breached !== undefined ? `${o.sla_breached} SLA breached` : undefined }),
+      h('div', { class: 'tile tile-span' }, h('div', { class: 'tile-label' }, 'Share of piles'), shareBar(o)));
+    let shown = o.sites;
+    if (filter.customer) shown = shown.filter((s) => s.customer_id === filter.customer);
+    shown = [...shown].sort((a, b) => WORST_ORDER[a.worst] - WORST_ORDER[b.worst] || a.name.localeCompare(b.name));
+    const regions = [...new Set(shown.map((s) => s.region || ''))].sort();
+    replace(sites, regions.map((region) => h('div', { class: 'region' },
+      region ? h('h3', { class: 'region-name' }, region) : null,
+      h('div', { class: 'site-grid' }, shown.filter((s) => (s.region || '') === region)
+        .map((s) => siteTile(s, s.site_id === filter.site))))));
+    replace(alarms, table([
+      { label: 'Pile', value: (a) => link(`#/piles/${encodeURIComponent(a.pile_id)}`, a.pile_id) },
+      { label: 'Alarm', value: (a) => a.rule_id },
+      { label: 'Severity', value: (a) => badge(a.severity) },
+      { label: 'Since', value: (a) => fmt.ago(a.first_seen) },
+    ], activeAlarms.data, { caption: 'Active alarms', empty: 'No active alarms.',
+      rowAttrs: (a) => ({ dataset: { alarm: a.id, pile: a.pile_id } }) }));
+    replace(orders, table([
+      { label: '#', value: (w) => link(`#/work-orders/${w.id}`, `#${w.id}`) },
+      { label: 'Pile', value: (w) => w.pile_id },
+      { label: 'State', value: (w) => badge(w.state) },
+      { label: 'SLA', value: (w) => badge(w.sla, `sla-${w.sla}`) },
+    ], openOrders.data, { caption: 'Open work orders', empty: 'No open work orders.',
+      rowAttrs: (w) => ({ dataset: { order: w.id, pile: w.pile_id } }) }));
+  }
+
+  sites.addEventListener('click', (e) => {
+    const button = e.target.closest('[data-site]');
+    if (!button) return;
+    filter.site = filter.site === button.dataset.site ? '' : button.dataset.site;
+    filter.customer = '';
+    setParams(filter);
+    for (const b of sites.querySelectorAll('[data-site]')) {
+      const on = b.dataset.site === filter.site;
+      b.classList.toggle('site-selected', on);
+      b.setAttribute('aria-pressed', on ? 'true' : 'false');
+    }
+    loadPiles();
+  });
+
+  await Promise.all([load(), loadPiles()]);
+  const refresh = debounce(() => load().catch(() => {}), 300);
+  ctx.live(refresh);
+  ctx.every(30000, refresh);
+}

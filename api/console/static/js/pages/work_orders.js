@@ -1,0 +1,108 @@
+// Work orders: a board by state and a filterable list, both live. Engineers get the
+// same page as "My jobs": the API returns only the orders they hold.
+import { api, query } from '../api.js';
+import { badge, debounce, fmt, h, link, replace, table } from '../dom.js';
+import { setParams } from '../app.js';
+
+// Board columns, in the order work moves; closed and cancelled orders are in the list only.
+// The dispatch lanes always show; the others only while they hold an order.
+export const BOARD = ['new', 'triage', 'ready_for_dispatch', 'assigned', 'accepted', 'en_route', 'on_site',
+  'escalated', 'on_hold', 'resolved', 'verified'];
+const ALWAYS = new Set(['ready_for_dispatch', 'assigned', 'accepted', 'en_route', 'on_site']);
+const STATES = [...BOARD, 'closed', 'cancelled'];
+
+function select(name, label, options, value) {
+  return h('label', { class: 'field' }, h('span', {}, label),
+    h('select', { name }, options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
+}
+
+function card(w) {
+  return h('a', { class: ['card', `card-sla-${w.sla}`, w.safety && 'card-safety'], href: `#/work-orders/${w.id}`,
+    dataset: { order: w.id, pile: w.pile_id, state: w.state, sla: w.sla } },
+  h('span', { class: 'card-top' }, h('strong', {}, `#${w.id}`), ` P${w.priority}`,
+    w.severity ? badge(w.severity) : null, w.sla !== 'none' ? badge(`SLA ${w.sla}`, `sla-${w.sla}`) : null),
+  h('span', { class: 'card-title' }, w.title),
+  h('span', { class: 'card-meta' }, w.pile_id, w.engineer_id ? ` · ${w.engineer_id}` : '',
+    w.eta ? ` · ETA ${fmt.time(w.eta)}` : '', w.escalation_level ? ` · esc. ${w.escalation_level}` : ''));
+}
+
+export async function render(ctx, page, params) {
+  const filter = {
+    view: params.view || (ctx.can.engineer ? 'list' : 'board'),
+    state: params.state || '', priority: params.priority || '', sla: params.sla || '', kind: params.kind || '',
+    open: params.open ?? 'true',
+  };
+  const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter work orders' },
+    h('div', { class: 'segmented', role: 'group', 'aria-label': 'View' },
+      ['board', 'list'].map((v) => h('button', { type: 'button', dataset: { view: v },
+        'aria-pressed': filter.view === v ? 'true' : 'false' }, v === 'board' ? 'Board' : 'List'))),
+    select('open', 'Show', [['true', 'Open'], ['false', 'Closed / cancelled'], ['', 'All']], filter.open),
+    select('state', 'State', [['', 'Any'], ...STATES.map((s) => [s, fmt.label(s)])], filter.state),
+    select('kind', 'Kind', [['', 'Any'], ...['corrective', 'preventive', 'inspection', 'installation'].map((k) => [k, k])], filter.kind),
+    select('priority', 'Priority', [['', 'Any'], ...[1, 2, 3, 4, 5].map((p) => [String(p), `P${p}`])], filter.priority),
+    select('sla', 'SLA', [['', 'Any'], ['ok', 'ok'], ['warning', 'warning'], ['breached', 'breached'], ['met', 'met']], filter.sla));
+  const count = h('span', { class: 'count' });
+  const body = h('div', { dataset: { testid: 'orders' } });
+  replace(page, h('div', { class: 'page-head' }, h('h1', {}, ctx.can.engineer ? 'My jobs ' : 'Work orders ', count),
+    h('p', { class: 'muted' }, ctx.can.engineer ? 'The orders you hold.'
+      : 'Most urgent first. SLA: amber once 75 % of a clock is used, red when it has run out.')), form, body);
+
+  let previous = null;
+  async function load() {
+    const { view, ...rest } = filter;
+    const result = await api(`/work-orders${query({ ...rest, limit: 500 })}`);
+    if (!ctx.current) return;
+    count.textContent = `(${result.count})`;
+    const fresh = new Set(previous ? result.data.filter((w) => !previous.has(w.id)).map((w) => w.id) : []);
+    previous = new Set(result.data.map((w) => w.id));
+    if (view === 'board') {
+      const held = new Set(result.data.map((w) => w.state));
+      const columns = BOARD.filter((s) => (filter.state ? s === filter.state : ALWAYS.has(s) || held.has(s)));
+      replace(body, h('div', { class: 'board', dataset: { testid: 'board' } }, columns.map((state) => {
+        const cards = result.data.filter((w) => w.state === state);
+        return h('section', { class: 'lane', dataset: { lane: state }, 'aria-label': fmt.label(state) },
+          h('h2', { class: 'lane-title' }, fmt.label(state), h('span', { class: 'lane-count' }, String(cards.length))),
+          cards.map((w) => {
+            const c = card(w);
+            if (fresh.has(w.id)) c.classList.add('flash');
+            return c;
+          }));
+      })));
+    } else {
+      replace(body, table([
+        { label: '#', value: (w) => link(`#/work-orders/${w.id}`, `#${w.id}`) },
+        { label: 'P', value: (w) => `P${w.priority}` },
+        { label: 'Title', value: (w) => w.title },
+        { label: 'Kind', value: (w) => fmt.label(w.kind) },
+        { label: 'Pile', value: (w) => link(`#/piles/${encodeURIComponent(w.pile_id)}`, w.pile_id) },
+        { label: 'State', value: (w) => badge(w.state) },
+        { label: 'SLA', value: (w) => badge(w.sla, `sla-${w.sla}`) },
+        { label: 'Engineer', value: (w) => w.engineer_id || '—' },
+        { label: 'ETA', value: (w) => fmt.time(w.eta) },
+        { label: 'Opened', value: (w) => fmt.ago(w.created_at) },
+      ], result.data, { caption: 'Work orders', empty: 'No work orders match.',
+        rowAttrs: (w) => ({ class: fresh.has(w.id) ? 'flash' : undefined,
+          dataset: { order: w.id, pile: w.pile_id, state: w.state } }) }));
+    }
+  }
+
+  form.addEventListener('click', (e) => {
+    const button = e.target.closest('[data-view]');
+    if (!button) return;
+    filter.view = button.dataset.view;
+    for (const b of form.querySelectorAll('[data-view]')) b.setAttribute('aria-pressed', b === button ? 'true' : 'false');
+    setParams(filter);
+    load();
+  });
+  form.addEventListener('change', () => {
+    const data = new FormData(form);
+    for (const key of ['open', 'state', 'kind', 'priority', 'sla']) filter[key] = String(data.get(key) || '');
+    setParams(filter);
+    load();
+  });
+
+  await load();
+  const refresh = debounce(() => load().catch(() => {}), 300);
+  ctx.live((event) => { if (!event.event.startsWith('alarm.')) refresh(); });
+  ctx.every(30000, refresh);
+}
