@@ -8,8 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.auth import ANYONE, require, secret_key
-from api.routes import (alarms, console, dispatch, engineers, events, field, fleet, health, ingest, maintenance, piles,
-                        registry, rules, users, webhooks, windows, work_orders)
+from api.routes import (alarms, console, dispatch, engineers, events, field, fleet, health, ingest, kpis, maintenance,
+                        overview, piles, registry, rules, search, users, webhooks, windows, work_orders)
 from maintenance import policy as policies
 from pilecare.db import pool
 from pilecare.errors import PilecareError, Unauthorized
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(users.router)
     logged_in = [Depends(require(*ANYONE))]
-    for module in (piles, registry, fleet, ingest, alarms, work_orders, field, engineers, dispatch, rules, windows,
-                   maintenance, webhooks, events):
+    for module in (piles, registry, fleet, overview, search, kpis, ingest, alarms, work_orders, field, engineers, dispatch,
+                   rules, windows, maintenance, webhooks, events):
         app.include_router(module.router, dependencies=logged_in)
     return app

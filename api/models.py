@@ -128,6 +128,8 @@ class SiteHealth(BaseModel):
     site_id: str
     name: str
     customer_id: str
+    customer_name: str | None = None
+    region: str | None = None
     lat: float
     lon: float
     piles: int

@@ -61,6 +61,8 @@ def _bench(args) -> None:
         from maintenance.bench import main
     elif args.what == "dispatch":
         from maintenance.dispatch_bench import main
+    elif args.what == "api":
+        from api.bench import main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     main(args)
@@ -149,7 +151,7 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=_seed)
 
     bench = sub.add_parser("bench", help="benchmarks (last output line is JSON)")
-    bench.add_argument("what", choices=("ingest", "faults", "dispatch"))
+    bench.add_argument("what", choices=("ingest", "faults", "dispatch", "api"))
     bench.add_argument("--seconds", type=float, default=60.0, help="length of the measured drain / run")
     bench.add_argument("--piles", type=int, default=1000, help="piles (faults: those carrying the background load)")
     bench.add_argument("--rate", type=float, default=2500.0, help="faults: background messages per second")

@@ -31,6 +31,13 @@ TABLE = [
     ("GET", "/piles", None, EVERYONE),
     ("GET", "/piles/{pile}", None, EVERYONE),
     ("GET", "/fleet/health", None, EVERYONE),
+    ("GET", "/piles/{pile}/availability", None, EVERYONE),
+    # the console's fleet-wide views
+    ("GET", "/fleet/overview", None, OFFICE),
+    ("GET", "/search?q=TP", None, OFFICE),
+    ("GET", "/kpis", None, OFFICE),
+    ("GET", "/kpis/series?period=week&count=2", None, OFFICE),
+    ("GET", "/kpis/definitions", None, OFFICE),
     ("GET", "/sites", None, EVERYONE),
     ("GET", "/pile-models", None, EVERYONE),
     ("GET", "/customers", None, DESK),                      # contact details

@@ -24,6 +24,25 @@ LEFT JOIN pile_state ps ON ps.pile_id = p.id
 LEFT JOIN connectors cs ON cs.pile_id = p.id
 """
 
+SITES = ("WITH per_pile AS (" + _PER_PILE + ") "
+         "SELECT s.id AS site_id, s.name, s.customer_id, c.name AS customer_name, s.region, s.lat, s.lon, "
+         "count(pp.id) AS piles, count(*) FILTER (WHERE pp.online) AS online, "
+         "count(*) FILTER (WHERE pp.id IS NOT NULL AND NOT pp.online) AS offline, "
+         "count(*) FILTER (WHERE pp.faulted) AS faulted, count(*) FILTER (WHERE pp.charging) AS charging "
+         "FROM sites s JOIN customers c ON c.id = s.customer_id LEFT JOIN per_pile pp ON pp.site_id = s.id "
+         "GROUP BY s.id, c.name ORDER BY s.id")
+
+
+def site_counts(conn) -> list[dict]:
+    """Every site with its piles online, offline, faulted and charging."""
+    return conn.execute(SITES).fetchall()
+
+
+def worst(counts: dict) -> str:
+    """The state a site (or any group of piles) shows: faulted > offline > charging > ok."""
+    return ("faulted" if counts["faulted"] else "offline" if counts["offline"]
+            else "charging" if counts["charging"] else "ok")
+
 
 @router.get(
     "/health",
@@ -33,19 +52,12 @@ LEFT JOIN connectors cs ON cs.pile_id = p.id
                 "A site's `worst` is faulted > offline > charging > ok.",
 )
 def fleet_health(conn: Conn) -> FleetHealth:
-    sites = conn.execute(
-        "WITH per_pile AS (" + _PER_PILE + ") "
-        "SELECT s.id AS site_id, s.name, s.customer_id, s.lat, s.lon, count(pp.id) AS piles, "
-        "count(*) FILTER (WHERE pp.online) AS online, count(*) FILTER (WHERE pp.id IS NOT NULL AND NOT pp.online) AS offline, "
-        "count(*) FILTER (WHERE pp.faulted) AS faulted, count(*) FILTER (WHERE pp.charging) AS charging "
-        "FROM sites s LEFT JOIN per_pile pp ON pp.site_id = s.id GROUP BY s.id ORDER BY s.id"
-    ).fetchall()
+    sites = site_counts(conn)
     by_status = {r["status"]: r["n"] for r in conn.execute(
         "SELECT status, count(*) AS n FROM connector_state GROUP BY status ORDER BY status")}
     site_models = []
     for r in sites:
-        worst = "faulted" if r["faulted"] else "offline" if r["offline"] else "charging" if r["charging"] else "ok"
-        site_models.append(SiteHealth(**r, worst=worst))
+        site_models.append(SiteHealth(**r, worst=worst(r)))
     return FleetHealth(
         piles=sum(s.piles for s in site_models),
         online=sum(s.online for s in site_models),

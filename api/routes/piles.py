@@ -7,11 +7,13 @@ from typing import Annotated
 
 import psycopg
 from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Actor, require
 from api.deps import Conn
 from api.models import (PileCreate, PileDetail, PilePublic, PilesPublic, TelemetryBucket, TelemetryPoint,
                         TelemetryPublic)
+from maintenance import kpi
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
 router = APIRouter(prefix="/piles", tags=["piles"])
@@ -189,3 +191,41 @@ def telemetry(
                             if r["energy_max_kwh"] is not None else None) for r in rows]
     return TelemetryPublic(pile_id=pile_id, start=start, end=end, bucket=bucket, source=source, data=data,
                            count=len(data))
+
+
+class PileAvailability(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    pile_id: str
+    days: int
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    availability: float | None = Field(description="Share of the connectors' known time they could charge, planned "
+                                                    "maintenance counted as available (docs/kpi.md).")
+    target: float
+    online_share: float | None = Field(description="Share of the known time the pile was connected and heard from.")
+    faulted_hours: float = Field(description="Hours Faulted or Unavailable, averaged over the connectors.")
+    offline_hours: float = Field(description="Hours offline (connection lost, or silent beyond 3 reporting intervals).")
+    down_hours: float = Field(description="Hours unavailable for either cause, planned maintenance excluded, "
+                                          "averaged over the connectors.")
+    planned_hours: float = Field(description="Outage hours inside planned maintenance windows, averaged over the "
+                                             "connectors.")
+    connectors: int
+
+
+@router.get("/{pile_id}/availability", summary="The pile's uptime over the last days, for its page")
+def pile_availability(conn: Conn, pile_id: str, days: Annotated[int, Query(ge=1, le=366)] = 30) -> PileAvailability:
+    if conn.execute("SELECT 1 FROM piles WHERE id = %s", (pile_id,)).fetchone() is None:
+        raise NotFound(f"pile {pile_id!r} does not exist")
+    end = datetime.now(timezone.utc)
+    a = kpi.availability(conn, end - timedelta(days=days), end, pile_id=pile_id)
+
+    def hours(seconds: float) -> float:
+        return round(seconds / a.ports / 3600, 2) if a.ports else 0.0
+
+    return PileAvailability(
+        pile_id=pile_id, days=days, start=a.start, end=a.end, availability=a.value, target=kpi.AVAILABILITY_TARGET,
+        online_share=round(1 - a.offline_s / a.known_s, 5) if a.known_s else None,
+        faulted_hours=hours(a.status_s), offline_hours=hours(a.offline_s), down_hours=hours(a.down_s),
+        planned_hours=hours(a.planned_s), connectors=a.ports,
+    )

@@ -1,0 +1,170 @@
+"""Service KPIs for the console's KPI page: one period, a series of periods for charts, and
+the definitions the page shows as help text (the same words as docs/kpi.md)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import OFFICE, require
+from api.deps import PlainConn
+from maintenance import kpi
+from pilecare.errors import InvalidInput
+
+router = APIRouter(prefix="/kpis", tags=["kpis"], dependencies=[Depends(require(*OFFICE))])
+
+MAX_RANGE = timedelta(days=400)
+
+
+class Period(str, Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class KpisPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    response_h: float | None = Field(description="Median hours from a corrective order's creation to its first response.")
+    response_mean_h: float | None
+    mttr_h: float | None = Field(description="Mean hours from a corrective order's creation to its resolution.")
+    mtbf_h: float | None = Field(description="Port operating hours per failure (corrective order opened).")
+    first_time_fix_rate: float | None
+    repeat_repair_rate: float | None
+    pm_compliance: float | None
+    availability: float | None = Field(description="Share of known port-time available, planned maintenance excluded.")
+    availability_target: float
+    orders_opened: int
+    orders_resolved: int
+    orders_repaired: int
+    fixed_first_time: int
+    repeat_orders: int
+    pm_due: int
+    pm_on_time: int
+    port_hours: float
+    down_port_hours: float
+
+
+class KpiSeries(BaseModel):
+    period: Period
+    site_id: str | None
+    data: list[KpisPublic] = Field(description="Oldest first; the last period is the current one, up to now.")
+
+
+class KpiDefinition(BaseModel):
+    key: str
+    name: str
+    definition: str
+    unit: str
+    source: str
+
+
+# The same words as docs/kpi.md: the console shows them as the KPI page's help text.
+DEFINITIONS = [
+    KpiDefinition(
+        key="response_h", name="Response time", unit="hours (median)",
+        definition="From a corrective work order's creation to its first response: an engineer accepting it, or "
+                   "the remote first line resolving it. Median over the corrective orders created in the period "
+                   "that have had a response (the mean is given beside it).",
+        source="pilecare, for R-RESPONSE (every request answered within 24 h)"),
+    KpiDefinition(
+        key="mttr_h", name="MTTR (mean time to restore)", unit="hours",
+        definition="Mean time from a corrective work order's creation to its resolution (the pile working again), "
+                   "over the corrective orders resolved in the period.",
+        source="after SMRP's mean time to repair (MTTR); measured from the order, not from the fault's start"),
+    KpiDefinition(
+        key="mtbf_h", name="MTBF (mean time between failures)", unit="hours",
+        definition="Available port-hours in the period (port-time minus outage time, planned maintenance counted as "
+                   "available) divided by the failures: corrective work orders opened in the period.",
+        source="after SMRP's mean time between failures (MTBF), with ports as the equipment"),
+    KpiDefinition(
+        key="first_time_fix_rate", name="First-time-fix rate", unit="share (0..1)",
+        definition="Of the corrective orders repaired on site and closed in the period, the share that never came "
+                   "back from verification (the fault did not return).",
+        source="pilecare, for R-KPI (repair success rate)"),
+    KpiDefinition(
+        key="repeat_repair_rate", name="Repeat-repair rate", unit="share (0..1)",
+        definition="Of the corrective orders opened in the period, the share that repeat a repair of the same fault "
+                   "on the same pile closed within the previous 30 days.",
+        source="pilecare, for R-NO-REPEAT"),
+    KpiDefinition(
+        key="pm_compliance", name="PM compliance", unit="share (0..1)",
+        definition="Of the preventive work orders due in the period, the share closed by their due date.",
+        source="after SMRP's preventive maintenance (PM) compliance; no grace period"),
+    KpiDefinition(
+        key="availability", name="Availability (uptime)", unit="share (0..1), target 0.97",
+        definition="The share of port-time in the period that the fleet's connectors could charge: not Faulted or "
+                   "Unavailable, their pile connected and heard from within 3 reporting intervals. Counted from "
+                   "each port's first report. Outage time inside a planned maintenance window counts as available.",
+        source="after the US NEVI uptime rule (23 CFR 680.116, > 97 % per port) and California's 97 % with "
+               "planned maintenance excluded"),
+]
+
+
+def _public(k: kpi.Kpis) -> KpisPublic:
+    values = k.as_dict()
+    return KpisPublic(**values, response_h=values["response_median_h"])
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidInput(f"{name}: give a timezone, e.g. 2026-11-01T00:00:00Z")
+    return value.astimezone(timezone.utc)
+
+
+@router.get("", summary="Service KPIs for one period (default: the last 30 days), fleet-wide or one site")
+def kpis(
+    conn: PlainConn,
+    start: Annotated[datetime | None, Query(alias="from", description="ISO 8601 with timezone; default: 30 days ago")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="ISO 8601 with timezone; default: now")] = None,
+    site_id: str | None = None,
+) -> KpisPublic:
+    end = _utc(end, "to") if end else datetime.now(timezone.utc)
+    start = _utc(start, "from") if start else end - timedelta(days=30)
+    if start >= end:
+        raise InvalidInput("from must be before to")
+    if end - start > MAX_RANGE:
+        raise InvalidInput("the range from … to may span at most 400 days")
+    return _public(kpi.compute(conn, start, end, site_id=site_id))
+
+
+def periods(period: Period, count: int, now: datetime) -> list[tuple[datetime, datetime]]:
+    """The `count` calendar periods (UTC) up to and including the current one, oldest first."""
+    day = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is Period.DAY:
+        starts = [day - timedelta(days=i) for i in range(count)]
+        bounds = [(s, s + timedelta(days=1)) for s in starts]
+    elif period is Period.WEEK:
+        monday = day - timedelta(days=day.weekday())
+        starts = [monday - timedelta(weeks=i) for i in range(count)]
+        bounds = [(s, s + timedelta(weeks=1)) for s in starts]
+    else:
+        first = day.replace(day=1)
+        bounds = []
+        for _ in range(count):
+            following = (first + timedelta(days=32)).replace(day=1)
+            bounds.append((first, following))
+            first = (first - timedelta(days=1)).replace(day=1)
+    return list(reversed(bounds))
+
+
+@router.get("/series", summary="The KPIs per day, week or month (UTC calendar periods), oldest first, for charts")
+def kpi_series(
+    conn: PlainConn,
+    period: Period = Period.MONTH,
+    count: Annotated[int, Query(ge=1, le=60)] = 12,
+    site_id: str | None = None,
+) -> KpiSeries:
+    now = datetime.now(timezone.utc)
+    data = [_public(kpi.compute(conn, s, e, site_id=site_id)) for s, e in periods(period, count, now)]
+    return KpiSeries(period=period, site_id=site_id, data=data)
+
+
+@router.get("/definitions", summary="What each KPI means: the KPI page's help text")
+def definitions() -> list[KpiDefinition]:
+    return DEFINITIONS

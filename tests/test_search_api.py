@@ -1,0 +1,45 @@
+"""The console's search box (issue 5): piles, sites and customers by id, serial, name or
+address, without customers' contact details."""
+from __future__ import annotations
+
+import pytest
+
+
+
+def test_it_finds_piles_by_id_or_serial_with_their_site_and_customer(api, fleet):
+    piles = api.get("/search", params={"q": "sn-tp-0003"}).json()["piles"]
+    assert piles == [{"id": "TP-0003", "serial": "SN-TP-0003", "site_id": "SITE-2", "site_name": "Harbour",
+                      "customer_name": "Metro Fleet"}]
+    assert [p["id"] for p in api.get("/search", params={"q": "tp-001", "limit": 3}).json()["piles"]] == [
+        "TP-0010", "TP-0011", "TP-0012"]
+
+
+def test_it_finds_sites_by_name_or_address_and_customers_by_name(api, db, fleet):
+    db.execute("UPDATE sites SET address = 'Am Kai 7, Hamburg' WHERE id = 'SITE-2'")
+    assert [s["id"] for s in api.get("/search", params={"q": "HARB"}).json()["sites"]] == ["SITE-2"]
+    assert api.get("/search", params={"q": "kai 7"}).json()["sites"][0]["address"] == "Am Kai 7, Hamburg"
+    found = api.get("/search", params={"q": "metro"}).json()
+    assert found["customers"] == [{"id": "CUST-1", "name": "Metro Fleet", "tier": "gold"}]
+    assert {s["id"] for s in found["sites"]} == set()
+
+
+def test_results_never_carry_customer_contact_details(api, fleet):
+    text = api.get("/search", params={"q": "e"}).text
+    assert "Jana Meyer" not in text and "+49 30 1234567" not in text and "contact" not in text
+
+
+def test_prefix_matches_come_first(api, db, fleet):
+    db.execute("INSERT INTO customers (id, name) VALUES ('CUST-2', 'Harbour Energy'), ('CUST-3', 'City Harbour')")
+    names = [c["name"] for c in api.get("/search", params={"q": "harbour"}).json()["customers"]]
+    assert names == ["Harbour Energy", "City Harbour"]
+
+
+def test_wildcards_are_taken_literally_and_an_empty_query_is_refused(api, fleet):
+    assert api.get("/search", params={"q": "%"}).json() == {"piles": [], "sites": [], "customers": []}
+    assert api.get("/search", params={"q": "TP_0001"}).json()["piles"] == []
+    assert api.get("/search", params={"q": ""}).status_code == 422
+
+
+@pytest.mark.parametrize("role, status", [("engineer", 403), ("viewer", 200), ("agent", 200)])
+def test_every_office_role_may_search_and_engineers_may_not(client_for, fleet, role, status):
+    assert client_for(role).get("/search", params={"q": "tp"}).status_code == status
