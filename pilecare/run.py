@@ -93,6 +93,7 @@ def main(args) -> None:
     embedded.wait_port(port, timeout=60)
     print(
         f"\npilecare is running\n"
+        f"  console          http://{settings.api_host}:{port}/\n"
         f"  API              http://{settings.api_host}:{port}/docs   (fleet: /fleet/health, ingest: /ingest/stats)\n"
         f"  database         {database_url}\n"
         f"  broker           {mqtt_url}  (topics {settings.topic_prefix}/piles/…)\n"
