@@ -45,6 +45,11 @@ class WorkOrderPublic(BaseModel):
     resolution: str | None = Field(description="remote | cleared_at_pile | repaired")
     due_at: datetime | None = Field(description="Planned orders: when the work is due.")
     sla: SlaStatus = Field(description="The worse of the response and resolve clocks.")
+    response_due_at: datetime | None = Field(description="When the response clock runs out.")
+    responded_at: datetime | None = Field(description="First response: an engineer accepted it, or the remote "
+                                                      "first line resolved it.")
+    resolve_due_at: datetime | None = Field(description="When the resolve clock runs out.")
+    resolved_at: datetime | None = Field(description="When the pile was working again.")
     escalation_level: int
     repeat_of: int | None = Field(description="R-NO-REPEAT: the closed order for the same fault this repeats.")
     triage_attempts: int

@@ -8,7 +8,7 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = 'GET', json, optional = false } = {}) {
+export async function api(path, { method = 'GET', json } = {}) {
   const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
   if (json !== undefined) {
     init.headers['Content-Type'] = 'application/json';
@@ -18,12 +18,6 @@ export async function api(path, { method = 'GET', json, optional = false } = {})
   if (response.status === 401) {
     location.replace('/login' + location.hash);
     throw new ApiError(401, 'logged out');
-  }
-  // Endpoints newer than this server answer 404 at their route: the page renders without them.
-  if (optional && response.status === 404) {
-    const body = await response.json().catch(() => ({}));
-    if (body.detail === 'Not Found') return null;
-    throw new ApiError(404, body.detail);
   }
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));

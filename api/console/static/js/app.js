@@ -115,8 +115,10 @@ function feedItem(event) {
     what ? h('span', { class: 'feed-detail' }, what) : null);
 }
 
+// A toast goes by itself after a few seconds; its close button dismisses it at once.
 function toast(text, tone = 'info') {
-  const el = h('div', { class: `toast toast-${tone}` }, text);
+  const el = h('div', { class: `toast toast-${tone}` }, h('span', {}, text),
+    h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', onclick: () => el.remove() }, '×'));
   $('#toasts').append(el);
   setTimeout(() => el.remove(), 6000);
 }
@@ -160,11 +162,7 @@ function startSearch(can) {
       results.hidden = true;
       return;
     }
-    let found = await api(`/search${query({ q, limit: 8 })}`, { optional: true });
-    if (!found) {  // a server without /search: piles only
-      const piles = await api(`/piles${query({ q, limit: 8 })}`);
-      found = { piles: piles.data.map((p) => ({ ...p })), sites: [], customers: [] };
-    }
+    const found = await api(`/search${query({ q, limit: 8 })}`);
     if (input.value.trim() !== q) return;
     show([
       ['Piles', found.piles.map((p) => option(`#/piles/${encodeURIComponent(p.id)}`, p.id,

@@ -73,8 +73,9 @@ export function timeChart(fig, series, { unit = '', span = 86400000, stacked = f
   return chart;
 }
 
-// labels: category names; series: [{label, values: [...], type?, axis?}]
-export function categoryChart(fig, labels, series, { unit = '', percent = false, y2unit } = {}) {
+// labels: category names; series: [{label, values: [...], type?, axis?}]. suggestedMin
+// starts the y axis there (not at zero) unless a value lies below it.
+export function categoryChart(fig, labels, series, { unit = '', percent = false, y2unit, suggestedMin } = {}) {
   const Chart = library();
   const tick = percent ? (v) => `${Math.round(v * 100)} %` : undefined;
   const chart = new Chart(fig.canvas, {
@@ -102,7 +103,8 @@ export function categoryChart(fig, labels, series, { unit = '', percent = false,
       },
       scales: {
         x: { ticks: { font: { size: 11 } }, grid: { display: false } },
-        y: { beginAtZero: true, suggestedMax: percent ? 1 : undefined, title: { display: !!unit, text: unit },
+        y: { beginAtZero: suggestedMin === undefined, suggestedMin, suggestedMax: percent ? 1 : undefined,
+          title: { display: !!unit, text: unit },
           ticks: { callback: tick, font: { size: 11 } }, grid: { color: '#eef1f5' } },
         ...(y2unit ? { y2: { position: 'right', beginAtZero: true, title: { display: true, text: y2unit },
           grid: { drawOnChartArea: false } } } : {}),

@@ -45,7 +45,7 @@ export async function render(ctx, page) {
           `#${w.id} ${w.pile_id} · ${fmt.label(w.state)}`, { class: ['chip', LIVE.includes(w.state) && 'chip-live'] })))
           : '—';
       } },
-      { label: 'Phone', value: (e) => e.phone || '—' },
+      { label: 'Phone', value: (e) => e.phone || '—', class: 'nowrap' },
     ], sorted, { caption: 'Engineers', empty: 'No engineers.', rowAttrs: (e) => ({ dataset: { engineer: e.id } }) }));
   }
 

@@ -2,18 +2,7 @@
 // with its score, and — for dispatchers, supervisors and admins — assign and escalate.
 import { api } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, section, table } from '../dom.js';
-
-// Amber once this share of a clock is used (the policy's default warn_at), red when run out.
-const AMBER_AT = 0.75;
-
-export function clockTone(createdAt, clock, now = Date.now()) {
-  if (!clock || !clock.due_at) return 'none';
-  const due = new Date(clock.due_at).getTime();
-  if (clock.done_at) return new Date(clock.done_at).getTime() <= due ? 'met' : 'breached';
-  if (now > due) return 'breached';
-  const start = new Date(createdAt).getTime();
-  return (now - start) / (due - start) >= AMBER_AT ? 'warning' : 'ok';
-}
+import { Ticker, clockTone, used } from '../sla.js';
 
 function slaClock(label, createdAt, clock) {
   const text = h('span', { class: 'sla-text' });
@@ -28,17 +17,15 @@ function slaClock(label, createdAt, clock) {
       text.textContent = 'no clock';
       return;
     }
-    const due = new Date(clock.due_at).getTime();
-    const start = new Date(createdAt).getTime();
     if (clock.done_at) {
       text.textContent = `${tone === 'met' ? 'met' : 'missed'} · done ${fmt.when(clock.done_at)}`;
       bar.style.width = '100%';
       return;
     }
-    const left = due - Date.now();
+    const left = new Date(clock.due_at).getTime() - Date.now();
     text.textContent = left >= 0 ? `${fmt.duration(left)} left · due ${fmt.when(clock.due_at)}`
       : `breached ${fmt.duration(-left)} ago · was due ${fmt.when(clock.due_at)}`;
-    bar.style.width = `${Math.min(100, Math.max(0, ((Date.now() - start) / (due - start)) * 100)).toFixed(1)}%`;
+    bar.style.width = `${(used(createdAt, clock) * 100).toFixed(1)}%`;
   };
   tick();
   return { el, tick };
@@ -94,8 +81,7 @@ export async function render(ctx, page, params) {
     h('div', { class: 'col-wide' }, section('Timeline', history), section('Alarms', alarms),
       ctx.can.assignments ? section('Offers and assignments', offers) : null)));
 
-  let ticks = [];
-  ctx.every(1000, () => ticks.forEach((t) => t()));
+  const ticker = new Ticker(ctx);
   let engineers = null;
 
   async function load() {
@@ -108,7 +94,7 @@ export async function render(ctx, page, params) {
         link('#/work-orders', '← Work orders')));
     const response = slaClock('Response', w.created_at, w.response);
     const resolve = slaClock('Resolve', w.created_at, w.resolve);
-    ticks = [response.tick, resolve.tick];
+    ticker.set([response.tick, resolve.tick]);
     replace(clocks, response.el, resolve.el);
     replace(info, facts(w), w.description ? h('p', { class: 'description' }, w.description) : null);
     replace(history, timeline(w.timeline));

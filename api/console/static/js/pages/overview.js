@@ -7,22 +7,9 @@ import { setParams } from '../app.js';
 const STATES = ['online', 'charging', 'faulted', 'offline'];
 const WORST_ORDER = { faulted: 0, offline: 1, charging: 2, ok: 3 };
 
-// /fleet/overview where the server has it, else the same figures from /fleet/health.
-async function loadOverview() {
-  const overview = await api('/fleet/overview', { optional: true });
-  if (overview) return overview;
-  const health = await api('/fleet/health');
-  const share = (n) => (health.piles ? n / health.piles : 0);
-  return {
-    ...health,
-    shares: Object.fromEntries(STATES.map((s) => [s, share(health[s])])),
-    availability: null,
-    sites: health.sites.map((s) => ({ ...s, customer_name: s.customer_id, region: '' })),
-  };
-}
-
+// Availability against its target; no value while no port has reported yet.
 function availabilityTile(label, value, target, testid) {
-  if (value === null || value === undefined) return tile(label, '—', { sub: 'not reported by this server', testid });
+  if (value === null) return tile(label, '—', { sub: 'no port has reported yet', testid });
   const tone = value >= target ? 'good' : value >= target - 0.02 ? 'warn' : 'bad';
   return tile(label, fmt.pct(value, 2), { sub: `target ${fmt.pct(target, 0)}`, tone, testid });
 }
@@ -39,7 +26,7 @@ function siteTile(site, selected) {
     dataset: { site: site.site_id, worst: site.worst }, 'aria-pressed': selected ? 'true' : 'false',
     title: `${site.name}: worst state ${site.worst}` },
   h('span', { class: 'site-name' }, site.name),
-  h('span', { class: 'site-customer' }, site.customer_name || site.customer_id),
+  h('span', { class: 'site-customer' }, site.customer_name),
   h('span', { class: 'site-counts' },
     `${site.piles} piles · ${site.online} on`, site.faulted ? ` · ${site.faulted} faulted` : '',
     site.offline ? ` · ${site.offline} off` : ''));
@@ -80,30 +67,33 @@ export async function render(ctx, page, params) {
 
   async function load() {
     const [o, activeAlarms, openOrders] = await Promise.all([
-      loadOverview(),
+      api('/fleet/overview'),
       api('/alarms?state=active&limit=8'),
       api('/work-orders?open=true&limit=8'),
     ]);
     if (!ctx.current) return;
-    const avail = o.availability || {};
+    const avail = o.availability;
     replace(tiles,
       tile('Piles', fmt.num(o.piles), { testid: 'piles' }),
       ...STATES.map((s) => tile(fmt.label(s), fmt.num(o[s]), { sub: fmt.pct(o.shares[s]), tone: s, testid: s })),
-      availabilityTile('Availability 24 h', avail.day, avail.target ?? 0.97, 'availability-day'),
-      availabilityTile('Availability 30 d', avail.month, avail.target ?? 0.97, 'availability-month'),
-      tile('Active alarms', fmt.num(o.open_alarms ?? activeAlarms.count), { testid: 'open-alarms',
-        tone: (o.open_alarms ?? activeAlarms.count) ? 'bad' : undefined }),
-      tile('Open orders', fmt.num(o.open_work_orders ?? openOrders.count), { testid: 'open-orders',
-        sub: o.sla_breached !== undefined ? `${o.sla_breached} SLA breached` : undefined }),
+      availabilityTile('Availability 24 h', avail.day, avail.target, 'availability-day'),
+      availabilityTile('Availability 30 d', avail.month, avail.target, 'availability-month'),
+      tile('Active alarms', fmt.num(o.open_alarms), { testid: 'open-alarms', tone: o.open_alarms ? 'bad' : undefined }),
+      tile('Open orders', fmt.num(o.open_work_orders), { testid: 'open-orders', sub: `${o.sla_breached} SLA breached`,
+        tone: o.sla_breached ? 'bad' : undefined }),
       h('div', { class: 'tile tile-span' }, h('div', { class: 'tile-label' }, 'Share of piles'), shareBar(o)));
     let shown = o.sites;
     if (filter.customer) shown = shown.filter((s) => s.customer_id === filter.customer);
     shown = [...shown].sort((a, b) => WORST_ORDER[a.worst] - WORST_ORDER[b.worst] || a.name.localeCompare(b.name));
-    const regions = [...new Set(shown.map((s) => s.region || ''))].sort();
-    replace(sites, regions.map((region) => h('div', { class: 'region' },
-      region ? h('h3', { class: 'region-name' }, region) : null,
-      h('div', { class: 'site-grid' }, shown.filter((s) => (s.region || '') === region)
-        .map((s) => siteTile(s, s.site_id === filter.site))))));
+    const regions = [...new Set(shown.map((s) => s.region))].sort();
+    // Regions side by side, each as wide as its sites need: a region of one site does not
+    // take a whole row, a region of twenty still lays its sites out in a grid.
+    replace(sites, regions.map((region) => {
+      const inRegion = shown.filter((s) => s.region === region);
+      return h('div', { class: 'region', style: { flexGrow: String(inRegion.length), flexBasis: `${inRegion.length * 160}px` } },
+        region ? h('h3', { class: 'region-name' }, region) : null,
+        h('div', { class: 'site-grid' }, inRegion.map((s) => siteTile(s, s.site_id === filter.site))));
+    }));
     replace(alarms, table([
       { label: 'Pile', value: (a) => link(`#/piles/${encodeURIComponent(a.pile_id)}`, a.pile_id) },
       { label: 'Alarm', value: (a) => a.rule_id },

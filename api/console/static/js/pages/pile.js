@@ -63,15 +63,15 @@ export async function render(ctx, page, params) {
     title.textContent = `Pile ${p.id}`;
     replace(facts, identity(p));
     replace(connectors, table([
-      { label: 'Connector', value: (c) => `#${c.connector_id}` },
+      { label: 'Conn.', value: (c) => `#${c.connector_id}` },
       { label: 'Status', value: (c) => badge(c.status, connectorState(c)) },
       { label: 'Error', value: (c) => (c.error_code === 'NoError' ? '—' : h('strong', {}, c.error_code)) },
-      { label: 'Power', value: (c) => `${fmt.num(c.power_kw, 1)} kW`, class: 'num' },
-      { label: 'Offered', value: (c) => `${fmt.num(c.power_offered_kw, 1)} kW`, class: 'num' },
+      { label: 'Power / offered', value: (c) => `${fmt.num(c.power_kw, 1)} / ${fmt.num(c.power_offered_kw, 1)} kW`,
+        class: 'num' },
       { label: 'Energy', value: (c) => `${fmt.num(c.energy_kwh, 1)} kWh`, class: 'num' },
       { label: 'Temp.', value: (c) => `${fmt.num(c.temp_c, 1)} °C`, class: 'num' },
       { label: 'SoC', value: (c) => (c.soc_pct === null ? '—' : `${fmt.num(c.soc_pct)} %`), class: 'num' },
-      { label: 'Since', value: (c) => fmt.ago(c.status_since) },
+      { label: 'Since', value: (c) => fmt.ago(c.status_since), class: 'nowrap' },
     ], p.connectors, { caption: 'Connectors', empty: 'No connector has reported yet.',
       rowAttrs: (c) => ({ dataset: { connector: c.connector_id, state: connectorState(c) } }) }));
   }
@@ -113,20 +113,16 @@ export async function render(ctx, page, params) {
   }
 
   async function loadUptime() {
-    const a = await api(`/piles/${encodeURIComponent(id)}/availability?days=30`, { optional: true });
+    const a = await api(`/piles/${encodeURIComponent(id)}/availability?days=30`);
     if (!ctx.current) return;
-    if (!a) {
-      replace(uptime, h('p', { class: 'empty' }, 'Uptime is not reported by this server.'));
-      return;
-    }
-    // Tolerant of the exact shape: a share 0…1 under one of these names.
-    const share = a.availability ?? a.uptime ?? a.ratio ?? null;
-    const target = a.target ?? 0.97;
+    const tone = a.availability === null ? undefined : a.availability >= a.target ? 'good' : 'bad';
     replace(uptime,
-      tile('Uptime 30 d', fmt.pct(share, 2), { sub: `target ${fmt.pct(target, 0)}`,
-        tone: share === null ? undefined : share >= target ? 'good' : 'bad', testid: 'uptime-30d' }),
-      a.downtime_h !== undefined ? tile('Downtime', fmt.hours(a.downtime_h)) : null,
-      a.planned_h !== undefined ? tile('Planned (excluded)', fmt.hours(a.planned_h)) : null);
+      tile('Uptime 30 d', fmt.pct(a.availability, 2), { sub: `target ${fmt.pct(a.target, 0)}`, tone,
+        testid: 'uptime-30d' }),
+      tile('Down', fmt.hours(a.down_hours), { sub: `${fmt.hours(a.faulted_hours)} faulted · ${fmt.hours(a.offline_hours)} offline`,
+        testid: 'uptime-down' }),
+      tile('Planned', fmt.hours(a.planned_hours), { sub: 'maintenance, not counted', testid: 'uptime-planned' }),
+      tile('Connected', fmt.pct(a.online_share, 1), { sub: 'of the known time', testid: 'uptime-online' }));
   }
 
   async function loadHistory() {

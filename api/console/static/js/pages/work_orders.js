@@ -1,8 +1,10 @@
-// Work orders: a board by state and a filterable list, both live. Engineers get the
-// same page as "My jobs": the API returns only the orders they hold.
+// Work orders: a board by state and a filterable list, both live, each order with its
+// running SLA clock counting down. Engineers get the same page as "My jobs": the API
+// returns only the orders they hold.
 import { api, query } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
+import { Ticker, countdown, worse } from '../sla.js';
 
 // Board columns, in the order work moves; closed and cancelled orders are in the list only.
 // The dispatch lanes always show; the others only while they hold an order.
@@ -16,14 +18,21 @@ function select(name, label, options, value) {
     h('select', { name }, options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
 }
 
+// The card's edge follows the running clock live; the server's SLA status still counts,
+// since a response missed earlier stays missed while the resolve clock runs.
 function card(w) {
-  return h('a', { class: ['card', `card-sla-${w.sla}`, w.safety && 'card-safety'], href: `#/work-orders/${w.id}`,
-    dataset: { order: w.id, pile: w.pile_id, state: w.state, sla: w.sla } },
-  h('span', { class: 'card-top' }, h('strong', {}, `#${w.id}`), ` P${w.priority}`,
-    w.severity ? badge(w.severity) : null, w.sla !== 'none' ? badge(`SLA ${w.sla}`, `sla-${w.sla}`) : null),
-  h('span', { class: 'card-title' }, w.title),
-  h('span', { class: 'card-meta' }, w.pile_id, w.engineer_id ? ` · ${w.engineer_id}` : '',
-    w.eta ? ` · ETA ${fmt.time(w.eta)}` : '', w.escalation_level ? ` · esc. ${w.escalation_level}` : ''));
+  const el = h('a', { class: ['card', w.safety && 'card-safety'], href: `#/work-orders/${w.id}`,
+    dataset: { order: w.id, pile: w.pile_id, state: w.state, sla: w.sla } });
+  const clock = countdown(w, { onTone: (tone) => { el.dataset.tone = worse(tone, w.sla); } });
+  const missed = w.sla === 'breached' && clock.el.dataset.tone !== 'breached';
+  el.append(
+    h('span', { class: 'card-top' }, h('strong', {}, `#${w.id}`), h('span', { class: 'card-priority' }, `P${w.priority}`),
+      w.severity ? badge(w.severity) : null, missed ? badge('SLA missed', 'sla-breached') : null),
+    h('span', { class: 'card-title' }, w.title),
+    h('span', { class: 'card-meta' }, w.pile_id, w.engineer_id ? ` · ${w.engineer_id}` : '',
+      w.eta ? ` · ETA ${fmt.time(w.eta)}` : '', w.escalation_level ? ` · esc. ${w.escalation_level}` : ''),
+    clock.el);
+  return { el, tick: clock.tick };
 }
 
 export async function render(ctx, page, params) {
@@ -48,6 +57,7 @@ export async function render(ctx, page, params) {
       : 'Most urgent first. SLA: amber once 75 % of a clock is used, red when it has run out.')), form, body);
 
   let previous = null;
+  const ticker = new Ticker(ctx);
   async function load() {
     const { view, ...rest } = filter;
     const result = await api(`/work-orders${query({ ...rest, limit: 500 })}`);
@@ -55,6 +65,7 @@ export async function render(ctx, page, params) {
     count.textContent = `(${result.count})`;
     const fresh = new Set(previous ? result.data.filter((w) => !previous.has(w.id)).map((w) => w.id) : []);
     previous = new Set(result.data.map((w) => w.id));
+    const ticks = [];
     if (view === 'board') {
       const held = new Set(result.data.map((w) => w.state));
       const columns = BOARD.filter((s) => (filter.state ? s === filter.state : ALWAYS.has(s) || held.has(s)));
@@ -64,8 +75,9 @@ export async function render(ctx, page, params) {
           h('h2', { class: 'lane-title' }, fmt.label(state), h('span', { class: 'lane-count' }, String(cards.length))),
           cards.map((w) => {
             const c = card(w);
-            if (fresh.has(w.id)) c.classList.add('flash');
-            return c;
+            ticks.push(c.tick);
+            if (fresh.has(w.id)) c.el.classList.add('flash');
+            return c.el;
           }));
       })));
     } else {
@@ -77,6 +89,11 @@ export async function render(ctx, page, params) {
         { label: 'Pile', value: (w) => link(`#/piles/${encodeURIComponent(w.pile_id)}`, w.pile_id) },
         { label: 'State', value: (w) => badge(w.state) },
         { label: 'SLA', value: (w) => badge(w.sla, `sla-${w.sla}`) },
+        { label: 'Clock', value: (w) => {
+          const c = countdown(w);
+          ticks.push(c.tick);
+          return c.el;
+        } },
         { label: 'Engineer', value: (w) => w.engineer_id || '—' },
         { label: 'ETA', value: (w) => fmt.time(w.eta) },
         { label: 'Opened', value: (w) => fmt.ago(w.created_at) },
@@ -84,6 +101,7 @@ export async function render(ctx, page, params) {
         rowAttrs: (w) => ({ class: fresh.has(w.id) ? 'flash' : undefined,
           dataset: { order: w.id, pile: w.pile_id, state: w.state } }) }));
     }
+    ticker.set(ticks);
   }
 
   form.addEventListener('click', (e) => {
