@@ -12,7 +12,7 @@ from enum import Enum
 import psycopg
 from pwdlib import PasswordHash
 
-from pilecare.errors import Conflict, InvalidInput, NotFound
+from pilecare.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 
 _hasher = PasswordHash.recommended()
 # Verified against when the user name is unknown, so both failures take the same time
@@ -103,6 +103,29 @@ def get(conn: psycopg.Connection, user_id: str, *, active_only: bool = False) ->
         raise NotFound(f"user {user_id!r} does not exist")
     row = tuple(row.values()) if isinstance(row, dict) else row
     return User(row[0], Role(row[1]), row[2], row[3])
+
+
+def check_throttle(conn: psycopg.Connection, user_id: str, *, max_failures: int, window_minutes: int) -> None:
+    """Refuse (429) a user name with too many recent failed logins, known or not alike."""
+    row = conn.execute(
+        "SELECT count(*) AS n, min(at) + make_interval(mins => %s) - now() AS wait FROM login_failures "
+        "WHERE user_id = %s AND at > now() - make_interval(mins => %s)",
+        (window_minutes, user_id, window_minutes)).fetchone()
+    count, wait = (row["n"], row["wait"]) if isinstance(row, dict) else row
+    if count >= max_failures:
+        seconds = max(1, int(wait.total_seconds()))
+        raise TooManyRequests(f"too many failed logins for this user name; try again in {-(-seconds // 60)} min",
+                              retry_after_s=seconds)
+
+
+def record_failure(conn: psycopg.Connection, user_id: str, address: str | None, *, window_minutes: int) -> None:
+    with conn.transaction():
+        conn.execute("DELETE FROM login_failures WHERE at < now() - make_interval(mins => %s)", (window_minutes,))
+        conn.execute("INSERT INTO login_failures (user_id, address) VALUES (%s, %s)", (user_id, address))
+
+
+def clear_failures(conn: psycopg.Connection, user_id: str) -> None:
+    conn.execute("DELETE FROM login_failures WHERE user_id = %s", (user_id,))
 
 
 def authenticate(conn: psycopg.Connection, user_id: str, password: str) -> User | None:

@@ -12,7 +12,7 @@ from api.routes import (alarms, console, dispatch, engineers, events, field, fle
                         overview, piles, registry, rules, search, users, webhooks, windows, work_orders)
 from maintenance import policy as policies
 from pilecare.db import pool
-from pilecare.errors import PilecareError, Unauthorized
+from pilecare.errors import PilecareError, TooManyRequests, Unauthorized
 from pilecare.settings import Settings, get_settings
 
 
@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(PilecareError)
     async def pilecare_error(request: Request, error: PilecareError):
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthorized) else None
+        if isinstance(error, TooManyRequests):
+            headers = {"Retry-After": str(error.retry_after_s)}
         return JSONResponse(status_code=error.status, content={"error": error.code, "detail": error.detail},
                             headers=headers)
 

@@ -40,3 +40,13 @@ class Forbidden(PilecareError):
     code = "forbidden"
     status = 403
     description = "Your role does not allow this."
+
+
+class TooManyRequests(PilecareError):
+    code = "too_many_requests"
+    status = 429
+    description = "Too many attempts; wait and try again."
+
+    def __init__(self, detail: str | None = None, *, retry_after_s: int = 60):
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

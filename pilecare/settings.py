@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # every process started from the same directory shares.
     secret_key: str | None = Field(default=None, min_length=32)
     token_minutes: int = Field(default=12 * 60, ge=1, le=30 * 24 * 60)   # one shift
+    # After this many failed logins for one user name within the window, further attempts
+    # are refused (429) until the window has passed: guessing stays slow, across processes.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -114,3 +114,26 @@ def test_the_command_line_bootstraps_the_first_admin(settings, db, tmp_path):
     again = subprocess.run([sys.executable, "-m", "pilecare.cli", "users", "create", "root-admin", "--role", "admin"],
                            env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "exists" in again.stderr
+
+
+def test_repeated_wrong_passwords_lock_the_user_name_for_a_while_whether_or_not_it_exists(anonymous, app, db):
+    limit = app.state.settings.login_max_failures
+    for name in ("admin", "nobody"):
+        for _ in range(limit):
+            assert anonymous.post("/auth/token", data={"username": name, "password": "guess"}).status_code == 401
+        locked = anonymous.post("/auth/token", data={"username": name, "password": PASSWORD})
+        assert locked.status_code == 429 and "too many failed logins" in locked.json()["detail"]
+        assert 0 < int(locked.headers["retry-after"]) <= 15 * 60
+    # Another account is not affected, and the window passing lifts the lock.
+    accounts.create(db, "vera", role=accounts.Role.VIEWER, full_name="Vera", password=PASSWORD, actor="test")
+    assert anonymous.post("/auth/token", data={"username": "vera", "password": PASSWORD}).status_code == 200
+    db.execute("UPDATE login_failures SET at = at - interval '16 minutes' WHERE user_id = 'admin'")
+    assert anonymous.post("/auth/token", data={"username": "admin", "password": PASSWORD}).status_code == 200
+
+
+def test_a_successful_login_forgets_earlier_failures(anonymous, app):
+    for _ in range(app.state.settings.login_max_failures - 1):
+        anonymous.post("/auth/token", data={"username": "admin", "password": "guess"})
+    assert anonymous.post("/auth/token", data={"username": "admin", "password": PASSWORD}).status_code == 200
+    assert anonymous.post("/auth/token", data={"username": "admin", "password": "guess"}).status_code == 401
+    assert anonymous.post("/auth/token", data={"username": "admin", "password": PASSWORD}).status_code == 200

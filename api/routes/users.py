@@ -68,10 +68,16 @@ _SELECT = ("SELECT u.id, u.role, u.full_name, e.id AS engineer_id, u.email, u.ac
 @router.post("/auth/token", summary="Log in: user name and password for a bearer token")
 def login(request: Request, response: Response, conn: Conn,
           form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    settings = request.app.state.settings
+    window = settings.login_window_minutes
+    accounts.check_throttle(conn, form.username, max_failures=settings.login_max_failures, window_minutes=window)
     user = accounts.authenticate(conn, form.username, form.password)
     if user is None:
+        accounts.record_failure(conn, form.username, request.client.host if request.client else None,
+                                window_minutes=window)
         # One answer for an unknown name, a wrong password and a disabled account.
         raise Unauthorized("wrong user name or password")
+    accounts.clear_failures(conn, user.id)
     token, lifetime = issue_token(request.app.state.settings, request.app.state.secret_key, user)
     # The console uses the cookie (and its event stream, which cannot send headers).
     response.set_cookie(COOKIE, token, max_age=lifetime, httponly=True, samesite="strict")
