@@ -120,6 +120,14 @@ def route_new(conn: psycopg.Connection, policy: Policy) -> int:
         else:
             why = "safety fault: an engineer must go" if safety else "needs an engineer on site"
             moved += _move(conn, order_id, S.READY_FOR_DISPATCH, ACTOR, why)
+    # Planned work waits until it is nearly due, so engineers are offered this week's
+    # visits, not next quarter's.
+    for order_id, due in conn.execute(
+            "SELECT id, due_at FROM work_orders WHERE state = 'new' AND kind <> 'corrective' "
+            "AND (due_at IS NULL OR due_at <= now() + make_interval(secs => %s)) ORDER BY due_at NULLS FIRST, id "
+            "LIMIT 500", (policy.planned_lead_h * 3600,)).fetchall():
+        when = f"due {due:%Y-%m-%d %H:%M} UTC" if due else "no due date"
+        moved += _move(conn, order_id, S.READY_FOR_DISPATCH, ACTOR, f"planned work, {when}: to dispatch")
     return moved
 
 

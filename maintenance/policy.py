@@ -60,6 +60,9 @@ class Policy(_Strict):
     verify_s: int = Field(default=1800, ge=0, le=30 * 86_400,
                           description="A resolved pile must stay healthy this long before the order is verified.")
     repeat_days: int = Field(default=30, ge=1, le=365)
+    planned_lead_h: float = Field(default=48, ge=0, le=60 * 24,
+                                  description="Planned work (preventive, inspection, installation) goes to dispatch "
+                                              "this long before it is due.")
     safety_out_of_service: bool = True
     pricing: Pricing = Pricing()
     # An engineer "arrives" only within this distance of the pile (or its site).

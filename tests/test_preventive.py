@@ -271,3 +271,19 @@ def test_default_plans_are_seeded_only_into_an_empty_table(db, fleet):
     assert pm_plans.seed_default_plans(db) == 0
     db.execute("UPDATE maintenance_plans SET active = false")
     assert pm_plans.seed_default_plans(db) == 0 and plan(db, NOW).created == []
+
+
+def test_planned_work_goes_to_dispatch_only_when_it_is_nearly_due(db, fleet):
+    from maintenance.orders import route_new
+    from maintenance.workorders import create_installation
+    from tests.maint import fast_policy
+
+    now = datetime.now(timezone.utc)
+    soon = create_installation(db, fleet[0], title="Install", actor="agent", due_at=now + timedelta(hours=20))
+    later = create_installation(db, fleet[1], title="Install", actor="agent", due_at=now + timedelta(days=10))
+    assert route_new(db, fast_policy(planned_lead_h=48)) == 1
+    states = dict(db.execute("SELECT id, state FROM work_orders").fetchall())
+    assert states == {soon: "ready_for_dispatch", later: "new"}
+    note = db.execute("SELECT note FROM work_order_events WHERE work_order_id = %s ORDER BY id DESC LIMIT 1",
+                      (soon,)).fetchone()[0]
+    assert note.startswith("planned work, due ")
