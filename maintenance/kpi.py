@@ -18,6 +18,9 @@ spelled out in docs/kpi.md and below.
   and its pile was not offline (nor silent beyond 3 reporting intervals), over the port-time
   with known state, from each port's first report (NEVI: > 97 %).
   Outages inside planned maintenance windows are not counted against it (California's rule).
+
+`compute` gives one period; `series` gives many in one pass, the same numbers as `compute`
+for each (the console's charts).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 import psycopg
+from psycopg.rows import tuple_row
 
 AVAILABILITY_TARGET = 0.97
 
@@ -225,27 +229,237 @@ def availability(conn: psycopg.Connection, start: datetime, end: datetime, *, si
 
 
 def compute(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id: str | None = None,
-            engineer_id: str | None = None) -> Kpis:
-    """The KPIs for [start, end), for the fleet or one site, or one engineer's orders."""
+            engineer_id: str | None = None, now: datetime | None = None) -> Kpis:
+    """The KPIs for [start, end), for the fleet or one site, or one engineer's orders. The
+    reference for `series`, which must give the same numbers for each of its periods."""
     params = {"s": start, "e": end, "site": site_id, "eng": engineer_id}
     scope = ""
     if site_id:
         scope += " AND pile_id IN (SELECT id FROM piles WHERE site_id = %(site)s)"
     if engineer_id:
         scope += " AND id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
-    opened, resp_med, resp_mean, mttr, repaired, first_time, repeats, resolved = conn.execute(
-        _ORDERS.format(scope=scope), params).fetchone()
-    due, on_time = conn.execute(_PM.format(scope=scope), params).fetchone()
-    available = availability(conn, start, min(end, datetime.now(timezone.utc)), site_id=site_id)
-    known_s = available.known_s
-    up_hours = (known_s - min(available.down_s, known_s)) / 3600
+    orders = conn.execute(_ORDERS.format(scope=scope), params).fetchone()
+    pm = conn.execute(_PM.format(scope=scope), params).fetchone()
+    available = availability(conn, start, min(end, now or datetime.now(timezone.utc)), site_id=site_id)
+    return _kpis(start, end, orders, pm, available.known_s, available.down_s, available.value)
+
+
+def _kpis(start: datetime, end: datetime, orders, pm, known_s: float, down_s: float,
+          availability_value: float | None) -> Kpis:
+    opened, resp_med, resp_mean, mttr, repaired, first_time, repeats, resolved = orders
+    due, on_time = pm
+    up_hours = (known_s - min(down_s, known_s)) / 3600
     return Kpis(
         start=start, end=end, orders_opened=opened,
         response_median_h=_hours(resp_med), response_mean_h=_hours(resp_mean), mttr_h=_hours(mttr),
         mtbf_h=round(up_hours / opened, 1) if opened and known_s else None,
         first_time_fix_rate=_rate(first_time, repaired), repeat_repair_rate=_rate(repeats, opened),
-        pm_compliance=_rate(on_time, due), availability=available.value,
+        pm_compliance=_rate(on_time, due), availability=availability_value,
         orders_resolved=resolved, orders_repaired=repaired, fixed_first_time=first_time, repeat_orders=repeats,
         pm_due=due, pm_on_time=on_time, port_hours=round(known_s / 3600, 1),
-        down_port_hours=round(min(available.down_s, known_s) / 3600, 1),
+        down_port_hours=round(min(down_s, known_s) / 3600, 1),
     )
+
+
+# The series: every period's KPIs in one pass, the same numbers as `compute` for each period
+# (tests/test_kpi.py holds them side by side). The periods come as arrays of bounds, since
+# calendar months are not a fixed interval and the caller already knows them; each row of
+# the work orders and each outage is bucketed into the periods by range joins.
+_PERIODS = """periods AS (
+    SELECT i, s, e FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) WITH ORDINALITY AS k(s, e, i)
+)"""
+
+_SERIES_ORDERS = f"""
+WITH {_PERIODS},
+o AS (SELECT * FROM work_orders WHERE kind = 'corrective' {{scope}}
+      AND (created_at < %(e1)s AND created_at >= %(s0)s OR resolved_at < %(e1)s AND resolved_at >= %(s0)s
+           OR closed_at < %(e1)s AND closed_at >= %(s0)s))
+SELECT
+  count(o.id) FILTER (WHERE o.created_at >= k.s AND o.created_at < k.e) AS opened,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM o.responded_at - o.created_at))
+      FILTER (WHERE o.created_at >= k.s AND o.created_at < k.e AND o.responded_at IS NOT NULL) AS response_median,
+  avg(extract(epoch FROM o.responded_at - o.created_at))
+      FILTER (WHERE o.created_at >= k.s AND o.created_at < k.e AND o.responded_at IS NOT NULL) AS response_mean,
+  avg(extract(epoch FROM o.resolved_at - o.created_at))
+      FILTER (WHERE o.resolved_at >= k.s AND o.resolved_at < k.e) AS mttr,
+  count(o.id) FILTER (WHERE o.resolution = 'repaired' AND o.closed_at >= k.s AND o.closed_at < k.e) AS repaired,
+  count(o.id) FILTER (WHERE o.resolution = 'repaired' AND o.closed_at >= k.s AND o.closed_at < k.e
+                      AND o.reopened_count = 0) AS fixed_first_time,
+  count(o.id) FILTER (WHERE o.created_at >= k.s AND o.created_at < k.e AND o.repeat_of IS NOT NULL) AS repeats,
+  count(o.id) FILTER (WHERE o.resolved_at >= k.s AND o.resolved_at < k.e) AS resolved
+FROM periods k LEFT JOIN o ON o.created_at >= k.s AND o.created_at < k.e OR o.resolved_at >= k.s AND o.resolved_at < k.e
+                            OR o.closed_at >= k.s AND o.closed_at < k.e
+GROUP BY k.i ORDER BY k.i
+"""
+
+_SERIES_PM = f"""
+WITH {_PERIODS},
+o AS (SELECT * FROM work_orders WHERE kind = 'preventive' AND due_at >= %(s0)s AND due_at < %(e1)s {{scope}})
+SELECT count(o.id), count(o.id) FILTER (WHERE o.closed_at IS NOT NULL AND o.state = 'closed' AND o.closed_at <= o.due_at)
+FROM periods k LEFT JOIN o ON o.due_at >= k.s AND o.due_at < k.e
+GROUP BY k.i ORDER BY k.i
+"""
+
+# Availability per period, following _AVAILABILITY's rules period by period. The outage
+# changes and connectivity events since the first period began are read once, each with its
+# neighbours (lag, lead) and its period: width_bucket over the periods' starts gives the last
+# period starting at or before it. That answers _AVAILABILITY's questions for every period
+# at once: "the first change at or after s" is the change whose previous one is in an
+# earlier period, so it opens the periods from the one after its predecessor's to its own
+# (generate_series); "no change since s" holds in the periods after the last change's. A
+# port's first report is found once: it is known from there in that period and from the
+# start in later ones. Periods end at min(end, now), as in `compute`; one that has not
+# begun yet gives zeros.
+_BUCKET = "width_bucket({}, %(starts)s::timestamptz[])"
+_SERIES_AVAILABILITY = f"""
+WITH {_PERIODS.replace("SELECT i, s, e", "SELECT i, s, least(e, %(now)s) AS e")},
+fresh AS (  -- ports first reported since the first period began, with no change before that
+    SELECT f.pile_id, f.connector_id, f.first, coalesce(b.time, f.first) AS t0
+    FROM (SELECT c.pile_id, c.connector_id, min(c.time) AS first FROM connector_status_changes c
+          WHERE c.time >= %(s0)s AND {_OUTAGE_CHANGE} AND c.old_status IS NULL GROUP BY 1, 2) f
+    LEFT JOIN LATERAL (SELECT b.time FROM connector_status_changes b  -- a change before the first report: seldom any
+                       WHERE b.pile_id = f.pile_id AND b.connector_id = f.connector_id AND b.time < f.first
+                       ORDER BY b.time LIMIT 1) b ON true
+    WHERE coalesce(b.time, f.first) >= %(s0)s
+),
+ports AS (  -- j: the period of a fresh port's first change; known from its first report in it, from the start after
+    SELECT cs.pile_id, cs.connector_id, p.site_id, cs.status IN {_DOWN} AS down_now, f.first,
+           {_BUCKET.format("f.t0")} AS j
+    FROM connector_state cs JOIN piles p ON p.id = cs.pile_id LEFT JOIN fresh f USING (pile_id, connector_id)
+    WHERE cs.connector_id > 0 {{scope}}
+),
+counts AS (SELECT j, count(*) AS n FROM ports GROUP BY j),
+known AS (
+    SELECT k.i, whole.n + coalesce(part.n, 0) AS ports,
+           whole.n * extract(epoch FROM k.e - k.s) + coalesce(part.known_s, 0) AS known_s
+    FROM periods k
+    CROSS JOIN LATERAL (SELECT coalesce(sum(n), 0) AS n FROM counts WHERE j IS NULL OR j < k.i) whole
+    LEFT JOIN (SELECT k.i, count(*) AS n, sum(extract(epoch FROM k.e - p.first)) AS known_s
+               FROM ports p JOIN periods k ON k.i = p.j AND p.first < k.e GROUP BY k.i) part USING (i)
+    WHERE k.s < k.e
+),
+changes AS (
+    SELECT c.pile_id, c.connector_id, c.time, coalesce(c.old_status IN {_DOWN}, false) AS was_down,
+           c.new_status IN {_DOWN} AS is_down, lead(c.time) OVER w AS next,
+           {_BUCKET.format("c.time")} AS bucket, coalesce({_BUCKET.format("lag(c.time) OVER w")}, 0) AS prev_bucket
+    FROM connector_status_changes c JOIN ports USING (pile_id, connector_id)
+    WHERE c.time >= %(s0)s AND {_OUTAGE_CHANGE}
+    WINDOW w AS (PARTITION BY c.pile_id, c.connector_id ORDER BY c.time, c.id)
+),
+status_down AS (
+    SELECT k.i, c.pile_id, c.connector_id, c.time AS a, coalesce(c.next, k.e) AS b
+    FROM changes c JOIN periods k ON k.i = c.bucket AND c.time < k.e WHERE c.is_down
+    UNION ALL  -- the period's first change leaves a down status: down since the period's start
+    SELECT k.i, c.pile_id, c.connector_id, k.s, c.time
+    FROM changes c JOIN periods k ON k.i > c.prev_bucket AND k.i <= c.bucket WHERE c.was_down
+    UNION ALL  -- no change since the period's start: down throughout when down now
+    SELECT k.i, p.pile_id, p.connector_id, k.s, k.e
+    FROM ports p LEFT JOIN (SELECT pile_id, connector_id, max(bucket) AS last FROM changes GROUP BY 1, 2) l
+         USING (pile_id, connector_id)
+    JOIN periods k ON k.i > coalesce(l.last, 0)
+    WHERE p.down_now
+),
+scope_piles AS (SELECT DISTINCT pile_id, site_id FROM ports),
+events AS (
+    SELECT e.pile_id, e.received_at AS t, e.online, lead(e.received_at) OVER w AS next,
+           {_BUCKET.format("e.received_at")} AS bucket,
+           coalesce({_BUCKET.format("lag(e.received_at) OVER w")}, 0) AS prev_bucket,
+           CASE WHEN lag(e.received_at) OVER w IS NOT NULL THEN lag(e.online) OVER w
+                WHEN e.online THEN (  -- the first since the first period began: the state before
+                    SELECT b.online FROM connectivity_events b WHERE b.pile_id = e.pile_id AND b.received_at < %(s0)s
+                    ORDER BY b.received_at DESC, b.id DESC LIMIT 1) END AS was_online
+    FROM connectivity_events e JOIN scope_piles USING (pile_id) WHERE e.received_at >= %(s0)s
+    WINDOW w AS (PARTITION BY e.pile_id ORDER BY e.received_at, e.id)
+),
+offline AS (
+    SELECT k.i, v.pile_id, v.t AS a, coalesce(v.next, k.e) AS b
+    FROM events v JOIN periods k ON k.i = v.bucket AND v.t < k.e WHERE NOT v.online
+    UNION ALL  -- came back first thing in the period: offline since the start if it was before
+    SELECT k.i, v.pile_id, k.s, v.t
+    FROM events v JOIN periods k ON k.i > v.prev_bucket AND k.i <= v.bucket WHERE v.online AND NOT v.was_online
+    UNION ALL
+    SELECT k.i, ps.pile_id, k.s, k.e FROM pile_state ps JOIN scope_piles USING (pile_id)
+    LEFT JOIN (SELECT pile_id, max(bucket) AS last FROM events GROUP BY pile_id) l USING (pile_id)
+    JOIN periods k ON k.i > coalesce(l.last, 0)
+    WHERE NOT ps.online AND ps.connectivity_changed_at IS NOT NULL
+    UNION ALL  -- silent without a last will: offline from 3 reporting intervals after it was last heard
+    SELECT k.i, ps.pile_id, ps.last_seen + make_interval(secs => 3 * m.reporting_interval_s), k.e
+    FROM pile_state ps JOIN scope_piles USING (pile_id) JOIN piles p ON p.id = ps.pile_id
+    JOIN pile_models m ON m.id = p.model_id CROSS JOIN periods k
+    WHERE ps.online AND ps.last_seen < now() - make_interval(secs => 3 * m.reporting_interval_s)
+),
+spans AS (  -- every outage span of a port in a period, clipped to when its state is known
+    SELECT d.i, d.pile_id, d.connector_id, d.status, greatest(d.a, x.known_from) AS a, least(d.b, k.e) AS b
+    FROM (SELECT i, pile_id, connector_id, true AS status, a, b FROM status_down
+          UNION ALL
+          SELECT o.i, o.pile_id, p.connector_id, false, o.a, o.b FROM offline o JOIN ports p USING (pile_id)) d
+    JOIN ports p USING (pile_id, connector_id) JOIN periods k USING (i)
+    CROSS JOIN LATERAL (SELECT CASE WHEN p.j >= k.i THEN p.first ELSE k.s END AS known_from) x
+    WHERE least(d.b, k.e) > greatest(d.a, x.known_from)
+),
+flagged AS (
+    SELECT *, CASE WHEN a <= max(b) OVER (PARTITION BY i, pile_id, connector_id ORDER BY a, b
+                                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) THEN 0 ELSE 1 END AS starts
+    FROM spans
+),
+outages AS (  -- overlapping spans of a port merged into one outage, per period
+    SELECT i, pile_id, connector_id, min(a) AS a, max(b) AS b FROM (
+        SELECT *, sum(starts) OVER (PARTITION BY i, pile_id, connector_id ORDER BY a, b ROWS UNBOUNDED PRECEDING) AS grp
+        FROM flagged) g
+    GROUP BY i, pile_id, connector_id, grp
+),
+windows AS (
+    SELECT k.i, p.pile_id, greatest(w.starts_at, k.s) AS a, least(w.ends_at, k.e) AS b
+    FROM maintenance_windows w JOIN scope_piles p ON p.pile_id = w.pile_id OR p.site_id = w.site_id
+    JOIN periods k ON w.starts_at < k.e AND w.ends_at > k.s
+    WHERE w.cancelled_at IS NULL
+),
+planned AS MATERIALIZED (  -- approximation: overlapping windows of one pile each cut their overlap
+    SELECT o.i, least(extract(epoch FROM o.b - o.a), coalesce((
+        SELECT sum(extract(epoch FROM least(o.b, w.b) - greatest(o.a, w.a)))
+        FROM windows w WHERE w.i = o.i AND w.pile_id = o.pile_id AND w.a < o.b AND w.b > o.a), 0)) AS seconds,
+        extract(epoch FROM o.b - o.a) AS outage
+    FROM outages o
+)
+SELECT coalesce(n.known_s, 0), coalesce(d.down_s, 0), coalesce(d.planned_s, 0), coalesce(c.status_s, 0),
+       coalesce(c.offline_s, 0), coalesce(n.ports, 0)
+FROM periods k LEFT JOIN known n USING (i)
+LEFT JOIN (SELECT i, sum(outage - seconds) AS down_s, sum(seconds) AS planned_s FROM planned GROUP BY i) d USING (i)
+LEFT JOIN (SELECT i, sum(extract(epoch FROM b - a)) FILTER (WHERE status) AS status_s,
+                  sum(extract(epoch FROM b - a)) FILTER (WHERE NOT status) AS offline_s FROM spans GROUP BY i) c USING (i)
+ORDER BY k.i
+"""
+
+
+def series(conn: psycopg.Connection, bounds: list[tuple[datetime, datetime]], *, site_id: str | None = None,
+           engineer_id: str | None = None, now: datetime | None = None) -> list[Kpis]:
+    """The KPIs of each period [start, end) in `bounds` (oldest first), in three queries
+    whatever the number of periods: for each one the same as `compute` gives."""
+    if not bounds:
+        return []
+    if any(s >= e for s, e in bounds) or any(e > s for (_, e), (s, _) in zip(bounds, bounds[1:])):
+        raise ValueError("periods must be oldest first, each one ending before the next begins")
+    now = now or datetime.now(timezone.utc)
+    starts, ends = [s for s, _ in bounds], [e for _, e in bounds]
+    params = {"starts": starts, "ends": ends, "s0": min(starts), "e1": max(ends), "now": now,
+              "site": site_id, "eng": engineer_id}
+    scope = ""
+    if site_id:
+        scope += " AND pile_id IN (SELECT id FROM piles WHERE site_id = %(site)s)"
+    if engineer_id:
+        scope += " AND id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
+    cur = conn.cursor(row_factory=tuple_row)
+    orders = cur.execute(_SERIES_ORDERS.format(scope=scope), params).fetchall()
+    pm = cur.execute(_SERIES_PM.format(scope=scope), params).fetchall()
+    with conn.transaction():
+        # The planner cannot see how few periods each change falls in and over-estimates the
+        # query enough to compile it (JIT), which costs more than the query itself.
+        cur.execute("SELECT set_config('jit', 'off', true)")
+        available = cur.execute(_SERIES_AVAILABILITY.format(scope=" AND p.site_id = %(site)s" if site_id else ""),
+                                params).fetchall()
+    result = []
+    for (start, end), order_row, pm_row, row in zip(bounds, orders, pm, available):
+        known, down, planned, status, offline, ports = (float(v) for v in row)
+        a = Availability(start, min(end, now), int(ports), known, down, planned, status, offline)
+        result.append(_kpis(start, end, order_row, pm_row, a.known_s, a.down_s, a.value))
+    return result

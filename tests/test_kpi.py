@@ -74,3 +74,98 @@ def test_pm_compliance_is_the_share_of_due_preventive_orders_closed_by_their_due
                    "VALUES ('preventive', %s, 'PM', 'planner', %s, %s, %s)",
                    (pile, h(10), "closed" if closed else "new", closed))
     assert kpi.compute(db, START, END).pm_compliance == pytest.approx(1 / 3, abs=1e-4)
+
+
+def change(db, pile, connector, at, old, new):
+    db.execute("INSERT INTO connector_status_changes (pile_id, connector_id, time, old_status, new_status, "
+               "new_error_code) VALUES (%s, %s, %s, %s, %s, 'NoError')", (pile, connector, at, old, new))
+
+
+@pytest.fixture
+def troubles(db, fleet, port):
+    """Outages that overlap and cross day, week (Monday 2 November) and month boundaries, on
+    ports known for long, first reported in the middle, or down with no history; piles
+    offline, reported offline twice, or silent; planned windows that overlap each other."""
+    a, b, c, d, e, f = fleet[:6]
+    for pile, connector, state in ((b, 1, "Available"), (c, 1, "Available"), (c, 2, "Available"), (d, 1, "Faulted"),
+                                   (e, 1, "Available"), (f, 1, "Available")):
+        db.execute("INSERT INTO connector_state (pile_id, connector_id, time, seq, status, error_code, status_since) "
+                   "VALUES (%s, %s, now(), 1, %s, 'NoError', now())", (pile, connector, state))
+    # b: faulted from 31 October 21:00 to 2 November 06:00, then Unavailable into Faulted, and a session.
+    for at, old, new in ((-24 * 40, None, "Available"), (-3, "Available", "Faulted"), (30, "Faulted", "Available"),
+                         (40, "Available", "Charging"), (41, "Charging", "Available"), (50, "Available", "Unavailable"),
+                         (52, "Unavailable", "Faulted"), (60, "Faulted", "Available"), (60, "Available", "Faulted"),
+                         (60, "Faulted", "Available")):
+        change(db, b, 1, h(at), old, new)
+    # c: first reported on 1 November (port 2 after an odd change before its first report).
+    for connector, at, old, new in ((1, 20, None, "Available"), (1, 22, "Available", "Faulted"),
+                                    (1, 23, "Faulted", "Available"), (2, 18, "Available", "Charging"),
+                                    (2, 19, None, "Available"), (2, 100, "Available", "Unavailable")):
+        change(db, c, connector, h(at), old, new)
+    for pile in (e, f):
+        change(db, pile, 1, h(-24 * 40), None, "Available")
+    # a offline over its fault (overlapping causes); b offline twice in a row over its fault's end; c offline
+    # before its ports first reported (not counted); e offline since.
+    db.execute("INSERT INTO connectivity_events (pile_id, received_at, online) VALUES "
+               "(%s, %s, false), (%s, %s, true), (%s, %s, true), (%s, %s, false), (%s, %s, false), (%s, %s, true), "
+               "(%s, %s, false), (%s, %s, true), (%s, %s, false)",
+               (a, h(8), a, h(13), b, h(-24 * 20), b, h(28), b, h(29), b, h(33), c, h(3), c, h(21), e, h(-24 * 5)))
+    db.execute("UPDATE pile_state SET online = false, connectivity_changed_at = %s WHERE pile_id = %s", (h(-24 * 5), e))
+    db.execute("UPDATE pile_state SET online = true, last_seen = %s WHERE pile_id = %s", (h(100), f))  # silent since
+    # Planned work: a's pile and its site overlap each other and a's outages; one window was cancelled.
+    site = db.execute("SELECT site_id FROM piles WHERE id = %s", (a,)).fetchone()[0]
+    db.execute("INSERT INTO maintenance_windows (pile_id, site_id, starts_at, ends_at, reason, created_by, cancelled_at) "
+               "VALUES (%s, NULL, %s, %s, 'PM', 'test', NULL), (NULL, %s, %s, %s, 'works', 'test', NULL), "
+               "(%s, NULL, %s, %s, 'PM', 'test', now()), (%s, NULL, %s, %s, 'PM', 'test', NULL)",
+               (a, h(11), h(14), site, h(12), h(20), b, h(0), h(24), b, h(-5), h(2)))
+    # Orders opened, resolved and closed in different periods, and PM due either side of the month's start.
+    order(db, a, h(1), responded_at=h(3), resolved_at=h(5), state="closed", closed_at=h(6), resolution="repaired",
+          category="a")
+    order(db, b, h(-2), responded_at=h(6), resolved_at=h(30), state="closed", closed_at=h(31), resolution="repaired",
+          reopened_count=1, category="b")
+    first = db.execute("SELECT min(id) FROM work_orders").fetchone()[0]
+    order(db, a, h(20), repeat_of=first, category="a")
+    order(db, c, h(-24 * 9), responded_at=h(-24 * 9 + 1), category="c")
+    for pile, due, closed in ((a, h(10), h(5)), (b, h(-30), h(30)), (c, h(200), None)):
+        db.execute("INSERT INTO work_orders (kind, pile_id, title, created_by, due_at, state, closed_at) "
+                   "VALUES ('preventive', %s, 'PM', 'planner', %s, %s, %s)",
+                   (pile, due, "closed" if closed else "new", closed))
+
+
+def calendar(period: str, first: datetime, count: int) -> list[tuple[datetime, datetime]]:
+    bounds = []
+    for _ in range(count):
+        if period == "month":
+            following = (first + timedelta(days=32)).replace(day=1)
+        else:
+            following = first + timedelta(days=1 if period == "day" else 7)
+        bounds.append((first, following))
+        first = following
+    return bounds
+
+
+@pytest.mark.parametrize("period, first, count", [
+    ("day", START - timedelta(days=3), 10),
+    ("week", datetime(2026, 10, 12, tzinfo=timezone.utc), 6),   # Mondays
+    ("month", datetime(2026, 9, 1, tzinfo=timezone.utc), 5),    # the last ones may not have begun yet
+])
+@pytest.mark.parametrize("site_id", [None, "SITE-2"])
+def test_a_series_gives_for_each_period_what_compute_gives_for_it(db, troubles, period, first, count, site_id):
+    now = datetime.now(timezone.utc)
+    bounds = calendar(period, first, count)
+    expected = [kpi.compute(db, s, e, site_id=site_id, now=now) for s, e in bounds]
+    assert kpi.series(db, bounds, site_id=site_id, now=now) == expected
+    assert any(k.availability is not None and k.availability < 1 for k in expected)
+    assert any(k.orders_opened for k in expected) and any(k.pm_due for k in expected)
+
+
+def test_a_series_of_periods_that_have_not_begun_is_empty_not_an_error(db, troubles):
+    now = START + timedelta(days=3)
+    later = calendar("day", START + timedelta(days=5), 2)
+    assert kpi.series(db, later, now=now) == [kpi.compute(db, s, e, now=now) for s, e in later]
+    assert [k.availability for k in kpi.series(db, later, now=now)] == [None, None]
+
+
+def test_a_series_wants_its_periods_oldest_first_and_apart(db):
+    with pytest.raises(ValueError):
+        kpi.series(db, list(reversed(calendar("day", START, 2))))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from api.routes.kpis import Period, periods
+from maintenance import kpi
 from tests.test_kpi import order
 
 START = datetime(2026, 10, 1, tzinfo=timezone.utc)
@@ -81,6 +83,21 @@ def test_a_monthly_series_starts_on_the_first_of_each_month(api, history):
     assert all(datetime.fromisoformat(d["from"]).day == 1 for d in data)
     october = [d for d in data if d["from"].startswith("2026-10-01")]
     assert october and october[0]["orders_opened"] == 3
+
+
+@pytest.mark.parametrize("period, count", [(Period.DAY, 8), (Period.WEEK, 4), (Period.MONTH, 3)])
+def test_a_series_gives_for_each_period_what_compute_gives_for_it(db, history, period, count):
+    now = datetime.now(timezone.utc)
+    bounds = periods(period, count, START + timedelta(days=3))     # the last one ends before now
+    series = kpi.series(db, bounds, now=now)
+    assert series == [kpi.compute(db, s, e, now=now) for s, e in bounds]
+    assert sum(k.orders_opened for k in series) >= 3 and min(k.availability or 1 for k in series) < 1
+
+
+def test_the_series_endpoint_gives_what_kpis_gives_for_each_past_period(api, history):
+    data = api.get("/kpis/series", params={"period": "week", "count": 12}).json()["data"]
+    for d in data[:-1]:   # the current period ends now, a moment later for the second call
+        assert api.get("/kpis", params={"from": d["from"], "to": d["to"]}).json() == d
 
 
 def test_every_kpi_has_a_definition_and_docs_kpi_md_explains_each(api):

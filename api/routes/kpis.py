@@ -161,7 +161,7 @@ def kpi_series(
     site_id: str | None = None,
 ) -> KpiSeries:
     now = datetime.now(timezone.utc)
-    data = [_public(kpi.compute(conn, s, e, site_id=site_id)) for s, e in periods(period, count, now)]
+    data = [_public(k) for k in kpi.series(conn, periods(period, count, now), site_id=site_id, now=now)]
     return KpiSeries(period=period, site_id=site_id, data=data)
 
 
