@@ -111,6 +111,13 @@ def fan_out(conn: psycopg.Connection, limit: int = 500) -> int:
 def _claim(conn: psycopg.Connection, channels: list[str], now: datetime, limit: int,
            policy: RetryPolicy) -> list[tuple[uuid.UUID, Delivery]]:
     token = uuid.uuid4()
+    # A delivery whose outcome could never be recorded has its attempts counted at each
+    # claim: once they are spent and its last lease has run out, it is dead, not retried
+    # for ever.
+    _rows(conn, "UPDATE deliveries SET state = 'dead', leased_until = NULL, lease_token = NULL, "
+                "last_error = coalesce(last_error, 'no outcome could be recorded for its attempts') "
+                "WHERE state = 'pending' AND attempts >= %s AND leased_until <= %s RETURNING id",
+          (policy.max_attempts, now))
     claimed = _rows(
         conn,
         "WITH due AS ("
@@ -119,7 +126,8 @@ def _claim(conn: psycopg.Connection, channels: list[str], now: datetime, limit: 
         "    AND (d.leased_until IS NULL OR d.leased_until <= %(now)s)"
         "    AND d.channel = ANY(%(channels)s) AND (d.webhook_id IS NULL OR w.active)"
         "  ORDER BY d.next_attempt_at, d.id LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED) "
-        "UPDATE deliveries d SET leased_until = %(now)s + make_interval(secs => %(lease)s), lease_token = %(token)s "
+        "UPDATE deliveries d SET leased_until = %(now)s + make_interval(secs => %(lease)s), lease_token = %(token)s, "
+        "  attempts = d.attempts + 1 "
         "FROM due WHERE d.id = due.id RETURNING d.id",
         {"now": now, "channels": channels, "limit": limit, "lease": policy.lease_s, "token": token},
     )
@@ -159,12 +167,12 @@ def _attempt(transport: Transport, delivery: Delivery) -> tuple[int | None, Tran
 
 def _record(conn: psycopg.Connection, token: uuid.UUID, delivery: Delivery, status: int | None,
             error: TransportError | None, duration_ms: int, now: datetime, policy: RetryPolicy) -> None:
-    attempts = delivery.attempts + 1
+    attempts = delivery.attempts  # counted when it was claimed
     with conn.transaction():
         if error is None:
             hit = _rows(
                 conn,
-                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = %s, "
+                "UPDATE deliveries SET state = 'delivered', delivered_at = %s, "
                 "last_status = %s, last_error = NULL, last_duration_ms = %s, leased_until = NULL, lease_token = NULL "
                 "WHERE id = %s AND lease_token = %s AND state = 'pending' RETURNING id",
                 (now, status, duration_ms, delivery.id, token))
@@ -176,10 +184,11 @@ def _record(conn: psycopg.Connection, token: uuid.UUID, delivery: Delivery, stat
         next_at = now + timedelta(seconds=policy.delay_s(attempts))
         hit = _rows(
             conn,
-            "UPDATE deliveries SET state = %s, attempts = attempts + 1, next_attempt_at = %s, last_status = %s, "
+            "UPDATE deliveries SET state = %s, next_attempt_at = %s, last_status = %s, "
             "last_error = %s, last_duration_ms = %s, leased_until = NULL, lease_token = NULL "
             "WHERE id = %s AND lease_token = %s AND state = 'pending' RETURNING id",
-            ("dead" if dead else "pending", now if dead else next_at, status, error.message[:2000], duration_ms,
+            ("dead" if dead else "pending", now if dead else next_at, status, _printable(error.message)[:2000],
+             duration_ms,
              delivery.id, token))
         if not hit:
             return  # our lease ran out and another deliverer owns it now
@@ -188,7 +197,7 @@ def _record(conn: psycopg.Connection, token: uuid.UUID, delivery: Delivery, stat
                         error.message)
         if dead and delivery.webhook_id is not None:
             reason = (f"disabled after {policy.disable_after_dead} dead deliveries in a row; "
-                      f"last error: {error.message[:500]}")
+                      f"last error: {_printable(error.message)[:500]}")
             disabled = _rows(
                 conn,
                 "UPDATE webhooks SET consecutive_dead = consecutive_dead + 1, "
@@ -218,8 +227,18 @@ def deliver_due(conn: psycopg.Connection, transports: dict[str, Transport], now:
         futures = [(token, d, pool.submit(_attempt, transports[d.channel], d)) for token, d in claimed]
         for token, delivery, future in futures:
             status, error, duration_ms = future.result()
-            _record(conn, token, delivery, status, error, duration_ms, now, policy)
+            try:
+                _record(conn, token, delivery, status, error, duration_ms, now, policy)
+            except psycopg.Error:
+                # One outcome that cannot be stored must not cost the others theirs: this
+                # delivery comes back when its lease runs out (its attempt already counted).
+                log.exception("delivery %s: could not record the outcome", delivery.id)
     return len(claimed)
+
+
+def _printable(text: str) -> str:
+    """Text PostgreSQL will store and a person can read: no NUL, no control characters."""
+    return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
 
 
 def retry(conn: psycopg.Connection, delivery_id: int) -> None:

@@ -45,7 +45,7 @@ class Received:
 class Receiver:
     """A real HTTP endpoint on a local port that answers with scripted statuses."""
 
-    def __init__(self, statuses=(), default: int = 200):
+    def __init__(self, statuses=(), default: int = 200, error_body: bytes = b"database is down"):
         self.statuses, self.default = list(statuses), default
         self.requests: list[Received] = []
         lock, receiver = threading.Lock(), self
@@ -58,7 +58,7 @@ class Receiver:
                     status = receiver.statuses.pop(0) if receiver.statuses else receiver.default
                 self.send_response(status)
                 self.end_headers()
-                self.wfile.write(b"ok" if status < 300 else b"database is down")
+                self.wfile.write(b"ok" if status < 300 else error_body)
 
             def log_message(self, *args):
                 pass
@@ -409,6 +409,33 @@ def test_a_claim_left_by_a_crashed_deliverer_comes_back_after_its_lease(db, engi
     assert deliver_due(db, webhooks, now + timedelta(seconds=30), policy=policy) == 0
     assert deliver_due(db, webhooks, now + timedelta(seconds=61), policy=policy) == 1
     assert delivery(db)["state"] == "delivered"
-    # The late deliverer's outcome is not recorded over the new one's.
+    # The late deliverer's outcome is not recorded over the new one's; its attempt counts
+    # (it may have gone out before the crash).
     deliver._record(db, token, claimed, None, TransportError("late"), 5, now, policy)
-    assert (delivery(db)["state"], delivery(db)["attempts"]) == ("delivered", 1)
+    assert (delivery(db)["state"], delivery(db)["attempts"]) == ("delivered", 2)
+
+
+def test_a_delivery_whose_outcome_is_never_recorded_dies_once_its_attempts_are_spent(db, engineers, webhooks):
+    add_webhook(db, "http://127.0.0.1:9/never")
+    offer(db)
+    now = fanned_out(db)
+    policy = RetryPolicy(lease_s=60, max_attempts=2)
+    for crash in range(2):  # claimed, and the process dies each time before recording
+        assert len(deliver._claim(db, ["webhook"], now + timedelta(seconds=61 * crash), 10, policy)) == 1
+    assert deliver_due(db, webhooks, now + timedelta(seconds=200), policy=policy) == 0
+    d = delivery(db)
+    assert (d["state"], d["attempts"]) == ("dead", 2) and "no outcome could be recorded" in d["last_error"]
+
+
+def test_an_error_body_postgresql_cannot_store_costs_no_other_delivery_its_outcome(db, engineers, webhooks, receiver):
+    nul = Receiver(default=500, error_body=b"bad\x00request")
+    try:
+        broken, healthy = add_webhook(db, nul.url()), add_webhook(db, receiver.url())
+        offer(db)
+        assert run_once(db, webhooks, fanned_out(db)) == 2
+    finally:
+        nul.close()
+    by_hook = {r[0]: r[1:] for r in db.execute(
+        "SELECT webhook_id, state, attempts, last_error FROM deliveries WHERE channel = 'webhook'").fetchall()}
+    assert by_hook[healthy][:2] == ("delivered", 1) and len(receiver.requests) == 1
+    assert by_hook[broken] == ("pending", 1, "HTTP 500 Internal Server Error: bad\ufffdrequest")
