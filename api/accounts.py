@@ -67,6 +67,8 @@ def create(conn: psycopg.Connection, user_id: str, *, role: Role, full_name: str
 
 
 def _link_engineer(conn: psycopg.Connection, user_id: str, engineer_id: str) -> None:
+    # A login is one engineer: linking it elsewhere moves the link.
+    conn.execute("UPDATE engineers SET user_id = NULL WHERE user_id = %s AND id <> %s", (user_id, engineer_id))
     linked = conn.execute("UPDATE engineers SET user_id = %s WHERE id = %s AND (user_id IS NULL OR user_id = %s) "
                           "RETURNING id", (user_id, engineer_id, user_id)).fetchone()
     if linked is None:

@@ -35,15 +35,21 @@ def secret_key(settings: Settings) -> str:
         return settings.secret_key
     path = Path(settings.data_dir) / "secret"
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: of several processes starting together exactly one writes the key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return path.read_text().strip()
+    # Written whole to a private file, then linked into place: of several processes starting
+    # together exactly one link succeeds, and nobody ever reads a half-written key.
+    draft = path.with_name(f".secret-{os.getpid()}-{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        key = secrets.token_urlsafe(48)
-        f.write(key)
-    return key
+        f.write(secrets.token_urlsafe(48))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
 
 
 def issue_token(settings: Settings, key: str, user: User) -> tuple[str, int]:
@@ -61,6 +67,8 @@ def current_user(request: Request, token: Annotated[str | None, Depends(_bearer)
     try:
         claims = jwt.decode(token, request.app.state.secret_key, algorithms=[_ALGORITHM],
                             options={"require": ["sub", "exp"]})
+        # Long-lived responses (the event stream) end when the token does.
+        request.state.token_expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired; log in again") from None
     except jwt.InvalidTokenError:
@@ -84,6 +92,9 @@ def require(*roles: Role):
     def check(user: CurrentUser) -> User:
         if user.role not in allowed:
             raise Forbidden(f"this needs one of the roles: {names}; you are {user.role.value}")
+        if user.role is Role.ENGINEER and user.engineer_id is None:
+            # An engineer's view is filtered by the link; without one there is nothing to show.
+            raise Forbidden("your engineer account is not linked to an engineer record; ask an admin")
         return user
 
     return check
@@ -91,7 +102,7 @@ def require(*roles: Role):
 
 def _engineer(user: CurrentUser) -> User:
     # Not even admin passes: field steps act as "the engineer holding the order".
-    if user.engineer_id is None:
+    if user.role is not Role.ENGINEER or user.engineer_id is None:
         raise Forbidden("this is the engineers' app: your account is not linked to an engineer")
     return user
 

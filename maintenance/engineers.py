@@ -17,7 +17,7 @@ LIVE_STATES = ("assigned", "accepted", "en_route", "on_site")
 
 COLUMNS = ("id", "user_id", "name", "phone", "skills", "regions", "home_lat", "home_lon", "lat", "lon",
            "position_at", "max_jobs", "active", "created_at")
-EDITABLE = ("user_id", "name", "phone", "skills", "regions", "home_lat", "home_lon", "max_jobs", "active")
+EDITABLE = ("name", "phone", "skills", "regions", "home_lat", "home_lon", "max_jobs", "active")
 
 
 @dataclass(frozen=True)

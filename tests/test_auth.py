@@ -137,3 +137,39 @@ def test_a_successful_login_forgets_earlier_failures(anonymous, app):
     assert anonymous.post("/auth/token", data={"username": "admin", "password": PASSWORD}).status_code == 200
     assert anonymous.post("/auth/token", data={"username": "admin", "password": "guess"}).status_code == 401
     assert anonymous.post("/auth/token", data={"username": "admin", "password": PASSWORD}).status_code == 200
+
+
+def test_parallel_guesses_cannot_get_past_the_failed_login_limit(app, api, db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    limit = app.state.settings.login_max_failures
+
+    def guess(_):
+        return TestClient(app).post("/auth/token", data={"username": "admin", "password": "guess"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(guess, range(4 * limit)))
+    assert answers.count(401) == limit and answers.count(429) == 3 * limit
+
+
+def test_an_engineer_login_is_linked_only_by_an_admin_and_an_unlinked_one_sees_nothing(api, client_for, db):
+    db.execute("INSERT INTO engineers (id, name, home_lat, home_lon) VALUES ('E1', 'Eva', 52.5, 13.4), "
+               "('E2', 'Emil', 52.5, 13.4)")
+    dispatcher = client_for("dispatcher", "dora")
+    changed = dispatcher.patch("/engineers/E2", json={"user_id": "dora"})
+    assert changed.status_code == 422 or db.execute("SELECT user_id FROM engineers WHERE id = 'E2'").fetchone() == (
+        None,)
+    assert dispatcher.get("/field/work-orders").status_code == 403
+    unlinked = client_for("engineer", "ivo")
+    for path in ("/work-orders", "/work-orders/1/report", "/piles", "/field/work-orders"):
+        response = unlinked.get(path)
+        assert response.status_code == 403 and "not linked" in response.json()["detail"], path
+    assert unlinked.get("/auth/me").json()["engineer_id"] is None
+    # An admin links it, and moving the link later is a recorded change, not an error.
+    assert api.patch("/users/ivo", json={"engineer_id": "E1"}).status_code == 200
+    moved = api.patch("/users/ivo", json={"engineer_id": "E2"})
+    assert moved.status_code == 200 and moved.json()["engineer_id"] == "E2"
+    assert db.execute("SELECT id FROM engineers WHERE user_id = 'ivo'").fetchall() == [("E2",)]
+    assert unlinked.get("/field/work-orders").status_code == 200

@@ -128,3 +128,19 @@ def test_alarms_and_orders_announce_themselves_on_the_stream(api, db, engineers)
     assert got[0][1]["alarm_id"] == alarm_id and got[0][1]["rule_id"] == "fan.stopped"
     assert got[1][1]["work_order_id"] == order_id and got[1][1]["state"] == "new"
     assert (got[2][1]["from"], got[2][1]["state"]) == ("new", "ready_for_dispatch")
+
+
+def test_a_stream_ends_soon_after_its_account_is_deactivated(client_for, db, database_url, engineers, monkeypatch):
+    monkeypatch.setattr(feed, "RECHECK_S", 0.1)
+    monkeypatch.setattr(feed, "POLL_S", 0.05)
+    watcher = client_for("viewer", "walt")
+
+    def deactivate():
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE users SET active = false WHERE id = 'walt'")
+
+    threading.Timer(0.5, deactivate).start()
+    started = time.monotonic()
+    response = watcher.get("/events?timeout=30")
+    assert response.status_code == 200 and time.monotonic() - started < 5  # not the 30 s it asked for
+    assert watcher.get("/events?timeout=1").status_code == 401

@@ -62,7 +62,8 @@ class EngineerCreate(BaseModel):
     home_lat: float = Field(ge=-90, le=90)
     home_lon: float = Field(ge=-180, le=180)
     max_jobs: int = Field(default=3, ge=1, le=50)
-    user_id: str | None = Field(default=None, description="The engineer's login, for the phone app.")
+    # The login for the phone app is linked by an admin through /users (engineer_id), where
+    # the change is recorded: a roster edit must not hand someone an engineer's jobs.
 
 
 class EngineerUpdate(BaseModel):
@@ -74,7 +75,6 @@ class EngineerUpdate(BaseModel):
     home_lon: float | None = Field(default=None, ge=-180, le=180)
     max_jobs: int | None = Field(default=None, ge=1, le=50)
     active: bool | None = None
-    user_id: str | None = None
 
 
 class ShiftCreate(BaseModel):

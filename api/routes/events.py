@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Annotated
 
 import anyio
@@ -28,6 +29,9 @@ router = APIRouter(tags=["events"])
 POLL_S = 1.0
 # Proxies and load balancers close connections idle for 30–60 s; a comment keeps it open.
 HEARTBEAT_S = 15.0
+# How often an open stream checks that its account is still active (a deactivated account
+# is locked out at once, streams included) and its token still valid.
+RECHECK_S = 5.0
 BATCH = 200
 
 
@@ -78,7 +82,11 @@ def _format(row) -> str:
     return f"id: {id_}\nevent: {event}\ndata: {json.dumps(body, default=str, separators=(',', ':'))}\n\n"
 
 
-async def _stream(request: Request, engineer_id: str | None, after: int | None, limit: int | None,
+def _active(conn: psycopg.Connection, user_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM users WHERE id = %s AND active", (user_id,)).fetchone() is not None
+
+
+async def _stream(request: Request, user_id: str, engineer_id: str | None, after: int | None, limit: int | None,
                   timeout: float | None) -> AsyncIterator[str]:
     pool = request.app.state.pool
 
@@ -92,9 +100,14 @@ async def _stream(request: Request, engineer_id: str | None, after: int | None, 
 
     cursor = await run(_start, after)
     deadline = None if timeout is None else time.monotonic() + timeout
-    sent, quiet_since = 0, time.monotonic()
+    sent, quiet_since, checked = 0, time.monotonic(), time.monotonic()
+    expires = getattr(request.state, "token_expires", None)
     yield "retry: 3000\n\n"  # EventSource: reconnect after 3 s
     while not await request.is_disconnected():
+        if time.monotonic() - checked >= RECHECK_S:
+            checked = time.monotonic()
+            if (expires is not None and datetime.now(timezone.utc) >= expires) or not await run(_active, user_id):
+                return  # the browser reconnects, and is refused if it has no valid login
         rows = await run(_fetch, cursor, engineer_id, BATCH if limit is None else min(BATCH, limit - sent))
         for row in rows:
             yield _format(row)
@@ -130,5 +143,6 @@ async def events(request: Request, user: CurrentUser,
     # An EventSource's reconnect carries Last-Event-ID, newer than the ?after= in its URL.
     if last_event_id and last_event_id.strip().isdigit():
         after = int(last_event_id.strip())
-    return StreamingResponse(_stream(request, engineer_id, after, limit, timeout), media_type="text/event-stream",
+    return StreamingResponse(_stream(request, user.id, engineer_id, after, limit, timeout),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

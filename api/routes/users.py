@@ -70,14 +70,20 @@ def login(request: Request, response: Response, conn: Conn,
           form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
     settings = request.app.state.settings
     window = settings.login_window_minutes
-    accounts.check_throttle(conn, form.username, max_failures=settings.login_max_failures, window_minutes=window)
-    user = accounts.authenticate(conn, form.username, form.password)
+    with conn.transaction():
+        # One attempt per user name at a time, across processes: parallel guesses cannot
+        # all pass the count before any failure is recorded.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('login:' || %s))", (form.username,))
+        accounts.check_throttle(conn, form.username, max_failures=settings.login_max_failures, window_minutes=window)
+        user = accounts.authenticate(conn, form.username, form.password)
+        if user is None:
+            accounts.record_failure(conn, form.username, request.client.host if request.client else None,
+                                    window_minutes=window)
+        else:
+            accounts.clear_failures(conn, user.id)
     if user is None:
-        accounts.record_failure(conn, form.username, request.client.host if request.client else None,
-                                window_minutes=window)
         # One answer for an unknown name, a wrong password and a disabled account.
         raise Unauthorized("wrong user name or password")
-    accounts.clear_failures(conn, user.id)
     token, lifetime = issue_token(request.app.state.settings, request.app.state.secret_key, user)
     # The console uses the cookie (and its event stream, which cannot send headers).
     response.set_cookie(COOKIE, token, max_age=lifetime, httponly=True, samesite="strict")
