@@ -10,8 +10,9 @@ exist (NotFound), so the API never tells who holds what.
 from __future__ import annotations
 
 import json
+import logging
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 
@@ -25,6 +26,7 @@ from pilecare.domain import CommandType
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
 S = WorkOrderState
+log = logging.getLogger(__name__)
 
 
 class CauseClass(str, Enum):
@@ -93,7 +95,8 @@ def start_travel(conn: psycopg.Connection, order_id: int, engineer_id: str | Non
     state, pile_id, customer_id, _ = _own(conn, order_id, engineer_id)
     _require_state(order_id, state, S.ACCEPTED)
     with conn.transaction():
-        transition(conn, order_id, S.EN_ROUTE, actor=actor, note=f"ETA {eta:%Y-%m-%d %H:%M}Z")
+        # The phone sends its local time with an offset; the timeline speaks UTC.
+        transition(conn, order_id, S.EN_ROUTE, actor=actor, note=f"ETA {eta.astimezone(timezone.utc):%Y-%m-%d %H:%M}Z")
         conn.execute("UPDATE work_orders SET eta = %s WHERE id = %s", (eta, order_id))
         enqueue(conn, Event.ARRIVAL_ETA, {"work_order_id": order_id, "pile_id": pile_id, "eta": eta.isoformat()},
                 work_order_id=order_id, customer_id=customer_id)
@@ -213,9 +216,15 @@ def _work_allowed(conn, order_id: int, warranty: str | None) -> None:
 
 
 def use_part(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, part_id: str, quantity: int,
-             location_id: str, defective_returned: bool, actor: str) -> None:
-    """Take parts from the engineer's van or a warehouse: stock goes down or the call fails."""
+             location_id: str, defective_returned: bool, actor: str, request_id: str | None = None) -> bool:
+    """Take parts from the engineer's van or a warehouse: stock goes down or the call fails.
+
+    A phone that lost the answer sends the same request again with the same `request_id`:
+    that repeat is recorded once and takes stock once (unique per order). Returns False
+    for such a repeat, True when the parts were taken now."""
     state, _, _, warranty = _own(conn, order_id, engineer_id)
+    if request_id is not None and _repeated(conn, order_id, request_id, part_id, quantity, location_id):
+        return False
     _require_state(order_id, state, S.ON_SITE)
     _work_allowed(conn, order_id, warranty)
     location = conn.execute("SELECT kind, engineer_id FROM stock_locations WHERE id = %s", (location_id,)).fetchone()
@@ -224,17 +233,37 @@ def use_part(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
     if location[0] == "van" and engineer_id and location[1] != engineer_id:
         raise InvalidInput(f"{location_id!r} is another engineer's van")
     with conn.transaction():
+        # The row first: it claims the request id, so a concurrent repeat waits on the unique
+        # index and then finds it, instead of taking stock a second time.
+        recorded = conn.execute(
+            "INSERT INTO parts_used (work_order_id, part_id, quantity, location_id, defective_returned, recorded_by, "
+            "request_id) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (work_order_id, request_id) DO NOTHING RETURNING id",
+            (order_id, part_id, quantity, location_id, defective_returned, actor, request_id)).fetchone()
+        if recorded is None:
+            _repeated(conn, order_id, request_id, part_id, quantity, location_id)
+            return False
         taken = conn.execute("UPDATE stock SET quantity = quantity - %s WHERE location_id = %s AND part_id = %s "
                              "AND quantity >= %s", (quantity, location_id, part_id, quantity)).rowcount
         if not taken:
             have = conn.execute("SELECT quantity FROM stock WHERE location_id = %s AND part_id = %s",
                                 (location_id, part_id)).fetchone()
             raise Conflict(f"{location_id} holds {have[0] if have else 0} of {part_id}; {quantity} needed")
-        conn.execute("INSERT INTO parts_used (work_order_id, part_id, quantity, location_id, defective_returned, "
-                     "recorded_by) VALUES (%s, %s, %s, %s, %s, %s)",
-                     (order_id, part_id, quantity, location_id, defective_returned, actor))
         note(conn, order_id, f"used {quantity} × {part_id} from {location_id}"
                              + ("; the defective part goes back for analysis" if defective_returned else ""), actor=actor)
+    return True
+
+
+def _repeated(conn, order_id: int, request_id: str, part_id: str, quantity: int, location_id: str) -> bool:
+    """Whether this parts request was recorded already; the same id with other parts is a client bug."""
+    row = conn.execute("SELECT part_id, quantity, location_id FROM parts_used WHERE work_order_id = %s "
+                       "AND request_id = %s", (order_id, request_id)).fetchone()
+    if row is None:
+        return False
+    if tuple(row) != (part_id, quantity, location_id):
+        raise Conflict(f"request {request_id!r} already recorded {row[1]} × {row[0]} from {row[2]} on work order "
+                       f"{order_id}; a new request needs a new id")
+    return True
 
 
 def record_test(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, passed: bool, notes: str,
@@ -258,7 +287,8 @@ def complete(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
             _report(conn, order_id, actor, **given)
         stored = conn.execute(
             "SELECT fault_cause, action_taken, test_passed, customer_opinion, customer_rating, customer_signoff_name, "
-            "no_parts, EXISTS (SELECT 1 FROM parts_used WHERE work_order_id = %s) FROM service_reports "
+            "no_parts, EXISTS (SELECT 1 FROM parts_used WHERE work_order_id = %s AND superseded_at IS NULL) "
+            "FROM service_reports "
             "WHERE work_order_id = %s", (order_id, order_id)).fetchone()
         values = dict(zip(list(REPORT_FIELDS) + ["no_parts", "parts"], stored or [None] * 8))
         missing = [label for key, label in REPORT_FIELDS.items() if values[key] in (None, "")]
@@ -293,31 +323,52 @@ def escalate(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
 def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, action: SupervisorAction, note_text: str,
                       actor: str) -> int | None:
     """The supervisor's decision on an escalated order; the customer is told. Returns the
-    replacement (installation) order for REPLACE."""
+    replacement (installation) order for REPLACE.
+
+    The decision is claimed by the move out of `escalated` (a conditional UPDATE), in one
+    transaction with what it creates: of two supervisors deciding at once, one wins and
+    the other gets a Conflict with nothing left behind. The out-of-service command leaves
+    only after that commit, so a losing decision never sends one."""
     state, pile_id, customer_id, _ = _own(conn, order_id, None)
     _require_state(order_id, state, S.ESCALATED)
     replacement = None
+    with conn.transaction():
+        if action is SupervisorAction.REPLACE:
+            transition(conn, order_id, S.CLOSED, actor=actor, expect=S.ESCALATED,
+                       note=f"the supervisor ordered the pile replaced: {note_text}")
+            conn.execute("UPDATE work_orders SET resolution = 'replaced' WHERE id = %s", (order_id,))
+            replacement = create_installation(conn, pile_id, title=f"Replace pile {pile_id} (order {order_id})",
+                                              actor=actor, description=note_text)
+            note(conn, order_id, f"replacement: installation order {replacement}", actor=actor)
+        elif action is SupervisorAction.OUT_OF_SERVICE:
+            transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, expect=S.ESCALATED,
+                       note=f"taken out of service by the supervisor: {note_text}")
+            conn.execute("UPDATE work_orders SET out_of_service_at = now() WHERE id = %s", (order_id,))
+        else:
+            transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, expect=S.ESCALATED,
+                       note=f"back to dispatch: {note_text}")
+        enqueue(conn, Event.WORK_ORDER_UPDATED, {"work_order_id": order_id, "pile_id": pile_id,
+                                                  "decision": action.value, "note": note_text,
+                                                  "replacement_order_id": replacement},
+                work_order_id=order_id, customer_id=customer_id)
     if action is SupervisorAction.OUT_OF_SERVICE:
+        _take_out_of_service(conn, downlink, order_id, pile_id, actor=actor)
+    return replacement
+
+
+def _take_out_of_service(conn, downlink, order_id: int, pile_id: str, *, actor: str) -> None:
+    if downlink is None:
+        note(conn, order_id, "no command link in this process: take the pile out of service by hand", actor=actor)
+        return
+    try:
         command_id = downlink.send(conn, pile_id, CommandType.CHANGE_AVAILABILITY,
                                    {"connector_id": 0, "type": "Inoperative"}, requested_by=actor)
-        with conn.transaction():
-            conn.execute("UPDATE work_orders SET out_of_service_at = now() WHERE id = %s", (order_id,))
-            transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor,
-                       note=f"taken out of service by the supervisor (command {command_id}): {note_text}")
-    elif action is SupervisorAction.REPLACE:
-        replacement = create_installation(conn, pile_id, title=f"Replace pile {pile_id} (order {order_id})",
-                                          actor=actor, description=note_text)
-        with conn.transaction():
-            conn.execute("UPDATE work_orders SET resolution = 'replaced' WHERE id = %s", (order_id,))
-            transition(conn, order_id, S.CLOSED, actor=actor,
-                       note=f"the supervisor ordered the pile replaced (order {replacement}): {note_text}")
-    else:
-        transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, note=f"back to dispatch: {note_text}")
-    enqueue(conn, Event.WORK_ORDER_UPDATED, {"work_order_id": order_id, "pile_id": pile_id,
-                                              "decision": action.value, "note": note_text,
-                                              "replacement_order_id": replacement},
-            work_order_id=order_id, customer_id=customer_id)
-    return replacement
+    except Exception as error:  # the broker is an external boundary: the decision stands, a person acts
+        log.exception("could not take %s out of service", pile_id)
+        note(conn, order_id, f"taking the pile out of service failed ({error}); do it by hand", actor=actor)
+        return
+    note(conn, order_id, f"pile taken out of service (ChangeAvailability Inoperative, command {command_id})",
+         actor=actor)
 
 
 __all__ = ["CauseClass", "Warranty", "SupervisorAction", "start_travel", "arrive", "diagnose",

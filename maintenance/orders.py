@@ -196,9 +196,9 @@ def verify(conn: psycopg.Connection, policy: Policy) -> int:
             " AND a.last_seen >= o.resolved_at)").fetchall():
         if _move(conn, order_id, S.READY_FOR_DISPATCH, "verification",
                  "the fault returned during verification: dispatch"):
-            # Not a first-time fix (R-KPI): counted against the repair that did not hold.
-            conn.execute("UPDATE work_orders SET reopened_count = reopened_count + 1, engineer_id = NULL "
-                         "WHERE id = %s", (order_id,))
+            # Not a first-time fix (R-KPI): counted against the repair that did not hold. The
+            # transition released the engineer and archived the visit's report (a fresh visit).
+            conn.execute("UPDATE work_orders SET reopened_count = reopened_count + 1 WHERE id = %s", (order_id,))
             changes += 1
     for order_id, resolution in conn.execute(
             "SELECT o.id, CASE WHEN o.resolution = 'repaired' AND EXISTS (SELECT 1 FROM service_reports r "

@@ -62,6 +62,8 @@ for _state in _ACTIVE:
     TRANSITIONS[_state] = TRANSITIONS[_state] | {S.ON_HOLD, S.ESCALATED, S.CANCELLED}
 
 OPEN = tuple(s.value for s in WorkOrderState if s not in (S.CLOSED, S.CANCELLED))
+# Entering any of these takes the order out of the engineer's hands (not by completing it).
+RELEASED = frozenset({S.ON_HOLD, S.ESCALATED, S.CANCELLED, S.READY_FOR_DISPATCH, S.TRIAGE})
 # Entering any of these means someone (or the remote first line) has responded (R-RESPONSE).
 RESPONDED = (S.ACCEPTED, S.EN_ROUTE, S.ON_SITE, S.RESOLVED, S.VERIFIED, S.CLOSED)
 
@@ -74,16 +76,22 @@ def note(conn: psycopg.Connection, order_id: int, text: str, *, actor: str) -> N
 
 
 def transition(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, actor: str,
-               note: str | None = None, resolution: str | None = None) -> WorkOrderState:
+               note: str | None = None, resolution: str | None = None,
+               expect: WorkOrderState | None = None) -> WorkOrderState:
     """Move an order to `to`, recording who and when; return the state it left.
 
-    Raises NotFound for an unknown order and Conflict (HTTP 409) for an illegal move or
+    An order leaving the engineer's hands other than by completion (RELEASED) ends the
+    live offer or assignment in the same transaction; a resolved order sent back to
+    dispatch starts a fresh visit. Raises NotFound for an unknown order and Conflict
+    (HTTP 409) for an illegal move, when the order is not in `expect` (if given), or
     when another process moved the order first.
     """
     row = conn.execute("SELECT state FROM work_orders WHERE id = %s", (order_id,)).fetchone()
     if row is None:
         raise NotFound(f"work order {order_id} does not exist")
     current = WorkOrderState(row[0])
+    if expect is not None and current is not expect:
+        raise Conflict(f"work order {order_id} is {current.value}, no longer {expect.value}")
     if to not in TRANSITIONS[current]:
         allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none (final state)"
         raise Conflict(f"work order {order_id} cannot go from {current.value} to {to.value}; allowed: {allowed}")
@@ -107,8 +115,50 @@ def transition(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, a
             "INSERT INTO work_order_events (work_order_id, actor, from_state, to_state, note) VALUES (%s, %s, %s, %s, %s)",
             (order_id, actor, current.value, to.value, note),
         )
+        if to in RELEASED:
+            _release(conn, order_id, f"{to.value.replace('_', ' ')} by {actor}" + (f": {note}" if note else ""))
+        if current is S.RESOLVED and to is S.READY_FOR_DISPATCH:
+            _new_visit(conn, order_id)
         announce(conn, Event.WORK_ORDER_UPDATED, order_id, {"from": current.value, "state": to.value})
     return current
+
+
+def _release(conn: psycopg.Connection, order_id: int, reason: str) -> None:
+    """End the order's live offer or assignment and tell the engineer: the order is no
+    longer theirs. Left live, it would block the next offer (one live offer per order),
+    keep the order on their phone and count against their capacity. Offers already ended
+    by dispatch (declined, timed out, withdrawn) are not live, so nothing is recorded twice."""
+    for assignment_id, engineer_id in conn.execute(
+            "UPDATE assignments SET state = 'withdrawn', decided_at = now(), reason = %s "
+            "WHERE work_order_id = %s AND state IN ('offered', 'accepted') RETURNING id, engineer_id",
+            (reason, order_id)).fetchall():
+        enqueue(conn, Event.ASSIGNMENT_WITHDRAWN, {"assignment_id": assignment_id, "work_order_id": order_id,
+                                                   "outcome": "withdrawn", "reason": reason},
+                work_order_id=order_id, engineer_id=engineer_id)
+    conn.execute("UPDATE work_orders SET engineer_id = NULL WHERE id = %s AND engineer_id IS NOT NULL", (order_id,))
+
+
+_REPORT_COLUMNS = ("diagnosis", "cause_class", "fault_cause", "action_taken", "no_parts", "test_passed", "test_notes",
+                   "customer_opinion", "customer_rating", "customer_signoff_name", "completed_at", "completed_by",
+                   "updated_at", "updated_by")
+
+
+def _new_visit(conn: psycopg.Connection, order_id: int) -> None:
+    """A repair that did not hold: the finished visit's report, parts and quotes become an
+    earlier visit (one superseded_at, this transaction's now()), and the warranty decision
+    is cleared, so the next engineer diagnoses, quotes and signs off afresh instead of
+    completing with the first visit's report."""
+    conn.execute(
+        f"INSERT INTO service_report_history (work_order_id, superseded_at, warranty, {', '.join(_REPORT_COLUMNS)}) "
+        f"SELECT r.work_order_id, now(), o.warranty, {', '.join('r.' + c for c in _REPORT_COLUMNS)} "
+        "FROM service_reports r JOIN work_orders o ON o.id = r.work_order_id WHERE r.work_order_id = %s", (order_id,))
+    conn.execute("DELETE FROM service_reports WHERE work_order_id = %s", (order_id,))
+    conn.execute("UPDATE parts_used SET superseded_at = now() WHERE work_order_id = %s AND superseded_at IS NULL",
+                 (order_id,))
+    conn.execute("UPDATE quotes SET superseded_at = now(), "
+                 "state = CASE WHEN state IN ('pending', 'approved') THEN 'superseded' ELSE state END "
+                 "WHERE work_order_id = %s AND superseded_at IS NULL", (order_id,))
+    conn.execute("UPDATE work_orders SET warranty = NULL WHERE id = %s", (order_id,))
 
 
 def announce(conn: psycopg.Connection, event: Event, order_id: int, payload: dict) -> None:

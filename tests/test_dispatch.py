@@ -270,13 +270,64 @@ def test_when_engineers_are_short_the_urgent_orders_are_served():
     assert [(o.order_id, o.engineer_id) for o in dispatch.solve(orders, engineers, CONFIG)] == [(2, "A")]
 
 
-def test_an_offer_on_an_order_put_on_hold_meanwhile_just_ends_when_it_times_out(db, fleet):
+def test_an_offer_on_an_order_put_on_hold_is_withdrawn_at_once_and_the_engineer_told(db, fleet):
     job = ready(db)
     engineer(db, "eva")
     dispatch.assign(db, CONFIG, now=NOW)
     transition(db, job, S.ON_HOLD, actor="desk", note="customer closed the car park")
 
-    assert dispatch.expire_offers(db, CONFIG, now=NOW + timedelta(hours=1)) == 1
-    assert dispatch.expire_offers(db, CONFIG, now=NOW + timedelta(hours=2)) == 0
     assert order(db, job) == ("on_hold", None)
-    assert offers(db, job) == [("eva", "timed_out")]
+    assert offers(db, job) == [("eva", "withdrawn")]
+    assert db.execute("SELECT reason, decided_at IS NOT NULL FROM assignments").fetchone() == (
+        "on hold by desk: customer closed the car park", True)
+    assert db.execute("SELECT engineer_id, payload->>'outcome' FROM outbox WHERE event = 'assignment.withdrawn'"
+                      ).fetchall() == [("eva", "withdrawn")]
+    assert dispatch.expire_offers(db, CONFIG, now=NOW + timedelta(hours=1)) == 0
+
+
+def accepted(db, job, eid):
+    dispatch.override(db, job, eid, actor="desk", reason="regular")
+    dispatch.accept(db, job, eid)
+
+
+@pytest.mark.parametrize("away", [S.ON_HOLD, S.ESCALATED, S.CANCELLED])
+def test_an_accepted_order_leaving_the_engineers_hands_ends_the_assignment_and_is_offered_again(db, fleet, away):
+    job = ready(db)
+    engineer(db, "eva", km=1)
+    engineer(db, "emil", km=5)
+    accepted(db, job, "eva")
+
+    transition(db, job, away, actor="desk", note="the customer called")
+
+    assert order(db, job) == (away.value, None)
+    assert offers(db, job) == [("eva", "withdrawn")]
+    assert db.execute("SELECT engineer_id FROM outbox WHERE event = 'assignment.withdrawn'").fetchall() == [("eva",)]
+    if away is not S.CANCELLED:
+        transition(db, job, S.READY_FOR_DISPATCH, actor="desk")
+        assert len(dispatch.assign(db, CONFIG, now=NOW)) == 1
+        assert order(db, job)[0] == "assigned"
+        assert db.execute("SELECT count(*) FROM outbox WHERE event = 'assignment.withdrawn'").fetchone()[0] == 1
+
+
+def test_a_declined_offer_is_recorded_once_not_again_as_withdrawn(db, fleet):
+    job = ready(db)
+    engineer(db, "eva")
+    dispatch.override(db, job, "eva", actor="desk", reason="regular")
+    dispatch.decline(db, job, "eva", "van in the workshop", config=CONFIG)
+
+    assert offers(db, job) == [("eva", "declined")]
+    assert db.execute("SELECT payload->>'outcome' FROM outbox WHERE event = 'assignment.withdrawn'").fetchall() == [
+        ("declined",)]
+
+
+def test_a_hand_assignment_over_a_live_offer_left_by_old_data_is_a_409_not_a_500(db, fleet):
+    job = ready(db)
+    engineer(db, "eva")
+    engineer(db, "emil")
+    # An accepted assignment on a ready order, as orders escalated before the fix were left.
+    db.execute("INSERT INTO assignments (work_order_id, engineer_id, state, assigned_by) "
+               "VALUES (%s, 'eva', 'accepted', 'desk')", (job,))
+
+    with pytest.raises(Conflict, match="offered to someone else meanwhile"):
+        dispatch.override(db, job, "emil", actor="desk", reason="by hand")
+    assert order(db, job) == ("ready_for_dispatch", None)

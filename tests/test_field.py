@@ -181,3 +181,188 @@ def test_a_supervisor_can_order_the_pile_replaced(db, fleet, job):
         "installation", "new")
     assert db.execute("SELECT state, resolution FROM work_orders WHERE id = %s", (job,)).fetchone() == (
         "closed", "replaced")
+
+
+def shifts(db):
+    """E1 and E2 on shift and both able to take the cooling job, so dispatch has a choice."""
+    db.execute("INSERT INTO engineer_shifts (engineer_id, starts_at, ends_at) VALUES "
+               "('E1', now() - interval '1 hour', now() + interval '8 hours'), "
+               "('E2', now() - interval '1 hour', now() + interval '8 hours')")
+    db.execute("UPDATE engineers SET skills = '{AC,DC,HV,cooling}'")
+
+
+def holder(db, order_id):
+    return (db.execute("SELECT engineer_id FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0],
+            db.execute("SELECT state, reason, decided_at IS NOT NULL FROM assignments WHERE work_order_id = %s "
+                       "ORDER BY id", (order_id,)).fetchall())
+
+
+def test_an_order_the_engineer_escalated_and_the_supervisor_sent_back_is_offered_again(db, fleet, job):
+    from maintenance import dispatch
+
+    shifts(db)
+    on_site(db, job)
+    field.escalate(db, job, "E1", reason="need a second opinion", safety=False, actor="eva")
+    assert holder(db, job) == (None, [("withdrawn", "escalated by eva: need a second opinion", True)])
+    assert db.execute("SELECT engineer_id, payload->>'outcome' FROM outbox WHERE event = 'assignment.withdrawn'"
+                      ).fetchall() == [("E1", "withdrawn")]
+
+    field.decide_escalation(db, None, job, action=SupervisorAction.RETURN_TO_DISPATCH, note_text="send someone else",
+                            actor="sam")
+    assert len(dispatch.assign(db, dispatch.load())) == 1
+    assert state(db, job) == "assigned"
+
+
+def test_an_order_on_hold_after_a_rejected_quote_leaves_the_engineer_and_can_be_dispatched_again(db, fleet, job):
+    from maintenance import dispatch
+
+    shifts(db)
+    on_site(db, job, cause=CauseClass.MISUSE)
+    quote_id = field.make_quote(db, POLICY, job, "E1", parts=[], labour_h=1, travel_km=0, actor="eva")
+    field.decide_quote(db, quote_id, approve=False, approver_name="J. Meyer", actor="agent-anna")
+    assert holder(db, job) == (None, [("withdrawn", "on hold by agent-anna: the customer rejected the quote", True)])
+
+    transition(db, job, S.READY_FOR_DISPATCH, actor="dora", note="the customer changed their mind")
+    dispatch.override(db, job, "E2", actor="dora", reason="by hand")
+    assert db.execute("SELECT state, engineer_id FROM work_orders WHERE id = %s", (job,)).fetchone() == (
+        "assigned", "E2")
+
+
+def test_the_engineer_no_longer_sees_an_escalated_order_and_a_dispatcher_can_hand_it_on(
+        db, fleet, job, client_for):
+    shifts(db)
+    eva = client_for("engineer", "eva", engineer_id="E1")
+    assert [o["id"] for o in eva.get("/field/work-orders").json()] == [job]
+    on_site(db, job)
+    field.escalate(db, job, "E1", reason="cabinet flooded", safety=True, actor="eva")
+
+    assert eva.get("/field/work-orders").json() == []
+    assert eva.get(f"/work-orders/{job}").status_code == 404
+    handed = client_for("dispatcher").post(f"/work-orders/{job}/assign", json={"engineer_id": "E2", "reason": "dry"})
+    assert handed.status_code == 201 and handed.json()["engineer_id"] == "E2"
+
+
+def reopen(db, fleet, order_id):
+    """The fault comes back during verification: the order goes back to dispatch."""
+    from maintenance.alarms import raise_alarm
+    from maintenance.rules import default
+
+    alarm_id, _ = raise_alarm(db, fleet[1], 0, default().by_id("fan.stopped"), at=datetime.now(timezone.utc),
+                              clear_after_s=0)
+    open_corrective(db, fleet[1], "cooling", title="again", priority=2, actor="rules", alarm_id=alarm_id)
+    verify(db, POLICY)
+    assert state(db, order_id) == "ready_for_dispatch"
+
+
+def second_visit(db, order_id):
+    from maintenance import dispatch
+
+    db.execute("INSERT INTO engineer_shifts (engineer_id, starts_at, ends_at) VALUES "
+               "('E2', now() - interval '1 hour', now() + interval '8 hours')")
+    dispatch.override(db, order_id, "E2", actor="dora", reason="second visit")
+    dispatch.accept(db, order_id, "E2")
+    field.start_travel(db, order_id, "E2", eta=datetime.now(timezone.utc), actor="emil")
+    field.arrive(db, POLICY, order_id, "E2", lat=SITE[0], lon=SITE[1], actor="emil")
+
+
+def test_a_reopened_order_needs_a_new_diagnosis_test_and_signed_report_and_keeps_the_first_as_an_earlier_visit(
+        db, fleet, job, api):
+    on_site(db, job)
+    field.use_part(db, job, "E1", part_id="FAN-120", quantity=1, location_id="VAN-E1", defective_returned=True,
+                   actor="eva")
+    field.record_test(db, job, "E1", passed=True, notes="ok", actor="eva")
+    field.complete(db, job, "E1", actor="eva", **FULL_REPORT)
+    reopen(db, fleet, job)
+    second_visit(db, job)
+
+    with pytest.raises(Conflict, match="no diagnosis yet"):
+        field.complete(db, job, "E2", actor="emil")
+    assert db.execute("SELECT warranty FROM work_orders WHERE id = %s", (job,)).fetchone() == (None,)
+    field.diagnose(db, POLICY, job, "E2", diagnosis="fan connector loose", cause_class=CauseClass.INSTALLATION,
+                   actor="emil")
+    with pytest.raises(InvalidInput) as refused:
+        field.complete(db, job, "E2", actor="emil")
+    for missing in ("fault cause", "on-site test result", "customer sign-off name", "parts used"):
+        assert missing in refused.value.detail
+    field.record_test(db, job, "E2", passed=True, notes="fan steady for an hour", actor="emil")
+    field.complete(db, job, "E2", actor="emil", no_parts=True, **FULL_REPORT | {"fault_cause": "loose connector"})
+    assert state(db, job) == "resolved"
+
+    shown = api.get(f"/work-orders/{job}/report").json()
+    assert (shown["report"]["fault_cause"], shown["report"]["completed_by"], shown["parts"]) == (
+        "loose connector", "emil", [])
+    [earlier] = shown["earlier_visits"]
+    assert (earlier["report"]["fault_cause"], earlier["report"]["completed_by"], earlier["warranty"]) == (
+        "fan bearing seized", "eva", "in_warranty")
+    assert [(p["part_id"], p["recorded_by"]) for p in earlier["parts"]] == [("FAN-120", "eva")]
+
+
+def test_a_reopened_order_outside_warranty_needs_a_new_quote(db, fleet, job, api):
+    on_site(db, job, cause=CauseClass.MISUSE)
+    first = field.make_quote(db, POLICY, job, "E1", parts=[], labour_h=1, travel_km=0, actor="eva")
+    field.decide_quote(db, first, approve=True, approver_name="J. Meyer", actor="agent-anna")
+    field.record_test(db, job, "E1", passed=True, notes="ok", actor="eva")
+    field.complete(db, job, "E1", actor="eva", no_parts=True, **FULL_REPORT)
+    reopen(db, fleet, job)
+    second_visit(db, job)
+
+    assert field.diagnose(db, POLICY, job, "E2", diagnosis="cable crushed again", cause_class=CauseClass.EXTERNAL,
+                          actor="emil") is Warranty.OUT
+    with pytest.raises(Conflict, match="must approve a quote"):
+        field.record_test(db, job, "E2", passed=True, notes="ok", actor="emil")
+    second = field.make_quote(db, POLICY, job, "E2", parts=[], labour_h=2, travel_km=0, actor="emil")
+    shown = api.get(f"/work-orders/{job}/report").json()
+    assert [(q["id"], q["state"]) for q in shown["quotes"]] == [(second, "pending")]
+    assert [(q["id"], q["state"]) for q in shown["earlier_visits"][0]["quotes"]] == [(first, "superseded")]
+
+
+def test_a_parts_request_repeated_by_the_phone_takes_stock_once(db, fleet, job):
+    on_site(db, job)
+    for _ in range(2):  # the phone lost the first answer and sends the same request again
+        field.use_part(db, job, "E1", part_id="FAN-120", quantity=1, location_id="VAN-E1", defective_returned=True,
+                       actor="eva", request_id="phone-7f3a")
+    assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM parts_used").fetchone() == (1,)
+    with pytest.raises(Conflict, match="a new request needs a new id"):
+        field.use_part(db, job, "E1", part_id="FAN-120", quantity=2, location_id="WH-1", defective_returned=False,
+                       actor="eva", request_id="phone-7f3a")
+
+
+def test_the_idempotency_key_header_makes_a_retried_parts_call_answer_the_same_without_taking_stock_again(
+        db, fleet, job, client_for):
+    on_site(db, job)
+    eva = client_for("engineer", "eva", engineer_id="E1")
+    part = {"part_id": "FAN-120", "quantity": 1, "location_id": "VAN-E1"}
+    first = eva.post(f"/field/work-orders/{job}/parts", json=part, headers={"Idempotency-Key": "k-1"})
+    again = eva.post(f"/field/work-orders/{job}/parts", json=part, headers={"Idempotency-Key": "k-1"})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["timeline"] == again.json()["timeline"]
+    assert eva.post(f"/field/work-orders/{job}/parts", json=part | {"request_id": "k-2"}).status_code == 201
+    assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (0,)
+
+
+def test_two_supervisors_deciding_at_once_make_one_decision_and_one_replacement(db, database_url, fleet, job):
+    from tests.parallel import in_parallel
+
+    field.escalate(db, job, "E1", reason="cabinet flooded", safety=False, actor="eva")
+
+    def replace(conn):
+        try:
+            return field.decide_escalation(conn, None, job, action=SupervisorAction.REPLACE, note_text="replace",
+                                           actor="sam")
+        except Conflict as refused:
+            return refused.detail
+
+    results = in_parallel(database_url, replace, workers=4)
+
+    assert len([r for r in results if isinstance(r, int)]) == 1
+    assert db.execute("SELECT count(*) FROM work_orders WHERE kind = 'installation'").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM work_order_events WHERE work_order_id = %s AND to_state = 'closed' "
+                      "AND from_state = 'escalated'", (job,)).fetchone() == (1,)
+
+
+def test_the_en_route_note_gives_a_local_eta_in_utc(db, fleet, job):
+    field.start_travel(db, job, "E1", eta=datetime(2030, 6, 1, 10, 0, tzinfo=timezone(timedelta(hours=8))),
+                       actor="eva")
+    assert db.execute("SELECT note FROM work_order_events WHERE to_state = 'en_route'").fetchone() == (
+        "ETA 2030-06-01 02:00Z",)

@@ -133,3 +133,61 @@ def test_an_installation_job_is_scheduled_for_a_pile(api, db, fleet):
     assert created.status_code == 201
     assert (created.json()["kind"], created.json()["state"], created.json()["sla"]) == ("installation", "new", "none")
     assert api.post("/work-orders/installations", json={"pile_id": "NOPE", "title": "x"}).status_code == 404
+
+
+def engineer_on(db, order_id, state):
+    """Order `order_id` offered to engineer E1 and, for `state` past assigned, accepted and under way."""
+    from maintenance import dispatch
+    from maintenance.workorders import WorkOrderState as S
+    from maintenance.workorders import transition
+
+    db.execute("INSERT INTO engineers (id, name, skills, regions, home_lat, home_lon) VALUES "
+               "('E1', 'Eva', '{AC,DC,HV}', '{north}', 52.5, 13.3)")
+    transition(db, order_id, S.READY_FOR_DISPATCH, actor="rules")
+    dispatch.override(db, order_id, "E1", actor="desk", reason="regular")
+    if state == "assigned":
+        return
+    dispatch.accept(db, order_id, "E1")
+    for to in {"en_route": [S.EN_ROUTE], "on_site": [S.EN_ROUTE, S.ON_SITE]}[state]:
+        transition(db, order_id, to, actor="eva")
+
+
+@pytest.mark.parametrize("order_state, to, endpoint", [
+    ("assigned", "accepted", "/field/work-orders/{id}/accept"),
+    ("on_site", "resolved", "/field/work-orders/{id}/complete"),
+])
+def test_a_dispatcher_cannot_make_the_engineers_moves_and_is_told_the_endpoint_that_does(
+        api, db, fleet, order_state, to, endpoint):
+    order_id = fault_report(api, fleet[0]).json()["id"]
+    engineer_on(db, order_id, order_state)
+
+    refused = api.post(f"/work-orders/{order_id}/transitions", json={"to": to})
+
+    assert refused.status_code == 409
+    assert endpoint.replace("{id}", str(order_id)) in refused.json()["detail"]
+    assert api.get(f"/work-orders/{order_id}").json()["state"] == order_state
+
+
+def test_a_dispatcher_holds_sends_back_and_cancels_by_hand_and_the_engineer_is_released(api, db, fleet):
+    order_id = fault_report(api, fleet[0]).json()["id"]
+    engineer_on(db, order_id, "en_route")
+
+    for to in ("on_hold", "ready_for_dispatch", "on_hold", "triage", "cancelled"):
+        moved = api.post(f"/work-orders/{order_id}/transitions", json={"to": to})
+        assert moved.status_code == 200, moved.json()
+    assert db.execute("SELECT state, engineer_id FROM work_orders WHERE id = %s", (order_id,)).fetchone() == (
+        "cancelled", None)
+    assert db.execute("SELECT state FROM assignments").fetchall() == [("withdrawn",)]
+
+
+def test_only_a_verified_order_is_closed_by_hand(api, db, fleet):
+    from maintenance.workorders import WorkOrderState as S
+    from maintenance.workorders import transition
+
+    order_id = fault_report(api, fleet[0]).json()["id"]
+    transition(db, order_id, S.ESCALATED, actor="rules")
+    refused = api.post(f"/work-orders/{order_id}/transitions", json={"to": "closed"})
+    assert refused.status_code == 409 and "escalation-decision" in refused.json()["detail"]
+    for to in (S.READY_FOR_DISPATCH, S.RESOLVED, S.VERIFIED):
+        transition(db, order_id, to, actor="verification")
+    assert api.post(f"/work-orders/{order_id}/transitions", json={"to": "closed"}).json()["state"] == "closed"

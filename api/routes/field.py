@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import ANYONE, EngineerUser, Role, User, require
@@ -19,6 +19,7 @@ from api.deps import PlainConn, PolicyDep
 from api.routes.work_orders import WorkOrderDetail, _detail
 from maintenance import dispatch, field
 from maintenance.field import CauseClass, SupervisorAction
+from pilecare.errors import InvalidInput
 
 router = APIRouter(tags=["field"])
 
@@ -80,6 +81,8 @@ class PartUsed(BaseModel):
     quantity: int = Field(ge=1, le=1000)
     location_id: str = Field(description="The engineer's van or a warehouse.")
     defective_returned: bool = Field(default=False, description="The removed part goes back for analysis.")
+    request_id: str | None = Field(default=None, min_length=1, max_length=200,
+                                   description="Same as the Idempotency-Key header: a repeat is recorded once.")
 
 
 class TestResult(BaseModel):
@@ -166,10 +169,15 @@ def quote(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, bod
     return _quote(conn, quote_id)
 
 
-@router.post("/field/work-orders/{order_id}/parts", status_code=201, summary="Parts used (stock goes down)")
-def use_part(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: PartUsed) -> WorkOrderDetail:
+@router.post("/field/work-orders/{order_id}/parts", status_code=201,
+             summary="Parts used (stock goes down); a repeat with the same Idempotency-Key is recorded once")
+def use_part(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: PartUsed,
+             idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None) -> WorkOrderDetail:
+    if idempotency_key and body.request_id and idempotency_key != body.request_id:
+        raise InvalidInput("the Idempotency-Key header and request_id differ; send one of them")
     field.use_part(conn, order_id, user.engineer_id, part_id=body.part_id, quantity=body.quantity,
-                   location_id=body.location_id, defective_returned=body.defective_returned, actor=user.id)
+                   location_id=body.location_id, defective_returned=body.defective_returned, actor=user.id,
+                   request_id=idempotency_key or body.request_id)
     return _detail(conn, policy, order_id)
 
 
@@ -191,20 +199,35 @@ def escalate(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, 
     return _detail(conn, policy, order_id)
 
 
-@router.get("/work-orders/{order_id}/report", summary="The service report, parts used and quotes")
+_REPORT = ["diagnosis", "cause_class", "fault_cause", "action_taken", "no_parts", "test_passed", "test_notes",
+           "customer_opinion", "customer_rating", "customer_signoff_name", "completed_at", "completed_by"]
+_PART = ["part_id", "quantity", "location_id", "defective_returned", "recorded_at", "recorded_by", "superseded_at"]
+
+
+@router.get("/work-orders/{order_id}/report",
+            summary="The service report, parts used and quotes; a reopened order's earlier visits too")
 def report(conn: PlainConn, user: Annotated[User, Depends(require(*ANYONE))], order_id: int) -> dict:
     field._own(conn, order_id, user.engineer_id if user.role is Role.ENGINEER else None)
-    cols = ["diagnosis", "cause_class", "fault_cause", "action_taken", "no_parts", "test_passed", "test_notes",
-            "customer_opinion", "customer_rating", "customer_signoff_name", "completed_at", "completed_by"]
-    row = conn.execute(f"SELECT {', '.join(cols)} FROM service_reports WHERE work_order_id = %s", (order_id,)).fetchone()
-    parts = conn.execute("SELECT part_id, quantity, location_id, defective_returned, recorded_at, recorded_by "
-                         "FROM parts_used WHERE work_order_id = %s ORDER BY id", (order_id,)).fetchall()
+    row = conn.execute(f"SELECT {', '.join(_REPORT)} FROM service_reports WHERE work_order_id = %s",
+                       (order_id,)).fetchone()
+    parts = [dict(zip(_PART, p)) for p in conn.execute(
+        f"SELECT {', '.join(_PART)} FROM parts_used WHERE work_order_id = %s ORDER BY id", (order_id,)).fetchall()]
     quotes = [_quote(conn, q[0]) for q in conn.execute("SELECT id FROM quotes WHERE work_order_id = %s ORDER BY id",
                                                         (order_id,)).fetchall()]
-    return {"report": dict(zip(cols, row)) if row else None,
-            "parts": [dict(zip(["part_id", "quantity", "location_id", "defective_returned", "recorded_at",
-                                "recorded_by"], p)) for p in parts],
-            "quotes": quotes}
+    # A reopen marks the visit's report, parts and quotes with one superseded_at: that is the visit.
+    earlier = {}
+    for r in conn.execute(f"SELECT superseded_at, warranty, {', '.join(_REPORT)} FROM service_report_history "
+                          "WHERE work_order_id = %s ORDER BY superseded_at", (order_id,)).fetchall():
+        earlier[r[0]] = {"report": dict(zip(_REPORT, r[2:])), "warranty": r[1]}
+    for at in ({p["superseded_at"] for p in parts} | {q["superseded_at"] for q in quotes}) - {None}:
+        earlier.setdefault(at, {"report": None, "warranty": None})  # a visit that never got to a report
+    return {"report": dict(zip(_REPORT, row)) if row else None,
+            "parts": [p for p in parts if p["superseded_at"] is None],
+            "quotes": [q for q in quotes if q["superseded_at"] is None],
+            "earlier_visits": [visit | {"superseded_at": at,
+                                        "parts": [p for p in parts if p["superseded_at"] == at],
+                                        "quotes": [q for q in quotes if q["superseded_at"] == at]}
+                               for at, visit in sorted(earlier.items())]}
 
 
 @router.post("/quotes/{quote_id}/decision", summary="Record the customer's answer to a quote")
@@ -222,7 +245,8 @@ def decide(conn: PlainConn, policy: PolicyDep, user: Supervisor, request: Reques
 
 def _quote(conn, quote_id: int) -> dict:
     cols = ["id", "work_order_id", "state", "lines", "parts_cost", "labour_h", "labour_cost", "travel_km",
-            "travel_cost", "total", "currency", "created_at", "created_by", "decided_at", "decided_by", "approver_name"]
+            "travel_cost", "total", "currency", "created_at", "created_by", "decided_at", "decided_by", "approver_name",
+            "superseded_at"]
     row = conn.execute(f"SELECT {', '.join(cols)} FROM quotes WHERE id = %s", (quote_id,)).fetchone()
     return dict(zip(cols, row))
 

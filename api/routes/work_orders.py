@@ -13,9 +13,9 @@ from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, require
 from api.deps import Conn, PlainConn, PolicyDep
 from maintenance.rules import Severity
 from maintenance.sla import SlaStatus
-from maintenance.workorders import (WorkOrderKind, WorkOrderState, create_installation, note, open_corrective,
-                                    transition)
-from pilecare.errors import NotFound
+from maintenance.workorders import (TRANSITIONS, WorkOrderKind, WorkOrderState, create_installation, note,
+                                    open_corrective, transition)
+from pilecare.errors import Conflict, NotFound
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
@@ -247,9 +247,42 @@ def schedule_installation(conn: PlainConn, actor: Actor, policy: PolicyDep, body
     return _detail(conn, policy, order_id)
 
 
-@router.post("/{order_id}/transitions", dependencies=[Depends(require(*DISPATCH))], summary="Move an order (409 names the allowed moves)")
+S = WorkOrderState
+# The moves the office makes by hand. The others belong to someone who checks what a bare
+# move cannot: the engineer's phone (an open offer, arrival at the pile, a complete report),
+# the dispatcher's assignment (an offer row), remote triage and verification (telemetry).
+_BY_HAND = {S.ON_HOLD, S.CANCELLED, S.ESCALATED, S.READY_FOR_DISPATCH}
+_ELSEWHERE = {
+    S.ASSIGNED: "assign it by hand with POST /work-orders/{id}/assign, or let a dispatch pass offer it",
+    S.ACCEPTED: "the engineer accepts the offer with POST /field/work-orders/{id}/accept",
+    S.EN_ROUTE: "the engineer sets off with POST /field/work-orders/{id}/en-route",
+    S.ON_SITE: "the engineer arrives with POST /field/work-orders/{id}/arrive",
+    S.RESOLVED: "the engineer completes it with POST /field/work-orders/{id}/complete and a complete report",
+    S.VERIFIED: "verification from telemetry verifies it",
+    S.TRIAGE: "remote triage takes new orders by itself; only an order on hold goes back to triage here",
+    S.CLOSED: "only a verified order is closed here; an escalated one is decided with "
+              "POST /work-orders/{id}/escalation-decision",
+}
+
+
+def _by_hand(current: WorkOrderState, to: WorkOrderState) -> bool:
+    return (to in _BY_HAND or (current is S.ON_HOLD and to is S.TRIAGE)
+            or (current is S.VERIFIED and to is S.CLOSED))
+
+
+@router.post("/{order_id}/transitions", dependencies=[Depends(require(*DISPATCH))],
+             summary="Hold, cancel, escalate, send back to dispatch, or close a verified order "
+                     "(409 names the allowed moves, or the endpoint that makes this one)")
 def move(conn: PlainConn, actor: Actor, policy: PolicyDep, order_id: int, body: Transition) -> WorkOrderDetail:
-    transition(conn, order_id, body.to, actor=actor, note=body.note)
+    row = conn.execute("SELECT state FROM work_orders WHERE id = %s", (order_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"work order {order_id} does not exist")
+    current = WorkOrderState(row[0])
+    if body.to in TRANSITIONS[current] and not _by_hand(current, body.to):
+        raise Conflict(f"work order {order_id} does not go from {current.value} to {body.to.value} by a bare move: "
+                       + _ELSEWHERE[body.to].replace("{id}", str(order_id)))
+    # expect: the check above holds for the state we read, not one another process made meanwhile.
+    transition(conn, order_id, body.to, actor=actor, note=body.note, expect=current)
     return _detail(conn, policy, order_id)
 
 
