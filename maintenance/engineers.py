@@ -173,7 +173,10 @@ def roster(conn: psycopg.Connection, at: datetime | None = None, *, ids: list[st
         "          AND sh.starts_at <= %(at)s AND sh.ends_at > %(at)s), "
         "  coalesce((SELECT array_agg(st.part_id) FROM stock_locations l JOIN stock st ON st.location_id = l.id "
         "            WHERE l.engineer_id = e.id AND st.quantity > 0), '{}') "
-        "FROM engineers e WHERE (%(ids)s::text[] IS NULL AND e.active) OR e.id = ANY(%(ids)s) ORDER BY e.id",
+        # An engineer whose login was deactivated cannot answer an offer: not on the roster.
+        "FROM engineers e LEFT JOIN users u ON u.id = e.user_id "
+        "WHERE (%(ids)s::text[] IS NULL AND e.active AND coalesce(u.active, true)) OR e.id = ANY(%(ids)s) "
+        "ORDER BY e.id",
         {"live": list(LIVE_STATES), "at": at, "ids": ids}).fetchall()
     return [Rostered(id=r[0], name=r[1], home=(r[2], r[3]), position=(r[4], r[5]) if r[4] is not None else None,
                      position_at=r[6], skills=frozenset(r[7]), regions=frozenset(r[8]), max_jobs=r[9],

@@ -331,3 +331,16 @@ def test_a_hand_assignment_over_a_live_offer_left_by_old_data_is_a_409_not_a_500
     with pytest.raises(Conflict, match="offered to someone else meanwhile"):
         dispatch.override(db, job, "emil", actor="desk", reason="by hand")
     assert order(db, job) == ("ready_for_dispatch", None)
+
+
+def test_an_engineer_whose_login_was_deactivated_is_not_offered_work(db, fleet):
+    from api import accounts
+
+    engineer(db, "near", km=1)
+    engineer(db, "far", km=20)
+    accounts.create(db, "nora", role=accounts.Role.ENGINEER, full_name="Nora", password="long enough password",
+                    actor="test", engineer_id="near")
+    accounts.update(db, "nora", actor="admin", active=False)
+    job = ready(db)
+    dispatch.assign(db, CONFIG, now=NOW)
+    assert order(db, job) == ("assigned", "far")
