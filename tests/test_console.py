@@ -180,6 +180,12 @@ def test_operators_watch_the_fleet_and_dispatch_a_live_fault_in_the_browser(
         assert sum(drawn) >= 100, drawn  # 6 h of history in 5-minute buckets, per connector
         assert pile in page.text("h1") and page.exists("[data-testid=connectors] [data-connector]")
         page.shot("pile")
+        # A longer range spans exactly that range, its ticks carrying the date.
+        page.click("[data-range='7d']")
+        page.wait(lambda d: page.js("const c = Chart.getChart(document.querySelector('[data-testid=chart-power] canvas'));"
+                                    "return c && c.scales.x.max - c.scales.x.min > 6.9 * 86400000"),
+                  message="the 7-day axis")
+        page.shot("pile-7d")
 
         # Back on the overview, a fault arrives live: the alarm and its order appear, no reload.
         page.route("#/", "[data-testid=latest-alarms]")
@@ -224,7 +230,19 @@ def test_operators_watch_the_fleet_and_dispatch_a_live_fault_in_the_browser(
         assert db.execute("SELECT assigned_by FROM assignments WHERE work_order_id = %s AND state = 'offered'",
                           (order_id,)).fetchone() == ("dora",)
         page.wait(lambda d: target in (page.text("[data-testid=assignments]") or ""), message="the offer listed")
+        # The offer shows the score the API sends: the travel and the dispatcher's override.
+        page.wait(lambda d: re.search(r"[\d.]+ km", page.text("[data-testid=assignments] [data-testid=offer-km]") or ""),
+                  message="the offer's travel")
+        assert page.exists("[data-testid=report]") and page.exists("[data-testid=comment-form]")
+        assert page.exists("[data-testid=moves-form]")
         page.shot("work-order")
+
+        # Each Acknowledge button names the alarm it acts on.
+        page.route("#/alarms", f"[data-testid=alarm-list] [data-pile='{pile}']")
+        label = page.js(f"const b = document.querySelector(\"[data-testid=alarm-list] tr[data-pile='{pile}'] button\");"
+                        "return b && b.getAttribute('aria-label')")
+        assert label and pile in label and "#" in label, label
+        page.shot("alarms")
 
         page.route("#/engineers", f"[data-testid=roster] [data-engineer='{target}']")
         page.wait(lambda d: f"#{order_id}" in page.text(f"[data-engineer='{target}']"), message="the job on the roster")
@@ -238,7 +256,7 @@ def test_operators_watch_the_fleet_and_dispatch_a_live_fault_in_the_browser(
         tiles = page.js("return Object.fromEntries([...document.querySelectorAll('[data-testid=kpi-tiles] .tile')]"
                         ".map(t => [t.dataset.testid, t.querySelector('.tile-value').textContent]))")
         for key in KPI_TILES:
-            assert re.fullmatch(r"[\d.,]+ (h|%)", tiles[f"kpi-{key}"]), tiles
+            assert re.fullmatch(r"[\d.,]+ (h|min|%)", tiles[f"kpi-{key}"]), tiles
         points = page.js("return [...document.querySelectorAll('[data-testid=kpi-charts] canvas')].map(c =>"
                          "  Chart.getChart(c).data.datasets.map(s => [s.label, s.data.filter(v => v !== null).length]))")
         for chart in points:

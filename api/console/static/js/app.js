@@ -115,11 +115,16 @@ function feedItem(event) {
     what ? h('span', { class: 'feed-detail' }, what) : null);
 }
 
-// A toast goes by itself after a few seconds; its close button dismisses it at once.
+// A toast goes by itself after a few seconds; its close button dismisses it at once. At
+// most three show, newest on top: a burst of events must not bury the page (the feed
+// keeps them all).
+const MAX_TOASTS = 3;
 function toast(text, tone = 'info') {
   const el = h('div', { class: `toast toast-${tone}` }, h('span', {}, text),
     h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', onclick: () => el.remove() }, '×'));
-  $('#toasts').append(el);
+  const box = $('#toasts');
+  box.prepend(el);
+  while (box.children.length > MAX_TOASTS) box.lastElementChild.remove();
   setTimeout(() => el.remove(), 6000);
 }
 

@@ -7,11 +7,22 @@ import { h } from './dom.js';
 export const PALETTE = ['#1f6feb', '#d9480f', '#2b8a3e', '#9c36b5', '#e8590c', '#0b7285', '#5c940d', '#c2255c'];
 
 const tickTime = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-const tickDay = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
+const tickDayTime = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 
 function library() {
   if (!window.Chart) throw new Error('Chart.js did not load (/console/vendor/chart.umd.min.js)');
   return window.Chart;
+}
+
+// Ticks on round local times (every 10 min, 1 h, 6 h, a day…), at most about `count`.
+const STEPS = [60e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3, 10800e3, 21600e3, 43200e3, 86400e3,
+  2 * 86400e3, 7 * 86400e3];
+function roundTicks(min, max, count) {
+  const step = STEPS.find((s) => (max - min) / s <= count) || STEPS[STEPS.length - 1];
+  const offset = new Date(min).getTimezoneOffset() * 60e3;  // align to local, not UTC, hours and days
+  const ticks = [];
+  for (let t = Math.ceil((min - offset) / step) * step + offset; t <= max; t += step) ticks.push({ value: t });
+  return ticks;
 }
 
 // A figure: a titled box holding one canvas; `chart` draws into it.
@@ -29,10 +40,16 @@ function mark(fig, chart) {
   fig.box.classList.toggle('chart-empty', points === 0);
 }
 
-// series: [{label, points: [{x: ms, y}], type?: 'bar'|'line', axis?: 'y'|'y2'}]
-export function timeChart(fig, series, { unit = '', span = 86400000, stacked = false, y2unit } = {}) {
+// series: [{label, points: [{x: ms, y}], type?: 'bar'|'line', axis?: 'y'|'y2'}]. The x axis
+// spans exactly from..to (the range asked for), whatever the data covers: an empty start
+// of the range shows as empty, not as a stretched axis. Up to a day the ticks are clock
+// times; beyond, they carry the date too.
+export function timeChart(fig, series, { unit = '', from, to, stacked = false, y2unit } = {}) {
   const Chart = library();
-  const format = span > 2 * 86400000 ? (v) => tickDay.format(new Date(v)) : (v) => tickTime.format(new Date(v));
+  const min = from === undefined ? undefined : +new Date(from);
+  const max = to === undefined ? undefined : +new Date(to);
+  const span = min !== undefined && max !== undefined ? max - min : 86400000;
+  const format = span > 86400000 ? (v) => tickDayTime.format(new Date(v)) : (v) => tickTime.format(new Date(v));
   const chart = new Chart(fig.canvas, {
     type: 'line',
     data: {
@@ -60,7 +77,9 @@ export function timeChart(fig, series, { unit = '', span = 86400000, stacked = f
         tooltip: { callbacks: { title: (items) => items.length ? new Date(items[0].parsed.x).toLocaleString() : '' } },
       },
       scales: {
-        x: { type: 'linear', stacked, ticks: { callback: format, maxTicksLimit: 8, font: { size: 11 } },
+        x: { type: 'linear', min, max, stacked,
+          afterBuildTicks: (axis) => { if (min !== undefined && max !== undefined) axis.ticks = roundTicks(min, max, span > 86400000 ? 6 : 8); },
+          ticks: { callback: format, maxRotation: 0, autoSkip: true, font: { size: 11 } },
           grid: { color: '#eef1f5' } },
         y: { stacked, beginAtZero: true, title: { display: !!unit, text: unit }, ticks: { font: { size: 11 } },
           grid: { color: '#eef1f5' } },

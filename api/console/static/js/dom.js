@@ -35,6 +35,7 @@ export const $ = (selector, root = document) => root.querySelector(selector);
 // --- formatting --------------------------------------------------------------------
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const hourMinute = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const timeOnly = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
 export const fmt = {
@@ -47,6 +48,12 @@ export const fmt = {
   },
   when(v) { return v ? dateTime.format(new Date(v)) : '—'; },
   time(v) { return v ? timeOnly.format(new Date(v)) : '—'; },
+  // An arrival time: the clock alone today, with the date on any other day.
+  eta(v) {
+    if (!v) return '—';
+    const d = new Date(v);
+    return d.toDateString() === new Date().toDateString() ? hourMinute.format(d) : dateTime.format(d);
+  },
   ago(v) {
     if (!v) return '—';
     const s = Math.round((Date.now() - new Date(v).getTime()) / 1000);
@@ -63,7 +70,11 @@ export const fmt = {
     if (m) return `${m} m ${pad(s % 60)} s`;
     return `${s % 60} s`;
   },
-  hours(v) { return v === null || v === undefined ? '—' : `${Number(v).toFixed(1)} h`; },
+  // Below an hour in minutes: "0.0 h" for a 3-minute response says nothing.
+  hours(v) {
+    if (v === null || v === undefined) return '—';
+    return Math.abs(v) < 1 ? `${Math.round(v * 60)} min` : `${Number(v).toFixed(1)} h`;
+  },
   label(v) { return v ? String(v).replaceAll('_', ' ') : '—'; },
 };
 

@@ -26,6 +26,9 @@ export function roles(me) {
     ack: DESK.includes(me.role),
     assignments: office,
     dispatch: DISPATCH.includes(me.role),
+    desk: DESK.includes(me.role),                       // fault calls, quote answers
+    comment: DESK.includes(me.role) || engineer,
+    supervisor: ['admin', 'supervisor'].includes(me.role),  // escalation decisions
     roster: office,
   };
 }

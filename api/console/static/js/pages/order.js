@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, section, table } from '../dom.js';
 import { Ticker, clockTone, used } from '../sla.js';
+import { commentForm, escalationForm, movesForm, renderReport } from './order_desk.js';
 
 function slaClock(label, createdAt, clock) {
   const text = h('span', { class: 'sla-text' });
@@ -31,14 +32,15 @@ function slaClock(label, createdAt, clock) {
   return { el, tick };
 }
 
-function facts(w) {
+function facts(w, siteName) {
   const rows = [
-    ['Pile', link(`#/piles/${encodeURIComponent(w.pile_id)}`, w.pile_id)], ['Site', w.site_id],
+    ['Pile', link(`#/piles/${encodeURIComponent(w.pile_id)}`, w.pile_id)],
+    ['Site', h('span', { title: w.site_id, dataset: { testid: 'order-site' } }, siteName || w.site_id)],
     ['Kind', fmt.label(w.kind)], ['Category', fmt.label(w.fault_category)],
     ['Priority', `P${w.priority}`], ['Severity', w.severity ? badge(w.severity) : '—'],
     ['Safety', w.safety ? badge('safety', 'faulted') : 'no'],
     ['Engineer', h('span', { dataset: { testid: 'order-engineer' } }, w.engineer_id || '—')],
-    ['ETA', fmt.when(w.eta)], ['Warranty', fmt.label(w.warranty)],
+    ['ETA', fmt.eta(w.eta)], ['Warranty', fmt.label(w.warranty)],
     ['Escalation', w.escalation_level ? `level ${w.escalation_level}` : '—'],
     ['Repeat of', w.repeat_of ? link(`#/work-orders/${w.repeat_of}`, `#${w.repeat_of}`) : '—'],
     ['Opened', `${fmt.when(w.created_at)} by ${w.created_by}`], ['Closed', fmt.when(w.closed_at)],
@@ -56,14 +58,24 @@ function timeline(entries) {
       t.note ? h('span', { class: 'timeline-note' }, t.note) : null)));
 }
 
+// The score as GET /work-orders/{id}/assignments sends it (maintenance/matching.py
+// `explain`, plus override/by/reason/violations when a dispatcher chose by hand).
 function scoreSummary(score) {
   if (!score) return '—';
+  const travel = score.travel || {};
   const parts = [];
-  if (score.travel && score.travel.km !== undefined) parts.push(`${fmt.num(score.travel.km, 1)} km`);
-  if (score.cost !== undefined) parts.push(`cost ${fmt.num(score.cost, 2)}`);
-  if (score.override) parts.push('override');
-  if (score.broken && score.broken.length) parts.push(`broke: ${score.broken.join(', ')}`);
-  return parts.join(' · ') || '—';
+  if (travel.km !== undefined) {
+    parts.push(h('span', { dataset: { testid: 'offer-km' } },
+      `${fmt.num(travel.km, 1)} km${travel.minutes !== undefined ? ` · ${fmt.num(travel.minutes)} min` : ''}`
+      + (travel.from ? ` from ${travel.from}` : '')));
+  }
+  if (score.total !== undefined) parts.push(`score ${fmt.num(score.total, 2)}`);
+  if (score.qualified_engineers !== undefined) parts.push(`${score.qualified_engineers} qualified`);
+  if (score.override) parts.push(badge(`override by ${score.by || '?'}`, 'warning'));
+  const broken = score.violations || [];
+  return h('span', { class: 'score' }, parts.flatMap((p, i) => (i ? [' · ', p] : [p])),
+    score.override && score.reason ? h('div', { class: 'muted' }, `why: ${score.reason}`) : null,
+    broken.length ? h('div', { class: 'score-violations' }, `overrides: ${broken.join('; ')}`) : null);
 }
 
 export async function render(ctx, page, params) {
@@ -75,14 +87,21 @@ export async function render(ctx, page, params) {
   const alarms = h('div', {});
   const offers = h('div', { dataset: { testid: 'assignments' } });
   const actions = h('div', { dataset: { testid: 'actions' } });
+  const report = h('div', { dataset: { testid: 'report' } });
+  const comments = h('div', {});
   replace(page, head, clocks, h('div', { class: 'columns' },
     h('div', { class: 'col-narrow' }, section('Order', info),
-      ctx.can.dispatch ? section('Dispatcher actions', actions) : null),
-    h('div', { class: 'col-wide' }, section('Timeline', history), section('Alarms', alarms),
+      ctx.can.dispatch || ctx.can.supervisor ? section('Dispatcher actions', actions) : null,
+      ctx.can.comment ? section('Comment', comments) : null),
+    h('div', { class: 'col-wide' }, section('Timeline', history), section('Service report', report),
+      section('Alarms', alarms),
       ctx.can.assignments ? section('Offers and assignments', offers) : null)));
 
   const ticker = new Ticker(ctx);
   let engineers = null;
+  let siteName = null;
+  const reload = () => load();
+  if (ctx.can.comment) replace(comments, commentForm({ id }, reload));
 
   async function load() {
     const w = await api(`/work-orders/${id}`);
@@ -96,7 +115,12 @@ export async function render(ctx, page, params) {
     const resolve = slaClock('Resolve', w.created_at, w.resolve);
     ticker.set([response.tick, resolve.tick]);
     replace(clocks, response.el, resolve.el);
-    replace(info, facts(w), w.description ? h('p', { class: 'description' }, w.description) : null);
+    // Engineers may not read /piles: their phone app has the site name already.
+    if (siteName === null && ctx.can.fleet) {
+      siteName = await api(`/piles/${encodeURIComponent(w.pile_id)}`).then((p) => p.site_name || '', () => '');
+      if (!ctx.current) return;
+    }
+    replace(info, facts(w, siteName), w.description ? h('p', { class: 'description' }, w.description) : null);
     replace(history, timeline(w.timeline));
     replace(alarms, table([
       { label: '#', value: (a) => String(a.id) },
@@ -106,6 +130,8 @@ export async function render(ctx, page, params) {
       { label: 'State', value: (a) => badge(a.state, a.state === 'active' ? 'faulted' : 'ok') },
       { label: 'First seen', value: (a) => fmt.when(a.first_seen) },
     ], w.alarms, { caption: 'Linked alarms', empty: 'No alarm is linked to this order.' }));
+    await renderReport(ctx, report, w, reload);
+    if (!ctx.current) return;
     if (ctx.can.assignments) {
       const list = await api(`/work-orders/${id}/assignments`);
       if (!ctx.current) return;
@@ -120,7 +146,7 @@ export async function render(ctx, page, params) {
     }
     // Redrawn only when the order moved, and never under the dispatcher's cursor.
     const key = `${w.state}/${w.engineer_id}`;
-    if (ctx.can.dispatch && actions.dataset.key !== key && !actions.contains(document.activeElement)) {
+    if ((ctx.can.dispatch || ctx.can.supervisor) && actions.dataset.key !== key && !actions.contains(document.activeElement)) {
       actions.dataset.key = key;
       await renderActions(w);
     }
@@ -130,6 +156,12 @@ export async function render(ctx, page, params) {
     const closed = ['closed', 'cancelled'].includes(w.state);
     if (closed) {
       replace(actions, h('p', { class: 'empty' }, 'The order is closed.'));
+      return;
+    }
+    const decision = ctx.can.supervisor ? escalationForm(w, reload) : null;
+    const moves = ctx.can.dispatch ? movesForm(w, reload) : null;
+    if (!ctx.can.dispatch) {
+      replace(actions, decision || h('p', { class: 'empty' }, 'Nothing to decide.'));
       return;
     }
     engineers = engineers || (await api('/engineers?active=true')).data;
@@ -167,7 +199,7 @@ export async function render(ctx, page, params) {
     act(assign, (d) => api(`/work-orders/${id}/assign`, { method: 'POST', json: d }));
     act(escalate, (d) => api(`/work-orders/${id}/transitions`, { method: 'POST',
       json: { to: 'escalated', note: d.note || null } }));
-    replace(actions, assign, escalate, message);
+    replace(actions, decision, assign, w.state === 'escalated' ? null : escalate, message, moves);
   }
 
   await load();

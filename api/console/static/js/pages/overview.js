@@ -14,11 +14,16 @@ function availabilityTile(label, value, target, testid) {
   return tile(label, fmt.pct(value, 2), { sub: `target ${fmt.pct(target, 0)}`, tone, testid });
 }
 
+// Online and offline split the fleet; charging and faulted piles are online or offline
+// too, so adding them into one bar would count them twice (> 100 %). They show as figures.
 function shareBar(o) {
-  return h('div', { class: 'sharebar', role: 'img',
-    'aria-label': STATES.map((s) => `${s} ${fmt.pct(o.shares[s])}`).join(', ') },
-  STATES.map((s) => (o.shares[s] > 0 ? h('span', { class: `share share-${s}`, style: { flexGrow: String(o.shares[s]) },
-    title: `${s}: ${o[s]} (${fmt.pct(o.shares[s])})` }) : null)));
+  const split = ['online', 'offline'];
+  return h('div', { dataset: { testid: 'share-of-piles' } },
+    h('div', { class: 'sharebar', role: 'img', 'aria-label': split.map((s) => `${s} ${fmt.pct(o.shares[s])}`).join(', ') },
+      split.map((s) => (o.shares[s] > 0 ? h('span', { class: `share share-${s}`, style: { flexGrow: String(o.shares[s]) },
+        title: `${s}: ${o[s]} (${fmt.pct(o.shares[s])})` }) : null))),
+    h('div', { class: 'tile-sub' }, `${fmt.pct(o.shares.online)} online · ${fmt.pct(o.shares.offline)} offline — `
+      + `${o.charging} charging (${fmt.pct(o.shares.charging)}) · ${o.faulted} faulted (${fmt.pct(o.shares.faulted)})`));
 }
 
 function siteTile(site, selected) {

@@ -4,6 +4,7 @@ import { api, query } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, section, table, tile } from '../dom.js';
 import { figure, timeChart } from '../charts.js';
 import { setParams } from '../app.js';
+import { faultForm } from './fault_form.js';
 
 // Range → bucket: about 60–120 points per series whatever the range.
 const RANGES = {
@@ -48,7 +49,8 @@ export async function render(ctx, page, params) {
     Object.entries(RANGES).map(([key, r]) => h('button', { type: 'button', dataset: { range: key },
       'aria-pressed': key === range ? 'true' : 'false', title: `last ${r.label}, ${r.bucket} buckets` }, key)));
   replace(page,
-    h('div', { class: 'page-head' }, title, h('p', { class: 'muted' }, link('#/', '← Fleet'))),
+    h('div', { class: 'page-head' }, title, h('p', { class: 'muted' }, link('#/', '← Fleet')),
+      ctx.can.desk ? faultForm(id) : null),
     h('div', { class: 'columns' },
       h('div', { class: 'col-narrow' }, section('Identity', facts), section('Uptime', uptime)),
       h('div', { class: 'col-wide' }, section('Connectors', connectors),
@@ -103,10 +105,10 @@ export async function render(ctx, page, params) {
     replace(charts, power.box, temp.box, energy.box);
     const temps = [...byConnector.keys()].sort();
     drawn = [
-      timeChart(power, series('power_avg_kw'), { unit: 'kW', span: r.ms }),
-      timeChart(temp, series('temp_max_c', temps), { unit: '°C', span: r.ms }),
+      timeChart(power, series('power_avg_kw'), { unit: 'kW', from, to }),
+      timeChart(temp, series('temp_max_c', temps), { unit: '°C', from, to }),
       timeChart(energy, series('energy_delivered_kwh').map((s) => ({ ...s, type: 'bar' })),
-        { unit: 'kWh', span: r.ms, stacked: true }),
+        { unit: 'kWh', from, to, stacked: true }),
     ];
     charts.dataset.source = t.source;
     charts.dataset.buckets = String(t.count);

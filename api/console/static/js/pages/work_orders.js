@@ -5,6 +5,7 @@ import { api, query } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { Ticker, countdown, worse } from '../sla.js';
+import { LiveList } from '../livelist.js';
 
 // Board columns, in the order work moves; closed and cancelled orders are in the list only.
 // The dispatch lanes always show; the others only while they hold an order.
@@ -22,7 +23,7 @@ function select(name, label, options, value) {
 // since a response missed earlier stays missed while the resolve clock runs.
 function card(w) {
   const el = h('a', { class: ['card', w.safety && 'card-safety'], href: `#/work-orders/${w.id}`,
-    dataset: { order: w.id, pile: w.pile_id, state: w.state, sla: w.sla } });
+    dataset: { key: w.id, order: w.id, pile: w.pile_id, state: w.state, sla: w.sla } });
   const clock = countdown(w, { onTone: (tone) => { el.dataset.tone = worse(tone, w.sla); } });
   const missed = w.sla === 'breached' && clock.el.dataset.tone !== 'breached';
   el.append(
@@ -30,7 +31,7 @@ function card(w) {
       w.severity ? badge(w.severity) : null, missed ? badge('SLA missed', 'sla-breached') : null),
     h('span', { class: 'card-title' }, w.title),
     h('span', { class: 'card-meta' }, w.pile_id, w.engineer_id ? ` · ${w.engineer_id}` : '',
-      w.eta ? ` · ETA ${fmt.time(w.eta)}` : '', w.escalation_level ? ` · esc. ${w.escalation_level}` : ''),
+      w.eta ? ` · ETA ${fmt.eta(w.eta)}` : '', w.escalation_level ? ` · esc. ${w.escalation_level}` : ''),
     clock.el);
   return { el, tick: clock.tick };
 }
@@ -52,9 +53,12 @@ export async function render(ctx, page, params) {
     select('sla', 'SLA', [['', 'Any'], ['ok', 'ok'], ['warning', 'warning'], ['breached', 'breached'], ['met', 'met']], filter.sla));
   const count = h('span', { class: 'count' });
   const body = h('div', { dataset: { testid: 'orders' } });
+  // Cards and rows are links: a redraw under the pointer would open the wrong order.
+  const live = new LiveList(body, () => load(), { noun: 'update' });
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, ctx.can.engineer ? 'My jobs ' : 'Work orders ', count),
     h('p', { class: 'muted' }, ctx.can.engineer ? 'The orders you hold.'
-      : 'Most urgent first. SLA: amber once 75 % of a clock is used, red when it has run out.')), form, body);
+      : 'Most urgent first. SLA: amber once 75 % of a clock is used, red when it has run out.')), form,
+  h('div', { class: 'list-status' }, live.notice), body);
 
   let previous = null;
   const ticker = new Ticker(ctx);
@@ -95,11 +99,11 @@ export async function render(ctx, page, params) {
           return c.el;
         } },
         { label: 'Engineer', value: (w) => w.engineer_id || '—' },
-        { label: 'ETA', value: (w) => fmt.time(w.eta) },
+        { label: 'ETA', value: (w) => fmt.eta(w.eta) },
         { label: 'Opened', value: (w) => fmt.ago(w.created_at) },
       ], result.data, { caption: 'Work orders', empty: 'No work orders match.',
         rowAttrs: (w) => ({ class: fresh.has(w.id) ? 'flash' : undefined,
-          dataset: { order: w.id, pile: w.pile_id, state: w.state } }) }));
+          dataset: { key: w.id, order: w.id, pile: w.pile_id, state: w.state } }) }));
     }
     ticker.set(ticks);
   }
@@ -110,17 +114,19 @@ export async function render(ctx, page, params) {
     filter.view = button.dataset.view;
     for (const b of form.querySelectorAll('[data-view]')) b.setAttribute('aria-pressed', b === button ? 'true' : 'false');
     setParams(filter);
+    live.drawn();
     load();
   });
   form.addEventListener('change', () => {
     const data = new FormData(form);
     for (const key of ['open', 'state', 'kind', 'priority', 'sla']) filter[key] = String(data.get(key) || '');
     setParams(filter);
+    live.drawn();
     load();
   });
 
   await load();
-  const refresh = debounce(() => load().catch(() => {}), 300);
+  const refresh = debounce(() => live.request().catch(() => {}), 300);
   ctx.live((event) => { if (!event.event.startsWith('alarm.')) refresh(); });
   ctx.every(30000, refresh);
 }
