@@ -3,11 +3,11 @@ accepted, declined, timed out, overridden by a dispatcher, escalated after too m
 
 Who goes where is decided by maintenance/matching.py, on plain data: hard constraints
 make a pair infeasible (skills the fault and the pile need, on shift, region, capacity,
-not refused before); the cost of a pair is weighted travel minutes + SLA urgency +
-priority + workload − parts-on-van bonus; scipy's linear_sum_assignment finds the
-cheapest set of offers that serves as many orders as possible. Every offer carries its
-score breakdown: "why this engineer". This module feeds it from PostgreSQL and records
-the outcome.
+room for planned work under `max_planned_jobs`, not refused before); the cost of a pair
+is weighted travel minutes + SLA urgency + priority + workload − parts-on-van bonus;
+scipy's linear_sum_assignment finds the cheapest set of offers that serves as many
+orders as possible. Every offer carries its score breakdown: "why this engineer". This
+module feeds it from PostgreSQL and records the outcome.
 
 The database pass (`assign`) runs one dispatcher at a time (a transaction-scoped advisory
 lock; a second process skips the pass), and the partial unique index "one live offer per
@@ -56,7 +56,7 @@ SELECT o.id, coalesce(p.lat, s.lat), coalesce(p.lon, s.lon), s.region, m.kind, m
        coalesce((SELECT array_agg(cp.part_id) FROM category_parts cp WHERE cp.fault_category = o.fault_category), '{}'),
        coalesce((SELECT array_agg(DISTINCT a.engineer_id) FROM assignments a
                  WHERE a.work_order_id = o.id AND a.state IN ('declined', 'timed_out')), '{}'),
-       o.pile_id, s.id, s.name, s.address, o.title
+       o.pile_id, s.id, s.name, s.address, o.title, o.kind <> 'corrective'
 FROM work_orders o JOIN piles p ON p.id = o.pile_id JOIN sites s ON s.id = p.site_id
 JOIN pile_models m ON m.id = p.model_id
 WHERE {where}
@@ -71,7 +71,7 @@ def _orders(conn, now: datetime, where: str, params: tuple) -> tuple[list[OrderI
         orders.append(OrderIn(id=r[0], lat=r[1], lon=r[2], region=r[3], pile_kind=r[4], manufacturer=r[5],
                               category=r[6], priority=r[7],
                               slack_h=None if due is None else (due - now).total_seconds() / 3600,
-                              parts=frozenset(r[9]), excluded=frozenset(r[10])))
+                              parts=frozenset(r[9]), excluded=frozenset(r[10]), planned=r[16]))
         info[r[0]] = {"pile_id": r[11], "site_id": r[12], "site_name": r[13], "address": r[14], "title": r[15],
                       "priority": r[7]}
     return orders, info
@@ -79,12 +79,17 @@ def _orders(conn, now: datetime, where: str, params: tuple) -> tuple[list[OrderI
 
 def _engineers(conn, config: DispatchConfig, now: datetime, ids: list[str] | None = None) -> list[EngineerIn]:
     fresh_after = now - timedelta(hours=config.position_max_age_h)
+    # Of each engineer's live jobs, the planned ones: they are capped by max_planned_jobs.
+    planned = dict(conn.execute(
+        "SELECT engineer_id, count(*) FROM work_orders WHERE engineer_id IS NOT NULL AND kind <> 'corrective' "
+        "AND state = ANY(%s) GROUP BY engineer_id", (list(roster_.LIVE_STATES),)).fetchall())
     out = []
     for e in roster_.roster(conn, now, ids=ids):
         fresh = e.position is not None and e.position_at is not None and fresh_after <= e.position_at <= now
         lat, lon = e.position if fresh else e.home
         out.append(EngineerIn(id=e.id, lat=lat, lon=lon, skills=e.skills, regions=e.regions, on_shift=e.on_shift,
-                              max_jobs=e.max_jobs, live_jobs=e.live_jobs, van_parts=e.van_parts, from_position=fresh))
+                              max_jobs=e.max_jobs, live_jobs=e.live_jobs, live_planned=planned.get(e.id, 0),
+                              van_parts=e.van_parts, from_position=fresh))
     return out
 
 

@@ -55,6 +55,10 @@ class SupervisorAction(str, Enum):
     RETURN_TO_DISPATCH = "return_to_dispatch"
 
 
+# Contracted work that follows a plan or a checklist, not a fault: no diagnosis, warranty or
+# quote before work, and its report is the ticked checklist (R-PM, R-INSPECT, R-INSTALL).
+PLANNED_KINDS = frozenset({"preventive", "inspection", "installation"})
+
 # What a complete service report holds (R-REPORT); an incomplete one is refused.
 REPORT_FIELDS = {
     "fault_cause": "fault cause", "action_taken": "action taken", "test_passed": "on-site test result",
@@ -64,9 +68,10 @@ REPORT_FIELDS = {
 
 
 def _own(conn: psycopg.Connection, order_id: int, engineer_id: str | None) -> tuple:
-    """(state, pile_id, customer_id, warranty) of an order the engineer holds."""
+    """(state, pile_id, customer_id, warranty, kind) of an order the engineer holds."""
     row = conn.execute(
-        "SELECT o.state, o.pile_id, s.customer_id, o.warranty FROM work_orders o JOIN piles p ON p.id = o.pile_id "
+        "SELECT o.state, o.pile_id, s.customer_id, o.warranty, o.kind FROM work_orders o "
+        "JOIN piles p ON p.id = o.pile_id "
         "JOIN sites s ON s.id = p.site_id WHERE o.id = %s AND (%s::text IS NULL OR o.engineer_id = %s)",
         (order_id, engineer_id, engineer_id)).fetchone()
     if row is None:
@@ -92,7 +97,7 @@ def _report(conn, order_id: int, actor: str, **fields) -> None:
 def start_travel(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, eta: datetime,
                  actor: str) -> None:
     """Accepted → en route, with an ETA the customer is told (arrival-time notice)."""
-    state, pile_id, customer_id, _ = _own(conn, order_id, engineer_id)
+    state, pile_id, customer_id, _, _ = _own(conn, order_id, engineer_id)
     _require_state(order_id, state, S.ACCEPTED)
     with conn.transaction():
         # The phone sends its local time with an offset; the timeline speaks UTC.
@@ -112,7 +117,7 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def arrive(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_id: str | None, *, lat: float,
            lon: float, actor: str) -> float:
     """En route → on site, only within the policy's radius of the pile; returns the distance."""
-    state, pile_id, _, _ = _own(conn, order_id, engineer_id)
+    state, pile_id, _, _, _ = _own(conn, order_id, engineer_id)
     _require_state(order_id, state, S.EN_ROUTE)
     where = conn.execute("SELECT coalesce(p.lat, s.lat), coalesce(p.lon, s.lon) FROM piles p "
                          "JOIN sites s ON s.id = p.site_id WHERE p.id = %s", (pile_id,)).fetchone()
@@ -132,7 +137,7 @@ def diagnose(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_i
              cause_class: CauseClass, actor: str, today: date | None = None) -> Warranty:
     """Record the diagnosis; it settles warranty: the maker's causes within the pile's
     warranty are free, everything else needs an approved quote before work starts."""
-    state, pile_id, _, _ = _own(conn, order_id, engineer_id)
+    state, pile_id, _, _, _ = _own(conn, order_id, engineer_id)
     _require_state(order_id, state, S.ON_SITE)
     warranty_end = conn.execute("SELECT warranty_end FROM piles WHERE id = %s", (pile_id,)).fetchone()[0]
     covered = (warranty_end is not None and warranty_end >= (today or date.today())
@@ -155,7 +160,7 @@ def _money(value: float | Decimal) -> Decimal:
 def make_quote(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_id: str | None, *,
                parts: list[tuple[str, int]], labour_h: float, travel_km: float, actor: str) -> int:
     """A quote for work outside warranty (parts, labour, travel); replaces a pending one."""
-    state, _, customer_id, warranty = _own(conn, order_id, engineer_id)
+    state, _, customer_id, warranty, _ = _own(conn, order_id, engineer_id)
     _require_state(order_id, state, S.ON_SITE)
     if warranty != Warranty.OUT.value:
         raise Conflict(f"work order {order_id} is {warranty or 'not yet diagnosed'}: quotes are for work outside "
@@ -206,7 +211,11 @@ def decide_quote(conn: psycopg.Connection, quote_id: int, *, approve: bool, appr
             transition(conn, order_id, S.ON_HOLD, actor=actor, note="the customer rejected the quote")
 
 
-def _work_allowed(conn, order_id: int, warranty: str | None) -> None:
+def _work_allowed(conn, order_id: int, kind: str, warranty: str | None) -> None:
+    """Corrective work waits for the diagnosis and, outside warranty, an approved quote.
+    Planned work (preventive, inspection, installation) is contracted: no such gate."""
+    if kind in PLANNED_KINDS:
+        return
     if warranty is None:
         raise Conflict(f"work order {order_id} has no diagnosis yet: diagnose first (it settles warranty)")
     if warranty == Warranty.OUT.value and not conn.execute(
@@ -222,11 +231,11 @@ def use_part(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
     A phone that lost the answer sends the same request again with the same `request_id`:
     that repeat is recorded once and takes stock once (unique per order). Returns False
     for such a repeat, True when the parts were taken now."""
-    state, _, _, warranty = _own(conn, order_id, engineer_id)
+    state, _, _, warranty, kind = _own(conn, order_id, engineer_id)
     if request_id is not None and _repeated(conn, order_id, request_id, part_id, quantity, location_id):
         return False
     _require_state(order_id, state, S.ON_SITE)
-    _work_allowed(conn, order_id, warranty)
+    _work_allowed(conn, order_id, kind, warranty)
     location = conn.execute("SELECT kind, engineer_id FROM stock_locations WHERE id = %s", (location_id,)).fetchone()
     if location is None:
         raise InvalidInput(f"stock location {location_id!r} does not exist")
@@ -268,19 +277,29 @@ def _repeated(conn, order_id: int, request_id: str, part_id: str, quantity: int,
 
 def record_test(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, passed: bool, notes: str,
                 actor: str) -> None:
-    state, _, _, warranty = _own(conn, order_id, engineer_id)
+    state, _, _, warranty, kind = _own(conn, order_id, engineer_id)
     _require_state(order_id, state, S.ON_SITE)
-    _work_allowed(conn, order_id, warranty)
+    _work_allowed(conn, order_id, kind, warranty)
     with conn.transaction():
         _report(conn, order_id, actor, test_passed=passed, test_notes=notes)
         note(conn, order_id, f"on-site test {'passed' if passed else 'FAILED'}: {notes}", actor=actor)
 
 
 def complete(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, actor: str, **report) -> None:
-    """On site → resolved, only with a complete report (R-REPORT); verification follows."""
-    state, _, _, warranty = _own(conn, order_id, engineer_id)
+    """On site → resolved, only with a complete report (R-REPORT); verification follows.
+
+    A corrective order needs every REPORT_FIELDS entry and its parts (or no_parts: true).
+    Planned work (PLANNED_KINDS) needs instead, see `_planned_missing`:
+    - every checklist item answered: `done: true`, or `done: false` with a note saying why
+      it could not be done (an item never ticked, or left undone without a reason, is missing);
+    - the on-site test result, and the customer's sign-off name.
+    A failed on-site test completes planned work only when a finding that needs a repair was
+    recorded on the order (it opened the corrective order that fixes it); a corrective order
+    with a failed test is not repaired and cannot complete."""
+    state, _, _, warranty, kind = _own(conn, order_id, engineer_id)
     _require_state(order_id, state, S.ON_SITE)
-    _work_allowed(conn, order_id, warranty)
+    _work_allowed(conn, order_id, kind, warranty)
+    planned = kind in PLANNED_KINDS
     given = {k: v for k, v in report.items() if v is not None}
     with conn.transaction():
         if given:
@@ -291,25 +310,79 @@ def complete(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
             "FROM service_reports "
             "WHERE work_order_id = %s", (order_id, order_id)).fetchone()
         values = dict(zip(list(REPORT_FIELDS) + ["no_parts", "parts"], stored or [None] * 8))
-        missing = [label for key, label in REPORT_FIELDS.items() if values[key] in (None, "")]
-        if not (values["parts"] or values["no_parts"]):
-            missing.append("parts used (or no_parts: true)")
+        if planned:
+            missing = _planned_missing(conn, order_id, values)
+        else:
+            missing = [label for key, label in REPORT_FIELDS.items() if values[key] in (None, "")]
+            if not (values["parts"] or values["no_parts"]):
+                missing.append("parts used (or no_parts: true)")
         if missing:
             raise InvalidInput(f"the service report is incomplete; missing: {', '.join(missing)}")
         if values["test_passed"] is False:
-            raise Conflict("the on-site test failed: the pile is not repaired yet")
+            if not planned:
+                raise Conflict("the on-site test failed: the pile is not repaired yet")
+            if not conn.execute("SELECT 1 FROM inspection_findings WHERE work_order_id = %s AND needs_repair",
+                                (order_id,)).fetchone():
+                raise Conflict("the on-site test failed: record a finding that needs a repair (it opens a corrective "
+                               "order) before completing this visit")
         conn.execute("UPDATE service_reports SET completed_at = now(), completed_by = %s WHERE work_order_id = %s",
                      (actor, order_id))
+        # "repaired" with a completed report is what verification closes on; for planned
+        # work the note says what was done.
         transition(conn, order_id, S.RESOLVED, actor=actor, resolution="repaired",
-                   note="repaired on site; verifying from telemetry")
+                   note=(f"{kind} work done on site; verifying from telemetry" if planned
+                         else "repaired on site; verifying from telemetry"))
         conn.execute("UPDATE assignments SET state = 'done', decided_at = now() WHERE work_order_id = %s "
                      "AND state = 'accepted'", (order_id,))
+
+
+def _planned_missing(conn, order_id: int, values: dict) -> list[str]:
+    checklist = conn.execute("SELECT checklist FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0] or []
+    missing = [f"checklist item {entry['item']!r} (done, or not done with a note why)" for entry in checklist
+               if not (entry.get("done") is True or (entry.get("done") is False and entry.get("by")
+                                                     and (entry.get("note") or "").strip()))]
+    if values["test_passed"] is None:
+        missing.append(REPORT_FIELDS["test_passed"])
+    if values["customer_signoff_name"] in (None, ""):
+        missing.append(REPORT_FIELDS["customer_signoff_name"])
+    return missing
+
+
+def tick(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, item: str, done: bool,
+         note_text: str | None = None, reading: str | None = None, actor: str) -> list[dict]:
+    """Answer one checklist item of the order, on site: done or not, with an optional note
+    (required by `complete` for an item left undone) and reading (a measured value). Who
+    and when are kept in the item, and the timeline says it. Returns the checklist.
+
+    The item is rewritten under a row lock, so two ticks at once on one order both land."""
+    state, _, _, _, _ = _own(conn, order_id, engineer_id)
+    _require_state(order_id, state, S.ON_SITE)
+    with conn.transaction():
+        checklist = conn.execute("SELECT checklist FROM work_orders WHERE id = %s FOR UPDATE",
+                                 (order_id,)).fetchone()[0] or []
+        names = [entry["item"] for entry in checklist]
+        if item not in names:
+            raise InvalidInput(f"work order {order_id} has no checklist item {item!r}; its items: "
+                               + ("; ".join(names) if names else "none"))
+        at = datetime.now(timezone.utc).isoformat()
+        entry = {"item": item, "done": done, "by": actor, "at": at}
+        if note_text:
+            entry["note"] = note_text
+        if reading:
+            entry["reading"] = reading
+        checklist = [entry if e["item"] == item else e for e in checklist]
+        conn.execute("UPDATE work_orders SET checklist = %s, updated_at = now() WHERE id = %s",
+                     (json.dumps(checklist), order_id))
+        note(conn, order_id, f"checklist: {item}: {'done' if done else 'NOT done'}"
+                             + (f"; reading {reading}" if reading else "") + (f"; {note_text}" if note_text else ""),
+             actor=actor)
+    return checklist
 
 
 def escalate(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, reason: str, safety: bool,
              actor: str) -> None:
     """A safety or severe quality finding goes to the supervisor (R-REPAIR)."""
-    state, pile_id, _, _ = _own(conn, order_id, engineer_id)
+    state, pile_id, _, _, _ = _own(conn, order_id, engineer_id)
     with conn.transaction():
         transition(conn, order_id, S.ESCALATED, actor=actor, note=("SAFETY: " if safety else "") + reason)
         if safety:
@@ -329,7 +402,7 @@ def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, acti
     transaction with what it creates: of two supervisors deciding at once, one wins and
     the other gets a Conflict with nothing left behind. The out-of-service command leaves
     only after that commit, so a losing decision never sends one."""
-    state, pile_id, customer_id, _ = _own(conn, order_id, None)
+    state, pile_id, customer_id, _, _ = _own(conn, order_id, None)
     _require_state(order_id, state, S.ESCALATED)
     replacement = None
     with conn.transaction():
@@ -372,4 +445,4 @@ def _take_out_of_service(conn, downlink, order_id: int, pile_id: str, *, actor: 
 
 
 __all__ = ["CauseClass", "Warranty", "SupervisorAction", "start_travel", "arrive", "diagnose",
-           "make_quote", "decide_quote", "use_part", "record_test", "complete", "escalate", "decide_escalation"]
+           "make_quote", "decide_quote", "use_part", "record_test", "tick", "complete", "escalate", "decide_escalation"]

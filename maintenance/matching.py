@@ -48,6 +48,9 @@ class DispatchConfig(_Strict):
     pile_kind_skill: bool = True
     position_max_age_h: float = Field(default=8, gt=0)
     sla_horizon_h: float = Field(default=24, gt=0)
+    # Planned (non-corrective) jobs an engineer may hold among their live ones, offered or
+    # accepted: planned work never fills an engineer's capacity, so urgent repairs find room.
+    max_planned_jobs: int = Field(default=1, ge=0, le=50)
     category_skills: dict[str, list[str]] = Field(default_factory=dict)
     certified_manufacturers: list[str] = Field(default_factory=list)
     weights: Weights = Weights()
@@ -96,6 +99,7 @@ class OrderIn:
     slack_h: float | None = None          # hours left on the clock that runs (negative: overdue)
     parts: frozenset[str] = frozenset()   # parts the fault category usually needs
     excluded: frozenset[str] = frozenset()  # engineers who declined it or let it time out
+    planned: bool = False                 # preventive, inspection or installation: capped per engineer
 
 
 @dataclass(frozen=True)
@@ -108,12 +112,17 @@ class EngineerIn:
     on_shift: bool = True
     max_jobs: int = 3
     live_jobs: int = 0
+    live_planned: int = 0                 # of live_jobs, how many are planned work
     van_parts: frozenset[str] = frozenset()
     from_position: bool = False           # lat/lon is a fresh reported position, not home
 
     @property
     def capacity(self) -> int:
         return max(0, self.max_jobs - self.live_jobs)
+
+    def planned_capacity(self, max_planned_jobs: int) -> int:
+        """New planned jobs this engineer may still take: within both limits."""
+        return min(self.capacity, max(0, max_planned_jobs - self.live_planned))
 
 
 @dataclass
@@ -153,10 +162,20 @@ class Problem:
         return self.skills_ok & self.region_ok & ~self.refused
 
     @property
+    def planned(self) -> np.ndarray:
+        """Per order: planned work, which only an engineer with planned room may take."""
+        return np.array([o.planned for o in self.orders], dtype=bool)
+
+    def planned_room(self) -> np.ndarray:
+        """Per engineer: how many more planned jobs they may take."""
+        return np.array([e.planned_capacity(self.config.max_planned_jobs) for e in self.engineers], dtype=int)
+
+    @property
     def feasible(self) -> np.ndarray:
         on_shift = np.array([e.on_shift for e in self.engineers], dtype=bool)
         free = np.array([e.capacity > 0 for e in self.engineers], dtype=bool)
-        return self.qualified & on_shift[None, :] & free[None, :]
+        room_ok = ~self.planned[:, None] | (self.planned_room() > 0)[None, :]
+        return self.qualified & on_shift[None, :] & free[None, :] & room_ok
 
     def pair_cost(self, i: int, j: int, slot: int) -> float:
         return float(self.travel_cost[i, j] - self.parts_bonus[i, j] + self.priority_cost[i] + self.sla_cost[i]
@@ -242,6 +261,8 @@ def explain(p: Problem, i: int, j: int, slot: int, solver: str) -> dict:
             "region": {"site": o.region, "ok": bool(p.region_ok[i, j]), "required": p.config.require_region},
             "on_shift": e.on_shift,
             "capacity": {"free": e.capacity, "ok": e.capacity > 0},
+            "planned": {"planned": o.planned, "live": e.live_planned, "max": p.config.max_planned_jobs,
+                        "ok": not o.planned or e.planned_capacity(p.config.max_planned_jobs) > 0},
             "not_refused": not bool(p.refused[i, j]),
         },
         "qualified_engineers": int(p.feasible[i].sum()),
@@ -260,6 +281,10 @@ def violations(score: dict) -> list[str]:
         out.append("on_shift: not on shift")
     if not c["capacity"]["ok"]:
         out.append(f"capacity: already holds {score['jobs']['live']} of {score['jobs']['max']} jobs")
+    # .get: scores recorded before the planned-work limit have no such entry.
+    planned = c.get("planned", {"ok": True})
+    if not planned["ok"]:
+        out.append(f"planned: already holds {planned['live']} of {planned['max']} planned jobs")
     if not c["not_refused"]:
         out.append("refused: declined or let this order time out before")
     return out
@@ -273,6 +298,9 @@ def solve_problem(p: Problem) -> list[Offer]:
         return []
     # One column per free slot: an engineer's k-th new job costs k more workload units,
     # which spreads the work over engineers instead of filling the nearest van first.
+    # Planned orders may only take an engineer's first `room` slots: since a slot's cost
+    # does not depend on which order fills it, that caps planned work per engineer at its
+    # room without making any assignment dearer.
     slot_eng, slot_k = [], []
     for j in cols:
         for k in range(min(p.engineers[j].capacity, int(feasible[rows, j].sum()))):
@@ -284,7 +312,8 @@ def solve_problem(p: Problem) -> list[Offer]:
     sub = np.ix_(rows, slot_eng)
     cost = (p.travel_cost[sub] - p.parts_bonus[sub] + (p.priority_cost[rows] + p.sla_cost[rows])[:, None]
             + (w.workload * (live + slot_k))[None, :])
-    ok = feasible[sub]
+    room = p.planned_room()
+    ok = feasible[sub] & ~(p.planned[rows][:, None] & (slot_k >= room[slot_eng])[None, :])
     cost = np.where(ok, cost, _INFEASIBLE)
     r, c = linear_sum_assignment(cost)
     return [Offer(p.orders[rows[a]].id, p.engineers[slot_eng[b]].id,
@@ -301,18 +330,21 @@ def solve(orders: list[OrderIn], engineers: list[EngineerIn], config: DispatchCo
 def greedy_problem(p: Problem) -> list[Offer]:
     feasible = p.feasible
     left = np.array([e.capacity for e in p.engineers])
+    planned_left = p.planned_room()
     taken = np.zeros(len(p.engineers), dtype=int)
     urgency = sorted(range(len(p.orders)), key=lambda i: (p.orders[i].priority,
                                                           p.orders[i].slack_h if p.orders[i].slack_h is not None
                                                           else float("inf"), p.orders[i].id))
     offers = []
     for i in urgency:
-        candidates = np.flatnonzero(feasible[i] & (left > 0))
+        planned = p.orders[i].planned
+        candidates = np.flatnonzero(feasible[i] & (left > 0) & ((planned_left > 0) | (not planned)))
         if not len(candidates):
             continue
         j = int(candidates[np.argmin(p.km[i, candidates])])
         offers.append(Offer(p.orders[i].id, p.engineers[j].id, explain(p, i, j, int(taken[j]), "greedy")))
         left[j] -= 1
+        planned_left[j] -= planned
         taken[j] += 1
     return offers
 

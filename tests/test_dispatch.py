@@ -344,3 +344,37 @@ def test_an_engineer_whose_login_was_deactivated_is_not_offered_work(db, fleet):
     job = ready(db)
     dispatch.assign(db, CONFIG, now=NOW)
     assert order(db, job) == ("assigned", "far")
+
+
+def ready_preventive(db, pile=DC_NORTH):
+    order_id = db.execute("INSERT INTO work_orders (kind, pile_id, title, priority, created_by, due_at) "
+                          "VALUES ('preventive', %s, 'PM', 4, 'planner', now() + interval '7 days') RETURNING id",
+                          (pile,)).fetchone()[0]
+    transition(db, order_id, S.READY_FOR_DISPATCH, actor="planner")
+    return order_id
+
+
+def test_unanswered_planned_offers_never_fill_the_engineers_so_urgent_repairs_are_offered_at_once(db, fleet):
+    for eid in ("E1", "E2", "E3"):
+        engineer(db, eid, max_jobs=3)
+    planned = [ready_preventive(db) for _ in range(9)]
+    dispatch.assign(db, CONFIG, now=NOW)
+    held = db.execute("SELECT engineer_id, count(*) FROM assignments WHERE state = 'offered' GROUP BY engineer_id "
+                      "ORDER BY engineer_id").fetchall()
+    assert held == [("E1", 1), ("E2", 1), ("E3", 1)]
+    assert sum(order(db, o)[0] == "ready_for_dispatch" for o in planned) == 6
+
+    urgent = [ready(db, category=c, priority=1) for c in ("electrical", "cooling", "connector")]
+    dispatch.assign(db, CONFIG, now=NOW)  # the planned offers are still unanswered
+    assert all(order(db, o)[0] == "assigned" for o in urgent)
+    assert sum(order(db, o)[0] == "ready_for_dispatch" for o in planned) == 6
+
+
+def test_the_planned_limit_holds_for_the_solver_and_greedy_and_counts_live_planned_jobs():
+    engineers = [eng("A", 0, capacity=3), EngineerIn("B", PILE[0], PILE[1], frozenset({"AC"}), frozenset({"r"}),
+                                                     max_jobs=3, live_jobs=1, live_planned=1)]
+    orders = [OrderIn(i, PILE[0], PILE[1], "r", pile_kind="AC", priority=4, planned=True) for i in range(1, 5)]
+    for solver in (dispatch.solve, dispatch.greedy):
+        assert [o.engineer_id for o in solver(orders, engineers, CONFIG)] == ["A"]
+    roomy = CONFIG.model_copy(update={"max_planned_jobs": 3})
+    assert len(dispatch.solve(orders, engineers, roomy)) == 4

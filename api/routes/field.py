@@ -1,5 +1,5 @@
-"""The engineer's phone (R-REPAIR, R-REPORT, R-WARRANTY): my orders, accept or decline,
-en route with an ETA, arrive, diagnose, quote, parts, test, complete, escalate. Plus the
+"""The engineer's phone (R-REPAIR, R-REPORT, R-WARRANTY, R-PM): my orders, accept or decline,
+en route with an ETA, arrive, diagnose, quote, parts, checklist, test, complete, escalate. Plus the
 customer's answer to a quote (recorded by a service agent) and the supervisor's decision
 on an escalation.
 
@@ -90,8 +90,19 @@ class TestResult(BaseModel):
     notes: str = Field(min_length=1, max_length=4000)
 
 
+class ChecklistTick(BaseModel):
+    """One checklist item of planned work answered on site (R-PM, R-INSPECT, R-INSTALL)."""
+
+    item: str = Field(min_length=1, max_length=200, description="The item exactly as the order's checklist names it.")
+    done: bool
+    note: str | None = Field(default=None, max_length=4000,
+                             description="Required to complete when done is false: why it could not be done.")
+    reading: str | None = Field(default=None, max_length=200, description="A measured value, e.g. '520 MΩ'.")
+
+
 class Report(BaseModel):
-    """The service report (R-REPORT); fields already recorded may be left out."""
+    """The service report (R-REPORT); fields already recorded may be left out. Planned work
+    needs only the sign-off name here (with its checklist and test); see field.complete."""
 
     fault_cause: str | None = Field(default=None, max_length=4000)
     action_taken: str | None = Field(default=None, max_length=4000)
@@ -184,6 +195,13 @@ def use_part(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, 
 @router.post("/field/work-orders/{order_id}/test", summary="The on-site test result")
 def test(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: TestResult) -> WorkOrderDetail:
     field.record_test(conn, order_id, user.engineer_id, passed=body.passed, notes=body.notes, actor=user.id)
+    return _detail(conn, policy, order_id)
+
+
+@router.post("/field/work-orders/{order_id}/checklist", summary="Tick one checklist item of planned work")
+def tick(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: ChecklistTick) -> WorkOrderDetail:
+    field.tick(conn, order_id, user.engineer_id, item=body.item, done=body.done, note_text=body.note,
+               reading=body.reading, actor=user.id)
     return _detail(conn, policy, order_id)
 
 
