@@ -79,6 +79,12 @@ def _own(conn: psycopg.Connection, order_id: int, engineer_id: str | None) -> tu
     return row
 
 
+def _verification(conn, order_id: int) -> str:
+    # Safety repairs are verified by a supervisor, never by telemetry alone.
+    safety = conn.execute("SELECT safety FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0]
+    return "awaiting a supervisor's verification" if safety else "verifying from telemetry"
+
+
 def _require_state(order_id: int, state: str, *allowed: WorkOrderState) -> None:
     if state not in {a.value for a in allowed}:
         raise Conflict(f"work order {order_id} is {state}; this step needs it "
@@ -331,7 +337,7 @@ def complete(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
         # work the note says what was done.
         transition(conn, order_id, S.RESOLVED, actor=actor, resolution="repaired",
                    note=(f"{kind} work done on site; verifying from telemetry" if planned
-                         else "repaired on site; verifying from telemetry"))
+                         else "repaired on site; " + _verification(conn, order_id)))
         conn.execute("UPDATE assignments SET state = 'done', decided_at = now() WHERE work_order_id = %s "
                      "AND state = 'accepted'", (order_id,))
 

@@ -9,8 +9,9 @@ where the telemetry says so.
 - triage: bounded remote resets; a pile that recovers is "resolved remotely" (R-TRIAGE);
 - settle: an order whose alarms all cleared moves to verification ("resolved");
 - verify: a resolved order is verified once the pile has stayed healthy for the policy's
-  period, and orders nobody had to visit are then closed; a fault that returns sends the
-  order back to dispatch.
+  period, and orders nobody had to visit are then closed; a fault that returns, or one
+  still active a verification period after the repair, sends the order back to dispatch.
+  Safety orders are verified by a supervisor (the desk), never by telemetry alone.
 
 Every move is a conditional UPDATE (workorders.transition) and every claim of an alarm
 or a triage attempt is one too, so any number of maintenance processes can run this.
@@ -89,23 +90,25 @@ def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *,
                     if policy.safety_out_of_service:
                         out_of_service.append((order_id, pile_id))
     for order_id, pile_id in out_of_service:
-        _take_out_of_service(conn, downlink, order_id, pile_id)
+        take_out_of_service(conn, downlink, order_id, pile_id)
     return created
 
 
-def _take_out_of_service(conn, downlink, order_id: int, pile_id: str) -> None:
+def take_out_of_service(conn, downlink, order_id: int, pile_id: str, *, actor: str = ACTOR) -> None:
+    """A safety order's pile goes out of service (R-REPAIR), once per order: the
+    out_of_service_at claim decides between callers. Call it after the order committed."""
     claimed = conn.execute("UPDATE work_orders SET out_of_service_at = now() WHERE id = %s "
                            "AND out_of_service_at IS NULL", (order_id,)).rowcount
     if not claimed or downlink is None:
         return
     try:
         command_id = downlink.send(conn, pile_id, CommandType.CHANGE_AVAILABILITY,
-                                   {"connector_id": 0, "type": "Inoperative"}, requested_by=ACTOR)
+                                   {"connector_id": 0, "type": "Inoperative"}, requested_by=actor)
         note(conn, order_id, f"safety: pile taken out of service (ChangeAvailability Inoperative, command {command_id})",
-             actor=ACTOR)
+             actor=actor)
     except Exception as error:  # the broker is an external boundary: record, let a person act
         log.exception("could not take %s out of service", pile_id)
-        note(conn, order_id, f"safety: taking the pile out of service failed ({error}); do it by hand", actor=ACTOR)
+        note(conn, order_id, f"safety: taking the pile out of service failed ({error}); do it by hand", actor=actor)
 
 
 def route_new(conn: psycopg.Connection, policy: Policy) -> int:
@@ -169,11 +172,12 @@ def triage(conn: psycopg.Connection, policy: Policy, downlink) -> int:
 def settle(conn: psycopg.Connection) -> int:
     """Orders not yet in anyone's hands whose alarms all cleared go to verification."""
     changes = 0
-    for (order_id,) in conn.execute(
-            f"SELECT o.id FROM work_orders o WHERE o.kind = 'corrective' "
+    for order_id, safety in conn.execute(
+            f"SELECT o.id, o.safety FROM work_orders o WHERE o.kind = 'corrective' "
             f"AND o.state IN ('new', 'ready_for_dispatch') AND {_ALL_CLEARED}").fetchall():
-        changes += _move(conn, order_id, S.RESOLVED, ACTOR,
-                         "the fault cleared at the pile; verifying before closing", resolution="cleared_at_pile")
+        next_step = "awaiting a supervisor's verification" if safety else "verifying before closing"
+        changes += _move(conn, order_id, S.RESOLVED, ACTOR, f"the fault cleared at the pile; {next_step}",
+                         resolution="cleared_at_pile")
     return changes
 
 
@@ -200,6 +204,7 @@ def verify(conn: psycopg.Connection, policy: Policy) -> int:
             # transition released the engineer and archived the visit's report (a fresh visit).
             conn.execute("UPDATE work_orders SET reopened_count = reopened_count + 1 WHERE id = %s", (order_id,))
             changes += 1
+    changes += _reopen_still_faulty(conn, policy)
     for order_id, resolution in conn.execute(
             "SELECT o.id, CASE WHEN o.resolution = 'repaired' AND EXISTS (SELECT 1 FROM service_reports r "
             "  WHERE r.work_order_id = o.id AND r.completed_at IS NOT NULL) THEN 'reported' ELSE o.resolution END "
@@ -219,10 +224,31 @@ def verify(conn: psycopg.Connection, policy: Policy) -> int:
     return changes
 
 
+def _reopen_still_faulty(conn: psycopg.Connection, policy: Policy) -> int:
+    """A repair that did not fix the pile: its alarm never cleared (still Faulted, still
+    offline), so it neither returns nor lets the pile look healthy. A verification period
+    after the repair that is a failed verification like a returning fault."""
+    changes = 0
+    for order_id, minutes, alarms in conn.execute(
+            "SELECT o.id, round(extract(epoch FROM now() - o.resolved_at) / 60)::int, "
+            "       string_agg(format('alarm %%s (%%s)', a.id, a.rule_id), ', ' ORDER BY a.id) "
+            "FROM work_orders o JOIN work_order_alarms l ON l.work_order_id = o.id JOIN alarms a ON a.id = l.alarm_id "
+            "WHERE o.state = 'resolved' AND o.resolved_at <= now() - make_interval(secs => %s) "
+            "AND a.state = 'active' GROUP BY o.id, o.resolved_at ORDER BY o.id", (policy.verify_s,)).fetchall():
+        # The move is the claim: of two maintenance processes one reopens and counts it, the
+        # other gets a Conflict and leaves it.
+        with conn.transaction():
+            if _move(conn, order_id, S.READY_FOR_DISPATCH, "verification",
+                     f"fault still present {minutes} min after the repair: {alarms} still active; dispatch"):
+                conn.execute("UPDATE work_orders SET reopened_count = reopened_count + 1 WHERE id = %s", (order_id,))
+                changes += 1
+    return changes
+
+
 def step(conn: psycopg.Connection, policy: Policy, downlink) -> int:
     """One pass of the policy; returns how many things changed."""
     return (len(open_from_alarms(conn, policy, downlink)) + route_new(conn, policy) + triage(conn, policy, downlink)
             + settle(conn) + verify(conn, policy))
 
 
-__all__ = ["OPEN", "step", "open_from_alarms", "route_new", "triage", "settle", "verify", "notify"]
+__all__ = ["OPEN", "step", "open_from_alarms", "take_out_of_service", "route_new", "triage", "settle", "verify", "notify"]

@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from psycopg.rows import dict_row, tuple_row
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, require
 from api.deps import Conn, PlainConn, PolicyDep
+from maintenance import rulestore
+from maintenance.orders import notify, take_out_of_service
 from maintenance.rules import Severity
 from maintenance.sla import SlaStatus
 from maintenance.workorders import (TRANSITIONS, WorkOrderKind, WorkOrderState, create_installation, note,
                                     open_corrective, transition)
-from pilecare.errors import Conflict, NotFound
+from pilecare.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
@@ -221,8 +223,14 @@ def _read(conn, policy, order_id: int) -> WorkOrderDetail:
 
 @router.post("", dependencies=[Depends(require(*DESK))], status_code=status.HTTP_201_CREATED,
              summary="Report a fault by hand; joins the pile's open order for the category if there is one (200)")
-def report_fault(conn: PlainConn, actor: Actor, policy: PolicyDep, body: FaultReport,
+def report_fault(conn: PlainConn, actor: Actor, policy: PolicyDep, request: Request, body: FaultReport,
                  response: Response) -> WorkOrderDetail:
+    # One vocabulary of fault categories: the rule set's. A made-up one would open an
+    # order no rule, KPI or triage setting ever matches.
+    categories = {rule.category for rule in rulestore.load(conn)[0].rules} | {"other"}
+    if body.fault_category not in categories:
+        raise InvalidInput(f"unknown fault_category {body.fault_category!r}; "
+                           f"valid: {', '.join(sorted(categories))}")
     tier = conn.execute("SELECT c.tier FROM piles p JOIN sites s ON s.id = p.site_id JOIN customers c "
                         "ON c.id = s.customer_id WHERE p.id = %s", (body.pile_id,)).fetchone()
     if tier is None:
@@ -235,6 +243,16 @@ def report_fault(conn: PlainConn, actor: Actor, policy: PolicyDep, body: FaultRe
     if not created:
         note(conn, order_id, f"reported again by {actor}: {body.title}", actor=actor)
         response.status_code = status.HTTP_200_OK
+    elif body.safety:
+        # As for a safety fault a rule found (orders.open_from_alarms): the supervisor is
+        # told and the pile goes out of service, after the order committed.
+        notify(conn, "safety", "supervisor", f"Safety fault {body.title} on pile {body.pile_id} (reported by "
+                                             f"{actor}): order {order_id}", work_order_id=order_id,
+               pile_id=body.pile_id)
+        if policy.safety_out_of_service:
+            from api.routes.field import _downlink  # field imports this module: import at call time
+
+            take_out_of_service(conn, _downlink(request), order_id, body.pile_id, actor=actor)
     return _detail(conn, policy, order_id)
 
 
@@ -251,6 +269,7 @@ S = WorkOrderState
 # The moves the office makes by hand. The others belong to someone who checks what a bare
 # move cannot: the engineer's phone (an open offer, arrival at the pile, a complete report),
 # the dispatcher's assignment (an offer row), remote triage and verification (telemetry).
+# A safety order is the exception: a supervisor verifies it here (_verify_by_hand).
 _BY_HAND = {S.ON_HOLD, S.CANCELLED, S.ESCALATED, S.READY_FOR_DISPATCH}
 _ELSEWHERE = {
     S.ASSIGNED: "assign it by hand with POST /work-orders/{id}/assign, or let a dispatch pass offer it",
@@ -258,7 +277,7 @@ _ELSEWHERE = {
     S.EN_ROUTE: "the engineer sets off with POST /field/work-orders/{id}/en-route",
     S.ON_SITE: "the engineer arrives with POST /field/work-orders/{id}/arrive",
     S.RESOLVED: "the engineer completes it with POST /field/work-orders/{id}/complete and a complete report",
-    S.VERIFIED: "verification from telemetry verifies it",
+    S.VERIFIED: "verification from telemetry verifies it; a supervisor verifies a safety order here",
     S.TRIAGE: "remote triage takes new orders by itself; only an order on hold goes back to triage here",
     S.CLOSED: "only a verified order is closed here; an escalated one is decided with "
               "POST /work-orders/{id}/escalation-decision",
@@ -271,19 +290,43 @@ def _by_hand(current: WorkOrderState, to: WorkOrderState) -> bool:
 
 
 @router.post("/{order_id}/transitions", dependencies=[Depends(require(*DISPATCH))],
-             summary="Hold, cancel, escalate, send back to dispatch, or close a verified order "
-                     "(409 names the allowed moves, or the endpoint that makes this one)")
-def move(conn: PlainConn, actor: Actor, policy: PolicyDep, order_id: int, body: Transition) -> WorkOrderDetail:
-    row = conn.execute("SELECT state FROM work_orders WHERE id = %s", (order_id,)).fetchone()
+             summary="Hold, cancel, escalate, send back to dispatch, close a verified order, or (supervisor) "
+                     "verify a resolved safety order (409 names the allowed moves, or the endpoint that makes this one)")
+def move(conn: PlainConn, user: CurrentUser, policy: PolicyDep, order_id: int, body: Transition) -> WorkOrderDetail:
+    row = conn.execute("SELECT state, safety FROM work_orders WHERE id = %s", (order_id,)).fetchone()
     if row is None:
         raise NotFound(f"work order {order_id} does not exist")
-    current = WorkOrderState(row[0])
-    if body.to in TRANSITIONS[current] and not _by_hand(current, body.to):
+    current, safety = WorkOrderState(row[0]), row[1]
+    if current is S.RESOLVED and body.to is S.VERIFIED:
+        _verify_by_hand(conn, user, order_id, safety)
+    elif body.to in TRANSITIONS[current] and not _by_hand(current, body.to):
         raise Conflict(f"work order {order_id} does not go from {current.value} to {body.to.value} by a bare move: "
                        + _ELSEWHERE[body.to].replace("{id}", str(order_id)))
-    # expect: the check above holds for the state we read, not one another process made meanwhile.
-    transition(conn, order_id, body.to, actor=actor, note=body.note, expect=current)
+    if current is S.VERIFIED and body.to is S.CLOSED:
+        _refuse_while_faulty(conn, order_id, "closed")
+    # expect: the checks above hold for the state we read, not one another process made meanwhile.
+    transition(conn, order_id, body.to, actor=user.id, note=body.note, expect=current)
     return _detail(conn, policy, order_id)
+
+
+def _verify_by_hand(conn, user: User, order_id: int, safety: bool) -> None:
+    """Safety faults are verified by a person, never by telemetry alone (R-REPAIR): a
+    supervisor, and only once the pile no longer reports the fault."""
+    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise Forbidden(f"only a supervisor verifies a safety order; you are {user.role.value}")
+    if not safety:
+        raise Conflict(f"work order {order_id} is not a safety order: it is verified from telemetry once the pile "
+                       "has stayed healthy, not by hand")
+    _refuse_while_faulty(conn, order_id, "verified")
+
+
+def _refuse_while_faulty(conn, order_id: int, to: str) -> None:
+    active = [r[0] for r in conn.execute(
+        "SELECT a.id FROM work_order_alarms l JOIN alarms a ON a.id = l.alarm_id "
+        "WHERE l.work_order_id = %s AND a.state = 'active' ORDER BY a.id", (order_id,)).fetchall()]
+    if active:
+        raise Conflict(f"work order {order_id} cannot be {to} while its alarm(s) "
+                       f"{', '.join(map(str, active))} are still active: the pile still reports the fault")
 
 
 @router.post("/{order_id}/comments", status_code=status.HTTP_201_CREATED, summary="Add a comment to the timeline")
