@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 
@@ -105,6 +105,10 @@ def start_travel(conn: psycopg.Connection, order_id: int, engineer_id: str | Non
     """Accepted → en route, with an ETA the customer is told (arrival-time notice)."""
     state, pile_id, customer_id, _, _ = _own(conn, order_id, engineer_id)
     _require_state(order_id, state, S.ACCEPTED)
+    # The customer is told this time: one already past is a mistake (a phone's wrong clock
+    # or a typo), a few minutes' slack aside.
+    if eta < datetime.now(timezone.utc) - timedelta(minutes=5):
+        raise InvalidInput(f"eta: {eta.isoformat()} has passed; give the expected arrival time")
     with conn.transaction():
         # The phone sends its local time with an offset; the timeline speaks UTC.
         transition(conn, order_id, S.EN_ROUTE, actor=actor, note=f"ETA {eta.astimezone(timezone.utc):%Y-%m-%d %H:%M}Z")

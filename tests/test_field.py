@@ -366,3 +366,9 @@ def test_the_en_route_note_gives_a_local_eta_in_utc(db, fleet, job):
                        actor="eva")
     assert db.execute("SELECT note FROM work_order_events WHERE to_state = 'en_route'").fetchone() == (
         "ETA 2030-06-01 02:00Z",)
+
+
+def test_an_arrival_time_already_past_is_refused_because_the_customer_would_be_told_it(db, fleet, job):
+    with pytest.raises(InvalidInput, match="has passed"):
+        field.start_travel(db, job, "E1", eta=datetime(2020, 1, 1, tzinfo=timezone.utc), actor="eva")
+    assert state(db, job) == "accepted"
