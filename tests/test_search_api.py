@@ -23,6 +23,20 @@ def test_it_finds_sites_by_name_or_address_and_customers_by_name(api, db, fleet)
     assert {s["id"] for s in found["sites"]} == set()
 
 
+def test_it_finds_work_orders_by_number_or_title_and_engineers_by_name(api, db, fleet):
+    from maintenance.workorders import open_corrective
+
+    fan, _ = open_corrective(db, fleet[0], "cooling", title="Fan stopped", priority=2, actor="rules")
+    lock, _ = open_corrective(db, fleet[1], "connector", title="Lock stuck", priority=2, actor="rules")
+    db.execute("INSERT INTO engineers (id, name, phone, home_lat, home_lon) VALUES "
+               "('ENG-7', 'Noah Berg', '+49 170 555', 52.5, 13.4)")
+    assert [o["id"] for o in api.get("/search", params={"q": f"#{lock}"}).json()["work_orders"]][0] == lock
+    assert [o["id"] for o in api.get("/search", params={"q": "fan st"}).json()["work_orders"]] == [fan]
+    found = api.get("/search", params={"q": "noah"}).json()
+    assert found["engineers"] == [{"id": "ENG-7", "name": "Noah Berg", "regions": []}]
+    assert "+49 170 555" not in api.get("/search", params={"q": "noah"}).text
+
+
 def test_results_never_carry_customer_contact_details(api, fleet):
     text = api.get("/search", params={"q": "e"}).text
     assert "Jana Meyer" not in text and "+49 30 1234567" not in text and "contact" not in text
@@ -35,7 +49,8 @@ def test_prefix_matches_come_first(api, db, fleet):
 
 
 def test_wildcards_are_taken_literally_and_an_empty_query_is_refused(api, fleet):
-    assert api.get("/search", params={"q": "%"}).json() == {"piles": [], "sites": [], "customers": []}
+    assert api.get("/search", params={"q": "%"}).json() == {"piles": [], "sites": [], "customers": [], "work_orders": [],
+                                                             "engineers": []}
     assert api.get("/search", params={"q": "TP_0001"}).json()["piles"] == []
     assert api.get("/search", params={"q": ""}).status_code == 422
 

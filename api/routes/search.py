@@ -1,5 +1,6 @@
 """One search box for the console: piles, sites and customers by id, serial, name or
-address. Never returns customers' contact details: every office role may search."""
+address; work orders by number or title; engineers by id or name. Never returns contact
+details: every office role may search."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -35,10 +36,25 @@ class CustomerHit(BaseModel):
     tier: str
 
 
+class WorkOrderHit(BaseModel):
+    id: int
+    title: str
+    state: str
+    pile_id: str
+
+
+class EngineerHit(BaseModel):
+    id: str
+    name: str
+    regions: list[str]
+
+
 class SearchResults(BaseModel):
     piles: list[PileHit]
     sites: list[SiteHit]
     customers: list[CustomerHit]
+    work_orders: list[WorkOrderHit] = []
+    engineers: list[EngineerHit] = []
 
 
 def _like(q: str) -> tuple[str, str]:
@@ -66,6 +82,18 @@ ORDER BY NOT (id ILIKE %(start)s OR name ILIKE %(start)s), id LIMIT %(limit)s
 """
 
 
+# "216" or "#216" is an order number; other text matches titles, newest first.
+_WORK_ORDERS = """
+SELECT id, title, state, pile_id FROM work_orders
+WHERE id = %(number)s OR title ILIKE %(any)s
+ORDER BY id = %(number)s DESC, id DESC LIMIT %(limit)s
+"""
+_ENGINEERS = """
+SELECT id, name, regions FROM engineers WHERE id ILIKE %(any)s OR name ILIKE %(any)s
+ORDER BY NOT (id ILIKE %(start)s OR name ILIKE %(start)s), id LIMIT %(limit)s
+"""
+
+
 @router.get("", summary="Piles, sites and customers matching the text (case-insensitive, anywhere in "
                         "id, serial, name or address; prefix matches first)")
 def search(
@@ -74,9 +102,13 @@ def search(
     limit: Annotated[int, Query(ge=1, le=100, description="at most this many of each kind")] = 10,
 ) -> SearchResults:
     contains, starts = _like(q.strip() or q)
-    params = {"any": contains, "start": starts, "limit": limit}
+    digits = q.strip().lstrip("#")
+    number = int(digits) if digits.isdigit() and len(digits) < 18 else None
+    params = {"any": contains, "start": starts, "limit": limit, "number": number}
     return SearchResults(
         piles=conn.execute(_PILES, params).fetchall(),
         sites=conn.execute(_SITES, params).fetchall(),
         customers=conn.execute(_CUSTOMERS, params).fetchall(),
+        work_orders=conn.execute(_WORK_ORDERS, params).fetchall(),
+        engineers=conn.execute(_ENGINEERS, params).fetchall(),
     )

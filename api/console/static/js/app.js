@@ -176,6 +176,9 @@ function startSearch(can) {
         [s.region, s.customer_name].filter(Boolean).join(' · ')))],
       ['Customers', found.customers.map((c) => option(`#/?customer=${encodeURIComponent(c.id)}`, c.name,
         c.tier ? `tier ${c.tier}` : ''))],
+      ['Work orders', found.work_orders.map((o) => option(`#/work-orders/${o.id}`, `#${o.id} ${o.title}`,
+        [o.pile_id, o.state.replaceAll('_', ' ')].join(' · ')))],
+      ['Engineers', found.engineers.map((e) => option('#/engineers', e.name, [e.id, ...e.regions].join(' · ')))],
     ]);
   }, 200);
   input.addEventListener('input', run);
