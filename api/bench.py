@@ -19,7 +19,6 @@ import logging
 import os
 import random
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -244,13 +243,7 @@ def main(args) -> None:
     try:
         _main(args)
     finally:
-        for process in _PROCESSES:  # never leave the API behind
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        embedded.terminate(_PROCESSES)  # never leave the API behind
 
 
 def _main(args) -> None:

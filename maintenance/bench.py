@@ -15,7 +15,6 @@ import json
 import multiprocessing
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -95,14 +94,7 @@ def main(args) -> None:
     try:
         _main(args)
     finally:
-        for process in _PROCESSES:  # never leave a process behind
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in _PROCESSES:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        embedded.terminate(_PROCESSES)  # never leave a process behind
 
 
 _BENCH_USER, _BENCH_PASSWORD = "bench-viewer", "bench-viewer-password"

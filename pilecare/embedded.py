@@ -91,10 +91,18 @@ def start_broker(data_dir: Path, port: int | None = None) -> tuple[str, subproce
     return url, process
 
 
-def _terminate(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # Mosquitto saves its persistence file
+def terminate(processes: list[subprocess.Popen], grace_s: float = 20) -> None:
+    """SIGTERM to all (so each shuts down cleanly, side by side), then kill the ones that
+    are still running after the grace period."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
         try:
-            process.wait(15)
+            process.wait(grace_s)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _terminate(process: subprocess.Popen) -> None:
+    terminate([process], 15)  # Mosquitto saves its persistence file on SIGTERM

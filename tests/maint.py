@@ -1,8 +1,11 @@
 """Helpers for maintenance tests: a fast policy and one maintenance pass."""
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 from maintenance import policy as policies
-from maintenance.worker import Maintenance
+from maintenance.worker import Maintenance, run
 
 
 def fast_policy(**changes) -> policies.Policy:
@@ -11,6 +14,20 @@ def fast_policy(**changes) -> policies.Policy:
     triage = base.triage.model_copy(update=changes.pop("triage", {}) | {})
     defaults = {"clear_after_s": 0, "verify_s": 1, "triage": triage}
     return base.model_copy(update=defaults | changes)
+
+
+@contextmanager
+def running_worker(settings, policy):
+    """`pilecare maintenance` (rules, policy, dispatch, delivery) in a thread of the test."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(settings, stop, 0.2), kwargs={"schedule": False, "policy": policy},
+                              daemon=True)
+    thread.start()
+    try:
+        yield policy
+    finally:
+        stop.set()
+        thread.join(20)
 
 
 def use_rules(db, text: str) -> None:

@@ -9,14 +9,12 @@ errors (a failed request is one); screenshots go to docs/screenshots/.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from api import accounts
-from maintenance.worker import run
 from simulators.crew import seed_crew
 from simulators.faults import FaultKind
 from simulators.fleetgen import load_fleet, seed_fleet
@@ -24,7 +22,7 @@ from simulators.runner import Simulation
 from tests import browser as b
 from tests.conftest import PASSWORD
 from tests.devices import wait_for
-from tests.maint import fast_policy, use_rules
+from tests.maint import fast_policy, running_worker, use_rules
 
 RULES = """
 rules:
@@ -39,14 +37,10 @@ KPI_TILES = ("response_h", "mttr_h", "mtbf_h", "first_time_fix_rate", "repeat_re
 
 @pytest.fixture
 def maintenance(settings):
-    stop = threading.Event()
-    policy = fast_policy(clear_after_s=1, verify_s=2, triage={"categories": [], "attempts": 0, "wait_s": 1})
-    thread = threading.Thread(target=run, args=(settings, stop, 0.2), kwargs={"schedule": False, "policy": policy},
-                              daemon=True)
-    thread.start()
-    yield policy
-    stop.set()
-    thread.join(20)
+    # Faults go straight to dispatch: no remote reset first.
+    with running_worker(settings, fast_policy(clear_after_s=1, verify_s=2,
+                                              triage={"categories": [], "attempts": 0, "wait_s": 1})) as policy:
+        yield policy
 
 
 @pytest.fixture

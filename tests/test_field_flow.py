@@ -15,12 +15,11 @@ import paho.mqtt.client as paho
 import pytest
 
 from gateway.topics import Topics
-from maintenance.worker import run
 from simulators.faults import FaultKind
 from simulators.fleetgen import load_fleet
 from simulators.runner import Simulation
 from tests.devices import wait_for
-from tests.maint import fast_policy, use_rules
+from tests.maint import fast_policy, running_worker, use_rules
 
 RULES = """
 rules:
@@ -52,14 +51,10 @@ def crew(db):
 
 @pytest.fixture
 def maintenance(settings):
-    stop = threading.Event()
-    policy = fast_policy(clear_after_s=1, verify_s=2, triage={"categories": [], "attempts": 0, "wait_s": 1})
-    thread = threading.Thread(target=run, args=(settings, stop, 0.2), kwargs={"schedule": False, "policy": policy},
-                              daemon=True)
-    thread.start()
-    yield policy
-    stop.set()
-    thread.join(20)
+    # Faults go straight to dispatch: no remote reset first.
+    with running_worker(settings, fast_policy(clear_after_s=1, verify_s=2,
+                                              triage={"categories": [], "attempts": 0, "wait_s": 1})) as policy:
+        yield policy
 
 
 class Phone:

@@ -2,16 +2,14 @@
 does not cure goes to dispatch after the bounded attempts."""
 from __future__ import annotations
 
-import threading
 
 import pytest
 
-from maintenance.worker import run
 from simulators.faults import CURED_BY_RESET, FaultKind
 from simulators.fleetgen import load_fleet
 from simulators.runner import Simulation
 from tests.devices import wait_for
-from tests.maint import fast_policy, use_rules
+from tests.maint import fast_policy, running_worker, use_rules
 
 RULES = """
 rules:
@@ -22,15 +20,9 @@ rules:
 
 @pytest.fixture
 def maintenance(settings):
-    stop = threading.Event()
-    policy = fast_policy(clear_after_s=1, verify_s=2,
-                         triage={"categories": ["connector", "power_module"], "attempts": 2, "wait_s": 4})
-    thread = threading.Thread(target=run, args=(settings, stop, 0.2),
-                              kwargs={"schedule": False, "policy": policy}, daemon=True)
-    thread.start()
-    yield policy
-    stop.set()
-    thread.join(15)
+    with running_worker(settings, fast_policy(clear_after_s=1, verify_s=2, triage={
+            "categories": ["connector", "power_module"], "attempts": 2, "wait_s": 4})) as policy:
+        yield policy
 
 
 def moves(db, pile):

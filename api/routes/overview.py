@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import OFFICE, require
 from api.deps import Conn
+from api.models import SiteHealth
 from api.routes.fleet import site_counts, worst
 from maintenance import kpi
 
@@ -32,20 +33,10 @@ class FleetAvailability(BaseModel):
     target: float
 
 
-class OverviewSite(BaseModel):
-    site_id: str
-    name: str
-    customer_id: str
+class OverviewSite(SiteHealth):
+    # /fleet/health's site, with the customer's name and region always filled in.
     customer_name: str
     region: str
-    lat: float
-    lon: float
-    piles: int
-    online: int
-    offline: int
-    faulted: int
-    charging: int
-    worst: str = Field(description="faulted > offline > charging > ok")
 
 
 class Overview(BaseModel):
