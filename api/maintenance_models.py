@@ -5,8 +5,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
-from maintenance.inspections import FindingCreate
-from maintenance.plans import PlanFields, PlanSpec
+from maintenance.planning.inspections import FindingCreate
+from maintenance.planning.plans import PlanFields, PlanSpec
 
 __all__ = ["FindingCreate"]  # the inspection module's model is the API body as it is
 

@@ -16,9 +16,16 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway.commands import Downlink
-from maintenance import alarms, conditions, deliver, dispatch, orders, rulestore, sla, trends
+from maintenance.alarms import lifecycle as alarms
+from maintenance.alarms import conditions
+from maintenance.outbox import delivery as deliver
+from maintenance.dispatch import offers as dispatch
+from maintenance.orders import policy_step as orders
+from maintenance.alarms import rulestore
+from maintenance.orders import sla
+from maintenance.alarms import trends
 from maintenance import policy as policies
-from maintenance.engine import process_connectivity, process_status_changes
+from maintenance.alarms.status_changes import process_connectivity, process_status_changes
 from pilecare.db import database_url
 from pilecare.settings import Settings
 
@@ -90,7 +97,8 @@ class Maintenance:
 
     def run_planner(self) -> None:
         try:
-            from maintenance import inspections, planner
+            from maintenance.planning import inspections
+            from maintenance.planning import planner
         except ImportError:  # preventive planning not installed in this build
             return
         with psycopg.connect(database_url(self.settings), autocommit=True) as conn:

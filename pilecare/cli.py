@@ -56,13 +56,13 @@ def _seed(args) -> None:
 
 def _bench(args) -> None:
     if args.what == "ingest":
-        from ingest.bench import main
+        from simulators.bench.ingest import main
     elif args.what == "faults":
-        from maintenance.bench import main
+        from simulators.bench.faults import main
     elif args.what == "dispatch":
-        from maintenance.dispatch_bench import main
+        from simulators.bench.dispatch import main
     elif args.what == "api":
-        from api.bench import main
+        from simulators.bench.api import main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     main(args)

@@ -32,8 +32,8 @@ def running_worker(settings, policy):
 
 def use_rules(db, text: str) -> None:
     """Replace the stored rule set (as an operator would, rule by rule)."""
-    from maintenance import rules as rulesets
-    from maintenance import rulestore
+    from maintenance.alarms import rules as rulesets
+    from maintenance.alarms import rulestore
 
     ruleset = rulesets.parse(text)
     rulestore.load(db)  # seed first, so the default does not come back later

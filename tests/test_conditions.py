@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from maintenance import conditions, trends
-from maintenance import rules as rulesets
-from maintenance.alarms import settle_clears
+from maintenance.alarms import conditions
+from maintenance.alarms import trends
+from maintenance.alarms import rules as rulesets
+from maintenance.alarms.lifecycle import settle_clears
 from tests.maint import fast_policy
 
 POLICY = fast_policy(clear_after_s=0)
@@ -156,7 +157,7 @@ def test_a_last_will_raises_offline_at_once_and_silence_beyond_k_intervals_too(d
 
 
 def test_an_alarm_inside_a_maintenance_window_is_suppressed_and_opens_no_order(db, fleet):
-    from maintenance.orders import open_from_alarms
+    from maintenance.orders.policy_step import open_from_alarms
 
     db.execute("INSERT INTO maintenance_windows (site_id, starts_at, ends_at, reason, created_by) "
                "SELECT site_id, now() - interval '1 hour', now() + interval '1 hour', 'PM visit', 'test' "

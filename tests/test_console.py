@@ -130,8 +130,8 @@ def order_state(db, order_id):
 
 def test_operators_watch_the_fleet_and_dispatch_a_live_fault_in_the_browser(
         settings, db, ingest, maintenance, server, chrome):
-    from maintenance.workorders import WorkOrderState as S
-    from maintenance.workorders import open_corrective, transition
+    from maintenance.orders.lifecycle import WorkOrderState as S
+    from maintenance.orders.lifecycle import open_corrective, transition
 
     seed_fleet(db, piles=PILES, seed=5)
     seed_crew(db)

@@ -2,9 +2,9 @@
 qualified is on shift, and a ready order there is offered to an engineer of that region."""
 from __future__ import annotations
 
-from maintenance import dispatch
-from maintenance.workorders import WorkOrderState as S
-from maintenance.workorders import open_corrective, transition
+from maintenance.dispatch import offers as dispatch
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.orders.lifecycle import open_corrective, transition
 from simulators.crew import seed_crew
 from simulators.fleetgen import REGIONS, seed_fleet
 

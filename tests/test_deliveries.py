@@ -17,11 +17,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.topics import Topics
-from maintenance import deliver
-from maintenance.deliver import Deliverer, RetryPolicy, deliver_due, fan_out
-from maintenance.notify import MqttTransport, TransportError, WebhookTransport, verify_signature
-from maintenance.outbox import Event, enqueue
-from maintenance.workorders import open_corrective
+from maintenance.outbox import delivery as deliver
+from maintenance.outbox.delivery import Deliverer, RetryPolicy, deliver_due, fan_out
+from maintenance.outbox.transports import MqttTransport, TransportError, WebhookTransport, verify_signature
+from maintenance.outbox.events import Event, enqueue
+from maintenance.orders.lifecycle import open_corrective
 from pilecare.embedded import free_port
 from pilecare.errors import Conflict, NotFound
 from pilecare.settings import Settings

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from maintenance import dispatch
-from maintenance import engineers as roster
-from maintenance.matching import EngineerIn, OrderIn
-from maintenance.workorders import WorkOrderState as S
-from maintenance.workorders import open_corrective, transition
+from maintenance.dispatch import offers as dispatch
+from maintenance.dispatch import roster
+from maintenance.dispatch.matching import EngineerIn, OrderIn
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.orders.lifecycle import open_corrective, transition
 from pilecare.errors import Conflict, InvalidInput, NotFound
 from tests.parallel import in_parallel
 

@@ -12,7 +12,7 @@ import pytest
 
 from api.accounts import Role
 from api.routes import events as feed
-from maintenance.outbox import Event, enqueue
+from maintenance.outbox.events import Event, enqueue
 
 
 @pytest.fixture
@@ -110,10 +110,10 @@ def test_the_stream_needs_a_login(anonymous):
 def test_alarms_and_orders_announce_themselves_on_the_stream(api, db, engineers):
     from datetime import datetime, timezone
 
-    from maintenance.alarms import raise_alarm, request_clear, settle_clears
-    from maintenance.rules import default
-    from maintenance.workorders import WorkOrderState as S
-    from maintenance.workorders import open_corrective, transition
+    from maintenance.alarms.lifecycle import raise_alarm, request_clear, settle_clears
+    from maintenance.alarms.rules import default
+    from maintenance.orders.lifecycle import WorkOrderState as S
+    from maintenance.orders.lifecycle import open_corrective, transition
 
     pile = db.execute("SELECT id FROM piles ORDER BY id LIMIT 1").fetchone()[0]
     alarm_id, _ = raise_alarm(db, pile, 0, default().by_id("fan.stopped"), at=datetime.now(timezone.utc),

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gateway.commands import Downlink
-from maintenance import field
-from maintenance.field import CauseClass, SupervisorAction, Warranty
-from maintenance.orders import verify
-from maintenance.workorders import WorkOrderState as S
-from maintenance.workorders import open_corrective, transition
+from maintenance.fieldwork import visit as field
+from maintenance.fieldwork.visit import CauseClass, SupervisorAction, Warranty
+from maintenance.orders.policy_step import verify
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.orders.lifecycle import open_corrective, transition
 from pilecare.errors import Conflict, InvalidInput, NotFound
 from tests.maint import fast_policy
 
@@ -141,8 +141,8 @@ def test_parts_come_out_of_stock_or_the_call_fails(db, fleet, job):
 
 
 def test_a_repair_that_does_not_hold_reopens_and_is_not_a_first_time_fix(db, fleet, job):
-    from maintenance.alarms import raise_alarm
-    from maintenance.rules import default
+    from maintenance.alarms.lifecycle import raise_alarm
+    from maintenance.alarms.rules import default
 
     on_site(db, job)
     field.record_test(db, job, "E1", passed=True, notes="ok", actor="eva")
@@ -198,7 +198,7 @@ def holder(db, order_id):
 
 
 def test_an_order_the_engineer_escalated_and_the_supervisor_sent_back_is_offered_again(db, fleet, job):
-    from maintenance import dispatch
+    from maintenance.dispatch import offers as dispatch
 
     shifts(db)
     on_site(db, job)
@@ -214,7 +214,7 @@ def test_an_order_the_engineer_escalated_and_the_supervisor_sent_back_is_offered
 
 
 def test_an_order_on_hold_after_a_rejected_quote_leaves_the_engineer_and_can_be_dispatched_again(db, fleet, job):
-    from maintenance import dispatch
+    from maintenance.dispatch import offers as dispatch
 
     shifts(db)
     on_site(db, job, cause=CauseClass.MISUSE)
@@ -244,8 +244,8 @@ def test_the_engineer_no_longer_sees_an_escalated_order_and_a_dispatcher_can_han
 
 def reopen(db, fleet, order_id):
     """The fault comes back during verification: the order goes back to dispatch."""
-    from maintenance.alarms import raise_alarm
-    from maintenance.rules import default
+    from maintenance.alarms.lifecycle import raise_alarm
+    from maintenance.alarms.rules import default
 
     alarm_id, _ = raise_alarm(db, fleet[1], 0, default().by_id("fan.stopped"), at=datetime.now(timezone.utc),
                               clear_after_s=0)
@@ -255,7 +255,7 @@ def reopen(db, fleet, order_id):
 
 
 def second_visit(db, order_id):
-    from maintenance import dispatch
+    from maintenance.dispatch import offers as dispatch
 
     db.execute("INSERT INTO engineer_shifts (engineer_id, starts_at, ends_at) VALUES "
                "('E2', now() - interval '1 hour', now() + interval '8 hours')")

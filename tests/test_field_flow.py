@@ -179,8 +179,8 @@ def test_a_simulated_fault_is_dispatched_repaired_verified_and_closed(
 
 
 def test_out_of_warranty_work_waits_for_the_customers_approval_of_the_quote(db, fleet, crew, client_for):
-    from maintenance.workorders import WorkOrderState as S
-    from maintenance.workorders import open_corrective, transition
+    from maintenance.orders.lifecycle import WorkOrderState as S
+    from maintenance.orders.lifecycle import open_corrective, transition
 
     pile = fleet[1]
     db.execute("UPDATE piles SET warranty_end = '2024-01-01' WHERE id = %s", (pile,))

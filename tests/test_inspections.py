@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from maintenance import inspections
-from maintenance.inspections import FindingCreate, plan_rounds, record_finding
+from maintenance.planning import inspections
+from maintenance.planning.inspections import FindingCreate, plan_rounds, record_finding
 from pilecare.errors import Conflict, InvalidInput, NotFound
 from tests.test_preventive import close, in_parallel
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from maintenance import kpi
+from maintenance.kpi import service as kpi
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 END = START + timedelta(hours=24)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.routes.kpis import Period, periods
-from maintenance import kpi
+from maintenance.kpi import service as kpi
 from tests.test_kpi import order
 
 START = datetime(2026, 10, 1, tzinfo=timezone.utc)

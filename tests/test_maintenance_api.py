@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from maintenance import plans as pm_plans
+from maintenance.planning import plans as pm_plans
 
 NOW = datetime.now(timezone.utc)
 PLAN = {"id": "pm-ac-coastal", "name": "Coastal AC", "kind": "AC", "model_id": "T-AC22", "interval_days": 120,

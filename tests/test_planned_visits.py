@@ -9,11 +9,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from psycopg.types.json import Jsonb
 
-from maintenance import field
-from maintenance.inspections import FindingCreate, record_finding
-from maintenance.orders import verify
-from maintenance.workorders import WorkOrderState as S
-from maintenance.workorders import transition
+from maintenance.fieldwork import visit as field
+from maintenance.planning.inspections import FindingCreate, record_finding
+from maintenance.orders.policy_step import verify
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.orders.lifecycle import transition
 from pilecare.errors import Conflict, InvalidInput
 from tests.maint import fast_policy
 
@@ -151,7 +151,7 @@ def test_inspection_and_installation_orders_skip_the_repair_gates_too(db, fleet,
 
 
 def test_a_corrective_order_still_needs_its_diagnosis_first(db, fleet, visit):
-    from maintenance.workorders import open_corrective
+    from maintenance.orders.lifecycle import open_corrective
 
     order_id, _ = open_corrective(db, fleet[0], "cooling", title="Fan stopped", priority=2, actor="rules",
                                   severity="major")

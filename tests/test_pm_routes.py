@@ -6,9 +6,9 @@ import itertools
 import random
 from datetime import date, datetime, timezone
 
-from maintenance import engineers as roster
-from maintenance.pm_routes import _loop_km, best_order, plan_route
-from maintenance.travel import Haversine
+from maintenance.dispatch import roster
+from maintenance.planning.day_routes import _loop_km, best_order, plan_route
+from maintenance.dispatch.travel import Haversine
 
 DAY = date(2025, 6, 2)
 HOME = (52.52, 13.40)

@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from maintenance import plans as pm_plans
-from maintenance.planner import Trigger, compliance, environment_factor, forecast, plan
+from maintenance.planning import plans as pm_plans
+from maintenance.planning.planner import Trigger, compliance, environment_factor, forecast, plan
 from pilecare import storage
 from pilecare.errors import InvalidInput
 from tests.parallel import in_parallel
@@ -274,8 +274,8 @@ def test_default_plans_are_seeded_only_into_an_empty_table(db, fleet):
 
 
 def test_planned_work_goes_to_dispatch_only_when_it_is_nearly_due(db, fleet):
-    from maintenance.orders import route_new
-    from maintenance.workorders import create_installation
+    from maintenance.orders.policy_step import route_new
+    from maintenance.orders.lifecycle import create_installation
     from tests.maint import fast_policy
 
     now = datetime.now(timezone.utc)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from api.accounts import Role
-from maintenance.workorders import WorkOrderState as S
-from maintenance.workorders import open_corrective, transition
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.orders.lifecycle import open_corrective, transition
 
 A, SUP, DIS, ENG, AGT, VIE = (Role.ADMIN, Role.SUPERVISOR, Role.DISPATCHER, Role.ENGINEER, Role.AGENT, Role.VIEWER)
 EVERYONE = {A, SUP, DIS, ENG, AGT, VIE}

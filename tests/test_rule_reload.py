@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from maintenance import rulestore
+from maintenance.alarms import rulestore
 from maintenance.worker import run
 from tests.devices import Device, wait_for
 from tests.maint import fast_policy

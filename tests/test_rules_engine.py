@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from maintenance import rules as rulesets
-from maintenance.engine import process_status_changes
+from maintenance.alarms import rules as rulesets
+from maintenance.alarms.status_changes import process_status_changes
 from maintenance.worker import run
 from pilecare.domain import ErrorCode
 from pilecare.errors import InvalidInput

@@ -24,7 +24,7 @@ def test_it_finds_sites_by_name_or_address_and_customers_by_name(api, db, fleet)
 
 
 def test_it_finds_work_orders_by_number_or_title_and_engineers_by_name(api, db, fleet):
-    from maintenance.workorders import open_corrective
+    from maintenance.orders.lifecycle import open_corrective
 
     fan, _ = open_corrective(db, fleet[0], "cooling", title="Fan stopped", priority=2, actor="rules")
     lock, _ = open_corrective(db, fleet[1], "connector", title="Lock stuck", priority=2, actor="rules")

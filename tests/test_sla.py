@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from maintenance import sla
-from maintenance.orders import verify
-from maintenance.workorders import WorkOrderState as S
-from maintenance.workorders import open_corrective, transition
+from maintenance.orders import sla
+from maintenance.orders.policy_step import verify
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.orders.lifecycle import open_corrective, transition
 from tests.maint import fast_policy
 from tests.parallel import in_parallel
 
@@ -90,8 +90,8 @@ def test_a_repair_older_than_30_days_is_not_a_repeat(db, fleet):
 
 @pytest.mark.parametrize("returns", [False, True])
 def test_a_resolved_order_is_verified_after_a_healthy_period_or_reopened_when_the_fault_returns(db, fleet, returns):
-    from maintenance.alarms import raise_alarm
-    from maintenance.rules import default
+    from maintenance.alarms.lifecycle import raise_alarm
+    from maintenance.alarms.rules import default
 
     rule = default().by_id("error.PowerSwitchFailure")
     db.execute("UPDATE pile_state SET online = true, last_seen = now()")

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from maintenance.alarms import raise_alarm
-from maintenance.orders import settle, verify
-from maintenance.rules import default
-from maintenance.workorders import WorkOrderState as S
-from maintenance.workorders import open_corrective, transition
+from maintenance.alarms.lifecycle import raise_alarm
+from maintenance.orders.policy_step import settle, verify
+from maintenance.alarms.rules import default
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.orders.lifecycle import open_corrective, transition
 from tests.devices import Device
 from tests.maint import fast_policy
 from tests.parallel import in_parallel

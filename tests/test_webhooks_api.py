@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from api.accounts import Role
-from maintenance.deliver import RetryPolicy, deliver_due, fan_out
-from maintenance.notify import WebhookTransport, verify_signature
-from maintenance.outbox import Event, enqueue
+from maintenance.outbox.delivery import RetryPolicy, deliver_due, fan_out
+from maintenance.outbox.transports import WebhookTransport, verify_signature
+from maintenance.outbox.events import Event, enqueue
 from pilecare.embedded import free_port
 from tests.test_deliveries import Receiver
 

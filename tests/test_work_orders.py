@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from maintenance.alarms import raise_alarm, request_clear, settle_clears
-from maintenance.rules import default
-from maintenance.workorders import WorkOrderState as S
-from maintenance.workorders import open_corrective, transition
+from maintenance.alarms.lifecycle import raise_alarm, request_clear, settle_clears
+from maintenance.alarms.rules import default
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.orders.lifecycle import open_corrective, transition
 from pilecare.errors import Conflict, NotFound
 from tests.parallel import in_parallel
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from maintenance import conditions
+from maintenance.alarms import conditions
 from tests.maint import fast_policy
 from tests.test_conditions import report, ruleset
 
@@ -137,9 +137,9 @@ def test_an_installation_job_is_scheduled_for_a_pile(api, db, fleet):
 
 def engineer_on(db, order_id, state):
     """Order `order_id` offered to engineer E1 and, for `state` past assigned, accepted and under way."""
-    from maintenance import dispatch
-    from maintenance.workorders import WorkOrderState as S
-    from maintenance.workorders import transition
+    from maintenance.dispatch import offers as dispatch
+    from maintenance.orders.lifecycle import WorkOrderState as S
+    from maintenance.orders.lifecycle import transition
 
     db.execute("INSERT INTO engineers (id, name, skills, regions, home_lat, home_lon) VALUES "
                "('E1', 'Eva', '{AC,DC,HV}', '{north}', 52.5, 13.3)")
@@ -181,8 +181,8 @@ def test_a_dispatcher_holds_sends_back_and_cancels_by_hand_and_the_engineer_is_r
 
 
 def test_only_a_verified_order_is_closed_by_hand(api, db, fleet):
-    from maintenance.workorders import WorkOrderState as S
-    from maintenance.workorders import transition
+    from maintenance.orders.lifecycle import WorkOrderState as S
+    from maintenance.orders.lifecycle import transition
 
     order_id = fault_report(api, fleet[0]).json()["id"]
     transition(db, order_id, S.ESCALATED, actor="rules")

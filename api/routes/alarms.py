@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from api.auth import DESK, OFFICE, Actor, require
 from api.deps import Conn, PlainConn
-from maintenance import alarms
-from maintenance.rules import Severity
+from maintenance.alarms import lifecycle as alarms
+from maintenance.alarms.rules import Severity
 from pilecare.errors import NotFound
 
 router = APIRouter(prefix="/alarms", tags=["alarms"], dependencies=[Depends(require(*OFFICE))])

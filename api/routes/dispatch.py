@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import DISPATCH, OFFICE, User, require
 from api.deps import PlainConn
-from maintenance import dispatch
+from maintenance.dispatch import offers as dispatch
 
 router = APIRouter(tags=["dispatch"])
 

@@ -14,7 +14,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import DESK, DISPATCH, EngineerUser, Role, User, require
 from api.deps import PlainConn
-from maintenance import engineers, pm_routes
+from maintenance.dispatch import roster as engineers
+from maintenance.planning import day_routes as pm_routes
 from pilecare.errors import NotFound
 
 router = APIRouter(prefix="/engineers", tags=["engineers"])

@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from psycopg.rows import tuple_row
 
 from api.auth import CurrentUser, Role
-from maintenance.notify import envelope
+from maintenance.outbox.transports import envelope
 from pilecare.errors import Forbidden
 
 router = APIRouter(tags=["events"])

@@ -17,8 +17,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.auth import ANYONE, EngineerUser, Role, User, require
 from api.deps import PlainConn, PolicyDep
 from api.routes.work_orders import WorkOrderDetail, _detail
-from maintenance import dispatch, field
-from maintenance.field import CauseClass, SupervisorAction
+from maintenance.dispatch import offers as dispatch
+from maintenance.fieldwork import visit as field
+from maintenance.fieldwork.visit import CauseClass, SupervisorAction
 from pilecare.errors import InvalidInput
 
 router = APIRouter(tags=["field"])

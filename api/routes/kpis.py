@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import OFFICE, require
 from api.deps import PlainConn
-from maintenance import kpi
+from maintenance.kpi import service as kpi
 from pilecare.errors import InvalidInput
 
 router = APIRouter(prefix="/kpis", tags=["kpis"], dependencies=[Depends(require(*OFFICE))])

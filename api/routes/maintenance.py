@@ -14,8 +14,9 @@ from api.maintenance_models import (CompliancePublic, FindingCreate, FindingPubl
                                     InspectionInterval, InspectionPublic, InspectionsPublic, PlanCreate,
                                     PlannerRunPublic, PlanNowPublic, PlanPublic, PlansPublic, PlanUpdate,
                                     RoundsRunPublic, ScheduledOrder, SchedulePublic, VisitPublic)
-from maintenance import inspections, planner
-from maintenance import plans as pm_plans
+from maintenance.planning import inspections
+from maintenance.planning import planner
+from maintenance.planning import plans as pm_plans
 from pilecare.domain import PileKind
 from pilecare.errors import Forbidden, InvalidInput, NotFound
 

@@ -13,7 +13,7 @@ from api.auth import OFFICE, require
 from api.deps import Conn
 from api.models import SiteHealth
 from api.routes.fleet import site_counts, worst
-from maintenance import kpi
+from maintenance.kpi import service as kpi
 
 router = APIRouter(prefix="/fleet", tags=["fleet"], dependencies=[Depends(require(*OFFICE))])
 

@@ -13,7 +13,7 @@ from api.auth import Actor, require
 from api.deps import Conn
 from api.models import (PileCreate, PileDetail, PilePublic, PilesPublic, TelemetryBucket, TelemetryPoint,
                         TelemetryPublic)
-from maintenance import kpi
+from maintenance.kpi import service as kpi
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
 router = APIRouter(prefix="/piles", tags=["piles"])

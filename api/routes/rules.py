@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Body, status
 
 from api.auth import OFFICE, Actor, Role, require
 from api.deps import Conn, PlainConn
-from maintenance import rulestore
+from maintenance.alarms import rulestore
 from pilecare.errors import NotFound
 
 router = APIRouter(prefix="/rules", tags=["rules"], dependencies=[Depends(require(*OFFICE))])

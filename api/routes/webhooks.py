@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from api.auth import User, require
 from api.deps import Conn
-from maintenance import deliver
-from maintenance.deliver import CUSTOMER_EVENTS
-from maintenance.outbox import Event
+from maintenance.outbox import delivery as deliver
+from maintenance.outbox.delivery import CUSTOMER_EVENTS
+from maintenance.outbox.events import Event
 from pilecare.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["webhooks"])

@@ -11,11 +11,11 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, require
 from api.deps import Conn, PlainConn, PolicyDep
-from maintenance import rulestore
-from maintenance.orders import notify, take_out_of_service
-from maintenance.rules import Severity
-from maintenance.sla import SlaStatus
-from maintenance.workorders import (TRANSITIONS, WorkOrderKind, WorkOrderState, create_installation, note,
+from maintenance.alarms import rulestore
+from maintenance.orders.policy_step import notify, take_out_of_service
+from maintenance.alarms.rules import Severity
+from maintenance.orders.sla import SlaStatus
+from maintenance.orders.lifecycle import (TRANSITIONS, WorkOrderKind, WorkOrderState, create_installation, note,
                                     open_corrective, transition)
 from pilecare.errors import Conflict, Forbidden, InvalidInput, NotFound
 

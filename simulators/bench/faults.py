@@ -28,7 +28,7 @@ import psycopg
 
 from gateway import mqtt
 from gateway.topics import Topics
-from ingest.bench import TELEMETRY_TEMPLATE, bench_database, say, seed_piles
+from simulators.bench.ingest import TELEMETRY_TEMPLATE, bench_database, say, seed_piles
 from pilecare import embedded
 from pilecare.migrate import migrate
 from pilecare.settings import Settings, get_settings, parse_mqtt_url

@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.rows import tuple_row
 
-from maintenance.notify import Delivery, MqttTransport, Transport, TransportError, WebhookTransport, envelope
-from maintenance.outbox import Event
+from maintenance.outbox.transports import Delivery, MqttTransport, Transport, TransportError, WebhookTransport, envelope
+from maintenance.outbox.events import Event
 from pilecare.db import database_url
 from pilecare.errors import Conflict, NotFound
 from pilecare.settings import Settings

@@ -18,10 +18,10 @@ from enum import Enum
 
 import psycopg
 
-from maintenance.orders import notify
-from maintenance.outbox import Event, enqueue
+from maintenance.orders.policy_step import notify
+from maintenance.outbox.events import Event, enqueue
 from maintenance.policy import Policy
-from maintenance.workorders import WorkOrderState, create_installation, note, transition
+from maintenance.orders.lifecycle import WorkOrderState, create_installation, note, transition
 from pilecare.domain import CommandType
 from pilecare.errors import Conflict, InvalidInput, NotFound
 

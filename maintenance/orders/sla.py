@@ -10,9 +10,9 @@ from enum import Enum
 
 import psycopg
 
-from maintenance.orders import notify
+from maintenance.orders.policy_step import notify
 from maintenance.policy import Policy
-from maintenance.workorders import note
+from maintenance.orders.lifecycle import note
 
 ACTOR = "sla"
 

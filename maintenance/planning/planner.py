@@ -32,7 +32,7 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
-from maintenance.plans import seed_default_plans
+from maintenance.planning.plans import seed_default_plans
 
 log = logging.getLogger(__name__)
 

@@ -95,7 +95,7 @@ def parse(text: str) -> list[PlanSpec]:
 
 
 def default() -> list[PlanSpec]:
-    return parse(resources.files("maintenance").joinpath("plans.default.yaml").read_text())
+    return parse(resources.files("maintenance.planning").joinpath("plans.default.yaml").read_text())
 
 
 _COLUMNS = ("id", "name", "kind", "model_id", "interval_days", "energy_kwh", "sessions", "plug_cycles",

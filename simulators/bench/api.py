@@ -30,7 +30,7 @@ import httpx
 import psycopg
 
 from api import accounts
-from ingest.bench import bench_database, say
+from simulators.bench.ingest import bench_database, say
 from pilecare import embedded
 from pilecare.migrate import migrate
 from pilecare.settings import get_settings

@@ -12,8 +12,8 @@ from datetime import date
 import psycopg
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from maintenance.travel import DEFAULT as DEFAULT_TRAVEL
-from maintenance.travel import Travel
+from maintenance.dispatch.travel import DEFAULT as DEFAULT_TRAVEL
+from maintenance.dispatch.travel import Travel
 from pilecare.errors import NotFound
 
 PLANNED_KINDS = ("preventive", "inspection")

@@ -12,9 +12,9 @@ import logging
 
 import psycopg
 
-from maintenance.alarms import raise_alarm, request_clear
+from maintenance.alarms.lifecycle import raise_alarm, request_clear
 from maintenance.policy import Policy
-from maintenance.rules import ErrorCodeRule, OfflineRule, RuleSet, Scope
+from maintenance.alarms.rules import ErrorCodeRule, OfflineRule, RuleSet, Scope
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import logging
 import psycopg
 
 from maintenance.policy import Policy
-from maintenance.rules import Severity
-from maintenance.workorders import OPEN, WorkOrderState, note, open_corrective, transition
+from maintenance.alarms.rules import Severity
+from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
 from pilecare.domain import CommandType
 from pilecare.errors import Conflict
 

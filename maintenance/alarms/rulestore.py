@@ -10,8 +10,8 @@ import json
 
 import psycopg
 
-from maintenance import rules as rulesets
-from maintenance.rules import RuleSet, parse_rule
+from maintenance.alarms import rules as rulesets
+from maintenance.alarms.rules import RuleSet, parse_rule
 from pilecare.errors import Conflict, NotFound
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('pilecare-rules'))"

@@ -16,9 +16,9 @@ from enum import Enum
 import psycopg
 from psycopg.rows import dict_row
 
-from maintenance.alarms import raise_alarm, request_clear
+from maintenance.alarms.lifecycle import raise_alarm, request_clear
 from maintenance.policy import Policy
-from maintenance.rules import (CONDITION_KINDS, PILE_METRICS, DeratingRule, FailedStartsRule, FlappingRule,
+from maintenance.alarms.rules import (CONDITION_KINDS, PILE_METRICS, DeratingRule, FailedStartsRule, FlappingRule,
                                MeterRule, OfflineRule, RuleSet, StuckSessionRule, ThresholdRule)
 
 

@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy.optimize import linear_sum_assignment
 
-from maintenance.travel import DEFAULT as DEFAULT_TRAVEL
-from maintenance.travel import Travel
+from maintenance.dispatch.travel import DEFAULT as DEFAULT_TRAVEL
+from maintenance.dispatch.travel import Travel
 from pilecare.errors import InvalidInput
 
 # Far above any sum of real costs, so the solver first serves as many orders as it can.
@@ -80,7 +80,7 @@ def load(path: str | None = None) -> DispatchConfig:
 
 @lru_cache(maxsize=1)
 def _default() -> DispatchConfig:
-    return parse(resources.files("maintenance").joinpath("dispatch.default.yaml").read_text())
+    return parse(resources.files("maintenance.dispatch").joinpath("dispatch.default.yaml").read_text())
 
 
 # ---------------------------------------------------------------------------------------

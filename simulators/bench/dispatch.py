@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from maintenance import matching
-from maintenance.matching import EngineerIn, OrderIn
-from maintenance.travel import Haversine
+from maintenance.dispatch import matching
+from maintenance.dispatch.matching import EngineerIn, OrderIn
+from maintenance.dispatch.travel import Haversine
 
 # (lat, lon, weight): the larger German towns; sites and homes cluster around them.
 TOWNS = [

@@ -22,8 +22,8 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from maintenance import policy as policies
-from maintenance.rules import Severity
-from maintenance.workorders import WorkOrderKind, open_corrective
+from maintenance.alarms.rules import Severity
+from maintenance.orders.lifecycle import WorkOrderKind, open_corrective
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
 DEFAULT_INTERVAL_DAYS = 90
@@ -121,7 +121,7 @@ class FindingCreate(BaseModel):
 
 @contextmanager
 def _tuple_rows(conn: psycopg.Connection) -> Iterator[None]:
-    # maintenance.workorders reads rows by position; the API's pooled connections
+    # maintenance.orders.lifecycle reads rows by position; the API's pooled connections
     # return dicts. Switch for the call, and put the caller's factory back.
     saved = conn.row_factory
     conn.row_factory = tuple_row

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from maintenance.alarms import raise_alarm, request_clear
+from maintenance.alarms.lifecycle import raise_alarm, request_clear
 from maintenance.policy import Policy
-from maintenance.rules import RuleSet, TrendRule
+from maintenance.alarms.rules import RuleSet, TrendRule
 
 
 def hourly(conn: psycopg.Connection, metric: str, lookback_days: float) -> pd.DataFrame:

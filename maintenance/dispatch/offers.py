@@ -28,13 +28,13 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import psycopg
 
-from maintenance import engineers as roster_
-from maintenance.matching import (DispatchConfig, EngineerIn, Offer, OrderIn, Problem, Weights, build, explain, greedy,
+from maintenance.dispatch import roster as roster_
+from maintenance.dispatch.matching import (DispatchConfig, EngineerIn, Offer, OrderIn, Problem, Weights, build, explain, greedy,
                                   load, parse, solve, solve_problem, violations)
-from maintenance.orders import notify
-from maintenance.outbox import Event, enqueue
-from maintenance.travel import Travel
-from maintenance.workorders import WorkOrderState, transition
+from maintenance.orders.policy_step import notify
+from maintenance.outbox.events import Event, enqueue
+from maintenance.dispatch.travel import Travel
+from maintenance.orders.lifecycle import WorkOrderState, transition
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)

@@ -269,4 +269,4 @@ def from_data(data) -> RuleSet:
 
 
 def default() -> RuleSet:
-    return parse(resources.files("maintenance").joinpath("rules.default.yaml").read_text())
+    return parse(resources.files("maintenance.alarms").joinpath("rules.default.yaml").read_text())

@@ -1,0 +1,1 @@
+"""Dispatch: the engineer roster, matching ready work orders to engineers, travel estimates and the life of an offer."""
