@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pilecare.domain import CustomerTier
 from pilecare.errors import InvalidInput
-from maintenance.alarms.rules import Severity
+from pilecare.domain import Severity
 
 
 class _Strict(BaseModel):

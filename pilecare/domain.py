@@ -116,3 +116,13 @@ class MessageKind(str, Enum):
     STATUS = "status"
     EVENTS = "events"
     COMMAND_ACK = "commands/ack"
+
+
+class Severity(str, Enum):
+    """Alarm and fault severity, most severe first; rules set it, the maintenance policy turns it
+    into priority and SLA clocks."""
+
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+    WARNING = "warning"

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.auth import DESK, OFFICE, Actor, require
 from api.deps import Conn, PlainConn
 from maintenance.alarms import lifecycle as alarms
-from maintenance.alarms.rules import Severity
+from pilecare.domain import Severity
 from pilecare.errors import NotFound
 
 router = APIRouter(prefix="/alarms", tags=["alarms"], dependencies=[Depends(require(*OFFICE))])

@@ -13,7 +13,7 @@ from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, require
 from api.deps import Conn, PlainConn, PolicyDep
 from maintenance.alarms import rulestore
 from maintenance.orders.policy_step import notify, take_out_of_service
-from maintenance.alarms.rules import Severity
+from pilecare.domain import Severity
 from maintenance.orders.sla import SlaStatus
 from maintenance.orders.lifecycle import (TRANSITIONS, WorkOrderKind, WorkOrderState, create_installation, note,
                                     open_corrective, transition)

@@ -14,17 +14,8 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from pilecare.domain import ConnectorStatus, ErrorCode
+from pilecare.domain import ConnectorStatus, ErrorCode, Severity
 from pilecare.errors import InvalidInput
-
-
-class Severity(str, Enum):
-    """Alarm severity, most severe first."""
-
-    CRITICAL = "critical"
-    MAJOR = "major"
-    MINOR = "minor"
-    WARNING = "warning"
 
 
 class RuleKind(str, Enum):

@@ -31,7 +31,7 @@ import psycopg
 from maintenance.dispatch import roster as roster_
 from maintenance.dispatch.matching import (DispatchConfig, EngineerIn, Offer, OrderIn, Problem, Weights, build, explain, greedy,
                                   load, parse, solve, solve_problem, violations)
-from maintenance.orders.policy_step import notify
+from maintenance.outbox.notices import notify
 from maintenance.outbox.events import Event, enqueue
 from maintenance.dispatch.travel import Travel
 from maintenance.orders.lifecycle import WorkOrderState, transition

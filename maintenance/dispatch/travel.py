@@ -12,9 +12,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-EARTH_RADIUS_KM = 6371.0088
-
-Point = tuple[float, float]
+from pilecare.geo import Point, great_circle_km_matrix
 
 
 class Travel(Protocol):
@@ -47,12 +45,7 @@ class Haversine:
         return self.km(a, b) / self.speed_kmh * 60.0
 
     def km_matrix(self, points_a, points_b) -> np.ndarray:
-        a = np.radians(np.asarray(points_a, dtype=float).reshape(-1, 2))
-        b = np.radians(np.asarray(points_b, dtype=float).reshape(-1, 2))
-        lat1, lon1 = a[:, 0:1], a[:, 1:2]
-        lat2, lon2 = b[:, 0][None, :], b[:, 1][None, :]
-        h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-        return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))) * self.road_factor
+        return great_circle_km_matrix(points_a, points_b) * self.road_factor
 
     def minutes_matrix(self, points_a, points_b) -> np.ndarray:
         return self.km_matrix(points_a, points_b) / self.speed_kmh * 60.0

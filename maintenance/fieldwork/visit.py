@@ -10,23 +10,21 @@ exist (NotFound), so the API never tells who holds what.
 from __future__ import annotations
 
 import json
-import logging
-import math
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 
 import psycopg
 
-from maintenance.orders.policy_step import notify
+from maintenance.outbox.notices import notify
 from maintenance.outbox.events import Event, enqueue
 from maintenance.policy import Policy
 from maintenance.orders.lifecycle import WorkOrderState, create_installation, note, transition
-from pilecare.domain import CommandType
+from maintenance.orders.safety import take_out_of_service
+from pilecare.geo import great_circle_m
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
 S = WorkOrderState
-log = logging.getLogger(__name__)
 
 
 class CauseClass(str, Enum):
@@ -117,13 +115,6 @@ def start_travel(conn: psycopg.Connection, order_id: int, engineer_id: str | Non
                 work_order_id=order_id, customer_id=customer_id)
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * 6_371_000 * math.asin(math.sqrt(a))
-
-
 def arrive(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_id: str | None, *, lat: float,
            lon: float, actor: str) -> float:
     """En route → on site, only within the policy's radius of the pile; returns the distance."""
@@ -131,7 +122,7 @@ def arrive(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_id:
     _require_state(order_id, state, S.EN_ROUTE)
     where = conn.execute("SELECT coalesce(p.lat, s.lat), coalesce(p.lon, s.lon) FROM piles p "
                          "JOIN sites s ON s.id = p.site_id WHERE p.id = %s", (pile_id,)).fetchone()
-    away = distance_m(lat, lon, where[0], where[1])
+    away = great_circle_m((lat, lon), (where[0], where[1]))
     if away > policy.arrival_radius_m:
         raise Conflict(f"you are {away / 1000:.1f} km from pile {pile_id}; arrival counts within "
                        f"{policy.arrival_radius_m:.0f} m of it")
@@ -426,7 +417,6 @@ def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, acti
         elif action is SupervisorAction.OUT_OF_SERVICE:
             transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, expect=S.ESCALATED,
                        note=f"taken out of service by the supervisor: {note_text}")
-            conn.execute("UPDATE work_orders SET out_of_service_at = now() WHERE id = %s", (order_id,))
         else:
             transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, expect=S.ESCALATED,
                        note=f"back to dispatch: {note_text}")
@@ -435,23 +425,8 @@ def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, acti
                                                   "replacement_order_id": replacement},
                 work_order_id=order_id, customer_id=customer_id)
     if action is SupervisorAction.OUT_OF_SERVICE:
-        _take_out_of_service(conn, downlink, order_id, pile_id, actor=actor)
+        take_out_of_service(conn, downlink, order_id, pile_id, actor=actor)
     return replacement
-
-
-def _take_out_of_service(conn, downlink, order_id: int, pile_id: str, *, actor: str) -> None:
-    if downlink is None:
-        note(conn, order_id, "no command link in this process: take the pile out of service by hand", actor=actor)
-        return
-    try:
-        command_id = downlink.send(conn, pile_id, CommandType.CHANGE_AVAILABILITY,
-                                   {"connector_id": 0, "type": "Inoperative"}, requested_by=actor)
-    except Exception as error:  # the broker is an external boundary: the decision stands, a person acts
-        log.exception("could not take %s out of service", pile_id)
-        note(conn, order_id, f"taking the pile out of service failed ({error}); do it by hand", actor=actor)
-        return
-    note(conn, order_id, f"pile taken out of service (ChangeAvailability Inoperative, command {command_id})",
-         actor=actor)
 
 
 __all__ = ["CauseClass", "Warranty", "SupervisorAction", "start_travel", "arrive", "diagnose",

@@ -25,8 +25,10 @@ import logging
 import psycopg
 
 from maintenance.policy import Policy
-from maintenance.alarms.rules import Severity
+from pilecare.domain import Severity
 from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
+from maintenance.orders.safety import take_out_of_service
+from maintenance.outbox.notices import notify
 from pilecare.domain import CommandType
 from pilecare.errors import Conflict
 
@@ -42,14 +44,6 @@ def _move(conn, order_id: int, to: WorkOrderState, actor: str, text: str, resolu
         return True
     except Conflict:
         return False  # another process moved it first, or a person did: theirs stands
-
-
-def notify(conn, kind: str, role: str, message: str, *, work_order_id: int | None = None,
-           pile_id: str | None = None) -> bool:
-    """Record a notification; False if this kind was already sent for the order."""
-    return conn.execute(
-        "INSERT INTO notifications (kind, recipient_role, work_order_id, pile_id, message) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT DO NOTHING", (kind, role, work_order_id, pile_id, message)).rowcount == 1
 
 
 def _describe(rule_id: str, detail: dict) -> str:
@@ -90,25 +84,8 @@ def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *,
                     if policy.safety_out_of_service:
                         out_of_service.append((order_id, pile_id))
     for order_id, pile_id in out_of_service:
-        take_out_of_service(conn, downlink, order_id, pile_id)
+        take_out_of_service(conn, downlink, order_id, pile_id, actor=ACTOR)
     return created
-
-
-def take_out_of_service(conn, downlink, order_id: int, pile_id: str, *, actor: str = ACTOR) -> None:
-    """A safety order's pile goes out of service (R-REPAIR), once per order: the
-    out_of_service_at claim decides between callers. Call it after the order committed."""
-    claimed = conn.execute("UPDATE work_orders SET out_of_service_at = now() WHERE id = %s "
-                           "AND out_of_service_at IS NULL", (order_id,)).rowcount
-    if not claimed or downlink is None:
-        return
-    try:
-        command_id = downlink.send(conn, pile_id, CommandType.CHANGE_AVAILABILITY,
-                                   {"connector_id": 0, "type": "Inoperative"}, requested_by=actor)
-        note(conn, order_id, f"safety: pile taken out of service (ChangeAvailability Inoperative, command {command_id})",
-             actor=actor)
-    except Exception as error:  # the broker is an external boundary: record, let a person act
-        log.exception("could not take %s out of service", pile_id)
-        note(conn, order_id, f"safety: taking the pile out of service failed ({error}); do it by hand", actor=actor)
 
 
 def route_new(conn: psycopg.Connection, policy: Policy) -> int:
@@ -251,4 +228,4 @@ def step(conn: psycopg.Connection, policy: Policy, downlink) -> int:
             + settle(conn) + verify(conn, policy))
 
 
-__all__ = ["OPEN", "step", "open_from_alarms", "take_out_of_service", "route_new", "triage", "settle", "verify", "notify"]
+__all__ = ["OPEN", "step", "open_from_alarms", "route_new", "triage", "settle", "verify"]

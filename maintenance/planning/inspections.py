@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from maintenance import policy as policies
-from maintenance.alarms.rules import Severity
+from pilecare.domain import Severity
 from maintenance.orders.lifecycle import WorkOrderKind, open_corrective
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
