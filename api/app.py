@@ -11,6 +11,7 @@ from api.auth import ANYONE, require, secret_key
 from api.routes import (alarms, console, dispatch, engineers, events, field, fleet, health, ingest, kpis, maintenance,
                         overview, piles, registry, rules, search, users, webhooks, windows, work_orders)
 from maintenance import policy as policies
+from maintenance.dispatch import matching
 from pilecare.db import pool
 from pilecare.errors import PilecareError, TooManyRequests, Unauthorized
 from pilecare.settings import Settings, get_settings
@@ -34,7 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # The same files `pilecare maintenance` reads: one policy and one dispatch configuration
+    # for every process.
     app.state.policy = policies.load(settings.policy_file)
+    app.state.dispatch_config = matching.load(settings.dispatch_file)
     app.state.secret_key = secret_key(settings)
 
     @app.exception_handler(PilecareError)

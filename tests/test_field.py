@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gateway.commands import Downlink
-from maintenance.fieldwork import visit as field
-from maintenance.fieldwork.visit import CauseClass, SupervisorAction, Warranty
+from maintenance import fieldwork as field
+from maintenance.fieldwork import CauseClass, SupervisorAction, Warranty
 from maintenance.orders.policy_step import verify
 from maintenance.orders.lifecycle import WorkOrderState as S
 from maintenance.orders.lifecycle import open_corrective, transition

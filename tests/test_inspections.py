@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from maintenance import policy as policies
 from maintenance.planning import inspections
 from maintenance.planning.inspections import FindingCreate, plan_rounds, record_finding
 from pilecare.errors import Conflict, InvalidInput, NotFound
@@ -14,6 +15,7 @@ from tests.test_preventive import close, in_parallel
 
 REGISTERED = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
+POLICY = policies.load()
 
 
 @pytest.fixture
@@ -62,9 +64,9 @@ def test_a_site_interval_overrides_the_default_and_the_next_round_counts_from_th
 def test_a_finding_that_needs_a_repair_opens_a_corrective_order_linked_to_the_inspection(db, sites):
     plan_rounds(db, REGISTERED + 90 * DAY)
     round_id = next(r[0] for r in rounds(db) if r[1] == "SITE-1")
-    ok = record_finding(db, round_id, FindingCreate(pile_id="TP-0004", item="Emergency stop", recorded_by="eng-1"))
+    ok = record_finding(db, POLICY, round_id, FindingCreate(pile_id="TP-0004", item="Emergency stop", recorded_by="eng-1"))
     assert ok["corrective_order_id"] is None
-    broken = record_finding(db, round_id, FindingCreate(
+    broken = record_finding(db, POLICY, round_id, FindingCreate(
         pile_id="TP-0006", item="Cable and connector", observation="Cracked latch on connector 2", needs_repair=True,
         fault_category="connector", priority=2, recorded_by="eng-1"))
     kind, pile_id, category, priority, state, created_by, title = db.execute(
@@ -83,8 +85,8 @@ def test_a_second_repair_finding_of_the_same_fault_joins_the_open_corrective_ord
     round_id = rounds(db)[0][0]
     finding = FindingCreate(pile_id="TP-0002", item="Display", needs_repair=True, fault_category="user_interface",
                             recorded_by="eng-1")
-    first = record_finding(db, round_id, finding)
-    second = record_finding(db, round_id, finding)
+    first = record_finding(db, POLICY, round_id, finding)
+    second = record_finding(db, POLICY, round_id, finding)
     assert first["corrective_order_id"] == second["corrective_order_id"]
     assert db.execute("SELECT count(*) FROM work_orders WHERE kind = 'corrective'").fetchone()[0] == 1
 
@@ -93,14 +95,14 @@ def test_findings_are_refused_for_a_pile_elsewhere_a_closed_round_or_an_unknown_
     plan_rounds(db, REGISTERED + 90 * DAY)
     round_id = next(r[0] for r in rounds(db) if r[1] == "SITE-1")
     with pytest.raises(InvalidInput, match="TP-0001 is at SITE-2"):
-        record_finding(db, round_id, FindingCreate(pile_id="TP-0001", item="x", recorded_by="eng-1"))
+        record_finding(db, POLICY, round_id, FindingCreate(pile_id="TP-0001", item="x", recorded_by="eng-1"))
     with pytest.raises(InvalidInput, match="no pile"):
-        record_finding(db, round_id, FindingCreate(pile_id="NOPE", item="x", recorded_by="eng-1"))
+        record_finding(db, POLICY, round_id, FindingCreate(pile_id="NOPE", item="x", recorded_by="eng-1"))
     close(db, round_id, REGISTERED + 91 * DAY)
     with pytest.raises(Conflict, match="is closed"):
-        record_finding(db, round_id, FindingCreate(pile_id="TP-0002", item="x", recorded_by="eng-1"))
+        record_finding(db, POLICY, round_id, FindingCreate(pile_id="TP-0002", item="x", recorded_by="eng-1"))
     with pytest.raises(NotFound):
-        record_finding(db, 999_999, FindingCreate(pile_id="TP-0002", item="x", recorded_by="eng-1"))
+        record_finding(db, POLICY, 999_999, FindingCreate(pile_id="TP-0002", item="x", recorded_by="eng-1"))
     assert db.execute("SELECT count(*) FROM inspection_findings").fetchone()[0] == 0
 
 

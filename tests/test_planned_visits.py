@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from psycopg.types.json import Jsonb
 
-from maintenance.fieldwork import visit as field
+from maintenance import fieldwork as field
 from maintenance.planning.inspections import FindingCreate, record_finding
 from maintenance.orders.policy_step import verify
 from maintenance.orders.lifecycle import WorkOrderState as S
@@ -131,7 +131,7 @@ def test_a_failed_test_completes_planned_work_only_once_a_repair_finding_opened_
     field.record_test(db, visit, "E1", passed=False, notes="connector 2 will not lock", actor="eva")
     with pytest.raises(Conflict, match="record a finding"):
         field.complete(db, visit, "E1", actor="eva", customer_signoff_name="J. Meyer")
-    finding = record_finding(db, visit, FindingCreate(pile_id=fleet[1], item="Connector lock", needs_repair=True,
+    finding = record_finding(db, POLICY, visit, FindingCreate(pile_id=fleet[1], item="Connector lock", needs_repair=True,
                                                       fault_category="connector", recorded_by="eva"))
     field.complete(db, visit, "E1", actor="eva", customer_signoff_name="J. Meyer")
     assert state(db, visit) == "resolved"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from api.auth import DISPATCH, OFFICE, User, require
-from api.deps import PlainConn
+from api.deps import DispatchConfigDep, PlainConn
 from maintenance.dispatch import offers as dispatch
 
 router = APIRouter(tags=["dispatch"])
@@ -41,22 +41,17 @@ class DispatchRun(BaseModel):
     offered: list[int] = Field(description="The assignments made by this pass.")
 
 
-def _config(request: Request) -> dispatch.DispatchConfig:
-    return getattr(request.app.state, "dispatch_config", None) or dispatch.load()
-
-
 @router.post("/dispatch/run", summary="Run a dispatch pass now (time out stale offers, then assign)")
-def run(conn: PlainConn, user: Dispatcher, request: Request) -> DispatchRun:
-    config = _config(request)
+def run(conn: PlainConn, user: Dispatcher, config: DispatchConfigDep) -> DispatchRun:
     expired = dispatch.expire_offers(conn, config)
     return DispatchRun(expired=expired, offered=dispatch.assign(conn, config))
 
 
 @router.post("/work-orders/{order_id}/assign", status_code=201,
              summary="Assign by hand; broken dispatch rules are allowed and recorded")
-def assign(conn: PlainConn, user: Dispatcher, request: Request, order_id: int, body: Override) -> AssignmentPublic:
+def assign(conn: PlainConn, user: Dispatcher, config: DispatchConfigDep, order_id: int, body: Override) -> AssignmentPublic:
     assignment_id = dispatch.override(conn, order_id, body.engineer_id, actor=user.id, reason=body.reason,
-                                      config=_config(request))
+                                      config=config)
     return next(AssignmentPublic(**a) for a in dispatch.assignments(conn, order_id) if a["id"] == assignment_id)
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import ANYONE, EngineerUser, Role, User, require
-from api.deps import PlainConn, PolicyDep
-from api.routes.work_orders import WorkOrderDetail, _detail
+from api.deps import DispatchConfigDep, DownlinkDep, PlainConn, PolicyDep
+from api.work_order_view import WorkOrderDetail, detail
 from maintenance.dispatch import offers as dispatch
-from maintenance.fieldwork import visit as field
-from maintenance.fieldwork.visit import CauseClass, SupervisorAction
+from maintenance import fieldwork as field
+from maintenance.fieldwork import CauseClass, SupervisorAction
 from pilecare.errors import InvalidInput
 
 router = APIRouter(tags=["field"])
@@ -145,32 +145,33 @@ def my_orders(conn: PlainConn, user: Engineer) -> list[MyOrder]:
 @router.post("/field/work-orders/{order_id}/accept", summary="Accept the offer")
 def accept(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int) -> WorkOrderDetail:
     dispatch.accept(conn, order_id, user.engineer_id)
-    return _detail(conn, policy, order_id)
+    return detail(conn, policy, order_id)
 
 
 @router.post("/field/work-orders/{order_id}/decline", summary="Decline the offer; dispatch picks someone else")
-def decline(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Decline) -> WorkOrderDetail:
-    dispatch.decline(conn, order_id, user.engineer_id, body.reason)
-    return _detail(conn, policy, order_id)
+def decline(conn: PlainConn, policy: PolicyDep, config: DispatchConfigDep, user: Engineer, order_id: int,
+            body: Decline) -> WorkOrderDetail:
+    dispatch.decline(conn, order_id, user.engineer_id, body.reason, config=config)
+    return detail(conn, policy, order_id)
 
 
 @router.post("/field/work-orders/{order_id}/en-route", summary="On the way, with an ETA the customer is told")
 def en_route(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: EnRoute) -> WorkOrderDetail:
     field.start_travel(conn, order_id, user.engineer_id, eta=body.eta, actor=user.id)
-    return _detail(conn, policy, order_id)
+    return detail(conn, policy, order_id)
 
 
 @router.post("/field/work-orders/{order_id}/arrive", summary="Arrived: the position must be at the pile")
 def arrive(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Position) -> WorkOrderDetail:
     field.arrive(conn, policy, order_id, user.engineer_id, lat=body.lat, lon=body.lon, actor=user.id)
-    return _detail(conn, policy, order_id)
+    return detail(conn, policy, order_id)
 
 
 @router.post("/field/work-orders/{order_id}/diagnosis", summary="Diagnosis; it settles warranty")
 def diagnose(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Diagnosis) -> WorkOrderDetail:
     field.diagnose(conn, policy, order_id, user.engineer_id, diagnosis=body.diagnosis, cause_class=body.cause_class,
                    actor=user.id)
-    return _detail(conn, policy, order_id)
+    return detail(conn, policy, order_id)
 
 
 @router.post("/field/work-orders/{order_id}/quote", status_code=201, summary="Quote work outside warranty")
@@ -178,7 +179,7 @@ def quote(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, bod
     quote_id = field.make_quote(conn, policy, order_id, user.engineer_id,
                                 parts=[(line.part_id, line.quantity) for line in body.parts],
                                 labour_h=body.labour_h, travel_km=body.travel_km, actor=user.id)
-    return _quote(conn, quote_id)
+    return field.quote(conn, quote_id)
 
 
 @router.post("/field/work-orders/{order_id}/parts", status_code=201,
@@ -190,92 +191,48 @@ def use_part(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, 
     field.use_part(conn, order_id, user.engineer_id, part_id=body.part_id, quantity=body.quantity,
                    location_id=body.location_id, defective_returned=body.defective_returned, actor=user.id,
                    request_id=idempotency_key or body.request_id)
-    return _detail(conn, policy, order_id)
+    return detail(conn, policy, order_id)
 
 
 @router.post("/field/work-orders/{order_id}/test", summary="The on-site test result")
 def test(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: TestResult) -> WorkOrderDetail:
     field.record_test(conn, order_id, user.engineer_id, passed=body.passed, notes=body.notes, actor=user.id)
-    return _detail(conn, policy, order_id)
+    return detail(conn, policy, order_id)
 
 
 @router.post("/field/work-orders/{order_id}/checklist", summary="Tick one checklist item of planned work")
 def tick(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: ChecklistTick) -> WorkOrderDetail:
     field.tick(conn, order_id, user.engineer_id, item=body.item, done=body.done, note_text=body.note,
                reading=body.reading, actor=user.id)
-    return _detail(conn, policy, order_id)
+    return detail(conn, policy, order_id)
 
 
 @router.post("/field/work-orders/{order_id}/complete", summary="Complete: refused unless the report is complete")
 def complete(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Report) -> WorkOrderDetail:
     field.complete(conn, order_id, user.engineer_id, actor=user.id, **body.model_dump())
-    return _detail(conn, policy, order_id)
+    return detail(conn, policy, order_id)
 
 
 @router.post("/field/work-orders/{order_id}/escalate", summary="Safety or severe quality finding: to the supervisor")
 def escalate(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Escalation) -> WorkOrderDetail:
     field.escalate(conn, order_id, user.engineer_id, reason=body.reason, safety=body.safety, actor=user.id)
-    return _detail(conn, policy, order_id)
-
-
-_REPORT = ["diagnosis", "cause_class", "fault_cause", "action_taken", "no_parts", "test_passed", "test_notes",
-           "customer_opinion", "customer_rating", "customer_signoff_name", "completed_at", "completed_by"]
-_PART = ["part_id", "quantity", "location_id", "defective_returned", "recorded_at", "recorded_by", "superseded_at"]
+    return detail(conn, policy, order_id)
 
 
 @router.get("/work-orders/{order_id}/report",
             summary="The service report, parts used and quotes; a reopened order's earlier visits too")
 def report(conn: PlainConn, user: Annotated[User, Depends(require(*ANYONE))], order_id: int) -> dict:
-    field._own(conn, order_id, user.engineer_id if user.role is Role.ENGINEER else None)
-    row = conn.execute(f"SELECT {', '.join(_REPORT)} FROM service_reports WHERE work_order_id = %s",
-                       (order_id,)).fetchone()
-    parts = [dict(zip(_PART, p)) for p in conn.execute(
-        f"SELECT {', '.join(_PART)} FROM parts_used WHERE work_order_id = %s ORDER BY id", (order_id,)).fetchall()]
-    quotes = [_quote(conn, q[0]) for q in conn.execute("SELECT id FROM quotes WHERE work_order_id = %s ORDER BY id",
-                                                        (order_id,)).fetchall()]
-    # A reopen marks the visit's report, parts and quotes with one superseded_at: that is the visit.
-    earlier = {}
-    for r in conn.execute(f"SELECT superseded_at, warranty, {', '.join(_REPORT)} FROM service_report_history "
-                          "WHERE work_order_id = %s ORDER BY superseded_at", (order_id,)).fetchall():
-        earlier[r[0]] = {"report": dict(zip(_REPORT, r[2:])), "warranty": r[1]}
-    for at in ({p["superseded_at"] for p in parts} | {q["superseded_at"] for q in quotes}) - {None}:
-        earlier.setdefault(at, {"report": None, "warranty": None})  # a visit that never got to a report
-    return {"report": dict(zip(_REPORT, row)) if row else None,
-            "parts": [p for p in parts if p["superseded_at"] is None],
-            "quotes": [q for q in quotes if q["superseded_at"] is None],
-            "earlier_visits": [visit | {"superseded_at": at,
-                                        "parts": [p for p in parts if p["superseded_at"] == at],
-                                        "quotes": [q for q in quotes if q["superseded_at"] == at]}
-                               for at, visit in sorted(earlier.items())]}
+    return field.service_report(conn, order_id, user.engineer_id if user.role is Role.ENGINEER else None)
 
 
 @router.post("/quotes/{quote_id}/decision", summary="Record the customer's answer to a quote")
 def decide_quote(conn: PlainConn, user: Desk, quote_id: int, body: QuoteDecision) -> dict:
     field.decide_quote(conn, quote_id, approve=body.approve, approver_name=body.approver_name, actor=user.id)
-    return _quote(conn, quote_id)
+    return field.quote(conn, quote_id)
 
 
 @router.post("/work-orders/{order_id}/escalation-decision", summary="Supervisor: out of service, replace, or back")
-def decide(conn: PlainConn, policy: PolicyDep, user: Supervisor, request: Request, order_id: int,
+def decide(conn: PlainConn, policy: PolicyDep, user: Supervisor, downlink: DownlinkDep, order_id: int,
            body: SupervisorDecision) -> WorkOrderDetail:
-    field.decide_escalation(conn, _downlink(request), order_id, action=body.action, note_text=body.note, actor=user.id)
-    return _detail(conn, policy, order_id)
-
-
-def _quote(conn, quote_id: int) -> dict:
-    cols = ["id", "work_order_id", "state", "lines", "parts_cost", "labour_h", "labour_cost", "travel_km",
-            "travel_cost", "total", "currency", "created_at", "created_by", "decided_at", "decided_by", "approver_name",
-            "superseded_at"]
-    row = conn.execute(f"SELECT {', '.join(cols)} FROM quotes WHERE id = %s", (quote_id,)).fetchone()
-    return dict(zip(cols, row))
-
-
-def _downlink(request: Request):
-    # One MQTT connection per API process, opened on the first command.
-    if getattr(request.app.state, "downlink", None) is None:
-        import os
-
-        from gateway.commands import Downlink
-
-        request.app.state.downlink = Downlink(request.app.state.settings, f"pilecare-api-{os.getpid()}")
-    return request.app.state.downlink
+    field.decide_escalation(conn, downlink, order_id, action=body.action, note_text=body.note, actor=user.id)
+    return detail(conn, policy, order_id)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from api.auth import DISPATCH, OFFICE, Actor, CurrentUser, Role, require
-from api.deps import Conn
+from api.deps import Conn, PolicyDep
 from api.maintenance_models import (CompliancePublic, FindingCreate, FindingPublic, ForecastPublic, InspectionDetail,
                                     InspectionInterval, InspectionPublic, InspectionsPublic, PlanCreate,
                                     PlannerRunPublic, PlanNowPublic, PlanPublic, PlansPublic, PlanUpdate,
@@ -161,7 +161,7 @@ def get_inspection(conn: Conn, order_id: int) -> InspectionDetail:
 @router.post("/inspections/{order_id}/findings", status_code=status.HTTP_201_CREATED,
              summary="Record a finding; one that needs a repair opens (or joins) a corrective order for the pile",
              description="Also accepted on open preventive orders: hidden defects found during PM (R-PM).")
-def add_finding(conn: Conn, user: CurrentUser, order_id: int, body: FindingCreate) -> FindingPublic:
+def add_finding(conn: Conn, user: CurrentUser, policy: PolicyDep, order_id: int, body: FindingCreate) -> FindingPublic:
     if user.role is Role.ENGINEER:
         # An engineer records findings on the rounds they hold, and sees no other.
         if conn.execute("SELECT 1 FROM work_orders WHERE id = %s AND engineer_id = %s",
@@ -169,7 +169,8 @@ def add_finding(conn: Conn, user: CurrentUser, order_id: int, body: FindingCreat
             raise NotFound(f"work order {order_id} does not exist")
     elif user.role not in (Role.ADMIN, *DISPATCH):
         raise Forbidden("this needs one of the roles: admin, dispatcher, engineer, supervisor")
-    return FindingPublic(**inspections.record_finding(conn, order_id, body.model_copy(update={"recorded_by": user.id})))
+    finding = body.model_copy(update={"recorded_by": user.id})
+    return FindingPublic(**inspections.record_finding(conn, policy, order_id, finding))
 
 
 @router.put("/sites/{site_id}/inspection-interval", dependencies=Supervisor, status_code=status.HTTP_204_NO_CONTENT,

@@ -34,7 +34,7 @@ from maintenance.dispatch.matching import (DispatchConfig, EngineerIn, Offer, Or
 from maintenance.outbox.notices import notify
 from maintenance.outbox.events import Event, enqueue
 from maintenance.dispatch.travel import Travel
-from maintenance.orders.lifecycle import WorkOrderState, transition
+from maintenance.orders import PLANNED_KINDS, WorkOrderState, transition
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def _now(now: datetime | None) -> datetime:
 
 _ORDER_SQL = """
 SELECT o.id, coalesce(p.lat, s.lat), coalesce(p.lon, s.lon), s.region, m.kind, m.manufacturer, o.fault_category,
-       o.priority, CASE WHEN o.kind IN ('preventive', 'inspection', 'installation') AND o.response_due_at IS NULL
+       o.priority, CASE WHEN o.kind = ANY(%(planned)s) AND o.response_due_at IS NULL
                         THEN o.due_at
                         WHEN o.responded_at IS NULL THEN o.response_due_at ELSE o.resolve_due_at END,
        coalesce((SELECT array_agg(cp.part_id) FROM category_parts cp WHERE cp.fault_category = o.fault_category), '{}'),
@@ -64,9 +64,9 @@ ORDER BY o.priority, o.id
 """
 
 
-def _orders(conn, now: datetime, where: str, params: tuple) -> tuple[list[OrderIn], dict[int, dict]]:
+def _orders(conn, now: datetime, where: str, params: dict) -> tuple[list[OrderIn], dict[int, dict]]:
     orders, info = [], {}
-    for r in conn.execute(_ORDER_SQL.replace("{where}", where), params).fetchall():
+    for r in conn.execute(_ORDER_SQL.replace("{where}", where), params | {"planned": list(PLANNED_KINDS)}).fetchall():
         due = r[8]
         orders.append(OrderIn(id=r[0], lat=r[1], lon=r[2], region=r[3], pile_kind=r[4], manufacturer=r[5],
                               category=r[6], priority=r[7],
@@ -121,7 +121,7 @@ def assign(conn: psycopg.Connection, config: DispatchConfig | None = None, *, no
     with conn.transaction():
         if not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_KEY,)).fetchone()[0]:
             return made  # another process is dispatching right now; the next pass follows it
-        orders, info = _orders(conn, now, "o.state = 'ready_for_dispatch'", ())
+        orders, info = _orders(conn, now, "o.state = 'ready_for_dispatch'", {})
         if not orders:
             return made
         problem = build(orders, _engineers(conn, config, now), config, travel)
@@ -267,7 +267,7 @@ def override(conn: psycopg.Connection, order_id: int, engineer_id: str, *, actor
         raise InvalidInput(f"engineer {engineer_id} does not exist")
     if not picked[0]:
         raise InvalidInput(f"engineer {engineer_id} is not active")
-    orders, info = _orders(conn, now, "o.id = %s", (order_id,))
+    orders, info = _orders(conn, now, "o.id = %(order_id)s", {"order_id": order_id})
     if not orders:
         raise NotFound(f"work order {order_id} does not exist")
     state, holder = conn.execute("SELECT state, engineer_id FROM work_orders WHERE id = %s", (order_id,)).fetchone()

@@ -39,6 +39,13 @@ class WorkOrderKind(str, Enum):
     INSTALLATION = "installation"
 
 
+# Contracted work that follows a plan or a checklist, not a fault: no diagnosis, warranty or
+# quote before work, its report is the ticked checklist (R-PM, R-INSPECT, R-INSTALL), it is
+# dispatched ahead of its due date and takes at most the planned-work slot of an engineer.
+PLANNED_KINDS = frozenset({WorkOrderKind.PREVENTIVE.value, WorkOrderKind.INSPECTION.value,
+                           WorkOrderKind.INSTALLATION.value})
+
+
 S = WorkOrderState
 _ACTIVE = {S.NEW, S.TRIAGE, S.READY_FOR_DISPATCH, S.ASSIGNED, S.ACCEPTED, S.EN_ROUTE, S.ON_SITE}
 TRANSITIONS: dict[WorkOrderState, frozenset[WorkOrderState]] = {

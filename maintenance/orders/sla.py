@@ -28,6 +28,9 @@ class SlaStatus(str, Enum):
 
 
 def status(created_at: datetime, due: datetime | None, done: datetime | None, now: datetime, warn_at: float) -> SlaStatus:
+    """Where one clock stands at `now` (warn_at: the policy's sla.warn_at, a share 0..1 of the
+    window from creation to due). `clock_sql` is the same rule for PostgreSQL; a test holds
+    the two equal."""
     if due is None:
         return SlaStatus.NONE
     if done is not None:
@@ -37,6 +40,17 @@ def status(created_at: datetime, due: datetime | None, done: datetime | None, no
     if now >= created_at + (due - created_at) * warn_at:
         return SlaStatus.WARNING
     return SlaStatus.OK
+
+
+def clock_sql(due: str, done: str, *, order: str = "o", warn: str = "%(warn)s") -> str:
+    """`status` as a SQL expression over the columns `{order}.{due}` and `{order}.{done}`,
+    with the policy's warn_at bound as `warn` (a named parameter by default)."""
+    return (f"CASE WHEN {order}.{due} IS NULL THEN 'none' "
+            f"WHEN {order}.{done} IS NOT NULL THEN CASE WHEN {order}.{done} <= {order}.{due} THEN 'met' "
+            f"ELSE 'breached' END "
+            f"WHEN now() > {order}.{due} THEN 'breached' "
+            f"WHEN now() >= {order}.created_at + ({order}.{due} - {order}.created_at) * {warn} THEN 'warning' "
+            f"ELSE 'ok' END")
 
 
 # (clock column, done column, kind label, who is told)
@@ -50,9 +64,8 @@ def watch(conn: psycopg.Connection, policy: Policy) -> int:
     for due_col, done_col, label, role in _CLOCKS:
         with conn.transaction():
             for order_id, pile_id, due in conn.execute(
-                    f"SELECT id, pile_id, {due_col} FROM work_orders WHERE closed_at IS NULL AND {done_col} IS NULL "
-                    f"AND {due_col} IS NOT NULL AND state NOT IN ('closed', 'cancelled') "
-                    f"AND now() >= created_at + ({due_col} - created_at) * %s AND now() <= {due_col}",
+                    f"SELECT id, pile_id, {due_col} FROM work_orders o WHERE closed_at IS NULL "
+                    f"AND state NOT IN ('closed', 'cancelled') AND {clock_sql(due_col, done_col, warn='%s')} = 'warning'",
                     (policy.sla.warn_at,)).fetchall():
                 if notify(conn, f"sla_{label}_warning", role, f"Order {order_id} ({pile_id}): {label} due {due:%Y-%m-%d %H:%M}Z",
                           work_order_id=order_id, pile_id=pile_id):
@@ -61,8 +74,9 @@ def watch(conn: psycopg.Connection, policy: Policy) -> int:
                     note(conn, order_id, f"SLA warning: {label} due {due:%Y-%m-%d %H:%M}Z", actor=ACTOR)
                     sent += 1
             for order_id, pile_id, due in conn.execute(
-                    f"SELECT id, pile_id, {due_col} FROM work_orders WHERE closed_at IS NULL AND {done_col} IS NULL "
-                    f"AND state NOT IN ('closed', 'cancelled') AND now() > {due_col}").fetchall():
+                    f"SELECT id, pile_id, {due_col} FROM work_orders o WHERE closed_at IS NULL AND {done_col} IS NULL "
+                    f"AND state NOT IN ('closed', 'cancelled') AND {clock_sql(due_col, done_col, warn='0')} = 'breached'"
+                    ).fetchall():
                 if notify(conn, f"sla_{label}_breach", "supervisor",
                           f"Order {order_id} ({pile_id}) breached its {label} SLA (due {due:%Y-%m-%d %H:%M}Z): escalated",
                           work_order_id=order_id, pile_id=pile_id):

@@ -14,9 +14,8 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from maintenance.dispatch.travel import DEFAULT as DEFAULT_TRAVEL
 from maintenance.dispatch.travel import Travel
+from maintenance.orders import PLANNED_KINDS
 from pilecare.errors import NotFound
-
-PLANNED_KINDS = ("preventive", "inspection")
 
 
 @dataclass

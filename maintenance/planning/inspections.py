@@ -21,7 +21,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maintenance import policy as policies
+from maintenance.policy import Policy
 from pilecare.domain import Severity
 from maintenance.orders.lifecycle import WorkOrderKind, open_corrective
 from pilecare.errors import Conflict, InvalidInput, NotFound
@@ -135,7 +135,7 @@ _FINDING_COLUMNS = ("id, work_order_id, pile_id, item, observation, needs_repair
                     "corrective_order_id, recorded_at, recorded_by")
 
 
-def record_finding(conn: psycopg.Connection, order_id: int, finding: FindingCreate) -> dict:
+def record_finding(conn: psycopg.Connection, policy: Policy, order_id: int, finding: FindingCreate) -> dict:
     """Add a finding to an open inspection (or PM) order; open the repair it calls for."""
     with conn.transaction():
         with conn.cursor(row_factory=tuple_row) as cur:
@@ -157,7 +157,7 @@ def record_finding(conn: psycopg.Connection, order_id: int, finding: FindingCrea
         if finding.needs_repair:
             with _tuple_rows(conn):
                 # A defect found on a round is not yet a breakdown: the minor clocks apply.
-                response_h, resolve_h = policies.load().sla_for(Severity.MINOR, None, False)
+                response_h, resolve_h = policy.sla_for(Severity.MINOR, None, False)
                 corrective_id, _ = open_corrective(
                     conn, finding.pile_id, finding.fault_category, priority=finding.priority,
                     title=f"Found on {kind} #{order_id}: {finding.item}", actor=finding.recorded_by,

@@ -1,11 +1,12 @@
 // SLA clocks as the console shows them: a tone per clock (ok, amber once AMBER_AT of the
 // clock is used, red when it has run out) and countdowns that one page-wide timer ticks,
 // however many cards or rows show one.
+import { api } from './api.js';
 import { fmt, h } from './dom.js';
 
-// The policy's default warn_at (maintenance/policy.default.yaml): the server's SLA warnings
-// go out at the same share, so a card turns amber when the warning does.
-export const AMBER_AT = 0.75;
+// The policy's sla.warn_at, read from the server that sends the SLA warnings, so a card
+// turns amber exactly when the warning goes out, whatever policy file is in use.
+export const AMBER_AT = (await api('/work-orders/sla-policy')).warn_at;
 
 const RANK = ['none', 'met', 'ok', 'warning', 'breached'];
 

@@ -1,0 +1,63 @@
+"""Parts used on a job: taken from the engineer's van or a warehouse, once per request
+(R-PARTS); stock goes down or the call fails.
+"""
+from __future__ import annotations
+
+import psycopg
+
+from maintenance.fieldwork.holding import held_order, require_state
+from maintenance.fieldwork.warranty import work_allowed
+from maintenance.orders import WorkOrderState as S
+from maintenance.orders import note
+from pilecare.errors import Conflict, InvalidInput
+
+
+def use_part(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, part_id: str, quantity: int,
+             location_id: str, defective_returned: bool, actor: str, request_id: str | None = None) -> bool:
+    """Take parts from the engineer's van or a warehouse: stock goes down or the call fails.
+
+    A phone that lost the answer sends the same request again with the same `request_id`:
+    that repeat is recorded once and takes stock once (unique per order). Returns False
+    for such a repeat, True when the parts were taken now."""
+    state, _, _, warranty, kind = held_order(conn, order_id, engineer_id)
+    if request_id is not None and _repeated(conn, order_id, request_id, part_id, quantity, location_id):
+        return False
+    require_state(order_id, state, S.ON_SITE)
+    work_allowed(conn, order_id, kind, warranty)
+    location = conn.execute("SELECT kind, engineer_id FROM stock_locations WHERE id = %s", (location_id,)).fetchone()
+    if location is None:
+        raise InvalidInput(f"stock location {location_id!r} does not exist")
+    if location[0] == "van" and engineer_id and location[1] != engineer_id:
+        raise InvalidInput(f"{location_id!r} is another engineer's van")
+    with conn.transaction():
+        # The row first: it claims the request id, so a concurrent repeat waits on the unique
+        # index and then finds it, instead of taking stock a second time.
+        recorded = conn.execute(
+            "INSERT INTO parts_used (work_order_id, part_id, quantity, location_id, defective_returned, recorded_by, "
+            "request_id) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (work_order_id, request_id) DO NOTHING RETURNING id",
+            (order_id, part_id, quantity, location_id, defective_returned, actor, request_id)).fetchone()
+        if recorded is None:
+            _repeated(conn, order_id, request_id, part_id, quantity, location_id)
+            return False
+        taken = conn.execute("UPDATE stock SET quantity = quantity - %s WHERE location_id = %s AND part_id = %s "
+                             "AND quantity >= %s", (quantity, location_id, part_id, quantity)).rowcount
+        if not taken:
+            have = conn.execute("SELECT quantity FROM stock WHERE location_id = %s AND part_id = %s",
+                                (location_id, part_id)).fetchone()
+            raise Conflict(f"{location_id} holds {have[0] if have else 0} of {part_id}; {quantity} needed")
+        note(conn, order_id, f"used {quantity} × {part_id} from {location_id}"
+                             + ("; the defective part goes back for analysis" if defective_returned else ""), actor=actor)
+    return True
+
+
+def _repeated(conn, order_id: int, request_id: str, part_id: str, quantity: int, location_id: str) -> bool:
+    """Whether this parts request was recorded already; the same id with other parts is a client bug."""
+    row = conn.execute("SELECT part_id, quantity, location_id FROM parts_used WHERE work_order_id = %s "
+                       "AND request_id = %s", (order_id, request_id)).fetchone()
+    if row is None:
+        return False
+    if tuple(row) != (part_id, quantity, location_id):
+        raise Conflict(f"request {request_id!r} already recorded {row[1]} × {row[0]} from {row[2]} on work order "
+                       f"{order_id}; a new request needs a new id")
+    return True

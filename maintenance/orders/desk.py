@@ -1,0 +1,76 @@
+"""The desk's moves on a work order: hold, cancel, escalate, back to dispatch or triage,
+close a verified order, and a supervisor's verification of a safety order.
+
+The other moves belong to someone who checks what a bare move cannot: the engineer's phone
+(an open offer, arrival at the pile, a complete report), the dispatcher's assignment (an
+offer row), remote triage and verification (telemetry).
+"""
+from __future__ import annotations
+
+import psycopg
+
+from maintenance.orders.lifecycle import TRANSITIONS, WorkOrderState, transition
+from pilecare.errors import Conflict, Forbidden, NotFound
+
+S = WorkOrderState
+_BY_HAND = {S.ON_HOLD, S.CANCELLED, S.ESCALATED, S.READY_FOR_DISPATCH}
+_ELSEWHERE = {
+    S.ASSIGNED: "assign it by hand with POST /work-orders/{id}/assign, or let a dispatch pass offer it",
+    S.ACCEPTED: "the engineer accepts the offer with POST /field/work-orders/{id}/accept",
+    S.EN_ROUTE: "the engineer sets off with POST /field/work-orders/{id}/en-route",
+    S.ON_SITE: "the engineer arrives with POST /field/work-orders/{id}/arrive",
+    S.RESOLVED: "the engineer completes it with POST /field/work-orders/{id}/complete and a complete report",
+    S.VERIFIED: "verification from telemetry verifies it; a supervisor verifies a safety order here",
+    S.TRIAGE: "remote triage takes new orders by itself; only an order on hold goes back to triage here",
+    S.CLOSED: "only a verified order is closed here; an escalated one is decided with "
+              "POST /work-orders/{id}/escalation-decision",
+}
+
+
+def _by_hand(current: WorkOrderState, to: WorkOrderState) -> bool:
+    return (to in _BY_HAND or (current is S.ON_HOLD and to is S.TRIAGE)
+            or (current is S.VERIFIED and to is S.CLOSED))
+
+
+def move(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, actor: str, supervisor: bool,
+         note: str | None = None) -> None:
+    """Make one desk move. `supervisor` says whether the actor may verify a safety order
+    (R-REPAIR: a person verifies safety repairs, never telemetry alone).
+
+    Raises NotFound for an unknown order; Conflict for a move that is illegal, or that
+    belongs elsewhere (the message names the endpoint that makes it), or a verify or close
+    while a linked alarm is still active; Forbidden when a non-supervisor verifies."""
+    row = conn.execute("SELECT state, safety FROM work_orders WHERE id = %s", (order_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"work order {order_id} does not exist")
+    current, safety = WorkOrderState(row[0]), row[1]
+    if current is S.RESOLVED and to is S.VERIFIED:
+        verify_safety(conn, order_id, safety=safety, supervisor=supervisor)
+    elif to in TRANSITIONS[current] and not _by_hand(current, to):
+        raise Conflict(f"work order {order_id} does not go from {current.value} to {to.value} by a bare move: "
+                       + _ELSEWHERE[to].replace("{id}", str(order_id)))
+    if current is S.VERIFIED and to is S.CLOSED:
+        refuse_while_faulty(conn, order_id, "closed")
+    # expect: the checks above hold for the state we read, not one another process made meanwhile.
+    transition(conn, order_id, to, actor=actor, note=note, expect=current)
+
+
+def verify_safety(conn: psycopg.Connection, order_id: int, *, safety: bool, supervisor: bool) -> None:
+    """Check that a resolved order may be verified by hand: a safety order, by a supervisor,
+    once the pile no longer reports the fault (R-REPAIR)."""
+    if not supervisor:
+        raise Forbidden("only a supervisor verifies a safety order")
+    if not safety:
+        raise Conflict(f"work order {order_id} is not a safety order: it is verified from telemetry once the pile "
+                       "has stayed healthy, not by hand")
+    refuse_while_faulty(conn, order_id, "verified")
+
+
+def refuse_while_faulty(conn: psycopg.Connection, order_id: int, to: str) -> None:
+    """Conflict while any alarm linked to the order is still active."""
+    active = [r[0] for r in conn.execute(
+        "SELECT a.id FROM work_order_alarms l JOIN alarms a ON a.id = l.alarm_id "
+        "WHERE l.work_order_id = %s AND a.state = 'active' ORDER BY a.id", (order_id,)).fetchall()]
+    if active:
+        raise Conflict(f"work order {order_id} cannot be {to} while its alarm(s) "
+                       f"{', '.join(map(str, active))} are still active: the pile still reports the fault")
