@@ -3,6 +3,8 @@ two watchdogs, repeat repairs (R-NO-REPEAT) and verification that fails when the
 returns."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from maintenance.orders import sla
@@ -109,3 +111,20 @@ def test_a_resolved_order_is_verified_after_a_healthy_period_or_reopened_when_th
     state = db.execute("SELECT state FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0]
     # A field repair is verified, then closed by a person once the report is complete (issue 4).
     assert state == ("ready_for_dispatch" if returns else "verified")
+
+
+@pytest.mark.parametrize("warn_at", [0.5, 0.75, 0.9])
+def test_the_sql_clock_and_the_python_clock_give_the_same_status_at_every_stage(db, warn_at):
+    # (hours since creation, hours of the window, hours after creation it was done, or None)
+    cases = [(1, 12, None), (7, 12, None), (9.5, 12, None), (13, 12, None), (5, 12, 4), (20, 12, 14),
+             (3, None, None), (11.99, 12, None)]
+    now = db.execute("SELECT now()").fetchone()[0]
+    for since, window, done in cases:
+        created = now - timedelta(hours=since)
+        due = created + timedelta(hours=window) if window is not None else None
+        finished = created + timedelta(hours=done) if done is not None else None
+        in_sql = db.execute(f"SELECT {sla.clock_sql('due', 'done', order='o')} FROM "
+                            "(SELECT %(c)s::timestamptz AS created_at, %(d)s::timestamptz AS due, "
+                            "%(f)s::timestamptz AS done) o",
+                            {"c": created, "d": due, "f": finished, "warn": warn_at}).fetchone()[0]
+        assert in_sql == sla.status(created, due, finished, now, warn_at).value, (since, window, done)
