@@ -118,9 +118,17 @@ def _actor(user: CurrentUser) -> str:
 # The authenticated user's id, for timelines and audit columns.
 Actor = Annotated[str, Depends(_actor)]
 
-# Role sets the routers share.
+# Role sets: the one definition the routers and (through GET /users/me) the console share.
+# `require` always admits admins as well (docs/roles.md).
 ANYONE = tuple(Role)
 OFFICE = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT, Role.VIEWER)   # everyone but engineers reads these
 CONTACTS = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT)             # may see customers' contact details
 DISPATCH = (Role.SUPERVISOR, Role.DISPATCHER)
 DESK = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT)                 # take calls, comment, acknowledge
+SUPERVISE = (Role.SUPERVISOR,)                                        # escalations, safety verification
+GROUPS = {"office": OFFICE, "contacts": CONTACTS, "dispatch": DISPATCH, "desk": DESK, "supervise": SUPERVISE}
+
+
+def groups_of(role: Role) -> list[str]:
+    """The role sets a role belongs to, by name (an admin belongs to all)."""
+    return [name for name, members in GROUPS.items() if role is Role.ADMIN or role in members]

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.auth import ANYONE, EngineerUser, Role, User, require
+from api.auth import ANYONE, DESK, SUPERVISE, EngineerUser, Role, User, require
 from api.deps import DispatchConfigDep, DownlinkDep, PlainConn, PolicyDep
 from api.work_order_view import WorkOrderDetail, detail
 from maintenance.dispatch import offers as dispatch
@@ -25,8 +25,8 @@ from pilecare.errors import InvalidInput
 router = APIRouter(tags=["field"])
 
 Engineer = EngineerUser
-Desk = Annotated[User, Depends(require(Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR))]
-Supervisor = Annotated[User, Depends(require(Role.SUPERVISOR))]
+Desk = Annotated[User, Depends(require(*DESK))]
+Supervisor = Annotated[User, Depends(require(*SUPERVISE))]
 
 
 class MyOrder(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from api.auth import DISPATCH, OFFICE, Actor, CurrentUser, Role, require
+from api.auth import DISPATCH, OFFICE, SUPERVISE, Actor, CurrentUser, Role, require
 from api.deps import Conn, PolicyDep
 from api.maintenance_models import (CompliancePublic, FindingCreate, FindingPublic, ForecastPublic, InspectionDetail,
                                     InspectionInterval, InspectionPublic, InspectionsPublic, PlanCreate,
@@ -22,7 +22,7 @@ from pilecare.errors import Forbidden, InvalidInput, NotFound
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"])
 Office = [Depends(require(*OFFICE))]
-Supervisor = [Depends(require(Role.SUPERVISOR))]
+Supervisor = [Depends(require(*SUPERVISE))]
 Dispatch = [Depends(require(*DISPATCH))]
 DEFAULT_HORIZON = timedelta(days=90)
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Body, status
 
-from api.auth import OFFICE, Actor, Role, require
+from api.auth import OFFICE, SUPERVISE, Actor, require
 from api.deps import Conn, PlainConn
 from maintenance.alarms import rulestore
 from pilecare.errors import NotFound
 
 router = APIRouter(prefix="/rules", tags=["rules"], dependencies=[Depends(require(*OFFICE))])
-Supervisor = [Depends(require(Role.SUPERVISOR))]
+Supervisor = [Depends(require(*SUPERVISE))]
 
 RuleBody = Body(description="One rule, as in maintenance/rules.default.yaml (fields depend on `kind`).",
                 examples=[{"id": "connector.overheat", "kind": "threshold", "metric": "temp_c", "above": True,

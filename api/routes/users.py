@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
 from api import accounts
-from api.auth import COOKIE, Actor, CurrentUser, Role, issue_token, require
+from api.auth import COOKIE, Actor, CurrentUser, Role, groups_of, issue_token, require
 from api.deps import Conn
 from pilecare.errors import NotFound, Unauthorized
 
@@ -28,6 +28,9 @@ class Me(BaseModel):
     role: Role
     full_name: str
     engineer_id: str | None
+    groups: list[str] = Field(default_factory=list, description="The role sets this account belongs to (office, "
+                                                                 "contacts, dispatch, desk, supervise): what the "
+                                                                 "console shows it; docs/roles.md")
 
 
 class UserPublic(Me):
@@ -97,7 +100,8 @@ def logout(response: Response) -> None:
 
 @router.get("/auth/me", summary="Who the token belongs to")
 def me(user: CurrentUser) -> Me:
-    return Me(id=user.id, role=user.role, full_name=user.full_name, engineer_id=user.engineer_id)
+    return Me(id=user.id, role=user.role, full_name=user.full_name, engineer_id=user.engineer_id,
+              groups=groups_of(user.role))
 
 
 @router.get("/users", dependencies=Admin, summary="Accounts")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, require
+from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, groups_of, require
 from api.deps import Conn, DownlinkDep, PlainConn, PolicyDep
 from api.work_order_view import SELECT, WorkOrderDetail, WorkOrderPublic, WorkOrdersPublic, detail, public, visible
 from maintenance.orders import WorkOrderKind, WorkOrderState, create_installation, desk, fault_reports, note
@@ -134,7 +134,7 @@ def schedule_installation(conn: PlainConn, actor: Actor, policy: PolicyDep, body
                      "verify a resolved safety order (409 names the allowed moves, or the endpoint that makes this one)")
 def move(conn: PlainConn, user: CurrentUser, policy: PolicyDep, order_id: int, body: Transition) -> WorkOrderDetail:
     desk.move(conn, order_id, body.to, actor=user.id, note=body.note,
-              supervisor=user.role in (Role.SUPERVISOR, Role.ADMIN))
+              supervisor="supervise" in groups_of(user.role))
     return detail(conn, policy, order_id)
 
 

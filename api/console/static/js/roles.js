@@ -1,10 +1,8 @@
-// What each role sees and may do in the console; mirrors docs/roles.md (the API enforces it).
-const OFFICE = ['admin', 'supervisor', 'dispatcher', 'agent', 'viewer'];
-const DESK = ['admin', 'supervisor', 'dispatcher', 'agent'];
-const DISPATCH = ['admin', 'supervisor', 'dispatcher'];
-
+// What each role sees and may do in the console. The role sets come from the API
+// (GET /users/me: groups), which enforces them; docs/roles.md describes them.
 export function roles(me) {
-  const office = OFFICE.includes(me.role);
+  const within = (group) => me.groups.includes(group);
+  const office = within('office');
   const engineer = me.role === 'engineer';
   const nav = engineer
     ? [{ key: 'work-orders', path: '/work-orders', label: 'My jobs', icon: '☰' }]
@@ -23,12 +21,12 @@ export function roles(me) {
     engineer,
     search: office,
     alarms: office,
-    ack: DESK.includes(me.role),
+    ack: within('desk'),
     assignments: office,
-    dispatch: DISPATCH.includes(me.role),
-    desk: DESK.includes(me.role),                       // fault calls, quote answers
-    comment: DESK.includes(me.role) || engineer,
-    supervisor: ['admin', 'supervisor'].includes(me.role),  // escalation decisions
+    dispatch: within('dispatch'),
+    desk: within('desk'),                       // fault calls, quote answers
+    comment: within('desk') || engineer,
+    supervisor: within('supervise'),  // escalation decisions
     roster: office,
   };
 }
