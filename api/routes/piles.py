@@ -15,12 +15,11 @@ from api.models import (PileCreate, PileDetail, PilePublic, PilesPublic, Telemet
                         TelemetryPublic)
 from maintenance.kpi import service as kpi
 from pilecare.errors import Conflict, InvalidInput, NotFound
+from pilecare.liveness import online_sql
 
 router = APIRouter(prefix="/piles", tags=["piles"])
 
-# A pile counts as online when its connection says so and it has been heard from within
-# three reporting intervals: a pile that goes silent without a last will is offline too.
-ONLINE = "(ps.online AND ps.last_seen > now() - make_interval(secs => 3 * m.reporting_interval_s))"
+ONLINE = online_sql("ps", "m")
 
 _COLUMNS = f"""
 p.id, p.serial, p.model_id, m.name AS model_name, m.kind, m.rated_power_kw,

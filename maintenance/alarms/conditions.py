@@ -10,13 +10,14 @@ process evaluates at a time (an advisory lock); the others skip the tick.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 
 import psycopg
 from psycopg.rows import dict_row
 
 from maintenance.alarms.lifecycle import raise_alarm, request_clear
+from pilecare.liveness import SILENCE_INTERVALS, is_online
 from maintenance.policy import Policy
 from maintenance.alarms.rules import (CONDITION_KINDS, PILE_METRICS, DeratingRule, FailedStartsRule, FlappingRule,
                                MeterRule, OfflineRule, RuleSet, StuckSessionRule, ThresholdRule)
@@ -62,10 +63,9 @@ class Snapshot:
             self.connectors = cur.execute(_CONNECTORS).fetchall()
         self._conn = conn
 
-    def fresh(self, pile: dict, factor: float = 3.0) -> bool:
-        """Reporting: connected and heard from within `factor` reporting intervals."""
-        return bool(pile["online"] and pile["last_seen"]
-                    and self.now - pile["last_seen"] <= timedelta(seconds=factor * pile["reporting_interval_s"]))
+    def fresh(self, pile: dict, factor: float = SILENCE_INTERVALS) -> bool:
+        """Reporting: online by pilecare.liveness, with `factor` reporting intervals of patience."""
+        return is_online(pile["online"], pile["last_seen"], pile["reporting_interval_s"], self.now, intervals=factor)
 
     def live_connectors(self):
         for c in self.connectors:

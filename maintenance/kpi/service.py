@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg.rows import tuple_row
 
+from pilecare.liveness import silent_from_sql
+
 AVAILABILITY_TARGET = 0.97
 
 
@@ -103,6 +105,7 @@ _DOWN = "('Faulted', 'Unavailable')"
 # The predicate of connector_status_changes_down_idx (migration 0013), word for word.
 _OUTAGE_CHANGE = ("(c.new_status IN ('Faulted', 'Unavailable') OR c.old_status IN ('Faulted', 'Unavailable') "
                   "OR c.old_status IS NULL)")
+SILENT_FROM = silent_from_sql("ps", "m")
 _AVAILABILITY = f"""
 WITH
 fresh AS (  -- ports first reported in the period (ingest records a first report with no old status)
@@ -150,10 +153,10 @@ offline AS (
     WHERE NOT ps.online AND ps.connectivity_changed_at IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM events e WHERE e.pile_id = ps.pile_id)
     UNION ALL  -- silent without a last will: offline from 3 reporting intervals after it was last heard
-    SELECT ps.pile_id, ps.last_seen + make_interval(secs => 3 * m.reporting_interval_s), %(e)s
+    SELECT ps.pile_id, {SILENT_FROM}, %(e)s
     FROM pile_state ps JOIN scope_piles USING (pile_id) JOIN piles p ON p.id = ps.pile_id
     JOIN pile_models m ON m.id = p.model_id
-    WHERE ps.online AND ps.last_seen < now() - make_interval(secs => 3 * m.reporting_interval_s)
+    WHERE ps.online AND {SILENT_FROM} <= now()
 ),
 spans AS (  -- every outage span of a port, clipped to when its state is known
     SELECT d.pile_id, d.connector_id, d.status, greatest(d.a, p.known_from) AS a, least(d.b, %(e)s) AS b
@@ -383,10 +386,10 @@ offline AS (
     JOIN periods k ON k.i > coalesce(l.last, 0)
     WHERE NOT ps.online AND ps.connectivity_changed_at IS NOT NULL
     UNION ALL  -- silent without a last will: offline from 3 reporting intervals after it was last heard
-    SELECT k.i, ps.pile_id, ps.last_seen + make_interval(secs => 3 * m.reporting_interval_s), k.e
+    SELECT k.i, ps.pile_id, {SILENT_FROM}, k.e
     FROM pile_state ps JOIN scope_piles USING (pile_id) JOIN piles p ON p.id = ps.pile_id
     JOIN pile_models m ON m.id = p.model_id CROSS JOIN periods k
-    WHERE ps.online AND ps.last_seen < now() - make_interval(secs => 3 * m.reporting_interval_s)
+    WHERE ps.online AND {SILENT_FROM} <= now()
 ),
 spans AS (  -- every outage span of a port in a period, clipped to when its state is known
     SELECT d.i, d.pile_id, d.connector_id, d.status, greatest(d.a, x.known_from) AS a, least(d.b, k.e) AS b

@@ -31,6 +31,7 @@ from maintenance.orders.safety import take_out_of_service
 from maintenance.outbox.notices import notify
 from pilecare.domain import CommandType
 from pilecare.errors import Conflict
+from pilecare.liveness import online_sql
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,8 @@ def settle(conn: psycopg.Connection) -> int:
 
 # Healthy: reporting (online, heard within 3 intervals), no connector Faulted, no active
 # alarm of the order's fault category.
-_HEALTHY = """
-    s.online AND s.last_seen > now() - make_interval(secs => 3 * m.reporting_interval_s)
+_HEALTHY = f"""
+    {online_sql("s", "m")}
     AND NOT EXISTS (SELECT 1 FROM connector_state c WHERE c.pile_id = o.pile_id AND c.status = 'Faulted')
     AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.pile_id = o.pile_id AND a.state = 'active'
                     AND a.fault_category = o.fault_category)"""
