@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
-from gateway.protocol import PILE_ID_PATTERN
+from pilecare.domain import PILE_ID_PATTERN
 
 
 class PileCreate(BaseModel):

@@ -11,9 +11,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from pilecare.domain import CommandAckStatus, CommandType, ConnectorStatus, ErrorCode, PileEventType
-
-PILE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+from pilecare.domain import PILE_ID_PATTERN, CommandAckStatus, CommandType, ConnectorStatus, ErrorCode, PileEventType
 
 
 class _Strict(BaseModel):

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from enum import Enum
 
+# A pile id is also its MQTT topic segment and client id: the registry and the device
+# contract accept exactly these.
+PILE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+
 
 class ConnectorStatus(str, Enum):
     """OCPP 1.6 ChargePointStatus (connector 0 = the whole pile uses Available,
