@@ -1,7 +1,7 @@
 """`pilecare maintenance`: the rules on the live stream, the policy step, dispatch of ready
 orders to engineers, delivery of notifications, the SLA watchdog, trend rules and the
 preventive planner. Safe to run several at once: every decision is
-claimed in PostgreSQL (see engine.py, conditions.py, orders.py).
+claimed in PostgreSQL (see alarms/status_changes.py, alarms/conditions.py, orders/policy_step.py).
 """
 from __future__ import annotations
 

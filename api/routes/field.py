@@ -103,7 +103,7 @@ class ChecklistTick(BaseModel):
 
 class Report(BaseModel):
     """The service report (R-REPORT); fields already recorded may be left out. Planned work
-    needs only the sign-off name here (with its checklist and test); see field.complete."""
+    needs only the sign-off name here (with its checklist and test); see maintenance/fieldwork/report.py complete."""
 
     fault_cause: str | None = Field(default=None, max_length=4000)
     action_taken: str | None = Field(default=None, max_length=4000)

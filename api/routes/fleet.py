@@ -5,7 +5,7 @@ from fastapi import APIRouter
 
 from api.deps import Conn
 from api.models import FleetHealth, SiteHealth
-from api.routes.piles import ONLINE
+from pilecare.liveness import online_sql
 
 router = APIRouter(prefix="/fleet", tags=["fleet"])
 
@@ -16,7 +16,7 @@ WITH connectors AS (
            bool_or(status = 'Charging') AS charging
     FROM connector_state GROUP BY pile_id
 )
-SELECT p.id, p.site_id, coalesce({ONLINE}, false) AS online,
+SELECT p.id, p.site_id, coalesce({online_sql("ps", "m")}, false) AS online,
        coalesce(cs.faulted, false) AS faulted, coalesce(cs.charging, false) AS charging
 FROM piles p
 JOIN pile_models m ON m.id = p.model_id

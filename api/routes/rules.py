@@ -15,7 +15,7 @@ from pilecare.errors import NotFound
 router = APIRouter(prefix="/rules", tags=["rules"], dependencies=[Depends(require(*OFFICE))])
 Supervisor = [Depends(require(*SUPERVISE))]
 
-RuleBody = Body(description="One rule, as in maintenance/rules.default.yaml (fields depend on `kind`).",
+RuleBody = Body(description="One rule, as in maintenance/alarms/rules.default.yaml (fields depend on `kind`).",
                 examples=[{"id": "connector.overheat", "kind": "threshold", "metric": "temp_c", "above": True,
                            "raise_at": 90, "clear_at": 80, "for_s": 120, "category": "thermal", "severity": "major"}])
 

@@ -4,7 +4,7 @@ Work is split by pile: a process takes a transaction-scoped advisory lock on a p
 then claims all of its unprocessed transitions, in order. Two maintenance processes so
 split the backlog without ever handling one pile's raise and clear out of order, and a
 failure rolls the claim back for the next run. Work orders are opened from the alarms
-by the policy step (orders.py), not here.
+by the policy step (maintenance/orders/policy_step.py), not here.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Matching ready work orders to engineers, as plain data: the dispatch configuration, the
 hard constraints, the cost of each pair and its breakdown, the solver (scipy's
 linear_sum_assignment over one column per free engineer slot) and the greedy baseline.
-No database here: maintenance/dispatch.py feeds it from PostgreSQL, and
+No database here: maintenance/dispatch/offers.py feeds it from PostgreSQL, and
 `pilecare bench dispatch` feeds it a synthetic instance.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Dispatch (issue 4): which engineer gets which ready work order, and the offer's life —
 accepted, declined, timed out, overridden by a dispatcher, escalated after too many refusals.
 
-Who goes where is decided by maintenance/matching.py, on plain data: hard constraints
+Who goes where is decided by maintenance/dispatch/matching.py, on plain data: hard constraints
 make a pair infeasible (skills the fault and the pile need, on shift, region, capacity,
 room for planned work under `max_planned_jobs`, not refused before); the cost of a pair
 is weighted travel minutes + SLA urgency + priority + workload − parts-on-van bonus;
@@ -11,7 +11,7 @@ module feeds it from PostgreSQL and records the outcome.
 
 The database pass (`assign`) runs one dispatcher at a time (a transaction-scoped advisory
 lock; a second process skips the pass), and the partial unique index "one live offer per
-order" backs that up. Moves go through workorders.transition, which claims them.
+order" backs that up. Moves go through orders.transition, which claims them.
 
 Refusals: a decline or a timeout puts the order back to ready_for_dispatch and the next
 pass offers it to someone who has not refused it. After `max_offers` refusals the order
@@ -138,7 +138,7 @@ def assign(conn: psycopg.Connection, config: DispatchConfig | None = None, *, no
                 log.info("order %s not offered: %s", offer.order_id, error)
             except psycopg.errors.UniqueViolation as error:
                 # A live offer or assignment still holds a ready order: every move out of the
-                # engineer's hands ends it (workorders.transition), so this is a bug to see.
+                # engineer's hands ends it (orders.transition), so this is a bug to see.
                 log.warning("order %s not offered, a live assignment still holds it: %s", offer.order_id, error)
         _note_unqualified(conn, problem, info)
     return made

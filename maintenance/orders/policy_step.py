@@ -13,7 +13,7 @@ where the telemetry says so.
   still active a verification period after the repair, sends the order back to dispatch.
   Safety orders are verified by a supervisor (the desk), never by telemetry alone.
 
-Every move is a conditional UPDATE (workorders.transition) and every claim of an alarm
+Every move is a conditional UPDATE (lifecycle.transition) and every claim of an alarm
 or a triage attempt is one too, so any number of maintenance processes can run this.
 Commands leave only after the claim has committed: a crash in between costs one retry
 after the triage wait, never a duplicate decision.

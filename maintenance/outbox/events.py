@@ -1,7 +1,7 @@
 """The outbox: events for the outside world, written in the caller's transaction.
 
 Delivery (MQTT to engineers, signed webhooks, the console's event stream) happens after
-commit, from the rows; see maintenance/deliver.py.
+commit, from the rows; see maintenance/outbox/delivery.py.
 """
 from __future__ import annotations
 

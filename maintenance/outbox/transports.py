@@ -1,7 +1,7 @@
 """Transports for outbox deliveries: MQTT to the engineer's phone, signed webhooks.
 
 One error type, `TransportError(message, permanent, status)`: the deliverer records the
-message on the delivery and retries unless the error is permanent (maintenance/deliver.py).
+message on the delivery and retries unless the error is permanent (maintenance/outbox/delivery.py).
 Receivers of webhooks verify them with `verify_signature` (docs/webhooks.md).
 """
 from __future__ import annotations

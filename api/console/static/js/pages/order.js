@@ -58,7 +58,7 @@ function timeline(entries) {
       t.note ? h('span', { class: 'timeline-note' }, t.note) : null)));
 }
 
-// The score as GET /work-orders/{id}/assignments sends it (maintenance/matching.py
+// The score as GET /work-orders/{id}/assignments sends it (maintenance/dispatch/matching.py
 // `explain`, plus override/by/reason/violations when a dispatcher chose by hand).
 function scoreSummary(score) {
   if (!score) return '—';

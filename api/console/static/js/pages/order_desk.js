@@ -5,7 +5,7 @@ import { api } from '../api.js';
 import { badge, fmt, h, replace, table } from '../dom.js';
 
 // The moves /work-orders/{id}/transitions accepts by hand, per state (mirrors
-// maintenance/workorders.py TRANSITIONS ∩ api/routes/work_orders.py _BY_HAND).
+// maintenance/orders/lifecycle.py TRANSITIONS ∩ maintenance/orders/desk.py _BY_HAND).
 const ACTIVE = ['new', 'triage', 'ready_for_dispatch', 'assigned', 'accepted', 'en_route', 'on_site'];
 const MOVE_LABEL = { on_hold: 'Put on hold', cancelled: 'Cancel', ready_for_dispatch: 'Back to dispatch',
   triage: 'Back to triage', closed: 'Close' };
