@@ -107,6 +107,12 @@ def _schema(args) -> None:
         print(path)
 
 
+def _docs(args) -> None:
+    from simulators.screenshots import main
+
+    main(args)
+
+
 def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--piles", type=int, default=None, help="simulate the first N piles of the registry (default: all)")
     p.add_argument("--interval", type=float, default=None, help="seconds between telemetry reports (default: the pile model's)")
@@ -180,6 +186,13 @@ def parser() -> argparse.ArgumentParser:
     users.add_parser("list", help="list accounts").set_defaults(func=_users)
 
     sub.add_parser("schema", help="write the device protocol JSON Schemas").set_defaults(func=_schema)
+
+    docs = sub.add_parser("docs", help="the documentation's generated parts").add_subparsers(
+        dest="docs_command", required=True)
+    shots = docs.add_parser("screenshots", help="take the README's console screenshots in headless Chromium "
+                                                "on a throwaway fleet (needs Debian's chromium and chromium-driver)")
+    shots.add_argument("--out", help="folder for the PNGs (default: docs/screenshots/ of this checkout)")
+    shots.set_defaults(func=_docs)
     return p
 
 

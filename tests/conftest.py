@@ -2,7 +2,6 @@
 session; every test starts from empty tables and its own topic prefix."""
 from __future__ import annotations
 
-import threading
 import uuid
 
 import psycopg
@@ -11,6 +10,7 @@ import pytest
 from pilecare.embedded import mosquitto_binary
 from pilecare.migrate import migrate
 from pilecare.settings import Settings
+from simulators.inprocess import RunningWorker
 from tests import services
 
 
@@ -79,21 +79,6 @@ def fleet(db):
     from tests.factories import make_fleet
 
     return make_fleet(db, piles=20)
-
-
-class RunningWorker:
-    def __init__(self, worker):
-        self.worker = worker
-        self.thread = threading.Thread(target=worker.run, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        assert self.worker.subscribed.wait(10), "ingest worker did not subscribe"
-        return self
-
-    def stop(self):
-        self.worker.stop()
-        self.thread.join(30)
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ from datetime import datetime, timezone
 from gateway import mqtt
 from gateway.topics import Topics
 from pilecare.settings import Settings
+from simulators.inprocess import wait_for
+
+__all__ = ["Device", "now_iso", "telemetry", "wait_for"]
 
 
 def now_iso() -> str:
@@ -83,14 +86,3 @@ class Device:
             # Close the socket without DISCONNECT so the broker fires the last will.
             self.client.socket().close()
         self.client.loop_stop()
-
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message} (last value: {last!r})")

@@ -1,0 +1,134 @@
+"""The operator console in a real browser: Debian's headless Chromium driven by Selenium
+through Debian's chromedriver, for the console's browser test and `pilecare docs screenshots`.
+
+Only the system's browser is used: no tool that downloads its own. test.sh installs the
+`chromium` and `chromium-driver` packages; without them both fail and say so. Selenium
+comes with the `test` and `docs` extras.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SIZE = (1366, 900)
+
+
+def chromium_problem() -> str | None:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists() and not shutil.which(Path(p).name)]
+    if missing:
+        return (f"{' and '.join(missing)} missing: the console's browser needs Debian's chromium and "
+                "chromium-driver (./test.sh installs them: apt-get install chromium chromium-driver)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is missing: pip install -e '.[docs]'"
+    return None
+
+
+def chrome():
+    """A headless Chromium with a fresh profile whose console log we can read."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="pilecare-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
+                 f"--window-size={SIZE[0]},{SIZE[1]}", "--lang=en-GB"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path: Selenium Manager never tries to download one.
+    driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver") or CHROMEDRIVER),
+                              options=options)
+    # The viewport itself at SIZE (window-size counts the window's frame too).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": SIZE[0], "height": SIZE[1], "deviceScaleFactor": 1, "mobile": False})
+    driver.implicitly_wait(0)
+    driver.profile_dir = profile
+    return driver
+
+
+def quit_chrome(driver) -> None:
+    try:
+        driver.quit()
+    finally:
+        shutil.rmtree(driver.profile_dir, ignore_errors=True)
+
+
+class Browser:
+    """The console at `url` in a fresh Chromium, plus the console log gathered as we go
+    (reading it drains it); screenshots go to the folder `shots`."""
+
+    def __init__(self, url: str, shots: Path):
+        self.d, self.url, self.shots, self.log = chrome(), url, Path(shots), []
+
+    def __enter__(self) -> "Browser":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.quit()
+
+    def quit(self) -> None:
+        quit_chrome(self.d)
+
+    def open(self, path: str):
+        self.d.get(self.url + path)
+
+    def wait(self, check, timeout: float = 15, message: str = "the page"):
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.1).until(lambda d: check(d))
+        except Exception as error:
+            self.drain()
+            raise TimeoutError(f"timed out waiting for {message}; browser log: {self.log}") from error
+
+    def js(self, script: str, *args):
+        return self.d.execute_script(script, *args)
+
+    def text(self, selector: str) -> str:
+        return self.js("const e = document.querySelector(arguments[0]); return e ? e.textContent : null", selector)
+
+    def exists(self, selector: str) -> bool:
+        return bool(self.js("return !!document.querySelector(arguments[0])", selector))
+
+    def click(self, selector: str):
+        self.js("document.querySelector(arguments[0]).click()", selector)
+
+    def route(self, hash_: str, ready: str):
+        self.js("location.hash = arguments[0]", hash_)
+        self.wait(lambda d: self.exists(ready), message=f"{hash_} to render {ready}")
+
+    def login(self, user: str, password: str):
+        from selenium.webdriver.common.by import By
+
+        self.open("/")
+        self.wait(lambda d: d.current_url.endswith("/login") and self.exists("#login"), message="the login page")
+        self.d.find_element(By.ID, "username").send_keys(user)
+        self.d.find_element(By.ID, "password").send_keys(password)
+        self.d.find_element(By.ID, "login-submit").click()
+        self.wait(lambda d: self.js("return document.body.dataset.ready === 'true'"), message=f"{user} logged in")
+
+    def shot(self, name: str) -> Path:
+        self.shots.mkdir(parents=True, exist_ok=True)
+        # As a person would: toasts dismissed, nothing focused, at the top of the page.
+        self.js("document.querySelectorAll('#toasts .toast-close').forEach(b => b.click());"
+                "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+        time.sleep(0.2)  # let a just-drawn chart settle
+        path = self.shots / f"{name}.png"
+        self.d.save_screenshot(str(path))
+        return path
+
+    def drain(self):
+        self.log.extend(self.d.get_log("browser"))
+
+    def errors(self) -> list[str]:
+        """Every SEVERE entry of the browser's console log: failed requests included."""
+        self.drain()
+        return [entry["message"] for entry in self.log if entry["level"] == "SEVERE"]
