@@ -1,8 +1,8 @@
 """Notices to dispatchers and supervisors (SLA warnings and breaches, safety faults,
 escalations, orders nobody qualifies for) reach their people: on the console's event
-stream for their role and those above it only, to webhooks subscribed to `notice`, and on
-the role's MQTT topic; written once per order and kind, delivered once per target even
-with two deliverers."""
+stream (and its live feed) for their role and those above it only, to webhooks subscribed
+to `notice`, and on the role's MQTT topic; written once per order and kind, delivered once
+per target even with two deliverers."""
 from __future__ import annotations
 
 import json
@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from api import accounts
 from api.accounts import Role
 from maintenance.alarms.lifecycle import raise_alarm
 from maintenance.alarms.rules import default
@@ -29,7 +30,9 @@ from maintenance.outbox.delivery import deliver_due, fan_out
 from maintenance.outbox.notices import notify
 from maintenance.outbox.transports import MqttTransport, WebhookTransport, verify_signature
 from tests.maint import fast_policy
+from tests.conftest import PASSWORD
 from tests.parallel import in_parallel
+from tests.test_console import chrome, server  # noqa: F401 (fixtures: the API server and a browser)
 from tests.test_deliveries import SECRET, Receiver, add_webhook
 from tests.test_events import parse
 
@@ -164,6 +167,18 @@ def test_a_response_warning_reaches_dispatchers_and_the_supervisors_above_them(c
         assert (notice["data"]["kind"], notice["data"]["role"], notice["work_order_id"]) == (
             "sla_response_warning", "dispatcher", order_id)
     assert stream(client_for(Role.AGENT)) == []
+
+
+def test_a_supervisor_sees_a_breach_notice_arrive_in_the_console(db, fleet, chrome):
+    accounts.create(db, "sam", role=Role.SUPERVISOR, full_name="Sam Supervisor", password=PASSWORD, actor="test")
+    chrome.login("sam")
+    chrome.wait(lambda d: chrome.js("return document.querySelector('#live').dataset.state") == "live",
+                message="the live stream")
+    order_id = breached(db, fleet[0])
+    chrome.wait(lambda d: chrome.exists("#feed [data-event='notice']"), message="the notice in the live feed")
+    assert f"Notice #{order_id}" in chrome.text("#feed [data-event='notice']")
+    assert "breached its response SLA" in chrome.text("#toasts")
+    assert chrome.errors() == []
 
 
 # --- webhooks -------------------------------------------------------------------------------
