@@ -33,6 +33,10 @@ class Topics:
     def engineer_work_orders(self, engineer_id: str) -> str:
         return f"{self.prefix}/engineers/{engineer_id}/work-orders"
 
+    def staff_notices(self, role: str) -> str:
+        """Notices to people in a role (dispatcher, supervisor): SLA, safety, escalations."""
+        return f"{self.prefix}/staff/{role}/notices"
+
     def ingest_subscriptions(self, group: str) -> list[str]:
         """Shared subscriptions: every worker in `group` gets a share of each topic.
 

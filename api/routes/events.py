@@ -2,7 +2,8 @@
 
 Each event's `id:` is its outbox id, so a reconnecting EventSource resumes after the last
 one it saw (Last-Event-ID; `?after=` does the same for other clients). Engineers see only
-events for themselves; every other role sees all of them.
+events for themselves; every other role sees all of them except notices addressed to a
+role, which only that role and those above it see (maintenance/outbox/notices.py).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from psycopg.rows import tuple_row
 
-from api.auth import CurrentUser, Role
+from api.auth import CurrentUser, Role, User
+from maintenance.outbox.notices import readable_by
 from maintenance.outbox.transports import envelope
 from pilecare.errors import Forbidden
 
@@ -66,13 +68,17 @@ def _start(conn: psycopg.Connection, after: int | None) -> tuple[str, int, int]:
     return row[0], after, 0
 
 
-def _fetch(conn: psycopg.Connection, cursor: tuple[str, int, int], engineer_id: str | None, limit: int) -> list:
+def _fetch(conn: psycopg.Connection, cursor: tuple[str, int, int], engineer_id: str | None, roles: list[str],
+           limit: int) -> list:
+    """The next rows for a reader: only `engineer_id`'s when given; of the rows addressed
+    to a role (notices), only those to one of `roles`."""
     txid, last_id, floor = cursor
     return conn.cursor(row_factory=tuple_row).execute(
         "SELECT txid::text, id, event, at, payload, work_order_id, engineer_id, customer_id FROM outbox "
         f"WHERE (txid, id) > (%s::xid8, %s) AND id > %s AND txid < {_HORIZON} "
-        "AND (%s::text IS NULL OR engineer_id = %s) ORDER BY txid, id LIMIT %s",
-        (txid, last_id, floor, engineer_id, engineer_id, limit)).fetchall()
+        "AND (%s::text IS NULL OR engineer_id = %s) AND (role IS NULL OR role = ANY(%s)) "
+        "ORDER BY txid, id LIMIT %s",
+        (txid, last_id, floor, engineer_id, engineer_id, roles, limit)).fetchall()
 
 
 def _format(row) -> str:
@@ -82,11 +88,13 @@ def _format(row) -> str:
     return f"id: {id_}\nevent: {event}\ndata: {json.dumps(body, default=str, separators=(',', ':'))}\n\n"
 
 
-def _active(conn: psycopg.Connection, user_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM users WHERE id = %s AND active", (user_id,)).fetchone() is not None
+def _active(conn: psycopg.Connection, user_id: str, role: str) -> bool:
+    # A changed role ends the stream too: what it may see (notices) was chosen by the old one.
+    return conn.execute("SELECT 1 FROM users WHERE id = %s AND active AND role = %s",
+                        (user_id, role)).fetchone() is not None
 
 
-async def _stream(request: Request, user_id: str, engineer_id: str | None, after: int | None, limit: int | None,
+async def _stream(request: Request, user: User, engineer_id: str | None, after: int | None, limit: int | None,
                   timeout: float | None) -> AsyncIterator[str]:
     pool = request.app.state.pool
 
@@ -98,6 +106,7 @@ async def _stream(request: Request, user_id: str, engineer_id: str | None, after
                 return fn(conn, *args)
         return anyio.to_thread.run_sync(call)
 
+    roles = readable_by(user.role.value)
     cursor = await run(_start, after)
     deadline = None if timeout is None else time.monotonic() + timeout
     sent, quiet_since, checked = 0, time.monotonic(), time.monotonic()
@@ -106,9 +115,10 @@ async def _stream(request: Request, user_id: str, engineer_id: str | None, after
     while not await request.is_disconnected():
         if time.monotonic() - checked >= RECHECK_S:
             checked = time.monotonic()
-            if (expires is not None and datetime.now(timezone.utc) >= expires) or not await run(_active, user_id):
+            expired = expires is not None and datetime.now(timezone.utc) >= expires
+            if expired or not await run(_active, user.id, user.role.value):
                 return  # the browser reconnects, and is refused if it has no valid login
-        rows = await run(_fetch, cursor, engineer_id, BATCH if limit is None else min(BATCH, limit - sent))
+        rows = await run(_fetch, cursor, engineer_id, roles, BATCH if limit is None else min(BATCH, limit - sent))
         for row in rows:
             yield _format(row)
             cursor, sent, quiet_since = (row[0], row[1], cursor[2]), sent + 1, time.monotonic()
@@ -134,7 +144,8 @@ async def events(request: Request, user: CurrentUser,
                  timeout: Annotated[float | None, Query(gt=0, le=3600, description="Close after S seconds.")] = None,
                  last_event_id: Annotated[str | None, Header()] = None):
     """Outbox events as they are committed: `id:` outbox id, `event:` its name, `data:` the
-    same JSON webhooks carry. Without `after` or Last-Event-ID it starts at the present."""
+    same JSON webhooks carry. Without `after` or Last-Event-ID it starts at the present.
+    Engineers get only their own events; notices go to their role and those above it."""
     engineer_id = None
     if user.role == Role.ENGINEER:
         if user.engineer_id is None:
@@ -143,6 +154,6 @@ async def events(request: Request, user: CurrentUser,
     # An EventSource's reconnect carries Last-Event-ID, newer than the ?after= in its URL.
     if last_event_id and last_event_id.strip().isdigit():
         after = int(last_event_id.strip())
-    return StreamingResponse(_stream(request, user.id, engineer_id, after, limit, timeout),
+    return StreamingResponse(_stream(request, user, engineer_id, after, limit, timeout),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

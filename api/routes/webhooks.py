@@ -92,6 +92,7 @@ class DeliveryPublic(BaseModel):
     webhook_id: int | None
     url: str | None
     engineer_id: str | None
+    role: str | None = Field(description="MQTT to a role's topic (a notice) instead of an engineer's.")
     state: DeliveryState
     attempts: int
     next_attempt_at: datetime | None = Field(description="Pending: when the next attempt is due.")
@@ -115,7 +116,7 @@ _WEBHOOK = (
     "FROM webhooks w"
 )
 _DELIVERY = (
-    "SELECT d.id, d.outbox_id, o.event, d.channel, d.webhook_id, w.url, d.engineer_id, d.state, d.attempts, "
+    "SELECT d.id, d.outbox_id, o.event, d.channel, d.webhook_id, w.url, d.engineer_id, d.role, d.state, d.attempts, "
     "CASE WHEN d.state = 'pending' THEN d.next_attempt_at END AS next_attempt_at, d.last_status, d.last_error, "
     "d.last_duration_ms, d.delivered_at, d.created_at "
     "FROM deliveries d JOIN outbox o ON o.id = d.outbox_id LEFT JOIN webhooks w ON w.id = d.webhook_id"

@@ -2,7 +2,8 @@
 
 Two stages, both claimed in PostgreSQL so any number of deliverers can run at once:
 - `fan_out` turns unfanned outbox rows (locked with SKIP LOCKED) into one `deliveries`
-  row per target; a unique constraint makes a second fan-out of the same row a no-op.
+  row per target (an engineer's or, for a notice, a role's MQTT topic; each subscribed
+  webhook); a unique constraint makes a second fan-out of the same row a no-op.
 - `deliver_due` leases due deliveries (SKIP LOCKED plus a lease time, so a crashed
   deliverer's claims come back), sends them outside any transaction, and records the
   outcome only if its lease token still holds: delivered, or attempts + 1 with the
@@ -102,6 +103,11 @@ def fan_out(conn: psycopg.Connection, limit: int = 500) -> int:
               "WHERE o.id = ANY(%s) ORDER BY o.id, w.id "
               "ON CONFLICT DO NOTHING",
               ([e.value for e in CUSTOMER_EVENTS], ids))
+        # A notice goes to its role's topic; only notices are addressed to a role.
+        _rows(conn,
+              "INSERT INTO deliveries (outbox_id, channel, role) "
+              "SELECT o.id, 'mqtt', o.role FROM outbox o WHERE o.id = ANY(%s) AND o.role IS NOT NULL "
+              "ORDER BY o.id ON CONFLICT DO NOTHING", (ids,))
         _rows(conn, "UPDATE outbox SET fanned_out_at = now() WHERE id = ANY(%s)", (ids,))
     return len(ids)
 
@@ -135,21 +141,21 @@ def _claim(conn: psycopg.Connection, channels: list[str], now: datetime, limit: 
         return []
     rows = _rows(
         conn,
-        "SELECT d.id, d.outbox_id, d.channel, d.attempts, d.engineer_id, d.webhook_id, w.url, w.secret, "
+        "SELECT d.id, d.outbox_id, d.channel, d.attempts, d.engineer_id, d.role, d.webhook_id, w.url, w.secret, "
         "       o.event, o.at, o.payload, o.work_order_id, o.engineer_id, o.customer_id "
         "FROM deliveries d JOIN outbox o ON o.id = d.outbox_id LEFT JOIN webhooks w ON w.id = d.webhook_id "
         "WHERE d.id = ANY(%s) AND d.lease_token = %s ORDER BY d.next_attempt_at, d.id",
         ([r[0] for r in claimed], token),
     )
     out = []
-    for (id_, outbox_id, channel, attempts, engineer_id, webhook_id, url, secret,
+    for (id_, outbox_id, channel, attempts, engineer_id, role, webhook_id, url, secret,
          event, at, payload, work_order_id, o_engineer, customer_id) in rows:
         payload = payload if isinstance(payload, dict) else json.loads(payload)
         body = envelope(outbox_id, event, at, payload, work_order_id=work_order_id, engineer_id=o_engineer,
                         customer_id=customer_id)
         out.append((token, Delivery(id=id_, outbox_id=outbox_id, channel=channel, event=event, body=body,
                                     attempts=attempts, engineer_id=engineer_id, webhook_id=webhook_id, url=url,
-                                    secret=secret)))
+                                    secret=secret, role=role)))
     return out
 
 

@@ -1,18 +1,61 @@
-"""Notices to people in a role (dispatcher, supervisor): SLA warnings and breaches, safety
-faults, escalations, orders no engineer can take.
+"""Notices to people in a role (dispatcher, supervisor): SLA warnings and breaches
+(R-RESPONSE), safety faults and escalations (R-REPAIR), orders no engineer can take.
 
-A notice is a `notifications` row, written in the caller's transaction; the row's unique
-indexes make a notice of the same kind for the same order go out once, however many
-workers try.
+A notice is a `notifications` row and a `notice` outbox event, written together in the
+caller's transaction: a change that rolls back tells nobody, one that commits always goes
+out — on the console's event stream, to webhooks subscribed to `notice`, and on the role's
+MQTT topic `{prefix}/staff/{role}/notices` (maintenance/outbox/delivery.py). The row's
+unique indexes (SLA and no-engineer kinds) make a notice of the same kind for the same
+order go out once, however many workers try: the event is enqueued only when the row was
+actually inserted. Escalations go out each time one happens.
+
+Kinds: `sla_response_warning`, `sla_resolve_warning`, `sla_response_breach`,
+`sla_resolve_breach`, `safety`, `escalation`, `dispatch_no_engineer`.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import psycopg
+from psycopg.rows import tuple_row
+
+from maintenance.outbox.events import Event, enqueue
+
+# Who reads a notice addressed to a role: that role and those that may do everything it
+# may (docs/roles.md: a supervisor everything a dispatcher may, an admin everything).
+# Agents and viewers do not run dispatch or decide escalations; engineers get only their own.
+_READERS = {
+    "dispatcher": ("dispatcher", "supervisor", "admin"),
+    "supervisor": ("supervisor", "admin"),
+}
+ROLES = tuple(_READERS)  # the roles a notice may be addressed to
+
+
+def readable_by(role: str) -> list[str]:
+    """The roles whose notices people in `role` see: ["dispatcher", "supervisor"] for a
+    supervisor or an admin, ["dispatcher"] for a dispatcher, [] for anyone else."""
+    return [addressee for addressee, readers in _READERS.items() if role in readers]
 
 
 def notify(conn: psycopg.Connection, kind: str, role: str, message: str, *, work_order_id: int | None = None,
            pile_id: str | None = None) -> bool:
-    """Record a notice for `role`; False when this kind was already sent for the order."""
-    return conn.execute(
-        "INSERT INTO notifications (kind, recipient_role, work_order_id, pile_id, message) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT DO NOTHING", (kind, role, work_order_id, pile_id, message)).rowcount == 1
+    """Record a notice for `role` and enqueue its event; False, with nothing enqueued, when
+    this kind was already sent for the order. Raises ValueError for a role not in ROLES.
+
+    The event's data: {"notification_id", "kind", "role", "message", "work_order_id", "pile_id"}.
+    """
+    if role not in _READERS:
+        raise ValueError(f"notices go to {', '.join(ROLES)}, not {role!r}")
+    # Both rows in one transaction, or a notice could be written without the event that
+    # delivers it: the caller's, or on an autocommit connection one of its own.
+    with conn.transaction() if conn.autocommit else nullcontext():
+        row = conn.cursor(row_factory=tuple_row).execute(
+            "INSERT INTO notifications (kind, recipient_role, work_order_id, pile_id, message) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            (kind, role, work_order_id, pile_id, message)).fetchone()
+        if row is None:
+            return False
+        enqueue(conn, Event.NOTICE, {"notification_id": row[0], "kind": kind, "role": role, "message": message,
+                                     "work_order_id": work_order_id, "pile_id": pile_id},
+                work_order_id=work_order_id, role=role)
+    return True

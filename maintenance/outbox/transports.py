@@ -1,7 +1,9 @@
-"""Transports for outbox deliveries: MQTT to the engineer's phone, signed webhooks.
+"""Transports for outbox deliveries: MQTT to the engineer's phone and to staff roles,
+signed webhooks.
 
 One error type, `TransportError(message, permanent, status)`: the deliverer records the
-message on the delivery and retries unless the error is permanent (maintenance/outbox/delivery.py).
+message on the delivery and retries unless the error is permanent
+(maintenance/outbox/delivery.py).
 Receivers of webhooks verify them with `verify_signature` (docs/webhooks.md).
 """
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Delivery:
     webhook_id: int | None = None
     url: str | None = None
     secret: str | None = None
+    role: str | None = None        # MQTT to a role's topic (notices) instead of an engineer's
 
 
 def envelope(outbox_id: int, event: str, at: datetime, payload: dict, *, work_order_id: int | None = None,
@@ -72,8 +75,9 @@ class Transport(Protocol):
 # --- MQTT ---------------------------------------------------------------------------
 
 class MqttTransport:
-    """Publishes to `…/engineers/{id}/work-orders` (QoS 1) and waits for the broker's
-    PUBACK, so an unacknowledged publish is a failed attempt, not a silent loss.
+    """Publishes to `…/engineers/{id}/work-orders`, or a notice to `…/staff/{role}/notices`
+    (QoS 1), and waits for the broker's PUBACK, so an unacknowledged publish is a failed
+    attempt, not a silent loss.
 
     A publish that times out stays queued in paho and may still go out on reconnect; the
     retry then duplicates it, which is why the envelope's `id` is the receiver's dedup key.
@@ -103,9 +107,12 @@ class MqttTransport:
             return self._client
 
     def send(self, delivery: Delivery) -> int | None:
-        if not delivery.engineer_id:
-            raise TransportError("MQTT delivery without an engineer", permanent=True)
-        topic = self.topics.engineer_work_orders(delivery.engineer_id)
+        if delivery.engineer_id:
+            topic = self.topics.engineer_work_orders(delivery.engineer_id)
+        elif delivery.role:
+            topic = self.topics.staff_notices(delivery.role)
+        else:
+            raise TransportError("MQTT delivery without an engineer or a role", permanent=True)
         info = self._connected().publish(topic, encode(delivery.body), qos=1)
         try:
             info.wait_for_publish(self.timeout_s)

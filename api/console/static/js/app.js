@@ -101,12 +101,14 @@ const FEED_LABEL = {
   'alarm.raised': 'Alarm raised', 'alarm.cleared': 'Alarm cleared', 'work_order.created': 'Order created',
   'work_order.updated': 'Order updated', 'work_order.escalated': 'Order escalated',
   'assignment.offered': 'Offered', 'assignment.withdrawn': 'Offer withdrawn', 'arrival.eta': 'ETA',
+  notice: 'Notice',
 };
 
 function feedItem(event) {
   const d = event.data || {};
   const orderId = event.work_order_id || d.work_order_id;
-  const what = [d.pile_id, d.state && fmt.label(d.state), d.engineer_id || event.engineer_id, d.rule_id || d.title]
+  const what = [d.pile_id, d.state && fmt.label(d.state), d.engineer_id || event.engineer_id, d.rule_id || d.title,
+    d.message]
     .filter(Boolean).join(' · ');
   return h('li', { class: `feed-item feed-${event.event.split('.')[0]}`, dataset: { event: event.event } },
     h('span', { class: 'feed-time' }, fmt.time(event.at)),
@@ -140,6 +142,8 @@ function startLive() {
     while (feed.children.length > 40) feed.lastChild.remove();
     const d = event.data || {};
     if (event.event === 'alarm.raised') toast(`Alarm on ${d.pile_id}: ${d.rule_id || d.kind || ''}`, 'alarm');
+    // Notices (SLA, safety, escalations) reach only their role and those above it (the server filters).
+    if (event.event === 'notice') toast(d.message, 'alarm');
     if (event.event === 'work_order.created') toast(`New work order #${event.work_order_id || d.work_order_id} · ${d.pile_id || ''}`, 'order');
   });
 }

@@ -2,7 +2,7 @@
 // subscribe through their route context, so a page's listeners go when the page does.
 
 export const EVENTS = ['alarm.raised', 'alarm.cleared', 'work_order.created', 'work_order.updated',
-  'work_order.escalated', 'assignment.offered', 'assignment.withdrawn', 'arrival.eta'];
+  'work_order.escalated', 'assignment.offered', 'assignment.withdrawn', 'arrival.eta', 'notice'];
 
 const listeners = new Set();
 let source = null;
