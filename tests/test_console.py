@@ -132,11 +132,15 @@ def test_operators_watch_the_fleet_and_dispatch_a_live_fault_in_the_browser(
 
         # Another engineer's order, to show the engineer's console leaves it out.
         other_pile = db.execute("SELECT id FROM piles WHERE id <> %s ORDER BY id LIMIT 1", (pile,)).fetchone()[0]
-        other_id, _ = open_corrective(db, other_pile, "mechanical", title="Holster cracked", priority=3, actor="test")
-        for to in (S.READY_FOR_DISPATCH, S.ASSIGNED):
-            transition(db, other_id, to, actor="test")
-        db.execute("UPDATE work_orders SET engineer_id = (SELECT id FROM engineers WHERE id <> %s ORDER BY id "
-                   "LIMIT 1) WHERE id = %s", (target, other_id))
+        # In one transaction: the running maintenance worker must not route the new order
+        # between our moves (it would, and the next move would find it changed).
+        with db.transaction():
+            other_id, _ = open_corrective(db, other_pile, "mechanical", title="Holster cracked", priority=3,
+                                          actor="test")
+            for to in (S.READY_FOR_DISPATCH, S.ASSIGNED):
+                transition(db, other_id, to, actor="test")
+            db.execute("UPDATE work_orders SET engineer_id = (SELECT id FROM engineers WHERE id <> %s ORDER BY id "
+                       "LIMIT 1) WHERE id = %s", (target, other_id))
         accounts.create(db, "erik", role=accounts.Role.ENGINEER, full_name="Erik Engineer", password=PASSWORD,
                         actor="test", engineer_id=target)
 

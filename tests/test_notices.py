@@ -171,7 +171,7 @@ def test_a_response_warning_reaches_dispatchers_and_the_supervisors_above_them(c
 
 def test_a_supervisor_sees_a_breach_notice_arrive_in_the_console(db, fleet, chrome):
     accounts.create(db, "sam", role=Role.SUPERVISOR, full_name="Sam Supervisor", password=PASSWORD, actor="test")
-    chrome.login("sam")
+    chrome.login("sam", PASSWORD)
     chrome.wait(lambda d: chrome.js("return document.querySelector('#live').dataset.state") == "live",
                 message="the live stream")
     order_id = breached(db, fleet[0])

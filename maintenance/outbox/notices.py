@@ -20,21 +20,22 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from maintenance.outbox.events import Event, enqueue
+from pilecare.domain import Role
 
 # Who reads a notice addressed to a role: that role and those that may do everything it
 # may (docs/roles.md: a supervisor everything a dispatcher may, an admin everything).
 # Agents and viewers do not run dispatch or decide escalations; engineers get only their own.
 _READERS = {
-    "dispatcher": ("dispatcher", "supervisor", "admin"),
-    "supervisor": ("supervisor", "admin"),
+    Role.DISPATCHER: (Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN),
+    Role.SUPERVISOR: (Role.SUPERVISOR, Role.ADMIN),
 }
-ROLES = tuple(_READERS)  # the roles a notice may be addressed to
+ROLES = tuple(r.value for r in _READERS)  # the roles a notice may be addressed to
 
 
 def readable_by(role: str) -> list[str]:
     """The roles whose notices people in `role` see: ["dispatcher", "supervisor"] for a
     supervisor or an admin, ["dispatcher"] for a dispatcher, [] for anyone else."""
-    return [addressee for addressee, readers in _READERS.items() if role in readers]
+    return [addressee.value for addressee, readers in _READERS.items() if role in readers]
 
 
 def notify(conn: psycopg.Connection, kind: str, role: str, message: str, *, work_order_id: int | None = None,
