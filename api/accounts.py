@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import Enum
 
 import psycopg
 from pwdlib import PasswordHash
 
+from pilecare.domain import Role
 from pilecare.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 
 _hasher = PasswordHash.recommended()
@@ -20,15 +20,6 @@ _hasher = PasswordHash.recommended()
 _DUMMY_HASH = _hasher.hash("not a password anyone has")
 
 MIN_PASSWORD = 10
-
-
-class Role(str, Enum):
-    ADMIN = "admin"              # accounts, webhooks, everything
-    SUPERVISOR = "supervisor"    # rules, escalations, plans; everything a dispatcher may
-    DISPATCHER = "dispatcher"    # assigns engineers, moves orders, maintenance windows
-    ENGINEER = "engineer"        # only the orders they hold (the phone app)
-    AGENT = "agent"              # service agent: fault intake, customers, quotes, follow-up
-    VIEWER = "viewer"            # reads fleet health, alarms and orders; changes nothing
 
 
 @dataclass(frozen=True)

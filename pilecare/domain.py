@@ -130,3 +130,15 @@ class Severity(str, Enum):
     MAJOR = "major"
     MINOR = "minor"
     WARNING = "warning"
+
+
+class Role(str, Enum):
+    """What a person may do in pilecare (docs/roles.md); the API enforces it, and notices
+    are addressed to a role."""
+
+    ADMIN = "admin"              # accounts, webhooks, everything
+    SUPERVISOR = "supervisor"    # rules, escalations, plans; everything a dispatcher may
+    DISPATCHER = "dispatcher"    # assigns engineers, moves orders, maintenance windows
+    ENGINEER = "engineer"        # only the orders they hold (the phone app)
+    AGENT = "agent"              # service agent: fault intake, customers, quotes, follow-up
+    VIEWER = "viewer"            # reads fleet health, alarms and orders; changes nothing

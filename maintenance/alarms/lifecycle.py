@@ -12,7 +12,7 @@ from datetime import datetime
 
 import psycopg
 
-from maintenance.outbox.events import Event, enqueue
+from maintenance.outbox import Event, enqueue
 from pilecare.errors import Conflict, NotFound
 
 ACTOR = "rules"

@@ -31,8 +31,8 @@ import psycopg
 from maintenance.dispatch import roster as roster_
 from maintenance.dispatch.matching import (DispatchConfig, EngineerIn, Offer, OrderIn, Problem, Weights, build, explain, greedy,
                                   load, parse, solve, solve_problem, violations)
-from maintenance.outbox.notices import notify
-from maintenance.outbox.events import Event, enqueue
+from maintenance.outbox import notify
+from maintenance.outbox import Event, enqueue
 from maintenance.dispatch.travel import Travel
 from maintenance.orders import PLANNED_KINDS, WorkOrderState, transition
 from pilecare.errors import Conflict, InvalidInput, NotFound

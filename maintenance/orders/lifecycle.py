@@ -10,7 +10,7 @@ from enum import Enum
 
 import psycopg
 
-from maintenance.outbox.events import Event, enqueue
+from maintenance.outbox import Event, enqueue
 from pilecare.errors import Conflict, NotFound
 
 

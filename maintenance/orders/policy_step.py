@@ -28,7 +28,7 @@ from maintenance.policy import Policy
 from pilecare.domain import Severity
 from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
 from maintenance.orders.safety import take_out_of_service
-from maintenance.outbox.notices import notify
+from maintenance.outbox import notify
 from pilecare.domain import CommandType
 from pilecare.errors import Conflict
 from pilecare.liveness import online_sql

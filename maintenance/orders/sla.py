@@ -10,7 +10,7 @@ from enum import Enum
 
 import psycopg
 
-from maintenance.outbox.notices import notify
+from maintenance.outbox import notify
 from maintenance.policy import Policy
 from maintenance.orders.lifecycle import note
 

@@ -12,8 +12,8 @@ from datetime import date
 import psycopg
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from maintenance.dispatch.travel import DEFAULT as DEFAULT_TRAVEL
-from maintenance.dispatch.travel import Travel
+from maintenance.dispatch import DEFAULT_TRAVEL
+from maintenance.dispatch import Travel
 from maintenance.orders import PLANNED_KINDS
 from pilecare.errors import NotFound
 

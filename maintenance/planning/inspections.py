@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from maintenance.policy import Policy
 from pilecare.domain import Severity
-from maintenance.orders.lifecycle import WorkOrderKind, open_corrective
+from maintenance.orders import WorkOrderKind, open_corrective
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
 DEFAULT_INTERVAL_DAYS = 90
