@@ -76,13 +76,16 @@ class CompliancePublic(BaseModel):
     site_id: str | None
     period_start: datetime
     period_end: datetime
-    due: int = Field(description="Orders due in the period, cancelled ones excepted.")
-    closed_on_time: int
-    closed_late: int
-    overdue_open: int
-    open_not_yet_due: int
-    cancelled: int
-    rate: float | None = Field(description="closed on time / (closed + overdue); null with nothing to judge yet.")
+    due: int = Field(description="The orders the rate is over: closed_on_time + closed_late + overdue_open "
+                                 "(`pm_due` of GET /kpis).")
+    closed_on_time: int = Field(description="Completed (resolved, verified or closed) by the due date "
+                                            "(`pm_on_time` of GET /kpis).")
+    closed_late: int = Field(description="Completed after the due date.")
+    overdue_open: int = Field(description="Still open after the due date: missed.")
+    open_not_yet_due: int = Field(description="Open, due date still ahead: not counted yet.")
+    cancelled: int = Field(description="Not counted: a cancelled PM is planned again.")
+    rate: float | None = Field(description="closed_on_time / due (`pm_compliance` of GET /kpis); "
+                                           "null with nothing due yet.")
 
 
 class PlannerRunPublic(BaseModel):

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from maintenance.planning import plans as pm_plans
-from maintenance.planning.planner import Trigger, compliance, environment_factor, forecast, plan
+from maintenance.planning.planner import Trigger, environment_factor, forecast, plan
 from pilecare import storage
 from pilecare.errors import InvalidInput
 from tests.parallel import in_parallel
@@ -228,24 +228,6 @@ def test_a_model_plan_replaces_the_generic_plan_of_its_kind(db, planned):
                              checklist=["Cooling: fans and filters"])
     pm_plans.create_plan(db, spec, actor="supervisor")
     assert {d.plan_id for d in forecast(db, NOW) if d.pile_id == DC_SITE1} == {"pm-dc120"}
-
-
-def test_compliance_counts_on_time_late_and_overdue_orders(db, planned):
-    later = datetime(2026, 3, 1, tzinfo=timezone.utc)
-    plan(db, later)
-    ids = [r[0] for r in db.execute("SELECT id FROM work_orders WHERE due_at < '2025-08-01' ORDER BY id")]
-    # The 7 DC piles: coastal ones due 2025-05-21, inland ones 2025-07-14.
-    on_time, late = ids[:2], ids[2:5]
-    for order_id in on_time:
-        close(db, order_id, datetime(2025, 5, 1, tzinfo=timezone.utc))
-    for order_id in late:
-        close(db, order_id, later)
-    db.execute("UPDATE work_orders SET state = 'cancelled', closed_at = now() WHERE id = %s", (ids[5],))
-    result = compliance(db, datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2025, 8, 1, tzinfo=timezone.utc),
-                        now=later)
-    assert (result.closed_on_time, result.closed_late, result.cancelled) == (2, 3, 1)
-    assert result.due == len(ids) - 1 and result.overdue_open == len(ids) - 6
-    assert result.rate == pytest.approx(2 / (len(ids) - 1))
 
 
 def test_the_default_plans_give_dc_piles_cooling_insulation_and_cable_wear_checks(db):

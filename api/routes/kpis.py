@@ -94,8 +94,10 @@ DEFINITIONS = [
         source="pilecare, for R-NO-REPEAT"),
     KpiDefinition(
         key="pm_compliance", name="PM compliance", unit="share (0..1)",
-        definition="Of the preventive work orders due in the period, the share closed by their due date.",
-        source="after SMRP's preventive maintenance (PM) compliance; no grace period"),
+        definition="Of the preventive work orders due in the period, the share completed (resolved, verified or "
+                   "closed) by their due date; overdue open orders count as missed, cancelled orders and open ones "
+                   "not yet due are not counted.",
+        source="after SMRP's preventive maintenance (PM) compliance, for R-PM; no grace period"),
     KpiDefinition(
         key="availability", name="Availability (uptime)", unit="share (0..1), target 0.97",
         definition="The share of port-time in the period that the fleet's connectors could charge: not Faulted or "

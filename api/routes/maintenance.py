@@ -14,6 +14,7 @@ from api.maintenance_models import (CompliancePublic, FindingCreate, FindingPubl
                                     InspectionInterval, InspectionPublic, InspectionsPublic, PlanCreate,
                                     PlannerRunPublic, PlanNowPublic, PlanPublic, PlansPublic, PlanUpdate,
                                     RoundsRunPublic, ScheduledOrder, SchedulePublic, VisitPublic)
+from maintenance.kpi import pm_compliance
 from maintenance.planning import inspections
 from maintenance.planning import planner
 from maintenance.planning import plans as pm_plans
@@ -115,7 +116,9 @@ def schedule(
     return SchedulePublic(orders=orders, visits=visits, forecast=projected)
 
 
-@router.get("/compliance", dependencies=Office, summary="PM compliance: orders due in a period, done on time, late, overdue")
+@router.get("/compliance", dependencies=Office, summary="PM compliance: orders due in a period, done on time, late, overdue",
+            description="The same figure as `pm_compliance` of `GET /kpis` for the same period "
+                        "(one definition: docs/kpi.md, PM compliance).")
 def get_compliance(
     conn: Conn,
     start: Annotated[datetime | None, Query(alias="from", description="default: start of this month (UTC)")] = None,
@@ -129,8 +132,10 @@ def get_compliance(
     end = end or (month + timedelta(days=32)).replace(day=1)
     if start >= end:
         raise InvalidInput("from must be before to")
-    result = planner.compliance(conn, start, end, site_id=site_id, kind=kind)
-    return CompliancePublic(kind=kind, site_id=site_id, rate=result.rate, **asdict(result))
+    [result] = pm_compliance.compliance(conn, [(start, end)], kind=kind, site_id=site_id)
+    return CompliancePublic(kind=kind, site_id=site_id, period_start=start, period_end=end, due=result.due,
+                            closed_on_time=result.on_time, closed_late=result.late, overdue_open=result.overdue,
+                            open_not_yet_due=result.not_yet_due, cancelled=result.cancelled, rate=result.rate)
 
 
 @router.post("/plan-now", dependencies=Dispatch, summary="Run the PM planner and the inspection-round planner once")

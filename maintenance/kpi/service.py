@@ -13,7 +13,9 @@ spelled out in docs/kpi.md and below.
   back from verification (reopened_count = 0).
 - repeat-repair rate (R-NO-REPEAT): corrective orders opened in the period that repeat a
   repair of the same fault on the same pile closed within 30 days.
-- PM compliance: preventive orders due in the period that were closed by their due date.
+- PM compliance: of the preventive orders due in the period, the share completed by their
+  due date; cancelled orders and open ones not yet due are left out. The rule is defined
+  once, in `maintenance.kpi.pm_compliance`, which `GET /maintenance/compliance` reads too.
 - availability (uptime): share of port-time a connector was not Faulted or Unavailable
   and its pile was not offline (nor silent beyond 3 reporting intervals), over the port-time
   with known state, from each port's first report (NEVI: > 97 %).
@@ -30,6 +32,7 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg.rows import tuple_row
 
+from maintenance.kpi import pm_compliance
 from pilecare.liveness import silent_from_sql
 
 AVAILABILITY_TARGET = 0.97
@@ -86,11 +89,6 @@ SELECT
   count(*) FILTER (WHERE created_at >= %(s)s AND created_at < %(e)s AND repeat_of IS NOT NULL) AS repeats,
   count(*) FILTER (WHERE resolved_at >= %(s)s AND resolved_at < %(e)s) AS resolved
 FROM work_orders WHERE kind = 'corrective' {scope}
-"""
-
-_PM = """
-SELECT count(*), count(*) FILTER (WHERE closed_at IS NOT NULL AND state = 'closed' AND closed_at <= due_at)
-FROM work_orders WHERE kind = 'preventive' AND due_at >= %(s)s AND due_at < %(e)s {scope}
 """
 
 # Availability reads only outages, so it costs the same on a fleet of 5,000 as of 50: the
@@ -235,6 +233,7 @@ def compute(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id
             engineer_id: str | None = None, now: datetime | None = None) -> Kpis:
     """The KPIs for [start, end), for the fleet or one site, or one engineer's orders. The
     reference for `series`, which must give the same numbers for each of its periods."""
+    now = now or datetime.now(timezone.utc)
     params = {"s": start, "e": end, "site": site_id, "eng": engineer_id}
     scope = ""
     if site_id:
@@ -242,24 +241,23 @@ def compute(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id
     if engineer_id:
         scope += " AND id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
     orders = conn.execute(_ORDERS.format(scope=scope), params).fetchone()
-    pm = conn.execute(_PM.format(scope=scope), params).fetchone()
-    available = availability(conn, start, min(end, now or datetime.now(timezone.utc)), site_id=site_id)
+    [pm] = pm_compliance.compliance(conn, [(start, end)], site_id=site_id, engineer_id=engineer_id, now=now)
+    available = availability(conn, start, min(end, now), site_id=site_id)
     return _kpis(start, end, orders, pm, available.known_s, available.down_s, available.value)
 
 
-def _kpis(start: datetime, end: datetime, orders, pm, known_s: float, down_s: float,
+def _kpis(start: datetime, end: datetime, orders, pm: pm_compliance.PmCompliance, known_s: float, down_s: float,
           availability_value: float | None) -> Kpis:
     opened, resp_med, resp_mean, mttr, repaired, first_time, repeats, resolved = orders
-    due, on_time = pm
     up_hours = (known_s - min(down_s, known_s)) / 3600
     return Kpis(
         start=start, end=end, orders_opened=opened,
         response_median_h=_hours(resp_med), response_mean_h=_hours(resp_mean), mttr_h=_hours(mttr),
         mtbf_h=round(up_hours / opened, 1) if opened and known_s else None,
         first_time_fix_rate=_rate(first_time, repaired), repeat_repair_rate=_rate(repeats, opened),
-        pm_compliance=_rate(on_time, due), availability=availability_value,
+        pm_compliance=pm.rate, availability=availability_value,
         orders_resolved=resolved, orders_repaired=repaired, fixed_first_time=first_time, repeat_orders=repeats,
-        pm_due=due, pm_on_time=on_time, port_hours=round(known_s / 3600, 1),
+        pm_due=pm.due, pm_on_time=pm.on_time, port_hours=round(known_s / 3600, 1),
         down_port_hours=round(min(down_s, known_s) / 3600, 1),
     )
 
@@ -292,14 +290,6 @@ SELECT
   count(o.id) FILTER (WHERE o.resolved_at >= k.s AND o.resolved_at < k.e) AS resolved
 FROM periods k LEFT JOIN o ON o.created_at >= k.s AND o.created_at < k.e OR o.resolved_at >= k.s AND o.resolved_at < k.e
                             OR o.closed_at >= k.s AND o.closed_at < k.e
-GROUP BY k.i ORDER BY k.i
-"""
-
-_SERIES_PM = f"""
-WITH {_PERIODS},
-o AS (SELECT * FROM work_orders WHERE kind = 'preventive' AND due_at >= %(s0)s AND due_at < %(e1)s {{scope}})
-SELECT count(o.id), count(o.id) FILTER (WHERE o.closed_at IS NOT NULL AND o.state = 'closed' AND o.closed_at <= o.due_at)
-FROM periods k LEFT JOIN o ON o.due_at >= k.s AND o.due_at < k.e
 GROUP BY k.i ORDER BY k.i
 """
 
@@ -453,7 +443,7 @@ def series(conn: psycopg.Connection, bounds: list[tuple[datetime, datetime]], *,
         scope += " AND id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
     cur = conn.cursor(row_factory=tuple_row)
     orders = cur.execute(_SERIES_ORDERS.format(scope=scope), params).fetchall()
-    pm = cur.execute(_SERIES_PM.format(scope=scope), params).fetchall()
+    pm = pm_compliance.compliance(conn, bounds, site_id=site_id, engineer_id=engineer_id, now=now)
     with conn.transaction():
         # The planner cannot see how few periods each change falls in and over-estimates the
         # query enough to compile it (JIT), which costs more than the query itself.
@@ -461,8 +451,8 @@ def series(conn: psycopg.Connection, bounds: list[tuple[datetime, datetime]], *,
         available = cur.execute(_SERIES_AVAILABILITY.format(scope=" AND p.site_id = %(site)s" if site_id else ""),
                                 params).fetchall()
     result = []
-    for (start, end), order_row, pm_row, row in zip(bounds, orders, pm, available):
+    for (start, end), order_row, pm_period, row in zip(bounds, orders, pm, available):
         known, down, planned, status, offline, ports = (float(v) for v in row)
         a = Availability(start, min(end, now), int(ports), known, down, planned, status, offline)
-        result.append(_kpis(start, end, order_row, pm_row, a.known_s, a.down_s, a.value))
+        result.append(_kpis(start, end, order_row, pm_period, a.known_s, a.down_s, a.value))
     return result
