@@ -31,7 +31,7 @@ def copy_of_the_tree(tmp_path: Path) -> Path:
 def test_the_import_contracts_hold():
     result = lint(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 kept, 0 broken" in result.stdout
+    assert "4 kept, 0 broken" in result.stdout
 
 
 def test_a_maintenance_module_that_imports_the_api_breaks_the_one_way_contract(tmp_path):
@@ -48,6 +48,14 @@ def test_a_room_that_imports_a_room_above_it_breaks_the_rooms_contract(tmp_path)
     result = lint(tree)
     assert result.returncode != 0
     assert "maintenance.orders.upwards -> maintenance.dispatch" in result.stdout
+
+
+def test_a_router_that_imports_another_router_breaks_the_routes_contract(tmp_path):
+    tree = copy_of_the_tree(tmp_path)
+    (tree / "api" / "routes" / "sideways.py").write_text('"""A router leaning on another."""\nfrom api.routes import piles\n')
+    result = lint(tree)
+    assert result.returncode != 0
+    assert "api.routes.sideways -> api.routes.piles" in result.stdout
 
 
 def private_imports(root: Path) -> list[str]:

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from api.auth import OFFICE, require
 from api.deps import Conn
+from api.fleet_view import site_counts, worst
 from api.models import SiteHealth
-from api.routes.fleet import site_counts, worst
 from maintenance.kpi import service as kpi
 
 router = APIRouter(prefix="/fleet", tags=["fleet"], dependencies=[Depends(require(*OFFICE))])
