@@ -81,6 +81,30 @@ def test_a_daily_window_at_2_to_4_berlin_suppresses_at_half_past_two_on_both_sid
     assert suppressed_at(db, other, local(BERLIN, 2026, 3, 30, 2, 30)) is False
 
 
+def clock_changes(zone: ZoneInfo, year: int) -> list[date]:
+    """The days in `year` on which the zone's offset from UTC changes."""
+    days = [date(year, 1, 1) + timedelta(days=n) for n in range(366)]
+    noon = [datetime.combine(d, time(12), zone).utcoffset() for d in days]
+    return [days[n] for n in range(1, len(days)) if noon[n] != noon[n - 1]]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Australia/Sydney", "Australia/Lord_Howe", "Asia/Kolkata"])
+def test_a_nightly_window_keeps_to_the_local_clock_on_both_sides_of_every_clock_change_of_the_year(db, fleet, desk,
+                                                                                                   zone):
+    pile, tz = fleet[1], ZoneInfo(zone)
+    assert desk.patch("/sites/SITE-1", json={"timezone": zone}).status_code == 200
+    a_window(desk, {"site_id": "SITE-1"}, NIGHTLY)
+    changes = clock_changes(tz, 2026) or [date(2026, 3, 29)]  # Kolkata has none: any day must do
+    for day in changes:
+        before, after = day - timedelta(days=1), day + timedelta(days=1)
+        inside = [datetime.combine(d, time(2, 30), tz) for d in (before, after)]
+        assert suppressed_at(db, pile, inside[0]) is True and suppressed_at(db, pile, inside[1]) is True
+        assert inside[0].utcoffset() != inside[1].utcoffset() or not clock_changes(tz, 2026)
+        assert suppressed_at(db, pile, datetime.combine(after, time(4, 30), tz)) is False
+        assert suppressed_at(db, pile, datetime.combine(before, time(4, 30), tz)) is False
+        assert suppressed_at(db, pile, datetime.combine(after, time(1, 59), tz)) is False
+
+
 def test_a_pile_window_follows_its_sites_clock_and_a_window_past_midnight_covers_the_next_morning(db, fleet, desk):
     pile = fleet[0]  # SITE-2
     assert desk.patch("/sites/SITE-2", json={"timezone": "America/New_York"}).status_code == 200
@@ -112,10 +136,11 @@ def test_an_alarm_suppressed_by_a_recurring_window_counts_again_once_the_occurre
     hhmm = lambda at: at.strftime("%H:%M")  # noqa: E731
     # Today's occurrence of the site's window began an hour ago and ended a minute ago; the
     # pile window of the other pile is still running.
+    began = hhmm(now - timedelta(hours=1))
     site_window = a_window(desk, {"site_id": "SITE-1"}, {
-        "frequency": "daily", "start_time": hhmm(now - timedelta(hours=1)), "end_time": hhmm(now - timedelta(minutes=1))})
+        "frequency": "daily", "start_time": began, "end_time": hhmm(now - timedelta(minutes=1))})
     pile_window = a_window(desk, {"pile_id": running}, {
-        "frequency": "daily", "start_time": hhmm(now - timedelta(hours=1)), "end_time": hhmm(now + timedelta(minutes=5))})
+        "frequency": "daily", "start_time": began, "end_time": hhmm(now + timedelta(minutes=5))})
     assert (site_window["active"], pile_window["active"]) == (False, True)
     assert suppressed_at(db, over, now - timedelta(minutes=30)) is True
     assert suppressed_at(db, running, now) is True
@@ -226,7 +251,7 @@ def test_calendar_months_count_from_the_anchor_so_short_months_neither_skip_nor_
     assert calendar.next_due(anchor, 1, date(2026, 3, 30)) == date(2026, 3, 31)
     assert calendar.next_due(anchor, 1, date(2031, 4, 30)) == date(2031, 5, 31)
     assert calendar.next_due(anchor, 6, date(2026, 1, 31)) == date(2026, 7, 31)
-    assert (calendar.scaled_months(12, 0.7), calendar.scaled_months(1, 0.7), calendar.scaled_months(3, 0.5)) == (8, 1, 2)
+    assert [calendar.scaled_months(m, f) for m, f in ((12, 0.7), (1, 0.7), (3, 0.5))] == [8, 1, 2]
     with pytest.raises(ValueError):
         calendar.next_due(anchor, 0, anchor)
 
@@ -293,7 +318,7 @@ def test_a_plan_body_with_an_unknown_field_or_two_calendars_is_refused_naming_th
     refused(post({"interval_days": 90}), "interval_days", "interval_months")
     refused(post({"interval_months": 0}), "interval_months")
     refused(post({"interval_months": 1, "lead_days": 28}), "lead_days")
-    refused(desk.put("/maintenance/plans/pm-x", json={k: v for k, v in body.items() if k != "id"} | {"timezon": "UTC"}),
-            "timezon")
+    replacement = {k: v for k, v in body.items() if k != "id"} | {"timezon": "UTC"}
+    refused(desk.put("/maintenance/plans/pm-x", json=replacement), "timezon")
     assert post({}).status_code == 201
     assert desk.get("/maintenance/plans/pm-x").json()["interval_months"] == 3

@@ -41,8 +41,9 @@ class PlanFields(BaseModel):
     plug_cycles: int | None = Field(default=None, ge=1, description="Connector plug-ins since the last PM.")
     operating_hours: float | None = Field(default=None, gt=0,
                                           description="Hours in which the pile delivered energy since the last PM.")
-    lead_days: int = Field(default=14, ge=0, le=365, description="Orders are created this long before they fall due; "
-                                                                  "shorter than the calendar interval (28 days a month).")
+    lead_days: int = Field(default=14, ge=0, le=365,
+                           description="Orders are created this long before they fall due; shorter than the "
+                                       "calendar interval (28 days a month).")
     environment_factors: dict[SiteEnvironment, Factor] = Field(
         default_factory=dict,
         description="Calendar interval multipliers per site environment; a site's factors are multiplied.")
@@ -111,8 +112,8 @@ def default() -> list[PlanSpec]:
     return parse(resources.files("maintenance.planning").joinpath("plans.default.yaml").read_text())
 
 
-_COLUMNS = ("id", "name", "kind", "model_id", "interval_days", "interval_months", "energy_kwh", "sessions", "plug_cycles",
-            "operating_hours", "lead_days", "environment_factors", "min_factor", "checklist", "active")
+_COLUMNS = ("id", "name", "kind", "model_id", "interval_days", "interval_months", "energy_kwh", "sessions",
+            "plug_cycles", "operating_hours", "lead_days", "environment_factors", "min_factor", "checklist", "active")
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + ", created_at, created_by, updated_at, updated_by FROM maintenance_plans"
 
 
