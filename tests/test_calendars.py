@@ -76,6 +76,10 @@ def test_a_daily_window_at_2_to_4_berlin_suppresses_at_half_past_two_on_both_sid
     assert suppressed_at(db, pile, local(BERLIN, 2026, 10, 24, 2, 30)) is True
     assert suppressed_at(db, pile, local(BERLIN, 2026, 10, 26, 2, 30)) is True
     assert suppressed_at(db, pile, local(BERLIN, 2026, 10, 26, 4, 30)) is False
+    # On that night 02:00–03:00 passes twice; the window takes the second pass, never longer than two hours.
+    assert suppressed_at(db, pile, datetime(2026, 10, 25, 0, 30, tzinfo=UTC)) is False   # 02:30 summer time
+    assert suppressed_at(db, pile, datetime(2026, 10, 25, 1, 30, tzinfo=UTC)) is True    # 02:30 winter time
+    assert suppressed_at(db, pile, datetime(2026, 10, 25, 2, 59, tzinfo=UTC)) is True    # 03:59 winter time
     # The same UTC instants at a site on another clock are not in its window.
     assert site_of(db, other) == "SITE-2"
     assert suppressed_at(db, other, local(BERLIN, 2026, 3, 30, 2, 30)) is False
