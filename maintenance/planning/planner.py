@@ -6,6 +6,10 @@ Safe from several processes: a run holds a transaction-scoped advisory lock (a s
 planner that finds it taken returns at once, its work is being done), and the partial
 unique index on open preventive orders per (pile, plan) would refuse a duplicate anyway.
 
+The calendar is days since the last completed PM (or since the pile went into service), or
+calendar months on a series anchored at the pile's in-service day on its site's local
+calendar (maintenance/planning/calendar.py: 31 January, 28 February, 31 March …).
+
 Usage counts since the last completed PM of that plan on that pile (the close time of
 its last closed preventive order), else since commissioning, installation or
 registration, in that order. One query for the fleet; per pile, index probes for the
