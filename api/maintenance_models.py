@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from maintenance.planning.inspections import FindingCreate
 from maintenance.planning.plans import PlanFields, PlanSpec
@@ -144,4 +144,6 @@ class InspectionsPublic(BaseModel):
 
 
 class InspectionInterval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     interval_days: int | None = Field(ge=1, le=3650, description="null: the default interval.")

@@ -1,11 +1,14 @@
 """API bodies, in families per entity (…Create, …Public, …sPublic(data, count))."""
 from __future__ import annotations
 
+import zoneinfo
 from datetime import date, datetime
+from functools import lru_cache
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from pilecare.domain import PILE_ID_PATTERN
+from pilecare.domain import PILE_ID_PATTERN, SiteEnvironment
 
 
 class PileCreate(BaseModel):
@@ -186,3 +189,59 @@ class DeadLetterPublic(BaseModel):
 class DeadLettersPublic(BaseModel):
     data: list[DeadLetterPublic]
     count: int
+
+
+def _known_zone(name: str) -> str:
+    # zoneinfo's keys on this machine, less the two that are not places: "localtime" is the
+    # host's own setting and "Factory" a placeholder. PostgreSQL must know it too (the route
+    # asks it), since windows are read on the site's clock there.
+    if name in ("localtime", "Factory") or name not in _zones():
+        raise ValueError(f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)")
+    return name
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+TimeZoneName = Annotated[str, Field(max_length=64, examples=["Europe/Berlin"],
+                                    description="IANA time zone of the site: recurring maintenance windows follow "
+                                                "its clock, monthly plans count its calendar days."),
+                         AfterValidator(_known_zone)]
+
+
+class SiteCreate(BaseModel):
+    """A site to register (R-INFO); unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=PILE_ID_PATTERN)
+    customer_id: str
+    name: str = Field(min_length=1, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    region: str = Field(min_length=1, max_length=64)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    environment: list[SiteEnvironment] = Field(default_factory=list, description="Conditions that shorten PM (R-PM).")
+    timezone: TimeZoneName
+
+
+class SiteUpdate(BaseModel):
+    """The fields of a site that may change; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: TimeZoneName
+
+
+class SitePublic(BaseModel):
+    id: str
+    customer_id: str
+    name: str
+    address: str | None
+    region: str
+    lat: float
+    lon: float
+    environment: list[str]
+    timezone: str

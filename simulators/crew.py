@@ -33,7 +33,7 @@ def seed_crew(conn: psycopg.Connection, per_region: int = 3, seed: int = 1, *, d
     rng = random.Random(seed)
     today = datetime.now(timezone.utc).date()
     engineers, shifts, vans, van_stock = [], [], [], []
-    for r, (region, city, lat, lon, _env) in enumerate(REGIONS):
+    for r, (region, city, lat, lon, _env, _zone) in enumerate(REGIONS):
         for k in range(per_region):
             n = r * per_region + k
             engineer_id = f"ENG-{n + 1:03d}"

@@ -19,14 +19,15 @@ MODELS = [
     ("HYPER-DC180", "Hyperwatt", "DC 180", "DC", 180.0, 2, 10),
     ("ULTRA-DC360", "Ultracharge", "HPC 360", "DC", 360.0, 2, 10),
 ]
-# Regions around real cities; environments shorten maintenance intervals (R-PM).
+# Regions around real cities; environments shorten maintenance intervals (R-PM). Each
+# region's time zone is the clock its sites' recurring maintenance windows follow.
 REGIONS = [
-    ("north", "Hamburg", 53.55, 9.99, ["coastal"]),
-    ("east", "Berlin", 52.52, 13.40, []),
-    ("west", "Cologne", 50.94, 6.96, ["heavy_use"]),
-    ("south", "Munich", 48.14, 11.58, ["cold"]),
-    ("southwest", "Freiburg", 47.99, 7.85, ["hot"]),
-    ("central", "Leipzig", 51.34, 12.37, ["dusty"]),
+    ("north", "Hamburg", 53.55, 9.99, ["coastal"], "Europe/Berlin"),
+    ("east", "Berlin", 52.52, 13.40, [], "Europe/Berlin"),
+    ("west", "Cologne", 50.94, 6.96, ["heavy_use"], "Europe/Berlin"),
+    ("south", "Munich", 48.14, 11.58, ["cold"], "Europe/Berlin"),
+    ("southwest", "Freiburg", 47.99, 7.85, ["hot"], "Europe/Berlin"),
+    ("central", "Leipzig", 51.34, 12.37, ["dusty"], "Europe/Berlin"),
 ]
 OPERATORS = ["Stadtwerke Nord", "ChargeWay", "FleetPower Logistics", "Autohof Mitte", "Parkhaus Gruppe",
              "Hotel Sonnenhof", "Retail Park Süd", "TaxiGenossenschaft", "Wohnbau eG", "Supermarkt Kette"]
@@ -60,13 +61,13 @@ def generate(piles: int, seed: int):
                           f"service{c + 1}@example.com"))
     n_sites = max(1, piles // 6)
     for s in range(n_sites):
-        region, city, lat, lon, env = REGIONS[s % len(REGIONS)]
+        region, city, lat, lon, env, zone = REGIONS[s % len(REGIONS)]
         customer = customers[min(int(rng.paretovariate(1.2)) - 1, len(customers) - 1)][0] if s >= len(customers) else customers[s][0]
         extra = ["heavy_use"] if rng.random() < 0.15 and "heavy_use" not in env else []
         sites.append((f"SITE-{s + 1:04d}", customer, f"{city} {rng.choice(SITE_KINDS)} {s + 1}",
                       f"{rng.randint(1, 200)} {rng.choice(['Hauptstr.', 'Ringstr.', 'Am Hafen', 'Industrieweg'])}, {city}",
                       region, round(lat + rng.uniform(-0.15, 0.15), 5), round(lon + rng.uniform(-0.2, 0.2), 5),
-                      env + extra))
+                      env + extra, zone))
     today = date(2026, 11, 1)
     for p in range(piles):
         site = sites[p % n_sites]
@@ -89,8 +90,8 @@ def seed_fleet(conn: psycopg.Connection, piles: int, seed: int = 1) -> str:
                         "reporting_interval_s) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", MODELS)
         cur.executemany("INSERT INTO customers (id, name, tier, contact_name, contact_phone, contact_email) "
                         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", customers)
-        cur.executemany("INSERT INTO sites (id, customer_id, name, address, region, lat, lon, environment) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", sites)
+        cur.executemany("INSERT INTO sites (id, customer_id, name, address, region, lat, lon, environment, timezone) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", sites)
         cur.executemany("INSERT INTO piles (id, serial, model_id, site_id, firmware, installed_on, commissioned_on, "
                         "warranty_end, lat, lon, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'seed') "
                         "ON CONFLICT DO NOTHING", rows)

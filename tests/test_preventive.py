@@ -244,7 +244,7 @@ def test_an_invalid_plan_set_names_each_problem_and_where(db):
         pm_plans.parse("plans:\n  - {id: Bad Id, name: x, kind: XX, checklist: []}\n")
     detail = refused.value.detail
     assert "plans.0.id" in detail and "plans.0.kind" in detail and "plans.0.checklist" in detail
-    with pytest.raises(InvalidInput, match="interval_days or at least one usage threshold"):
+    with pytest.raises(InvalidInput, match="interval_days, interval_months or at least one usage threshold"):
         pm_plans.parse("plans:\n  - {id: p, name: x, kind: AC, checklist: [a]}\n")
 
 

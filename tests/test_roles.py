@@ -69,6 +69,7 @@ TABLE = [
     ("DELETE", "/rules/x.none", None, SUPERVISOR),
     ("POST", "/maintenance/plans", {"id": "p"}, SUPERVISOR),
     ("PUT", "/maintenance/sites/SITE-1/inspection-interval", {"interval_days": 30}, SUPERVISOR),
+    ("PATCH", "/sites/SITE-1", {"timezone": "Europe/Berlin"}, SUPERVISOR),
     ("POST", "/work-orders/{order}/escalation-decision", {"action": "replace", "note": "x"}, SUPERVISOR),
     ("POST", "/dispatch/run", None, DISPATCH),
     ("POST", "/work-orders/{order}/assign", {"engineer_id": "E2", "reason": "knows the site"}, DISPATCH),
@@ -89,6 +90,7 @@ TABLE = [
     ("GET", "/deliveries", None, ADMIN),
     ("POST", "/users", {"id": "zed", "full_name": "Zed", "role": "viewer", "password": "long enough pw"}, ADMIN),
     ("POST", "/piles", {"id": "P-NEW"}, ADMIN),
+    ("POST", "/sites", {"id": "S-NEW"}, ADMIN),
     # the engineers' phone
     ("GET", "/field/work-orders", None, PHONE),
     ("POST", "/field/work-orders/{order}/accept", None, PHONE),

@@ -26,6 +26,13 @@ Office = [Depends(require(*OFFICE))]
 Supervisor = [Depends(require(*SUPERVISE))]
 Dispatch = [Depends(require(*DISPATCH))]
 DEFAULT_HORIZON = timedelta(days=90)
+_PLAN_RULES = (
+    "A calendar interval is `interval_days` or `interval_months`, never both. Months count from the pile's in-service "
+    "day on its site's local calendar (`GET /sites`, `timezone`), a day the month lacks moving to its last: from "
+    "31 January, due 28 February (29 in a leap year), 31 March, 30 April …, at the end of that local day. The next "
+    "date follows the last completed PM's due day and the day it was done. Environment factors shorten months to "
+    "whole months (at least one). `lead_days` must be shorter than the interval (28 days a month). Unknown fields "
+    "(e.g. `timezone`, `recurrence`, a typo) are a 422 naming them.")
 
 
 def _aware(**values: datetime | None) -> None:
@@ -41,7 +48,8 @@ def list_plans(conn: Conn, kind: PileKind | None = None, model_id: str | None = 
     return PlansPublic(data=[PlanPublic(**r) for r in rows], count=len(rows))
 
 
-@router.post("/plans", dependencies=Supervisor, status_code=status.HTTP_201_CREATED, summary="Create a plan")
+@router.post("/plans", dependencies=Supervisor, status_code=status.HTTP_201_CREATED, summary="Create a plan",
+             description=_PLAN_RULES)
 def create_plan(conn: Conn, actor: Actor, body: PlanCreate) -> PlanPublic:
     return PlanPublic(**pm_plans.create_plan(conn, body, actor))
 
@@ -51,7 +59,8 @@ def get_plan(conn: Conn, plan_id: str) -> PlanPublic:
     return PlanPublic(**pm_plans.get_plan(conn, plan_id))
 
 
-@router.put("/plans/{plan_id}", dependencies=Supervisor, summary="Replace a plan (issued orders keep their checklist and due date)")
+@router.put("/plans/{plan_id}", dependencies=Supervisor, summary="Replace a plan (issued orders keep their checklist and due date)",
+            description=_PLAN_RULES)
 def update_plan(conn: Conn, actor: Actor, plan_id: str, body: PlanUpdate) -> PlanPublic:
     return PlanPublic(**pm_plans.update_plan(conn, plan_id, body, actor))
 

@@ -1,12 +1,21 @@
 """Customers, sites and pile models: the registry piles refer to."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import psycopg
+from fastapi import APIRouter, Depends, status
+from psycopg.types.json import Jsonb
 
-from api.auth import CONTACTS, require
+from api.auth import CONTACTS, SUPERVISE, Actor, require
 from api.deps import Conn
+from api.models import SiteCreate, SitePublic, SiteUpdate
+from pilecare.errors import Conflict, InvalidInput, NotFound
 
 router = APIRouter(tags=["registry"])
+
+_SITE = "SELECT id, customer_id, name, address, region, lat, lon, environment, timezone FROM sites"
+_ZONE = ("A site's `timezone` (IANA, e.g. Europe/Berlin) is the clock its recurring maintenance windows follow and "
+         "the calendar its monthly PM plans count days on; sites registered before it existed have UTC. An unknown "
+         "zone or an unknown field is a 422 naming it.")
 
 
 @router.get("/customers", dependencies=[Depends(require(*CONTACTS))], summary="Customers (contact details included)")
@@ -15,10 +24,51 @@ def customers(conn: Conn) -> list[dict]:
         "SELECT id, name, tier, contact_name, contact_phone, contact_email FROM customers ORDER BY id").fetchall()
 
 
-@router.get("/sites", summary="Sites with their customer, region, position and environment")
-def sites(conn: Conn) -> list[dict]:
-    return conn.execute(
-        "SELECT id, customer_id, name, address, region, lat, lon, environment FROM sites ORDER BY id").fetchall()
+@router.get("/sites", summary="Sites with their customer, region, position, environment and time zone")
+def sites(conn: Conn) -> list[SitePublic]:
+    return [SitePublic(**r) for r in conn.execute(f"{_SITE} ORDER BY id").fetchall()]
+
+
+def _check_zone(conn: psycopg.Connection, name: str) -> None:
+    # Windows are read on the site's clock inside PostgreSQL, so it must know the zone too.
+    if conn.execute("SELECT 1 FROM pg_timezone_names WHERE name = %s", (name,)).fetchone() is None:
+        raise InvalidInput(f"timezone: {name!r} is not known to the database's time zone data")
+
+
+@router.post("/sites", dependencies=[Depends(require())], status_code=status.HTTP_201_CREATED,
+             summary="Register a site", description=_ZONE)
+def create_site(conn: Conn, actor: Actor, body: SiteCreate) -> SitePublic:
+    _check_zone(conn, body.timezone)
+    if conn.execute("SELECT 1 FROM customers WHERE id = %s", (body.customer_id,)).fetchone() is None:
+        raise InvalidInput(f"customer_id: customer {body.customer_id!r} does not exist")
+    values = body.model_dump(mode="json")
+    with conn.transaction():
+        try:
+            conn.execute("INSERT INTO sites (id, customer_id, name, address, region, lat, lon, environment, timezone) "
+                         "VALUES (%(id)s, %(customer_id)s, %(name)s, %(address)s, %(region)s, %(lat)s, %(lon)s, "
+                         "%(environment)s, %(timezone)s)", values)
+        except psycopg.errors.UniqueViolation as error:
+            raise Conflict(f"a site {body.id!r} already exists") from error
+        conn.execute("INSERT INTO site_events (site_id, actor, changes) VALUES (%s, %s, %s)",
+                     (body.id, actor, Jsonb({"created": values})))
+    return SitePublic(**conn.execute(f"{_SITE} WHERE id = %s", (body.id,)).fetchone())
+
+
+@router.patch("/sites/{site_id}", dependencies=[Depends(require(*SUPERVISE))], summary="Change a site's time zone",
+              description=_ZONE + " Recurring windows follow the new clock from the moment it is set; orders already "
+                                  "issued keep their due dates. The change is kept with who and when (site_events).")
+def update_site(conn: Conn, actor: Actor, site_id: str, body: SiteUpdate) -> SitePublic:
+    _check_zone(conn, body.timezone)
+    with conn.transaction():
+        # The old value is read under the row lock, so the recorded change is the one made.
+        row = conn.execute("SELECT timezone FROM sites WHERE id = %s FOR UPDATE", (site_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"site {site_id!r} does not exist")
+        if row["timezone"] != body.timezone:
+            conn.execute("UPDATE sites SET timezone = %s WHERE id = %s", (body.timezone, site_id))
+            conn.execute("INSERT INTO site_events (site_id, actor, changes) VALUES (%s, %s, %s)",
+                         (site_id, actor, Jsonb({"timezone": {"from": row["timezone"], "to": body.timezone}})))
+    return SitePublic(**conn.execute(f"{_SITE} WHERE id = %s", (site_id,)).fetchone())
 
 
 @router.get("/pile-models", summary="Pile models (AC/DC, rated power, connectors, reporting interval)")

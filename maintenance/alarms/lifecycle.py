@@ -12,17 +12,15 @@ from datetime import datetime
 
 import psycopg
 
+from maintenance.alarms import windows
 from maintenance.outbox import Event, enqueue
 from pilecare.errors import Conflict, NotFound
 
 ACTOR = "rules"
 _ANNOUNCED = {"raised": Event.ALARM_RAISED, "cleared": Event.ALARM_CLEARED}
 
-# Planned work on the pile or its site (maintenance_windows) at time %(at)s.
-IN_WINDOW = """EXISTS (
-    SELECT 1 FROM maintenance_windows w
-    WHERE w.cancelled_at IS NULL AND %(at)s >= w.starts_at AND %(at)s < w.ends_at
-      AND (w.pile_id = %(pile)s OR w.site_id = (SELECT site_id FROM piles WHERE id = %(pile)s)))"""
+# Planned work on the pile or its site at time %(at)s (maintenance/alarms/windows.py).
+IN_WINDOW = windows.covering("%(pile)s", "%(at)s")
 
 
 def _event(conn: psycopg.Connection, alarm_id: int, action: str, actor: str = ACTOR, note: str | None = None,
@@ -115,10 +113,8 @@ def lift_suppression(conn: psycopg.Connection) -> list[int]:
     """Alarms still active after their maintenance window ended count again (and may open orders)."""
     with conn.transaction():
         ids = [r[0] for r in conn.execute(
-            "UPDATE alarms a SET suppressed = false WHERE a.state = 'active' AND a.suppressed AND NOT EXISTS ("
-            " SELECT 1 FROM maintenance_windows w JOIN piles p ON p.id = a.pile_id WHERE w.cancelled_at IS NULL "
-            " AND now() >= w.starts_at AND now() < w.ends_at AND (w.pile_id = a.pile_id OR w.site_id = p.site_id)) "
-            "RETURNING a.id")]
+            "UPDATE alarms a SET suppressed = false WHERE a.state = 'active' AND a.suppressed "
+            f"AND NOT {windows.covering('a.pile_id', 'now()')} RETURNING a.id")]
         for alarm_id in ids:
             _event(conn, alarm_id, "unsuppressed", note="maintenance window over, fault still present")
     return ids

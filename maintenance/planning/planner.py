@@ -6,6 +6,10 @@ Safe from several processes: a run holds a transaction-scoped advisory lock (a s
 planner that finds it taken returns at once, its work is being done), and the partial
 unique index on open preventive orders per (pile, plan) would refuse a duplicate anyway.
 
+The calendar is days since the last completed PM (or since the pile went into service), or
+calendar months on a series anchored at the pile's in-service day on its site's local
+calendar (maintenance/planning/calendar.py: 31 January, 28 February, 31 March …).
+
 Usage counts since the last completed PM of that plan on that pile (the close time of
 its last closed preventive order), else since commissioning, installation or
 registration, in that order. One query for the fleet; per pile, index probes for the
@@ -32,6 +36,7 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
+from maintenance.planning import calendar
 from maintenance.planning.plans import seed_default_plans
 
 log = logging.getLogger(__name__)
@@ -74,6 +79,9 @@ class Due:
     factor: float  # the environment factor applied to the calendar interval
     lead_days: int
     usage: dict[str, float]
+    timezone: str = "UTC"  # the site's: a plan in months counts its local days, visits are local days
+    anchor: date | None = None  # a plan in months: the local day its series counts from
+    months: int | None = None  # a plan in months: the interval after the environment factor
 
     @property
     def create_from(self) -> datetime:
@@ -81,6 +89,9 @@ class Due:
 
     def reason(self, plan: dict) -> str:
         since = f"since {self.since:%Y-%m-%d}"
+        if self.trigger is Trigger.CALENDAR and self.months is not None:
+            return (f"calendar: every {self.months} month(s) ({plan['interval_months']} × environment "
+                    f"{self.factor:.2f}, whole months) from {self.anchor:%Y-%m-%d}, local days of {self.timezone}")
         if self.trigger is Trigger.CALENDAR:
             scaled = plan["interval_days"] * self.factor
             return f"calendar: every {scaled:g} days ({plan['interval_days']} × environment {self.factor:.2f}) {since}"
@@ -125,9 +136,11 @@ _POWERED_HOURS = ("SELECT count(*) FROM telemetry_hourly h WHERE h.pile_id = w.p
 
 _USAGE = f"""
 WITH applicable AS (
-    SELECT p.id AS pile_id, p.site_id, s.environment, m.connectors, pl.id AS plan_id,
+    SELECT p.id AS pile_id, p.site_id, s.environment, s.timezone, m.connectors, pl.id AS plan_id,
            coalesce(p.commissioned_on::timestamp AT TIME ZONE 'UTC', p.installed_on::timestamp AT TIME ZONE 'UTC',
-                    p.created_at) AS in_service
+                    p.created_at) AS in_service,
+           -- The anchor of a plan in calendar months: a local date at the site.
+           coalesce(p.commissioned_on, p.installed_on, (p.created_at AT TIME ZONE s.timezone)::date) AS in_service_day
     FROM piles p
     JOIN pile_models m ON m.id = p.model_id
     JOIN sites s ON s.id = p.site_id
@@ -137,12 +150,15 @@ WITH applicable AS (
 ), base AS (
     SELECT a.*, coalesce((SELECT max(w.closed_at) FROM work_orders w
                           WHERE w.kind = 'preventive' AND w.state = 'closed'
-                            AND w.pile_id = a.pile_id AND w.plan_id = a.plan_id), a.in_service) AS since
+                            AND w.pile_id = a.pile_id AND w.plan_id = a.plan_id), a.in_service) AS since,
+           (SELECT max(w.due_at) FROM work_orders w WHERE w.kind = 'preventive' AND w.state = 'closed'
+              AND w.pile_id = a.pile_id AND w.plan_id = a.plan_id) AS last_due
     FROM applicable a
 ), windows AS (
     SELECT b.*, greatest(b.since, %(now)s - make_interval(days => %(rate_days)s)) AS recent_from FROM base b
 )
-SELECT w.pile_id, w.site_id, w.environment, w.plan_id, w.since, w.recent_from,
+SELECT w.pile_id, w.site_id, w.environment, w.timezone, w.plan_id, w.since, w.recent_from, w.in_service_day,
+       w.last_due,
        coalesce(ev.sessions, 0) AS sessions, coalesce(ev.sessions_recent, 0) AS sessions_recent,
        coalesce(ev.plugs, 0) AS plug_cycles, coalesce(ev.plugs_recent, 0) AS plug_cycles_recent,
        coalesce(en.energy, 0) AS energy_kwh, coalesce(en.energy_recent, 0) AS energy_kwh_recent,
@@ -185,8 +201,19 @@ def _due(row: dict, plan: dict, now: datetime) -> Due | None:
     factor = environment_factor(plan, row["environment"] or [])
     usage = {t.value: float(row[t.value]) for t in _UNITS}
     candidates: list[tuple[datetime, Trigger, bool]] = []
+    zone, months = row["timezone"], None
     if plan["interval_days"] is not None:
         candidates.append((row["since"] + timedelta(days=plan["interval_days"] * factor), Trigger.CALENDAR, False))
+    if plan.get("interval_months") is not None:
+        # On the anchor's series, after the last completed PM's due day and the day it was
+        # done: an early PM still counts for its month, a late one does not make the months
+        # it overran due at once.
+        months = calendar.scaled_months(plan["interval_months"], factor)
+        after = row["in_service_day"]
+        if row["last_due"] is not None:
+            after = max(calendar.local_day(row["last_due"], zone), calendar.local_day(row["since"], zone))
+        day = calendar.next_due(row["in_service_day"], months, after)
+        candidates.append((calendar.end_of_day(day, zone), Trigger.CALENDAR, False))
     span_days = max((now - row["recent_from"]).total_seconds() / 86400, 1.0)
     for trigger in _UNITS:
         limit = plan[trigger.value]
@@ -204,7 +231,7 @@ def _due(row: dict, plan: dict, now: datetime) -> Due | None:
         return None
     due_at, trigger, crossed = min(candidates, key=lambda c: c[0])
     return Due(row["pile_id"], row["site_id"], row["plan_id"], row["since"], due_at, trigger, crossed, factor,
-               plan["lead_days"], usage)
+               plan["lead_days"], usage, zone, row["in_service_day"] if months else None, months)
 
 
 def _active_plans(conn: psycopg.Connection) -> dict[str, dict]:
@@ -230,10 +257,10 @@ def forecast(conn: psycopg.Connection, now: datetime | None = None) -> list[Due]
     return [d for d in dues if d is not None]
 
 
-def _visit_day(due: Due, today: date) -> date:
-    # An overdue pile is visited as soon as possible, not in the past. Sites carry no
-    # time zone yet, so visit days are UTC days.
-    return max(due.due_at.astimezone(timezone.utc).date(), today)
+def _visit_day(due: Due, now: datetime) -> date:
+    # An overdue pile is visited as soon as possible, not in the past. Visit days are the
+    # site's local days, so a due date at the end of a local day is visited that day.
+    return max(calendar.local_day(due.due_at, due.timezone), calendar.local_day(now, due.timezone))
 
 
 def _batch(dues: list[Due], open_visits: dict[str, list[tuple[date, int]]], now: datetime,
@@ -245,7 +272,7 @@ def _batch(dues: list[Due], open_visits: dict[str, list[tuple[date, int]]], now:
     opens a visit on its own due day. Piles whose lead time has not come yet still join
     such a visit: the crew is on site anyway.
     """
-    today, window = now.astimezone(timezone.utc).date(), timedelta(days=window_days)
+    window = timedelta(days=window_days)
     chosen = []
     by_site: dict[str, list[Due]] = defaultdict(list)
     for due in dues:
@@ -253,7 +280,7 @@ def _batch(dues: list[Due], open_visits: dict[str, list[tuple[date, int]]], now:
     for site_id, site_dues in by_site.items():
         days = sorted(day for day, _ in open_visits.get(site_id, []))
         for due in sorted(site_dues, key=lambda d: (d.due_at, d.pile_id, d.plan_id)):
-            day = _visit_day(due, today)
+            day = _visit_day(due, now)
             joined = next((v for v in days if v <= day <= v + window), None)
             if joined is None and due.create_from <= now:
                 joined = day

@@ -29,13 +29,21 @@ class PlanFields(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     kind: PileKind
     model_id: str | None = Field(default=None, description="NULL: every model of the kind without a plan of its own.")
-    interval_days: int | None = Field(default=None, ge=1, le=3650, description="Calendar interval before environment.")
+    interval_days: int | None = Field(default=None, ge=1, le=3650,
+                                      description="Calendar interval in days, before environment; or interval_months.")
+    interval_months: int | None = Field(
+        default=None, ge=1, le=120,
+        description="Calendar interval in calendar months instead of days: due on the pile's in-service day of the "
+                    "month (its local date at the site), a day the month lacks moving to the month's last "
+                    "(from 31 January: 28/29 February, 31 March, 30 April …; maintenance/planning/calendar.py).")
     energy_kwh: float | None = Field(default=None, gt=0, description="Energy delivered since the last PM.")
     sessions: int | None = Field(default=None, ge=1, description="Charging sessions started since the last PM.")
     plug_cycles: int | None = Field(default=None, ge=1, description="Connector plug-ins since the last PM.")
     operating_hours: float | None = Field(default=None, gt=0,
                                           description="Hours in which the pile delivered energy since the last PM.")
-    lead_days: int = Field(default=14, ge=0, le=365, description="Orders are created this long before they fall due.")
+    lead_days: int = Field(default=14, ge=0, le=365,
+                           description="Orders are created this long before they fall due; shorter than the "
+                                       "calendar interval (28 days a month).")
     environment_factors: dict[SiteEnvironment, Factor] = Field(
         default_factory=dict,
         description="Calendar interval multipliers per site environment; a site's factors are multiplied.")
@@ -45,12 +53,18 @@ class PlanFields(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self):
-        if self.interval_days is None and all(getattr(self, k) is None for k in USAGE_THRESHOLDS):
-            raise ValueError("a plan needs interval_days or at least one usage threshold "
+        if self.interval_days is not None and self.interval_months is not None:
+            raise ValueError("give interval_days or interval_months, not both")
+        if self.interval_days is None and self.interval_months is None and \
+                all(getattr(self, k) is None for k in USAGE_THRESHOLDS):
+            raise ValueError("a plan needs interval_days, interval_months or at least one usage threshold "
                              f"({', '.join(USAGE_THRESHOLDS)})")
+        # Otherwise the next order would be created the moment the previous one closes.
         if self.interval_days is not None and self.lead_days >= self.interval_days:
-            # Otherwise the next order would be created the moment the previous one closes.
             raise ValueError(f"lead_days ({self.lead_days}) must be shorter than interval_days ({self.interval_days})")
+        if self.interval_months is not None and self.lead_days >= 28 * self.interval_months:
+            raise ValueError(f"lead_days ({self.lead_days}) must be shorter than interval_months "
+                             f"({self.interval_months}) at its shortest ({28 * self.interval_months} days)")
         repeated = sorted({item for item in self.checklist if self.checklist.count(item) > 1})
         if repeated:
             raise ValueError(f"checklist items must be unique; repeated: {', '.join(repeated)}")
@@ -98,8 +112,8 @@ def default() -> list[PlanSpec]:
     return parse(resources.files("maintenance.planning").joinpath("plans.default.yaml").read_text())
 
 
-_COLUMNS = ("id", "name", "kind", "model_id", "interval_days", "energy_kwh", "sessions", "plug_cycles",
-            "operating_hours", "lead_days", "environment_factors", "min_factor", "checklist", "active")
+_COLUMNS = ("id", "name", "kind", "model_id", "interval_days", "interval_months", "energy_kwh", "sessions",
+            "plug_cycles", "operating_hours", "lead_days", "environment_factors", "min_factor", "checklist", "active")
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + ", created_at, created_by, updated_at, updated_by FROM maintenance_plans"
 
 
