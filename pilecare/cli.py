@@ -11,10 +11,14 @@ from pilecare.settings import get_settings
 def _migrate(args) -> None:
     from pilecare.db import connect
     from pilecare.migrate import migrate
+    from pilecare.storage import TimescaleUnavailable
 
     settings = get_settings()
     with connect(settings) as conn:
-        applied = migrate(conn, settings)
+        try:
+            applied = migrate(conn, settings)
+        except TimescaleUnavailable as error:
+            raise SystemExit(f"pilecare migrate: {error}") from None
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
 
 
