@@ -8,7 +8,8 @@ WORKDIR /src
 COPY . .
 RUN pip wheel --no-cache-dir --disable-pip-version-check --no-deps --wheel-dir /wheels .
 
-# The operator console: its static files plus the npm packages it serves (Chart.js),
+# The operator console: its static files plus the npm packages it serves (Chart.js, and
+# Swagger UI and ReDoc for /docs and /redoc),
 # installed from the lock file; node stays out of the runtime image.
 FROM node:20-slim AS console
 WORKDIR /console

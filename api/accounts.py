@@ -1,5 +1,5 @@
-"""User accounts in PostgreSQL: create, change, check a password. Every change is recorded
-in user_events with who made it and when.
+"""User accounts in PostgreSQL: create, change, check a password, slow down guessing, lift
+a lock. Every change is recorded in user_events with who made it and when.
 
 Passwords are hashed with Argon2 through pwdlib; nothing here ever returns a hash.
 """
@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.rows import tuple_row
 from pwdlib import PasswordHash
 
 from pilecare.domain import Role
@@ -80,6 +81,10 @@ def update(conn: psycopg.Connection, user_id: str, *, actor: str, role: Role | N
             _check_password(password)
             conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (_hasher.hash(password), user_id))
             changes["password"] = "changed"
+            # A reset password is meant to be used at once: the locks earned guessing the old
+            # one no longer protect anything.
+            if cleared := _forget_failures(conn, user_id):
+                changes["unlocked"] = {"failures_cleared": cleared}
         if engineer_id is not None:
             _link_engineer(conn, user_id, engineer_id)
             changes["engineer_id"] = engineer_id
@@ -98,27 +103,101 @@ def get(conn: psycopg.Connection, user_id: str, *, active_only: bool = False) ->
     return User(row[0], Role(row[1]), row[2], row[3])
 
 
-def check_throttle(conn: psycopg.Connection, user_id: str, *, max_failures: int, window_minutes: int) -> None:
-    """Refuse (429) a user name with too many recent failed logins, known or not alike."""
-    row = conn.execute(
-        "SELECT count(*) AS n, min(at) + make_interval(mins => %s) - now() AS wait FROM login_failures "
-        "WHERE user_id = %s AND at > now() - make_interval(mins => %s)",
-        (window_minutes, user_id, window_minutes)).fetchone()
-    count, wait = (row["n"], row["wait"]) if isinstance(row, dict) else row
-    if count >= max_failures:
-        seconds = max(1, int(wait.total_seconds()))
-        raise TooManyRequests(f"too many failed logins for this user name; try again in {-(-seconds // 60)} min",
-                              retry_after_s=seconds)
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins allowed within `window_minutes` (PILECARE_LOGIN_*): `per_source` per user
+    name and source (device cookie, else address), `per_name` per user name over every client
+    without a device cookie."""
+    per_source: int
+    per_name: int
+    window_minutes: int
 
 
-def record_failure(conn: psycopg.Connection, user_id: str, address: str | None, *, window_minutes: int) -> None:
+@dataclass(frozen=True)
+class LoginClient:
+    """Where a login attempt comes from: its address, and the id of the device cookie it
+    carried if that cookie is valid and was issued to the user name it tries."""
+    address: str | None
+    device: str | None = None
+
+
+# (limit, which failures count, what the refusal says, what the lock covers). A client with a
+# device cookie answers only for its own failures: OWASP's "Slow down online guessing attacks
+# with device cookies". Any other client is held per address (OWASP Authentication Cheat
+# Sheet: lock per account and source) and, with all the others, per name.
+def _scopes(client: LoginClient, limits: LoginLimits) -> list[tuple[int, str, str, str]]:
+    if client.device is not None:
+        return [(limits.per_source, "device = %(device)s", "from this device", "device")]
+    return [(limits.per_source, "device IS NULL AND address IS NOT DISTINCT FROM %(address)s", "from this address",
+             "address"),
+            (limits.per_name, "device IS NULL",
+             "from clients that have not logged in as it before (one that has still can)", "new clients")]
+
+
+def _count(conn: psycopg.Connection, user_id: str, client: LoginClient, limits: LoginLimits, limit: int,
+           where: str) -> tuple[int, int]:
+    """Recent failures in one scope, and the seconds until they drop below `limit`."""
+    count, wait = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT count(*), (array_agg(at ORDER BY at))[greatest(count(*) - %(limit)s + 1, 1)::int] "
+        "                 + make_interval(mins => %(window)s) - now() "
+        f"FROM login_failures WHERE user_id = %(user)s AND at > now() - make_interval(mins => %(window)s) AND {where}",
+        {"user": user_id, "limit": limit, "window": limits.window_minutes, "address": client.address,
+         "device": client.device}).fetchone()
+    return count, max(1, int(wait.total_seconds())) if wait is not None else 0
+
+
+def check_throttle(conn: psycopg.Connection, user_id: str, client: LoginClient, limits: LoginLimits) -> None:
+    """Refuse a login attempt whose scope has too many recent failures: TooManyRequests (429)
+    with the seconds to wait. Known and unknown user names alike, so a refusal tells nothing
+    about which accounts exist."""
+    for limit, where, said, _ in _scopes(client, limits):
+        count, wait = _count(conn, user_id, client, limits, limit, where)
+        if count >= limit:
+            raise TooManyRequests(f"too many failed logins for this user name {said}; try again in "
+                                  f"{-(-wait // 60)} min", retry_after_s=wait)
+
+
+def record_failure(conn: psycopg.Connection, user_id: str, client: LoginClient, limits: LoginLimits) -> None:
+    """Count a failed login; when it locks a scope of an existing account, record that in
+    user_events (actor `login-throttle`, with the address it came from)."""
     with conn.transaction():
-        conn.execute("DELETE FROM login_failures WHERE at < now() - make_interval(mins => %s)", (window_minutes,))
-        conn.execute("INSERT INTO login_failures (user_id, address) VALUES (%s, %s)", (user_id, address))
+        conn.execute("DELETE FROM login_failures WHERE at < now() - make_interval(mins => %s)",
+                     (limits.window_minutes,))
+        conn.execute("INSERT INTO login_failures (user_id, address, device) VALUES (%s, %s, %s)",
+                     (user_id, client.address, client.device))
+        for limit, where, _, scope in _scopes(client, limits):
+            count, wait = _count(conn, user_id, client, limits, limit, where)
+            if count == limit:  # this failure is the one that locks it
+                change = {"locked": {"scope": scope, "address": client.address, "failures": count,
+                                     "for_s": wait}}
+                conn.execute("INSERT INTO user_events (user_id, actor, change) SELECT %s, 'login-throttle', %s "
+                             "WHERE EXISTS (SELECT 1 FROM users WHERE id = %s)",
+                             (user_id, json.dumps(change), user_id))
 
 
-def clear_failures(conn: psycopg.Connection, user_id: str) -> None:
-    conn.execute("DELETE FROM login_failures WHERE user_id = %s", (user_id,))
+def clear_failures(conn: psycopg.Connection, user_id: str, client: LoginClient) -> None:
+    """Forget the failures of the client that has just logged in (only its own: a success
+    elsewhere must not hand a guesser a fresh allowance)."""
+    conn.execute("DELETE FROM login_failures WHERE user_id = %s AND "
+                 "(device = %s OR (device IS NULL AND address IS NOT DISTINCT FROM %s))",
+                 (user_id, client.device, client.address))
+
+
+def unlock(conn: psycopg.Connection, user_id: str, *, actor: str) -> int:
+    """Lift every failed-login lock on an account (all sources); return the failures forgotten.
+
+    Raises NotFound for an unknown account. Recorded in user_events.
+    """
+    with conn.transaction():
+        if conn.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user_id,)).fetchone() is None:
+            raise NotFound(f"user {user_id!r} does not exist")
+        cleared = _forget_failures(conn, user_id)
+        _record(conn, user_id, actor, {"unlocked": {"failures_cleared": cleared}})
+    return cleared
+
+
+def _forget_failures(conn: psycopg.Connection, user_id: str) -> int:
+    return conn.execute("DELETE FROM login_failures WHERE user_id = %s", (user_id,)).rowcount
 
 
 def authenticate(conn: psycopg.Connection, user_id: str, password: str) -> User | None:

@@ -8,8 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.auth import ANYONE, require, secret_key
-from api.routes import (alarms, console, dispatch, engineers, events, field, fleet, health, ingest, kpis, maintenance,
-                        overview, piles, registry, rules, search, users, webhooks, windows, work_orders)
+from api.routes import (alarms, console, dispatch, docs, engineers, events, field, fleet, health, ingest, kpis,
+                        maintenance, overview, piles, registry, rules, search, users, webhooks, windows, work_orders)
 from maintenance import policy as policies
 from maintenance.dispatch import matching
 from pilecare.db import pool
@@ -33,6 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Maintenance platform for EV charging piles: fleet registry, telemetry and ingest health.",
         lifespan=lifespan,
+        # /docs and /redoc come from api/routes/docs.py, which serves their scripts itself
+        # (FastAPI's own pages load them from a CDN and stay blank offline).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     # The same files `pilecare maintenance` reads: one policy and one dispatch configuration
@@ -62,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The console's pages check the login themselves: `/` shows the login page to a stranger.
     app.include_router(console.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
     app.include_router(users.router)
     logged_in = [Depends(require(*ANYONE))]
     for module in (piles, registry, fleet, overview, search, kpis, ingest, alarms, work_orders, field, engineers, dispatch,

@@ -22,7 +22,8 @@ from api.accounts import Role, User
 from pilecare.errors import Forbidden, NotFound, Unauthorized
 from pilecare.settings import Settings
 
-__all__ = ["Role", "User", "CurrentUser", "EngineerUser", "Actor", "require", "issue_token", "secret_key"]
+__all__ = ["Role", "User", "CurrentUser", "EngineerUser", "Actor", "require", "issue_token", "secret_key",
+           "issue_device_cookie", "device_of"]
 
 COOKIE = "pilecare_token"
 _ALGORITHM = "HS256"
@@ -58,6 +59,40 @@ def issue_token(settings: Settings, key: str, user: User) -> tuple[str, int]:
     lifetime = timedelta(minutes=settings.token_minutes)
     claims = {"sub": user.id, "role": user.role.value, "iat": now, "exp": now + lifetime}
     return jwt.encode(claims, key, algorithm=_ALGORITHM), int(lifetime.total_seconds())
+
+
+DEVICE_COOKIE = "pilecare_device"
+# A client that has logged in keeps its device cookie this long (renewed at every login).
+DEVICE_DAYS = 365
+# Signed with the same key as bearer tokens, so it carries an audience of its own: PyJWT
+# refuses a token with an audience where none is expected, so it never passes as a bearer
+# token, and a bearer token (no audience) never passes as a device cookie.
+_DEVICE_AUDIENCE = "pilecare:device"
+
+
+def issue_device_cookie(key: str, user_id: str) -> tuple[str, int]:
+    """A device cookie for a client that has just logged in as `user_id`, and its lifetime in
+    seconds: a signed token naming the user and a random device id (OWASP "Slow down online
+    guessing attacks with device cookies"; docs/roles.md)."""
+    now = datetime.now(timezone.utc)
+    lifetime = timedelta(days=DEVICE_DAYS)
+    claims = {"sub": user_id, "device": secrets.token_urlsafe(16), "aud": _DEVICE_AUDIENCE, "iat": now,
+              "exp": now + lifetime}
+    return jwt.encode(claims, key, algorithm=_ALGORITHM), int(lifetime.total_seconds())
+
+
+def device_of(request: Request, user_id: str) -> str | None:
+    """The device id of the request's device cookie when it is valid and was issued to
+    `user_id`; None otherwise (no cookie, forged, expired, or another user's)."""
+    cookie = request.cookies.get(DEVICE_COOKIE)
+    if not cookie:
+        return None
+    try:
+        claims = jwt.decode(cookie, request.app.state.secret_key, algorithms=[_ALGORITHM], audience=_DEVICE_AUDIENCE,
+                            options={"require": ["sub", "device", "exp", "aud"]})
+    except jwt.InvalidTokenError:
+        return None
+    return claims["device"] if claims["sub"] == user_id else None
 
 
 def current_user(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> User:

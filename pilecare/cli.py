@@ -11,10 +11,14 @@ from pilecare.settings import get_settings
 def _migrate(args) -> None:
     from pilecare.db import connect
     from pilecare.migrate import migrate
+    from pilecare.storage import TimescaleUnavailable
 
     settings = get_settings()
     with connect(settings) as conn:
-        applied = migrate(conn, settings)
+        try:
+            applied = migrate(conn, settings)
+        except TimescaleUnavailable as error:
+            raise SystemExit(f"pilecare migrate: {error}") from None
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
 
 
@@ -77,20 +81,29 @@ def _users(args) -> None:
     from pilecare.errors import PilecareError
 
     settings = get_settings()
+    actor = f"cli:{getpass.getuser()}"
     with connect(settings) as conn:
         if args.users_command == "list":
             for row in conn.execute("SELECT id, role, full_name, active FROM users ORDER BY id").fetchall():
                 print("\t".join(str(v) for v in (row.values() if isinstance(row, dict) else row)))
             return
-        # The password never goes on the command line (shell history, ps): the
-        # environment or a prompt.
-        password = os.environ.get("PILECARE_PASSWORD") or getpass.getpass(f"password for {args.id}: ")
         try:
+            # The way back in when the only admin is locked out or has lost the password.
+            if args.users_command == "unlock":
+                cleared = accounts.unlock(conn, args.id, actor=actor)
+                print(f"unlocked {args.id} ({cleared} recent failed logins forgotten)")
+                return
+            # The password never goes on the command line (shell history, ps): the
+            # environment or a prompt.
+            password = os.environ.get("PILECARE_PASSWORD") or getpass.getpass(f"password for {args.id}: ")
+            if args.users_command == "password":
+                accounts.update(conn, args.id, actor=actor, password=password)
+                print(f"password of {args.id} changed; its login locks are lifted")
+                return
             user = accounts.create(conn, args.id, role=accounts.Role(args.role), full_name=args.name or args.id,
-                                   password=password, actor=f"cli:{getpass.getuser()}", email=args.email,
-                                   engineer_id=args.engineer)
+                                   password=password, actor=actor, email=args.email, engineer_id=args.engineer)
         except PilecareError as error:
-            raise SystemExit(f"pilecare users create: {error.detail}") from None
+            raise SystemExit(f"pilecare users {args.users_command}: {error.detail}") from None
     print(f"created {user.id} ({user.role.value})")
 
 
@@ -184,6 +197,13 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--engineer", help="engineers: the engineer record this login is")
     create.set_defaults(func=_users)
     users.add_parser("list", help="list accounts").set_defaults(func=_users)
+    unlock = users.add_parser("unlock", help="lift every failed-login lock on an account (docs/roles.md)")
+    unlock.add_argument("id")
+    unlock.set_defaults(func=_users)
+    password = users.add_parser("password", help="set an account's password (from PILECARE_PASSWORD or a prompt); "
+                                                 "lifts its login locks")
+    password.add_argument("id")
+    password.set_defaults(func=_users)
 
     sub.add_parser("schema", help="write the device protocol JSON Schemas").set_defaults(func=_schema)
 

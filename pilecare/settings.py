@@ -59,9 +59,14 @@ class Settings(BaseSettings):
     # every process started from the same directory shares.
     secret_key: str | None = Field(default=None, min_length=32)
     token_minutes: int = Field(default=12 * 60, ge=1, le=30 * 24 * 60)   # one shift
-    # After this many failed logins for one user name within the window, further attempts
-    # are refused (429) until the window has passed: guessing stays slow, across processes.
+    # Failed logins within the window before further attempts are refused (429) until it has
+    # passed, counted in PostgreSQL so guessing stays slow across processes (docs/roles.md):
+    # per user name and source (the device cookie of a client that has logged in as that user
+    # before, else the address) ...
     login_max_failures: int = Field(default=5, ge=1)
+    # ... and per user name over every client without such a cookie, so many addresses
+    # together cannot guess on; a client with the cookie is not held by this one.
+    login_max_failures_per_name: int = Field(default=50, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
 
     api_host: str = "127.0.0.1"

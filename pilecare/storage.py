@@ -78,17 +78,75 @@ ROLLUP_COLUMNS = (
 )
 
 
+# The one statement that touches the extension. Tests put a statement here that fails the
+# way an installed but unusable TimescaleDB fails (the true external boundary).
+CREATE_EXTENSION = "CREATE EXTENSION IF NOT EXISTS timescaledb"
+
+# "extension is not available" (PostgreSQL 15+) and "could not open extension control file"
+# (older): the package is not installed on the server, the normal plain-PostgreSQL case.
+_NOT_INSTALLED = {"0A000", "58P01"}
+_PRELOAD = ("add shared_preload_libraries = 'timescaledb' to postgresql.conf (SHOW config_file says where) "
+            "and restart PostgreSQL")
+
+
+class TimescaleUnavailable(RuntimeError):
+    """PILECARE_TIMESCALE=on, but TimescaleDB cannot be used on this server.
+
+    The message is one line: what failed and what to do about it.
+    """
+
+
 def want_timescale(conn: psycopg.Connection, settings: Settings) -> bool:
+    """Whether telemetry goes on TimescaleDB, by PILECARE_TIMESCALE.
+
+    `off`: never. `auto`: when it works, which is known only by creating the extension (it can
+    be installed yet refuse, e.g. "extension must be preloaded" right after the package is
+    installed); otherwise plain PostgreSQL, with one warning when it is installed but refused.
+    `on`: raises TimescaleUnavailable (one line saying how to fix it) when it does not work.
+    """
     if settings.timescale == "off":
         return False
-    available = conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-    ).fetchone()
-    if not available:
-        if settings.timescale == "on":
-            raise RuntimeError("PILECARE_TIMESCALE=on but the timescaledb extension is not available")
-        return False
-    return True
+    if has_timescale(conn):
+        return True
+    error = _try_extension(conn)
+    if error is None:
+        return True
+    reason = error.diag.message_primary or str(error).strip()
+    installed = error.sqlstate not in _NOT_INSTALLED
+    preload = "preload" in f"{reason} {error.diag.message_hint or ''}"
+    if settings.timescale == "on":
+        if not installed:
+            fix = "install the timescaledb package for this PostgreSQL version"
+        else:
+            fix = _PRELOAD if preload else "fix that"
+        raise TimescaleUnavailable(f"PILECARE_TIMESCALE=on, but TimescaleDB cannot be used: {reason}; {fix}, "
+                                   "or set PILECARE_TIMESCALE=auto to use plain PostgreSQL")
+    if not installed:
+        log.info("TimescaleDB is not installed on this server: telemetry uses plain PostgreSQL partitions")
+    else:
+        # Said once, at the migration that creates telemetry: that choice is kept for this database.
+        log.warning("TimescaleDB is installed but cannot be used (%s): telemetry uses plain PostgreSQL "
+                    "partitions in this database%s", reason, f"; to use it in a new database, {_PRELOAD}" if preload
+                    else "")
+    return False
+
+
+def _try_extension(conn: psycopg.Connection) -> psycopg.Error | None:
+    """Create the extension in a throwaway session and roll it back; the error if that fails.
+
+    A session of its own, because TimescaleDB's loader refuses with FATAL, which ends the
+    session it runs in, and the migration's session must go on without it. Failing to
+    connect at all is not an answer about TimescaleDB: that raises.
+    """
+    with psycopg.connect(conn.info.dsn, password=conn.info.password) as probe:
+        try:
+            probe.execute(CREATE_EXTENSION)
+        except psycopg.Error as error:
+            return error
+        finally:
+            if not probe.closed:
+                probe.rollback()  # only a probe: the migration creates it for real
+    return None
 
 
 def create_telemetry(conn: psycopg.Connection, settings: Settings) -> str:
@@ -113,7 +171,7 @@ def create_telemetry(conn: psycopg.Connection, settings: Settings) -> str:
 
 
 def _create_timescale(conn: psycopg.Connection, settings: Settings) -> None:
-    conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    conn.execute(CREATE_EXTENSION)
     conn.execute(_TELEMETRY_TABLE.format(partition=""))
     conn.execute(_TELEMETRY_KEY)
     conn.execute("SELECT create_hypertable('telemetry', 'time', chunk_time_interval => INTERVAL '1 day')")

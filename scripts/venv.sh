@@ -15,15 +15,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -e ".[test,embedded]"
   echo "$want" > "$stamp"
 fi
-# The console's browser libraries (Chart.js) come from npm, installed into
-# api/console/node_modules and served by the API from there. Reinstall when the lock file
+# The console's browser libraries (Chart.js; Swagger UI and ReDoc for /docs and /redoc) come
+# from npm, installed into api/console/node_modules and served by the API from there. Reinstall when the lock file
 # changed since the last install.
 console="api/console"
 console_stamp="$console/node_modules/.pilecare-installed"
 console_want="$(sha256sum "$console/package-lock.json" | cut -d' ' -f1)"
 if [ ! -f "$console_stamp" ] || [ "$(cat "$console_stamp")" != "$console_want" ]; then
   if ! command -v npm >/dev/null 2>&1; then
-    echo "npm is missing: the operator console needs it once to install its chart library" >&2
+    echo "npm is missing: the operator console and /docs need it once to install their browser libraries" >&2
     echo "(install Node.js 18+ with npm, e.g. apt-get install nodejs npm, then run this again)" >&2
     exit 1
   fi

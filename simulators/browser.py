@@ -29,8 +29,14 @@ def chromium_problem() -> str | None:
     return None
 
 
-def chrome():
-    """A headless Chromium with a fresh profile whose console log we can read."""
+# Chromium flags for a machine without internet: every request that is not to this machine
+# goes to a proxy on the discard port, where nothing listens (loopback always goes direct).
+OFFLINE = ("--proxy-server=http://127.0.0.1:9",)
+
+
+def chrome(flags: tuple[str, ...] = ()):
+    """A headless Chromium with a fresh profile whose console log we can read; `flags` are
+    added to Chromium's command line (e.g. OFFLINE)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -40,7 +46,7 @@ def chrome():
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
-                 f"--window-size={SIZE[0]},{SIZE[1]}", "--lang=en-GB"):
+                 f"--window-size={SIZE[0]},{SIZE[1]}", "--lang=en-GB", *flags):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit driver path: Selenium Manager never tries to download one.
@@ -65,8 +71,8 @@ class Browser:
     """The console at `url` in a fresh Chromium, plus the console log gathered as we go
     (reading it drains it); screenshots go to the folder `shots`."""
 
-    def __init__(self, url: str, shots: Path):
-        self.d, self.url, self.shots, self.log = chrome(), url, Path(shots), []
+    def __init__(self, url: str, shots: Path, flags: tuple[str, ...] = ()):
+        self.d, self.url, self.shots, self.log = chrome(flags), url, Path(shots), []
 
     def __enter__(self) -> "Browser":
         return self

@@ -183,3 +183,138 @@ def test_an_engineer_login_is_linked_only_by_an_admin_and_an_unlinked_one_sees_n
     assert moved.status_code == 200 and moved.json()["engineer_id"] == "E2"
     assert db.execute("SELECT id FROM engineers WHERE user_id = 'ivo'").fetchall() == [("E2",)]
     assert unlinked.get("/field/work-orders").status_code == 200
+
+
+# Who may keep whom out (docs/roles.md): failures are counted per source, so a guesser locks
+# out only itself, and a client that has logged in before (it holds a device cookie) gets
+# through while new clients are held (OWASP, "Slow down online guessing attacks with device
+# cookies"; Authentication Cheat Sheet, lock per account and source).
+ATTACKER, OFFICE, ELSEWHERE = ("203.0.113.66", 40000), ("198.51.100.7", 40000), ("192.0.2.10", 40000)
+
+
+def login(client, name="admin", password=PASSWORD):
+    return client.post("/auth/token", data={"username": name, "password": password})
+
+
+def guess(client, name="admin", times=None, settings=None):
+    for _ in range(times or settings.login_max_failures):
+        assert login(client, name, "a wrong guess").status_code == 401
+
+
+@pytest.fixture
+def from_address(app, api):
+    from fastapi.testclient import TestClient
+
+    return lambda address: TestClient(app, client=address)
+
+
+def test_guessing_every_window_from_one_address_does_not_keep_admin_out(from_address, settings, db):
+    attacker, admin = from_address(ATTACKER), from_address(OFFICE)
+    for window in range(3):  # the attacker comes back each time the window has passed
+        guess(attacker, settings=settings)
+        assert login(attacker).status_code == 429
+        assert login(admin).status_code == 200
+        db.execute("UPDATE login_failures SET at = at - interval '16 minutes'")
+
+
+def test_a_client_that_has_logged_in_before_gets_through_while_every_new_client_is_locked_out(
+        app, settings, db, api):
+    from fastapi.testclient import TestClient
+
+    settings = settings.model_copy(update={"login_max_failures_per_name": 2 * settings.login_max_failures})
+    app.state.settings = settings
+    # The admin's own browser, at the same address the guesses come from (one office, one NAT).
+    known = TestClient(app, client=ATTACKER)
+    assert login(known).status_code == 200 and known.cookies.get("pilecare_device")
+    for address in (ATTACKER, ELSEWHERE):  # many addresses together reach the name-wide limit
+        guess(TestClient(app, client=address), settings=settings)
+    refused = login(TestClient(app, client=OFFICE))
+    assert refused.status_code == 429 and "clients that have not logged in as it before" in refused.json()["detail"]
+    assert login(known).status_code == 200
+    # Unknown names are held alike, so the answer tells nothing about which accounts exist.
+    for address in (ATTACKER, ELSEWHERE):
+        guess(TestClient(app, client=address), name="nobody", settings=settings)
+    assert login(TestClient(app, client=OFFICE), "nobody").status_code == 429
+
+
+def test_a_device_cookie_counts_only_for_its_own_user_and_its_own_failures(from_address, settings, api):
+    known = from_address(OFFICE)
+    assert login(known).status_code == 200
+    guess(known, settings=settings)  # a device that guesses is locked itself ...
+    locked = login(known)
+    assert locked.status_code == 429 and "from this device" in locked.json()["detail"]
+    assert login(from_address(ELSEWHERE)).status_code == 200  # ... and nobody else
+    # Vera's cookie is no pass for admin: from her browser, admin is a new client of that address.
+    api.post("/users", json={"id": "vera", "full_name": "Vera", "role": "viewer", "password": PASSWORD})
+    vera = from_address(ATTACKER)
+    assert login(vera, "vera").status_code == 200
+    guess(from_address(ATTACKER), settings=settings)
+    assert login(vera).status_code == 429
+
+
+def test_a_device_cookie_is_no_bearer_token_and_a_forged_one_is_no_device(from_address, app, settings):
+    known = from_address(OFFICE)
+    assert login(known).status_code == 200
+    device = known.cookies.get("pilecare_device")
+    assert device
+    assert from_address(ELSEWHERE).get("/auth/me", headers={"Authorization": f"Bearer {device}"}).status_code == 401
+    forged = jwt.encode({"sub": "admin", "device": "d", "aud": "pilecare:device",
+                         "exp": datetime.now(timezone.utc) + timedelta(days=1)}, "another key" * 5, algorithm="HS256")
+    attacker = from_address(ATTACKER)
+    guess(attacker, settings=settings)
+    attacker.cookies.set("pilecare_device", forged)
+    assert login(attacker).status_code == 429
+
+
+def test_an_admin_unlocks_a_locked_account_and_the_lock_and_the_unlock_are_recorded(api, from_address, settings):
+    api.post("/users", json={"id": "vera", "full_name": "Vera", "role": "viewer", "password": PASSWORD})
+    vera = from_address(ATTACKER)
+    guess(vera, "vera", settings=settings)
+    assert login(vera, "vera").status_code == 429
+    unlocked = api.post("/users/vera/unlock")
+    assert unlocked.status_code == 200 and unlocked.json() == {"failures_cleared": settings.login_max_failures}
+    assert login(vera, "vera").status_code == 200
+    events = api.get("/users/vera/events").json()
+    assert [(e["actor"], list(e["change"])) for e in events] == [
+        ("admin", ["created"]), ("login-throttle", ["locked"]), ("admin", ["unlocked"])]
+    assert events[1]["change"]["locked"]["address"] == ATTACKER[0]
+    assert events[1]["change"]["locked"]["scope"] == "address"
+    assert api.post("/users/nobody/unlock").status_code == 404
+
+
+def test_only_an_admin_unlocks(client_for):
+    assert client_for("supervisor").post("/users/admin/unlock").status_code == 403
+
+
+def test_resetting_a_password_lifts_the_lock_so_it_works_at_once(api, from_address, settings):
+    api.post("/users", json={"id": "vera", "full_name": "Vera", "role": "viewer", "password": PASSWORD})
+    vera = from_address(ATTACKER)
+    guess(vera, "vera", settings=settings)
+    assert api.patch("/users/vera", json={"password": "a new long password"}).status_code == 200
+    assert login(vera, "vera", "a new long password").status_code == 200
+    reset = api.get("/users/vera/events").json()[-1]
+    assert reset["actor"] == "admin" and reset["change"] == {
+        "password": "changed", "unlocked": {"failures_cleared": settings.login_max_failures}}
+
+
+def test_on_the_server_the_command_line_lets_a_locked_out_only_admin_back_in(settings, db, from_address, tmp_path):
+    locked_out = from_address(ATTACKER)
+    guess(locked_out, settings=settings)
+    env = {"PATH": "/usr/bin:/bin", "PILECARE_DATABASE_URL": settings.database_url, "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "pilecare.cli", "users", "unlock", "admin"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"unlocked admin ({settings.login_max_failures} recent failed logins forgotten)" in done.stdout
+    assert login(locked_out).status_code == 200
+    guess(locked_out, settings=settings)
+    done = subprocess.run([sys.executable, "-m", "pilecare.cli", "users", "password", "admin"],
+                          env=env | {"PILECARE_PASSWORD": "a fresh admin password"}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert login(locked_out, password="a fresh admin password").status_code == 200
+    assert [(actor.startswith("cli:"), list(change)) for actor, change in db.execute(
+        "SELECT actor, change FROM user_events WHERE user_id = 'admin' AND actor <> 'login-throttle' ORDER BY id")
+    ] == [(False, ["created"]), (True, ["unlocked"]), (True, ["password", "unlocked"])]
+    missing = subprocess.run([sys.executable, "-m", "pilecare.cli", "users", "unlock", "nobody"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "does not exist" in missing.stderr

@@ -9,7 +9,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
 from api import accounts
-from api.auth import COOKIE, Actor, CurrentUser, Role, groups_of, issue_token, require
+from api.auth import (COOKIE, DEVICE_COOKIE, Actor, CurrentUser, Role, device_of, groups_of, issue_device_cookie,
+                      issue_token, require)
 from api.deps import Conn
 from pilecare.errors import NotFound, Unauthorized
 
@@ -58,6 +59,10 @@ class UserUpdate(BaseModel):
     engineer_id: str | None = None
 
 
+class Unlocked(BaseModel):
+    failures_cleared: int = Field(description="Recent failed logins forgotten, from every source.")
+
+
 class UserEvent(BaseModel):
     at: datetime
     actor: str
@@ -71,25 +76,40 @@ _SELECT = ("SELECT u.id, u.role, u.full_name, e.id AS engineer_id, u.email, u.ac
 @router.post("/auth/token", summary="Log in: user name and password for a bearer token")
 def login(request: Request, response: Response, conn: Conn,
           form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    """A bearer token (also set as the console's cookie) and a device cookie for this client.
+
+    Errors: 401 "wrong user name or password" (unknown name, wrong password and inactive
+    account alike); 429 with Retry-After when the attempt's scope has too many recent
+    failures: this device, else this address, else every new client of the name
+    (docs/roles.md, after OWASP's device-cookie scheme).
+    """
     settings = request.app.state.settings
-    window = settings.login_window_minutes
+    limits = accounts.LoginLimits(per_source=settings.login_max_failures,
+                                  per_name=settings.login_max_failures_per_name,
+                                  window_minutes=settings.login_window_minutes)
+    client = accounts.LoginClient(address=request.client.host if request.client else None,
+                                  device=device_of(request, form.username))
     with conn.transaction():
         # One attempt per user name at a time, across processes: parallel guesses cannot
         # all pass the count before any failure is recorded.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('login:' || %s))", (form.username,))
-        accounts.check_throttle(conn, form.username, max_failures=settings.login_max_failures, window_minutes=window)
+        accounts.check_throttle(conn, form.username, client, limits)
         user = accounts.authenticate(conn, form.username, form.password)
         if user is None:
-            accounts.record_failure(conn, form.username, request.client.host if request.client else None,
-                                    window_minutes=window)
+            accounts.record_failure(conn, form.username, client, limits)
         else:
-            accounts.clear_failures(conn, user.id)
+            accounts.clear_failures(conn, user.id, client)
     if user is None:
         # One answer for an unknown name, a wrong password and a disabled account.
         raise Unauthorized("wrong user name or password")
-    token, lifetime = issue_token(request.app.state.settings, request.app.state.secret_key, user)
+    key = request.app.state.secret_key
+    token, lifetime = issue_token(settings, key, user)
     # The console uses the cookie (and its event stream, which cannot send headers).
     response.set_cookie(COOKIE, token, max_age=lifetime, httponly=True, samesite="strict")
+    # Sent back only to this endpoint: it lets this client through while others are locked out.
+    device, device_lifetime = issue_device_cookie(key, user.id)
+    response.set_cookie(DEVICE_COOKIE, device, max_age=device_lifetime, path="/auth/token", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
     return Token(access_token=token, expires_in=lifetime)
 
 
@@ -121,10 +141,18 @@ def get_user(conn: Conn, user_id: str) -> UserPublic:
     return _public(conn, user_id)
 
 
-@router.patch("/users/{user_id}", dependencies=Admin, summary="Change role, name, password; deactivate")
+@router.patch("/users/{user_id}", dependencies=Admin,
+              summary="Change role, name, password (which lifts login locks); deactivate")
 def update_user(conn: Conn, actor: Actor, user_id: str, body: UserUpdate) -> UserPublic:
     accounts.update(conn, user_id, actor=actor, **body.model_dump(exclude_unset=True))
     return _public(conn, user_id)
+
+
+@router.post("/users/{user_id}/unlock", dependencies=Admin, summary="Lift every failed-login lock on the account")
+def unlock_user(conn: Conn, actor: Actor, user_id: str) -> Unlocked:
+    """Forgets the account's recent failed logins from every source (recorded in its events).
+    Resetting the password (PATCH with `password`) lifts them too. 404 for an unknown account."""
+    return Unlocked(failures_cleared=accounts.unlock(conn, user_id, actor=actor))
 
 
 @router.get("/users/{user_id}/events", dependencies=Admin, summary="Every change of the account: who, when, what")
