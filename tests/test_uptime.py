@@ -197,3 +197,94 @@ def test_outages_list_each_span_with_its_causes_and_exclusions(db, example):
     assert [(o.start, o.end, o.by_status, o.derated, o.excluded_min) for o in found] == [
         (at(3), at(5, 12), False, True, 0), (at(10, 8), at(10, 12), True, False, 240)]
     assert found[1].exclusions == [1]
+
+
+# The API: GET /uptime/ports, GET /uptime/piles/{id}/outages, /uptime/exclusions.
+
+def test_the_api_gives_each_ports_nevi_uptime_beside_todays_availability(api, example):
+    body = api.get("/uptime/ports", params={"month": "2026-09", "pile_id": PILE}).json()
+    assert (body["month"], body["from"], body["to"]) == ("2026-09-01", "2025-10-01T00:00:00Z", "2026-10-01T00:00:00Z")
+    assert round(body["availability"], 3) == 0.982
+    [port] = body["data"]
+    assert (port["port"], port["connectors"], port["minimum_power_kw"]) == (1, [1, 2], 150)
+    assert round(port["months"][-1]["uptime"], 3) == 0.911
+    assert (body["count"], body["met"], body["target"], body["planned_allowance_h"]) == (1, 1, 0.97, 72)
+
+
+def test_the_api_lists_ports_worst_first(api, example, db):
+    add_pile(db, "NV-0002", "T-DC180-CCS-CHADEMO", ports=[1, 1])
+    body = api.get("/uptime/ports", params={"month": "2026-09", "site_id": "SITE-1"}).json()
+    assert [p["pile_id"] for p in body["data"]][:2] == [PILE, "NV-0002"]
+    assert api.get("/uptime/ports", params={"month": "2026-09", "site_id": "SITE-1", "limit": 1}).json()["count"] > 1
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"month": "2026-13"}, "month"), ({"month": "26-09"}, "month"), ({"month": "2999-01"}, "month"),
+    ({"limit": 0}, "limit"),
+])
+def test_the_api_refuses_a_bad_month_naming_it(api, fleet, params, field):
+    response = api.get("/uptime/ports", params=params)
+    assert response.status_code == 422 and response.json()["detail"].startswith(f"{field}:"), response.text
+
+
+def test_the_api_answers_404_for_an_unknown_pile_or_site(api, fleet):
+    assert api.get("/uptime/ports", params={"pile_id": "NOPE"}).status_code == 404
+    assert api.get("/uptime/ports", params={"site_id": "NOPE"}).status_code == 404
+    assert api.get("/uptime/piles/NOPE/outages").status_code == 404
+
+
+EXCLUSION = {"pile_id": PILE, "port": 1, "starts_at": "2026-09-10T08:00:00Z", "ends_at": "2026-09-10T12:00:00Z",
+             "cause": "grid_outage", "note": "utility interruption notice 4711"}
+
+
+def test_a_dispatcher_records_an_exclusion_on_an_outage_with_who_and_when(client_for, api, example):
+    outages = api.get(f"/uptime/piles/{PILE}/outages", params={"month": "2026-09"}).json()
+    assert [(o["start"], o["end"], o["by_status"], o["derated"]) for o in outages] == [
+        ("2026-09-03T00:00:00Z", "2026-09-05T12:00:00Z", False, True),
+        ("2026-09-10T08:00:00Z", "2026-09-10T12:00:00Z", True, False)]
+    dispatcher = client_for("dispatcher", user_id="dora")
+    created = dispatcher.post("/uptime/exclusions", json=EXCLUSION)
+    assert created.status_code == 201, created.text
+    record = created.json()
+    assert (record["recorded_by"], record["cause"], record["withdrawn_at"]) == ("dora", "grid_outage", None)
+    outages = api.get(f"/uptime/piles/{PILE}/outages", params={"month": "2026-09"}).json()
+    assert (outages[1]["excluded_min"], outages[1]["exclusions"]) == (240, [record["id"]])
+    month = api.get("/uptime/ports", params={"month": "2026-09", "pile_id": PILE}).json()["data"][0]["months"][-1]
+    assert month["uptime"] == pytest.approx((43_200 - 3_600) / 43_200, abs=1e-5)
+
+
+def test_a_withdrawn_exclusion_counts_again_and_is_kept_with_who_and_why(client_for, api, example):
+    supervisor = client_for("supervisor", user_id="sam")
+    exclusion = supervisor.post("/uptime/exclusions", json=EXCLUSION).json()
+    withdrawn = supervisor.post(f"/uptime/exclusions/{exclusion['id']}/withdraw", json={"reason": "it was our fuse"})
+    assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_by"] == "sam"
+    again = supervisor.post(f"/uptime/exclusions/{exclusion['id']}/withdraw", json={"reason": "twice"})
+    assert again.status_code == 409
+    assert supervisor.post("/uptime/exclusions/999/withdraw", json={"reason": "x"}).status_code == 404
+    assert api.get("/uptime/exclusions", params={"pile_id": PILE}).json() == []
+    kept = api.get("/uptime/exclusions", params={"pile_id": PILE, "include_withdrawn": True}).json()
+    assert [e["withdrawn_reason"] for e in kept] == ["it was our fuse"]
+    month = api.get("/uptime/ports", params={"month": "2026-09", "pile_id": PILE}).json()["data"][0]["months"][-1]
+    assert month["excluded_min"] == 0
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"pile_id": "NOPE"}, "pile_id"),
+    ({"port": 2}, "port"),                       # the two connectors share port 1
+    ({"port": 0}, "port"),
+    ({"cause": "bad_weather"}, "cause"),
+    ({"ends_at": "2026-09-10T08:00:00Z"}, "ends_at"),
+    ({"starts_at": "2026-09-10T08:00:00"}, "starts_at"),   # no time zone
+    ({"starts_at": "2999-01-01T00:00:00Z", "ends_at": "2999-01-02T00:00:00Z"}, "starts_at"),
+    ({"note": ""}, "note"),
+])
+def test_a_bad_exclusion_is_refused_naming_the_field(api, example, change, field):
+    response = api.post("/uptime/exclusions", json=EXCLUSION | change)
+    assert response.status_code == 422 and response.json()["detail"].startswith(f"{field}:"), response.text
+
+
+def test_only_dispatchers_and_supervisors_record_exclusions(client_for, example):
+    for role in ("viewer", "agent", "engineer"):
+        assert client_for(role).post("/uptime/exclusions", json=EXCLUSION).status_code == 403
+    assert client_for("viewer").get("/uptime/ports").status_code == 200
+    assert client_for("engineer").get("/uptime/ports").status_code == 403
