@@ -52,14 +52,14 @@ def faulted(db, pile: str, connector: int, start: datetime, end: datetime, statu
 
 
 def charging(db, pile: str, connector: int, start: datetime, hours: float, *, power_kw: float | None,
-             offered_kw: float | None, soc_pct: float | None = 40) -> None:
-    """A session reported every 60 s (the model's interval) for `hours`."""
+             offered_kw: float | None, soc_pct: float | None = 40, status: str = "Charging", seq: int = 0) -> None:
+    """Telemetry every 60 s (the model's interval) for `hours`: a session, by default."""
     db.execute(
         "INSERT INTO telemetry (time, pile_id, connector_id, seq, device_ts, received_at, status, power_kw, "
         "power_offered_kw, soc_pct) "
-        "SELECT t, %s, %s, n, t, t, 'Charging', %s, %s, %s "
+        "SELECT t, %s, %s, %s + n, t, t, %s, %s, %s, %s "
         "FROM generate_series(0, %s - 1) n, LATERAL (SELECT %s + n * interval '60 seconds' AS t) x",
-        (pile, connector, power_kw, offered_kw, soc_pct, round(hours * 60), start))
+        (pile, connector, seq, status, power_kw, offered_kw, soc_pct, round(hours * 60), start))
 
 
 @pytest.fixture
@@ -113,20 +113,41 @@ def test_connectors_without_a_port_map_are_ports_of_their_own(db, fleet):
     assert (ports[1].months[-1].outage_min, ports[2].months[-1].outage_min) == (0, 600)
 
 
-@pytest.mark.parametrize("power_kw, offered_kw, soc_pct, down_min", [
-    (49, 49, 40, 600),        # the pile offered 49 kW: derated
-    (140, 149.5, 40, 600),    # just below 150 kW: still below the rule's minimum
-    (150, 150, 40, 0),        # exactly the minimum: up
-    (49, 150, 40, 0),         # the pile offered 150 kW, the vehicle took 49: the vehicle's limit
-    (49, None, 40, 0),        # no Power.Offered: nothing proves the pile could not
-    (30, 30, 85, 0),          # above the taper: the offer may be the vehicle's request
-    (49, 49, None, 600),      # no state of charge reported: the offer stands
+@pytest.mark.parametrize("status, power_kw, offered_kw, soc_pct, down_min", [
+    ("Charging", 49, 49, 40, 600),        # the pile offered 49 kW: derated
+    ("Charging", 140, 149.5, 40, 600),    # just below 150 kW: still below the rule's minimum
+    ("Charging", 49, 49, None, 600),      # no state of charge reported: the offer stands
+    ("SuspendedEVSE", 0, 0, 40, 600),     # the pile withholds power from a waiting vehicle
+    ("Charging", 150, 150, 40, 0),        # exactly the minimum: up
+    ("Charging", 49, 150, 40, 0),         # the pile offered 150 kW, the vehicle took 49: the vehicle's limit
+    ("SuspendedEV", 0, 150, 40, 0),       # the vehicle paused
+    ("Charging", 49, None, 40, 0),        # no Power.Offered: nothing proves the pile could not
+    ("Charging", 100, 0, 40, 0),          # an offer of 0 while 100 kW flow: a placeholder
+    ("Charging", 155, 49, 40, 0),         # it delivers more than it offers: the offer is wrong, not the pile
+    ("Charging", 30, 30, 85, 0),          # above the taper: the offer may be the vehicle's request
 ])
-def test_a_dc_port_is_down_while_it_charges_below_the_rules_minimum_power(db, fleet, power_kw, offered_kw, soc_pct,
-                                                                          down_min):
+def test_a_dc_port_is_down_while_the_pile_holds_it_below_the_rules_minimum_power(db, fleet, status, power_kw,
+                                                                                 offered_kw, soc_pct, down_min):
     add_pile(db, PILE, "T-DC180-CCS-CHADEMO", ports=[1, 1])
-    charging(db, PILE, 1, at(5), 10, power_kw=power_kw, offered_kw=offered_kw, soc_pct=soc_pct)
+    charging(db, PILE, 1, at(5), 10, power_kw=power_kw, offered_kw=offered_kw, soc_pct=soc_pct, status=status)
     assert nevi(db).months[-1].derated_min == down_min
+
+
+def test_samples_reported_twice_or_on_both_connectors_count_once(db, fleet):
+    add_pile(db, PILE, "T-DC180-CCS-CHADEMO", ports=[1, 1])
+    charging(db, PILE, 1, at(5), 10, power_kw=49, offered_kw=49)
+    charging(db, PILE, 1, at(5, 0.25), 10, power_kw=49, offered_kw=49, seq=10_000)   # extra messages between
+    charging(db, PILE, 2, at(5), 10, power_kw=49, offered_kw=49)
+    assert nevi(db).months[-1].derated_min == 615
+
+
+def test_the_pile_itself_faulted_takes_every_port_down_while_its_connectors_say_available(db, fleet):
+    add_pile(db, PILE, "T-DC180-TWIN")
+    charging(db, PILE, 0, at(8), 5, power_kw=None, offered_kw=None, soc_pct=None, status="Faulted")
+    assert kpi.availability(db, SEPT, OCT, pile_id=PILE).value == 1.0   # availability reads connectors only
+    ports = uptime.port_uptime(db, MONTH, pile_id=PILE)
+    assert [(p.port, p.months[-1].status_min, p.months[-1].outage_min) for p in ports] == [(1, 300, 300),
+                                                                                            (2, 300, 300)]
 
 
 def test_an_ac_port_has_no_power_minimum(db, fleet):

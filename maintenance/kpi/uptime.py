@@ -10,8 +10,10 @@ per **port**, computed monthly over the trailing 12 months (680.116(b)(2), (3)):
   with two connectors (CCS and CHAdeMO) is up while either works.
 - A port is up only when its pile is online and it can charge at the rule's minimum power
   (680.116(b)(1), 680.106(d)): 150 kW for a DC fast-charging port. A DC port is down while
-  it charges with the pile offering less (OCPP Power.Offered below the minimum), whatever
-  its status says. AC ports have no power test (see MINIMUM_POWER_KW).
+  it charges, or is held by the pile, with the pile offering less (OCPP Power.Offered below
+  the minimum), whatever its status says (BELOW_MINIMUM). AC ports have no power test (see
+  MINIMUM_POWER_KW). All ports of a pile are down while the pile itself (connector 0) is
+  Faulted or Unavailable.
 - Excluded (680.116(b)(4)): outage time covered by an exclusion recorded on it (grid outage,
   vehicle, vandalism, natural disaster; `outage_exclusions`, with who and when), and planned
   maintenance (maintenance windows, or exclusions for scheduled maintenance) up to 72 hours
@@ -35,6 +37,7 @@ YEAR_MINUTES = 525_600          # the regulation's year: 365 days of minutes
 UPTIME_TARGET = 0.97            # each port's uptime must be *greater than* 97 % (680.116(b))
 PLANNED_ALLOWANCE_MIN = 72 * 60  # planned maintenance excluded per port per 12 months (California, 72 h/year)
 TAPER_SOC_PCT = 80              # above this state of charge the vehicle, not the pile, sets the power
+_DOWN = "('Faulted', 'Unavailable')"
 
 # The minimum power a port must be able to deliver to count as up, per pile kind
 # (680.116(b)(1) refers to 680.106(d): 150 kW per DC fast-charging port). AC: None, no power
@@ -43,14 +46,23 @@ TAPER_SOC_PCT = 80              # above this state of charge the vehicle, not th
 # reading says little about the pile (docs/kpi.md).
 MINIMUM_POWER_KW: dict[str, float | None] = {"DC": 150.0, "AC": None}
 
-# A sample that shows a DC port unable to deliver the minimum: charging while the pile
-# offers less, below the taper (at a high state of charge some piles report the vehicle's
-# request as the offer). The partial index of migration 0021 holds exactly these rows; keep
-# the two word for word. Vehicle-limited power (offer at or above the minimum, delivery
-# below it) is the vehicle's, and a sample without Power.Offered proves nothing: neither
-# counts.
-BELOW_MINIMUM = (f"t.status = 'Charging' AND t.power_offered_kw < {MINIMUM_POWER_KW['DC']:g} "
+# A sample that shows a DC port unable to deliver the minimum: charging, or held by the
+# pile (SuspendedEVSE: the pile, not the vehicle, withholds power), while the pile offers
+# less than the minimum. Not counted, so that no quirk invents an outage: a sample that
+# delivers the minimum anyway (the offer is wrong, not the pile); an offer of 0 while power
+# flows (a placeholder); no offer at all (nothing proves the pile could not); a state of
+# charge above the taper (some piles report the vehicle's request as the offer). A pile
+# offering the minimum to a vehicle that takes less is up: the vehicle's limit, which
+# 680.116(b)(4) excludes. Migration 0021's index holds a superset of these rows.
+_MIN = f"{MINIMUM_POWER_KW['DC']:g}"
+BELOW_MINIMUM = (f"t.status IN ('Charging', 'SuspendedEVSE') AND t.power_offered_kw < {_MIN} "
+                 f"AND (t.power_kw IS NULL OR t.power_kw < {_MIN}) "
+                 f"AND NOT (t.power_offered_kw <= 0 AND t.power_kw > 0) "
                  f"AND (t.soc_pct IS NULL OR t.soc_pct < {TAPER_SOC_PCT})")
+# The pile itself (connector 0) Faulted or Unavailable while its connectors may still say
+# Available (a field reality): every port of the pile is down. Ingest records status
+# changes for connectors only, so this is read from telemetry, sample by sample.
+PILE_DOWN = f"t.connector_id = 0 AND t.status IN {_DOWN}"
 
 
 class ExcludedCause(str, Enum):
@@ -64,7 +76,6 @@ class ExcludedCause(str, Enum):
     NATURAL_DISASTER = "natural_disaster"
 
 
-_DOWN = "('Faulted', 'Unavailable')"
 # The predicate of connector_status_changes_down_idx (migration 0013), word for word.
 _OUTAGE_CHANGE = ("(c.new_status IN ('Faulted', 'Unavailable') OR c.old_status IN ('Faulted', 'Unavailable') "
                   "OR c.old_status IS NULL)")
@@ -118,7 +129,7 @@ port_status AS (  -- down by status only while every connector of the port is: e
         GROUP BY 1, 2, 3) per_connector
     GROUP BY 1, 2
 ),
-scope_piles AS (SELECT DISTINCT pile_id FROM connectors),
+scope_piles AS (SELECT DISTINCT pile_id, reporting_interval_s FROM connectors),
 {OFFLINE_SPANS},
 pile_offline AS (SELECT pile_id, range_agg(tstzrange(a, b)) AS m FROM offline WHERE a < b GROUP BY 1),
 derated AS (  -- a DC port charging below the minimum: down for the sample's reporting interval
@@ -128,11 +139,19 @@ derated AS (  -- a DC port charging below the minimum: down for the sample's rep
     WHERE c.kind = 'DC' AND t.time >= %(s)s AND t.time < %(e)s AND {BELOW_MINIMUM}
     GROUP BY 1, 2
 ),
+pile_status AS (  -- the pile itself (connector 0) Faulted or Unavailable: down for the sample's interval
+    SELECT sp.pile_id, range_agg(tstzrange(t.time, t.time + make_interval(secs => sp.reporting_interval_s))) AS m
+    FROM scope_piles sp JOIN telemetry t ON t.pile_id = sp.pile_id
+    WHERE t.time >= %(s)s AND t.time < %(e)s AND {PILE_DOWN}
+    GROUP BY 1
+),
 down AS (
-    SELECT p.*, coalesce(s.m, tstzmultirange()) AS status_m, coalesce(o.m, tstzmultirange()) AS offline_m, coalesce(d.m, tstzmultirange()) AS derated_m,
-           coalesce(s.m, tstzmultirange()) + coalesce(o.m, tstzmultirange()) + coalesce(d.m, tstzmultirange()) AS down_m
+    SELECT p.*, coalesce(s.m, tstzmultirange()) + coalesce(w.m, tstzmultirange()) AS status_m,
+           coalesce(o.m, tstzmultirange()) AS offline_m, coalesce(d.m, tstzmultirange()) AS derated_m,
+           coalesce(s.m, tstzmultirange()) + coalesce(w.m, tstzmultirange()) + coalesce(o.m, tstzmultirange())
+               + coalesce(d.m, tstzmultirange()) AS down_m
     FROM ports p LEFT JOIN port_status s USING (pile_id, port) LEFT JOIN pile_offline o USING (pile_id)
-    LEFT JOIN derated d USING (pile_id, port)
+    LEFT JOIN derated d USING (pile_id, port) LEFT JOIN pile_status w USING (pile_id)
 ),
 excluded AS (  -- recorded exclusions of the port (or of its whole pile), and its planned maintenance
     SELECT p.pile_id, p.port,
