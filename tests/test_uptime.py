@@ -190,6 +190,13 @@ def test_an_excluded_cause_recorded_on_an_outage_takes_its_time_out(db, example,
     assert september.uptime == pytest.approx((43_200 - 3_600) / 43_200, abs=1e-5)
 
 
+def test_exclusions_that_overlap_take_the_outage_out_once(db, example):
+    exclude(db, at(10, 8), at(10, 11), "grid_outage")
+    exclude(db, at(10, 9), at(10, 12), "vandalism")
+    exclude(db, at(10, 8), at(10, 12), "grid_outage", port=None)
+    assert nevi(db).months[-1].excluded_min == 240
+
+
 def test_an_exclusion_for_the_whole_pile_covers_every_port_and_a_withdrawn_one_none(db, example):
     exclude(db, at(3), at(4), "grid_outage", port=None)
     exclude(db, at(10), at(11), "vandalism", withdrawn=True)
