@@ -27,10 +27,10 @@ def at(day: int, hour: float = 0) -> datetime:
 
 
 def add_pile(db, pile: str, model: str, *, kind: str = "DC", connectors: int = 2, ports: list[int] | None = None,
-             first_report: datetime = datetime(2025, 1, 10, tzinfo=timezone.utc)) -> str:
+             rated_kw: float = 180, first_report: datetime = datetime(2025, 1, 10, tzinfo=timezone.utc)) -> str:
     db.execute("INSERT INTO pile_models (id, manufacturer, name, kind, rated_power_kw, connectors, reporting_interval_s, "
-               "connector_ports) VALUES (%s, 'Pilecare', %s, %s, 180, %s, 60, %s) ON CONFLICT DO NOTHING",
-               (model, model, kind, connectors, ports))
+               "connector_ports) VALUES (%s, 'Pilecare', %s, %s, %s, %s, 60, %s) ON CONFLICT DO NOTHING",
+               (model, model, kind, rated_kw, connectors, ports))
     db.execute("INSERT INTO piles (id, serial, model_id, site_id) VALUES (%s, %s, %s, 'SITE-1')",
                (pile, f"SN-{pile}", model))
     for c in range(1, connectors + 1):
@@ -148,6 +148,13 @@ def test_the_pile_itself_faulted_takes_every_port_down_while_its_connectors_say_
     ports = uptime.port_uptime(db, MONTH, pile_id=PILE)
     assert [(p.port, p.months[-1].status_min, p.months[-1].outage_min) for p in ports] == [(1, 300, 300),
                                                                                             (2, 300, 300)]
+
+
+def test_a_dc_pile_rated_below_the_minimum_has_no_power_test_since_it_works_as_designed(db, fleet):
+    add_pile(db, PILE, "T-DC120-ONE", connectors=1, rated_kw=120)
+    charging(db, PILE, 1, at(5), 10, power_kw=118, offered_kw=120)
+    port = nevi(db)
+    assert (port.rated_power_kw, port.minimum_power_kw, port.months[-1].derated_min) == (120, None, 0)
 
 
 def test_an_ac_port_has_no_power_minimum(db, fleet):

@@ -44,7 +44,8 @@ class PortUptimePublic(BaseModel):
     port: int
     connectors: list[int]
     kind: str
-    minimum_power_kw: float | None
+    rated_power_kw: float
+    minimum_power_kw: float | None = Field(description="None: no power test (AC, or a DC pile rated below it).")
     known_min: float
     outage_min: float
     excluded_min: float

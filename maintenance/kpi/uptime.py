@@ -93,7 +93,7 @@ def _minutes(multirange: str) -> str:
 _PORT_DOWN = f"""
 WITH
 connectors AS (
-    SELECT cs.pile_id, cs.connector_id, p.site_id, m.kind, m.reporting_interval_s,
+    SELECT cs.pile_id, cs.connector_id, p.site_id, m.kind, m.rated_power_kw, m.reporting_interval_s,
            coalesce(m.connector_ports[cs.connector_id], cs.connector_id) AS port, cs.status IN {_DOWN} AS down_now
     FROM connector_state cs JOIN piles p ON p.id = cs.pile_id JOIN pile_models m ON m.id = p.model_id
     WHERE cs.connector_id > 0 {{scope}}
@@ -107,10 +107,11 @@ fresh AS (  -- connectors first reported in the window (ingest records a first r
     GROUP BY 1, 2
 ),
 ports AS (  -- known from the start of the window, or from the first report of any of its connectors
-    SELECT c.pile_id, c.site_id, c.port, c.kind, array_agg(c.connector_id ORDER BY c.connector_id) AS connectors,
+    SELECT c.pile_id, c.site_id, c.port, c.kind, c.rated_power_kw,
+           array_agg(c.connector_id ORDER BY c.connector_id) AS connectors,
            min(coalesce(f.first, %(s)s)) AS known_from
     FROM connectors c LEFT JOIN fresh f USING (pile_id, connector_id)
-    GROUP BY 1, 2, 3, 4
+    GROUP BY 1, 2, 3, 4, 5
 ),
 {outage_changes('connectors')},
 status_down AS (
@@ -136,7 +137,7 @@ derated AS (  -- a DC port charging below the minimum: down for the sample's rep
     SELECT c.pile_id, c.port,
            range_agg(tstzrange(t.time, t.time + make_interval(secs => c.reporting_interval_s))) AS m
     FROM connectors c JOIN telemetry t ON t.pile_id = c.pile_id AND t.connector_id = c.connector_id
-    WHERE c.kind = 'DC' AND t.time >= %(s)s AND t.time < %(e)s AND {BELOW_MINIMUM}
+    WHERE c.kind = 'DC' AND c.rated_power_kw >= {_MIN} AND t.time >= %(s)s AND t.time < %(e)s AND {BELOW_MINIMUM}
     GROUP BY 1, 2
 ),
 pile_status AS (  -- the pile itself (connector 0) Faulted or Unavailable: down for the sample's interval
@@ -173,7 +174,7 @@ excluded AS (  -- recorded exclusions of the port (or of its whole pile), and it
 
 # Per port and month: the known minutes, the outage by cause, and what is excluded.
 _MONTHLY = _PORT_DOWN + f"""
-SELECT k.i, d.pile_id, d.site_id, d.port, d.kind, d.connectors,
+SELECT k.i, d.pile_id, d.site_id, d.port, d.kind, d.rated_power_kw, d.connectors,
        {_minutes("w.known")}, {_minutes("d.down_m * w.known")}, {_minutes("d.status_m * w.known")},
        {_minutes("d.offline_m * w.known")}, {_minutes("d.derated_m * w.known")},
        {_minutes("d.down_m * w.known * x.other_m")}, {_minutes("d.down_m * w.known * x.planned_m - x.other_m")}
@@ -230,6 +231,7 @@ class PortUptime:
     port: int
     connectors: list[int]
     kind: str
+    rated_power_kw: float
     minimum_power_kw: float | None
     known_min: float
     outage_min: float
@@ -256,6 +258,15 @@ class Outage:
     excluded_min: float
     planned_min: float
     exclusions: list[int]
+
+
+def minimum_power(kind: str, rated_power_kw: float) -> float | None:
+    """The power (kW) a port of this pile must deliver to count as up, or None for no power
+    test: AC ports (MINIMUM_POWER_KW), and DC piles rated below the minimum. Those are not
+    the fast-charging ports the rule is about (680.106(d)); testing them would count every
+    session of a pile working as designed as an outage."""
+    minimum = MINIMUM_POWER_KW.get(kind)
+    return minimum if minimum is not None and rated_power_kw >= minimum else None
 
 
 def month_bounds(month: date, count: int = 12) -> list[tuple[datetime, datetime]]:
@@ -291,12 +302,12 @@ def port_uptime(conn: psycopg.Connection, month: date, *, pile_id: str | None = 
     rows = conn.cursor(row_factory=tuple_row).execute(
         _MONTHLY.format(scope=_scope(pile_id, site_id)), params).fetchall()
     ports: dict[tuple[str, int], PortUptime] = {}
-    for i, pile, site, port, kind, connectors, *minutes in rows:
+    for i, pile, site, port, kind, rated_kw, connectors, *minutes in rows:
         known, outage, status, offline, derated, excluded, planned = (round(float(v), 2) for v in minutes)
         p = ports.get((pile, port))
         if p is None:
-            p = ports[(pile, port)] = PortUptime(pile, site, port, list(connectors), kind, MINIMUM_POWER_KW.get(kind),
-                                                 0.0, 0.0, 0.0, 0.0, None, None)
+            p = ports[(pile, port)] = PortUptime(pile, site, port, list(connectors), kind, float(rated_kw),
+                                                 minimum_power(kind, rated_kw), 0.0, 0.0, 0.0, 0.0, None, None)
         # Planned maintenance is excluded up to the allowance, spent oldest month first.
         allowance = PLANNED_ALLOWANCE_MIN - sum(m.planned_excluded_min for m in p.months)
         planned_excluded = round(min(planned, max(allowance, 0.0)), 2)

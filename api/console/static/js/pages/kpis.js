@@ -110,7 +110,8 @@ function showNevi(box, u) {
     table([
       { label: 'Pile', value: (p) => link(`#/piles/${encodeURIComponent(p.pile_id)}`, p.pile_id) },
       { label: 'Port', value: (p) => `${p.port} (connectors ${p.connectors.join(', ')})` },
-      { label: 'Min. power', value: (p) => (p.minimum_power_kw === null ? 'none (AC)' : `${p.minimum_power_kw} kW`) },
+      { label: 'Min. power', value: (p) => (p.minimum_power_kw !== null ? `${p.minimum_power_kw} kW`
+        : (p.kind === 'AC' ? 'none (AC)' : `none (rated ${p.rated_power_kw} kW)`)) },
       { label: month, class: 'num', value: (p) => fmt.pct(last(p).uptime) },
       { label: 'Derated', class: 'num', value: (p) => minutesAsHours(last(p).derated_min) },
       { label: 'Excluded', class: 'num', value: (p) => minutesAsHours(last(p).excluded_min) },
