@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from api.auth import ANYONE, require, secret_key
 from api.routes import (alarms, console, dispatch, docs, engineers, events, field, fleet, health, ingest, kpis,
-                        maintenance, overview, piles, registry, rules, search, users, webhooks, windows, work_orders)
+                        maintenance, overview, piles, registry, rules, search, uptime, users, webhooks, windows,
+                        work_orders)
 from maintenance import policy as policies
 from maintenance.dispatch import matching
 from pilecare.db import pool
@@ -70,6 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     logged_in = [Depends(require(*ANYONE))]
     for module in (piles, registry, fleet, overview, search, kpis, ingest, alarms, work_orders, field, engineers, dispatch,
-                   rules, windows, maintenance, webhooks, events):
+                   rules, windows, maintenance, webhooks, events, uptime):
         app.include_router(module.router, dependencies=logged_in)
     return app

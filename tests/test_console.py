@@ -129,6 +129,11 @@ def test_operators_watch_the_fleet_and_dispatch_a_live_fault_in_the_browser(
         for chart in points:
             for label, count in chart:
                 assert count >= 10, points  # of the 12 weeks charted, hardly any without a value
+        # Each port's NEVI uptime beside today's availability, in its own section that loads after.
+        page.wait(lambda d: page.exists("[data-testid=nevi-met]"), message="the NEVI port uptime")
+        met = page.js("return document.querySelector('[data-testid=nevi-met] .tile-value').textContent")
+        assert re.fullmatch(r"[\d,]+ of [\d,]+", met), met
+        assert page.js("return document.querySelectorAll('[data-testid=nevi-uptime] tbody tr').length") >= 1
 
         # Another engineer's order, to show the engineer's console leaves it out.
         other_pile = db.execute("SELECT id FROM piles WHERE id <> %s ORDER BY id LIMIT 1", (pile,)).fetchone()[0]

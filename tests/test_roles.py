@@ -38,6 +38,9 @@ TABLE = [
     ("GET", "/kpis", None, OFFICE),
     ("GET", "/kpis/series?period=week&count=2", None, OFFICE),
     ("GET", "/kpis/definitions", None, OFFICE),
+    ("GET", "/uptime/ports", None, OFFICE),
+    ("GET", "/uptime/piles/{pile}/outages", None, OFFICE),
+    ("GET", "/uptime/exclusions", None, OFFICE),
     ("GET", "/sites", None, EVERYONE),
     ("GET", "/pile-models", None, EVERYONE),
     ("GET", "/customers", None, DESK),                      # contact details
@@ -64,6 +67,9 @@ TABLE = [
     ("POST", "/maintenance/windows", {"pile_id": "{pile}", "starts_at": "2030-01-01T00:00:00Z",
                                        "ends_at": "2030-01-01T02:00:00Z", "reason": "works"}, DISPATCH),
     ("POST", "/maintenance/plan-now", None, DISPATCH),
+    ("POST", "/uptime/exclusions", {"pile_id": "{pile}", "starts_at": "2026-01-01T00:00:00Z",
+                                    "ends_at": "2026-01-01T02:00:00Z", "cause": "grid_outage", "note": "x"}, DISPATCH),
+    ("POST", "/uptime/exclusions/999/withdraw", {"reason": "mistake"}, DISPATCH),
     # supervisors
     ("POST", "/rules", RULE, SUPERVISOR),
     ("DELETE", "/rules/x.none", None, SUPERVISOR),

@@ -105,6 +105,15 @@ DEFINITIONS = [
                    "each port's first report. Outage time inside a planned maintenance window counts as available.",
         source="after the US NEVI uptime rule (23 CFR 680.116, > 97 % per port) and California's 97 % with "
                "planned maintenance excluded"),
+    KpiDefinition(
+        key="nevi_uptime", name="NEVI port uptime", unit="share (0..1) per port, target > 0.97",
+        definition="(525,600 − (outage minutes − excluded minutes)) ÷ 525,600 per port over the trailing 12 months, "
+                   "and each month on its own. A port is the charging position (connectors sharing a power cabinet "
+                   "are one port, up while either works); it is down while all its connectors are Faulted or "
+                   "Unavailable, its pile is offline, or, for a DC port, it charges with the pile offering less than "
+                   "150 kW. Excluded: outage time recorded as a grid outage, vehicle fault, vandalism or natural "
+                   "disaster, and planned maintenance up to 72 h in the 12 months. AC ports have no power test.",
+        source="US NEVI rules, 23 CFR 680.116(b) and 680.106(d); California's 72 h planned-maintenance allowance"),
 ]
 
 

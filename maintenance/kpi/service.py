@@ -104,38 +104,24 @@ _DOWN = "('Faulted', 'Unavailable')"
 _OUTAGE_CHANGE = ("(c.new_status IN ('Faulted', 'Unavailable') OR c.old_status IN ('Faulted', 'Unavailable') "
                   "OR c.old_status IS NULL)")
 SILENT_FROM = silent_from_sql("ps", "m")
-_AVAILABILITY = f"""
-WITH
-fresh AS (  -- ports first reported in the period (ingest records a first report with no old status)
-    SELECT c.pile_id, c.connector_id, min(c.time) AS first FROM connector_status_changes c
-    WHERE c.time >= %(s)s AND {_OUTAGE_CHANGE} AND c.old_status IS NULL
-      AND NOT EXISTS (SELECT 1 FROM connector_status_changes b
-                      WHERE b.pile_id = c.pile_id AND b.connector_id = c.connector_id AND b.time < %(s)s)
-    GROUP BY 1, 2
-),
-ports AS (  -- known from the start of the period, or from their first report
-    SELECT cs.pile_id, cs.connector_id, p.site_id, coalesce(f.first, %(s)s) AS known_from,
-           cs.status IN {_DOWN} AS down_now
-    FROM connector_state cs JOIN piles p ON p.id = cs.pile_id LEFT JOIN fresh f USING (pile_id, connector_id)
-    WHERE cs.connector_id > 0 AND coalesce(f.first, %(s)s) < %(e)s {{scope}}
-),
-changes AS (
+
+
+def outage_changes(ports: str) -> str:
+    """SQL: the CTE `changes`, each outage change since %(s)s of the connectors in CTE `ports`
+    (pile_id, connector_id) with the next one's time (`next`) and its rank (`n`)."""
+    return f"""changes AS (
     SELECT c.pile_id, c.connector_id, c.time, coalesce(c.old_status IN {_DOWN}, false) AS was_down,
            c.new_status IN {_DOWN} AS is_down, lead(c.time) OVER w AS next, row_number() OVER w AS n
-    FROM connector_status_changes c JOIN ports USING (pile_id, connector_id)
+    FROM connector_status_changes c JOIN {ports} USING (pile_id, connector_id)
     WHERE c.time >= %(s)s AND {_OUTAGE_CHANGE}
     WINDOW w AS (PARTITION BY c.pile_id, c.connector_id ORDER BY c.time, c.id)
-),
-status_down AS (
-    SELECT pile_id, connector_id, time AS a, coalesce(next, %(e)s) AS b FROM changes WHERE is_down AND time < %(e)s
-    UNION ALL
-    SELECT pile_id, connector_id, %(s)s, time FROM changes WHERE n = 1 AND was_down
-    UNION ALL
-    SELECT pile_id, connector_id, %(s)s, %(e)s FROM ports p WHERE down_now
-        AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.pile_id = p.pile_id AND c.connector_id = p.connector_id)
-),
-scope_piles AS (SELECT DISTINCT pile_id, site_id FROM ports),
-events AS (
+)"""
+
+
+# A pile's offline spans (pile_id, a, b) from %(s)s, for the piles of `scope_piles (pile_id)`:
+# its connection events, the state before %(s)s, and silence beyond 3 reporting intervals. Spans
+# end at %(e)s at the latest; a silent span may begin after it (callers clip).
+OFFLINE_SPANS = f"""events AS (
     SELECT e.pile_id, e.received_at AS t, e.online, lead(e.received_at) OVER w AS next, row_number() OVER w AS n
     FROM connectivity_events e JOIN scope_piles USING (pile_id) WHERE e.received_at >= %(s)s
     WINDOW w AS (PARTITION BY e.pile_id ORDER BY e.received_at, e.id)
@@ -155,7 +141,33 @@ offline AS (
     FROM pile_state ps JOIN scope_piles USING (pile_id) JOIN piles p ON p.id = ps.pile_id
     JOIN pile_models m ON m.id = p.model_id
     WHERE ps.online AND {SILENT_FROM} <= now()
+)"""
+_AVAILABILITY = f"""
+WITH
+fresh AS (  -- ports first reported in the period (ingest records a first report with no old status)
+    SELECT c.pile_id, c.connector_id, min(c.time) AS first FROM connector_status_changes c
+    WHERE c.time >= %(s)s AND {_OUTAGE_CHANGE} AND c.old_status IS NULL
+      AND NOT EXISTS (SELECT 1 FROM connector_status_changes b
+                      WHERE b.pile_id = c.pile_id AND b.connector_id = c.connector_id AND b.time < %(s)s)
+    GROUP BY 1, 2
 ),
+ports AS (  -- known from the start of the period, or from their first report
+    SELECT cs.pile_id, cs.connector_id, p.site_id, coalesce(f.first, %(s)s) AS known_from,
+           cs.status IN {_DOWN} AS down_now
+    FROM connector_state cs JOIN piles p ON p.id = cs.pile_id LEFT JOIN fresh f USING (pile_id, connector_id)
+    WHERE cs.connector_id > 0 AND coalesce(f.first, %(s)s) < %(e)s {{scope}}
+),
+{outage_changes('ports')},
+status_down AS (
+    SELECT pile_id, connector_id, time AS a, coalesce(next, %(e)s) AS b FROM changes WHERE is_down AND time < %(e)s
+    UNION ALL
+    SELECT pile_id, connector_id, %(s)s, time FROM changes WHERE n = 1 AND was_down
+    UNION ALL
+    SELECT pile_id, connector_id, %(s)s, %(e)s FROM ports p WHERE down_now
+        AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.pile_id = p.pile_id AND c.connector_id = p.connector_id)
+),
+scope_piles AS (SELECT DISTINCT pile_id, site_id FROM ports),
+{OFFLINE_SPANS},
 spans AS (  -- every outage span of a port, clipped to when its state is known
     SELECT d.pile_id, d.connector_id, d.status, greatest(d.a, p.known_from) AS a, least(d.b, %(e)s) AS b
     FROM (SELECT pile_id, connector_id, true AS status, a, b FROM status_down

@@ -1,7 +1,7 @@
 // Service KPIs per period with charts; each KPI's definition (from /kpis/definitions)
 // is the page's help text.
 import { api, query } from '../api.js';
-import { fmt, h, replace, section, tile } from '../dom.js';
+import { badge, fmt, h, link, replace, section, table, tile } from '../dom.js';
 import { categoryChart, figure } from '../charts.js';
 
 // How each KPI is shown; the words come from the API's definitions.
@@ -59,8 +59,12 @@ export async function render(ctx, page, params) {
     definitions.map((d) => [
       h('dt', {}, d.name, h('small', {}, d.unit)),
       h('dd', {}, d.definition, h('small', { class: 'muted' }, ` Source: ${d.source}`))]));
+  const nevi = h('div', { dataset: { testid: 'nevi-uptime' } }, h('p', { class: 'muted' }, 'Loading…'));
   replace(page, head, h('div', { class: 'toolbar' }, picker), tiles, section('Per period', charts),
-    section('What the KPIs mean', help));
+    section('Port uptime the regulators\' way (NEVI)', nevi), section('What the KPIs mean', help));
+  // Its own call after the page is up: twelve months of every port, so the tiles do not wait.
+  api(`/uptime/ports${query({ limit: 20 })}`).then((u) => { if (ctx.current) showNevi(nevi, u); },
+    (e) => replace(nevi, h('p', { class: 'problem' }, `Port uptime could not be loaded: ${e.message}`)));
   const labels = series.data.map((p) => {
     const d = new Date(p.from);
     return period === 'month' ? d.toLocaleDateString(undefined, { month: 'short', year: '2-digit' })
@@ -86,4 +90,35 @@ export async function render(ctx, page, params) {
     { percent: true, suggestedMin: 0.9 }),  // from 90 %: the gap to a 97 % target is what matters
   ];
   ctx.onClose(() => charted.forEach((c) => c.destroy()));
+}
+
+const minutesAsHours = (m) => fmt.hours(m / 60);
+
+// Each port's uptime the NEVI way (23 CFR 680.116(b)) beside today's connector availability:
+// the definition is in the help below ("NEVI port uptime") and in docs/kpi.md.
+function showNevi(box, u) {
+  const month = new Date(u.month).toLocaleDateString(undefined, { month: 'long', year: 'numeric', timeZone: 'UTC' });
+  const unchecked = u.data.some((p) => p.months.some((m) => !m.power_checked));
+  const last = (p) => p.months[p.months.length - 1];
+  replace(box,
+    h('p', { class: 'muted' }, `The 12 months to the end of ${month}, worst ports first. A DC port is down while `
+      + `it charges below ${u.minimum_power_kw.DC} kW; target above ${fmt.pct(u.target, 0)} per port.`),
+    h('div', { class: 'tiles' },
+      tile('Ports above target (12 months)', `${fmt.num(u.met)} of ${fmt.num(u.count)}`, { testid: 'nevi-met' }),
+      tile(`Connector availability, ${month}`, fmt.pct(u.availability), { testid: 'nevi-availability',
+        sub: 'today\'s measure, for comparison' })),
+    table([
+      { label: 'Pile', value: (p) => link(`#/piles/${encodeURIComponent(p.pile_id)}`, p.pile_id) },
+      { label: 'Port', value: (p) => `${p.port} (connectors ${p.connectors.join(', ')})` },
+      { label: 'Min. power', value: (p) => (p.minimum_power_kw !== null ? `${p.minimum_power_kw} kW`
+        : (p.kind === 'AC' ? 'none (AC)' : `none (rated ${p.rated_power_kw} kW)`)) },
+      { label: month, class: 'num', value: (p) => fmt.pct(last(p).uptime) },
+      { label: 'Derated', class: 'num', value: (p) => minutesAsHours(last(p).derated_min) },
+      { label: 'Excluded', class: 'num', value: (p) => minutesAsHours(last(p).excluded_min) },
+      { label: '12 months', class: 'num', value: (p) => fmt.pct(p.uptime, 2) },
+      { label: '', value: (p) => (p.met === null ? '—' : badge(p.met ? 'met' : 'missed', p.met ? 'ok' : 'critical')) },
+    ], u.data, { empty: 'No port has reported yet.', caption: 'Port uptime, NEVI',
+      rowAttrs: (p) => ({ dataset: { pile: p.pile_id, port: String(p.port) } }) }),
+    unchecked ? h('p', { class: 'muted', dataset: { testid: 'nevi-unchecked' } },
+      'Some months began before the oldest telemetry kept: their derating can no longer be seen.') : null);
 }
