@@ -12,9 +12,10 @@ import logging
 
 import psycopg
 
-from maintenance.alarms.lifecycle import raise_alarm, request_clear
+from maintenance.alarms.lifecycle import hold_while_down, raise_alarm, request_clear
 from maintenance.policy import Policy
 from maintenance.alarms.rules import ErrorCodeRule, OfflineRule, RuleSet, Scope
+from pilecare.domain import is_down
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +44,26 @@ def process_status_changes(conn: psycopg.Connection, rules: RuleSet, policy: Pol
 
 def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, error, vendor, status) -> None:
     rule = rules.for_error_code(error, vendor) if error != "NoError" else None
-    # Whatever error-code alarm this connector had, other than the current one, is gone.
-    for (rule_id,) in conn.execute(
-            "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind = 'error_code' "
-            "AND state = 'active' AND clear_requested_at IS NULL AND rule_id IS DISTINCT FROM %s",
-            (pile_id, connector_id, rule.id if rule else None)).fetchall():
-        request_clear(conn, pile_id, connector_id, rule_id, at=at, note=f"connector now {status}/{error}")
-    # A pile-wide alarm (e-stop) lasts while any connector still reports it.
+    if is_down(connector_id, status):
+        # The status, not the error code, says whether the connector works: Faulted with
+        # NoError is still faulted, so its alarms stay and any clear waits for a working
+        # report (R-REPAIR: a fault is not resolved while the pile says it is down).
+        if rule is None:
+            hold_while_down(conn, pile_id, connector_id, at=at, note=f"connector still {status} ({error})")
+    else:
+        # Whatever error-code alarm this connector had, other than the current one, is gone.
+        for (rule_id,) in conn.execute(
+                "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind = 'error_code' "
+                "AND state = 'active' AND clear_requested_at IS NULL AND rule_id IS DISTINCT FROM %s",
+                (pile_id, connector_id, rule.id if rule else None)).fetchall():
+            request_clear(conn, pile_id, connector_id, rule_id, at=at, note=f"connector now {status}/{error}")
+    # A pile-wide alarm (e-stop) lasts while any connector still reports it, and while the
+    # pile itself (connector 0) says it is down.
     for (rule_id,) in conn.execute(
             "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = 0 AND kind = 'error_code' "
             "AND state = 'active' AND clear_requested_at IS NULL", (pile_id,)).fetchall():
         pile_rule = rules.by_id(rule_id)
-        if pile_rule is None or not _still_reported(conn, pile_id, pile_rule):
+        if (pile_rule is None or not _still_reported(conn, pile_id, pile_rule)) and not _pile_down(conn, pile_id):
             request_clear(conn, pile_id, 0, rule_id, at=at, note="no connector reports it any more")
     if rule is None:
         return
@@ -71,6 +80,13 @@ def _still_reported(conn, pile_id: str, rule: ErrorCodeRule) -> bool:
         "SELECT EXISTS (SELECT 1 FROM connector_state WHERE pile_id = %s AND error_code = %s "
         "AND (%s::text IS NULL OR vendor_error_code = %s))",
         (pile_id, rule.error_code.value, rule.vendor_error_code, rule.vendor_error_code)).fetchone()[0]
+
+
+def _pile_down(conn, pile_id: str) -> bool:
+    """Whether the pile's own newest status (connector 0 of its newest telemetry) is down."""
+    row = conn.execute("SELECT status FROM telemetry WHERE pile_id = %s AND connector_id = 0 "
+                       "ORDER BY time DESC LIMIT 1", (pile_id,)).fetchone()
+    return bool(row and row[0] and is_down(0, row[0]))
 
 
 def process_connectivity(conn: psycopg.Connection, rules: RuleSet, policy: Policy, *, limit: int = 2000) -> int:

@@ -29,7 +29,7 @@ from pilecare.domain import Severity
 from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
 from maintenance.orders.safety import take_out_of_service
 from maintenance.outbox import notify
-from pilecare.domain import CommandType
+from pilecare.domain import CONNECTOR_DOWN, PILE_DOWN, CommandType
 from pilecare.errors import Conflict
 from pilecare.liveness import online_sql
 
@@ -159,11 +159,18 @@ def settle(conn: psycopg.Connection) -> int:
     return changes
 
 
-# Healthy: reporting (online, heard within 3 intervals), no connector Faulted, no active
-# alarm of the order's fault category.
+def _in(values) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+# Healthy: reporting (online, heard within 3 intervals), no connector down and the pile
+# itself (connector 0, its newest telemetry) not down, whatever the error codes say, and no
+# active alarm of the order's fault category.
 _HEALTHY = f"""
     {online_sql("s", "m")}
-    AND NOT EXISTS (SELECT 1 FROM connector_state c WHERE c.pile_id = o.pile_id AND c.status = 'Faulted')
+    AND NOT EXISTS (SELECT 1 FROM connector_state c WHERE c.pile_id = o.pile_id AND c.status IN {_in(CONNECTOR_DOWN)})
+    AND coalesce((SELECT t.status FROM telemetry t WHERE t.pile_id = o.pile_id AND t.connector_id = 0
+                  ORDER BY t.time DESC LIMIT 1), '') NOT IN {_in(PILE_DOWN)}
     AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.pile_id = o.pile_id AND a.state = 'active'
                     AND a.fault_category = o.fault_category)"""
 
