@@ -10,7 +10,7 @@ import psycopg
 
 from maintenance.fieldwork.holding import held_order, require_state
 from maintenance.orders import WorkOrderState as S
-from maintenance.orders import create_installation, note, take_out_of_service, transition
+from maintenance.orders import carry_alarms, create_installation, note, take_out_of_service, transition
 from maintenance.outbox import Event, enqueue, notify
 
 
@@ -56,6 +56,9 @@ def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, acti
             replacement = create_installation(conn, pile_id, title=f"Replace pile {pile_id} (order {order_id})",
                                               actor=actor, description=note_text)
             note(conn, order_id, f"replacement: installation order {replacement}", actor=actor)
+            # The fault may still be there: the replacement carries its alarms, so they are
+            # neither left with a closed order nor closed unseen (README, "Work orders").
+            carry_alarms(conn, order_id, replacement, actor=actor)
         elif action is SupervisorAction.OUT_OF_SERVICE:
             transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, expect=S.ESCALATED,
                        note=f"taken out of service by the supervisor: {note_text}")

@@ -165,14 +165,17 @@ def _in(values) -> str:
 
 # Healthy: reporting (online, heard within 3 intervals), no connector down and the pile
 # itself (connector 0, its newest telemetry) not down, whatever the error codes say, and no
-# active alarm of the order's fault category.
+# active alarm of the order's fault category or linked to the order (an installation that
+# replaces a faulty pile carries the old order's alarms).
 _HEALTHY = f"""
     {online_sql("s", "m")}
     AND NOT EXISTS (SELECT 1 FROM connector_state c WHERE c.pile_id = o.pile_id AND c.status IN {_in(CONNECTOR_DOWN)})
     AND coalesce((SELECT t.status FROM telemetry t WHERE t.pile_id = o.pile_id AND t.connector_id = 0
                   ORDER BY t.time DESC LIMIT 1), '') NOT IN {_in(PILE_DOWN)}
     AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.pile_id = o.pile_id AND a.state = 'active'
-                    AND a.fault_category = o.fault_category)"""
+                    AND a.fault_category = o.fault_category)
+    AND NOT EXISTS (SELECT 1 FROM work_order_alarms l JOIN alarms a ON a.id = l.alarm_id
+                    WHERE l.work_order_id = o.id AND a.state = 'active')"""
 
 
 def verify(conn: psycopg.Connection, policy: Policy) -> int:
