@@ -37,9 +37,11 @@ def escalate(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
 
 
 def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, action: SupervisorAction, note_text: str,
-                      actor: str) -> int | None:
+                      actor: str, settle_s: int = 0) -> int | None:
     """The supervisor's decision on an escalated order; the customer is told. Returns the
-    replacement (installation) order for REPLACE.
+    replacement (installation) order for REPLACE. `settle_s` is the policy's
+    `command_settle_s` (the API passes it): the out-of-service command waits until the pile
+    has been online that long since its last (re)connect or boot.
 
     The decision is claimed by the move out of `escalated` (a conditional UPDATE), in one
     transaction with what it creates: of two supervisors deciding at once, one wins and
@@ -70,5 +72,5 @@ def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, acti
                                                   "replacement_order_id": replacement},
                 work_order_id=order_id, customer_id=customer_id)
     if action is SupervisorAction.OUT_OF_SERVICE:
-        take_out_of_service(conn, downlink, order_id, pile_id, actor=actor)
+        take_out_of_service(conn, downlink, order_id, pile_id, actor=actor, settle_s=settle_s)
     return replacement
