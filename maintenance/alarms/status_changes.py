@@ -44,19 +44,18 @@ def process_status_changes(conn: psycopg.Connection, rules: RuleSet, policy: Pol
 
 def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, error, vendor, status) -> None:
     rule = rules.for_error_code(error, vendor) if error != "NoError" else None
-    if is_down(connector_id, status):
-        # The status, not the error code, says whether the connector works: Faulted with
-        # NoError is still faulted, so its alarms stay and any clear waits for a working
-        # report (R-REPAIR: a fault is not resolved while the pile says it is down).
-        if rule is None:
-            hold_while_down(conn, pile_id, connector_id, at=at, note=f"connector still {status} ({error})")
-    else:
-        # Whatever error-code alarm this connector had, other than the current one, is gone.
-        for (rule_id,) in conn.execute(
-                "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind = 'error_code' "
-                "AND state = 'active' AND clear_requested_at IS NULL AND rule_id IS DISTINCT FROM %s",
-                (pile_id, connector_id, rule.id if rule else None)).fetchall():
-            request_clear(conn, pile_id, connector_id, rule_id, at=at, note=f"connector now {status}/{error}")
+    # The status, not the error code, says whether the connector works: one still down
+    # (Faulted with NoError, a firmware habit) keeps its alarms, and their clear waits for a
+    # working report (a fault is not resolved while the pile says it is down).
+    down = is_down(connector_id, status)
+    if down and rule is None:
+        hold_while_down(conn, pile_id, connector_id, at=at, note=f"connector still {status} ({error})")
+    # Whatever error-code alarm this connector had, other than the current one, is gone.
+    for (rule_id,) in () if down else conn.execute(
+            "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind = 'error_code' "
+            "AND state = 'active' AND clear_requested_at IS NULL AND rule_id IS DISTINCT FROM %s",
+            (pile_id, connector_id, rule.id if rule else None)).fetchall():
+        request_clear(conn, pile_id, connector_id, rule_id, at=at, note=f"connector now {status}/{error}")
     # A pile-wide alarm (e-stop) lasts while any connector still reports it, and while the
     # pile itself (connector 0) says it is down.
     for (rule_id,) in conn.execute(
