@@ -159,3 +159,21 @@ def test_verification_does_not_call_a_pile_healthy_while_a_connector_is_faulted_
     verify(db, fast_policy(verify_s=60))
 
     assert db.execute("SELECT state FROM work_orders WHERE id = %s", (order_id,)).fetchone() == ("resolved",)
+
+
+def test_a_pile_the_platform_took_out_of_service_stays_unavailable_without_holding_its_pile_wide_alarm(
+        settings, db, fleet, ingest, passes):
+    # ChangeAvailability Inoperative on connector 0 leaves the pile Unavailable after the
+    # e-stop is released as before: the platform's own doing, not a fault it still reports.
+    pile, tick = Pile(settings, db, fleet[0]), passes(clear_after_s=0)
+    db.execute("INSERT INTO commands (id, pile_id, type, params, state, requested_by, ack_status) VALUES "
+               "(gen_random_uuid(), %s, 'ChangeAvailability', '{\"connector_id\": 0, \"type\": \"Inoperative\"}', "
+               "'acknowledged', 'rules', 'Accepted')", (fleet[0],))
+    pile.report(("Unavailable", "OtherError"), pile_status="Unavailable", vendor_error_code="EStop")
+    tick()
+    assert alarms(db) == [("estop", "active", False)]
+
+    pile.report(("Unavailable", "NoError"), pile_status="Unavailable")  # released, still Inoperative
+    tick()
+
+    assert alarms(db) == [("estop", "cleared", True)]

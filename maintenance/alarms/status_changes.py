@@ -15,7 +15,7 @@ import psycopg
 from maintenance.alarms.lifecycle import hold_while_down, raise_alarm, request_clear
 from maintenance.policy import Policy
 from maintenance.alarms.rules import ErrorCodeRule, OfflineRule, RuleSet, Scope
-from pilecare.domain import is_down
+from pilecare.domain import ConnectorStatus, is_down
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,22 @@ def _still_reported(conn, pile_id: str, rule: ErrorCodeRule) -> bool:
 
 
 def _pile_down(conn, pile_id: str) -> bool:
-    """Whether the pile's own newest status (connector 0 of its newest telemetry) is down."""
-    row = conn.execute("SELECT status FROM telemetry WHERE pile_id = %s AND connector_id = 0 "
-                       "ORDER BY time DESC LIMIT 1", (pile_id,)).fetchone()
-    return bool(row and row[0] and is_down(0, row[0]))
+    """Whether the pile's own newest status (connector 0 of its newest telemetry) is down.
+
+    Unavailable after the platform took the pile out of service (its newest ChangeAvailability
+    on connector 0, sent and not rejected, says Inoperative) is the platform's own doing, not
+    a fault: it stays so after the repair as before it, and would hold the alarm for good."""
+    row = conn.execute(
+        "SELECT t.status, (SELECT c.params->>'type' = 'Inoperative' FROM commands c WHERE c.pile_id = t.pile_id "
+        "                  AND c.type = 'ChangeAvailability' AND c.params->>'connector_id' = '0' "
+        "                  AND c.state IN ('sent', 'acknowledged') AND c.ack_status IS DISTINCT FROM 'Rejected' "
+        "                  ORDER BY c.requested_at DESC LIMIT 1) "
+        "FROM telemetry t WHERE t.pile_id = %s AND t.connector_id = 0 ORDER BY t.time DESC LIMIT 1",
+        (pile_id,)).fetchone()
+    if not row or not row[0]:
+        return False
+    status, taken_out = row
+    return is_down(0, status) and not (status == ConnectorStatus.UNAVAILABLE.value and taken_out)
 
 
 def process_connectivity(conn: psycopg.Connection, rules: RuleSet, policy: Policy, *, limit: int = 2000) -> int:
