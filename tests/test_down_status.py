@@ -8,6 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from maintenance.alarms.lifecycle import raise_alarm
+from maintenance.alarms.rules import default
+from maintenance.alarms.status_changes import process_status_changes
 from maintenance.orders.policy_step import verify
 from tests.devices import Device, telemetry, wait_for
 from tests.maint import Pass, fast_policy
@@ -177,3 +180,23 @@ def test_a_pile_the_platform_took_out_of_service_stays_unavailable_without_holdi
     tick()
 
     assert alarms(db) == [("estop", "cleared", True)]
+
+
+def pile_transition(db, pile, status, error):
+    """A transition of the pile itself (connector 0), as ingest records it (migration 0018)."""
+    db.execute("INSERT INTO connector_status_changes (pile_id, connector_id, time, new_status, new_error_code) "
+               "VALUES (%s, 0, now(), %s, %s)", (pile, status, error))
+
+
+@pytest.mark.parametrize("pile_status", ["Unavailable", "Faulted"])
+def test_a_pile_level_alarm_stays_while_the_piles_own_transition_says_down_with_no_error(db, fleet, pile_status):
+    rules = default()
+    raise_alarm(db, fleet[0], 0, rules.by_id("error.InternalError"), at=datetime.now(timezone.utc), clear_after_s=0)
+
+    pile_transition(db, fleet[0], pile_status, "NoError")
+    process_status_changes(db, rules, fast_policy())
+    assert alarms(db) == [("error.InternalError", "active", False)]
+
+    pile_transition(db, fleet[0], "Available", "NoError")
+    process_status_changes(db, rules, fast_policy())
+    assert alarms(db) == [("error.InternalError", "active", True)]  # the clear starts at Available

@@ -47,7 +47,7 @@ def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, erro
     # The status, not the error code, says whether the connector works: one still down
     # (Faulted with NoError, a firmware habit) keeps its alarms, and their clear waits for a
     # working report (a fault is not resolved while the pile says it is down).
-    down = is_down(connector_id, status)
+    down = _pile_down(conn, pile_id, status) if connector_id == 0 else is_down(connector_id, status)
     if down and rule is None:
         hold_while_down(conn, pile_id, connector_id, at=at, note=f"connector still {status} ({error})")
     # Whatever error-code alarm this connector had, other than the current one, is gone.
@@ -62,7 +62,8 @@ def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, erro
             "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = 0 AND kind = 'error_code' "
             "AND state = 'active' AND clear_requested_at IS NULL", (pile_id,)).fetchall():
         pile_rule = rules.by_id(rule_id)
-        if (pile_rule is None or not _still_reported(conn, pile_id, pile_rule)) and not _pile_down(conn, pile_id):
+        pile_down = down if connector_id == 0 else _pile_down(conn, pile_id)
+        if (pile_rule is None or not _still_reported(conn, pile_id, pile_rule)) and not pile_down:
             request_clear(conn, pile_id, 0, rule_id, at=at, note="no connector reports it any more")
     if rule is None:
         return
@@ -81,23 +82,30 @@ def _still_reported(conn, pile_id: str, rule: ErrorCodeRule) -> bool:
         (pile_id, rule.error_code.value, rule.vendor_error_code, rule.vendor_error_code)).fetchone()[0]
 
 
-def _pile_down(conn, pile_id: str) -> bool:
-    """Whether the pile's own newest status (connector 0 of its newest telemetry) is down.
+def _pile_down(conn, pile_id: str, status: str | None = None) -> bool:
+    """Whether the pile itself (connector 0) is down: `status` if given (a connector-0
+    transition), else the status of its newest telemetry.
 
     Unavailable after the platform took the pile out of service (its newest ChangeAvailability
     on connector 0, sent and not rejected, says Inoperative) is the platform's own doing, not
     a fault: it stays so after the repair as before it, and would hold the alarm for good."""
-    row = conn.execute(
-        "SELECT t.status, (SELECT c.params->>'type' = 'Inoperative' FROM commands c WHERE c.pile_id = t.pile_id "
-        "                  AND c.type = 'ChangeAvailability' AND c.params->>'connector_id' = '0' "
-        "                  AND c.state IN ('sent', 'acknowledged') AND c.ack_status IS DISTINCT FROM 'Rejected' "
-        "                  ORDER BY c.requested_at DESC LIMIT 1) "
-        "FROM telemetry t WHERE t.pile_id = %s AND t.connector_id = 0 ORDER BY t.time DESC LIMIT 1",
-        (pile_id,)).fetchone()
-    if not row or not row[0]:
+    if status is None:
+        row = conn.execute("SELECT status FROM telemetry WHERE pile_id = %s AND connector_id = 0 "
+                           "ORDER BY time DESC LIMIT 1", (pile_id,)).fetchone()
+        status = row[0] if row else None
+    if not status or not is_down(0, status):
         return False
-    status, taken_out = row
-    return is_down(0, status) and not (status == ConnectorStatus.UNAVAILABLE.value and taken_out)
+    return status != ConnectorStatus.UNAVAILABLE.value or not _taken_out_of_service(conn, pile_id)
+
+
+def _taken_out_of_service(conn, pile_id: str) -> bool:
+    """Whether the platform's newest ChangeAvailability for the whole pile, sent and not
+    rejected, was Inoperative."""
+    row = conn.execute(
+        "SELECT params->>'type' FROM commands WHERE pile_id = %s AND type = 'ChangeAvailability' "
+        "AND params->>'connector_id' = '0' AND state IN ('sent', 'acknowledged') "
+        "AND ack_status IS DISTINCT FROM 'Rejected' ORDER BY requested_at DESC LIMIT 1", (pile_id,)).fetchone()
+    return bool(row and row[0] == "Inoperative")
 
 
 def process_connectivity(conn: psycopg.Connection, rules: RuleSet, policy: Policy, *, limit: int = 2000) -> int:
