@@ -16,16 +16,15 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway.commands import Downlink
+from maintenance import policy as policies
+from maintenance.alarms import conditions, rulestore, trends
 from maintenance.alarms import lifecycle as alarms
-from maintenance.alarms import conditions
-from maintenance.outbox import delivery as deliver
+from maintenance.alarms.status_changes import process_connectivity, process_status_changes
 from maintenance.dispatch import offers as dispatch
 from maintenance.orders import policy_step as orders
-from maintenance.alarms import rulestore
 from maintenance.orders import sla
-from maintenance.alarms import trends
-from maintenance import policy as policies
-from maintenance.alarms.status_changes import process_connectivity, process_status_changes
+from maintenance.outbox import delivery as deliver
+from maintenance.planning import inspections, planner
 from pilecare.db import database_url
 from pilecare.settings import Settings
 
@@ -96,11 +95,6 @@ class Maintenance:
             return trends.run(conn, rules, self.policy)
 
     def run_planner(self) -> None:
-        try:
-            from maintenance.planning import inspections
-            from maintenance.planning import planner
-        except ImportError:  # preventive planning not installed in this build
-            return
         with psycopg.connect(database_url(self.settings), autocommit=True) as conn:
             log.info("preventive planner: %s", planner.plan(conn))
             log.info("inspection rounds: %s", inspections.plan_rounds(conn))
