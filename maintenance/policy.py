@@ -64,6 +64,11 @@ class Policy(_Strict):
                                   description="Planned work (preventive, inspection, installation) goes to dispatch "
                                               "this long before it is due.")
     safety_out_of_service: bool = True
+    command_settle_s: int = Field(
+        default=120, ge=0, le=3600,
+        description="No automatic command (remote reset, out of service) reaches a pile until it has been online "
+                    "this long since its last (re)connect or boot: a command straight into a boot can feed a "
+                    "reboot loop. A due command waits; it is not dropped.")
     pricing: Pricing = Pricing()
     # An engineer "arrives" only within this distance of the pile (or its site).
     arrival_radius_m: float = Field(default=500, gt=0, le=50_000)

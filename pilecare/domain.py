@@ -23,6 +23,22 @@ class ConnectorStatus(str, Enum):
     FAULTED = "Faulted"
 
 
+# Whether a connector can charge is said by its status, not its error code: firmware keeps
+# a connector Faulted while its error code goes back to NoError (domain brief, "Field
+# realities"). Connector 0 (the pile as a whole) is down when Faulted or Unavailable. A
+# charging connector only when Faulted: Unavailable is also what ChangeAvailability
+# Inoperative leaves behind (the platform's own out-of-service for a safety fault), after
+# the repair as before it, so it cannot say whether the fault is still there.
+PILE_DOWN = frozenset({ConnectorStatus.FAULTED.value, ConnectorStatus.UNAVAILABLE.value})
+CONNECTOR_DOWN = frozenset({ConnectorStatus.FAULTED.value})
+
+
+def is_down(connector_id: int, status: str) -> bool:
+    """Whether a connector (0 = the pile) reporting `status` cannot work, whatever its error
+    code says (OCPP 1.6 ChargePointStatus; connector 0 per OCPP 1.6 section 4.9)."""
+    return status in (PILE_DOWN if connector_id == 0 else CONNECTOR_DOWN)
+
+
 class ErrorCode(str, Enum):
     """OCPP 1.6 ChargePointErrorCode. Vendor detail rides in vendor_error_code / info."""
 

@@ -74,7 +74,7 @@ def fast_policy(**changes) -> policies.Policy:
     """The default policy with clocks short enough to watch (seconds, not hours)."""
     base = policies.load()
     triage = base.triage.model_copy(update=changes.pop("triage", {}) | {})
-    defaults = {"clear_after_s": 0, "verify_s": 1, "triage": triage}
+    defaults = {"clear_after_s": 0, "verify_s": 1, "triage": triage, "command_settle_s": 0}
     return base.model_copy(update=defaults | changes)
 
 

@@ -159,6 +159,9 @@ def test_an_escalation_reaches_the_supervisor_who_takes_the_pile_out_of_service(
     on_site(db, job)
     field.escalate(db, job, "E1", reason="burnt busbar, smell of ozone", safety=True, actor="eva")
     assert db.execute("SELECT kind, recipient_role FROM notifications").fetchall() == [("escalation", "supervisor")]
+    # The pile is up and has been for an hour: the command need not wait for it to settle.
+    db.execute("UPDATE pile_state SET online = true, last_seen = now(), connectivity_changed_at = now() - "
+               "interval '1 hour' WHERE pile_id = %s", (fleet[1],))
     downlink = Downlink(settings, "test-supervisor")
     try:
         field.decide_escalation(db, downlink, job, action=SupervisorAction.OUT_OF_SERVICE,

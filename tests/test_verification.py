@@ -164,6 +164,12 @@ def test_a_safety_fault_that_cleared_at_the_pile_awaits_a_supervisor_not_telemet
 
 # 3. A safety fault reported by phone.
 
+def up_for_an_hour(db, pile):
+    """The pile reports and (re)connected an hour ago: automatic commands may reach it."""
+    db.execute("UPDATE pile_state SET online = true, last_seen = now(), connectivity_changed_at = now() - "
+               "interval '1 hour' WHERE pile_id = %s", (pile,))
+
+
 def safety_call(client, pile, **extra):
     return client.post("/work-orders", json={"pile_id": pile, "fault_category": "electrical", "safety": True,
                                              "title": "Caller felt a shock at the handle", "severity": "critical"}
@@ -176,6 +182,7 @@ def test_a_safety_fault_reported_by_phone_takes_the_pile_out_of_service(settings
     device.client.on_message = lambda client, userdata, msg: (received.append(json.loads(msg.payload)), got.set())
     device.client.subscribe(device.topics.commands(fleet[0]), qos=1)
     time.sleep(0.3)  # let the SUBACK arrive before the API publishes
+    up_for_an_hour(db, fleet[0])
 
     created = safety_call(supervisor, fleet[0])
 
@@ -198,6 +205,7 @@ def test_when_the_out_of_service_command_fails_the_order_stands_and_says_to_do_i
             raise ConnectionError("broker unreachable")
 
     app.state.downlink = BrokerDown()
+    up_for_an_hour(db, fleet[0])
 
     created = safety_call(supervisor, fleet[0])
 

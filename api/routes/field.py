@@ -234,5 +234,6 @@ def decide_quote(conn: PlainConn, user: Desk, quote_id: int, body: QuoteDecision
 @router.post("/work-orders/{order_id}/escalation-decision", summary="Supervisor: out of service, replace, or back")
 def decide(conn: PlainConn, policy: PolicyDep, user: Supervisor, downlink: DownlinkDep, order_id: int,
            body: SupervisorDecision) -> WorkOrderDetail:
-    field.decide_escalation(conn, downlink, order_id, action=body.action, note_text=body.note, actor=user.id)
+    field.decide_escalation(conn, downlink, order_id, action=body.action, note_text=body.note, actor=user.id,
+                            settle_s=policy.command_settle_s)
     return detail(conn, policy, order_id)

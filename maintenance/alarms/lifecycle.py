@@ -97,6 +97,29 @@ def request_clear(conn: psycopg.Connection, pile_id: str, connector_id: int, rul
     return row[0] if row else None
 
 
+def hold_while_down(conn: psycopg.Connection, pile_id: str, connector_id: int, *, at: datetime,
+                    note: str) -> list[int]:
+    """The connector (0 = the pile) reports a status in which it cannot work, without an
+    error code a rule knows (Faulted/NoError, a firmware habit): its active error-code
+    alarms are still seen at `at`, and a clear requested at an earlier working report
+    whose hold-off has not passed is cancelled (the fault is back: same alarm, one more
+    flap). Returns the ids of the alarms whose clear was cancelled.
+
+    A clear whose hold-off had already passed counts, as in raise_alarm."""
+    args = {"pile": pile_id, "conn": connector_id, "at": at}
+    returned = [r[0] for r in conn.execute(
+        "UPDATE alarms a SET last_seen = greatest(a.last_seen, %(at)s), clear_requested_at = NULL, "
+        "occurrences = a.occurrences + old.clearing::int, flaps = a.flaps + old.clearing::int "
+        "FROM (SELECT id, clear_requested_at IS NOT NULL AS clearing FROM alarms "
+        "      WHERE pile_id = %(pile)s AND connector_id = %(conn)s AND kind = 'error_code' AND state = 'active' "
+        "      AND (clear_requested_at IS NULL OR clear_requested_at + make_interval(secs => clear_after_s) >= %(at)s) "
+        "      FOR UPDATE) old "
+        "WHERE a.id = old.id RETURNING a.id, old.clearing", args).fetchall() if r[1]]
+    for alarm_id in returned:
+        _event(conn, alarm_id, "returned", note=note, at=at)
+    return returned
+
+
 def settle_clears(conn: psycopg.Connection) -> list[int]:
     """Clear the alarms whose hold-off has passed; return their ids. One caller wins each."""
     with conn.transaction():

@@ -12,9 +12,10 @@ import logging
 
 import psycopg
 
-from maintenance.alarms.lifecycle import raise_alarm, request_clear
+from maintenance.alarms.lifecycle import hold_while_down, raise_alarm, request_clear
 from maintenance.policy import Policy
 from maintenance.alarms.rules import ErrorCodeRule, OfflineRule, RuleSet, Scope
+from pilecare.domain import ConnectorStatus, is_down
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +44,26 @@ def process_status_changes(conn: psycopg.Connection, rules: RuleSet, policy: Pol
 
 def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, error, vendor, status) -> None:
     rule = rules.for_error_code(error, vendor) if error != "NoError" else None
+    # The status, not the error code, says whether the connector works: one still down
+    # (Faulted with NoError, a firmware habit) keeps its alarms, and their clear waits for a
+    # working report (a fault is not resolved while the pile says it is down).
+    down = _pile_down(conn, pile_id, status) if connector_id == 0 else is_down(connector_id, status)
+    if down and rule is None:
+        hold_while_down(conn, pile_id, connector_id, at=at, note=f"connector still {status} ({error})")
     # Whatever error-code alarm this connector had, other than the current one, is gone.
-    for (rule_id,) in conn.execute(
+    for (rule_id,) in () if down else conn.execute(
             "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind = 'error_code' "
             "AND state = 'active' AND clear_requested_at IS NULL AND rule_id IS DISTINCT FROM %s",
             (pile_id, connector_id, rule.id if rule else None)).fetchall():
         request_clear(conn, pile_id, connector_id, rule_id, at=at, note=f"connector now {status}/{error}")
-    # A pile-wide alarm (e-stop) lasts while any connector still reports it.
+    # A pile-wide alarm (e-stop) lasts while any connector still reports it, and while the
+    # pile itself (connector 0) says it is down.
     for (rule_id,) in conn.execute(
             "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = 0 AND kind = 'error_code' "
             "AND state = 'active' AND clear_requested_at IS NULL", (pile_id,)).fetchall():
         pile_rule = rules.by_id(rule_id)
-        if pile_rule is None or not _still_reported(conn, pile_id, pile_rule):
+        pile_down = down if connector_id == 0 else _pile_down(conn, pile_id)
+        if (pile_rule is None or not _still_reported(conn, pile_id, pile_rule)) and not pile_down:
             request_clear(conn, pile_id, 0, rule_id, at=at, note="no connector reports it any more")
     if rule is None:
         return
@@ -71,6 +80,32 @@ def _still_reported(conn, pile_id: str, rule: ErrorCodeRule) -> bool:
         "SELECT EXISTS (SELECT 1 FROM connector_state WHERE pile_id = %s AND error_code = %s "
         "AND (%s::text IS NULL OR vendor_error_code = %s))",
         (pile_id, rule.error_code.value, rule.vendor_error_code, rule.vendor_error_code)).fetchone()[0]
+
+
+def _pile_down(conn, pile_id: str, status: str | None = None) -> bool:
+    """Whether the pile itself (connector 0) is down: `status` if given (a connector-0
+    transition), else the status of its newest telemetry.
+
+    Unavailable after the platform took the pile out of service (its newest ChangeAvailability
+    on connector 0, sent and not rejected, says Inoperative) is the platform's own doing, not
+    a fault: it stays so after the repair as before it, and would hold the alarm for good."""
+    if status is None:
+        row = conn.execute("SELECT status FROM telemetry WHERE pile_id = %s AND connector_id = 0 "
+                           "ORDER BY time DESC LIMIT 1", (pile_id,)).fetchone()
+        status = row[0] if row else None
+    if not status or not is_down(0, status):
+        return False
+    return status != ConnectorStatus.UNAVAILABLE.value or not _taken_out_of_service(conn, pile_id)
+
+
+def _taken_out_of_service(conn, pile_id: str) -> bool:
+    """Whether the platform's newest ChangeAvailability for the whole pile, sent and not
+    rejected, was Inoperative."""
+    row = conn.execute(
+        "SELECT params->>'type' FROM commands WHERE pile_id = %s AND type = 'ChangeAvailability' "
+        "AND params->>'connector_id' = '0' AND state IN ('sent', 'acknowledged') "
+        "AND ack_status IS DISTINCT FROM 'Rejected' ORDER BY requested_at DESC LIMIT 1", (pile_id,)).fetchone()
+    return bool(row and row[0] == "Inoperative")
 
 
 def process_connectivity(conn: psycopg.Connection, rules: RuleSet, policy: Policy, *, limit: int = 2000) -> int:

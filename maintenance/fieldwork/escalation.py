@@ -10,7 +10,7 @@ import psycopg
 
 from maintenance.fieldwork.holding import held_order, require_state
 from maintenance.orders import WorkOrderState as S
-from maintenance.orders import create_installation, note, take_out_of_service, transition
+from maintenance.orders import carry_alarms, create_installation, note, take_out_of_service, transition
 from maintenance.outbox import Event, enqueue, notify
 
 
@@ -37,9 +37,11 @@ def escalate(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
 
 
 def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, action: SupervisorAction, note_text: str,
-                      actor: str) -> int | None:
+                      actor: str, settle_s: int = 0) -> int | None:
     """The supervisor's decision on an escalated order; the customer is told. Returns the
-    replacement (installation) order for REPLACE.
+    replacement (installation) order for REPLACE. `settle_s` is the policy's
+    `command_settle_s` (the API passes it): the out-of-service command waits until the pile
+    has been online that long since its last (re)connect or boot.
 
     The decision is claimed by the move out of `escalated` (a conditional UPDATE), in one
     transaction with what it creates: of two supervisors deciding at once, one wins and
@@ -56,6 +58,9 @@ def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, acti
             replacement = create_installation(conn, pile_id, title=f"Replace pile {pile_id} (order {order_id})",
                                               actor=actor, description=note_text)
             note(conn, order_id, f"replacement: installation order {replacement}", actor=actor)
+            # The fault may still be there: the replacement carries its alarms, so they are
+            # neither left with a closed order nor closed unseen (README, "Work orders").
+            carry_alarms(conn, order_id, replacement, actor=actor)
         elif action is SupervisorAction.OUT_OF_SERVICE:
             transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, expect=S.ESCALATED,
                        note=f"taken out of service by the supervisor: {note_text}")
@@ -67,5 +72,5 @@ def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, acti
                                                   "replacement_order_id": replacement},
                 work_order_id=order_id, customer_id=customer_id)
     if action is SupervisorAction.OUT_OF_SERVICE:
-        take_out_of_service(conn, downlink, order_id, pile_id, actor=actor)
+        take_out_of_service(conn, downlink, order_id, pile_id, actor=actor, settle_s=settle_s)
     return replacement

@@ -37,22 +37,33 @@ def move(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, actor: 
     """Make one desk move. `supervisor` says whether the actor may verify a safety order
     (R-REPAIR: a person verifies safety repairs, never telemetry alone).
 
+    An order does not end while its fault is still there: a cancel, like a verify or a
+    close, is refused while an alarm linked to the order is active (left so, the alarm
+    would stay active with no order for good: it opens one only once). Put such an order
+    on hold instead.
+
     Raises NotFound for an unknown order; Conflict for a move that is illegal, or that
-    belongs elsewhere (the message names the endpoint that makes it), or a verify or close
-    while a linked alarm is still active; Forbidden when a non-supervisor verifies."""
-    row = conn.execute("SELECT state, safety FROM work_orders WHERE id = %s", (order_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"work order {order_id} does not exist")
-    current, safety = WorkOrderState(row[0]), row[1]
-    if current is S.RESOLVED and to is S.VERIFIED:
-        verify_safety(conn, order_id, safety=safety, supervisor=supervisor)
-    elif to in TRANSITIONS[current] and not _by_hand(current, to):
-        raise Conflict(f"work order {order_id} does not go from {current.value} to {to.value} by a bare move: "
-                       + _ELSEWHERE[to].replace("{id}", str(order_id)))
-    if current is S.VERIFIED and to is S.CLOSED:
-        refuse_while_faulty(conn, order_id, "closed")
-    # expect: the checks above hold for the state we read, not one another process made meanwhile.
-    transition(conn, order_id, to, actor=actor, note=note, expect=current)
+    belongs elsewhere (the message names the endpoint that makes it), or a verify, close or
+    cancel while a linked alarm is still active; Forbidden when a non-supervisor verifies."""
+    with conn.transaction():
+        # Locked: an alarm joining the order (open_corrective) waits for this move, or this
+        # move sees the alarm it linked.
+        row = conn.execute("SELECT state, safety FROM work_orders WHERE id = %s FOR UPDATE", (order_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"work order {order_id} does not exist")
+        current, safety = WorkOrderState(row[0]), row[1]
+        if current is S.RESOLVED and to is S.VERIFIED:
+            verify_safety(conn, order_id, safety=safety, supervisor=supervisor)
+        elif to in TRANSITIONS[current] and not _by_hand(current, to):
+            raise Conflict(f"work order {order_id} does not go from {current.value} to {to.value} by a bare move: "
+                           + _ELSEWHERE[to].replace("{id}", str(order_id)))
+        if current is S.VERIFIED and to is S.CLOSED:
+            refuse_while_faulty(conn, order_id, "closed")
+        if to is S.CANCELLED and to in TRANSITIONS[current]:
+            refuse_while_faulty(conn, order_id, "cancelled",
+                                instead="put it on hold instead, or cancel it once the alarm has cleared")
+        # expect: the checks above hold for the state we read, not one another process made meanwhile.
+        transition(conn, order_id, to, actor=actor, note=note, expect=current)
 
 
 def verify_safety(conn: psycopg.Connection, order_id: int, *, safety: bool, supervisor: bool) -> None:
@@ -66,11 +77,13 @@ def verify_safety(conn: psycopg.Connection, order_id: int, *, safety: bool, supe
     refuse_while_faulty(conn, order_id, "verified")
 
 
-def refuse_while_faulty(conn: psycopg.Connection, order_id: int, to: str) -> None:
-    """Conflict while any alarm linked to the order is still active."""
+def refuse_while_faulty(conn: psycopg.Connection, order_id: int, to: str, *, instead: str | None = None) -> None:
+    """Conflict while any alarm linked to the order is still active; `instead` (what to do
+    meanwhile) is appended to the message."""
     active = [r[0] for r in conn.execute(
         "SELECT a.id FROM work_order_alarms l JOIN alarms a ON a.id = l.alarm_id "
         "WHERE l.work_order_id = %s AND a.state = 'active' ORDER BY a.id", (order_id,)).fetchall()]
     if active:
         raise Conflict(f"work order {order_id} cannot be {to} while its alarm(s) "
-                       f"{', '.join(map(str, active))} are still active: the pile still reports the fault")
+                       f"{', '.join(map(str, active))} are still active: the pile still reports the fault"
+                       + (f"; {instead}" if instead else ""))

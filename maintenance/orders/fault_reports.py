@@ -49,5 +49,5 @@ def report_fault(conn: psycopg.Connection, policy: Policy, downlink, *, pile_id:
         notify(conn, "safety", "supervisor", f"Safety fault {title} on pile {pile_id} (reported by {actor}): "
                                              f"order {order_id}", work_order_id=order_id, pile_id=pile_id)
         if policy.safety_out_of_service:
-            take_out_of_service(conn, downlink, order_id, pile_id, actor=actor)
+            take_out_of_service(conn, downlink, order_id, pile_id, actor=actor, settle_s=policy.command_settle_s)
     return order_id, created

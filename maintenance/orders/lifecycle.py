@@ -220,19 +220,40 @@ def open_corrective(conn: psycopg.Connection, pile_id: str, fault_category: str,
                     note(conn, order_id, f"repeat repair: same fault on this pile as order {row[1]}, "
                                          f"closed within {repeat_days} days", actor=actor)
             else:
+                # Joined only while still open: an order cancelled or closed meanwhile (the
+                # desk locks it for the move) must not take the alarm with it; try again.
                 found = conn.execute(
-                    "SELECT id FROM work_orders WHERE pile_id = %s AND fault_category = %s AND kind = 'corrective' "
-                    "AND state NOT IN ('closed', 'cancelled')", (pile_id, fault_category)).fetchone()
+                    "UPDATE work_orders SET priority = least(priority, %s), safety = safety OR %s, updated_at = now() "
+                    "WHERE id = (SELECT id FROM work_orders WHERE pile_id = %s AND fault_category = %s "
+                    "            AND kind = 'corrective' AND state NOT IN ('closed', 'cancelled')) "
+                    "AND state NOT IN ('closed', 'cancelled') RETURNING id",
+                    (priority, safety, pile_id, fault_category)).fetchone()
                 if found is None:
                     continue
                 order_id = found[0]
-                conn.execute("UPDATE work_orders SET priority = least(priority, %s), safety = safety OR %s, "
-                             "updated_at = now() WHERE id = %s", (priority, safety, order_id))
             if alarm_id is not None:
                 conn.execute("INSERT INTO work_order_alarms VALUES (%s, %s) ON CONFLICT DO NOTHING", (order_id, alarm_id))
                 conn.execute("UPDATE alarms SET work_order_id = %s WHERE id = %s", (order_id, alarm_id))
             return order_id, created
     raise Conflict(f"could not settle the open {fault_category} order of pile {pile_id}; try again")
+
+
+def carry_alarms(conn: psycopg.Connection, from_order: int, to_order: int, *, actor: str) -> list[int]:
+    """The still-active alarms of an order that ends (a pile ordered replaced) move to the
+    order that will cure them, so no active alarm is left with a finished order; returns
+    their ids. Both timelines say so."""
+    moved = [r[0] for r in conn.execute(
+        "UPDATE alarms SET work_order_id = %s WHERE state = 'active' "
+        "AND id IN (SELECT alarm_id FROM work_order_alarms WHERE work_order_id = %s) RETURNING id",
+        (to_order, from_order)).fetchall()]
+    if moved:
+        conn.execute("INSERT INTO work_order_alarms SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+                     (to_order, moved))
+        ids = ", ".join(map(str, sorted(moved)))
+        note(conn, from_order, f"alarm(s) {ids} still active: carried to order {to_order}", actor=actor)
+        note(conn, to_order, f"alarm(s) {ids} of order {from_order} still active: this order carries them; "
+                             "it is verified once they clear", actor=actor)
+    return sorted(moved)
 
 
 def create_installation(conn: psycopg.Connection, pile_id: str, *, title: str, actor: str,

@@ -7,6 +7,8 @@ where the telemetry says so.
 - safety: a safety fault takes the pile out of service and tells the supervisor (R-REPAIR);
 - route: a new order goes to remote triage (configured categories) or to dispatch;
 - triage: bounded remote resets; a pile that recovers is "resolved remotely" (R-TRIAGE);
+- no automatic command (reset, out of service) reaches a pile before it has been online the
+  policy's `command_settle_s` since its last (re)connect or boot; a due one waits;
 - settle: an order whose alarms all cleared moves to verification ("resolved");
 - verify: a resolved order is verified once the pile has stayed healthy for the policy's
   period, and orders nobody had to visit are then closed; a fault that returns, or one
@@ -27,11 +29,11 @@ import psycopg
 from maintenance.policy import Policy
 from pilecare.domain import Severity
 from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
-from maintenance.orders.safety import take_out_of_service
+from maintenance.orders.safety import send_due_out_of_service, take_out_of_service
 from maintenance.outbox import notify
-from pilecare.domain import CommandType
+from pilecare.domain import CONNECTOR_DOWN, PILE_DOWN, CommandType
 from pilecare.errors import Conflict
-from pilecare.liveness import online_sql
+from pilecare.liveness import online_sql, settled_sql
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *,
                     if policy.safety_out_of_service:
                         out_of_service.append((order_id, pile_id))
     for order_id, pile_id in out_of_service:
-        take_out_of_service(conn, downlink, order_id, pile_id, actor=ACTOR)
+        take_out_of_service(conn, downlink, order_id, pile_id, actor=ACTOR, settle_s=policy.command_settle_s)
     return created
 
 
@@ -116,19 +118,36 @@ _ALL_CLEARED = ("EXISTS (SELECT 1 FROM alarms a WHERE a.work_order_id = o.id) AN
                 "NOT EXISTS (SELECT 1 FROM alarms a WHERE a.work_order_id = o.id AND a.state = 'active')")
 
 
+# Due resets claimed only for piles that have settled (pilecare.liveness): online and up
+# `command_settle_s` since the last (re)connect and boot.
+_DUE_RESETS = f"""
+    UPDATE work_orders o SET triage_attempts = o.triage_attempts + 1, triage_waiting_since = NULL,
+           triage_next_at = now() + make_interval(secs => %(wait_s)s)
+    FROM pile_state s JOIN piles p ON p.id = s.pile_id JOIN pile_models m ON m.id = p.model_id
+    WHERE s.pile_id = o.pile_id AND o.state = 'triage' AND o.triage_next_at <= now()
+      AND o.triage_attempts < %(attempts)s AND {settled_sql("s", "m", "%(settle_s)s")}
+    RETURNING o.id, o.pile_id, o.triage_attempts"""
+
+
 def triage(conn: psycopg.Connection, policy: Policy, downlink) -> int:
-    """Advance remote triage: resolve recovered piles, send due resets, give up when spent."""
+    """Advance remote triage: resolve recovered piles, send due resets, give up when spent.
+
+    A reset is sent only once the pile has been online `command_settle_s` since its last
+    (re)connect or boot: a reset straight into a boot feeds a reboot loop. A due reset
+    waits (said once on the timeline), it is not dropped; a pile that has not settled
+    within the whole triage budget (attempts × wait_s) after it fell due goes to dispatch,
+    since a reset cannot reach it safely."""
     changes = 0
     for order_id, attempts in conn.execute(
-            f"SELECT o.id, o.triage_attempts FROM work_orders o WHERE o.state = 'triage' AND o.triage_attempts > 0 "
-            f"AND {_ALL_CLEARED}").fetchall():
-        changes += _move(conn, order_id, S.RESOLVED, ACTOR,
-                         f"resolved remotely: the pile recovered after {attempts} reset(s)", resolution="remote")
-    due = conn.execute(
-        "UPDATE work_orders SET triage_attempts = triage_attempts + 1, "
-        "triage_next_at = now() + make_interval(secs => %s) "
-        "WHERE state = 'triage' AND triage_next_at <= now() AND triage_attempts < %s "
-        "RETURNING id, pile_id, triage_attempts", (policy.triage.wait_s, policy.triage.attempts)).fetchall()
+            f"SELECT o.id, o.triage_attempts FROM work_orders o WHERE o.state = 'triage' AND {_ALL_CLEARED}").fetchall():
+        if attempts:
+            changes += _move(conn, order_id, S.RESOLVED, ACTOR,
+                             f"resolved remotely: the pile recovered after {attempts} reset(s)", resolution="remote")
+        else:  # it recovered by itself while its reset waited for the pile to settle
+            changes += _move(conn, order_id, S.RESOLVED, ACTOR, "the fault cleared at the pile before a reset was "
+                             "sent; verifying before closing", resolution="cleared_at_pile")
+    due = conn.execute(_DUE_RESETS, {"wait_s": policy.triage.wait_s, "attempts": policy.triage.attempts,
+                                     "settle_s": policy.command_settle_s}).fetchall()
     for order_id, pile_id, attempt in due:
         try:
             command_id = downlink.send(conn, pile_id, CommandType.RESET, {"type": policy.triage.reset_type},
@@ -139,6 +158,20 @@ def triage(conn: psycopg.Connection, policy: Policy, downlink) -> int:
             text = f"remote reset {attempt} of {policy.triage.attempts} could not be sent: {error}"
         note(conn, order_id, text, actor=ACTOR)
         changes += 1
+    for order_id, attempt in conn.execute(
+            "UPDATE work_orders SET triage_waiting_since = triage_next_at WHERE state = 'triage' "
+            "AND triage_next_at <= now() AND triage_attempts < %s AND triage_waiting_since IS NULL "
+            "RETURNING id, triage_attempts + 1", (policy.triage.attempts,)).fetchall():
+        note(conn, order_id, f"remote reset {attempt} of {policy.triage.attempts} waits: the pile is offline or "
+                             f"(re)connected or booted less than {policy.command_settle_s} s ago", actor=ACTOR)
+        changes += 1
+    budget_s = policy.triage.wait_s * policy.triage.attempts
+    for order_id, since in conn.execute(
+            "SELECT id, triage_waiting_since FROM work_orders WHERE state = 'triage' "
+            "AND triage_waiting_since <= now() - make_interval(secs => %s)", (budget_s,)).fetchall():
+        changes += _move(conn, order_id, S.READY_FOR_DISPATCH, ACTOR,
+                         f"the pile has not stayed up {policy.command_settle_s} s since {since:%Y-%m-%d %H:%M:%S} UTC "
+                         f"(offline or restarting): a remote reset cannot reach it safely; dispatch")
     for order_id, attempts in conn.execute(
             "SELECT id, triage_attempts FROM work_orders WHERE state = 'triage' AND triage_next_at <= now() "
             "AND triage_attempts >= %s", (policy.triage.attempts,)).fetchall():
@@ -159,13 +192,23 @@ def settle(conn: psycopg.Connection) -> int:
     return changes
 
 
-# Healthy: reporting (online, heard within 3 intervals), no connector Faulted, no active
-# alarm of the order's fault category.
+def _in(values) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+# Healthy: reporting (online, heard within 3 intervals), no connector down and the pile
+# itself (connector 0, its newest telemetry) not down, whatever the error codes say, and no
+# active alarm of the order's fault category or linked to the order (an installation that
+# replaces a faulty pile carries the old order's alarms).
 _HEALTHY = f"""
     {online_sql("s", "m")}
-    AND NOT EXISTS (SELECT 1 FROM connector_state c WHERE c.pile_id = o.pile_id AND c.status = 'Faulted')
+    AND NOT EXISTS (SELECT 1 FROM connector_state c WHERE c.pile_id = o.pile_id AND c.status IN {_in(CONNECTOR_DOWN)})
+    AND coalesce((SELECT t.status FROM telemetry t WHERE t.pile_id = o.pile_id AND t.connector_id = 0
+                  ORDER BY t.time DESC LIMIT 1), '') NOT IN {_in(PILE_DOWN)}
     AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.pile_id = o.pile_id AND a.state = 'active'
-                    AND a.fault_category = o.fault_category)"""
+                    AND a.fault_category = o.fault_category)
+    AND NOT EXISTS (SELECT 1 FROM work_order_alarms l JOIN alarms a ON a.id = l.alarm_id
+                    WHERE l.work_order_id = o.id AND a.state = 'active')"""
 
 
 def verify(conn: psycopg.Connection, policy: Policy) -> int:
@@ -226,6 +269,7 @@ def _reopen_still_faulty(conn: psycopg.Connection, policy: Policy) -> int:
 def step(conn: psycopg.Connection, policy: Policy, downlink) -> int:
     """One pass of the policy; returns how many things changed."""
     return (len(open_from_alarms(conn, policy, downlink)) + route_new(conn, policy) + triage(conn, policy, downlink)
+            + send_due_out_of_service(conn, downlink, settle_s=policy.command_settle_s)
             + settle(conn) + verify(conn, policy))
 
 
