@@ -21,8 +21,9 @@ def sites(conn: Conn) -> list[dict]:
         "SELECT id, customer_id, name, address, region, lat, lon, environment FROM sites ORDER BY id").fetchall()
 
 
-@router.get("/pile-models", summary="Pile models (AC/DC, rated power, connectors, reporting interval)")
+@router.get("/pile-models", summary="Pile models (AC/DC, rated power, connectors, reporting interval, energy register)")
 def pile_models(conn: Conn) -> list[dict]:
     return conn.execute(
-        "SELECT id, manufacturer, name, kind, rated_power_kw, connectors, reporting_interval_s "
+        "SELECT id, manufacturer, name, kind, rated_power_kw, connectors, reporting_interval_s, energy_register, "
+        "energy_resolution_kwh "
         "FROM pile_models ORDER BY id").fetchall()
