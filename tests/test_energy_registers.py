@@ -108,3 +108,29 @@ def test_the_timescale_continuous_aggregate_is_created_with_the_rollup_query_of_
     select_list = storage.ROLLUP_SELECT.strip().splitlines()[1:]  # after the bucket, which differs by backend
     assert [" ".join(line.split()) in cagg for line in select_list] == [True] * len(select_list)
     assert all(f"AS {column}" in cagg for column in storage.ROLLUP_COLUMNS)
+
+
+def test_an_admin_sets_how_a_models_register_behaves_and_who_and_when_are_recorded(api, db, fleet):
+    response = api.patch("/pile-models/T-DC120", json={"energy_register": "session_end", "energy_resolution_kwh": 1})
+    assert response.status_code == 200
+    model = next(m for m in api.get("/pile-models").json() if m["id"] == "T-DC120")
+    assert (model["energy_register"], model["energy_resolution_kwh"], model["register_set_by"]) == (
+        "session_end", 1.0, "admin")
+    assert model["register_set_at"] is not None
+    assert next(m for m in api.get("/pile-models").json() if m["id"] == "T-AC22")["energy_register"] == "lifetime"
+
+
+@pytest.mark.parametrize("body,field", [({"energy_register": "monthly"}, "energy_register"),
+                                        ({"energy_resolution_kwh": 0}, "energy_resolution_kwh"),
+                                        ({"energy_resolution_kwh": "a lot"}, "energy_resolution_kwh"),
+                                        ({"register": "session"}, "register"),
+                                        ({}, "energy_register")])
+def test_a_bad_register_setting_is_a_422_naming_the_field(api, fleet, body, field):
+    response = api.patch("/pile-models/T-DC120", json=body)
+    assert response.status_code == 422 and field in str(response.json()["detail"])
+
+
+def test_setting_the_register_of_an_unknown_model_is_a_404(api, fleet):
+    response = api.patch("/pile-models/NOPE", json={"energy_register": "session"})
+    assert response.status_code == 404 and "NOPE" in response.json()["detail"]
+

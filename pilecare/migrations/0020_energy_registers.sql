@@ -139,7 +139,9 @@ ALTER TABLE pile_models
     ADD COLUMN energy_register text NOT NULL DEFAULT 'lifetime'
         CHECK (energy_register IN ('lifetime', 'session', 'session_end')),
     ADD COLUMN energy_resolution_kwh double precision NOT NULL DEFAULT 0.001
-        CHECK (energy_resolution_kwh > 0 AND energy_resolution_kwh <= 10);
+        CHECK (energy_resolution_kwh > 0 AND energy_resolution_kwh <= 10),
+    ADD COLUMN register_set_by text,   -- who last set the two (PATCH /pile-models/{id}), and when
+    ADD COLUMN register_set_at timestamptz;
 
 -- Item 11: the data time a condition was last seen holding; a clock whose condition was not
 -- seen for longer than the pile's silence tolerance restarts (no time across a gap counts).
