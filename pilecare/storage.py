@@ -71,13 +71,13 @@ SELECT {bucket} AS bucket, pile_id, connector_id,
        avg(current_a)  AS current_avg_a,
        min(energy_kwh) AS energy_min_kwh,
        max(energy_kwh) AS energy_max_kwh,
-       energy_delivered(time, energy_kwh) AS energy_delivered_kwh,
-       energy_first(time, energy_kwh)     AS energy_first_kwh,
-       energy_last(time, energy_kwh)      AS energy_last_kwh
+       (energy_register(time, energy_kwh))[1] AS energy_delivered_kwh,
+       (energy_register(time, energy_kwh))[2] AS energy_first_kwh,
+       (energy_register(time, energy_kwh))[3] AS energy_last_kwh
 FROM telemetry
 """
-# energy_delivered/_first/_last are migration 0020's aggregates: energy delivered is defined
-# once, there (energy_step), and read through its energy_hourly() and energy_steps().
+# energy_register is migration 0020's aggregate (computed once for the three columns): energy
+# delivered is defined once, there (energy_step), and read through energy_hourly()/energy_steps().
 ROLLUP_COLUMNS = (
     "samples", "power_avg_kw", "power_max_kw", "temp_avg_c", "temp_max_c",
     "voltage_avg_v", "current_avg_a", "energy_min_kwh", "energy_max_kwh",

@@ -134,3 +134,13 @@ def test_setting_the_register_of_an_unknown_model_is_a_404(api, fleet):
     response = api.patch("/pile-models/NOPE", json={"energy_register": "session"})
     assert response.status_code == 404 and "NOPE" in response.json()["detail"]
 
+
+
+def test_a_chart_starting_between_two_readings_counts_the_step_from_the_reading_before_it(
+        settings, db, fleet, ingest, api):
+    first = publish_register(settings, db, [(100.0, 11.0), (101.0, 11.0), (0.0, 0.0), (103.0, 11.0)])
+    start = first + timedelta(seconds=90)  # after 101.0, before the placeholder and 103.0
+    body = api.get(f"/piles/{PILE}/telemetry", params={
+        "from": start.isoformat(), "to": (first + timedelta(minutes=10)).isoformat(), "bucket": "1m",
+        "connector_id": 1}).json()
+    assert sum(b["energy_delivered_kwh"] or 0 for b in body["data"]) == pytest.approx(2.0)

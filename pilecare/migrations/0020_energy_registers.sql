@@ -42,22 +42,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM s
 $$;
 
-CREATE FUNCTION energy_readings_delivered(state double precision[]) RETURNS double precision
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT (energy_readings_walk(state))[1] $$;
-CREATE FUNCTION energy_readings_first(state double precision[]) RETURNS double precision
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT (energy_readings_walk(state))[2] $$;
-CREATE FUNCTION energy_readings_last(state double precision[]) RETURNS double precision
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT (energy_readings_walk(state))[3] $$;
-
--- energy_delivered(time, energy_kwh): kWh delivered between the group's first and last real
--- readings; energy_first/energy_last: those readings. A reader joins groups (hours) by
--- energy_step(last of the previous group, first of this one).
-CREATE AGGREGATE energy_delivered(timestamptz, double precision) (
-    SFUNC = energy_readings_add, STYPE = double precision[], INITCOND = '{}', FINALFUNC = energy_readings_delivered);
-CREATE AGGREGATE energy_first(timestamptz, double precision) (
-    SFUNC = energy_readings_add, STYPE = double precision[], INITCOND = '{}', FINALFUNC = energy_readings_first);
-CREATE AGGREGATE energy_last(timestamptz, double precision) (
-    SFUNC = energy_readings_add, STYPE = double precision[], INITCOND = '{}', FINALFUNC = energy_readings_last);
+-- energy_register(time, energy_kwh) → {kWh delivered between the group's first and last
+-- real readings, first reading, last reading}. A reader joins groups (hours) by
+-- energy_step(last of the previous group, first of this one). Use it as
+-- (energy_register(…))[1], [2], [3]: PostgreSQL computes identical aggregates once.
+CREATE AGGREGATE energy_register(timestamptz, double precision) (
+    SFUNC = energy_readings_add, STYPE = double precision[], INITCOND = '{}', FINALFUNC = energy_readings_walk);
 
 -- The hourly rollup carries the three (pilecare/storage.py defines its query).
 DO $$
@@ -89,9 +79,9 @@ BEGIN
                    avg(current_a)  AS current_avg_a,
                    min(energy_kwh) AS energy_min_kwh,
                    max(energy_kwh) AS energy_max_kwh,
-                   energy_delivered(time, energy_kwh) AS energy_delivered_kwh,
-                   energy_first(time, energy_kwh)     AS energy_first_kwh,
-                   energy_last(time, energy_kwh)      AS energy_last_kwh
+                   (energy_register(time, energy_kwh))[1] AS energy_delivered_kwh,
+                   (energy_register(time, energy_kwh))[2] AS energy_first_kwh,
+                   (energy_register(time, energy_kwh))[3] AS energy_last_kwh
             FROM telemetry
             GROUP BY 1, 2, 3 WITH NO DATA
         $cagg$;
@@ -118,17 +108,23 @@ LANGUAGE sql STABLE AS $$
       AND h.energy_last_kwh IS NOT NULL
 $$;
 
--- The same from raw telemetry, one row per real reading (sub-hour chart buckets).
+-- The same from raw telemetry, one row per real reading (sub-hour chart buckets). The reading
+-- before p_from comes from its own hour, else from the rollup: a bounded look back.
 CREATE FUNCTION energy_steps(p_pile text, p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (at timestamptz, connector_id smallint, delivered_kwh double precision)
 LANGUAGE sql STABLE AS $$
     SELECT t.time, t.connector_id,
-           coalesce(energy_step(coalesce(lag(t.energy_kwh) OVER (PARTITION BY t.connector_id ORDER BY t.time, t.seq),
-                                         (SELECT b.energy_kwh FROM telemetry b
-                                          WHERE b.pile_id = p_pile AND b.connector_id = t.connector_id
-                                            AND b.time < p_from AND b.energy_kwh > 0
-                                          ORDER BY b.time DESC LIMIT 1)),
-                                t.energy_kwh), 0)
+           coalesce(energy_step(coalesce(
+               lag(t.energy_kwh) OVER (PARTITION BY t.connector_id ORDER BY t.time, t.energy_kwh),
+               (SELECT b.energy_kwh FROM telemetry b
+                WHERE b.pile_id = p_pile AND b.connector_id = t.connector_id AND b.energy_kwh > 0
+                  AND b.time >= date_bin(INTERVAL '1 hour', p_from, TIMESTAMPTZ '2000-01-01') AND b.time < p_from
+                ORDER BY b.time DESC, b.energy_kwh DESC LIMIT 1),
+               (SELECT h.energy_last_kwh FROM telemetry_hourly h
+                WHERE h.pile_id = p_pile AND h.connector_id = t.connector_id AND h.energy_last_kwh IS NOT NULL
+                  AND h.bucket < date_bin(INTERVAL '1 hour', p_from, TIMESTAMPTZ '2000-01-01')
+                ORDER BY h.bucket DESC LIMIT 1)),
+               t.energy_kwh), 0)
     FROM telemetry t
     WHERE t.pile_id = p_pile AND t.connector_id > 0 AND t.time >= p_from AND t.time < p_to AND t.energy_kwh > 0
 $$;
