@@ -7,11 +7,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 
+import psycopg
 import pytest
 
 from maintenance.planning.planner import forecast, plan
 from pilecare import storage
-from tests.devices import Device, telemetry, wait_for
+from pilecare.migrate import migrate
+from pilecare.settings import Settings
+from tests import services
+from tests.devices import Device, wait_for
 
 PILE = "TP-0001"  # a DC120 pile (tests/factories.py)
 
@@ -144,3 +148,30 @@ def test_a_chart_starting_between_two_readings_counts_the_step_from_the_reading_
         "from": start.isoformat(), "to": (first + timedelta(minutes=10)).isoformat(), "bucket": "1m",
         "connector_id": 1}).json()
     assert sum(b["energy_delivered_kwh"] or 0 for b in body["data"]) == pytest.approx(2.0)
+
+
+def test_upgrading_recomputes_every_stored_hour_so_no_history_loses_its_energy():
+    name, url = services.create_database()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            settings = Settings(database_url=url, timescale="off")
+            # The database as it was before migration 0020: an hour of readings, rolled up without energy.
+            conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                         "applied_at timestamptz NOT NULL DEFAULT now())")
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (20, 'held back')")
+            migrate(conn, settings)
+            hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+            for minute, kwh in enumerate((909.948, 0.0, 909.950, 911.0)):
+                at = hour + timedelta(minutes=minute)
+                conn.execute("INSERT INTO telemetry (time, pile_id, connector_id, seq, device_ts, received_at, "
+                             "energy_kwh) VALUES (%s, %s, 1, %s, %s, %s, %s)", (at, PILE, minute, at, at, kwh))
+            conn.execute("INSERT INTO telemetry_hourly (bucket, pile_id, connector_id, samples, energy_min_kwh, "
+                         "energy_max_kwh) VALUES (%s, %s, 1, 4, 0.0, 911.0)", (hour, PILE))
+            conn.execute("DELETE FROM schema_migrations WHERE version = 20")
+            assert migrate(conn, settings) == ["0020_energy_registers.sql"]
+            assert storage.refresh_dirty_rollups(conn) == 1  # housekeeping's next pass
+            assert conn.execute("SELECT sum(delivered_kwh) FROM energy_hourly(%s, '-infinity', 'infinity')",
+                                (PILE,)).fetchone()[0] == pytest.approx(1.052)
+    finally:
+        services.drop_database(name)
+
