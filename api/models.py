@@ -110,9 +110,11 @@ class TelemetryBucket(BaseModel):
     temp_max_c: float | None
     voltage_avg_v: float | None
     current_avg_a: float | None
-    energy_min_kwh: float | None
+    energy_min_kwh: float | None = Field(description="Lowest register reading, kWh (a reboot's 0 placeholder included).")
     energy_max_kwh: float | None
-    energy_delivered_kwh: float | None
+    energy_delivered_kwh: float | None = Field(
+        description="kWh delivered in the bucket, the step from the reading before it included: docs/kpi.md, "
+                    "\"Energy delivered\" (never max − min of the register); null for connector 0.")
 
 
 class TelemetryPublic(BaseModel):

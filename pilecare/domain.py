@@ -67,6 +67,18 @@ class PileKind(str, Enum):
     DC = "DC"
 
 
+class EnergyRegister(str, Enum):
+    """How a pile model's energy register (OCPP Energy.Active.Import.Register) behaves: a
+    per-model setting (`pile_models.energy_register`) the meter rule judges it by. Energy
+    delivered needs no setting: one definition copes with all three (migration 0020's
+    `energy_step`). Source: the domain brief's field realities, issue 11 item 4.
+    """
+
+    LIFETIME = "lifetime"        # counts up for the pile's life; going down is a fault
+    SESSION = "session"          # restarts at every session: going down is a new session
+    SESSION_END = "session_end"  # moves only when a session ends: still while charging is normal
+
+
 class Connectivity(str, Enum):
     """What the pile's retained `status` topic (and its last will) says."""
 

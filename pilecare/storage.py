@@ -1,7 +1,8 @@
 """Telemetry storage on two backends with one set of tables and queries.
 
 TimescaleDB (production, docker-compose): `telemetry` is a hypertable with compression
-and retention policies, and `telemetry_hourly` is a continuous aggregate.
+and retention policies, and `telemetry_hourly` is a continuous aggregate (created by
+migration 0020 with this module's rollup query, whose energy aggregates it defines).
 
 Plain PostgreSQL (dev and CI machines, where the extension cannot be installed):
 `telemetry` is range-partitioned by day with partitions created ahead and a DEFAULT
@@ -59,7 +60,7 @@ CREATE TABLE telemetry (
 # Leading pile_id/time serves per-pile range reads; the whole key makes redelivery idempotent.
 _TELEMETRY_KEY = "CREATE UNIQUE INDEX telemetry_key ON telemetry (pile_id, time, connector_id, seq)"
 
-_ROLLUP_SELECT = """
+ROLLUP_SELECT = """
 SELECT {bucket} AS bucket, pile_id, connector_id,
        count(*)        AS samples,
        avg(power_kw)   AS power_avg_kw,
@@ -69,12 +70,18 @@ SELECT {bucket} AS bucket, pile_id, connector_id,
        avg(voltage_v)  AS voltage_avg_v,
        avg(current_a)  AS current_avg_a,
        min(energy_kwh) AS energy_min_kwh,
-       max(energy_kwh) AS energy_max_kwh
+       max(energy_kwh) AS energy_max_kwh,
+       (energy_register(time, energy_kwh))[1] AS energy_delivered_kwh,
+       (energy_register(time, energy_kwh))[2] AS energy_first_kwh,
+       (energy_register(time, energy_kwh))[3] AS energy_last_kwh
 FROM telemetry
 """
+# energy_register is migration 0020's aggregate (computed once for the three columns): energy
+# delivered is defined once, there (energy_step), and read through energy_hourly()/energy_steps().
 ROLLUP_COLUMNS = (
     "samples", "power_avg_kw", "power_max_kw", "temp_avg_c", "temp_max_c",
     "voltage_avg_v", "current_avg_a", "energy_min_kwh", "energy_max_kwh",
+    "energy_delivered_kwh", "energy_first_kwh", "energy_last_kwh",
 )
 
 
@@ -186,19 +193,8 @@ def _create_timescale(conn: psycopg.Connection, settings: Settings) -> None:
             sql.Literal(timedelta(days=settings.retention_days))
         )
     )
-    conn.execute(
-        sql.SQL(
-            "CREATE MATERIALIZED VIEW telemetry_hourly "
-            "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS "
-            + _ROLLUP_SELECT
-            + " GROUP BY 1, 2, 3 WITH NO DATA"
-        ).format(bucket=sql.SQL("time_bucket(INTERVAL '1 hour', time)"))
-    )
-    conn.execute(
-        "SELECT add_continuous_aggregate_policy('telemetry_hourly', "
-        "start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour', "
-        "schedule_interval => INTERVAL '5 minutes')"
-    )
+    # telemetry_hourly, the continuous aggregate of ROLLUP_SELECT, is created by migration
+    # 0020: its energy columns use the aggregates that migration defines.
 
 
 def _partition_name(day: date) -> str:
@@ -297,7 +293,7 @@ def refresh_rollups(conn: psycopg.Connection, start: datetime, end: datetime) ->
     end = end.replace(minute=0, second=0, microsecond=0) + hour
     query = sql.SQL(
         "INSERT INTO telemetry_hourly (bucket, pile_id, connector_id, {cols}) "
-        + _ROLLUP_SELECT
+        + ROLLUP_SELECT
         + " WHERE time >= %s AND time < %s GROUP BY 1, 2, 3 "
         "ON CONFLICT (pile_id, connector_id, bucket) DO UPDATE SET {updates}"
     ).format(

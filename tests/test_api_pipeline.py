@@ -80,8 +80,9 @@ def test_bucketed_telemetry_averages_per_bucket(api, fleet, write):
         write(fleet[0], "telemetry", telemetry(seq, ts=at(minute), power_kw=power, energy_kwh=100.0 + seq))
     body = api.get(f"/piles/{fleet[0]}/telemetry",
                    params={"from": at(0), "to": at(10), "bucket": "5m", "connector_id": 1}).json()
+    # Each bucket counts the register's steps up to its readings: 101 → 102, then 102 → 103.
     assert [(b["samples"], b["power_avg_kw"], b["power_max_kw"], b["energy_delivered_kwh"]) for b in body["data"]] == [
-        (2, 15.0, 20.0, 1.0), (1, 30.0, 30.0, 0.0)]
+        (2, 15.0, 20.0, 1.0), (1, 30.0, 30.0, 1.0)]
 
 
 def test_hourly_buckets_read_the_rollup_and_match_raw_aggregates(api, fleet, write, db):

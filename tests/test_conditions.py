@@ -190,3 +190,159 @@ def test_a_downward_trend_that_crosses_the_limit_within_the_horizon_raises_a_war
     detail = db.execute("SELECT pile_id, detail FROM alarms WHERE rule_id = 'insulation'").fetchall()
     assert [d[0] for d in detail] == [fleet[0]]
     assert detail[0][1]["eta_days"] == pytest.approx(10, abs=0.5)  # 300 → 100 at 20 per day
+
+
+# --- registers as real piles send them (issue 11, item 4): the model's register setting
+
+def register_of(db, pile, kind, resolution_kwh=0.001):
+    db.execute("UPDATE pile_models SET energy_register = %s, energy_resolution_kwh = %s "
+               "WHERE id = (SELECT model_id FROM piles WHERE id = %s)", (kind, resolution_kwh, pile))
+
+
+def session_ended(db, pile, seconds_ago):
+    db.execute("UPDATE connector_state SET status_since = now() - make_interval(secs => %s) WHERE pile_id = %s",
+               (seconds_ago, pile))
+
+
+def test_a_reboots_0_placeholder_while_charging_is_no_meter_fault(db, fleet):
+    rules = ruleset(METER)
+    for energy in (909.948, 0.0, 909.950):  # 0.0: the meter not read yet after a reboot
+        report(db, fleet[0], energy_kwh=energy)
+        evaluate(db, rules)
+    age_clocks(db, 301)
+    report(db, fleet[0], energy_kwh=911.0)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == []
+
+
+def test_a_lifetime_register_stuck_at_0_while_power_flows_is_still_a_meter_fault(db, fleet):
+    rules = ruleset(METER)
+    report(db, fleet[0], energy_kwh=0.0)
+    evaluate(db, rules)
+    age_clocks(db, 301)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+
+
+def test_a_session_register_starting_again_at_a_new_session_is_no_fault_but_one_that_stalls_is(db, fleet):
+    register_of(db, fleet[0], "session")
+    rules = ruleset(METER)
+    report(db, fleet[0], energy_kwh=20.3)
+    evaluate(db, rules)
+    report(db, fleet[0], energy_kwh=0.4)  # a new session counts from zero
+    evaluate(db, rules)
+    assert alarms(db, "meter") == []
+    age_clocks(db, 301)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+
+
+def test_a_lifetime_register_that_goes_back_to_a_lower_reading_still_raises_at_once(db, fleet):
+    rules = ruleset(METER)
+    report(db, fleet[0], energy_kwh=20.3)
+    evaluate(db, rules)
+    report(db, fleet[0], energy_kwh=0.4)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+
+
+def test_a_session_end_register_still_for_an_hour_of_charging_is_no_fault_when_it_moves_at_the_end(db, fleet):
+    register_of(db, fleet[0], "session_end")
+    rules = ruleset(METER)
+    report(db, fleet[0], energy_kwh=1200.0)
+    evaluate(db, rules)
+    age_clocks(db, 3600)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == []
+    report(db, fleet[0], status="Finishing", power_kw=0.0, energy_kwh=1220.5)
+    session_ended(db, fleet[0], 0)
+    evaluate(db, rules)
+    session_ended(db, fleet[0], 3600)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == []
+
+
+def test_a_session_end_register_that_does_not_move_after_the_session_is_a_meter_fault(db, fleet):
+    register_of(db, fleet[0], "session_end")
+    rules = ruleset(METER)
+    report(db, fleet[0], energy_kwh=1200.0)
+    evaluate(db, rules)
+    age_clocks(db, 3600)
+    report(db, fleet[0], status="Available", power_kw=0.0, energy_kwh=1200.0)
+    session_ended(db, fleet[0], 60)  # the register may still catch up
+    evaluate(db, rules)
+    assert alarms(db, "meter") == []
+    session_ended(db, fleet[0], 301)
+    evaluate(db, rules)
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+
+
+def test_a_whole_kwh_register_on_a_slow_charge_is_stalled_only_once_it_should_have_moved_twice(db, fleet):
+    register_of(db, fleet[0], "lifetime", resolution_kwh=1.0)
+    rules = ruleset(METER)
+    report(db, fleet[0], power_kw=3.0, energy_kwh=1500.0)
+    evaluate(db, rules)
+    age_clocks(db, 301)  # 0.25 kWh at 3 kW: a whole-kWh register need not have moved
+    evaluate(db, rules)
+    assert alarms(db, "meter") == []
+    age_clocks(db, 2100)  # 2401 s at 3 kW: 2 kWh, two steps missing
+    evaluate(db, rules)
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+
+
+# --- time across a gap in the data is not time a condition held (issue 11, item 11)
+
+def silence(db, seconds):
+    """The pile fell silent right after the clocks last saw their conditions, `seconds` ago."""
+    db.execute("UPDATE rule_conditions SET since = since - make_interval(secs => %(s)s), "
+               "seen_at = seen_at - make_interval(secs => %(s)s)", {"s": seconds})
+
+
+def test_a_meter_clock_is_not_measured_across_33_minutes_of_silence(db, fleet):
+    rules = ruleset(METER.replace("for_s: 300", "for_s: 600"))
+    report(db, fleet[0], energy_kwh=100.0)
+    evaluate(db, rules)
+    silence(db, 33 * 60)
+    report(db, fleet[0], energy_kwh=100.0)  # back, charging, register where it was
+    evaluate(db, rules)
+    assert alarms(db, "meter") == []
+    age_clocks(db, 601)  # a register still after the gap is a fault like any other
+    evaluate(db, rules)
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+
+
+DURATION_RULES = {
+    "threshold": (HOT, {"temp_c": 95.0}),
+    "pile_threshold": ("{id: fan, kind: threshold, metric: fan_rpm, above: false, raise_at: 300, clear_at: 800, "
+                       "for_s: 60, category: cooling, severity: major}", {"fan_rpm": 100.0}),
+    "derating": ("{id: derate, kind: derating, ratio: 0.85, for_s: 600, category: power_module, severity: minor}",
+                 {"power_kw": 5.0, "offered_kw": 22.0}),
+    "stuck_session": ("{id: stuck, kind: stuck_session, for_s: 7200, max_power_kw: 0.1, category: session, "
+                      "severity: minor}", {"power_kw": 0.0}),
+    "meter": (METER, {"energy_kwh": 100.0}),
+}
+
+
+@pytest.mark.parametrize("rule,state", DURATION_RULES.values(), ids=DURATION_RULES.keys())
+def test_no_duration_rule_counts_a_gap_in_the_data_as_time_its_condition_held(db, fleet, rule, state):
+    rules = ruleset(rule)
+    rule_id = rules.rules[0].id
+    report(db, fleet[0], **state)
+    evaluate(db, rules)
+    silence(db, 3 * 3600)
+    report(db, fleet[0], **state)
+    evaluate(db, rules)
+    assert alarms(db, rule_id) == []
+
+
+@pytest.mark.parametrize("rule,state", DURATION_RULES.values(), ids=DURATION_RULES.keys())
+def test_a_pause_shorter_than_the_piles_silence_tolerance_keeps_the_clock(db, fleet, rule, state):
+    rules = ruleset(rule)
+    rule_id = rules.rules[0].id
+    report(db, fleet[0], **state)
+    evaluate(db, rules)
+    silence(db, 30)  # a DC120 reports every 15 s: 3 intervals are 45 s
+    age_clocks(db, 7200)
+    report(db, fleet[0], **state)
+    evaluate(db, rules)
+    assert alarms(db, rule_id) == [(fleet[0], 0 if rule_id == "fan" else 1, "active")]

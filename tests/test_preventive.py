@@ -27,9 +27,10 @@ def planned(db, fleet):
     return fleet
 
 
-def deliver(db, pile_id: str, kwh: float, start: datetime, end: datetime, connectors=(1, 2), register_from=0.0):
+def deliver(db, pile_id: str, kwh: float, start: datetime, end: datetime, connectors=(1, 2), register_from=1000.0):
     """Hourly energy-register readings rising by `kwh` in total, split over the connectors,
-    plus pile-level rows (connector 0, no register); then the rollup ingest would refresh."""
+    plus pile-level rows (connector 0, no register); then the rollup ingest would refresh.
+    (A register at 0 is a placeholder, not a reading: the default starts above it.)"""
     hours = int((end - start) / timedelta(hours=1))
     share = kwh / len(connectors)
     for connector in connectors:
@@ -104,7 +105,8 @@ def test_usage_counts_energy_sessions_plugs_and_powered_hours_and_a_meter_reset_
     assert (usage["sessions"], usage["plug_cycles"]) == (40, 45)
     deliver(db, AC_SITE1, 30, NOW - 5 * DAY, NOW - 4 * DAY, connectors=(1,), register_from=0)  # meter replaced
     usage = next(d.usage for d in forecast(db, NOW) if d.pile_id == AC_SITE1)
-    assert usage["energy_kwh"] == pytest.approx(50 + 30)  # connector 2's 50, connector 1 from zero
+    # Connector 1's 50 before its meter was replaced still count, then 30 from zero; connector 2's 50.
+    assert usage["energy_kwh"] == pytest.approx(50 + 30 + 50)
     assert usage["operating_hours"] == 50
 
 

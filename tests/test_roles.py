@@ -97,6 +97,7 @@ TABLE = [
     ("POST", "/users", {"id": "zed", "full_name": "Zed", "role": "viewer", "password": "long enough pw"}, ADMIN),
     ("POST", "/piles", {"id": "P-NEW"}, ADMIN),
     ("POST", "/sites", {"id": "S-NEW"}, ADMIN),
+    ("PATCH", "/pile-models/T-AC22", {"energy_register": "session"}, ADMIN),
     # the engineers' phone
     ("GET", "/field/work-orders", None, PHONE),
     ("POST", "/field/work-orders/{order}/accept", None, PHONE),

@@ -177,6 +177,9 @@ def telemetry(
             "min(energy_min_kwh) AS energy_min_kwh, max(energy_max_kwh) AS energy_max_kwh "
             "FROM telemetry_hourly WHERE pile_id = %(pile)s AND bucket >= date_bin(INTERVAL '1 hour', %(start)s, "
             "TIMESTAMPTZ '2000-01-01') AND bucket < %(end)s" + connector)
+        energy = ("SELECT date_bin(%(size)s, bucket, TIMESTAMPTZ '2000-01-01') AS bucket, connector_id, "
+                  "sum(delivered_kwh) AS kwh FROM energy_hourly(%(pile)s, date_bin(INTERVAL '1 hour', %(start)s, "
+                  "TIMESTAMPTZ '2000-01-01'), %(end)s)")
     else:
         source = "raw"
         query = (
@@ -185,9 +188,17 @@ def telemetry(
             "max(temp_c) AS temp_max_c, avg(voltage_v) AS voltage_avg_v, avg(current_a) AS current_avg_a, "
             "min(energy_kwh) AS energy_min_kwh, max(energy_kwh) AS energy_max_kwh "
             "FROM telemetry WHERE pile_id = %(pile)s AND time >= %(start)s AND time < %(end)s" + connector)
-    rows = conn.execute(query + " GROUP BY 1, 2 ORDER BY 1, 2 LIMIT %(limit)s OFFSET %(offset)s", params).fetchall()
-    data = [TelemetryBucket(**r, energy_delivered_kwh=(r["energy_max_kwh"] - r["energy_min_kwh"])
-                            if r["energy_max_kwh"] is not None else None) for r in rows]
+        energy = ("SELECT date_bin(%(size)s, at, TIMESTAMPTZ '2000-01-01') AS bucket, connector_id, "
+                  "sum(delivered_kwh) AS kwh FROM energy_steps(%(pile)s, %(start)s, %(end)s)")
+    # Energy delivered is migration 0020's one definition (energy_hourly, energy_steps), never
+    # max − min of the register: that would chart a reboot's 0 placeholder or a session
+    # register's restart as a whole lifetime delivered (docs/kpi.md).
+    rows = conn.execute(
+        f"WITH m AS ({query} GROUP BY 1, 2), e AS ({energy} WHERE true{connector} GROUP BY 1, 2) "
+        "SELECT m.*, CASE WHEN m.energy_max_kwh IS NOT NULL THEN coalesce(e.kwh, 0) END AS energy_delivered_kwh "
+        "FROM m LEFT JOIN e USING (bucket, connector_id) ORDER BY 1, 2 LIMIT %(limit)s OFFSET %(offset)s",
+        params).fetchall()
+    data = [TelemetryBucket(**r) for r in rows]
     return TelemetryPublic(pile_id=pile_id, start=start, end=end, bucket=bucket, source=source, data=data,
                            count=len(data))
 

@@ -6,6 +6,12 @@ requested (and counts after the hold-off, alarms.py). In between — inside a th
 hysteresis band, or while the vehicle tapers — the alarm stays as it is. "Since when"
 lives in `rule_conditions`, so a restarted or second process keeps the clock. One
 process evaluates at a time (an advisory lock); the others skip the tick.
+
+Time across a gap in the data never counts as time a condition held (issue 11, item 11):
+each clock remembers the data time it was last seen holding (`seen_at`, the pile's
+`last_seen`), and a clock not seen for longer than the pile's silence tolerance
+(pilecare.liveness: SILENCE_INTERVALS reporting intervals) starts again when the pile is
+heard from. This covers every duration rule (threshold, derating, meter, stuck session).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from maintenance.alarms.lifecycle import raise_alarm, request_clear
+from pilecare.domain import EnergyRegister
 from pilecare.liveness import SILENCE_INTERVALS, is_online
 from maintenance.policy import Policy
 from maintenance.alarms.rules import (CONDITION_KINDS, PILE_METRICS, DeratingRule, FailedStartsRule, FlappingRule,
@@ -25,6 +32,7 @@ from maintenance.alarms.rules import (CONDITION_KINDS, PILE_METRICS, DeratingRul
 
 class Verdict(str, Enum):
     RAISE = "raise"      # the condition holds (raise once it has held for for_s)
+    WAIT = "wait"        # it may be forming: keep (or start) the clock, do not raise yet
     CLEAR = "clear"      # clearly healthy: forget the clock, request the clear
     BAND = "band"        # neither: forget the clock, keep any alarm as it is
     UNKNOWN = "unknown"  # no data to judge: change nothing
@@ -43,7 +51,8 @@ BAND = Finding(Verdict.BAND)
 CLEAR = Finding(Verdict.CLEAR)
 
 _PILES = """
-SELECT p.id AS pile_id, s.online, s.last_seen, s.temp_internal_c, s.fan_rpm, s.ambient_c, m.reporting_interval_s
+SELECT p.id AS pile_id, s.online, s.last_seen, s.temp_internal_c, s.fan_rpm, s.ambient_c, m.reporting_interval_s,
+       m.energy_register, m.energy_resolution_kwh
 FROM piles p JOIN pile_state s ON s.pile_id = p.id JOIN pile_models m ON m.id = p.model_id
 """
 _CONNECTORS = """
@@ -124,26 +133,64 @@ def _derating(rule: DeratingRule, snap: Snapshot, conn, pending) -> dict:
 
 
 def _meter(rule: MeterRule, snap: Snapshot, conn, pending) -> dict:
+    """A register that does not count while power flows, or a lifetime register that goes
+    backwards (R-REPAIR: a metering fault). The model's register setting says what is normal
+    (pilecare.domain.EnergyRegister): a session register restarts at each session, a
+    session-end register is still while charging and is judged once the session is over.
+    A 0 is a placeholder (after a reboot, between sessions), never a step backwards, but a
+    register stuck at 0 while power flows is stalled like any other. A register that moves
+    in steps of `energy_resolution_kwh` is stalled only once power × time held should have
+    moved it twice over, so whole-kWh registers on a slow charge are not a fault."""
     found = {}
     for c in snap.live_connectors():
         key, energy = (c["pile_id"], c["connector_id"]), c["energy_kwh"]
         if energy is None:
             found[key] = UNKNOWN
             continue
-        if c["status"] != "Charging" or (c["power_kw"] or 0) < rule.min_power_kw:
-            found[key] = BAND  # no power flowing: the register has nothing to count
+        model = snap.piles[c["pile_id"]]
+        register = EnergyRegister(model["energy_register"])
+        reading = max(energy, 0.0)
+        flowing = c["status"] == "Charging" and (c["power_kw"] or 0) >= rule.min_power_kw
+        since, anchor = pending.get(key, (None, None))[:2]
+        moved = anchor is not None and reading > 0 and abs(reading - anchor) > rule.min_step_kwh
+        if register is EnergyRegister.SESSION_END:
+            found[key] = _session_end(rule, snap, c, since, anchor, reading, flowing, moved)
             continue
-        anchor = pending.get(key, (None, None))[1]
-        if anchor is None:
-            found[key] = Finding(Verdict.RAISE, anchor=energy)
-        elif energy < anchor - rule.min_step_kwh:
+        if not flowing:
+            found[key] = BAND  # no power flowing: the register has nothing to count
+        elif anchor is None:
+            found[key] = Finding(Verdict.RAISE, anchor=reading)
+        elif moved and reading > anchor:
+            found[key] = Finding(Verdict.CLEAR, anchor=reading)  # counting: restart the clock from here
+        elif moved and register is EnergyRegister.SESSION:
+            found[key] = Finding(Verdict.RAISE, anchor=reading)  # a new session: its register starts again
+        elif moved:
             found[key] = Finding(Verdict.RAISE, now=True, detail={"reason": "register went backwards",
-                                                                  "from_kwh": anchor, "to_kwh": energy})
-        elif energy > anchor + rule.min_step_kwh:
-            found[key] = Finding(Verdict.CLEAR, anchor=energy)  # counting: restart the clock from here
+                                                                  "from_kwh": anchor, "to_kwh": reading})
+        elif c["power_kw"] * (snap.now - since).total_seconds() / 3600 < 2 * model["energy_resolution_kwh"]:
+            found[key] = Finding(Verdict.WAIT)  # too little energy yet to move a coarse register
         else:
             found[key] = Finding(Verdict.RAISE, detail={"register_kwh": energy, "power_kw": c["power_kw"]})
     return found
+
+
+def _session_end(rule: MeterRule, snap: Snapshot, c: dict, since, anchor, reading, flowing, moved) -> Finding:
+    """A register that moves only when a session ends: while power flows it waits (the clock
+    starts with the first flow); once the connector has left Charging for `for_s` with the
+    register where it was, after power flowed for `for_s`, the session went uncounted."""
+    if moved:
+        return CLEAR  # the session was counted (or a new one started from zero)
+    if flowing:
+        return Finding(Verdict.WAIT, anchor=reading if anchor is None else None)
+    if anchor is None:
+        return BAND
+    left = c["status_since"] if c["status"] != "Charging" and c["status_since"] else snap.now
+    if (left - since).total_seconds() < rule.for_s:
+        return BAND if left < snap.now else Finding(Verdict.WAIT)  # too short a flow to judge
+    if (snap.now - left).total_seconds() < rule.for_s:
+        return Finding(Verdict.WAIT)  # the register may still move for the session just ended
+    return Finding(Verdict.RAISE, now=True, detail={"reason": "session ended without the register moving",
+                                                    "register_kwh": reading})
 
 
 def _stuck(rule: StuckSessionRule, snap: Snapshot, conn, pending) -> dict:
@@ -215,8 +262,14 @@ def evaluate(conn: psycopg.Connection, rules: RuleSet, policy: Policy) -> int:
 
 
 def _apply(conn, rule, policy: Policy, snap: Snapshot) -> int:
-    pending = {(r[0], r[1]): (r[2], r[3]) for r in conn.execute(
-        "SELECT pile_id, connector_id, since, anchor FROM rule_conditions WHERE rule_id = %s", (rule.id,))}
+    pending = {}
+    for pile_id, connector_id, since, anchor, seen_at in conn.execute(
+            "SELECT pile_id, connector_id, since, anchor, seen_at FROM rule_conditions WHERE rule_id = %s", (rule.id,)):
+        if _across_gap(snap, pile_id, seen_at):  # unseen across a gap in the data: start again
+            conn.execute("DELETE FROM rule_conditions WHERE rule_id = %s AND pile_id = %s AND connector_id = %s",
+                         (rule.id, pile_id, connector_id))
+        else:
+            pending[(pile_id, connector_id)] = (since, anchor)
     active = {(r[0], r[1]): r[2] for r in conn.execute(
         "SELECT pile_id, connector_id, clear_requested_at IS NOT NULL FROM alarms "
         "WHERE rule_id = %s AND state = 'active'", (rule.id,))}
@@ -231,7 +284,7 @@ def _apply(conn, rule, policy: Policy, snap: Snapshot) -> int:
         key = (pile_id, connector_id)
         if f.verdict is Verdict.UNKNOWN:
             continue
-        if f.verdict is not Verdict.RAISE or f.anchor is not None:
+        if f.verdict not in (Verdict.RAISE, Verdict.WAIT) or f.anchor is not None:
             if key in pending:
                 conn.execute("DELETE FROM rule_conditions WHERE rule_id = %s AND pile_id = %s AND connector_id = %s",
                              (rule.id, pile_id, connector_id))
@@ -244,10 +297,15 @@ def _apply(conn, rule, policy: Policy, snap: Snapshot) -> int:
                 continue
         if f.verdict is Verdict.BAND:
             continue
+        seen = snap.piles[pile_id]["last_seen"] if pile_id in snap.piles else None
         if key not in pending:
-            conn.execute("INSERT INTO rule_conditions (rule_id, pile_id, connector_id, since, anchor) "
-                         "VALUES (%s, %s, %s, %s, %s)", (rule.id, pile_id, connector_id, snap.now, f.anchor))
+            conn.execute("INSERT INTO rule_conditions (rule_id, pile_id, connector_id, since, anchor, seen_at) "
+                         "VALUES (%s, %s, %s, %s, %s, %s)", (rule.id, pile_id, connector_id, snap.now, f.anchor, seen))
             pending[key] = (snap.now, f.anchor)
+        else:
+            conn.execute("UPDATE rule_conditions SET seen_at = %s WHERE rule_id = %s AND pile_id = %s "
+                         "AND connector_id = %s AND seen_at IS DISTINCT FROM %s",
+                         (seen, rule.id, pile_id, connector_id, seen))
         if f.verdict is not Verdict.RAISE:
             continue
         held = (snap.now - pending[key][0]).total_seconds()
@@ -257,3 +315,12 @@ def _apply(conn, rule, policy: Policy, snap: Snapshot) -> int:
             active[key] = False
             changes += 1
     return changes
+
+
+def _across_gap(snap: Snapshot, pile_id: str, seen_at: datetime | None) -> bool:
+    """Whether the pile went silent for longer than its tolerance (pilecare.liveness) after
+    the clock's condition was last seen, and has been heard from since."""
+    pile = snap.piles.get(pile_id)
+    if pile is None or seen_at is None or pile["last_seen"] is None:
+        return False
+    return (pile["last_seen"] - seen_at).total_seconds() > SILENCE_INTERVALS * pile["reporting_interval_s"]

@@ -12,10 +12,12 @@ calendar (maintenance/planning/calendar.py: 31 January, 28 February, 31 March â€
 
 Usage counts since the last completed PM of that plan on that pile (the close time of
 its last closed preventive order), else since commissioning, installation or
-registration, in that order. One query for the fleet; per pile, index probes for the
-registers and index ranges for the counts (never a scan of its telemetry):
-- energy: each connector's energy register now minus its reading then, from the hourly
-  rollup; a register that went backwards (meter replaced) counts from zero;
+registration, in that order. One query for the fleet; per pile, index ranges of the
+hourly rollup and of the events (never a scan of its telemetry):
+- energy: energy delivered by the pile's connectors in the hours since, from the hourly
+  rollup through `energy_hourly()` (migration 0020: the one definition of energy delivered,
+  which copes with registers that restart, move only at session end or report a 0
+  placeholder after a reboot; docs/kpi.md);
 - sessions and plug cycles: `session_started` and `connector_plugged` events, by
   receive time, so a late upload of buffered events is still counted;
 - operating hours: hours in which the pile reported at all (power-on hours, as an hour
@@ -119,17 +121,6 @@ class PlanResult:
                 f"{self.already_open} already open, {self.not_due} not due yet")
 
 
-# A connector's energy register at a moment: its last hourly maximum before then, else
-# (no data before) its first minimum after. Each is one probe of the rollup's primary key
-# (pile_id, connector_id, bucket), so the cost does not grow with time since the last PM.
-_REGISTER_AT = """coalesce(
-    (SELECT h.energy_max_kwh FROM telemetry_hourly h WHERE h.pile_id = w.pile_id AND h.connector_id = c.n
-       AND h.bucket < {at} AND h.energy_max_kwh IS NOT NULL ORDER BY h.bucket DESC LIMIT 1),
-    (SELECT h.energy_min_kwh FROM telemetry_hourly h WHERE h.pile_id = w.pile_id AND h.connector_id = c.n
-       AND h.bucket >= {at} AND h.bucket < %(now)s AND h.energy_min_kwh IS NOT NULL ORDER BY h.bucket LIMIT 1))"""
-# Registers only grow; one that went backwards was reset (meter replaced): count from
-# zero, a lower bound, rather than a negative.
-_DELIVERED = "CASE WHEN r.latest >= r.{base} THEN r.latest - r.{base} ELSE r.latest END"
 _POWERED_HOURS = ("SELECT count(*) FROM telemetry_hourly h WHERE h.pile_id = w.pile_id AND h.connector_id = 0 "
                   "AND h.bucket >= date_bin(INTERVAL '1 hour', {start}, TIMESTAMPTZ '2000-01-01') "
                   "AND h.bucket < %(now)s")
@@ -175,15 +166,11 @@ LEFT JOIN LATERAL (
       AND e.type IN ('session_started', 'connector_plugged')
 ) ev ON true
 LEFT JOIN LATERAL (
-    SELECT sum({_DELIVERED.format(base="at_since")}) AS energy,
-           sum({_DELIVERED.format(base="at_recent")}) AS energy_recent
-    FROM (
-        -- Connectors are numbered 1..n; connector 0 is the pile-level row, without a register.
-        SELECT {_REGISTER_AT.format(at="%(now)s")} AS latest,
-               {_REGISTER_AT.format(at="w.since")} AS at_since,
-               {_REGISTER_AT.format(at="w.recent_from")} AS at_recent
-        FROM generate_series(1, w.connectors) AS c(n)
-    ) r
+    -- Migration 0020's one definition of energy delivered (register resets, reboot
+    -- placeholders and session registers included), summed over the hours since.
+    SELECT sum(e.delivered_kwh) AS energy,
+           sum(e.delivered_kwh) FILTER (WHERE e.bucket >= w.recent_from) AS energy_recent
+    FROM energy_hourly(w.pile_id, w.since, %(now)s) e
 ) en ON true
 ORDER BY w.site_id, w.pile_id, w.plan_id
 """
