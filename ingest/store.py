@@ -68,19 +68,20 @@ c0 AS (
     FROM ins i LEFT JOIN pile_state s USING (pile_id) WHERE i.connector_id = 0
 ),
 -- Runs of the sequence counter (it restarts at every boot of some firmware): in time order,
--- a number below the one before it starts a new run. A late upload joins the current run,
+-- a number not above the one before it starts a new run (a counter that increases by one
+-- per report never repeats one: a repeat with a new time is the count starting again). A late upload joins the current run,
 -- unless it is older than the run itself; then it fills a gap of a run that ended.
 c0_prev AS (
     SELECT c0.*, CASE WHEN newer THEN coalesce(lag(seq) OVER w, last_seq) END AS prev_seq
     FROM c0 WINDOW w AS (PARTITION BY pile_id, newer ORDER BY time, seq)
 ),
 c0_runs AS (
-    SELECT c0_prev.*, CASE WHEN newer THEN coalesce(sum((seq < prev_seq)::int) OVER w, 0) ELSE 0 END AS run
+    SELECT c0_prev.*, CASE WHEN newer THEN coalesce(sum((seq <= prev_seq)::int) OVER w, 0) ELSE 0 END AS run
     FROM c0_prev WINDOW w AS (PARTITION BY pile_id, newer ORDER BY time, seq)
 ),
 restarts AS (
     INSERT INTO seq_restarts (pile_id, time, seq_before, seq_after)
-    SELECT pile_id, time, prev_seq, seq FROM c0_prev WHERE seq < prev_seq ORDER BY pile_id, time
+    SELECT pile_id, time, prev_seq, seq FROM c0_prev WHERE seq <= prev_seq ORDER BY pile_id, time
 ),
 runs AS (
     SELECT pile_id, run, min(seq) AS first, max(seq) AS last, count(*) AS n, min(time) AS started,
