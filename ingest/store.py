@@ -111,8 +111,11 @@ newest AS (
     FROM c0 ORDER BY pile_id, time DESC, seq DESC
 ),
 -- Status rows newer than the latest state: every connector's, and the pile's own
--- (connector 0) when the message reports one. An error code without a pile status is
--- taken with Available: the code raises its alarm either way, like a connector's warning.
+-- (connector 0). Telemetry is a snapshot of the whole pile, so once a pile has used the
+-- top-level fields, a message without them reports it Available/NoError (an e-stop
+-- released); a pile that never used them gets no connector-0 rows. An error code without
+-- a pile status is taken with Available: the code raises its alarm either way, like a
+-- connector's warning.
 conn_rows AS (
     SELECT i.pile_id, i.connector_id, i.time, i.seq, i.status, i.error_code, i.vendor_error_code, i.info,
            i.voltage_v, i.current_a, i.power_kw, i.power_offered_kw, i.energy_kwh, i.temp_c, i.soc_pct,
@@ -120,11 +123,18 @@ conn_rows AS (
     FROM ins i LEFT JOIN connector_state c USING (pile_id, connector_id)
     WHERE i.connector_id > 0 AND (c.time IS NULL OR i.time > c.time)
     UNION ALL
-    SELECT c0.pile_id, 0::int2, c0.time, c0.seq, coalesce(c0.status, 'Available'), coalesce(c0.error_code, 'NoError'),
-           c0.vendor_error_code, c0.info, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           s.status, s.error_code, s.status_since
-    FROM c0 JOIN pile_state s USING (pile_id)
-    WHERE (c0.status IS NOT NULL OR c0.error_code IS NOT NULL) AND c0.time > coalesce(s.status_time, '-infinity')
+    SELECT pile_id, 0::int2, time, seq, coalesce(status, 'Available'), coalesce(error_code, 'NoError'),
+           CASE WHEN reports THEN vendor_error_code END, CASE WHEN reports THEN info END,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, state_status, state_error, state_since
+    FROM (
+        SELECT c0.*, c0.status IS NOT NULL OR c0.error_code IS NOT NULL AS reports,
+               bool_or(c0.status IS NOT NULL OR c0.error_code IS NOT NULL)
+                   OVER (PARTITION BY c0.pile_id ORDER BY c0.time, c0.seq) AS reported,
+               s.status AS state_status, s.error_code AS state_error, s.status_since AS state_since
+        FROM c0 JOIN pile_state s USING (pile_id)
+        WHERE c0.time > coalesce(s.status_time, '-infinity')
+    ) p
+    WHERE reported OR state_status IS NOT NULL
 ),
 ordered AS (
     SELECT *,

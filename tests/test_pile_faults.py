@@ -116,13 +116,19 @@ def test_the_pile_alarm_clears_when_the_pile_reports_available_again(settings, d
     assert api.get(f"/piles/{pile}").json()["faulted"] is False
 
 
-def test_a_message_without_a_pile_status_leaves_the_pile_status_as_it_was(settings, db, fleet, ingest, tick):
-    pile = fleet[0]
+def test_a_message_without_the_pile_fields_reports_the_pile_fine_once_it_has_used_them(settings, db, fleet, ingest, tick):
+    # Telemetry is a snapshot of the whole pile, as the simulator's e-stop is: the fields
+    # are sent while something holds and left out once it is over.
+    pile, never = fleet[0], fleet[1]
     ts = stamps(2)
     publish(settings, db, pile, [pile_report(1, ts[0], "Faulted", "InternalError"), pile_report(2, ts[1], None, None)])
-    wait_for(lambda: stored(db, pile) == 2)
+    publish(settings, db, never, [pile_report(1, ts[0], None, None), pile_report(2, ts[1], None, None)])
+    wait_for(lambda: stored(db, pile) == 2 and stored(db, never) == 2)
     tick()
-    assert alarms(db, pile) == [(0, "error.InternalError", "active")]
+    assert alarms(db, pile) == [(0, "error.InternalError", "cleared")]
+    assert db.execute("SELECT pile_id, new_status, new_error_code FROM connector_status_changes WHERE connector_id = 0 "
+                      "ORDER BY time").fetchall() == [(pile, "Faulted", "InternalError"), (pile, "Available", "NoError")]
+    assert db.execute("SELECT status FROM pile_state WHERE pile_id = %s", (never,)).fetchone()[0] is None
 
 
 def test_a_pile_that_clears_its_own_code_keeps_an_e_stop_a_connector_still_reports(settings, db, fleet, ingest, tick):
