@@ -1,19 +1,29 @@
 """The fleet by site from the latest-state tables (never telemetry): each site's piles
-online, offline, faulted and charging, and the worst state it shows. Read by /fleet/health
-and the console's overview."""
+online, offline, faulted and charging, and the worst state it shows. Read by /fleet/health,
+the console's overview and a pile's own page."""
 from __future__ import annotations
 
 from pilecare.liveness import online_sql
 
+
+def faulted_sql(status: str, error: str) -> str:
+    """SQL: a status/error pair that counts as a fault — Faulted, or any error code but NoError."""
+    return f"({status} = 'Faulted' OR {error} <> 'NoError')"
+
+
+# The pile itself (OCPP connector 0, in pile_state) counts like a connector: a pile that
+# reports itself Faulted is faulted even while every connector says Available (issue 11).
+PILE_FAULTED = f"coalesce({faulted_sql('ps.status', 'ps.error_code')}, false)"
+
 _PER_PILE = f"""
 WITH connectors AS (
     SELECT pile_id,
-           bool_or(status = 'Faulted' OR error_code <> 'NoError') AS faulted,
+           bool_or({faulted_sql("status", "error_code")}) AS faulted,
            bool_or(status = 'Charging') AS charging
     FROM connector_state GROUP BY pile_id
 )
 SELECT p.id, p.site_id, coalesce({online_sql("ps", "m")}, false) AS online,
-       coalesce(cs.faulted, false) AS faulted, coalesce(cs.charging, false) AS charging
+       coalesce(cs.faulted, false) OR {PILE_FAULTED} AS faulted, coalesce(cs.charging, false) AS charging
 FROM piles p
 JOIN pile_models m ON m.id = p.model_id
 LEFT JOIN pile_state ps ON ps.pile_id = p.id

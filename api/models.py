@@ -65,6 +65,16 @@ class PilePublic(BaseModel):
     created_by: str
 
 
+class DataQualityPublic(BaseModel):
+    """A problem with what a pile sends, reported once and counted (docs/device-protocol.md, 11a)."""
+
+    problem: str = Field(description="unknown_error_code, timestamp_without_offset or invalid_message")
+    first_seen: datetime
+    last_seen: datetime
+    count: int = Field(description="Messages with this problem")
+    detail: str = Field(description="What the latest one had wrong")
+
+
 class PileDetail(PilePublic):
     connectivity_reason: str | None
     connectivity_changed_at: datetime | None
@@ -73,8 +83,20 @@ class PileDetail(PilePublic):
     clock_skewed: bool
     clock_skew_s: float | None
     messages: int
-    sequence_gaps: int
+    sequence_gaps: int = Field(description="Messages lost: per run of the pile's counter, never negative.")
+    sequence_restarts: int = Field(description="Times the pile's counter started again (a reboot), each in seq_restarts.")
+    pile_status: str | None = Field(description="The pile's own OCPP status (connector 0): Available, Unavailable or "
+                                                "Faulted; null while it never reported one.")
+    pile_error_code: str | None = Field(description="The pile's own OCPP error code (connector 0).")
+    pile_vendor_error_code: str | None
+    pile_info: str | None
+    pile_status_since: datetime | None
+    faulted: bool = Field(description="The pile itself or a connector is Faulted or reports an error code other "
+                                      "than NoError (the same rule as /fleet/health).")
     connectors: list[ConnectorStatePublic]
+    data_quality: list[DataQualityPublic] = Field(
+        default_factory=list, description="Problems with what the pile sends (unknown codes, timestamps without an "
+                                          "offset, invalid messages): data quality, not connectivity.")
 
 
 class PilesPublic(BaseModel):

@@ -3,13 +3,19 @@
 Strict mode: a number sent as a string, a float sequence number or NaN/Infinity is an
 error, not something to guess at. Unknown extra fields are ignored so devices can add
 fields before the platform knows them.
+
+Two field quirks are accepted here and settled by ingest (ingest/decode.py), because
+refusing them would hide a fault or make a talking pile look silent (issue 11): an error
+code outside OCPP 1.6's list (`"Error"`, seen on a real wallbox) and a device time without
+a UTC offset. The JSON Schemas still say what a pile should send.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from pilecare.domain import PILE_ID_PATTERN, CommandAckStatus, CommandType, ConnectorStatus, ErrorCode, PileEventType
 
@@ -25,6 +31,22 @@ Version = Annotated[int, Field(ge=1, le=1, description="Protocol version; always
 PILE_STATUSES = {ConnectorStatus.AVAILABLE, ConnectorStatus.UNAVAILABLE, ConnectorStatus.FAULTED}
 
 
+# An error code as sent. OCPP 1.6's codes are the contract (and the schema); any other string
+# of up to 64 characters is taken too, and ingest maps it to OtherError keeping the device's
+# code as vendor text, so a fault named in a vendor's own words still raises its alarm.
+ReportedErrorCode = Annotated[str, Field(max_length=64), WithJsonSchema(
+    {"type": "string", "enum": [code.value for code in ErrorCode],
+     "description": "OCPP 1.6 ChargePointErrorCode. Any other string is stored as OtherError with the code "
+                    "as vendor_error_code (docs/device-protocol.md, section 8)."})]
+
+# A device time. RFC 3339 with an offset is the contract; a time without one (a clock that
+# knows no zone) is taken as UTC by ingest, flagged and never trusted for placement
+# (docs/device-protocol.md, section 9). Unix numbers stay refused.
+DeviceTime = Annotated[datetime, WithJsonSchema(
+    {"type": "string", "format": "date-time",
+     "description": "RFC 3339 with an offset. Without one it is read as UTC and flagged (section 9)."})]
+
+
 def _measure(low: float, high: float, doc: str):
     return Annotated[float | None, Field(default=None, ge=low, le=high, description=doc)]
 
@@ -34,7 +56,7 @@ class ConnectorReading(_Strict):
 
     id: int = Field(ge=1, le=16, description="Connector number, 1-based (0 is the pile itself).")
     status: ConnectorStatus
-    error_code: ErrorCode
+    error_code: ReportedErrorCode
     vendor_error_code: str | None = Field(default=None, max_length=64)
     info: str | None = Field(default=None, max_length=256)
     voltage_v: _measure(0, 2000, "Voltage in V (OCPP Voltage)")
@@ -51,7 +73,7 @@ class Telemetry(_Strict):
     """Periodic report on `…/piles/{pile_id}/telemetry`."""
 
     v: Version
-    ts: AwareDatetime = Field(description="Device time, RFC 3339 with offset.")
+    ts: DeviceTime = Field(description="Device time, RFC 3339 with offset.")
     seq: int = Field(ge=0, lt=2**63, description="Increases by one per report, kept across reboots.")
     connectors: list[ConnectorReading] = Field(min_length=1, max_length=16)
     pile_id: str | None = Field(default=None, description="Optional; must match the topic.")
@@ -61,7 +83,7 @@ class Telemetry(_Strict):
     insulation_mohm: _measure(0, 1e6, "DC insulation resistance in MΩ")
     status: ConnectorStatus | None = Field(
         default=None, description="Status of the pile as a whole (OCPP connector 0): Available, Unavailable or Faulted.")
-    error_code: ErrorCode | None = Field(default=None, description="Pile-wide error (OCPP connector 0).")
+    error_code: ReportedErrorCode | None = Field(default=None, description="Pile-wide error (OCPP connector 0).")
     vendor_error_code: str | None = Field(default=None, max_length=64)
     info: str | None = Field(default=None, max_length=256)
 
@@ -80,7 +102,7 @@ class Status(_Strict):
 
     v: Version
     state: Literal["online", "offline"]
-    ts: AwareDatetime | None = Field(default=None, description="Absent in a last will.")
+    ts: DeviceTime | None = Field(default=None, description="Absent in a last will.")
     reason: str | None = Field(default=None, max_length=128)
     firmware: str | None = Field(default=None, max_length=64)
     pile_id: str | None = None
@@ -91,7 +113,7 @@ class Event(_Strict):
 
     v: Version
     id: str = Field(min_length=1, max_length=64, description="Unique per pile; redeliveries repeat it.")
-    ts: AwareDatetime
+    ts: DeviceTime
     type: PileEventType
     connector_id: int | None = Field(default=None, ge=0, le=16)
     data: dict = Field(default_factory=dict)
@@ -114,7 +136,7 @@ class CommandAck(_Strict):
     v: Version
     id: UUID
     status: CommandAckStatus
-    ts: AwareDatetime
+    ts: DeviceTime
     info: str | None = Field(default=None, max_length=256)
     pile_id: str | None = None
 

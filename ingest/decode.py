@@ -1,17 +1,45 @@
-"""Turn one raw MQTT message into rows to store, or a dead letter with a clear reason."""
+"""Turn one raw MQTT message into rows to store, or a dead letter with a clear reason.
+
+Field quirks that would otherwise hide a fault or make a talking pile look silent are
+settled here, each noted as a `Quirk` that ingest reports once per pile and problem in
+`data_quality` (docs/device-protocol.md, section 11a):
+
+- an error code outside OCPP 1.6 is stored as `OtherError`, the device's code kept as
+  `vendor_error_code` (or, when the pile sent one, at the head of `info`);
+- a `ts` without a UTC offset is read as UTC for the record and, its zone being unknown,
+  the message is stored at receive time like one from a skewed clock.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-
 import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import Enum
 
 from pydantic import ValidationError
 
 from gateway import protocol
 from gateway.topics import Topics
-from pilecare.domain import MessageKind
+from pilecare.domain import ErrorCode, MessageKind
 from pilecare.settings import Settings
+
+_OCPP_CODES = frozenset(code.value for code in ErrorCode)
+_INFO_MAX = 256
+
+
+class DataProblem(str, Enum):
+    """What was wrong with a pile's message that ingest stored anyway, or dead-lettered
+    (docs/device-protocol.md, section 11a). One `data_quality` row per pile and problem."""
+
+    UNKNOWN_ERROR_CODE = "unknown_error_code"   # outside OCPP 1.6: stored as OtherError
+    TIMESTAMP_WITHOUT_OFFSET = "timestamp_without_offset"  # read as UTC, stored at receive time
+    INVALID_MESSAGE = "invalid_message"         # dead-lettered; still proves the pile is alive
+
+
+@dataclass(slots=True, frozen=True)
+class Quirk:
+    problem: DataProblem
+    detail: str
 
 
 @dataclass(slots=True)
@@ -22,6 +50,9 @@ class Inbound:
     qos: int
     received_at: float  # broker-receive time as seen by this worker (epoch seconds)
     generation: int  # which MQTT connection delivered it: acks never cross connections
+    # Sent by the broker from its retained store on subscribe (MQTT RETAIN flag): a
+    # snapshot of unknown age, not news (docs/device-protocol.md, section 5).
+    retained: bool = False
 
 
 @dataclass(slots=True)
@@ -37,6 +68,7 @@ class TelemetryMessage:
     pile_id: str
     rows: list[tuple]  # storage.TELEMETRY_COLUMNS order, connector 0 first
     skewed: bool
+    quirks: list[Quirk] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -47,6 +79,7 @@ class StatusMessage:
     device_ts: datetime | None
     received_at: datetime
     firmware: str | None
+    quirks: list[Quirk] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -54,6 +87,7 @@ class EventMessage:
     pile_id: str
     event: protocol.Event
     received_at: datetime
+    quirks: list[Quirk] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -61,6 +95,7 @@ class AckMessage:
     pile_id: str
     ack: protocol.CommandAck
     received_at: datetime
+    quirks: list[Quirk] = field(default_factory=list)
 
 
 Decoded = TelemetryMessage | StatusMessage | EventMessage | AckMessage
@@ -117,36 +152,79 @@ class Decoder:
                 pile_id, kind.value,
             )
         received_at = datetime.fromtimestamp(inbound.received_at, timezone.utc)
+        quirks: list[Quirk] = []
         if kind is MessageKind.TELEMETRY:
-            return self._telemetry(pile_id, message, received_at)
+            return self._telemetry(pile_id, message, received_at, quirks)
         if kind is MessageKind.STATUS:
+            ts = _as_utc(message.ts, quirks) if message.ts is not None else None
             return StatusMessage(
-                pile_id, message.state == "online", message.reason, message.ts, received_at, message.firmware
+                pile_id, message.state == "online", message.reason, ts, received_at, message.firmware, quirks
             )
         if kind is MessageKind.EVENTS:
-            return EventMessage(pile_id, message, received_at)
-        return AckMessage(pile_id, message, received_at)
+            if message.ts.tzinfo is None:
+                message = message.model_copy(update={"ts": _as_utc(message.ts, quirks)})
+            return EventMessage(pile_id, message, received_at, quirks)
+        if message.ts.tzinfo is None:
+            message = message.model_copy(update={"ts": _as_utc(message.ts, quirks)})
+        return AckMessage(pile_id, message, received_at, quirks)
 
-    def _telemetry(self, pile_id: str, m: protocol.Telemetry, received_at: datetime) -> TelemetryMessage:
-        device_ts = m.ts
-        # A reset RTC (1970) or a clock far ahead would put the data where nobody looks:
-        # store it at receive time and keep the device time beside it.
-        skewed = not (received_at - self.max_age <= device_ts <= received_at + self.ahead)
+    def _telemetry(self, pile_id: str, m: protocol.Telemetry, received_at: datetime,
+                   quirks: list[Quirk]) -> TelemetryMessage:
+        if m.ts.tzinfo is None:
+            # Without an offset the zone is unknown (UTC? the site's? the factory's?), so the
+            # time cannot place the data: store at receive time, as for a skewed clock.
+            device_ts, skewed = _as_utc(m.ts, quirks), True
+        else:
+            device_ts = m.ts
+            # A reset RTC (1970) or a clock far ahead would put the data where nobody looks:
+            # store it at receive time and keep the device time beside it.
+            skewed = not (received_at - self.max_age <= device_ts <= received_at + self.ahead)
         time = received_at if skewed else device_ts
+        pile_error, pile_vendor, pile_info = (
+            _ocpp_error(m.error_code, m.vendor_error_code, m.info, "pile", quirks) if m.error_code is not None
+            else (None, m.vendor_error_code, m.info))
         rows = [(
             time, pile_id, 0, m.seq, device_ts, received_at,
-            m.status.value if m.status else None, m.error_code.value if m.error_code else None,
-            m.vendor_error_code, m.info,
+            m.status.value if m.status else None, pile_error, pile_vendor, pile_info,
             None, None, None, None, None, None,
             m.temp_internal_c, None, m.fan_rpm, m.insulation_mohm, m.ambient_c,
             skewed,
         )]
         for c in m.connectors:
+            error, vendor, info = _ocpp_error(c.error_code, c.vendor_error_code, c.info, f"connector {c.id}", quirks)
             rows.append((
                 time, pile_id, c.id, m.seq, device_ts, received_at,
-                c.status.value, c.error_code.value, c.vendor_error_code, c.info,
+                c.status.value, error, vendor, info,
                 c.voltage_v, c.current_a, c.current_offered_a, c.power_kw, c.power_offered_kw,
                 c.energy_kwh, c.temp_c, c.soc_pct, None, None, None,
                 skewed,
             ))
-        return TelemetryMessage(pile_id, rows, skewed)
+        return TelemetryMessage(pile_id, rows, skewed, quirks)
+
+
+def _ocpp_error(code: str, vendor: str | None, info: str | None, where: str,
+                quirks: list[Quirk]) -> tuple[str, str | None, str | None]:
+    """(error_code, vendor_error_code, info) in OCPP 1.6 terms.
+
+    A code outside OCPP 1.6 still reports a fault: it becomes OtherError (OCPP's "any other
+    error; say what in vendorErrorCode/info") with the device's code as vendor text, so the
+    OtherError rule, or a rule naming that vendor code, raises its alarm. A vendor code the
+    pile sent itself is more specific and stays; the device's code then heads `info`.
+    """
+    if code in _OCPP_CODES:
+        return code, vendor, info
+    quirks.append(Quirk(DataProblem.UNKNOWN_ERROR_CODE,
+                        f"{where}: error_code {code!r} is not an OCPP 1.6 code; stored as OtherError"))
+    if not vendor:
+        return ErrorCode.OTHER_ERROR.value, code, info
+    noted = f"error_code {code!r}" + (f"; {info}" if info else "")
+    return ErrorCode.OTHER_ERROR.value, vendor, noted[:_INFO_MAX]
+
+
+def _as_utc(ts: datetime, quirks: list[Quirk]) -> datetime:
+    """A device time as an aware datetime; one without an offset is read as UTC and noted."""
+    if ts.tzinfo is not None:
+        return ts
+    quirks.append(Quirk(DataProblem.TIMESTAMP_WITHOUT_OFFSET,
+                        f"ts {ts.isoformat()!r} has no UTC offset; read as UTC (telemetry: stored at receive time)"))
+    return ts.replace(tzinfo=timezone.utc)

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg import sql
 
-from ingest.decode import AckMessage, DeadLetter, Decoded, EventMessage, Inbound, StatusMessage, TelemetryMessage
+from ingest.decode import (AckMessage, DataProblem, DeadLetter, Decoded, EventMessage, Inbound, StatusMessage,
+                           TelemetryMessage)
 from pilecare.storage import TELEMETRY_COLUMNS
 
 _STAGE_COLUMNS = TELEMETRY_COLUMNS + ("skewed",)
@@ -27,20 +28,28 @@ _STAGE_TYPES = [
     "bool",
 ]
 
-# pile_state columns that follow the newest telemetry only (late uploads must not win).
-_NEWEST = ("last_telemetry_at", "last_seq", "temp_internal_c", "fan_rpm", "ambient_c", "clock_skew_s", "clock_skewed")
+# pile_state columns that follow the newest telemetry only (late uploads must not win),
+# and where each comes from in the batch's newest message `n`.
+_NEWEST = {
+    "last_telemetry_at": "n.time", "last_seq": "n.seq", "temp_internal_c": "n.temp_c", "fan_rpm": "n.fan_rpm",
+    "ambient_c": "n.ambient_c", "clock_skew_s": "extract(epoch FROM n.device_ts - n.received_at)",
+    "clock_skewed": "n.time <> n.device_ts",
+}
 _CONNECTOR_LATEST = (
     "time", "seq", "status", "error_code", "vendor_error_code", "info", "voltage_v", "current_a",
     "power_kw", "power_offered_kw", "energy_kwh", "temp_c", "soc_pct", "status_since",
 )
 
 
-def _merge_sql() -> sql.Composed:
+def _merge_sql(live: bool = True) -> sql.Composed:
+    """The merge of one staged batch. `live=False` for messages the broker replayed from its
+    retained store on subscribe: stored like any other, but they never make a pile look
+    seen now (their age is unknown)."""
     cols = sql.SQL(", ").join(map(sql.Identifier, TELEMETRY_COLUMNS))
-    newer = "excluded.last_telemetry_at >= coalesce(s.last_telemetry_at, '-infinity')"
+    newer = "n.time >= coalesce(s.last_telemetry_at, '-infinity')"
     newest = sql.SQL(", ").join(
-        sql.SQL("{0} = CASE WHEN " + newer + " THEN excluded.{0} ELSE s.{0} END").format(sql.Identifier(c))
-        for c in _NEWEST
+        sql.SQL("{0} = CASE WHEN " + newer + " THEN {1} ELSE s.{0} END").format(sql.Identifier(c), sql.SQL(v))
+        for c, v in _NEWEST.items()
     )
     latest = sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in _CONNECTOR_LATEST)
     return sql.SQL("""
@@ -49,38 +58,83 @@ WITH ins AS (
     ON CONFLICT DO NOTHING
     RETURNING {cols}
 ),
+-- One row per new message (its connector-0 row), with the pile's counter before the batch.
+c0 AS (
+    SELECT i.pile_id, i.time, i.seq, i.device_ts, i.received_at, i.status, i.error_code, i.vendor_error_code,
+           i.info, i.temp_c, i.fan_rpm, i.ambient_c,
+           i.time > coalesce(s.last_telemetry_at, '-infinity') AS newer,
+           coalesce(s.seq_restarts > 0 AND i.time < s.seq_run_started_at, false) AS earlier_run,
+           s.last_seq
+    FROM ins i LEFT JOIN pile_state s USING (pile_id) WHERE i.connector_id = 0
+),
+-- Runs of the sequence counter (it restarts at every boot of some firmware): in time order,
+-- a number not above the one before it starts a new run (a counter that increases by one
+-- per report never repeats one: a repeat with a new time is the count starting again). A late upload joins the current run,
+-- unless it is older than the run itself; then it fills a gap of a run that ended.
+c0_prev AS (
+    SELECT c0.*, CASE WHEN newer THEN coalesce(lag(seq) OVER w, last_seq) END AS prev_seq
+    FROM c0 WINDOW w AS (PARTITION BY pile_id, newer ORDER BY time, seq)
+),
+c0_runs AS (
+    SELECT c0_prev.*, CASE WHEN newer THEN coalesce(sum((seq <= prev_seq)::int) OVER w, 0) ELSE 0 END AS run
+    FROM c0_prev WINDOW w AS (PARTITION BY pile_id, newer ORDER BY time, seq)
+),
+restarts AS (
+    INSERT INTO seq_restarts (pile_id, time, seq_before, seq_after)
+    SELECT pile_id, time, prev_seq, seq FROM c0_prev WHERE seq <= prev_seq ORDER BY pile_id, time
+),
+runs AS (
+    SELECT pile_id, run, min(seq) AS first, max(seq) AS last, count(*) AS n, min(time) AS started,
+           greatest(max(seq) - min(seq) + 1 - count(*), 0) AS gaps
+    FROM c0_runs WHERE NOT earlier_run GROUP BY pile_id, run
+),
+run_acc AS (
+    SELECT pile_id, max(run) AS restarts,
+           min(first) FILTER (WHERE run = 0) AS first0, max(last) FILTER (WHERE run = 0) AS last0,
+           coalesce(sum(n) FILTER (WHERE run = 0), 0) AS n0,
+           (array_agg(first ORDER BY run DESC))[1] AS first_end, (array_agg(last ORDER BY run DESC))[1] AS last_end,
+           (array_agg(n ORDER BY run DESC))[1] AS n_end, (array_agg(started ORDER BY run DESC))[1] AS started_end,
+           -- runs that began and ended inside this batch
+           CASE WHEN max(run) > 1 THEN sum(gaps) FILTER (WHERE run > 0) - (array_agg(gaps ORDER BY run DESC))[1]
+                ELSE 0 END AS middle_gaps
+    FROM runs GROUP BY pile_id
+),
 msgs AS (
-    SELECT pile_id, min(seq) AS seq_first, max(seq) AS seq_max, count(*) AS n, max(received_at) AS last_seen
-    FROM ins WHERE connector_id = 0 GROUP BY pile_id
+    SELECT pile_id, {heard} AS last_seen, count(*) FILTER (WHERE earlier_run) AS found_late
+    FROM c0 GROUP BY pile_id
 ),
 msgs_time AS (
     SELECT time FROM ins WHERE connector_id = 0
 ),
 newest AS (
     SELECT DISTINCT ON (pile_id) pile_id, time, seq, device_ts, received_at, temp_c, fan_rpm, ambient_c
-    FROM ins WHERE connector_id = 0 ORDER BY pile_id, time DESC, seq DESC
+    FROM c0 ORDER BY pile_id, time DESC, seq DESC
 ),
-piles_up AS (
-    INSERT INTO pile_state AS s (pile_id, online, last_seen, seq_first, seq_max, seq_count,
-                                 last_telemetry_at, last_seq, temp_internal_c, fan_rpm, ambient_c,
-                                 clock_skew_s, clock_skewed)
-    SELECT m.pile_id, true, m.last_seen, m.seq_first, m.seq_max, m.n,
-           n.time, n.seq, n.temp_c, n.fan_rpm, n.ambient_c,
-           extract(epoch FROM n.device_ts - n.received_at), n.time <> n.device_ts
-    FROM msgs m JOIN newest n USING (pile_id) ORDER BY m.pile_id
-    ON CONFLICT (pile_id) DO UPDATE SET
-        -- telemetry received after the last offline message means the pile is back
-        online = s.online OR excluded.last_seen > coalesce(s.connectivity_changed_at, '-infinity'),
-        last_seen = greatest(s.last_seen, excluded.last_seen),
-        seq_first = least(s.seq_first, excluded.seq_first),
-        seq_max = greatest(s.seq_max, excluded.seq_max),
-        seq_count = s.seq_count + excluded.seq_count,
-        {newest}
-),
+-- Status rows newer than the latest state: every connector's, and the pile's own
+-- (connector 0). Telemetry is a snapshot of the whole pile, so once a pile has used the
+-- top-level fields, a message without them reports it Available/NoError (an e-stop
+-- released); a pile that never used them gets no connector-0 rows. An error code without
+-- a pile status is taken with Available: the code raises its alarm either way, like a
+-- connector's warning.
 conn_rows AS (
-    SELECT i.*, c.status AS state_status, c.error_code AS state_error, c.status_since AS state_since
+    SELECT i.pile_id, i.connector_id, i.time, i.seq, i.status, i.error_code, i.vendor_error_code, i.info,
+           i.voltage_v, i.current_a, i.power_kw, i.power_offered_kw, i.energy_kwh, i.temp_c, i.soc_pct,
+           c.status AS state_status, c.error_code AS state_error, c.status_since AS state_since
     FROM ins i LEFT JOIN connector_state c USING (pile_id, connector_id)
     WHERE i.connector_id > 0 AND (c.time IS NULL OR i.time > c.time)
+    UNION ALL
+    SELECT pile_id, 0::int2, time, seq, coalesce(status, 'Available'), coalesce(error_code, 'NoError'),
+           CASE WHEN reports THEN vendor_error_code END, CASE WHEN reports THEN info END,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, state_status, state_error, state_since
+    FROM (
+        SELECT c0.*, c0.status IS NOT NULL OR c0.error_code IS NOT NULL AS reports,
+               bool_or(c0.status IS NOT NULL OR c0.error_code IS NOT NULL)
+                   OVER (PARTITION BY c0.pile_id ORDER BY c0.time, c0.seq) AS reported,
+               s.status AS state_status, s.error_code AS state_error, s.status_since AS state_since
+        FROM c0 JOIN pile_state s USING (pile_id)
+        WHERE c0.time > coalesce(s.status_time, '-infinity')
+    ) p
+    WHERE reported OR state_status IS NOT NULL
 ),
 ordered AS (
     SELECT *,
@@ -98,10 +152,40 @@ flips AS (
     INSERT INTO connector_status_changes (pile_id, connector_id, time, old_status, new_status, old_error_code, new_error_code,
                                           new_vendor_error_code)
     SELECT pile_id, connector_id, time, prev_status, status, prev_error, error_code, vendor_error_code
-    FROM changed ORDER BY time, seq
+    FROM changed ORDER BY time, seq, connector_id
 ),
 last_change AS (
     SELECT pile_id, connector_id, max(time) AS at FROM changed GROUP BY pile_id, connector_id
+),
+pile_status AS (
+    SELECT o.pile_id, o.time, o.status, o.error_code, o.vendor_error_code, o.info,
+           coalesce(lc.at, o.state_since, o.time) AS since
+    FROM ordered o LEFT JOIN last_change lc USING (pile_id, connector_id)
+    WHERE o.connector_id = 0 AND o.rn_desc = 1
+),
+-- Every pile has a state row from birth (a trigger on piles), so this is an update.
+piles_up AS (
+    UPDATE pile_state s SET
+        -- telemetry received after the last offline message means the pile is back
+        online = s.online OR coalesce(m.last_seen > coalesce(s.connectivity_changed_at, '-infinity'), false),
+        last_seen = greatest(s.last_seen, m.last_seen),
+        seq_first = CASE WHEN r.restarts > 0 THEN r.first_end ELSE least(s.seq_first, r.first0) END,
+        seq_max = CASE WHEN r.restarts > 0 THEN r.last_end ELSE greatest(s.seq_max, r.last0) END,
+        seq_count = CASE WHEN r.restarts > 0 THEN r.n_end ELSE s.seq_count + coalesce(r.n0, 0) END,
+        seq_restarts = s.seq_restarts + coalesce(r.restarts, 0),
+        seq_run_started_at = CASE WHEN r.restarts > 0 THEN r.started_end ELSE s.seq_run_started_at END,
+        seq_gaps_closed = greatest(s.seq_gaps_closed - m.found_late, 0) + CASE WHEN r.restarts > 0 THEN
+            coalesce(greatest(greatest(s.seq_max, r.last0) - least(s.seq_first, r.first0) + 1 - (s.seq_count + r.n0), 0), 0)
+            + r.middle_gaps ELSE 0 END,
+        status = CASE WHEN p.pile_id IS NULL THEN s.status ELSE p.status END,
+        error_code = CASE WHEN p.pile_id IS NULL THEN s.error_code ELSE p.error_code END,
+        vendor_error_code = CASE WHEN p.pile_id IS NULL THEN s.vendor_error_code ELSE p.vendor_error_code END,
+        info = CASE WHEN p.pile_id IS NULL THEN s.info ELSE p.info END,
+        status_since = CASE WHEN p.pile_id IS NULL THEN s.status_since ELSE p.since END,
+        status_time = coalesce(p.time, s.status_time),
+        {newest}
+    FROM msgs m JOIN newest n USING (pile_id) LEFT JOIN run_acc r USING (pile_id) LEFT JOIN pile_status p USING (pile_id)
+    WHERE s.pile_id = m.pile_id
 ),
 dirty AS (
     INSERT INTO telemetry_dirty_hours AS d (hour)
@@ -114,13 +198,14 @@ conns_up AS (
            o.voltage_v, o.current_a, o.power_kw, o.power_offered_kw, o.energy_kwh, o.temp_c, o.soc_pct,
            coalesce(lc.at, o.state_since, o.time)
     FROM ordered o LEFT JOIN last_change lc USING (pile_id, connector_id)
-    WHERE o.rn_desc = 1 ORDER BY o.pile_id, o.connector_id
+    WHERE o.rn_desc = 1 AND o.connector_id > 0 ORDER BY o.pile_id, o.connector_id
     ON CONFLICT (pile_id, connector_id) DO UPDATE SET {latest}
     WHERE excluded.time > c.time
 )
 SELECT count(*) FROM ins WHERE connector_id = 0
 """).format(
         cols=cols,
+        heard=sql.SQL("max(received_at)" if live else "NULL::timestamptz"),
         newest=newest,
         latest=latest,
         latest_cols=sql.SQL(", ").join(map(sql.Identifier, ("connector_id",) + _CONNECTOR_LATEST)),
@@ -128,6 +213,7 @@ SELECT count(*) FROM ins WHERE connector_id = 0
 
 
 _MERGE = _merge_sql()
+_MERGE_RETAINED = _merge_sql(live=False)
 
 
 @dataclass
@@ -176,15 +262,24 @@ class Store:
         result = BatchResult(received=len(items))
         with self.conn.transaction():
             good, dead = self._split_unknown_piles(items)
-            telemetry = [d for _, d in good if isinstance(d, TelemetryMessage)]
-            if telemetry:
-                self._lock_piles({m.pile_id for m in telemetry})
-                new = self._write_telemetry(telemetry)
-                result.stored += new
-                result.duplicates += len(telemetry) - new
+            live = [d for i, d in good if isinstance(d, TelemetryMessage) and not i.retained]
+            replayed = [d for i, d in good if isinstance(d, TelemetryMessage) and i.retained]
+            heard = self._heard(good, dead)
+            locked = {m.pile_id for m in live + replayed} | {pile for pile, _ in heard}
+            if locked:
+                self._lock_piles(locked)
+            staged = False
+            for group, merge in ((live, _MERGE), (replayed, _MERGE_RETAINED)):
+                if group:
+                    if staged:  # the stage empties at commit; a second group must not see the first
+                        self.conn.execute("DELETE FROM stage_telemetry")
+                    staged = True
+                    new = self._write_telemetry(group, merge)
+                    result.stored += new
+                    result.duplicates += len(group) - new
             for inbound, decoded in good:
                 if isinstance(decoded, StatusMessage):
-                    if self._write_status(decoded):
+                    if self._write_status(decoded, inbound.retained):
                         result.stored += 1
                     else:
                         result.duplicates += 1
@@ -199,7 +294,9 @@ class Store:
                         result.stored += 1
                     else:
                         dead.append(DeadLetter(inbound, outcome, decoded.pile_id, "commands/ack"))
+            self._write_heard(heard)
             self._write_dead_letters(dead)
+            self._write_data_quality(good, dead)
             result.dead_lettered = len(dead)
             result.dead_letters = dead
             self._count(result)
@@ -208,6 +305,20 @@ class Store:
                 # a fault becomes an alarm without waiting for a polling interval.
                 self.conn.execute("NOTIFY pilecare_ingest")
         return result
+
+    def _heard(self, good, dead: list[DeadLetter]) -> list[tuple[str, datetime]]:
+        """(pile, receive time) of messages other than telemetry that prove a pile is
+        talking now: events, acks, and messages dead-lettered for their content, which
+        a live pile sent all the same. Not status messages (a last will is the broker
+        speaking for a pile that is gone) and not what the broker replayed as retained."""
+        heard = [(d.pile_id, d.received_at) for i, d in good
+                 if isinstance(d, (EventMessage, AckMessage)) and not i.retained]
+        alive = {d.pile_id for d in dead if d.pile_id and d.kind not in (None, "status") and not d.inbound.retained}
+        if alive:
+            alive -= self.known.unknown(self.conn, alive)
+            heard += [(d.pile_id, datetime.fromtimestamp(d.inbound.received_at, timezone.utc)) for d in dead
+                      if d.pile_id in alive and d.kind != "status" and not d.inbound.retained]
+        return heard
 
     def _split_unknown_piles(self, items):
         dead: list[DeadLetter] = [d for _, d in items if isinstance(d, DeadLetter)]
@@ -231,7 +342,7 @@ class Store:
             (sorted(pile_ids),),
         )
 
-    def _write_telemetry(self, messages: list[TelemetryMessage]) -> int:
+    def _write_telemetry(self, messages: list[TelemetryMessage], merge: sql.Composed) -> int:
         cur = self.conn.cursor()
         with cur.copy(
             sql.SQL("COPY stage_telemetry ({}) FROM STDIN (FORMAT BINARY)").format(
@@ -244,7 +355,7 @@ class Store:
                     copy.write_row(row)
         if any(m.skewed for m in messages):
             self._drop_redelivered_skewed()
-        return cur.execute(_MERGE).fetchone()[0]
+        return cur.execute(merge).fetchone()[0]
 
     def _drop_redelivered_skewed(self) -> None:
         # Skewed messages are stored at receive time, which differs on redelivery, so
@@ -263,14 +374,22 @@ class Store:
                 WHERE c.pile_id = s.pile_id AND c.seq = s.seq AND c.device_ts = s.device_ts AND c.time = s.time)
         """)
 
-    def _write_status(self, m: StatusMessage) -> bool:
+    def _write_status(self, m: StatusMessage, retained: bool = False) -> bool:
         inserted = self.conn.execute(
-            """INSERT INTO connectivity_events (pile_id, received_at, device_ts, online, reason)
-               VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-            (m.pile_id, m.received_at, m.device_ts, m.online, m.reason),
+            """INSERT INTO connectivity_events (pile_id, received_at, device_ts, online, reason, retained)
+               VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+            (m.pile_id, m.received_at, m.device_ts, m.online, m.reason, retained),
         ).rowcount
         if not inserted:
             return False
+        if retained:
+            # A snapshot of unknown age (a last will from before the pile reconnected, or
+            # the `online` of a pile since dead): recorded above, but it moves neither
+            # online nor last_seen. The pile's live messages and the silence rule decide.
+            self.conn.execute(
+                "UPDATE pile_state SET firmware_reported = coalesce(firmware_reported, %s) WHERE pile_id = %s",
+                (m.firmware, m.pile_id))
+            return True
         self.conn.execute(
             """INSERT INTO pile_state AS s (pile_id, online, connectivity_changed_at, connectivity_reason, last_seen, firmware_reported)
                VALUES (%(pile)s, %(online)s, %(at)s, %(reason)s, %(at)s, %(firmware)s)
@@ -293,12 +412,56 @@ class Store:
                VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (pile_id, event_id) DO NOTHING""",
             (m.pile_id, e.id, e.type.value, e.connector_id, e.ts, m.received_at, json.dumps(e.data)),
         )
-        if cur.rowcount:
-            self.conn.execute(
-                "UPDATE pile_state SET last_seen = greatest(last_seen, %s) WHERE pile_id = %s",
-                (m.received_at, m.pile_id),
-            )
         return cur.rowcount == 1
+
+    def _write_heard(self, heard: list[tuple[str, datetime]]) -> None:
+        """The piles heard from: last_seen moves, and a pile marked offline by an earlier
+        last will is back (as telemetry does in the merge)."""
+        if not heard:
+            return
+        piles, times = zip(*heard)
+        self.conn.execute(
+            """UPDATE pile_state s SET last_seen = greatest(s.last_seen, h.at),
+                   online = s.online OR h.at > coalesce(s.connectivity_changed_at, '-infinity')
+               FROM (SELECT pile_id, max(at) AS at FROM unnest(%s::text[], %s::timestamptz[]) AS u (pile_id, at)
+                     GROUP BY pile_id) h
+               WHERE s.pile_id = h.pile_id""",
+            (list(piles), list(times)))
+
+    def _write_data_quality(self, good, dead: list[DeadLetter]) -> None:
+        """One row per (pile, problem), counted: a pile that sends the same quirk every
+        5 s is reported once, with its first and latest raw message for the record."""
+        seen: dict[tuple[str, str], list] = {}
+
+        def note(pile_id: str, problem: DataProblem, detail: str, inbound: Inbound) -> None:
+            at = datetime.fromtimestamp(inbound.received_at, timezone.utc)
+            row = seen.get((pile_id, problem.value))
+            if row is None:
+                seen[(pile_id, problem.value)] = [at, at, 1, detail, inbound.topic, inbound.payload, inbound.payload]
+            else:
+                row[1], row[2], row[3], row[4], row[6] = at, row[2] + 1, detail, inbound.topic, inbound.payload
+
+        for inbound, decoded in good:
+            for quirk in decoded.quirks:
+                note(decoded.pile_id, quirk.problem, quirk.detail, inbound)
+        invalid = {d.pile_id for d in dead if d.pile_id}
+        if invalid:
+            invalid -= self.known.unknown(self.conn, invalid)
+            for d in dead:
+                if d.pile_id in invalid:
+                    note(d.pile_id, DataProblem.INVALID_MESSAGE, d.reason, d.inbound)
+        if not seen:
+            return
+        keys, rows = list(seen), list(seen.values())
+        self.conn.execute(
+            """INSERT INTO data_quality AS q (pile_id, problem, first_seen, last_seen, count, detail, topic,
+                                              first_payload, last_payload)
+               SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[],
+                                    %s::text[], %s::text[], %s::bytea[], %s::bytea[])
+               ON CONFLICT (pile_id, problem) DO UPDATE SET
+                   last_seen = greatest(q.last_seen, excluded.last_seen), count = q.count + excluded.count,
+                   detail = excluded.detail, topic = excluded.topic, last_payload = excluded.last_payload""",
+            ([k[0] for k in keys], [k[1] for k in keys], *(list(column) for column in zip(*rows))))
 
     def _write_ack(self, m: AckMessage) -> str | None:
         """Record a command ack; return a dead-letter reason when it matches no command."""

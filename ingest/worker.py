@@ -89,7 +89,7 @@ class IngestWorker:
             log.warning("disconnected from broker (%s); paho reconnects", reason_code)
 
     def _on_message(self, client, userdata, msg: MQTTMessage):
-        self.inbox.append(Inbound(msg.topic, msg.payload, msg.mid, msg.qos, time.time(), self.generation))
+        self.inbox.append(Inbound(msg.topic, msg.payload, msg.mid, msg.qos, time.time(), self.generation, msg.retain))
         self.wake.set()
 
     # --- writer side (main thread) -------------------------------------------------

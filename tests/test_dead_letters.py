@@ -35,8 +35,11 @@ CASES = [
     ("infinity", "telemetry", _with().replace('"temp_c": 35.5', '"temp_c": Infinity'), "finite number"),
     ("oversized", "telemetry", _with(info="x" * 70_000), "exceeds the limit of 65536"),
     ("unknown_status", "telemetry", _with({"status": "Exploded"}), "connectors.0.status: Input should be"),
-    ("unknown_error_code", "telemetry", _with({"error_code": "Melted"}), "connectors.0.error_code: Input should be"),
-    ("naive_timestamp", "telemetry", _with(ts="2026-11-22T10:00:00"), "ts: Input should have timezone info"),
+    # An unknown error code or a time without an offset is stored (test_pile_faults,
+    # test_naive_timestamps); the wrong JSON type for either still is not.
+    ("error_code_not_a_string", "telemetry", _with({"error_code": 5}), "connectors.0.error_code: Input should be a valid string"),
+    ("unix_timestamp", "telemetry", _with(ts=1764476421), "ts: Input should be a valid datetime"),
+    ("date_without_a_time", "telemetry", _with(ts="2026-11-22"), "ts: Input should be a valid datetime"),
     ("pile_id_disagrees_with_topic", "telemetry", _with(pile_id="SOMEONE-ELSE"), "disagrees with topic pile id"),
     ("unknown_event_type", "events", json.dumps({"v": 1, "id": "e1", "ts": "2026-11-22T10:00:00Z", "type": "party"}), "type: Input should be"),
     ("unknown_protocol_version", "telemetry", _with(v=2), "v: Input should be less than or equal to 1"),

@@ -14,7 +14,8 @@ router = APIRouter(prefix="/fleet", tags=["fleet"])
     "/health",
     summary="Piles online/offline/faulted/charging, connectors by status, and per site",
     description="A pile is online when its connection is up and it was heard from within 3 reporting "
-                "intervals; faulted when a connector is Faulted or reports an error code other than NoError. "
+                "intervals; faulted when the pile itself (OCPP connector 0) or a connector is Faulted or reports "
+                "an error code other than NoError. "
                 "A site's `worst` is faulted > offline > charging > ok.",
 )
 def fleet_health(conn: Conn) -> FleetHealth:

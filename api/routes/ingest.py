@@ -22,8 +22,8 @@ def stats(conn: Conn, minutes: Annotated[int | None, Query(ge=1, le=525_600, des
         "sum(duplicates)::bigint AS duplicates, sum(dead_lettered)::bigint AS dead_lettered, max(minute) AS last_minute "
         f"FROM ingest_counters {since} GROUP BY worker ORDER BY worker", {"m": minutes}).fetchall()
     gaps = conn.execute(
-        "SELECT coalesce(sum(seq_max - seq_first + 1 - seq_count), 0)::bigint AS gaps, "
-        "count(*) FILTER (WHERE seq_max - seq_first + 1 - seq_count > 0) AS piles_with_gaps, "
+        "SELECT coalesce(sum(seq_gaps), 0)::bigint AS gaps, "
+        "count(*) FILTER (WHERE seq_gaps > 0) AS piles_with_gaps, "
         "count(*) FILTER (WHERE clock_skewed) AS skewed FROM pile_state").fetchone()
     return IngestStats(
         received=sum(w["received"] for w in workers), stored=sum(w["stored"] for w in workers),

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Actor, require
 from api.deps import Conn
+from api.fleet_view import PILE_FAULTED, faulted_sql
 from api.models import (PileCreate, PileDetail, PilePublic, PilesPublic, TelemetryBucket, TelemetryPoint,
                         TelemetryPublic)
 from maintenance.kpi import service as kpi
@@ -28,10 +29,14 @@ p.id, p.serial, p.model_id, m.name AS model_name, m.kind, m.rated_power_kw,
        CASE WHEN p.warranty_end IS NULL THEN NULL ELSE p.warranty_end >= current_date END AS in_warranty,
        p.lat, p.lon, coalesce({ONLINE}, false) AS online, ps.last_seen, p.created_at, p.created_by
 """
-_DETAIL_COLUMNS = """
+_DETAIL_COLUMNS = f"""
 ps.connectivity_reason, ps.connectivity_changed_at, ps.temp_internal_c, ps.fan_rpm,
 coalesce(ps.clock_skewed, false) AS clock_skewed, ps.clock_skew_s, coalesce(ps.seq_count, 0) AS messages,
-coalesce(ps.seq_max - ps.seq_first + 1 - ps.seq_count, 0) AS sequence_gaps
+coalesce(ps.seq_gaps, 0) AS sequence_gaps, coalesce(ps.seq_restarts, 0) AS sequence_restarts,
+ps.status AS pile_status, ps.error_code AS pile_error_code, ps.vendor_error_code AS pile_vendor_error_code,
+ps.info AS pile_info, ps.status_since AS pile_status_since,
+{PILE_FAULTED} OR EXISTS (SELECT 1 FROM connector_state cs WHERE cs.pile_id = p.id
+                          AND {faulted_sql("cs.status", "cs.error_code")}) AS faulted
 """
 _FROM = """
 FROM piles p
@@ -85,7 +90,10 @@ def get_pile(conn: Conn, pile_id: str) -> PileDetail:
         "SELECT connector_id, time, seq, status, error_code, vendor_error_code, info, voltage_v, current_a, power_kw, "
         "power_offered_kw, energy_kwh, temp_c, soc_pct, status_since FROM connector_state WHERE pile_id = %s "
         "ORDER BY connector_id", (pile_id,)).fetchall()
-    return PileDetail(**row, connectors=connectors)
+    quality = conn.execute(
+        "SELECT problem, first_seen, last_seen, count, detail FROM data_quality WHERE pile_id = %s ORDER BY problem",
+        (pile_id,)).fetchall()
+    return PileDetail(**row, connectors=connectors, data_quality=quality)
 
 
 @router.post("", dependencies=[Depends(require())], status_code=status.HTTP_201_CREATED, summary="Register a pile")

@@ -229,7 +229,7 @@ def _failed_starts(rule: FailedStartsRule, snap: Snapshot, conn, pending) -> dic
 def _flapping(rule: FlappingRule, snap: Snapshot, conn, pending) -> dict:
     found = {}
     for pile_id, losses in conn.execute(
-            "SELECT pile_id, count(*) FROM connectivity_events WHERE NOT online "
+            "SELECT pile_id, count(*) FROM connectivity_events WHERE NOT online AND NOT retained "
             "AND received_at > %s - make_interval(secs => %s) GROUP BY pile_id", (snap.now, rule.window_s)):
         if losses >= rule.count:
             found[(pile_id, 0)] = Finding(Verdict.RAISE, now=True, detail={"losses": losses, "window_s": rule.window_s})

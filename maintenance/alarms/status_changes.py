@@ -1,5 +1,9 @@
 """Turn ingest's status transitions into error-code alarms.
 
+Connector 0 is the pile itself (OCPP 1.6): its transitions drive the same rules as a
+connector's, so a pile that reports itself Faulted/InternalError while every connector
+says Available raises the InternalError alarm (issue 11).
+
 Work is split by pile: a process takes a transaction-scoped advisory lock on a pile and
 then claims all of its unprocessed transitions, in order. Two maintenance processes so
 split the backlog without ever handling one pile's raise and clear out of order, and a
@@ -50,36 +54,45 @@ def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, erro
     down = _pile_down(conn, pile_id, status) if connector_id == 0 else is_down(connector_id, status)
     if down and rule is None:
         hold_while_down(conn, pile_id, connector_id, at=at, note=f"connector still {status} ({error})")
-    # Whatever error-code alarm this connector had, other than the current one, is gone.
+    # Whatever error-code alarm this connector had, other than the current one, is gone;
+    # for connector 0 that holds the pile-wide alarms (e-stop) the connectors raise, so
+    # those stay while a connector still reports them.
     for (rule_id,) in () if down else conn.execute(
             "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind = 'error_code' "
             "AND state = 'active' AND clear_requested_at IS NULL AND rule_id IS DISTINCT FROM %s",
             (pile_id, connector_id, rule.id if rule else None)).fetchall():
+        if connector_id == 0 and _reported(conn, pile_id, rules.by_id(rule_id), by_pile=False):
+            continue
         request_clear(conn, pile_id, connector_id, rule_id, at=at, note=f"connector now {status}/{error}")
-    # A pile-wide alarm (e-stop) lasts while any connector still reports it, and while the
-    # pile itself (connector 0) says it is down.
-    for (rule_id,) in conn.execute(
-            "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = 0 AND kind = 'error_code' "
-            "AND state = 'active' AND clear_requested_at IS NULL", (pile_id,)).fetchall():
-        pile_rule = rules.by_id(rule_id)
-        pile_down = down if connector_id == 0 else _pile_down(conn, pile_id)
-        if (pile_rule is None or not _still_reported(conn, pile_id, pile_rule)) and not pile_down:
-            request_clear(conn, pile_id, 0, rule_id, at=at, note="no connector reports it any more")
+    # A connector-0 alarm lasts while the pile, or any connector, still reports its code, and
+    # while the pile itself (connector 0) says it is down.
+    if connector_id != 0:
+        for (rule_id,) in conn.execute(
+                "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = 0 AND kind = 'error_code' "
+                "AND state = 'active' AND clear_requested_at IS NULL", (pile_id,)).fetchall():
+            if not _reported(conn, pile_id, rules.by_id(rule_id), by_pile=True) and not _pile_down(conn, pile_id):
+                request_clear(conn, pile_id, 0, rule_id, at=at, note="neither the pile nor a connector reports it any more")
     if rule is None:
         return
-    pile_wide = rule.scope is Scope.PILE
+    pile_wide = rule.scope is Scope.PILE or connector_id == 0
     raise_alarm(conn, pile_id, 0 if pile_wide else connector_id, rule, at=at,
                 clear_after_s=rule.clear_after_s if rule.clear_after_s is not None else policy.clear_after_s,
                 detail={"error_code": error, "vendor_error_code": vendor, "status": status,
                         "connector_id": connector_id},
-                repeat=not pile_wide)
+                repeat=rule.scope is not Scope.PILE)
 
 
-def _still_reported(conn, pile_id: str, rule: ErrorCodeRule) -> bool:
+def _reported(conn, pile_id: str, rule: ErrorCodeRule | None, *, by_pile: bool) -> bool:
+    """Whether a connector (and, with `by_pile`, the pile itself) still reports the rule's code."""
+    if rule is None:
+        return False
     return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM connector_state WHERE pile_id = %s AND error_code = %s "
-        "AND (%s::text IS NULL OR vendor_error_code = %s))",
-        (pile_id, rule.error_code.value, rule.vendor_error_code, rule.vendor_error_code)).fetchone()[0]
+        "SELECT EXISTS (SELECT 1 FROM connector_state WHERE pile_id = %(pile)s AND error_code = %(code)s "
+        "               AND (%(vendor)s::text IS NULL OR vendor_error_code = %(vendor)s)) "
+        "OR (%(by_pile)s AND EXISTS (SELECT 1 FROM pile_state WHERE pile_id = %(pile)s AND error_code = %(code)s "
+        "               AND (%(vendor)s::text IS NULL OR vendor_error_code = %(vendor)s)))",
+        {"pile": pile_id, "code": rule.error_code.value, "vendor": rule.vendor_error_code,
+         "by_pile": by_pile}).fetchone()[0]
 
 
 def _pile_down(conn, pile_id: str, status: str | None = None) -> bool:
@@ -111,6 +124,8 @@ def _taken_out_of_service(conn, pile_id: str) -> bool:
 def process_connectivity(conn: psycopg.Connection, rules: RuleSet, policy: Policy, *, limit: int = 2000) -> int:
     """Last wills and online messages, as they come: an offline raises the offline rules'
     alarm at once (silence is the condition evaluator's job); an online requests the clear.
+    A status the broker replayed as retained on subscribe is a snapshot of unknown age and
+    changes nothing (a live pile's old last will must not raise an alarm).
 
     Rows are claimed with SKIP LOCKED, so two processes never handle one event twice. They
     may split one pile's offline and online between them; the condition evaluator then
@@ -121,8 +136,10 @@ def process_connectivity(conn: psycopg.Connection, rules: RuleSet, policy: Polic
         events = conn.execute(
             "UPDATE connectivity_events SET processed_at = now() WHERE id IN ("
             " SELECT id FROM connectivity_events WHERE processed_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
-            "RETURNING id, pile_id, received_at, online, reason", (limit,)).fetchall()
-        for _id, pile_id, at, online, reason in sorted(events):
+            "RETURNING id, pile_id, received_at, online, reason, retained", (limit,)).fetchall()
+        for _id, pile_id, at, online, reason, retained in sorted(events):
+            if retained:
+                continue
             for rule in offline_rules:
                 if online:
                     request_clear(conn, pile_id, 0, rule.id, at=at, note="back online")

@@ -269,7 +269,7 @@ def _main(args) -> None:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
 
-        gaps = int(conn.execute("SELECT coalesce(sum(seq_max - seq_first + 1 - seq_count), 0) FROM pile_state").fetchone()[0])
+        gaps = int(conn.execute("SELECT coalesce(sum(seq_gaps), 0) FROM pile_state").fetchone()[0])
         stored_rows = conn.execute("SELECT count(*) FROM telemetry").fetchone()[0]
         expected_msgs = 1 + backlog + concurrent_n
         say(f"stored {stored_rows:,} rows for {expected_msgs:,} messages, sequence gaps {gaps}")
