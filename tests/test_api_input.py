@@ -159,6 +159,15 @@ def test_it_lists_only_the_customers_alarms_when_filtered_by_customer(api, two_c
     assert api.get("/alarms").json()["count"] == 2
 
 
+def test_it_computes_kpis_for_one_customer_when_filtered_by_customer(api, two_customers):
+    assert api.get("/kpis").json()["orders_opened"] == 2
+    assert api.get("/kpis", params={"customer_id": "CUST-2"}).json()["orders_opened"] == 1
+    assert api.get("/kpis", params={"customer_id": "CUST-404"}).json()["orders_opened"] == 0
+    series = api.get("/kpis/series", params={"period": "day", "count": 2, "customer_id": "CUST-2"}).json()
+    assert series["customer_id"] == "CUST-2"
+    assert [k["orders_opened"] for k in series["data"]] == [0, 1]
+
+
 @pytest.mark.parametrize("path, unknown", [
     ("/work-orders", "customer"),
     ("/work-orders", "customerid"),
