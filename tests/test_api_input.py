@@ -10,8 +10,6 @@ from datetime import datetime, timezone
 import psycopg
 import pytest
 
-from api.app import database_error
-
 HUGE = "25198466758245576704"          # the number schemathesis found: beyond bigint
 BEYOND_BIGINT = str(2**63)
 
@@ -108,6 +106,8 @@ def test_it_answers_numbers_beyond_the_columns_range_in_a_plan_with_422_naming_t
     ("SELECT %s::int", ("seven",), 422, "a value in the request"),
 ])
 def test_it_maps_each_database_refusal_to_a_4xx_naming_the_field(db, fleet, statement, params, status, field):
+    from api.app import database_error
+
     with pytest.raises(psycopg.Error) as refused:
         db.execute(statement, params)
     code, error, detail = database_error(refused.value)
@@ -116,6 +116,8 @@ def test_it_maps_each_database_refusal_to_a_4xx_naming_the_field(db, fleet, stat
 
 
 def test_it_leaves_a_failure_of_the_database_itself_a_5xx(db):
+    from api.app import database_error
+
     db.execute("SET statement_timeout = 10")
     with pytest.raises(psycopg.errors.QueryCanceled) as cancelled:
         db.execute("SELECT pg_sleep(1)")
