@@ -30,11 +30,13 @@ class PlanFields(BaseModel):
     kind: PileKind
     model_id: str | None = Field(default=None, description="NULL: every model of the kind without a plan of its own.")
     interval_days: int | None = Field(default=None, ge=1, le=3650, description="Calendar interval before environment.")
-    energy_kwh: float | None = Field(default=None, gt=0, description="Energy delivered since the last PM.")
+    # allow_inf_nan: JSON's 1e400 parses as infinity, a threshold never reached.
+    energy_kwh: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                     description="Energy delivered since the last PM.")
     # le: the columns are PostgreSQL integers.
     sessions: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Charging sessions started since the last PM.")
     plug_cycles: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Connector plug-ins since the last PM.")
-    operating_hours: float | None = Field(default=None, gt=0,
+    operating_hours: float | None = Field(default=None, gt=0, allow_inf_nan=False,
                                           description="Hours in which the pile delivered energy since the last PM.")
     lead_days: int = Field(default=14, ge=0, le=365, description="Orders are created this long before they fall due.")
     environment_factors: dict[SiteEnvironment, Factor] = Field(
