@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timedelta
 from collections.abc import Iterator
 from typing import Annotated, Any, get_args
 
@@ -74,6 +75,12 @@ INT_MAX = 2**31 - 1
 # Shared parameter aliases, bounded to what PostgreSQL holds.
 Offset = Annotated[int, Query(ge=0, le=BIGINT_MAX, description="Rows to skip.")]
 
+# PostgreSQL refuses UTC offsets from ±16 h (Python takes up to ±24 h).
+MAX_UTC_OFFSET = timedelta(hours=16)
+# Times outside these years are no pile's and no report's; near year 1 or 9999 a default
+# range around them (30 days back, 90 ahead) would leave Python's calendar (OverflowError).
+YEARS = (1900, 9000)
+
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -83,10 +90,33 @@ def _walk(dependant: Dependant) -> Iterator[Dependant]:
         yield from _walk(sub)
 
 
-def _is_int(annotation: Any) -> bool:
-    if annotation is int:
+def _is(annotation: Any, kind: type) -> bool:
+    """Whether a parameter's annotation is `kind`, alone, optional or in a list."""
+    if annotation is kind:
         return True
-    return any(_is_int(arg) for arg in get_args(annotation) if arg is not type(None))
+    return any(_is(arg, kind) for arg in get_args(annotation) if arg is not type(None))
+
+
+def _check_value(name: str, value: str, annotation: Any) -> None:
+    if "\x00" in value:
+        raise InvalidInput(f"{name}: must not contain a NUL character")
+    if _is(annotation, int):
+        try:
+            number = int(value)
+        except ValueError:
+            return  # not a number at all: the route's own validation says so
+        if not -BIGINT_MAX - 1 <= number <= BIGINT_MAX:
+            raise InvalidInput(f"{name}: {value} is beyond the largest number stored ({BIGINT_MAX})")
+    elif _is(annotation, datetime):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return  # the route's own validation says what is wrong
+        offset = moment.utcoffset()
+        if offset is not None and abs(offset) >= MAX_UTC_OFFSET:
+            raise InvalidInput(f"{name}: the UTC offset of {value} is beyond what PostgreSQL takes (±15:59)")
+        if not YEARS[0] <= moment.year <= YEARS[1]:
+            raise InvalidInput(f"{name}: give a time between the years {YEARS[0]} and {YEARS[1]}")
 
 
 def _nul_in(value: Any, where: str) -> str | None:
@@ -112,6 +142,8 @@ async def check_request(request: Request) -> None:
     - a NUL character in a query or path parameter or anywhere in a JSON or form body: 422
       (PostgreSQL text cannot hold NUL);
     - an integer query or path parameter beyond PostgreSQL's bigint: 422;
+    - a time in a query or path parameter with a UTC offset PostgreSQL refuses (±16 h and
+      more) or so far from now that a range around it leaves Python's calendar: 422;
     - a body of the wrong media type: 415, saying whether the endpoint wants JSON or a form.
 
     Raises InvalidInput (422) or UnsupportedMediaType (415); both are answered as
@@ -127,18 +159,9 @@ async def check_request(request: Request) -> None:
     if unknown:
         takes = ", ".join(sorted(query)) or "none"
         raise InvalidInput(f"{unknown[0]}: this endpoint takes no such query parameter; it takes: {takes}")
-    for where, values, fields in (("query", request.query_params.multi_items(), query),
-                                  ("path", request.path_params.items(), path)):
+    for values, fields in ((request.query_params.multi_items(), query), (request.path_params.items(), path)):
         for name, value in values:
-            if "\x00" in str(value):
-                raise InvalidInput(f"{name}: must not contain a NUL character")
-            if _is_int(fields[name].field_info.annotation) and isinstance(value, str):
-                try:
-                    number = int(value)
-                except ValueError:
-                    continue  # not a number at all: the route's own validation says so
-                if not -BIGINT_MAX - 1 <= number <= BIGINT_MAX:
-                    raise InvalidInput(f"{name}: {value} is beyond the largest number stored ({BIGINT_MAX})")
+            _check_value(name, str(value), fields[name].field_info.annotation)
     await _check_body(request, [f for d in _walk(dependant) for f in d.body_params])
 
 

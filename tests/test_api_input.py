@@ -80,6 +80,28 @@ def test_it_answers_a_nul_in_a_json_body_with_422_naming_the_field(api, fleet, b
     assert api.get("/work-orders").json()["count"] == 0
 
 
+@pytest.mark.parametrize("body, field", [
+    ({"checklist": ["Clean\u0000"]}, "checklist.0"),
+    ({"name": "\u0000"}, "name"),
+])
+def test_it_answers_a_nul_deep_in_a_plan_with_422_naming_where(api, fleet, body, field):
+    plan = {k: v for k, v in PLAN.items() if k != "id"}
+    _error(api.put("/maintenance/plans/pm-ac", json={**plan, **body}), 422, field)
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/rules/history?limit=-1", "limit"),
+    ("/rules/history?limit=0", "limit"),
+    ("/maintenance/compliance?from=2000-01-01T00:00:00%2B16:00", "from"),
+    ("/kpis?to=2026-01-01T00:00:00-23:00", "to"),
+    ("/kpis?to=0001-01-01T00:00:00Z", "to"),
+    ("/maintenance/schedule?to=9999-12-31T00:00:00Z", "to"),
+    ("/piles/TP-0001/telemetry?to=0001-01-02T00:00:00Z", "to"),
+])
+def test_it_answers_a_limit_or_time_postgresql_cannot_take_with_422_naming_it(api, fleet, path, field):
+    _error(api.get(path), 422, field)
+
+
 def test_it_answers_a_nul_in_a_form_with_422_naming_the_field(anonymous):
     _error(anonymous.post("/auth/token", data={"username": "ad\u0000min", "password": "x"}), 422, "username")
 
