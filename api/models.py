@@ -269,3 +269,11 @@ class SitePublic(BaseModel):
     lon: float
     environment: list[str]
     timezone: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error the API answers, whatever went wrong (a 4xx; a 5xx is a bug)."""
+
+    error: str = Field(description="A stable code: invalid_input, not_found, conflict, unauthorized, forbidden, "
+                                   "unsupported_media_type, method_not_allowed, too_many_requests, …")
+    detail: str = Field(description="What was wrong, starting with the field it is about (e.g. `offset: …`).")

@@ -50,3 +50,9 @@ class TooManyRequests(PilecareError):
     def __init__(self, detail: str | None = None, *, retry_after_s: int = 60):
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class UnsupportedMediaType(PilecareError):
+    code = "unsupported_media_type"
+    status = 415
+    description = "The body is not of a media type this endpoint takes."

@@ -43,18 +43,23 @@ def broker(tmp_path_factory):
 _KEEP = {"schema_migrations", "pile_models"}
 
 
+def empty_tables(conn: psycopg.Connection) -> None:
+    """Empty every table but the migrations' bookkeeping (an autocommit connection)."""
+    tables = [
+        r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT LIKE 'telemetry\\_p%' AND tablename <> 'telemetry_default'"
+        )
+        if r[0] not in _KEEP
+    ]
+    conn.execute("TRUNCATE " + ", ".join(tables) + ", telemetry, pile_models RESTART IDENTITY CASCADE")
+
+
 @pytest.fixture
 def db(database_url):
     """An autocommit connection to the test database, with every table emptied."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        tables = [
-            r[0] for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename NOT LIKE 'telemetry\\_p%' AND tablename <> 'telemetry_default'"
-            )
-            if r[0] not in _KEEP
-        ]
-        conn.execute("TRUNCATE " + ", ".join(tables) + ", telemetry, pile_models RESTART IDENTITY CASCADE")
+        empty_tables(conn)
         yield conn
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
 from api.auth import DESK, OFFICE, Actor, require
-from api.deps import Conn, PlainConn
+from api.deps import Conn, Offset, PlainConn
 from maintenance.alarms import lifecycle as alarms
 from pilecare.domain import Severity
 from pilecare.errors import NotFound
@@ -78,17 +78,18 @@ FROM alarms a JOIN piles p ON p.id = a.pile_id
 """
 
 
-@router.get("", summary="Alarms, newest first; filter by state, severity, pile, site, rule")
+@router.get("", summary="Alarms, newest first; filter by state, severity, pile, site, customer, rule")
 def list_alarms(
     conn: Conn,
     state: AlarmState | None = None,
     severity: Severity | None = None,
     pile_id: str | None = None,
     site_id: str | None = None,
+    customer_id: str | None = None,
     rule_id: str | None = None,
     acknowledged: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AlarmsPublic:
     where, params = [], {}
     for column, value in (("a.state", state), ("a.severity", severity), ("a.pile_id", pile_id),
@@ -97,6 +98,9 @@ def list_alarms(
             key = column.split(".")[1]
             where.append(f"{column} = %({key})s")
             params[key] = getattr(value, "value", value)
+    if customer_id is not None:
+        where.append("p.site_id IN (SELECT id FROM sites WHERE customer_id = %(customer)s)")
+        params["customer"] = customer_id
     if acknowledged is not None:
         where.append("(a.acknowledged_at IS NOT NULL) = %(ack)s")
         params["ack"] = acknowledged

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import OFFICE, require
-from api.deps import Conn
+from api.deps import Conn, Offset
 from api.models import DeadLetterPublic, DeadLettersPublic, IngestStats, WorkerStats
 
 router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(require(*OFFICE))])
@@ -39,7 +39,7 @@ def dead_letters(
     pile_id: str | None = None,
     since: Annotated[datetime | None, Query(description="ISO 8601 with timezone")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DeadLettersPublic:
     where, params = [], {"limit": limit, "offset": offset}
     if pile_id:

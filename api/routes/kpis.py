@@ -53,6 +53,7 @@ class KpisPublic(BaseModel):
 class KpiSeries(BaseModel):
     period: Period
     site_id: str | None
+    customer_id: str | None = None
     data: list[KpisPublic] = Field(description="Oldest first; the last period is the current one, up to now.")
 
 
@@ -128,12 +129,13 @@ def _utc(value: datetime, name: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-@router.get("", summary="Service KPIs for one period (default: the last 30 days), fleet-wide or one site")
+@router.get("", summary="Service KPIs for one period (default: the last 30 days), fleet-wide, one site or one customer")
 def kpis(
     conn: PlainConn,
     start: Annotated[datetime | None, Query(alias="from", description="ISO 8601 with timezone; default: 30 days ago")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="ISO 8601 with timezone; default: now")] = None,
     site_id: str | None = None,
+    customer_id: Annotated[str | None, Query(description="the piles at this customer's sites")] = None,
 ) -> KpisPublic:
     end = _utc(end, "to") if end else datetime.now(timezone.utc)
     start = _utc(start, "from") if start else end - timedelta(days=30)
@@ -141,7 +143,7 @@ def kpis(
         raise InvalidInput("from must be before to")
     if end - start > MAX_RANGE:
         raise InvalidInput("the range from … to may span at most 400 days")
-    return _public(kpi.compute(conn, start, end, site_id=site_id))
+    return _public(kpi.compute(conn, start, end, site_id=site_id, customer_id=customer_id))
 
 
 def periods(period: Period, count: int, now: datetime) -> list[tuple[datetime, datetime]]:
@@ -170,10 +172,12 @@ def kpi_series(
     period: Period = Period.MONTH,
     count: Annotated[int, Query(ge=1, le=60)] = 12,
     site_id: str | None = None,
+    customer_id: Annotated[str | None, Query(description="the piles at this customer's sites")] = None,
 ) -> KpiSeries:
     now = datetime.now(timezone.utc)
-    data = [_public(k) for k in kpi.series(conn, periods(period, count, now), site_id=site_id, now=now)]
-    return KpiSeries(period=period, site_id=site_id, data=data)
+    data = [_public(k) for k in kpi.series(conn, periods(period, count, now), site_id=site_id, now=now,
+                                           customer_id=customer_id)]
+    return KpiSeries(period=period, site_id=site_id, customer_id=customer_id, data=data)
 
 
 @router.get("/definitions", summary="What each KPI means: the KPI page's help text")

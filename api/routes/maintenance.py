@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from api.auth import DISPATCH, OFFICE, SUPERVISE, Actor, CurrentUser, Role, require
-from api.deps import Conn, PolicyDep
+from api.deps import Conn, Offset, PolicyDep
 from api.maintenance_models import (CompliancePublic, FindingCreate, FindingPublic, ForecastPublic, InspectionDetail,
                                     InspectionInterval, InspectionPublic, InspectionsPublic, PlanCreate,
                                     PlannerRunPublic, PlanNowPublic, PlanPublic, PlansPublic, PlanUpdate,
@@ -160,7 +160,7 @@ def list_inspections(
     site_id: str | None = None,
     is_open: Annotated[bool | None, Query(alias="open", description="true: open rounds only; false: the others")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> InspectionsPublic:
     rows, count = inspections.list_rounds(conn, site_id=site_id, open_only=is_open, limit=limit, offset=offset)
     return InspectionsPublic(data=[InspectionPublic(**r) for r in rows], count=count)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Actor, require
-from api.deps import Conn
+from api.deps import Conn, Offset
 from api.fleet_view import PILE_FAULTED, faulted_sql
 from api.models import (PileCreate, PileDetail, PilePublic, PilesPublic, TelemetryBucket, TelemetryPoint,
                         TelemetryPublic)
@@ -57,7 +57,7 @@ def list_piles(
     connector_status: Annotated[str | None, Query(description="piles with a connector in this OCPP status")] = None,
     q: Annotated[str | None, Query(description="search pile id, serial, site or customer name")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PilesPublic:
     where, params = [], {}
     for column, value in (("p.site_id", site_id), ("s.customer_id", customer_id), ("p.model_id", model_id)):
@@ -145,7 +145,7 @@ def telemetry(
     bucket: Annotated[str | None, Query(description="e.g. 1m, 5m, 15m, 1h, 1d")] = None,
     connector_id: Annotated[int | None, Query(ge=0, le=16)] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TelemetryPublic:
     now = datetime.now(timezone.utc)
     end = end or now

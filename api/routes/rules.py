@@ -3,9 +3,9 @@ whole set (422 with the reasons) and kept in the history; maintenance processes 
 up on their next pass."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Body, status
+from fastapi import APIRouter, Body, Depends, Query, status
 
 from api.auth import OFFICE, SUPERVISE, Actor, require
 from api.deps import Conn, PlainConn
@@ -28,7 +28,7 @@ def list_rules(conn: PlainConn) -> dict:
 
 
 @router.get("/history", summary="Every edit of the rule set: who, when, what")
-def history(conn: Conn, limit: int = 100) -> list[dict]:
+def history(conn: Conn, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict]:
     return conn.execute("SELECT id AS version, rule_id, action, definition, at, actor FROM rule_changes "
                         "ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
 

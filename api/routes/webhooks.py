@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from api.auth import User, require
-from api.deps import Conn
+from api.deps import Conn, Offset
 from maintenance.outbox import delivery as deliver
 from maintenance.outbox.delivery import CUSTOMER_EVENTS
 from maintenance.outbox.events import Event
@@ -35,8 +35,9 @@ def _check_url(value: str) -> str:
 class WebhookCreate(BaseModel):
     url: str = Field(max_length=2000, examples=["https://ops.example.com/pilecare"])
     events: list[Event] = Field(default=[], description="Events to receive; empty for all it may receive.")
-    customer_id: str | None = Field(default=None, description="A customer's own endpoint: only that customer's "
-                                                              "arrival.eta and work_order.updated events.")
+    customer_id: str | None = Field(default=None, min_length=1, max_length=40,
+                                    description="A customer's own endpoint: only that customer's "
+                                                "arrival.eta and work_order.updated events.")
     description: str | None = Field(default=None, max_length=500)
 
     _url = field_validator("url")(_check_url)
@@ -144,9 +145,9 @@ def _get(conn: psycopg.Connection, webhook_id: int) -> dict:
 def create_webhook(body: WebhookCreate, conn: Conn, user: Admin):
     """Register an endpoint; the answer holds its signing secret, which is never shown again."""
     events = _check_events(body.events, body.customer_id)
-    if body.customer_id and conn.execute("SELECT 1 FROM customers WHERE id = %s", (body.customer_id,)).fetchone() \
-            is None:
-        raise InvalidInput(f"customer {body.customer_id!r} does not exist")
+    if body.customer_id is not None and conn.execute("SELECT 1 FROM customers WHERE id = %s",
+                                                     (body.customer_id,)).fetchone() is None:
+        raise InvalidInput(f"customer_id: customer {body.customer_id!r} does not exist")
     secret = "whsec_" + secrets.token_urlsafe(32)
     row = conn.execute(
         "INSERT INTO webhooks (url, secret, events, customer_id, description, created_by) "
@@ -213,7 +214,7 @@ def _deliveries(conn: psycopg.Connection, where: str, params: dict, limit: int, 
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveriesPublic)
 def webhook_deliveries(webhook_id: int, conn: Conn, user: Admin, state: DeliveryState | None = None,
-                       limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0):
+                       limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Offset = 0):
     """This endpoint's deliveries, newest first: attempts, last status and error, next attempt."""
     _get(conn, webhook_id)
     return _deliveries(conn, "d.webhook_id = %(webhook)s AND (%(state)s::text IS NULL OR d.state = %(state)s)",
@@ -223,7 +224,7 @@ def webhook_deliveries(webhook_id: int, conn: Conn, user: Admin, state: Delivery
 @router.get("/deliveries", response_model=DeliveriesPublic)
 def list_deliveries(conn: Conn, user: Admin, state: DeliveryState | None = None,
                     channel: Literal["mqtt", "webhook"] | None = None,
-                    limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0):
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Offset = 0):
     """Every channel's deliveries, newest first; `?state=dead` is the list of failures to look at."""
     return _deliveries(conn, "(%(state)s::text IS NULL OR d.state = %(state)s) "
                              "AND (%(channel)s::text IS NULL OR d.channel = %(channel)s)",

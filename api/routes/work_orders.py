@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, groups_of, require
-from api.deps import Conn, DownlinkDep, PlainConn, PolicyDep
+from api.deps import Conn, DownlinkDep, Offset, PlainConn, PolicyDep
 from api.work_order_view import SELECT, WorkOrderDetail, WorkOrderPublic, WorkOrdersPublic, detail, public, visible
 from maintenance.orders import WorkOrderKind, WorkOrderState, create_installation, desk, fault_reports, note
 from maintenance.orders.sla import SlaStatus
@@ -51,7 +51,8 @@ class Comment(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
 
 
-@router.get("", summary="Work orders, most urgent first; filter by state, kind, pile, site, priority, SLA status")
+@router.get("", summary="Work orders, most urgent first; filter by state, kind, pile, site, customer, priority, "
+                        "SLA status")
 def list_work_orders(
     conn: Conn,
     policy: PolicyDep,
@@ -60,18 +61,20 @@ def list_work_orders(
     kind: WorkOrderKind | None = None,
     pile_id: str | None = None,
     site_id: str | None = None,
+    customer_id: str | None = None,
     priority: Annotated[int | None, Query(ge=1, le=5)] = None,
     sla: SlaStatus | None = None,
     open: bool | None = Query(default=None, description="true: not closed or cancelled"),
     repeat: bool | None = Query(default=None, description="true: repeat repairs only"),
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> WorkOrdersPublic:
     where, params = [], {"warn": policy.sla.warn_at}
     if state:
         where.append("state = ANY(%(states)s)")
         params["states"] = [s.value for s in state]
-    for column, value in (("kind", kind), ("pile_id", pile_id), ("priority", priority), ("sla", sla)):
+    for column, value in (("kind", kind), ("pile_id", pile_id), ("customer_id", customer_id), ("priority", priority),
+                          ("sla", sla)):
         if value is not None:
             where.append(f"{column} = %({column})s")
             params[column] = getattr(value, "value", value)

@@ -82,10 +82,10 @@ GROUP BY k.i ORDER BY k.i
 
 def compliance(conn: psycopg.Connection, periods: list[tuple[datetime, datetime]], *, kind: str = "preventive",
                site_id: str | None = None, engineer_id: str | None = None,
-               now: datetime | None = None) -> list[PmCompliance]:
+               now: datetime | None = None, customer_id: str | None = None) -> list[PmCompliance]:
     """PM compliance of each period [start, end) in `periods`, in their order, in one query:
-    fleet-wide, one site's orders (the order's site, else its pile's), or the orders one
-    engineer completed (a finished assignment). `now` (default: now) decides which open
+    fleet-wide, one site's orders (the order's site, else its pile's), one customer's (at their
+    sites), or the orders one engineer completed (a finished assignment). `now` (default: now) decides which open
     orders are overdue and which not yet due. One period: pass a list of one."""
     if kind not in PLANNED_KINDS:
         raise ValueError(f"compliance is measured on planned orders ({', '.join(PLANNED_KINDS)}), not {kind}")
@@ -99,9 +99,11 @@ def compliance(conn: psycopg.Connection, periods: list[tuple[datetime, datetime]
         scope += " AND coalesce(w.site_id, p.site_id) = %(site)s"
     if engineer_id:
         scope += " AND w.id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
+    if customer_id:
+        scope += " AND coalesce(w.site_id, p.site_id) IN (SELECT id FROM sites WHERE customer_id = %(customer)s)"
     starts, ends = [s for s, _ in periods], [e for _, e in periods]
     params = {"starts": starts, "ends": ends, "s0": min(starts), "e1": max(ends), "kind": kind,
-              "now": now or datetime.now(timezone.utc), "site": site_id, "eng": engineer_id}
+              "now": now or datetime.now(timezone.utc), "site": site_id, "eng": engineer_id, "customer": customer_id}
     with conn.cursor(row_factory=tuple_row) as cur:
         rows = cur.execute(_COMPLIANCE.format(scope=scope), params).fetchall()
     return [PmCompliance(s, e, *row) for (s, e), row in zip(periods, rows)]

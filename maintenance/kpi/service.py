@@ -226,35 +226,47 @@ class Availability:
         return None if not self.known_s else round(1 - min(self.down_s, self.known_s) / self.known_s, 5)
 
 
+# One customer's orders and ports: those of the piles at the customer's sites.
+_CUSTOMER_ORDERS = (" AND pile_id IN (SELECT p.id FROM piles p JOIN sites s ON s.id = p.site_id "
+                    "WHERE s.customer_id = %(customer)s)")
+_CUSTOMER_PORTS = " AND p.site_id IN (SELECT id FROM sites WHERE customer_id = %(customer)s)"
+
+
 def availability(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id: str | None = None,
-                 pile_id: str | None = None) -> Availability:
-    """Availability of the fleet's ports over [start, end) (end no later than now), or one site's or pile's."""
+                 pile_id: str | None = None, customer_id: str | None = None) -> Availability:
+    """Availability of the fleet's ports over [start, end) (end no later than now), or one site's,
+    pile's or customer's."""
     scope = ""
     if site_id:
         scope += " AND p.site_id = %(site)s"
     if pile_id:
         scope += " AND cs.pile_id = %(pile)s"
+    if customer_id:
+        scope += _CUSTOMER_PORTS
     row = conn.execute(_AVAILABILITY.format(scope=scope),
-                       {"s": start, "e": end, "site": site_id, "pile": pile_id}).fetchone()
+                       {"s": start, "e": end, "site": site_id, "pile": pile_id, "customer": customer_id}).fetchone()
     values = row.values() if isinstance(row, dict) else row
     known, down, planned, status, offline, ports = (float(v) for v in values)
     return Availability(start, end, int(ports), known, down, planned, status, offline)
 
 
 def compute(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id: str | None = None,
-            engineer_id: str | None = None, now: datetime | None = None) -> Kpis:
-    """The KPIs for [start, end), for the fleet or one site, or one engineer's orders. The
-    reference for `series`, which must give the same numbers for each of its periods."""
+            engineer_id: str | None = None, now: datetime | None = None, customer_id: str | None = None) -> Kpis:
+    """The KPIs for [start, end), for the fleet, one site or one customer, or one engineer's
+    orders. The reference for `series`, which must give the same numbers for each of its periods."""
     now = now or datetime.now(timezone.utc)
-    params = {"s": start, "e": end, "site": site_id, "eng": engineer_id}
+    params = {"s": start, "e": end, "site": site_id, "eng": engineer_id, "customer": customer_id}
     scope = ""
     if site_id:
         scope += " AND pile_id IN (SELECT id FROM piles WHERE site_id = %(site)s)"
     if engineer_id:
         scope += " AND id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
+    if customer_id:
+        scope += _CUSTOMER_ORDERS
     orders = conn.execute(_ORDERS.format(scope=scope), params).fetchone()
-    [pm] = pm_compliance.compliance(conn, [(start, end)], site_id=site_id, engineer_id=engineer_id, now=now)
-    available = availability(conn, start, min(end, now), site_id=site_id)
+    [pm] = pm_compliance.compliance(conn, [(start, end)], site_id=site_id, engineer_id=engineer_id, now=now,
+                                    customer_id=customer_id)
+    available = availability(conn, start, min(end, now), site_id=site_id, customer_id=customer_id)
     return _kpis(start, end, orders, pm, available.known_s, available.down_s, available.value)
 
 
@@ -437,7 +449,7 @@ ORDER BY k.i
 
 
 def series(conn: psycopg.Connection, bounds: list[tuple[datetime, datetime]], *, site_id: str | None = None,
-           engineer_id: str | None = None, now: datetime | None = None) -> list[Kpis]:
+           engineer_id: str | None = None, now: datetime | None = None, customer_id: str | None = None) -> list[Kpis]:
     """The KPIs of each period [start, end) in `bounds` (oldest first), in three queries
     whatever the number of periods: for each one the same as `compute` gives."""
     if not bounds:
@@ -447,21 +459,24 @@ def series(conn: psycopg.Connection, bounds: list[tuple[datetime, datetime]], *,
     now = now or datetime.now(timezone.utc)
     starts, ends = [s for s, _ in bounds], [e for _, e in bounds]
     params = {"starts": starts, "ends": ends, "s0": min(starts), "e1": max(ends), "now": now,
-              "site": site_id, "eng": engineer_id}
+              "site": site_id, "eng": engineer_id, "customer": customer_id}
     scope = ""
     if site_id:
         scope += " AND pile_id IN (SELECT id FROM piles WHERE site_id = %(site)s)"
     if engineer_id:
         scope += " AND id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
+    if customer_id:
+        scope += _CUSTOMER_ORDERS
     cur = conn.cursor(row_factory=tuple_row)
     orders = cur.execute(_SERIES_ORDERS.format(scope=scope), params).fetchall()
-    pm = pm_compliance.compliance(conn, bounds, site_id=site_id, engineer_id=engineer_id, now=now)
+    pm = pm_compliance.compliance(conn, bounds, site_id=site_id, engineer_id=engineer_id, now=now,
+                                  customer_id=customer_id)
     with conn.transaction():
         # The planner cannot see how few periods each change falls in and over-estimates the
         # query enough to compile it (JIT), which costs more than the query itself.
         cur.execute("SELECT set_config('jit', 'off', true)")
-        available = cur.execute(_SERIES_AVAILABILITY.format(scope=" AND p.site_id = %(site)s" if site_id else ""),
-                                params).fetchall()
+        ports = (" AND p.site_id = %(site)s" if site_id else "") + (_CUSTOMER_PORTS if customer_id else "")
+        available = cur.execute(_SERIES_AVAILABILITY.format(scope=ports), params).fetchall()
     result = []
     for (start, end), order_row, pm_period, row in zip(bounds, orders, pm, available):
         known, down, planned, status, offline, ports = (float(v) for v in row)

@@ -36,10 +36,13 @@ class PlanFields(BaseModel):
         description="Calendar interval in calendar months instead of days: due on the pile's in-service day of the "
                     "month (its local date at the site), a day the month lacks moving to the month's last "
                     "(from 31 January: 28/29 February, 31 March, 30 April …; maintenance/planning/calendar.py).")
-    energy_kwh: float | None = Field(default=None, gt=0, description="Energy delivered since the last PM.")
-    sessions: int | None = Field(default=None, ge=1, description="Charging sessions started since the last PM.")
-    plug_cycles: int | None = Field(default=None, ge=1, description="Connector plug-ins since the last PM.")
-    operating_hours: float | None = Field(default=None, gt=0,
+    # allow_inf_nan: JSON's 1e400 parses as infinity, a threshold never reached.
+    energy_kwh: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                     description="Energy delivered since the last PM.")
+    # le: the columns are PostgreSQL integers.
+    sessions: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Charging sessions started since the last PM.")
+    plug_cycles: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Connector plug-ins since the last PM.")
+    operating_hours: float | None = Field(default=None, gt=0, allow_inf_nan=False,
                                           description="Hours in which the pile delivered energy since the last PM.")
     lead_days: int = Field(default=14, ge=0, le=365,
                            description="Orders are created this long before they fall due; shorter than the "
