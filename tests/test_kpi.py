@@ -45,6 +45,16 @@ def test_an_offline_pile_is_down_and_planned_maintenance_is_not_counted(db, port
     assert kpi.compute(db, START, END).availability == pytest.approx(21 / 24, abs=1e-4)
 
 
+def test_a_retained_last_will_replayed_on_subscribe_is_no_outage(db, port):
+    # A new subscription gets the pile's old retained "offline" (issue 11, item 5): a snapshot
+    # of unknown age, not the moment the pile went away.
+    db.execute("INSERT INTO connectivity_events (pile_id, received_at, online, retained) VALUES (%s, %s, false, true)",
+               (port, h(12)))
+    assert kpi.compute(db, START, END).availability == pytest.approx(21 / 24, abs=1e-4)
+    [period] = kpi.series(db, [(START, END)])
+    assert period.availability == pytest.approx(21 / 24, abs=1e-4)
+
+
 def order(db, pile, created, **columns):
     cols = ["kind", "pile_id", "fault_category", "title", "created_by", "created_at", *columns]
     values = ["corrective", pile, columns.pop("category", "thermal"), "t", "test", created, *columns.values()]

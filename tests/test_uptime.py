@@ -254,7 +254,7 @@ def test_the_api_lists_ports_worst_first(api, example, db):
 
 
 @pytest.mark.parametrize("params, field", [
-    ({"month": "2026-13"}, "month"), ({"month": "26-09"}, "month"), ({"month": "2999-01"}, "month"),
+    ({"month": "2026-13"}, "month"), ({"month": "0000-01"}, "month"), ({"month": "26-09"}, "month"), ({"month": "2999-01"}, "month"),
     ({"limit": 0}, "limit"),
 ])
 def test_the_api_refuses_a_bad_month_naming_it(api, fleet, params, field):

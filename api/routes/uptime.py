@@ -123,7 +123,10 @@ def _month(value: str | None, now: datetime) -> date:
     if value is None:
         first = now.date().replace(day=1)
         return (first - timedelta(days=1)).replace(day=1)
-    month = date(int(value[:4]), int(value[5:]), 1)
+    try:
+        month = date(int(value[:4]), int(value[5:]), 1)
+    except ValueError as error:  # "0000-01", "2026-13": the pattern lets them through
+        raise InvalidInput(f"month: {value!r} is not a calendar month ({error})") from error
     if month > now.date():
         raise InvalidInput(f"month: {value} has not begun")
     return month

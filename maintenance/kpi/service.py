@@ -119,11 +119,12 @@ def outage_changes(ports: str) -> str:
 
 
 # A pile's offline spans (pile_id, a, b) from %(s)s, for the piles of `scope_piles (pile_id)`:
-# its connection events, the state before %(s)s, and silence beyond 3 reporting intervals. Spans
+# its connection events (not retained ones: a snapshot of unknown age replayed on subscribe,
+# docs/device-protocol.md §5), the state before %(s)s, and silence beyond 3 reporting intervals. Spans
 # end at %(e)s at the latest; a silent span may begin after it (callers clip).
 OFFLINE_SPANS = f"""events AS (
     SELECT e.pile_id, e.received_at AS t, e.online, lead(e.received_at) OVER w AS next, row_number() OVER w AS n
-    FROM connectivity_events e JOIN scope_piles USING (pile_id) WHERE e.received_at >= %(s)s
+    FROM connectivity_events e JOIN scope_piles USING (pile_id) WHERE e.received_at >= %(s)s AND NOT e.retained
     WINDOW w AS (PARTITION BY e.pile_id ORDER BY e.received_at, e.id)
 ),
 offline AS (
@@ -131,6 +132,7 @@ offline AS (
     UNION ALL  -- came back first thing in the period: offline since the start if it was before
     SELECT e.pile_id, %(s)s, e.t FROM events e WHERE e.n = 1 AND e.online AND (
         SELECT NOT b.online FROM connectivity_events b WHERE b.pile_id = e.pile_id AND b.received_at < %(s)s
+          AND NOT b.retained
         ORDER BY b.received_at DESC, b.id DESC LIMIT 1)
     UNION ALL
     SELECT ps.pile_id, %(s)s, %(e)s FROM pile_state ps JOIN scope_piles USING (pile_id)
@@ -384,8 +386,9 @@ events AS (
            CASE WHEN lag(e.received_at) OVER w IS NOT NULL THEN lag(e.online) OVER w
                 WHEN e.online THEN (  -- the first since the first period began: the state before
                     SELECT b.online FROM connectivity_events b WHERE b.pile_id = e.pile_id AND b.received_at < %(s0)s
+                      AND NOT b.retained
                     ORDER BY b.received_at DESC, b.id DESC LIMIT 1) END AS was_online
-    FROM connectivity_events e JOIN scope_piles USING (pile_id) WHERE e.received_at >= %(s0)s
+    FROM connectivity_events e JOIN scope_piles USING (pile_id) WHERE e.received_at >= %(s0)s AND NOT e.retained
     WINDOW w AS (PARTITION BY e.pile_id ORDER BY e.received_at, e.id)
 ),
 offline AS (
