@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, timedelta
 from collections.abc import Iterator
 from typing import Annotated, Any, get_args
@@ -119,14 +120,28 @@ def _check_value(name: str, value: str, annotation: Any) -> None:
             raise InvalidInput(f"{name}: give a time between the years {YEARS[0]} and {YEARS[1]}")
 
 
-def _nul_in(value: Any, where: str) -> str | None:
-    """The path of the first string holding a NUL character in a parsed JSON value."""
+# Text PostgreSQL cannot store: NUL, and UTF-16 surrogates, which JSON's "\ud800" escape can
+# produce alone but no UTF-8 encoding holds.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    """What in `text` PostgreSQL cannot store, for the error message; None if nothing."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return "a NUL character" if found.group() == "\x00" else f"a lone UTF-16 surrogate (\\u{ord(found.group()):04x})"
+
+
+def _nul_in(value: Any, where: str) -> tuple[str, str] | None:
+    """(path, what) of the first string in a parsed JSON value holding text PostgreSQL cannot store."""
     if isinstance(value, str):
-        return where if "\x00" in value else None
+        what = _unstorable(value)
+        return (where, what) if what else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return f"{where}.{key!r}"
+        if isinstance(key, str) and _unstorable(key):
+            return f"{where}.{key!r}", _unstorable(key)
         found = _nul_in(item, f"{where}.{key}")
         if found:
             return found
@@ -185,12 +200,12 @@ async def _check_body(request: Request, fields: list) -> None:
         raise UnsupportedMediaType(f"body: this endpoint wants JSON (Content-Type: application/json); "
                                    f"got {content_type}")
     body = await request.body()
-    # A NUL can only be in the parsed text if the raw text has a NUL or a \u0000 escape.
-    if b"\x00" in body or b"\\u0000" in body:
+    # A NUL or a surrogate can only be in the parsed text if the raw text has a NUL or a \u escape.
+    if b"\x00" in body or b"\\u" in body:
         try:
             parsed = json.loads(body)
         except ValueError:
             return  # not JSON: the route's own validation says so
         found = _nul_in(parsed, "body")
         if found:
-            raise InvalidInput(f"{found.removeprefix('body.')}: must not contain a NUL character")
+            raise InvalidInput(f"{found[0].removeprefix('body.')}: must not contain {found[1]}")

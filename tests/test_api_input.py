@@ -86,6 +86,29 @@ def test_it_answers_a_nul_in_a_json_body_with_422_naming_where_it_is(api, fleet,
     assert api.get("/maintenance/plans/pm-ac").status_code == 404
 
 
+@pytest.mark.parametrize("path, raw, field", [
+    ("/piles", '{"id": "TP-9999", "serial": "S", "model_id": "\\ud800", "site_id": "SITE-1"}', "model_id"),
+    ("/piles", '{"id": "TP-9999", "serial": "S", "model_id": "T-AC22", "site_id": "SITE-1", "firmware": "1.\\udc00"}',
+     "firmware"),
+    ("/maintenance/windows", '{"site_id": "\\uDBFF", "starts_at": "2030-01-01T00:00:00Z", '
+                             '"ends_at": "2030-01-01T02:00:00Z", "reason": "PM"}', "site_id"),
+    ("/work-orders", '{"pile_id": "\\ud83d", "fault_category": "thermal", "title": "Hot"}', "pile_id"),
+])
+def test_it_answers_a_lone_surrogate_in_a_json_body_with_422_naming_where_it_is(api, fleet, path, raw, field):
+    # JSON lets "\ud800" stand alone; no UTF-8 text (so no PostgreSQL column) can hold it.
+    response = api.post(path, content=raw, headers={"Content-Type": "application/json"})
+    _error(response, 422, field)
+    assert "surrogate" in response.json()["detail"]
+
+
+def test_a_surrogate_pair_in_a_json_body_is_a_character_and_stored(api, fleet):
+    created = api.post("/work-orders", content='{"pile_id": "TP-0001", "fault_category": "thermal", '
+                                               '"title": "Hot \\ud83d\\udd25"}',
+                       headers={"Content-Type": "application/json"})
+    assert created.status_code == 201, created.text
+    assert created.json()["title"] == "Hot \U0001f525"
+
+
 @pytest.mark.parametrize("path, field", [
     ("/rules/history?limit=-1", "limit"),
     ("/rules/history?limit=0", "limit"),
