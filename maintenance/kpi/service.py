@@ -252,12 +252,9 @@ def availability(conn: psycopg.Connection, start: datetime, end: datetime, *, si
     return Availability(start, end, int(ports), known, down, planned, status, offline)
 
 
-def compute(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id: str | None = None,
-            engineer_id: str | None = None, now: datetime | None = None, customer_id: str | None = None) -> Kpis:
-    """The KPIs for [start, end), for the fleet, one site or one customer, or one engineer's
-    orders. The reference for `series`, which must give the same numbers for each of its periods."""
-    now = now or datetime.now(timezone.utc)
-    params = {"s": start, "e": end, "site": site_id, "eng": engineer_id, "customer": customer_id}
+def _order_scope(site_id: str | None, engineer_id: str | None, customer_id: str | None) -> str:
+    """The WHERE clauses narrowing work orders to a site, an engineer's finished jobs or a
+    customer (parameters %(site)s, %(eng)s, %(customer)s); one for `compute` and `series`."""
     scope = ""
     if site_id:
         scope += " AND pile_id IN (SELECT id FROM piles WHERE site_id = %(site)s)"
@@ -265,6 +262,16 @@ def compute(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id
         scope += " AND id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
     if customer_id:
         scope += _CUSTOMER_ORDERS
+    return scope
+
+
+def compute(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id: str | None = None,
+            engineer_id: str | None = None, now: datetime | None = None, customer_id: str | None = None) -> Kpis:
+    """The KPIs for [start, end), for the fleet, one site or one customer, or one engineer's
+    orders. The reference for `series`, which must give the same numbers for each of its periods."""
+    now = now or datetime.now(timezone.utc)
+    params = {"s": start, "e": end, "site": site_id, "eng": engineer_id, "customer": customer_id}
+    scope = _order_scope(site_id, engineer_id, customer_id)
     orders = conn.execute(_ORDERS.format(scope=scope), params).fetchone()
     [pm] = pm_compliance.compliance(conn, [(start, end)], site_id=site_id, engineer_id=engineer_id, now=now,
                                     customer_id=customer_id)
@@ -463,13 +470,7 @@ def series(conn: psycopg.Connection, bounds: list[tuple[datetime, datetime]], *,
     starts, ends = [s for s, _ in bounds], [e for _, e in bounds]
     params = {"starts": starts, "ends": ends, "s0": min(starts), "e1": max(ends), "now": now,
               "site": site_id, "eng": engineer_id, "customer": customer_id}
-    scope = ""
-    if site_id:
-        scope += " AND pile_id IN (SELECT id FROM piles WHERE site_id = %(site)s)"
-    if engineer_id:
-        scope += " AND id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
-    if customer_id:
-        scope += _CUSTOMER_ORDERS
+    scope = _order_scope(site_id, engineer_id, customer_id)
     cur = conn.cursor(row_factory=tuple_row)
     orders = cur.execute(_SERIES_ORDERS.format(scope=scope), params).fetchall()
     pm = pm_compliance.compliance(conn, bounds, site_id=site_id, engineer_id=engineer_id, now=now,
