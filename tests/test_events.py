@@ -65,11 +65,22 @@ def test_engineers_see_only_their_own_events(client_for, db, engineers):
     assert len(parse(client_for(Role.VIEWER).get("/events?after=0&timeout=0.5").text)) == 3
 
 
-def test_without_a_position_the_stream_starts_now_and_gets_what_commits_later(api, db, database_url, engineers):
+def test_without_a_position_the_stream_starts_now_and_gets_what_commits_later(api, db, database_url, engineers,
+                                                                            monkeypatch):
     offer(db, "E1")  # before: not sent
+    started = threading.Event()
+    take_position = feed._start
+
+    def start_and_tell(conn, after):
+        # The stream takes its position, then E2 commits: "later" is a fact, not a sleep.
+        position = take_position(conn, after)
+        started.set()
+        return position
+
+    monkeypatch.setattr(feed, "_start", start_and_tell)
 
     def later():
-        time.sleep(0.5)
+        assert started.wait(10)
         with psycopg.connect(database_url, autocommit=True) as conn:
             offer(conn, "E2")
 
