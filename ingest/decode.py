@@ -20,11 +20,21 @@ from pydantic import ValidationError
 
 from gateway import protocol
 from gateway.topics import Topics
+from ingest.salvage import salvage
 from pilecare.domain import ErrorCode, MessageKind
 from pilecare.settings import Settings
 
 _OCPP_CODES = frozenset(code.value for code in ErrorCode)
+# A code as firmware spells it (case, spaces, "_" or "-" left out) → the OCPP code it means.
+# "No error" comes in many spellings; read as anything else it would invent a fault on a
+# working connector (issue 11, item 1): "", "0", "0x00", "none", "null", "ok", "no_error".
+_SPELLINGS = {code.value.lower(): code.value for code in ErrorCode} | {
+    spelling: ErrorCode.NO_ERROR.value for spelling in ("", "none", "null", "nil", "ok", "noerr", "noerrors")}
+_SEPARATORS = re.compile(r"[\s_\-]+")
+_ZERO = re.compile(r"(0x)?0+", re.IGNORECASE)
 _INFO_MAX = 256
+_NUL = b"\\u0000"
+_UNIX_TS = re.compile(rb'"ts"\s*:\s*"\s*\d{9,13}(\.\d+)?\s*"')
 
 
 class DataProblem(str, Enum):
@@ -33,6 +43,8 @@ class DataProblem(str, Enum):
 
     UNKNOWN_ERROR_CODE = "unknown_error_code"   # outside OCPP 1.6: stored as OtherError
     TIMESTAMP_WITHOUT_OFFSET = "timestamp_without_offset"  # read as UTC, stored at receive time
+    NONSTANDARD_ERROR_CODE = "nonstandard_error_code"  # "noError", "NoError ", "0", "": read as the code it means
+    INVALID_FIELD = "invalid_field"             # a field broke the contract: stored with it repaired (salvage.py)
     INVALID_MESSAGE = "invalid_message"         # dead-lettered; still proves the pile is alive
 
 
@@ -142,17 +154,24 @@ class Decoder:
                 f"payload of {len(inbound.payload)} bytes exceeds the limit of {self.max_payload}",
                 pile_id, kind.value,
             )
+        quirks: list[Quirk] = []
         try:
             message = _MODELS[kind].model_validate_json(inbound.payload)
+            if _NUL in inbound.payload:  # valid JSON, but PostgreSQL text cannot hold it
+                message = _salvaged(kind, inbound.payload, quirks) or message
+            elif _UNIX_TS.search(inbound.payload):
+                quirks.append(Quirk(DataProblem.INVALID_FIELD,
+                                    f"ts {message.ts.isoformat()!r} was sent as a Unix time, not RFC 3339; read as UTC"))
         except ValidationError as error:
-            return DeadLetter(inbound, describe(error), pile_id, kind.value)
+            message = _salvaged(kind, inbound.payload, quirks)
+            if message is None:
+                return DeadLetter(inbound, describe(error), pile_id, kind.value)
         if message.pile_id is not None and message.pile_id != pile_id:
             return DeadLetter(
                 inbound, f"payload pile_id {message.pile_id!r} disagrees with topic pile id {pile_id!r}",
                 pile_id, kind.value,
             )
         received_at = datetime.fromtimestamp(inbound.received_at, timezone.utc)
-        quirks: list[Quirk] = []
         if kind is MessageKind.TELEMETRY:
             return self._telemetry(pile_id, message, received_at, quirks)
         if kind is MessageKind.STATUS:
@@ -213,12 +232,36 @@ def _ocpp_error(code: str, vendor: str | None, info: str | None, where: str,
     """
     if code in _OCPP_CODES:
         return code, vendor, info
+    spelt = _spelling(code)
+    if spelt is not None:
+        quirks.append(Quirk(DataProblem.NONSTANDARD_ERROR_CODE, f"{where}: error_code {code!r} read as {spelt}"))
+        return spelt, vendor, info
     quirks.append(Quirk(DataProblem.UNKNOWN_ERROR_CODE,
                         f"{where}: error_code {code!r} is not an OCPP 1.6 code; stored as OtherError"))
     if not vendor:
         return ErrorCode.OTHER_ERROR.value, code, info
     noted = f"error_code {code!r}" + (f"; {info}" if info else "")
     return ErrorCode.OTHER_ERROR.value, vendor, noted[:_INFO_MAX]
+
+
+def _spelling(code: str) -> str | None:
+    """The OCPP 1.6 code a non-standard spelling means, or None for a code of its own."""
+    plain = _SEPARATORS.sub("", code).lower()
+    if _ZERO.fullmatch(plain):
+        return ErrorCode.NO_ERROR.value
+    return _SPELLINGS.get(plain)
+
+
+def _salvaged(kind: MessageKind, payload: bytes, quirks: list[Quirk]):
+    """The message salvage.py can read from a payload that broke the contract, its repairs
+    noted as one quirk; None when it stays a dead letter."""
+    rescued = salvage(_MODELS[kind], payload)
+    if rescued is None:
+        return None
+    message, repairs = rescued
+    if repairs:
+        quirks.append(Quirk(DataProblem.INVALID_FIELD, "; ".join(repairs)))
+    return message
 
 
 def _as_utc(ts: datetime, quirks: list[Quirk]) -> datetime:

@@ -31,7 +31,7 @@ _STAGE_TYPES = [
 # pile_state columns that follow the newest telemetry only (late uploads must not win),
 # and where each comes from in the batch's newest message `n`.
 _NEWEST = {
-    "last_telemetry_at": "n.time", "last_seq": "n.seq", "temp_internal_c": "n.temp_c", "fan_rpm": "n.fan_rpm",
+    "last_telemetry_at": "n.time", "last_seq": "CASE WHEN n.seq >= 0 THEN n.seq ELSE s.last_seq END", "temp_internal_c": "n.temp_c", "fan_rpm": "n.fan_rpm",
     "ambient_c": "n.ambient_c", "clock_skew_s": "extract(epoch FROM n.device_ts - n.received_at)",
     "clock_skewed": "n.time <> n.device_ts",
 }
@@ -39,6 +39,12 @@ _CONNECTOR_LATEST = (
     "time", "seq", "status", "error_code", "vendor_error_code", "info", "voltage_v", "current_a",
     "power_kw", "power_offered_kw", "energy_kwh", "temp_c", "soc_pct", "status_since",
 )
+
+
+# The most a counter can move between two messages `since` apart: ten reports a second,
+# and never less than 1000 (a reboot that resumes from a saved counter). A larger jump is
+# a corrupted or reinitialised counter, counted as a new run instead of lost messages.
+_JUMP = "greatest(1000, 10 * abs(extract(epoch FROM {at} - {since})))"
 
 
 def _merge_sql(live: bool = True) -> sql.Composed:
@@ -64,24 +70,35 @@ c0 AS (
            i.info, i.temp_c, i.fan_rpm, i.ambient_c,
            i.time > coalesce(s.last_telemetry_at, '-infinity') AS newer,
            coalesce(s.seq_restarts > 0 AND i.time < s.seq_run_started_at, false) AS earlier_run,
-           s.last_seq
+           s.last_seq, s.last_telemetry_at AS last_at,
+           -- counted in the sequence accounting: a number was read (salvage.NO_SEQ is none),
+           -- and a late upload lies near the current run (a wild one is a glitch, not gaps)
+           i.seq >= 0 AND (i.time > coalesce(s.last_telemetry_at, '-infinity') OR s.seq_max IS NULL
+               OR i.seq::numeric BETWEEN s.seq_first::numeric - {jump_late} AND s.seq_max::numeric + {jump_late})
+               AS counted
     FROM ins i LEFT JOIN pile_state s USING (pile_id) WHERE i.connector_id = 0
 ),
 -- Runs of the sequence counter (it restarts at every boot of some firmware): in time order,
 -- a number not above the one before it starts a new run (a counter that increases by one
--- per report never repeats one: a repeat with a new time is the count starting again). A late upload joins the current run,
+-- per report never repeats one: a repeat with a new time is the count starting again), and
+-- so does a jump ahead by more than the pile could have sent since (2 → 2^63−1 is a
+-- corrupted counter, not 9.2·10^18 lost messages). A late upload joins the current run,
 -- unless it is older than the run itself; then it fills a gap of a run that ended.
 c0_prev AS (
-    SELECT c0.*, CASE WHEN newer THEN coalesce(lag(seq) OVER w, last_seq) END AS prev_seq
-    FROM c0 WINDOW w AS (PARTITION BY pile_id, newer ORDER BY time, seq)
+    SELECT c0.*, CASE WHEN newer THEN coalesce(lag(seq) OVER w, last_seq) END AS prev_seq,
+           CASE WHEN newer THEN coalesce(lag(time) OVER w, last_at) END AS prev_at
+    FROM c0 WHERE counted WINDOW w AS (PARTITION BY pile_id, newer ORDER BY time, seq)
+),
+c0_breaks AS (
+    SELECT c0_prev.*, seq <= prev_seq OR seq::numeric - prev_seq > {jump} AS breaks FROM c0_prev
 ),
 c0_runs AS (
-    SELECT c0_prev.*, CASE WHEN newer THEN coalesce(sum((seq <= prev_seq)::int) OVER w, 0) ELSE 0 END AS run
-    FROM c0_prev WINDOW w AS (PARTITION BY pile_id, newer ORDER BY time, seq)
+    SELECT c0_breaks.*, CASE WHEN newer THEN coalesce(sum(breaks::int) OVER w, 0) ELSE 0 END AS run
+    FROM c0_breaks WINDOW w AS (PARTITION BY pile_id, newer ORDER BY time, seq)
 ),
 restarts AS (
     INSERT INTO seq_restarts (pile_id, time, seq_before, seq_after)
-    SELECT pile_id, time, prev_seq, seq FROM c0_prev WHERE seq <= prev_seq ORDER BY pile_id, time
+    SELECT pile_id, time, prev_seq, seq FROM c0_breaks WHERE breaks ORDER BY pile_id, time
 ),
 runs AS (
     SELECT pile_id, run, min(seq) AS first, max(seq) AS last, count(*) AS n, min(time) AS started,
@@ -206,6 +223,8 @@ SELECT count(*) FROM ins WHERE connector_id = 0
 """).format(
         cols=cols,
         heard=sql.SQL("max(received_at)" if live else "NULL::timestamptz"),
+        jump=sql.SQL(_JUMP.format(at="time", since="prev_at")),
+        jump_late=sql.SQL(_JUMP.format(at="i.time", since="s.last_telemetry_at")),
         newest=newest,
         latest=latest,
         latest_cols=sql.SQL(", ").join(map(sql.Identifier, ("connector_id",) + _CONNECTOR_LATEST)),

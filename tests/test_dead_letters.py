@@ -28,24 +28,12 @@ def _without(field):
 CASES = [
     ("malformed_json", "telemetry", b'{"v":1,"ts":', "malformed JSON"),
     ("not_utf8", "telemetry", b"\xff\xfe\x00garbage", "malformed JSON"),
-    ("wrong_type_string_number", "telemetry", _with({"voltage_v": "400.1"}), "connectors.0.voltage_v: Input should be a valid number"),
-    ("wrong_type_float_seq", "telemetry", _with(seq=4.5), "seq: Input should be a valid integer"),
-    ("missing_field", "telemetry", _without("seq"), "seq: Field required"),
-    ("nan", "telemetry", _with().replace('"voltage_v": 400.1', '"voltage_v": NaN'), "finite number"),
-    ("infinity", "telemetry", _with().replace('"temp_c": 35.5', '"temp_c": Infinity'), "finite number"),
     ("oversized", "telemetry", _with(info="x" * 70_000), "exceeds the limit of 65536"),
-    ("unknown_status", "telemetry", _with({"status": "Exploded"}), "connectors.0.status: Input should be"),
-    # An unknown error code or a time without an offset is stored (test_pile_faults,
-    # test_naive_timestamps); the wrong JSON type for either still is not.
-    ("error_code_not_a_string", "telemetry", _with({"error_code": 5}), "connectors.0.error_code: Input should be a valid string"),
-    ("unix_timestamp", "telemetry", _with(ts=1764476421), "ts: Input should be a valid datetime"),
     ("date_without_a_time", "telemetry", _with(ts="2026-11-22"), "ts: Input should be a valid datetime"),
     ("pile_id_disagrees_with_topic", "telemetry", _with(pile_id="SOMEONE-ELSE"), "disagrees with topic pile id"),
     ("unknown_event_type", "events", json.dumps({"v": 1, "id": "e1", "ts": "2026-11-22T10:00:00Z", "type": "party"}), "type: Input should be"),
     ("unknown_protocol_version", "telemetry", _with(v=2), "v: Input should be less than or equal to 1"),
     ("version_as_boolean", "telemetry", _with(v=True), "v: Input should be a valid integer"),
-    ("duplicate_connector_ids", "telemetry", json.dumps({**GOOD, "connectors": [GOOD["connectors"][0]] * 2}), "connector ids must be unique"),
-    ("pile_status_outside_connector_zero_vocabulary", "telemetry", _with(status="Charging"), "pile status must be Available, Unavailable or Faulted"),
     ("ack_for_unknown_command", "commands/ack",
      json.dumps({"v": 1, "id": "6f1c2d8e-6b1f-4a53-9d0c-1c1b8c1f2a3b", "status": "Accepted", "ts": "2026-11-22T10:00:00Z"}),
      "ack for unknown command id"),
@@ -67,6 +55,35 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_message_is_stor
     assert reason in stored_reason
     assert bytes(stored_payload) == raw and size == len(raw)
     assert topic == device.topics.pile(fleet[0], leaf) and kind == leaf
+
+
+# Broken in a field the message can do without: stored with that field repaired, reported
+# as data quality, so a fault elsewhere in it still counts (ingest/salvage.py, issue 11 item 1).
+SALVAGED = [
+    ("wrong_type_string_number", _with({"voltage_v": "400.1"}), "connectors[0].voltage_v '400.1': Input should be a valid number; dropped"),
+    ("wrong_type_float_seq", _with(seq=4.5), "seq 4.5: Input should be a valid integer"),
+    ("missing_field", _without("seq"), "seq null: Field required; stored without a sequence number"),
+    ("nan", _with().replace('"voltage_v": 400.1', '"voltage_v": NaN'), "connectors[0].voltage_v NaN"),
+    ("infinity", _with().replace('"temp_c": 35.5', '"temp_c": Infinity'), "connectors[0].temp_c Infinity"),
+    ("unknown_status", _with({"status": "Exploded"}), "connectors[0].status 'Exploded'"),
+    ("error_code_not_a_string", _with({"error_code": 5}), "connectors[0].error_code 5: Input should be a valid string; kept as text"),
+    ("unix_timestamp", _with(ts=1764476421), "ts 1764476421: Input should be a valid datetime"),
+    ("duplicate_connector_ids", json.dumps({**GOOD, "connectors": [GOOD["connectors"][0]] * 2}), "connector 1 twice"),
+    ("pile_status_outside_connector_zero_vocabulary", _with(status="Charging"), "status 'Charging': not a status of the pile"),
+]
+
+
+@pytest.mark.parametrize("name, payload, repair", SALVAGED, ids=[c[0] for c in SALVAGED])
+def test_a_message_broken_in_a_field_it_can_do_without_is_stored_with_the_field_repaired(
+        settings, db, fleet, ingest, name, payload, repair):
+    device = Device(settings)
+    device.publish(device.topics.telemetry(fleet[0]), payload.encode())
+    device.wait_acked()
+    wait_for(lambda: db.execute("SELECT count(*) FROM telemetry WHERE connector_id = 0").fetchone()[0] == 1,
+             message="the repaired message")
+    assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+    problem, detail, first = db.execute("SELECT problem, detail, first_payload FROM data_quality").fetchone()
+    assert problem == "invalid_field" and repair in detail and bytes(first) == payload.encode()
 
 
 def test_a_message_from_an_unknown_pile_is_dead_lettered(settings, db, fleet, ingest):

@@ -146,7 +146,7 @@ def test_a_pile_that_clears_its_own_code_keeps_an_e_stop_a_connector_still_repor
 
 # --- error codes outside OCPP 1.6 ----------------------------------------------------
 
-@pytest.mark.parametrize("code", ["Error", "E-OVERHEAT", "groundFailure", "NoErr", ""])
+@pytest.mark.parametrize("code", ["Error", "E-OVERHEAT", "Ground Fault", "1234", "NoErrorX"])
 def test_an_unknown_error_code_is_stored_as_other_error_with_the_code_as_vendor_text_and_raises_its_alarm(
         settings, db, fleet, ingest, tick, api, code):
     pile = fleet[0]
@@ -214,15 +214,15 @@ def test_a_pile_that_keeps_sending_an_unknown_code_is_reported_once_and_counted(
 # --- invalid messages still prove the pile is alive -----------------------------------
 
 INVALID = [
-    ("telemetry", json.dumps(telemetry(9)).replace('"voltage_v": 400.1', '"voltage_v": "400.1"')),
+    ("telemetry", json.dumps(telemetry(9, ts="2026-11-22"))),  # a date that names no time
     ("telemetry", b'{"v":1,"ts":'),
-    ("telemetry", json.dumps(telemetry(9)).replace('"temp_c": 35.5', '"temp_c": NaN')),
+    ("telemetry", json.dumps(telemetry(9, v=2))),
     ("events", json.dumps({"v": 1, "id": "e1", "ts": "2026-11-22T10:00:00Z", "type": "party"})),
     ("commands/ack", json.dumps({"v": 1, "id": "not-a-uuid", "status": "Accepted", "ts": "2026-11-22T10:00:00Z"})),
 ]
 
 
-@pytest.mark.parametrize("leaf, payload", INVALID, ids=["wrong_type", "malformed", "nan", "unknown_event", "bad_ack"])
+@pytest.mark.parametrize("leaf, payload", INVALID, ids=["no_time", "malformed", "other_version", "unknown_event", "bad_ack"])
 def test_a_message_that_fails_validation_still_proves_the_pile_is_alive(
         settings, db, fleet, ingest, tick, api, leaf, payload):
     pile = fleet[0]

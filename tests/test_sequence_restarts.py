@@ -90,3 +90,37 @@ def test_an_upload_of_buffered_messages_is_no_restart(settings, db, fleet, inges
     send(settings, db, pile, [10, 11], start + timedelta(seconds=10))
     send(settings, db, pile, [5, 6, 7, 8, 9], start + timedelta(seconds=5))  # older, uploaded late
     assert counters(api, pile) == (0, 0)
+
+
+@pytest.mark.parametrize("seqs, restarts", [
+    ([1, 2, 2 ** 63 - 1, 3, 4], 2),        # the reviewer's: a corrupted counter for one message
+    ([1, 2, 3, 5_000_000_000, 5_000_000_001], 1),  # a counter reinitialised far ahead
+    ([10, 11, 2 ** 62, 2 ** 63 - 2, 12], 3),
+])
+def test_a_counter_that_jumps_further_than_the_pile_could_send_counts_no_gaps(settings, db, fleet, ingest, api,
+                                                                               seqs, restarts):
+    pile = fleet[0]
+    send(settings, db, pile, seqs, an_hour_ago())
+    assert counters(api, pile) == (0, restarts)
+
+
+def test_two_piles_with_wild_counters_leave_the_fleet_statistics_readable(settings, db, fleet, ingest, api):
+    for pile in fleet[:2]:
+        send(settings, db, pile, [2, 2 ** 63 - 1, 3], an_hour_ago())
+    response = api.get("/ingest/stats")
+    assert response.status_code == 200
+    assert response.json()["sequence_gaps"] == 0
+
+
+def test_a_late_upload_with_a_wild_number_is_stored_but_not_counted(settings, db, fleet, ingest, api):
+    pile = fleet[0]
+    start = an_hour_ago()
+    send(settings, db, pile, [1, 2, 3, 4], start)
+    send(settings, db, pile, [2 ** 63 - 1], start - timedelta(minutes=5))  # older than the newest: a late upload
+    assert counters(api, pile) == (0, 0)
+
+
+def test_a_real_loss_after_a_jump_still_counts(settings, db, fleet, ingest, api):
+    pile = fleet[0]
+    send(settings, db, pile, [1, 2, 9_000_000_000, 9_000_000_001, 9_000_000_004], an_hour_ago())
+    assert counters(api, pile) == (2, 1)
