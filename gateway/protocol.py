@@ -7,7 +7,9 @@ fields before the platform knows them.
 Two field quirks are accepted here and settled by ingest (ingest/decode.py), because
 refusing them would hide a fault or make a talking pile look silent (issue 11): an error
 code outside OCPP 1.6's list (`"Error"`, seen on a real wallbox) and a device time without
-a UTC offset. The JSON Schemas still say what a pile should send.
+a UTC offset. A message these models refuse is not lost yet: ingest/salvage.py reads what
+it can be trusted for (its status and error code) before anything is dead-lettered. The
+JSON Schemas still say what a pile should send.
 """
 from __future__ import annotations
 

@@ -234,3 +234,36 @@ def test_no_error_spelt_as_a_number_is_read_from_a_json_number_too(settings, db,
     wait_for(lambda: stored(db, pile) == 1)
     tick()
     assert alarms(db, pile) == []
+
+
+# --- events, status messages and acks: their time and their texts ---------------------
+
+def decode(settings, leaf: str, body: dict):
+    from ingest.decode import Decoder, Inbound
+
+    topic = f"{settings.topic_prefix}/piles/TP-0001/{leaf}"
+    return Decoder(settings).decode(Inbound(topic, json.dumps(body).encode(), 1, 1, datetime.now(timezone.utc).timestamp(), 1))
+
+
+def test_an_event_with_an_hours_only_offset_is_read_with_its_offset(settings):
+    got = decode(settings, "events", {"v": 1, "id": "e1", "ts": "2026-11-30T12:00:00+08", "type": "fault"})
+    assert got.event.ts == datetime(2026, 11, 30, 4, tzinfo=timezone.utc)
+    assert [q.problem.value for q in got.quirks] == ["invalid_field"]
+
+
+def test_a_status_reason_too_long_is_cut_and_the_status_kept(settings):
+    got = decode(settings, "status", {"v": 1, "state": "offline", "reason": "r" * 500})
+    assert (got.online, got.reason) == (False, "r" * 128)
+
+
+def test_an_ack_info_with_a_nul_byte_is_kept_readable(settings):
+    got = decode(settings, "commands/ack", {"v": 1, "id": "6f1c2d8e-6b1f-4a53-9d0c-1c1b8c1f2a3b", "status": "Accepted",
+                                            "ts": "2026-11-30T12:00:00Z", "info": "done\u0000"})
+    assert got.ack.info == "done\ufffd"
+
+
+def test_an_event_whose_id_breaks_the_contract_stays_a_dead_letter(settings):
+    from ingest.decode import DeadLetter
+
+    got = decode(settings, "events", {"v": 1, "id": "e" * 65, "ts": "2026-11-30T12:00:00Z", "type": "fault"})
+    assert isinstance(got, DeadLetter) and "id" in got.reason
