@@ -11,7 +11,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pilecare.domain import PILE_ID_PATTERN, SiteEnvironment
 
 
-class PileCreate(BaseModel):
+class RequestBody(BaseModel):
+    """A JSON request body. A field the API does not know is a 422 naming it, never dropped in
+    silence: a misspelt `recurence` must not create a window without one (issue 11, item 14)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PileCreate(RequestBody):
     id: str = Field(pattern=PILE_ID_PATTERN, description="Also the MQTT topic segment and client id.")
     serial: str = Field(min_length=1, max_length=64)
     model_id: str
@@ -235,10 +242,8 @@ TimeZoneName = Annotated[str, Field(max_length=64, examples=["Europe/Berlin"],
                          AfterValidator(_known_zone)]
 
 
-class SiteCreate(BaseModel):
+class SiteCreate(RequestBody):
     """A site to register (R-INFO); unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=PILE_ID_PATTERN)
     customer_id: str
@@ -251,10 +256,9 @@ class SiteCreate(BaseModel):
     timezone: TimeZoneName
 
 
-class SiteUpdate(BaseModel):
+class SiteUpdate(RequestBody):
     """The fields of a site that may change; unknown fields are refused."""
 
-    model_config = ConfigDict(extra="forbid")
 
     timezone: TimeZoneName
 

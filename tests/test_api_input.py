@@ -278,3 +278,51 @@ def test_it_declares_its_error_shape_for_every_operation(app):
                 assert declared[status]["content"]["application/json"]["schema"] == \
                     {"$ref": "#/components/schemas/ErrorPublic"}, (method, path, status)
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+# --- unknown fields in a JSON body are refused, like unknown query parameters ---
+
+def _open_objects(document: dict) -> list[str]:
+    """Every object schema reachable from a JSON request body that takes fields it does not
+    list (additionalProperties not false), as "METHOD /path: Schema"."""
+    schemas = document["components"]["schemas"]
+    found: list[str] = []
+
+    def walk(schema: dict, where: str, seen: set[str]) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                walk(schemas[name], f"{where}: {name}", seen | {name})
+            return
+        for key in ("anyOf", "oneOf", "allOf"):
+            for part in schema.get(key, []):
+                walk(part, where, seen)
+        if "properties" in schema:
+            if schema.get("additionalProperties") is not False:
+                found.append(where)
+            for field in schema["properties"].values():
+                walk(field, where, seen)
+        if "items" in schema:
+            walk(schema["items"], where, seen)
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body:
+                walk(body["schema"], f"{method.upper()} {path}", set())
+    return found
+
+
+def test_every_json_body_refuses_fields_it_does_not_know(app):
+    assert _open_objects(app.openapi()) == []
+
+
+@pytest.mark.parametrize("method, path, body, unknown", [
+    ("post", "/piles", {"id": "TP-9001", "serial": "SN-9001", "model_id": "T-AC22", "site_id": "SITE-1",
+                        "firmwre": "1.0"}, "firmwre"),  # a misspelt field
+    ("post", "/engineers", {"id": "E9", "name": "Nina", "home_lat": 52.5, "home_lon": 13.4, "vehicle": "van"}, "vehicle"),
+    ("post", "/work-orders", {"pile_id": "TP-0001", "fault_category": "cable", "title": "smoke", "priority": "high"},
+     "priority"),
+])
+def test_it_refuses_an_unknown_field_in_a_json_body_with_422_naming_it(api, fleet, method, path, body, unknown):
+    assert _error(getattr(api, method)(path, json=body), 422, unknown) == f"{unknown}: Extra inputs are not permitted"

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import DESK, OFFICE, Actor, require
 from api.deps import Conn, Offset, PlainConn
+from api.models import RequestBody
 from maintenance.alarms import lifecycle as alarms
 from pilecare.domain import Severity
 from pilecare.errors import NotFound
@@ -62,11 +63,11 @@ class AlarmsPublic(BaseModel):
     count: int
 
 
-class Acknowledge(BaseModel):
+class Acknowledge(RequestBody):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class Comment(BaseModel):
+class Comment(RequestBody):
     text: str = Field(min_length=1, max_length=4000)
 
 

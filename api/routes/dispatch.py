@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import DISPATCH, OFFICE, User, require
 from api.deps import DispatchConfigDep, PlainConn
+from api.models import RequestBody
 from maintenance.dispatch import offers as dispatch
 
 router = APIRouter(tags=["dispatch"])
@@ -18,7 +19,7 @@ Dispatcher = Annotated[User, Depends(require(*DISPATCH))]
 Office = Annotated[User, Depends(require(*OFFICE))]
 
 
-class Override(BaseModel):
+class Override(RequestBody):
     engineer_id: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=2000)
 

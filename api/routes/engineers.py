@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import DESK, DISPATCH, EngineerUser, Role, User, require
 from api.deps import PlainConn
+from api.models import RequestBody
 from maintenance.dispatch import roster as engineers
 from maintenance.planning import day_routes as pm_routes
 from pilecare.errors import NotFound
@@ -54,7 +55,7 @@ class EngineersPublic(BaseModel):
     count: int
 
 
-class EngineerCreate(BaseModel):
+class EngineerCreate(RequestBody):
     id: str = Field(pattern=_ID)
     name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=64)
@@ -67,7 +68,7 @@ class EngineerCreate(BaseModel):
     # the change is recorded: a roster edit must not hand someone an engineer's jobs.
 
 
-class EngineerUpdate(BaseModel):
+class EngineerUpdate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=64)
     skills: list[Skill] | None = None
@@ -78,7 +79,7 @@ class EngineerUpdate(BaseModel):
     active: bool | None = None
 
 
-class ShiftCreate(BaseModel):
+class ShiftCreate(RequestBody):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
 
@@ -89,7 +90,7 @@ class ShiftPublic(BaseModel):
     ends_at: datetime
 
 
-class Position(BaseModel):
+class Position(RequestBody):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     at: AwareDatetime | None = Field(default=None, description="When the fix was taken (default: now).")

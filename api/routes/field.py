@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.auth import ANYONE, DESK, SUPERVISE, EngineerUser, Role, User, require
 from api.deps import DispatchConfigDep, DownlinkDep, PlainConn, PolicyDep
 from api.work_order_view import WorkOrderDetail, detail
+from api.models import RequestBody
 from maintenance.dispatch import offers as dispatch
 from maintenance import fieldwork as field
 from maintenance.fieldwork import CauseClass, SupervisorAction
@@ -48,36 +49,36 @@ class MyOrder(BaseModel):
     contact_phone: str | None
 
 
-class Decline(BaseModel):
+class Decline(RequestBody):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class EnRoute(BaseModel):
+class EnRoute(RequestBody):
     eta: AwareDatetime
 
 
-class Position(BaseModel):
+class Position(RequestBody):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
 
-class Diagnosis(BaseModel):
+class Diagnosis(RequestBody):
     diagnosis: str = Field(min_length=1, max_length=4000)
     cause_class: CauseClass
 
 
-class QuoteLine(BaseModel):
+class QuoteLine(RequestBody):
     part_id: str
     quantity: int = Field(ge=1, le=1000)
 
 
-class QuoteCreate(BaseModel):
+class QuoteCreate(RequestBody):
     parts: list[QuoteLine] = Field(default_factory=list)
     labour_h: float = Field(ge=0, le=200)
     travel_km: float = Field(ge=0, le=5000)
 
 
-class PartUsed(BaseModel):
+class PartUsed(RequestBody):
     part_id: str
     quantity: int = Field(ge=1, le=1000)
     location_id: str = Field(description="The engineer's van or a warehouse.")
@@ -86,12 +87,12 @@ class PartUsed(BaseModel):
                                    description="Same as the Idempotency-Key header: a repeat is recorded once.")
 
 
-class TestResult(BaseModel):
+class TestResult(RequestBody):
     passed: bool
     notes: str = Field(min_length=1, max_length=4000)
 
 
-class ChecklistTick(BaseModel):
+class ChecklistTick(RequestBody):
     """One checklist item of planned work answered on site (R-PM, R-INSPECT, R-INSTALL)."""
 
     item: str = Field(min_length=1, max_length=200, description="The item exactly as the order's checklist names it.")
@@ -101,7 +102,7 @@ class ChecklistTick(BaseModel):
     reading: str | None = Field(default=None, max_length=200, description="A measured value, e.g. '520 MΩ'.")
 
 
-class Report(BaseModel):
+class Report(RequestBody):
     """The service report (R-REPORT); fields already recorded may be left out. Planned work
     needs only the sign-off name here (with its checklist and test); see maintenance/fieldwork/report.py complete."""
 
@@ -113,17 +114,17 @@ class Report(BaseModel):
     customer_signoff_name: str | None = Field(default=None, max_length=200)
 
 
-class Escalation(BaseModel):
+class Escalation(RequestBody):
     reason: str = Field(min_length=1, max_length=4000)
     safety: bool = False
 
 
-class QuoteDecision(BaseModel):
+class QuoteDecision(RequestBody):
     approve: bool
     approver_name: str = Field(min_length=1, max_length=200, description="The customer's person who answered.")
 
 
-class SupervisorDecision(BaseModel):
+class SupervisorDecision(RequestBody):
     action: SupervisorAction
     note: str = Field(min_length=1, max_length=4000)
 

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from api.auth import DISPATCH, OFFICE, Actor, require
 from api.deps import Conn, PlainConn, SettingsDep
+from api.models import RequestBody
 from maintenance.kpi import service as kpi
 from maintenance.kpi import uptime
 from pilecare.errors import Conflict, InvalidInput, NotFound
@@ -82,7 +83,7 @@ class OutagePublic(BaseModel):
     exclusions: list[int]
 
 
-class ExclusionCreate(BaseModel):
+class ExclusionCreate(RequestBody):
     pile_id: str
     port: int | None = Field(None, ge=1, description="The port; none for every port of the pile.")
     starts_at: AwareDatetime
@@ -100,7 +101,7 @@ class ExclusionCreate(BaseModel):
         return value
 
 
-class ExclusionWithdraw(BaseModel):
+class ExclusionWithdraw(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 

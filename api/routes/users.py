@@ -12,6 +12,7 @@ from api import accounts
 from api.auth import (COOKIE, DEVICE_COOKIE, Actor, CurrentUser, Role, device_of, groups_of, issue_device_cookie,
                       issue_token, require)
 from api.deps import Conn
+from api.models import RequestBody
 from pilecare.errors import NotFound, Unauthorized
 
 router = APIRouter(tags=["accounts"])
@@ -41,7 +42,7 @@ class UserPublic(Me):
     created_by: str
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestBody):
     id: str = Field(pattern=r"^[a-z0-9._-]{2,64}$", description="The login name.")
     full_name: str = Field(min_length=1, max_length=200)
     role: Role
@@ -50,7 +51,7 @@ class UserCreate(BaseModel):
     engineer_id: str | None = Field(default=None, description="Engineers: the engineer record this login is.")
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(RequestBody):
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     role: Role | None = None
     password: str | None = Field(default=None, min_length=accounts.MIN_PASSWORD, max_length=200)

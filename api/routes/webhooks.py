@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from api.auth import User, require
 from api.deps import Conn, Offset
+from api.models import RequestBody
 from maintenance.outbox import delivery as deliver
 from maintenance.outbox.delivery import CUSTOMER_EVENTS
 from maintenance.outbox.events import Event
@@ -32,7 +33,7 @@ def _check_url(value: str) -> str:
     return value
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(RequestBody):
     url: str = Field(max_length=2000, examples=["https://ops.example.com/pilecare"])
     events: list[Event] = Field(default=[], description="Events to receive; empty for all it may receive.")
     customer_id: str | None = Field(default=None, min_length=1, max_length=40,
@@ -43,7 +44,7 @@ class WebhookCreate(BaseModel):
     _url = field_validator("url")(_check_url)
 
 
-class WebhookUpdate(BaseModel):
+class WebhookUpdate(RequestBody):
     url: str | None = Field(default=None, max_length=2000)
     events: list[Event] | None = None
     description: str | None = Field(default=None, max_length=500)

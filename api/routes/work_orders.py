@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, groups_of, require
 from api.deps import Conn, DownlinkDep, Offset, PlainConn, PolicyDep
 from api.work_order_view import SELECT, WorkOrderDetail, WorkOrderPublic, WorkOrdersPublic, detail, public, visible
+from api.models import RequestBody
 from maintenance.orders import WorkOrderKind, WorkOrderState, create_installation, desk, fault_reports, note
 from maintenance.orders.sla import SlaStatus
 from pilecare.domain import Severity
@@ -18,7 +19,7 @@ from pilecare.errors import NotFound
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 
 
-class FaultReport(BaseModel):
+class FaultReport(RequestBody):
     """A fault reported by a person (phone, e-mail, web; R-INTAKE)."""
 
     pile_id: str
@@ -29,7 +30,7 @@ class FaultReport(BaseModel):
     safety: bool = False
 
 
-class InstallationCreate(BaseModel):
+class InstallationCreate(RequestBody):
     """An installation and commissioning job (R-INSTALL)."""
 
     pile_id: str
@@ -38,7 +39,7 @@ class InstallationCreate(BaseModel):
     due_at: AwareDatetime | None = Field(default=None, description="The date agreed with the customer.")
 
 
-class Transition(BaseModel):
+class Transition(RequestBody):
     to: WorkOrderState
     note: str | None = Field(default=None, max_length=4000)
 
@@ -47,7 +48,7 @@ class SlaPolicy(BaseModel):
     warn_at: float = Field(description="Share (0..1) of a clock's window after which it is in warning (amber).")
 
 
-class Comment(BaseModel):
+class Comment(RequestBody):
     text: str = Field(min_length=1, max_length=4000)
 
 
