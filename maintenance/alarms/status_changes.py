@@ -13,6 +13,7 @@ by the policy step (maintenance/orders/policy_step.py), not here.
 from __future__ import annotations
 
 import logging
+from itertools import groupby
 
 import psycopg
 
@@ -40,10 +41,20 @@ def process_status_changes(conn: psycopg.Connection, rules: RuleSet, policy: Pol
                 "RETURNING id, connector_id, time, new_error_code, new_vendor_error_code, new_status",
                 (pile_id,),
             ).fetchall()
-            for _id, connector_id, at, error, vendor, status in sorted(changes):
+            for _id, connector_id, at, error, vendor, status in _in_order(changes):
                 _apply(conn, rules, policy, pile_id, connector_id, at, error, vendor, status)
             handled += len(changes)
     return handled
+
+
+def _in_order(changes: list[tuple]) -> list[tuple]:
+    """In the order ingest recorded them (id), but within one message (one time) the pile's
+    own status (connector 0) after its connectors': an e-stop a connector reports is the
+    pile's alarm, and it, not a second alarm, stands for the pile's Faulted without a code."""
+    ordered = []
+    for _time, group in groupby(sorted(changes), key=lambda c: c[2]):
+        ordered += sorted(group, key=lambda c: (c[1] == 0, c[0]))
+    return ordered
 
 
 def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, error, vendor, status) -> None:
@@ -75,9 +86,10 @@ def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, erro
     detail = {"error_code": error, "vendor_error_code": vendor, "status": status, "connector_id": connector_id}
     if rule is None:
         faulted = rules.for_faulted() if status == ConnectorStatus.FAULTED.value else None
-        # Faulted without a code a rule knows still cannot charge: its own alarm, unless an
-        # error-code alarm of this connector already stands for the fault (held above).
-        if faulted is not None and not _explained(conn, pile_id, connector_id, at):
+        # Faulted without a code a rule knows still cannot charge: its own alarm, unless a
+        # status alarm of this connector already stands for the fault (held above: an error
+        # code's, or this one back within its hold-off).
+        if faulted is not None and not _live(conn, pile_id, connector_id, at):
             raise_alarm(conn, pile_id, connector_id, faulted, at=at,
                         clear_after_s=faulted.clear_after_s if faulted.clear_after_s is not None
                         else policy.clear_after_s,
@@ -89,11 +101,11 @@ def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, erro
                 detail=detail, repeat=rule.scope is not Scope.PILE)
 
 
-def _explained(conn, pile_id: str, connector_id: int, at) -> bool:
-    """Whether an error-code alarm of this connector (0 = the pile) is live at `at`: active,
-    its clear not requested or still within its hold-off."""
+def _live(conn, pile_id: str, connector_id: int, at) -> bool:
+    """Whether a status alarm of this connector (0 = the pile) is live at `at`: active, its
+    clear not requested or still within its hold-off."""
     return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind = 'error_code' "
+        f"SELECT EXISTS (SELECT 1 FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind IN {STATUS_KINDS} "
         "AND state = 'active' AND (clear_requested_at IS NULL "
         "                          OR clear_requested_at + make_interval(secs => clear_after_s) >= %s))",
         (pile_id, connector_id, at)).fetchone()[0]
