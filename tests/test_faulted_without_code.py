@@ -73,7 +73,6 @@ def test_faulted_without_an_error_code_raises_an_alarm_and_opens_a_work_order(
 
 
 def test_faulted_with_a_code_whose_rule_is_disabled_raises_the_faulted_alarm(settings, db, fleet, ingest, tick):
-    rulestore.load(db)
     rule = rulestore.load(db)[0].by_id("error.UnderVoltage").model_dump(mode="json", exclude_none=True)
     rulestore.save(db, rule | {"enabled": False}, actor="test", rule_id="error.UnderVoltage")
     Pile(settings, db, fleet[0]).report(("Faulted", "UnderVoltage"))

@@ -1,8 +1,10 @@
-"""Turn ingest's status transitions into error-code alarms.
+"""Turn ingest's status transitions into status alarms: error-code alarms, and the
+Faulted alarm for a connector that says Faulted without a code a rule knows.
 
 Connector 0 is the pile itself (OCPP 1.6): its transitions drive the same rules as a
 connector's, so a pile that reports itself Faulted/InternalError while every connector
-says Available raises the InternalError alarm (issue 11).
+says Available raises the InternalError alarm, and Faulted/NoError the Faulted alarm
+(issue 11).
 
 Work is split by pile: a process takes a transaction-scoped advisory lock on a pile and
 then claims all of its unprocessed transitions, in order. Two maintenance processes so
