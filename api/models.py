@@ -198,7 +198,8 @@ class IngestStats(BaseModel):
     stored: int
     duplicates: int
     dead_lettered: int
-    sequence_gaps: int
+    sequence_gaps: int = Field(description="Messages lost, summed over the piles: exact, so it may pass 2^63 (and "
+                                           "JavaScript's 2^53) when a pile's counter jumped.")
     piles_with_gaps: int
     clock_skewed_piles: int
     workers: list[WorkerStats]

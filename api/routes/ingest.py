@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -17,18 +18,21 @@ router = APIRouter(prefix="/ingest", tags=["ingest"], dependencies=[Depends(requ
 @router.get("/stats", summary="Messages received, stored, duplicates, dead-lettered; sequence gaps (lost data)")
 def stats(conn: Conn, minutes: Annotated[int | None, Query(ge=1, le=525_600, description="only the last N minutes")] = None) -> IngestStats:
     since = "WHERE minute >= date_trunc('minute', now()) - make_interval(mins => %(m)s)" if minutes else ""
-    workers = conn.execute(
-        "SELECT worker, sum(received)::bigint AS received, sum(stored)::bigint AS stored, "
-        "sum(duplicates)::bigint AS duplicates, sum(dead_lettered)::bigint AS dead_lettered, max(minute) AS last_minute "
-        f"FROM ingest_counters {since} GROUP BY worker ORDER BY worker", {"m": minutes}).fetchall()
+    # Sums of bigint counters stay numeric (PostgreSQL's sum of bigint) and become Python
+    # ints: one pile's counter may be near 2^63 (a counter that jumped), and a total of two
+    # such is beyond bigint, not an error.
+    workers = [{k: int(v) if isinstance(v, Decimal) else v for k, v in w.items()} for w in conn.execute(
+        "SELECT worker, sum(received) AS received, sum(stored) AS stored, sum(duplicates) AS duplicates, "
+        "sum(dead_lettered) AS dead_lettered, max(minute) AS last_minute "
+        f"FROM ingest_counters {since} GROUP BY worker ORDER BY worker", {"m": minutes}).fetchall()]
     gaps = conn.execute(
-        "SELECT coalesce(sum(seq_gaps), 0)::bigint AS gaps, "
+        "SELECT coalesce(sum(seq_gaps), 0) AS gaps, "
         "count(*) FILTER (WHERE seq_gaps > 0) AS piles_with_gaps, "
         "count(*) FILTER (WHERE clock_skewed) AS skewed FROM pile_state").fetchone()
     return IngestStats(
         received=sum(w["received"] for w in workers), stored=sum(w["stored"] for w in workers),
         duplicates=sum(w["duplicates"] for w in workers), dead_lettered=sum(w["dead_lettered"] for w in workers),
-        sequence_gaps=gaps["gaps"], piles_with_gaps=gaps["piles_with_gaps"], clock_skewed_piles=gaps["skewed"],
+        sequence_gaps=int(gaps["gaps"]), piles_with_gaps=gaps["piles_with_gaps"], clock_skewed_piles=gaps["skewed"],
         workers=[WorkerStats(**w) for w in workers],
     )
 

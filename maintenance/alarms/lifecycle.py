@@ -19,6 +19,10 @@ from pilecare.errors import Conflict, NotFound
 ACTOR = "rules"
 _ANNOUNCED = {"raised": Event.ALARM_RAISED, "cleared": Event.ALARM_CLEARED}
 
+# Alarms raised by a connector's reported status and error code (status_changes.py): they
+# last while the connector (0 = the pile) says it is down, and clear at a working report.
+STATUS_KINDS = "('error_code', 'faulted')"
+
 # Planned work on the pile or its site at time %(at)s (maintenance/alarms/windows.py).
 IN_WINDOW = windows.covering("%(pile)s", "%(at)s")
 
@@ -100,10 +104,10 @@ def request_clear(conn: psycopg.Connection, pile_id: str, connector_id: int, rul
 def hold_while_down(conn: psycopg.Connection, pile_id: str, connector_id: int, *, at: datetime,
                     note: str) -> list[int]:
     """The connector (0 = the pile) reports a status in which it cannot work, without an
-    error code a rule knows (Faulted/NoError, a firmware habit): its active error-code
-    alarms are still seen at `at`, and a clear requested at an earlier working report
-    whose hold-off has not passed is cancelled (the fault is back: same alarm, one more
-    flap). Returns the ids of the alarms whose clear was cancelled.
+    error code a rule knows (Faulted/NoError, a firmware habit): its active status alarms
+    (error code or Faulted) are still seen at `at`, and a clear requested at an earlier
+    working report whose hold-off has not passed is cancelled (the fault is back: same
+    alarm, one more flap). Returns the ids of the alarms whose clear was cancelled.
 
     A clear whose hold-off had already passed counts, as in raise_alarm."""
     args = {"pile": pile_id, "conn": connector_id, "at": at}
@@ -111,7 +115,7 @@ def hold_while_down(conn: psycopg.Connection, pile_id: str, connector_id: int, *
         "UPDATE alarms a SET last_seen = greatest(a.last_seen, %(at)s), clear_requested_at = NULL, "
         "occurrences = a.occurrences + old.clearing::int, flaps = a.flaps + old.clearing::int "
         "FROM (SELECT id, clear_requested_at IS NOT NULL AS clearing FROM alarms "
-        "      WHERE pile_id = %(pile)s AND connector_id = %(conn)s AND kind = 'error_code' AND state = 'active' "
+        f"      WHERE pile_id = %(pile)s AND connector_id = %(conn)s AND kind IN {STATUS_KINDS} AND state = 'active' "
         "      AND (clear_requested_at IS NULL OR clear_requested_at + make_interval(secs => clear_after_s) >= %(at)s) "
         "      FOR UPDATE) old "
         "WHERE a.id = old.id RETURNING a.id, old.clearing", args).fetchall() if r[1]]

@@ -2,8 +2,8 @@
 edited through the API), validated with clear errors.
 
 Each kind answers one question a maintenance engineer asks of the telemetry; the
-evaluation lives next door (engine.py for error codes, conditions.py for the rest,
-trends.py for the scheduled pandas rules).
+evaluation lives next door (status_changes.py for error codes and Faulted, conditions.py
+for the rest, trends.py for the scheduled pandas rules).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class RuleKind(str, Enum):
     """What a rule watches (issue 3, "Rules as data")."""
 
     ERROR_CODE = "error_code"
+    FAULTED = "faulted"
     THRESHOLD = "threshold"
     OFFLINE = "offline"
     DERATING = "derating"
@@ -76,6 +77,20 @@ class ErrorCodeRule(_Rule):
         if self.error_code is ErrorCode.NO_ERROR:
             raise ValueError("NoError is the absence of a fault and cannot raise an alarm")
         return self
+
+
+class FaultedRule(_Rule):
+    """A connector, or the pile itself (connector 0), that reports Faulted without an error
+    code a rule knows (NoError, or a code whose rule is disabled or deleted) raises an alarm
+    while it stays Faulted: OCPP 1.6 Faulted means a fault prevents charging, with or
+    without a reason. Unavailable is an operator's or a planned state and raises nothing.
+
+    A code's own alarm on the same connector already stands for the fault, so none is
+    raised beside it (a connector that stays Faulted while its code goes back to NoError
+    keeps that alarm); one that comes later joins this alarm's work order."""
+
+    kind: Literal["faulted"]
+    scope: Literal[Scope.CONNECTOR] = Scope.CONNECTOR
 
 
 class ThresholdRule(_Rule):
@@ -182,7 +197,7 @@ class TrendRule(_Rule):
     scope: Literal[Scope.PILE] = Scope.PILE
 
 
-Rule = Annotated[Union[ErrorCodeRule, ThresholdRule, OfflineRule, DeratingRule, MeterRule, FailedStartsRule,
+Rule = Annotated[Union[ErrorCodeRule, FaultedRule, ThresholdRule, OfflineRule, DeratingRule, MeterRule, FailedStartsRule,
                        FlappingRule, StuckSessionRule, TrendRule], Field(discriminator="kind")]
 _RULE = TypeAdapter(Rule)
 CONDITION_KINDS = (ThresholdRule, OfflineRule, DeratingRule, MeterRule, FailedStartsRule, FlappingRule,
@@ -198,7 +213,8 @@ class RuleSet(BaseModel):
     def _unique(self):
         ids = [r.id for r in self.rules]
         codes = [(r.error_code.value, r.vendor_error_code) for r in self.rules if isinstance(r, ErrorCodeRule)]
-        for name, values in (("rule id", ids), ("error_code/vendor_error_code", codes)):
+        faulted = [r.kind for r in self.rules if isinstance(r, FaultedRule)]
+        for name, values in (("rule id", ids), ("error_code/vendor_error_code", codes), ("rule kind", faulted)):
             dupes = sorted({str(v) for v in values if values.count(v) > 1})
             if dupes:
                 raise ValueError(f"each {name} may appear once; repeated: {', '.join(dupes)}")
@@ -225,6 +241,11 @@ class RuleSet(BaseModel):
             elif r.vendor_error_code == vendor_code:
                 return r
         return generic
+
+
+    def for_faulted(self) -> FaultedRule | None:
+        """The rule for a Faulted report without an error code a rule knows."""
+        return next(iter(self.of_kind(FaultedRule)), None)
 
 
 def _problems(error: ValidationError, prefix: str = "") -> str:

@@ -1,8 +1,10 @@
-"""Turn ingest's status transitions into error-code alarms.
+"""Turn ingest's status transitions into status alarms: error-code alarms, and the
+Faulted alarm for a connector that says Faulted without a code a rule knows.
 
 Connector 0 is the pile itself (OCPP 1.6): its transitions drive the same rules as a
 connector's, so a pile that reports itself Faulted/InternalError while every connector
-says Available raises the InternalError alarm (issue 11).
+says Available raises the InternalError alarm, and Faulted/NoError the Faulted alarm
+(issue 11).
 
 Work is split by pile: a process takes a transaction-scoped advisory lock on a pile and
 then claims all of its unprocessed transitions, in order. Two maintenance processes so
@@ -13,10 +15,11 @@ by the policy step (maintenance/orders/policy_step.py), not here.
 from __future__ import annotations
 
 import logging
+from itertools import groupby
 
 import psycopg
 
-from maintenance.alarms.lifecycle import hold_while_down, raise_alarm, request_clear
+from maintenance.alarms.lifecycle import STATUS_KINDS, hold_while_down, raise_alarm, request_clear
 from maintenance.policy import Policy
 from maintenance.alarms.rules import ErrorCodeRule, OfflineRule, RuleSet, Scope
 from pilecare.domain import ConnectorStatus, is_down
@@ -40,10 +43,20 @@ def process_status_changes(conn: psycopg.Connection, rules: RuleSet, policy: Pol
                 "RETURNING id, connector_id, time, new_error_code, new_vendor_error_code, new_status",
                 (pile_id,),
             ).fetchall()
-            for _id, connector_id, at, error, vendor, status in sorted(changes):
+            for _id, connector_id, at, error, vendor, status in _in_order(changes):
                 _apply(conn, rules, policy, pile_id, connector_id, at, error, vendor, status)
             handled += len(changes)
     return handled
+
+
+def _in_order(changes: list[tuple]) -> list[tuple]:
+    """In the order ingest recorded them (id), but within one message (one time) the pile's
+    own status (connector 0) after its connectors': an e-stop a connector reports is the
+    pile's alarm, and it, not a second alarm, stands for the pile's Faulted without a code."""
+    ordered = []
+    for _time, group in groupby(sorted(changes), key=lambda c: c[2]):
+        ordered += sorted(group, key=lambda c: (c[1] == 0, c[0]))
+    return ordered
 
 
 def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, error, vendor, status) -> None:
@@ -54,11 +67,11 @@ def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, erro
     down = _pile_down(conn, pile_id, status) if connector_id == 0 else is_down(connector_id, status)
     if down and rule is None:
         hold_while_down(conn, pile_id, connector_id, at=at, note=f"connector still {status} ({error})")
-    # Whatever error-code alarm this connector had, other than the current one, is gone;
-    # for connector 0 that holds the pile-wide alarms (e-stop) the connectors raise, so
-    # those stay while a connector still reports them.
+    # Whatever status alarm this connector had, other than the current one, is gone; for
+    # connector 0 that holds the pile-wide alarms (e-stop) the connectors raise, so those
+    # stay while a connector still reports them.
     for (rule_id,) in () if down else conn.execute(
-            "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind = 'error_code' "
+            f"SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind IN {STATUS_KINDS} "
             "AND state = 'active' AND clear_requested_at IS NULL AND rule_id IS DISTINCT FROM %s",
             (pile_id, connector_id, rule.id if rule else None)).fetchall():
         if connector_id == 0 and _reported(conn, pile_id, rules.by_id(rule_id), by_pile=False):
@@ -68,24 +81,42 @@ def _apply(conn, rules: RuleSet, policy: Policy, pile_id, connector_id, at, erro
     # while the pile itself (connector 0) says it is down.
     if connector_id != 0:
         for (rule_id,) in conn.execute(
-                "SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = 0 AND kind = 'error_code' "
+                f"SELECT rule_id FROM alarms WHERE pile_id = %s AND connector_id = 0 AND kind IN {STATUS_KINDS} "
                 "AND state = 'active' AND clear_requested_at IS NULL", (pile_id,)).fetchall():
             if not _reported(conn, pile_id, rules.by_id(rule_id), by_pile=True) and not _pile_down(conn, pile_id):
                 request_clear(conn, pile_id, 0, rule_id, at=at, note="neither the pile nor a connector reports it any more")
+    detail = {"error_code": error, "vendor_error_code": vendor, "status": status, "connector_id": connector_id}
     if rule is None:
+        faulted = rules.for_faulted() if status == ConnectorStatus.FAULTED.value else None
+        # Faulted without a code a rule knows still cannot charge: its own alarm, unless a
+        # status alarm of this connector already stands for the fault (held above: an error
+        # code's, or this one back within its hold-off).
+        if faulted is not None and not _live(conn, pile_id, connector_id, at):
+            raise_alarm(conn, pile_id, connector_id, faulted, at=at,
+                        clear_after_s=faulted.clear_after_s if faulted.clear_after_s is not None
+                        else policy.clear_after_s,
+                        detail=detail, repeat=True)
         return
     pile_wide = rule.scope is Scope.PILE or connector_id == 0
     raise_alarm(conn, pile_id, 0 if pile_wide else connector_id, rule, at=at,
                 clear_after_s=rule.clear_after_s if rule.clear_after_s is not None else policy.clear_after_s,
-                detail={"error_code": error, "vendor_error_code": vendor, "status": status,
-                        "connector_id": connector_id},
-                repeat=rule.scope is not Scope.PILE)
+                detail=detail, repeat=rule.scope is not Scope.PILE)
+
+
+def _live(conn, pile_id: str, connector_id: int, at) -> bool:
+    """Whether a status alarm of this connector (0 = the pile) is live at `at`: active, its
+    clear not requested or still within its hold-off."""
+    return conn.execute(
+        f"SELECT EXISTS (SELECT 1 FROM alarms WHERE pile_id = %s AND connector_id = %s AND kind IN {STATUS_KINDS} "
+        "AND state = 'active' AND (clear_requested_at IS NULL "
+        "                          OR clear_requested_at + make_interval(secs => clear_after_s) >= %s))",
+        (pile_id, connector_id, at)).fetchone()[0]
 
 
 def _reported(conn, pile_id: str, rule: ErrorCodeRule | None, *, by_pile: bool) -> bool:
     """Whether a connector (and, with `by_pile`, the pile itself) still reports the rule's code."""
-    if rule is None:
-        return False
+    if not isinstance(rule, ErrorCodeRule):
+        return False  # a Faulted alarm is the pile's own report (connector 0), held by its status
     return conn.execute(
         "SELECT EXISTS (SELECT 1 FROM connector_state WHERE pile_id = %(pile)s AND error_code = %(code)s "
         "               AND (%(vendor)s::text IS NULL OR vendor_error_code = %(vendor)s)) "

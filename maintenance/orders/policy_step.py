@@ -26,6 +26,7 @@ import logging
 
 import psycopg
 
+from maintenance.alarms.lifecycle import STATUS_KINDS
 from maintenance.policy import Policy
 from pilecare.domain import Severity
 from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
@@ -56,12 +57,33 @@ def _describe(rule_id: str, detail: dict) -> str:
     return f"Raised by rule {rule_id}" + (f": {seen}" if seen else "")
 
 
+# A connector (0 = the pile) that reports Faulted without a code (an alarm of kind 'faulted')
+# and the error code it reports before or after are one fault: the second alarm joins the
+# open order of the first instead of opening one for another category. The connector 0 and
+# any connector count as the same place (the pile says Faulted, a connector says why).
+_SAME_FAULT = f"""
+SELECT f.id, o.fault_category, o.safety FROM alarms f JOIN work_orders o ON o.id = f.work_order_id
+WHERE f.pile_id = %(pile)s AND f.id <> %(alarm)s AND f.state = 'active'
+  AND f.kind IN {STATUS_KINDS} AND %(kind)s IN {STATUS_KINDS} AND (f.kind = 'faulted') <> (%(kind)s = 'faulted')
+  AND (f.connector_id = %(conn)s OR f.connector_id = 0 OR %(conn)s = 0)
+  AND o.kind = 'corrective' AND o.state NOT IN ('closed', 'cancelled')
+ORDER BY f.id LIMIT 1"""
+
+
+def _what(kind: str, rule_id: str, detail: dict) -> str:
+    """The fault in an order's title: the error code, or Faulted and the code no rule knew."""
+    code = detail.get("error_code")
+    if kind == "faulted":
+        return "Faulted without an error code" if code in (None, "NoError") else f"Faulted ({code})"
+    return code or rule_id
+
+
 def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *, limit: int = 200) -> list[int]:
     """Open or join orders for the alarms that ask for one; return the orders created."""
     created, out_of_service = [], []
     with conn.transaction():
         alarms = conn.execute(
-            "SELECT a.id, a.pile_id, a.connector_id, a.rule_id, a.fault_category, a.severity, a.safety, a.detail, "
+            "SELECT a.id, a.pile_id, a.connector_id, a.kind, a.rule_id, a.fault_category, a.severity, a.safety, a.detail, "
             "       cu.tier "
             "FROM alarms a JOIN piles p ON p.id = a.pile_id JOIN sites s ON s.id = p.site_id "
             "JOIN customers cu ON cu.id = s.customer_id "
@@ -69,18 +91,26 @@ def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *,
             "AND (a.state = 'active' OR a.order_after_s = 0) "
             "AND a.first_seen <= now() - make_interval(secs => a.order_after_s) "
             "ORDER BY a.id LIMIT %s FOR UPDATE OF a SKIP LOCKED", (limit,)).fetchall()
-        for alarm_id, pile_id, connector_id, rule_id, category, severity, safety, detail, tier in alarms:
+        for alarm_id, pile_id, connector_id, kind, rule_id, category, severity, safety, detail, tier in alarms:
             severity = Severity(severity)
             response_h, resolve_h = policy.sla_for(severity, tier, safety)
-            what = detail.get("error_code") or rule_id
+            what = _what(kind, rule_id, detail)
             where = f"connector {connector_id}" if connector_id else "pile"
+            same_fault = conn.execute(_SAME_FAULT, {"alarm": alarm_id, "pile": pile_id, "conn": connector_id,
+                                                    "kind": kind}).fetchone()
             order_id, new = open_corrective(
-                conn, pile_id, category, title=f"{what} on {where}", actor=ACTOR, alarm_id=alarm_id,
-                priority=policy.priority_for(severity, tier, safety), severity=severity.value, safety=safety,
-                description=_describe(rule_id, detail), response_h=response_h, resolve_h=resolve_h,
+                conn, pile_id, same_fault[1] if same_fault else category, title=f"{what} on {where}", actor=ACTOR,
+                alarm_id=alarm_id, priority=policy.priority_for(severity, tier, safety), severity=severity.value,
+                safety=safety, description=_describe(rule_id, detail), response_h=response_h, resolve_h=resolve_h,
                 repeat_days=policy.repeat_days)
+            if same_fault and not new:
+                note(conn, order_id, f"{what} on {where} is the same fault as alarm {same_fault[0]}: "
+                                     f"alarm {alarm_id} ({rule_id}) joins this order", actor=ACTOR)
             if new:
                 created.append(order_id)
+            # A safety fault that joins an order opened without one still takes the pile out
+            # of service and tells the supervisor.
+            if new or (same_fault and not same_fault[2]):
                 if safety:
                     notify(conn, "safety", "supervisor", f"Safety fault {what} on pile {pile_id}: order {order_id}",
                            work_order_id=order_id, pile_id=pile_id)
