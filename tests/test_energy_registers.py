@@ -20,14 +20,15 @@ from tests.devices import Device, wait_for
 PILE = "TP-0001"  # a DC120 pile (tests/factories.py)
 
 
-def publish_register(settings, db, readings: list[tuple[float, float]]) -> datetime:
-    """Publish one message a minute for connector 1, ending now: (register kWh, power kW)
-    each; wait until ingest stored them, then refresh the rollup as housekeeping does.
-    Returns the time of the first message."""
+def publish_register(settings, db, readings: list[tuple[float, float]],
+                     every: timedelta = timedelta(minutes=1)) -> datetime:
+    """Publish one message `every` (a minute) for connector 1, ending now: (register kWh,
+    power kW) each; wait until ingest stored them, then refresh the rollup as housekeeping
+    does. Returns the time of the first message."""
     device = Device(settings)
-    first = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=len(readings))
+    first = datetime.now(timezone.utc).replace(microsecond=0) - every * len(readings)
     for seq, (kwh, kw) in enumerate(readings, start=1):
-        at = (first + timedelta(minutes=seq - 1)).isoformat().replace("+00:00", "Z")
+        at = (first + every * (seq - 1)).isoformat().replace("+00:00", "Z")
         device.telemetry(PILE, seq, ts=at, connectors=1, energy_kwh=kwh, power_kw=kw)
     device.wait_acked()
     device.close()
@@ -99,15 +100,18 @@ def test_it_gives_the_energy_delivered_by_a_register_in_the_rollup_pm_usage_and_
 
 
 def test_a_hundred_kwh_delivered_still_opens_the_pm_order(settings, db, energy_plan, ingest):
-    # Whatever the register does, real usage beyond the threshold is not hidden.
-    publish_register(settings, db, [(100.0, 50.0), (0.0, 50.0), (0.0, 0.0), (60.0, 50.0), (160.0, 50.0)])
+    # Whatever the register does, real usage beyond the threshold is not hidden. Two hours
+    # apart: 100 kWh at 50 kW takes two hours (migration 0025 counts no more than a connector
+    # can deliver in the time between two readings).
+    publish_register(settings, db, [(100.0, 50.0), (0.0, 50.0), (0.0, 0.0), (60.0, 50.0), (160.0, 50.0)],
+                     every=timedelta(hours=2))
     assert pm_usage(db) == pytest.approx(60.0 + 100.0)  # restarted from zero: 60, then 100 more
     assert len(plan(db).created) == 1
 
 
 def test_the_timescale_continuous_aggregate_is_created_with_the_rollup_query_of_plain_postgresql():
-    # Migration 0020 writes the continuous aggregate's query out (SQL cannot import it): they must not drift.
-    migration = resources.files("pilecare.migrations").joinpath("0020_energy_registers.sql").read_text()
+    # Migration 0025 writes the continuous aggregate's query out (SQL cannot import it): they must not drift.
+    migration = resources.files("pilecare.migrations").joinpath("0025_energy_glitches.sql").read_text()
     cagg = " ".join(migration[migration.index("CREATE MATERIALIZED VIEW"):migration.index("WITH NO DATA")].split())
     select_list = storage.ROLLUP_SELECT.strip().splitlines()[1:]  # after the bucket, which differs by backend
     assert [" ".join(line.split()) in cagg for line in select_list] == [True] * len(select_list)
@@ -158,7 +162,7 @@ def test_upgrading_recomputes_every_stored_hour_so_no_history_loses_its_energy()
             # The database as it was before migration 0020: an hour of readings, rolled up without energy.
             conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
                          "applied_at timestamptz NOT NULL DEFAULT now())")
-            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (20, 'held back')")
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (20, 'held back'), (25, 'held back')")
             migrate(conn, settings)
             hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
             for minute, kwh in enumerate((909.948, 0.0, 909.950, 911.0)):
@@ -167,8 +171,8 @@ def test_upgrading_recomputes_every_stored_hour_so_no_history_loses_its_energy()
                              "energy_kwh) VALUES (%s, %s, 1, %s, %s, %s, %s)", (at, PILE, minute, at, at, kwh))
             conn.execute("INSERT INTO telemetry_hourly (bucket, pile_id, connector_id, samples, energy_min_kwh, "
                          "energy_max_kwh) VALUES (%s, %s, 1, 4, 0.0, 911.0)", (hour, PILE))
-            conn.execute("DELETE FROM schema_migrations WHERE version = 20")
-            assert migrate(conn, settings) == ["0020_energy_registers.sql"]
+            conn.execute("DELETE FROM schema_migrations WHERE version IN (20, 25)")
+            assert migrate(conn, settings) == ["0020_energy_registers.sql", "0025_energy_glitches.sql"]
             assert storage.refresh_dirty_rollups(conn) == 1  # housekeeping's next pass
             assert conn.execute("SELECT sum(delivered_kwh) FROM energy_hourly(%s, '-infinity', 'infinity')",
                                 (PILE,)).fetchone()[0] == pytest.approx(1.052)
