@@ -260,9 +260,8 @@ def test_no_glitch_invents_energy_at_an_hour_boundary_or_a_chart_start_between_t
         assert from_there == pytest.approx(sum(kwh for at, kwh in steps if at >= start))
 
 
-def test_a_session_register_still_counts_each_session_from_zero_when_it_restarts_within_tolerance_of_a_glitch(
-        db, fleet):
-    # Sessions of 20.3 and 8.0 kWh, a top-of-range placeholder between them: 28.3 kWh.
+def test_a_session_register_restarting_right_after_a_glitch_still_counts_the_new_session_from_zero(db, fleet):
+    # The end of a session (20.0 → 20.3), a top-of-range placeholder, then a session of 8.0 kWh.
     write_register(db, [20.0, 20.3, 4294967.295, 0.4, 4.0, 8.0], HOUR - timedelta(minutes=3))
     assert rollup_total(db) == pytest.approx(0.3 + 8.0)
 
