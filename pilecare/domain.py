@@ -70,8 +70,9 @@ class PileKind(str, Enum):
 class EnergyRegister(str, Enum):
     """How a pile model's energy register (OCPP Energy.Active.Import.Register) behaves: a
     per-model setting (`pile_models.energy_register`) the meter rule judges it by. Energy
-    delivered needs no setting: one definition copes with all three (migration 0020's
-    `energy_step`). Source: the domain brief's field realities, issue 11 item 4.
+    delivered needs no setting: one definition copes with all three and with glitches
+    (migration 0025's `energy_walk`). Source: the domain brief's field realities, issue 11
+    item 4.
     """
 
     LIFETIME = "lifetime"        # counts up for the pile's life; going down is a fault

@@ -2,7 +2,7 @@
 
 TimescaleDB (production, docker-compose): `telemetry` is a hypertable with compression
 and retention policies, and `telemetry_hourly` is a continuous aggregate (created by
-migration 0020 with this module's rollup query, whose energy aggregates it defines).
+migration 0025 with this module's rollup query, whose energy aggregate it defines).
 
 Plain PostgreSQL (dev and CI machines, where the extension cannot be installed):
 `telemetry` is range-partitioned by day with partitions created ahead and a DEFAULT
@@ -71,17 +71,16 @@ SELECT {bucket} AS bucket, pile_id, connector_id,
        avg(current_a)  AS current_avg_a,
        min(energy_kwh) AS energy_min_kwh,
        max(energy_kwh) AS energy_max_kwh,
-       (energy_register(time, energy_kwh))[1] AS energy_delivered_kwh,
-       (energy_register(time, energy_kwh))[2] AS energy_first_kwh,
-       (energy_register(time, energy_kwh))[3] AS energy_last_kwh
+       energy_register(time, energy_kwh) AS energy_summary
 FROM telemetry
 """
-# energy_register is migration 0020's aggregate (computed once for the three columns): energy
-# delivered is defined once, there (energy_step), and read through energy_hourly()/energy_steps().
+# energy_register is migration 0025's aggregate: the hour's register readings summarised for the
+# walk that defines energy delivered once (energy_walk, which ignores glitches), read through
+# energy_hourly()/energy_steps(), never summed from this column directly.
 ROLLUP_COLUMNS = (
     "samples", "power_avg_kw", "power_max_kw", "temp_avg_c", "temp_max_c",
     "voltage_avg_v", "current_avg_a", "energy_min_kwh", "energy_max_kwh",
-    "energy_delivered_kwh", "energy_first_kwh", "energy_last_kwh",
+    "energy_summary",
 )
 
 
@@ -194,7 +193,7 @@ def _create_timescale(conn: psycopg.Connection, settings: Settings) -> None:
         )
     )
     # telemetry_hourly, the continuous aggregate of ROLLUP_SELECT, is created by migration
-    # 0020: its energy columns use the aggregates that migration defines.
+    # 0025: its energy column uses the aggregate that migration defines.
 
 
 def _partition_name(day: date) -> str:

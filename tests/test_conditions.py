@@ -246,6 +246,57 @@ def test_a_lifetime_register_that_goes_back_to_a_lower_reading_still_raises_at_o
     assert alarms(db, "meter") == [(fleet[0], 1, "active")]
 
 
+def read_register(db, pile, readings: list[float]):
+    """Connector 1 charging while its register sends `readings` a minute apart, ending now: each
+    stored as ingest stores it (telemetry and the latest state) and the rules evaluated."""
+    rules = ruleset(METER)
+    for i, energy in enumerate(readings):
+        db.execute("INSERT INTO telemetry (time, pile_id, connector_id, seq, device_ts, received_at, status, power_kw, "
+                   "energy_kwh) SELECT t, %s, 1, %s, t, t, 'Charging', 11.0, %s FROM (SELECT now() - "
+                   "make_interval(mins => %s) AS t) x", (pile, i, energy, len(readings) - 1 - i))
+        report(db, pile, energy_kwh=energy)
+        evaluate(db, rules)
+
+
+GLITCHES = {  # issue 11, item 4: what a register sends between 909.948 and 909.950
+    "a_placeholder_at_the_top_of_the_range": [4294967.295],
+    "a_placeholder_of_nines": [999999.999],
+    "a_one_off_tiny_reading": [0.001],
+    "a_small_step_back": [909.0],
+    "two_different_glitches_in_a_row": [4294967.295, 0.001],
+    "the_same_placeholder_twice": [4294967.295, 4294967.295],
+}
+
+
+@pytest.mark.parametrize("glitch", GLITCHES.values(), ids=GLITCHES.keys())
+def test_a_register_glitch_while_charging_is_no_meter_fault(db, fleet, glitch):
+    read_register(db, fleet[0], [909.9, 909.948] + glitch + [909.950, 911.0])
+    assert alarms(db, "meter") == []
+
+
+def test_a_lifetime_register_that_goes_backwards_and_counts_on_from_there_raises_once_the_next_reading_confirms_it(
+        db, fleet):
+    read_register(db, fleet[0], [20.0, 20.3, 0.4])
+    assert alarms(db, "meter") == []  # one low reading may be a glitch
+    read_register(db, fleet[0], [0.5])
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+    detail = db.execute("SELECT detail FROM alarms WHERE rule_id = 'meter'").fetchone()[0]
+    assert (detail["reason"], detail["from_kwh"], detail["to_kwh"]) == ("register went backwards", 20.3, 0.5)
+
+
+def test_a_session_register_that_restarts_through_a_glitch_is_no_fault(db, fleet):
+    register_of(db, fleet[0], "session")
+    read_register(db, fleet[0], [20.0, 20.3, 4294967.295, 0.4, 0.5, 0.9])
+    assert alarms(db, "meter") == []
+
+
+def test_a_lifetime_register_stalled_behind_a_glitch_is_still_a_meter_fault(db, fleet):
+    read_register(db, fleet[0], [909.948, 909.948, 4294967.295, 909.948])
+    age_clocks(db, 301)
+    read_register(db, fleet[0], [909.948])
+    assert alarms(db, "meter") == [(fleet[0], 1, "active")]
+
+
 def test_a_session_end_register_still_for_an_hour_of_charging_is_no_fault_when_it_moves_at_the_end(db, fleet):
     register_of(db, fleet[0], "session_end")
     rules = ruleset(METER)

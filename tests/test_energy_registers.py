@@ -20,14 +20,15 @@ from tests.devices import Device, wait_for
 PILE = "TP-0001"  # a DC120 pile (tests/factories.py)
 
 
-def publish_register(settings, db, readings: list[tuple[float, float]]) -> datetime:
-    """Publish one message a minute for connector 1, ending now: (register kWh, power kW)
-    each; wait until ingest stored them, then refresh the rollup as housekeeping does.
-    Returns the time of the first message."""
+def publish_register(settings, db, readings: list[tuple[float, float]],
+                     every: timedelta = timedelta(minutes=1)) -> datetime:
+    """Publish one message `every` (a minute) for connector 1, ending now: (register kWh,
+    power kW) each; wait until ingest stored them, then refresh the rollup as housekeeping
+    does. Returns the time of the first message."""
     device = Device(settings)
-    first = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=len(readings))
+    first = datetime.now(timezone.utc).replace(microsecond=0) - every * len(readings)
     for seq, (kwh, kw) in enumerate(readings, start=1):
-        at = (first + timedelta(minutes=seq - 1)).isoformat().replace("+00:00", "Z")
+        at = (first + every * (seq - 1)).isoformat().replace("+00:00", "Z")
         device.telemetry(PILE, seq, ts=at, connectors=1, energy_kwh=kwh, power_kw=kw)
     device.wait_acked()
     device.close()
@@ -99,15 +100,18 @@ def test_it_gives_the_energy_delivered_by_a_register_in_the_rollup_pm_usage_and_
 
 
 def test_a_hundred_kwh_delivered_still_opens_the_pm_order(settings, db, energy_plan, ingest):
-    # Whatever the register does, real usage beyond the threshold is not hidden.
-    publish_register(settings, db, [(100.0, 50.0), (0.0, 50.0), (0.0, 0.0), (60.0, 50.0), (160.0, 50.0)])
+    # Whatever the register does, real usage beyond the threshold is not hidden. Two hours
+    # apart: 100 kWh at 50 kW takes two hours (migration 0025 counts no more than a connector
+    # can deliver in the time between two readings).
+    publish_register(settings, db, [(100.0, 50.0), (0.0, 50.0), (0.0, 0.0), (60.0, 50.0), (160.0, 50.0)],
+                     every=timedelta(hours=2))
     assert pm_usage(db) == pytest.approx(60.0 + 100.0)  # restarted from zero: 60, then 100 more
     assert len(plan(db).created) == 1
 
 
 def test_the_timescale_continuous_aggregate_is_created_with_the_rollup_query_of_plain_postgresql():
-    # Migration 0020 writes the continuous aggregate's query out (SQL cannot import it): they must not drift.
-    migration = resources.files("pilecare.migrations").joinpath("0020_energy_registers.sql").read_text()
+    # Migration 0025 writes the continuous aggregate's query out (SQL cannot import it): they must not drift.
+    migration = resources.files("pilecare.migrations").joinpath("0025_energy_glitches.sql").read_text()
     cagg = " ".join(migration[migration.index("CREATE MATERIALIZED VIEW"):migration.index("WITH NO DATA")].split())
     select_list = storage.ROLLUP_SELECT.strip().splitlines()[1:]  # after the bucket, which differs by backend
     assert [" ".join(line.split()) in cagg for line in select_list] == [True] * len(select_list)
@@ -158,7 +162,7 @@ def test_upgrading_recomputes_every_stored_hour_so_no_history_loses_its_energy()
             # The database as it was before migration 0020: an hour of readings, rolled up without energy.
             conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
                          "applied_at timestamptz NOT NULL DEFAULT now())")
-            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (20, 'held back')")
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (20, 'held back'), (25, 'held back')")
             migrate(conn, settings)
             hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
             for minute, kwh in enumerate((909.948, 0.0, 909.950, 911.0)):
@@ -167,11 +171,138 @@ def test_upgrading_recomputes_every_stored_hour_so_no_history_loses_its_energy()
                              "energy_kwh) VALUES (%s, %s, 1, %s, %s, %s, %s)", (at, PILE, minute, at, at, kwh))
             conn.execute("INSERT INTO telemetry_hourly (bucket, pile_id, connector_id, samples, energy_min_kwh, "
                          "energy_max_kwh) VALUES (%s, %s, 1, 4, 0.0, 911.0)", (hour, PILE))
-            conn.execute("DELETE FROM schema_migrations WHERE version = 20")
-            assert migrate(conn, settings) == ["0020_energy_registers.sql"]
+            conn.execute("DELETE FROM schema_migrations WHERE version IN (20, 25)")
+            assert migrate(conn, settings) == ["0020_energy_registers.sql", "0025_energy_glitches.sql"]
             assert storage.refresh_dirty_rollups(conn) == 1  # housekeeping's next pass
             assert conn.execute("SELECT sum(delivered_kwh) FROM energy_hourly(%s, '-infinity', 'infinity')",
                                 (PILE,)).fetchone()[0] == pytest.approx(1.052)
     finally:
         services.drop_database(name)
 
+
+
+# --- register glitches (issue 11, item 4, reviewer's finding): a reading no meter could have
+# made counts nothing, and the register goes on from the last trusted reading.
+
+GLITCHES = {
+    "a_placeholder_at_the_top_of_the_range": [4294967.295],  # 0xFFFFFFFF Wh in kWh
+    "a_placeholder_of_nines": [999999.999],
+    "a_one_off_tiny_reading": [0.001],
+    "a_small_step_back": [909.0],  # whole-kWh rounding
+}
+
+
+@pytest.mark.parametrize("glitch", GLITCHES.values(), ids=GLITCHES.keys())
+def test_a_glitch_counts_about_1_05_kwh_opens_no_pm_order_and_puts_no_spike_in_the_charts(
+        settings, db, energy_plan, ingest, api, glitch):
+    first = publish_register(settings, db, [(909.948, 11.0), (glitch[0], 11.0), (909.950, 11.0), (911.0, 11.0)])
+    assert rollup_total(db) == pytest.approx(1.052)
+    assert pm_usage(db) == pytest.approx(1.052)
+    assert plan(db).created == []
+    assert db.execute("SELECT count(*) FROM work_orders").fetchone()[0] == 0
+    for bucket in ("1h", "1m"):
+        assert chart_total(api, first, bucket) == pytest.approx(1.052)
+        assert max(b["energy_delivered_kwh"] or 0 for b in chart(api, first, bucket)) <= 1.052 + 1e-9
+
+
+def chart(api, first: datetime, bucket: str) -> list[dict]:
+    return api.get(f"/piles/{PILE}/telemetry", params={
+        "from": (first - timedelta(hours=1)).isoformat(), "to": (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(),
+        "bucket": bucket, "connector_id": 1}).json()["data"]
+
+
+def write_register(db, readings: list[float], first: datetime) -> list[datetime]:
+    """Readings of connector 1 one a minute from `first`, written as ingest stores them, then
+    rolled up; returns their times."""
+    times = [first + timedelta(minutes=i) for i in range(len(readings))]
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO telemetry (time, pile_id, connector_id, seq, device_ts, received_at, energy_kwh) "
+                        "VALUES (%s, %s, 1, %s, %s, %s, %s)",
+                        [(at, PILE, i, at, at, kwh) for i, (at, kwh) in enumerate(zip(times, readings))])
+    storage.refresh_rollups(db, times[0], times[-1])
+    return times
+
+
+MEMBERS = {  # what comes between 909.948 and 909.950 → 911.0, and what is delivered
+    "0xFFFFFFFF_Wh": ([4294967.295], 1.052),
+    "0x7FFFFFFF_Wh": ([2147483.647], 1.052),
+    "0xFFFFFF_Wh": ([16777.215], 1.052),
+    "0xFFFF_kWh": ([65535.0], 1.052),
+    "nines": ([999999.999], 1.052),
+    "a_tiny_reading": ([0.001], 1.052),
+    "a_step_back": ([909.0], 1.052),
+    "two_different_glitches_in_a_row": ([4294967.295, 0.001], 1.052),
+    "the_same_placeholder_twice": ([4294967.295, 4294967.295], 1.050),  # a new baseline, then back: 0.002 unseen
+    "the_same_tiny_reading_twice": ([0.001, 0.001], 1.051),  # confirmed: a restart counting its 0.001
+    "two_steps_back": ([909.0, 909.2], 1.052),
+    "a_0_placeholder_and_a_glitch": ([0.0, 4294967.295], 1.052),
+}
+HOUR = datetime(2025, 3, 4, 10, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("minutes_before_the_hour", [5, 2, 1, 0])
+@pytest.mark.parametrize("glitch,delivered", MEMBERS.values(), ids=MEMBERS.keys())
+def test_no_glitch_invents_energy_at_an_hour_boundary_or_a_chart_start_between_two_readings(
+        db, fleet, glitch, delivered, minutes_before_the_hour):
+    # A lifetime register resting at 909.948, the glitch, then 909.950 and 911.0; the glitch
+    # falls in the hour's last minutes, right at its end, or opens the next hour.
+    readings = [909.948] * 5 + glitch + [909.950, 911.0]
+    first = HOUR - timedelta(minutes=5 + minutes_before_the_hour)
+    times = write_register(db, readings, first)
+    counted = db.execute("SELECT array_agg(delivered_kwh ORDER BY bucket) FROM energy_hourly(%s, '-infinity', "
+                         "'infinity')", (PILE,)).fetchone()[0]
+    assert sum(counted) == pytest.approx(delivered) and max(counted) <= delivered + 1e-9
+    steps = db.execute("SELECT at, delivered_kwh FROM energy_steps(%s, '-infinity', 'infinity')", (PILE,)).fetchall()
+    assert sum(kwh for at, kwh in steps if at > times[4]) == pytest.approx(delivered)
+    for start in times[4:]:  # a sub-hour chart starting at any reading, the seam of rollup and raw
+        from_there = db.execute("SELECT coalesce(sum(delivered_kwh), 0) FROM energy_steps(%s, %s, 'infinity')",
+                                (PILE, start)).fetchone()[0]
+        assert from_there == pytest.approx(sum(kwh for at, kwh in steps if at >= start))
+
+
+def test_a_session_register_restarting_right_after_a_glitch_still_counts_the_new_session_from_zero(db, fleet):
+    # The end of a session (20.0 → 20.3), a top-of-range placeholder, then a session of 8.0 kWh.
+    write_register(db, [20.0, 20.3, 4294967.295, 0.4, 4.0, 8.0], HOUR - timedelta(minutes=3))
+    assert rollup_total(db) == pytest.approx(0.3 + 8.0)
+
+
+def test_a_register_that_really_restarts_counts_what_it_delivered_after_the_restart(db, fleet):
+    write_register(db, [500.0, 500.5, 0.3, 1.5, 3.0], HOUR - timedelta(minutes=2))
+    assert rollup_total(db) == pytest.approx(0.5 + 3.0)
+
+
+def test_no_hour_counts_more_than_a_connector_can_deliver_whatever_the_register_sends(db, fleet):
+    # A register gone mad: every reading a glitch of some kind, for two hours.
+    readings = [909.948, 4294967.295, 0.001, 65535.0, 909.0, 999999.999, 2147483.647, 0.002] * 15
+    write_register(db, readings, HOUR - timedelta(minutes=60))
+    hours = db.execute("SELECT delivered_kwh FROM energy_hourly(%s, '-infinity', 'infinity')", (PILE,)).fetchall()
+    assert max(h[0] for h in hours) <= 2000.0  # the device contract's most a connector can deliver in an hour
+
+
+def test_upgrading_to_0025_recomputes_hours_a_glitch_had_spiked():
+    name, url = services.create_database()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            settings = Settings(database_url=url, timescale="off")
+            conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                         "applied_at timestamptz NOT NULL DEFAULT now())")
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (25, 'held back')")
+            migrate(conn, settings)
+            hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+            for minute, kwh in enumerate((909.948, 4294967.295, 909.950, 911.0)):
+                at = hour + timedelta(minutes=minute)
+                conn.execute("INSERT INTO telemetry (time, pile_id, connector_id, seq, device_ts, received_at, "
+                             "energy_kwh) VALUES (%s, %s, 1, %s, %s, %s, %s)", (at, PILE, minute, at, at, kwh))
+            conn.execute("INSERT INTO telemetry_hourly (bucket, pile_id, connector_id, samples, energy_delivered_kwh, "
+                         "energy_first_kwh, energy_last_kwh) SELECT %s, pile_id, connector_id, count(*), "
+                         "(energy_register(time, energy_kwh))[1], (energy_register(time, energy_kwh))[2], "
+                         "(energy_register(time, energy_kwh))[3] FROM telemetry GROUP BY 2, 3", (hour,))
+            assert conn.execute("SELECT sum(delivered_kwh) FROM energy_hourly(%s, '-infinity', 'infinity')",
+                                (PILE,)).fetchone()[0] > 4_000_000  # the spike 0020 rolled up
+            conn.execute("DELETE FROM schema_migrations WHERE version = 25")
+            assert migrate(conn, settings) == ["0025_energy_glitches.sql"]
+            assert storage.refresh_dirty_rollups(conn) == 1  # housekeeping's next pass
+            assert conn.execute("SELECT sum(delivered_kwh) FROM energy_hourly(%s, '-infinity', 'infinity')",
+                                (PILE,)).fetchone()[0] == pytest.approx(1.052)
+    finally:
+        services.drop_database(name)

@@ -198,7 +198,7 @@ def telemetry(
             "FROM telemetry WHERE pile_id = %(pile)s AND time >= %(start)s AND time < %(end)s" + connector)
         energy = ("SELECT date_bin(%(size)s, at, TIMESTAMPTZ '2000-01-01') AS bucket, connector_id, "
                   "sum(delivered_kwh) AS kwh FROM energy_steps(%(pile)s, %(start)s, %(end)s)")
-    # Energy delivered is migration 0020's one definition (energy_hourly, energy_steps), never
+    # Energy delivered is migration 0025's one definition (energy_hourly, energy_steps), never
     # max − min of the register: that would chart a reboot's 0 placeholder or a session
     # register's restart as a whole lifetime delivered (docs/kpi.md).
     rows = conn.execute(

@@ -140,8 +140,14 @@ def _meter(rule: MeterRule, snap: Snapshot, conn, pending) -> dict:
     A 0 is a placeholder (after a reboot, between sessions), never a step backwards, but a
     register stuck at 0 while power flows is stalled like any other. A register that moves
     in steps of `energy_resolution_kwh` is stalled only once power × time held should have
-    moved it twice over, so whole-kWh registers on a slow charge are not a fault."""
+    moved it twice over, so whole-kWh registers on a slow charge are not a fault.
+
+    A register that moved is judged by its trusted reading (`_trusted_registers`), not the
+    latest raw one (issue 11, item 4): a placeholder at the top of the range, a one-off tiny
+    reading or a small step back is no fault, while a register that went backwards and went
+    on from there (the next reading confirms it) still raises at once."""
     found = {}
+    trusted = _trusted_registers(rule, snap, conn, pending)
     for c in snap.live_connectors():
         key, energy = (c["pile_id"], c["connector_id"]), c["energy_kwh"]
         if energy is None:
@@ -152,6 +158,13 @@ def _meter(rule: MeterRule, snap: Snapshot, conn, pending) -> dict:
         reading = max(energy, 0.0)
         flowing = c["status"] == "Charging" and (c["power_kw"] or 0) >= rule.min_power_kw
         since, anchor = pending.get(key, (None, None))[:2]
+        if key in trusted:
+            reading, new_baseline_above = trusted[key]
+            if new_baseline_above and flowing and anchor is not None and reading > anchor:
+                # An impossible jump the register then repeated (a placeholder twice): it may
+                # come back or count on from there; judge it when it does.
+                found[key] = Finding(Verdict.WAIT)
+                continue
         moved = anchor is not None and reading > 0 and abs(reading - anchor) > rule.min_step_kwh
         if register is EnergyRegister.SESSION_END:
             found[key] = _session_end(rule, snap, c, since, anchor, reading, flowing, moved)
@@ -172,6 +185,24 @@ def _meter(rule: MeterRule, snap: Snapshot, conn, pending) -> dict:
         else:
             found[key] = Finding(Verdict.RAISE, detail={"register_kwh": energy, "power_kw": c["power_kw"]})
     return found
+
+
+def _trusted_registers(rule: MeterRule, snap: Snapshot, conn, pending) -> dict:
+    """{(pile, connector): (trusted kWh, whether it is a new baseline above)} for the registers
+    that moved (or have no anchor yet), by migration 0025's walk over their latest readings
+    (energy_trusted): the same definition energy delivered uses. Registers with too few
+    readings to trust are left out (judged by their raw reading)."""
+    keys = [(c["pile_id"], c["connector_id"]) for c in snap.live_connectors()
+            if (c["energy_kwh"] or 0) > 0 and (
+                (anchor := pending.get((c["pile_id"], c["connector_id"]), (None, None))[1]) is None
+                or abs(c["energy_kwh"] - anchor) > rule.min_step_kwh)]
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT k.pile_id, k.connector_id, w[2], w[6] = 2 FROM unnest(%s::text[], %s::smallint[]) AS k(pile_id, "
+        "connector_id) CROSS JOIN LATERAL energy_trusted(k.pile_id, k.connector_id) AS w WHERE w[2] IS NOT NULL",
+        ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+    return {(pile, connector): (kwh, above) for pile, connector, kwh, above in rows}
 
 
 def _session_end(rule: MeterRule, snap: Snapshot, c: dict, since, anchor, reading, flowing, moved) -> Finding:

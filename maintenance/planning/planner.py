@@ -15,9 +15,9 @@ its last closed preventive order), else since commissioning, installation or
 registration, in that order. One query for the fleet; per pile, index ranges of the
 hourly rollup and of the events (never a scan of its telemetry):
 - energy: energy delivered by the pile's connectors in the hours since, from the hourly
-  rollup through `energy_hourly()` (migration 0020: the one definition of energy delivered,
-  which copes with registers that restart, move only at session end or report a 0
-  placeholder after a reboot; docs/kpi.md);
+  rollup through `energy_hourly()` (migrations 0020 and 0025: the one definition of energy
+  delivered, which copes with registers that restart, move only at session end, report a 0
+  placeholder after a reboot or glitch; docs/kpi.md);
 - sessions and plug cycles: `session_started` and `connector_plugged` events, by
   receive time, so a late upload of buffered events is still counted;
 - operating hours: hours in which the pile reported at all (power-on hours, as an hour
@@ -166,8 +166,8 @@ LEFT JOIN LATERAL (
       AND e.type IN ('session_started', 'connector_plugged')
 ) ev ON true
 LEFT JOIN LATERAL (
-    -- Migration 0020's one definition of energy delivered (register resets, reboot
-    -- placeholders and session registers included), summed over the hours since.
+    -- Migration 0025's one definition of energy delivered (register resets, reboot
+    -- placeholders, session registers and glitches included), summed over the hours since.
     SELECT sum(e.delivered_kwh) AS energy,
            sum(e.delivered_kwh) FILTER (WHERE e.bucket >= w.recent_from) AS energy_recent
     FROM energy_hourly(w.pile_id, w.since, %(now)s) e
