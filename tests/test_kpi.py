@@ -55,6 +55,34 @@ def test_a_retained_last_will_replayed_on_subscribe_is_no_outage(db, port):
     assert period.availability == pytest.approx(21 / 24, abs=1e-4)
 
 
+def pile_status(db, pile, at, old, new):
+    db.execute("INSERT INTO connector_status_changes (pile_id, connector_id, time, old_status, new_status, "
+               "new_error_code) VALUES (%s, 0, %s, %s, %s, 'InternalError')", (pile, at, old, new))
+
+
+def test_a_pile_faulted_as_a_whole_takes_its_ports_down_though_they_say_available(db, port):
+    # Connector 0 Faulted from 02:00 to 05:00 while the port says Available (issue 11, item 1):
+    # three more hours down beside the port's own 06:00-09:00.
+    pile_status(db, port, h(2), None, "Faulted")
+    pile_status(db, port, h(5), "Faulted", "Available")
+    assert kpi.compute(db, START, END).availability == pytest.approx(18 / 24, abs=1e-4)
+    [period] = kpi.series(db, [(START, END)])
+    assert period.availability == pytest.approx(18 / 24, abs=1e-4)
+
+
+def test_a_pile_outage_overlapping_its_ports_own_counts_once(db, port):
+    pile_status(db, port, h(7), None, "Unavailable")
+    pile_status(db, port, h(10), "Unavailable", "Available")
+    assert kpi.compute(db, START, END).availability == pytest.approx(20 / 24, abs=1e-4)
+
+
+def test_a_pile_down_as_a_whole_with_no_change_in_the_period_is_down_throughout(db, port):
+    db.execute("UPDATE pile_state SET status = 'Faulted', error_code = 'InternalError' WHERE pile_id = %s", (port,))
+    assert kpi.compute(db, START, END).availability == 0
+    [period] = kpi.series(db, [(START, END)])
+    assert period.availability == 0
+
+
 def order(db, pile, created, **columns):
     cols = ["kind", "pile_id", "fault_category", "title", "created_by", "created_at", *columns]
     values = ["corrective", pile, columns.pop("category", "thermal"), "t", "test", created, *columns.values()]
@@ -114,6 +142,13 @@ def troubles(db, fleet, port):
         change(db, c, connector, h(at), old, new)
     for pile in (e, f):
         change(db, pile, 1, h(-24 * 40), None, "Available")
+    # The piles themselves (connector 0): b Faulted across the week's start, e Unavailable from before
+    # the month into it, f Faulted now with no change since.
+    for pile, at, old, new in ((b, 20, None, "Faulted"), (b, 26, "Faulted", "Available"),
+                               (e, -24 * 3, None, "Unavailable"), (e, 5, "Unavailable", "Available")):
+        db.execute("INSERT INTO connector_status_changes (pile_id, connector_id, time, old_status, new_status, "
+                   "new_error_code) VALUES (%s, 0, %s, %s, %s, 'NoError')", (pile, h(at), old, new))
+    db.execute("UPDATE pile_state SET status = 'Faulted', error_code = 'InternalError' WHERE pile_id = %s", (f,))
     # a offline over its fault (overlapping causes); b offline twice in a row over its fault's end; c offline
     # before its ports first reported (not counted); e offline since.
     db.execute("INSERT INTO connectivity_events (pile_id, received_at, online) VALUES "

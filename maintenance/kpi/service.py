@@ -16,7 +16,8 @@ spelled out in docs/kpi.md and below.
 - PM compliance: of the preventive orders due in the period, the share completed by their
   due date; cancelled orders and open ones not yet due are left out. The rule is defined
   once, in `maintenance.kpi.pm_compliance`, which `GET /maintenance/compliance` reads too.
-- availability (uptime): share of port-time a connector was not Faulted or Unavailable
+- availability (uptime): share of port-time a connector was not Faulted or Unavailable (nor
+  its pile as a whole, connector 0: a pile Faulted takes every port down)
   and its pile was not offline (nor silent beyond 3 reporting intervals), over the port-time
   with known state, from each port's first report (NEVI: > 97 %).
   Outages inside planned maintenance windows are not counted against it (California's rule).
@@ -170,9 +171,26 @@ status_down AS (
 ),
 scope_piles AS (SELECT DISTINCT pile_id, site_id FROM ports),
 {OFFLINE_SPANS},
+pile_changes AS (  -- the pile's own status (connector 0): down, it takes every port down
+    SELECT c.pile_id, c.time, coalesce(c.old_status IN {_DOWN}, false) AS was_down,
+           c.new_status IN {_DOWN} AS is_down, lead(c.time) OVER w AS next, row_number() OVER w AS n
+    FROM connector_status_changes c JOIN scope_piles USING (pile_id)
+    WHERE c.connector_id = 0 AND c.time >= %(s)s AND {_OUTAGE_CHANGE}
+    WINDOW w AS (PARTITION BY c.pile_id ORDER BY c.time, c.id)
+),
+pile_down AS (
+    SELECT pile_id, time AS a, coalesce(next, %(e)s) AS b FROM pile_changes WHERE is_down AND time < %(e)s
+    UNION ALL
+    SELECT pile_id, %(s)s, time FROM pile_changes WHERE n = 1 AND was_down
+    UNION ALL
+    SELECT ps.pile_id, %(s)s, %(e)s FROM pile_state ps JOIN scope_piles USING (pile_id)
+    WHERE ps.status IN {_DOWN} AND NOT EXISTS (SELECT 1 FROM pile_changes c WHERE c.pile_id = ps.pile_id)
+),
 spans AS (  -- every outage span of a port, clipped to when its state is known
     SELECT d.pile_id, d.connector_id, d.status, greatest(d.a, p.known_from) AS a, least(d.b, %(e)s) AS b
     FROM (SELECT pile_id, connector_id, true AS status, a, b FROM status_down
+          UNION ALL
+          SELECT d.pile_id, p.connector_id, true, d.a, d.b FROM pile_down d JOIN ports p USING (pile_id)
           UNION ALL
           SELECT o.pile_id, p.connector_id, false, o.a, o.b FROM offline o JOIN ports p USING (pile_id)) d
     JOIN ports p USING (pile_id, connector_id)
@@ -415,9 +433,32 @@ offline AS (
     JOIN pile_models m ON m.id = p.model_id CROSS JOIN periods k
     WHERE ps.online AND {SILENT_FROM} <= now()
 ),
+pile_changes AS (  -- the pile's own status (connector 0): down, it takes every port down
+    SELECT c.pile_id, c.time, coalesce(c.old_status IN {_DOWN}, false) AS was_down,
+           c.new_status IN {_DOWN} AS is_down, lead(c.time) OVER w AS next,
+           {_BUCKET.format("c.time")} AS bucket, coalesce({_BUCKET.format("lag(c.time) OVER w")}, 0) AS prev_bucket
+    FROM connector_status_changes c JOIN scope_piles USING (pile_id)
+    WHERE c.connector_id = 0 AND c.time >= %(s0)s AND {_OUTAGE_CHANGE}
+    WINDOW w AS (PARTITION BY c.pile_id ORDER BY c.time, c.id)
+),
+pile_down AS (
+    SELECT k.i, c.pile_id, c.time AS a, coalesce(c.next, k.e) AS b
+    FROM pile_changes c JOIN periods k ON k.i = c.bucket AND c.time < k.e WHERE c.is_down
+    UNION ALL
+    SELECT k.i, c.pile_id, k.s, c.time
+    FROM pile_changes c JOIN periods k ON k.i > c.prev_bucket AND k.i <= c.bucket WHERE c.was_down
+    UNION ALL
+    SELECT k.i, ps.pile_id, k.s, k.e
+    FROM pile_state ps JOIN scope_piles USING (pile_id)
+    LEFT JOIN (SELECT pile_id, max(bucket) AS last FROM pile_changes GROUP BY 1) l USING (pile_id)
+    JOIN periods k ON k.i > coalesce(l.last, 0)
+    WHERE ps.status IN {_DOWN}
+),
 spans AS (  -- every outage span of a port in a period, clipped to when its state is known
     SELECT d.i, d.pile_id, d.connector_id, d.status, greatest(d.a, x.known_from) AS a, least(d.b, k.e) AS b
     FROM (SELECT i, pile_id, connector_id, true AS status, a, b FROM status_down
+          UNION ALL
+          SELECT d.i, d.pile_id, p.connector_id, true, d.a, d.b FROM pile_down d JOIN ports p USING (pile_id)
           UNION ALL
           SELECT o.i, o.pile_id, p.connector_id, false, o.a, o.b FROM offline o JOIN ports p USING (pile_id)) d
     JOIN ports p USING (pile_id, connector_id) JOIN periods k USING (i)
