@@ -21,11 +21,13 @@ and only in ways that keep what the pile said and invent nothing:
 - no connectors at all is a message about the pile alone;
 - a sequence number that is no integer in 0 … 2^63−1 is stored as NO_SEQ (-1): the
   message is kept, and sequence accounting leaves it out;
-- `ts` with an offset of hours only (`+08`) gets its minutes; a Unix time (number or
-  digits) is read as seconds (milliseconds above 10^11) since 1970 in UTC.
+- a zone spelt otherwise (`+08`, `+8`, ` +08:00`, `+08:00:00`, ` UTC`, `GMT`) is written as
+  RFC 3339 with the same offset; a Unix time (number or digits) is read as seconds
+  (milliseconds above 10^11) since 1970 in UTC; telemetry whose `ts` names no time at all
+  (or has none) is stored at receive time, its clock flagged (UNREADABLE_TIME).
 
-Anything else (not JSON, not an object, `v` other than 1, a `ts` that names no time, a
-topic/payload pile mismatch) stays a dead letter. Every repair is listed, so ingest can
+Anything else (not JSON, not an object, `v` other than 1, an event or ack whose time names
+no time, a topic/payload pile mismatch) stays a dead letter. Every repair is listed, so ingest can
 report them as one data-quality problem (`invalid_field`) with the raw message.
 """
 from __future__ import annotations
@@ -43,7 +45,15 @@ from pilecare.domain import ConnectorStatus
 NO_SEQ = -1  # telemetry.seq of a message whose sequence number could not be read
 _MAX_ATTEMPTS = 6  # a repair can uncover a problem the model checks only afterwards
 _STATUSES = {s.value.lower(): s.value for s in ConnectorStatus}
-_OFFSET_HOURS = re.compile(r"([+-]\d{2})$")
+# The end of a time of day and a zone as firmware writes it: "…21 UTC", "…21GMT", "…21 +08",
+# "…21+8", "…21+0800", "…21+08:00:00"; the offset is kept, only its spelling changes.
+_ZONE = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:(UTC|GMT|Z)|([+-])(\d{1,2})(?::?(\d{2}))?(?::00)?)$",
+                   re.IGNORECASE)
+# A device time nothing can be read from. Telemetry keeps its status all the same: stored at
+# receive time (this is far outside the clock tolerance), the pile's clock flagged as skewed,
+# and redeliveries still de-duplicated on (pile, seq, this time). Events and acks, whose time
+# is their meaning, stay dead letters.
+UNREADABLE_TIME = "1970-01-01T00:00:00Z"
 _UNIX = re.compile(r"\d{9,13}(\.\d+)?")
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
@@ -66,7 +76,7 @@ def _measurements(model) -> set[str]:
     return {name for name, f in model.model_fields.items() if f.annotation == (float | None)}
 
 
-_CONNECTOR = (_limits(protocol.ConnectorReading), _measurements(protocol.ConnectorReading))
+_CONNECTOR = (_limits(protocol.ConnectorReading), _measurements(protocol.ConnectorReading), False)
 
 
 def clean_text(value: str) -> str:
@@ -91,7 +101,7 @@ def salvage(model: type[BaseModel], payload: bytes) -> tuple[BaseModel, list[str
         if isinstance(data.get("seq"), int) and not isinstance(data["seq"], bool) and data["seq"] < 0:
             repairs.append(f"seq {data['seq']}: below 0; stored without a sequence number")
             data["seq"] = NO_SEQ  # LenientTelemetry takes it: the pile's own -1 must not pass unnoted
-    top = (_limits(model), _measurements(model))
+    top = (_limits(model), _measurements(model), model is LenientTelemetry)
     for _ in range(_MAX_ATTEMPTS):
         try:
             return model.model_validate_json(json.dumps(data)), repairs
@@ -176,10 +186,11 @@ def _repair(data: dict, errors: list[dict], top: tuple, repairs: list[str]) -> b
 
 def _repair_field(obj: dict, name: str, fields: tuple, connector: bool, where: str, why: str,
                   repairs: list[str]) -> bool:
-    """Repair obj[name] (`fields`: the text limits and measurements of obj's model); False
-    when the reading (a connector's) or the message (a top-level field) cannot be kept."""
+    """Repair obj[name] (`fields`: the text limits and measurements of obj's model, and whether
+    it is telemetry); False when the reading (a connector's) or the message (a top-level
+    field) cannot be kept."""
     value = obj.get(name)
-    limits, measurements = fields
+    limits, measurements, telemetry = fields
     if name in measurements:
         obj[name] = None
         repairs.append(f"{where} {_show(value)}: {why}; dropped")
@@ -215,10 +226,14 @@ def _repair_field(obj: dict, name: str, fields: tuple, connector: bool, where: s
         return True
     if name == "ts":
         fixed = _time(value)
-        if fixed is None or fixed == value:
+        if fixed is not None and fixed != value:
+            obj[name] = fixed
+            repairs.append(f"{where} {_show(value)}: {why}; read as {fixed}")
+            return True
+        if not telemetry or value == UNREADABLE_TIME:
             return False
-        obj[name] = fixed
-        repairs.append(f"{where} {_show(value)}: {why}; read as {fixed}")
+        obj[name] = UNREADABLE_TIME
+        repairs.append(f"{where} {_show(value)}: {why}; unreadable, stored at receive time")
         return True
     if name == "pile_id" and not isinstance(value, str):
         obj[name] = None
@@ -253,13 +268,19 @@ def _time(value: Any) -> str | None:
     """An RFC 3339 reading of a device time the contract refuses, or None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and _OFFSET_HOURS.search(value) and "T" in value.upper():
-        return value + ":00"
     if isinstance(value, str) and _UNIX.fullmatch(value.strip()):
         value = float(value)
     if isinstance(value, (int, float)):
         at = unix_time(value)
         return at.isoformat() if at is not None else None
+    if isinstance(value, str):
+        text = value.strip()
+        zone = _ZONE.search(text)
+        if zone is None:
+            return text if text != value else None
+        clock, word, sign, hours, minutes = zone.groups()
+        offset = "Z" if word else f"{sign}{int(hours):02d}:{minutes or '00'}"
+        return text[:zone.start()] + clock + offset
     return None
 
 

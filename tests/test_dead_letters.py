@@ -29,8 +29,8 @@ CASES = [
     ("malformed_json", "telemetry", b'{"v":1,"ts":', "malformed JSON"),
     ("not_utf8", "telemetry", b"\xff\xfe\x00garbage", "malformed JSON"),
     ("oversized", "telemetry", _with(info="x" * 70_000), "exceeds the limit of 65536"),
-    ("date_without_a_time", "telemetry", _with(ts="2026-11-22"), "ts: Input should be a valid datetime"),
     ("pile_id_disagrees_with_topic", "telemetry", _with(pile_id="SOMEONE-ELSE"), "disagrees with topic pile id"),
+    ("event_time_without_a_time", "events", json.dumps({"v": 1, "id": "e1", "ts": "2026-11-22", "type": "boot"}), "ts: Input should be a valid datetime"),
     ("unknown_event_type", "events", json.dumps({"v": 1, "id": "e1", "ts": "2026-11-22T10:00:00Z", "type": "party"}), "type: Input should be"),
     ("unknown_protocol_version", "telemetry", _with(v=2), "v: Input should be less than or equal to 1"),
     ("version_as_boolean", "telemetry", _with(v=True), "v: Input should be a valid integer"),
@@ -70,6 +70,7 @@ SALVAGED = [
     ("unix_timestamp", _with(ts=1764476421), "ts 1764476421: Input should be a valid datetime"),
     ("duplicate_connector_ids", json.dumps({**GOOD, "connectors": [GOOD["connectors"][0]] * 2}), "connector 1 twice"),
     ("pile_status_outside_connector_zero_vocabulary", _with(status="Charging"), "status 'Charging': not a status of the pile"),
+    ("date_without_a_time", _with(ts="2026-11-22"), "ts '2026-11-22': Input should be a valid datetime"),
 ]
 
 

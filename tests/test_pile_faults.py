@@ -214,7 +214,7 @@ def test_a_pile_that_keeps_sending_an_unknown_code_is_reported_once_and_counted(
 # --- invalid messages still prove the pile is alive -----------------------------------
 
 INVALID = [
-    ("telemetry", json.dumps(telemetry(9, ts="2026-11-22"))),  # a date that names no time
+    ("telemetry", json.dumps(telemetry(9, pile_id="SOMEONE-ELSE"))),
     ("telemetry", b'{"v":1,"ts":'),
     ("telemetry", json.dumps(telemetry(9, v=2))),
     ("events", json.dumps({"v": 1, "id": "e1", "ts": "2026-11-22T10:00:00Z", "type": "party"})),
@@ -222,7 +222,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("leaf, payload", INVALID, ids=["no_time", "malformed", "other_version", "unknown_event", "bad_ack"])
+@pytest.mark.parametrize("leaf, payload", INVALID, ids=["pile_id_disagrees", "malformed", "other_version", "unknown_event", "bad_ack"])
 def test_a_message_that_fails_validation_still_proves_the_pile_is_alive(
         settings, db, fleet, ingest, tick, api, leaf, payload):
     pile = fleet[0]

@@ -182,6 +182,31 @@ def test_an_hours_only_offset_places_the_reading_at_its_true_time(settings, db, 
     assert db.execute("SELECT time FROM telemetry WHERE pile_id = %s AND connector_id = 0", (pile,)).fetchone()[0] == at
 
 
+@pytest.mark.parametrize("ts", ["2026-11-30 04:20:21 UTC", "2026-11-30T04:20:21+8", "2026-11-30T04:20:21 +08:00",
+                                "2026-11-30T04:20:21+08:00:00", " 2026-11-30T04:20:21Z "])
+def test_a_zone_spelt_another_way_keeps_its_offset(settings, ts):
+    got = decode(settings, "telemetry", faulted() | {"ts": ts})
+    offset = timedelta(0) if "Z" in ts or "UTC" in ts else timedelta(hours=8)
+    assert got.rows[0][4] == datetime(2026, 11, 30, 4, 20, 21, tzinfo=timezone.utc) - offset
+
+
+@pytest.mark.parametrize("ts", ["yesterday", "2026-11-22", None], ids=["a word", "a date alone", "none"])
+def test_a_fault_in_telemetry_without_a_readable_time_is_stored_at_receive_time(settings, db, fleet, ingest, tick, ts):
+    pile = fleet[0]
+    body = faulted() | {"ts": ts}
+    if ts is None:
+        del body["ts"]
+    publish(settings, pile, [body])
+    wait_for(lambda: stored(db, pile) == 1)
+    tick()
+    assert alarms(db, pile) == [(1, "error.GroundFailure", "active")]
+    time, received, skewed = db.execute(
+        "SELECT t.time, t.received_at, s.clock_skewed FROM telemetry t JOIN pile_state s USING (pile_id) "
+        "WHERE t.pile_id = %s AND t.connector_id = 0", (pile,)).fetchone()
+    assert time == received and skewed is True
+    assert "unreadable, stored at receive time" in problems(db, pile)["invalid_field"]
+
+
 def test_a_salvaged_message_redelivered_is_stored_once(settings, db, fleet, ingest):
     pile = fleet[0]
     body = json.dumps(faulted(temp_c=6553.5) | {"seq": -3})
@@ -191,8 +216,8 @@ def test_a_salvaged_message_redelivered_is_stored_once(settings, db, fleet, inge
 
 
 @pytest.mark.parametrize("payload", [b'{"v": 1, "ts": ', b'[1, 2]', b'{"v": 2, "ts": "2026-01-01T00:00:00Z", "seq": 1, "connectors": []}',
-                                     b'{"v": 1, "ts": "yesterday", "seq": 1, "connectors": []}'],
-                         ids=["truncated", "not an object", "another contract version", "a ts that names no time"])
+                                     b'{"v": 1, "ts": "2026-01-01T00:00:00Z", "seq": 1, "connectors": [], "pile_id": "OTHER-1"}'],
+                         ids=["truncated", "not an object", "another contract version", "another pile's id"])
 def test_what_cannot_be_read_stays_a_dead_letter(settings, db, fleet, ingest, payload):
     pile = fleet[0]
     publish(settings, pile, [payload])
