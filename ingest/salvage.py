@@ -33,6 +33,7 @@ report them as one data-quality problem (`invalid_field`) with the raw message.
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -192,6 +193,11 @@ def _repair_field(obj: dict, name: str, fields: tuple, connector: bool, where: s
     value = obj.get(name)
     limits, measurements, telemetry = fields
     if name in measurements:
+        number = _number(value)
+        if number is not None and isinstance(value, str):
+            obj[name] = number  # a number sent as text is still the number sent; its range is checked next
+            repairs.append(f"{where} {_show(value)}: {why}; read as {number:g}")
+            return True
         obj[name] = None
         repairs.append(f"{where} {_show(value)}: {why}; dropped")
         return True
@@ -217,10 +223,15 @@ def _repair_field(obj: dict, name: str, fields: tuple, connector: bool, where: s
             return True
         repairs.append(f"{where} {_show(value)}: {why}; reading dropped")
         return False
-    if name == "id":
-        repairs.append(f"{where} {_show(value)}: {why}; reading dropped")
-        return False
-    if name == "seq":
+    if name in ("id", "seq"):
+        whole = _whole(value)
+        if whole is not None and not isinstance(value, int) and (whole >= 1 if name == "id" else 0 <= whole < 2**63):
+            obj[name] = whole
+            repairs.append(f"{where} {_show(value)}: {why}; read as {whole}")
+            return True
+        if name == "id":
+            repairs.append(f"{where} {_show(value)}: {why}; reading dropped")
+            return False
         obj[name] = NO_SEQ
         repairs.append(f"{where} {_show(value)}: {why}; stored without a sequence number")
         return True
@@ -292,6 +303,25 @@ def unix_time(value: float) -> datetime | None:
         return datetime.fromtimestamp(seconds, timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _number(value: Any) -> float | None:
+    """A finite number written as a JSON number or as text ("230.1"), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _whole(value: Any) -> int | None:
+    """A whole number written as a JSON number (5, 5.0) or as digits ("5"), else None."""
+    number = _number(value)
+    if number is None or not number.is_integer():
+        return None
+    return int(number) if not isinstance(value, str) or value.strip().lstrip("-").isdigit() else None
 
 
 def _number_text(value: Any) -> str:

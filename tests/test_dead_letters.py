@@ -60,8 +60,10 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_message_is_stor
 # Broken in a field the message can do without: stored with that field repaired, reported
 # as data quality, so a fault elsewhere in it still counts (ingest/salvage.py, issue 11 item 1).
 SALVAGED = [
-    ("wrong_type_string_number", _with({"voltage_v": "400.1"}), "connectors[0].voltage_v '400.1': Input should be a valid number; dropped"),
-    ("wrong_type_float_seq", _with(seq=4.5), "seq 4.5: Input should be a valid integer"),
+    ("wrong_type_string_number", _with({"voltage_v": "400.1"}), "connectors[0].voltage_v '400.1': Input should be a valid number; read as 400.1"),
+    ("wrong_type_float_seq", _with(seq=4.5), "seq 4.5: Input should be a valid integer; stored without a sequence number"),
+    ("seq_as_digits", _with(seq="184467"), "seq '184467': Input should be a valid integer; read as 184467"),
+    ("integral_float_seq", _with(seq=5.0), "seq 5.0: Input should be a valid integer; read as 5"),
     ("missing_field", _without("seq"), "seq null: Field required; stored without a sequence number"),
     ("nan", _with().replace('"voltage_v": 400.1', '"voltage_v": NaN'), "connectors[0].voltage_v NaN"),
     ("infinity", _with().replace('"temp_c": 35.5', '"temp_c": Infinity'), "connectors[0].temp_c Infinity"),
