@@ -46,6 +46,8 @@ class IngestWorker:
         self.topics = Topics(settings.topic_prefix)
         self.decoder = Decoder(settings)
         self.inbox: deque[Inbound] = deque()
+        self.inbox_limit = settings.ingest_receive_maximum
+        self.room = threading.Event()  # set when the writer has taken messages from a full inbox
         self.wake = threading.Event()
         self.stop_event = threading.Event()
         self.subscribed = threading.Event()
@@ -91,6 +93,15 @@ class IngestWorker:
     def _on_message(self, client, userdata, msg: MQTTMessage):
         self.inbox.append(Inbound(msg.topic, msg.payload, msg.mid, msg.qos, time.time(), self.generation, msg.retain))
         self.wake.set()
+        # Mosquitto 2.0.11 stops honouring our receive-maximum once PUBACKs flow (measured:
+        # 90,500 unacknowledged with a maximum of 2,000), so a backlog would pour into memory.
+        # Hold paho's network thread here instead: it stops reading, TCP pushes back on the
+        # broker, and the inbox stays within the window the setting names.
+        while len(self.inbox) >= self.inbox_limit and not self.stop_event.is_set():
+            self.room.clear()
+            if len(self.inbox) < self.inbox_limit:
+                break
+            self.room.wait(0.5)
 
     # --- writer side (main thread) -------------------------------------------------
     def _next_batch(self) -> list[Inbound]:
@@ -109,6 +120,7 @@ class IngestWorker:
         inbox = self.inbox
         while inbox and len(batch) < size:
             batch.append(inbox.popleft())
+        self.room.set()
         return batch
 
     def _connect_store(self) -> Store:
@@ -246,6 +258,7 @@ class IngestWorker:
     def stop(self, *_args) -> None:
         self.stop_event.set()
         self.wake.set()
+        self.room.set()
 
 
 def main(settings: Settings) -> None:

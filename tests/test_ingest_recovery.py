@@ -145,6 +145,35 @@ def test_messages_published_while_the_worker_is_down_are_stored_when_it_returns(
         device.close()
 
 
+def test_a_backlog_larger_than_the_receive_window_waits_at_the_broker_not_in_memory(settings, db, fleet):
+    # Mosquitto 2.0.11 stops honouring a client's receive-maximum once acknowledgements flow,
+    # so only ingest itself can keep a backlog of millions out of its memory.
+    window = settings.model_copy(update={"ingest_receive_maximum": 50})
+    RunningWorker(IngestWorker(window, housekeeping=False)).start().stop()  # its session queues the backlog
+    device = Device(settings)
+    for seq in range(1, 2001):
+        device.telemetry(fleet[seq % 10], seq)
+    device.wait_acked()
+    worker = IngestWorker(window, housekeeping=False)
+    held, done = [0], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            held[0] = max(held[0], len(worker.inbox))
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    running = RunningWorker(worker).start()
+    try:
+        wait_for(lambda: stored_messages(db) == 2000, timeout=60, message="the queued backlog stored")
+    finally:
+        done.set()
+        running.stop()
+        device.close()
+    assert 0 < held[0] <= 50
+
+
 def test_two_workers_on_the_shared_subscription_split_the_load_and_store_each_message_once(settings, db, fleet):
     piles = fleet[:PILES]
     first = RunningWorker(IngestWorker(settings.model_copy(update={"ingest_client_id": settings.ingest_client_id + "-a"}),
