@@ -189,9 +189,17 @@ def _meter(rule: MeterRule, snap: Snapshot, conn, pending) -> dict:
 
 # A register counting forward by less than this since the last tick reads as it is: the walk
 # would trust it too (it is far below what a connector could deliver between ticks). Only a
-# step back or a larger jump, where a glitch could be, pays for the walk (bench faults: the
-# walk on every charging connector every tick put ~150 ms on the p99).
+# step back or a larger jump, where a glitch could be, pays for the walk.
 _PLAIN_STEP_KWH = 10.0
+
+
+def _judged(rule: MeterRule, snap: Snapshot, c: dict) -> bool:
+    """Whether `_meter` reads this connector's register now: while power flows, or always for
+    a register that moves only at session end. An idle connector is in band whatever its
+    register says, so the walk is not paid for it (bench faults: 2,400 idle connectors walked
+    on every pass put ~140 ms on the p99)."""
+    flowing = c["status"] == "Charging" and (c["power_kw"] or 0) >= rule.min_power_kw
+    return flowing or snap.piles[c["pile_id"]]["energy_register"] == EnergyRegister.SESSION_END.value
 
 
 def _suspect(step_kwh: float, rule: MeterRule) -> bool:
@@ -205,7 +213,7 @@ def _trusted_registers(rule: MeterRule, snap: Snapshot, conn, pending) -> dict:
     (energy_trusted): the same definition energy delivered uses. Registers with too few
     readings to trust are left out (judged by their raw reading)."""
     keys = [(c["pile_id"], c["connector_id"]) for c in snap.live_connectors()
-            if (c["energy_kwh"] or 0) > 0 and (
+            if (c["energy_kwh"] or 0) > 0 and _judged(rule, snap, c) and (
                 (anchor := pending.get((c["pile_id"], c["connector_id"]), (None, None))[1]) is None
                 or _suspect(c["energy_kwh"] - anchor, rule))]
     if not keys:
