@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pilecare.domain import CustomerTier
 from pilecare.errors import InvalidInput
@@ -75,6 +75,31 @@ class Policy(_Strict):
     # Causes the maker answers for within warranty (R-WARRANTY); wear, misuse and
     # external damage are charged.
     warranty_causes: list[str] = Field(default_factory=lambda: ["design", "manufacture", "installation", "material"])
+    related_categories: list[list[str]] = Field(
+        default_factory=list,
+        description="Groups of fault categories that are one fault on one pile (an overheating caused by a stopped "
+                    "fan): an alarm of one joins the pile's open corrective order of another, so one fault makes "
+                    "one visit (issue 12, item 4). A category belongs to one group at most.")
+
+    @field_validator("related_categories")
+    @classmethod
+    def _one_group_each(cls, groups: list[list[str]]) -> list[list[str]]:
+        seen: set[str] = set()
+        for group in groups:
+            if len(group) < 2:
+                raise ValueError(f"a group of related categories needs two or more, got {group}")
+            twice = seen & set(group)
+            if twice:
+                raise ValueError(f"category {sorted(twice)[0]!r} is in more than one group of related categories")
+            seen |= set(group)
+        return groups
+
+    def related(self, category: str) -> list[str]:
+        """The other categories that are the same fault as `category` on one pile ([] if none)."""
+        for group in self.related_categories:
+            if category in group:
+                return [c for c in group if c != category]
+        return []
 
     def priority_for(self, severity: Severity, tier: str | None, safety: bool) -> int:
         if safety:

@@ -70,6 +70,14 @@ WHERE f.pile_id = %(pile)s AND f.id <> %(alarm)s AND f.state = 'active'
 ORDER BY f.id LIMIT 1"""
 
 
+# An open corrective order of the pile for a category related to the alarm's (policy
+# related_categories): the oldest, so a chain of related alarms gathers on the first order.
+_RELATED = """
+SELECT id, fault_category, safety FROM work_orders
+WHERE pile_id = %s AND kind = 'corrective' AND state NOT IN ('closed', 'cancelled') AND fault_category = ANY(%s)
+ORDER BY id LIMIT 1"""
+
+
 def _what(kind: str, rule_id: str, detail: dict) -> str:
     """The fault in an order's title: the error code, or Faulted and the code no rule knew."""
     code = detail.get("error_code")
@@ -98,19 +106,28 @@ def open_from_alarms(conn: psycopg.Connection, policy: Policy, downlink=None, *,
             where = f"connector {connector_id}" if connector_id else "pile"
             same_fault = conn.execute(_SAME_FAULT, {"alarm": alarm_id, "pile": pile_id, "conn": connector_id,
                                                     "kind": kind}).fetchone()
+            related = None
+            if same_fault is None and policy.related(category) and not conn.execute(
+                    "SELECT 1 FROM work_orders WHERE pile_id = %s AND fault_category = %s AND kind = 'corrective' "
+                    "AND state NOT IN ('closed', 'cancelled')", (pile_id, category)).fetchone():
+                related = conn.execute(_RELATED, (pile_id, policy.related(category))).fetchone()
+            joins = same_fault or related
             order_id, new = open_corrective(
-                conn, pile_id, same_fault[1] if same_fault else category, title=f"{what} on {where}", actor=ACTOR,
+                conn, pile_id, joins[1] if joins else category, title=f"{what} on {where}", actor=ACTOR,
                 alarm_id=alarm_id, priority=policy.priority_for(severity, tier, safety), severity=severity.value,
                 safety=safety, description=_describe(rule_id, detail), response_h=response_h, resolve_h=resolve_h,
                 repeat_days=policy.repeat_days)
             if same_fault and not new:
                 note(conn, order_id, f"{what} on {where} is the same fault as alarm {same_fault[0]}: "
                                      f"alarm {alarm_id} ({rule_id}) joins this order", actor=ACTOR)
+            elif related and not new:
+                note(conn, order_id, f"{what} on {where} ({category}) is related to this {related[1]} order "
+                                     f"(policy related_categories): alarm {alarm_id} ({rule_id}) joins it", actor=ACTOR)
             if new:
                 created.append(order_id)
             # A safety fault that joins an order opened without one still takes the pile out
             # of service and tells the supervisor.
-            if new or (same_fault and not same_fault[2]):
+            if new or (joins and not joins[2]):
                 if safety:
                     notify(conn, "safety", "supervisor", f"Safety fault {what} on pile {pile_id}: order {order_id}",
                            work_order_id=order_id, pile_id=pile_id)

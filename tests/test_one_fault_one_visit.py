@@ -1,0 +1,99 @@
+"""Issue 12, item 4: one fault, one visit. Alarms of related fault categories on one pile (an
+overheating caused by a stopped fan) join one open order instead of sending two engineers.
+Real broker, ingest, PostgreSQL and maintenance pass."""
+from __future__ import annotations
+
+import pytest
+
+from maintenance import policy as policies
+from pilecare.errors import InvalidInput
+from tests.devices import Device, telemetry, wait_for
+from tests.maint import Pass, fast_policy, use_rules
+
+RULES = """
+rules:
+  - {id: fan.stopped, kind: threshold, metric: fan_rpm, above: false, raise_at: 300, clear_at: 800, for_s: 0, category: cooling, severity: major}
+  - {id: error.HighTemperature, kind: error_code, error_code: HighTemperature, category: thermal, severity: major, safety: true}
+  - {id: error.GroundFailure, kind: error_code, error_code: GroundFailure, category: electrical, severity: critical}
+"""
+
+
+def report(settings, db, pile: str, seq: int, **kwargs) -> None:
+    device = Device(settings)
+    device.telemetry(pile, seq, **kwargs)
+    device.wait_acked()
+    device.close()
+    wait_for(lambda: db.execute("SELECT count(*) FROM telemetry WHERE pile_id = %s AND connector_id = 0 AND seq = %s",
+                                (pile, seq)).fetchone()[0] == 1)
+
+
+def orders(db, pile: str) -> list[tuple]:
+    return db.execute("SELECT fault_category, safety, (SELECT array_agg(a.rule_id ORDER BY a.id) FROM alarms a "
+                      "WHERE a.work_order_id = o.id) FROM work_orders o WHERE pile_id = %s ORDER BY id",
+                      (pile,)).fetchall()
+
+
+@pytest.fixture
+def rules(db, fleet):
+    use_rules(db, RULES)
+
+
+def test_a_stopped_fan_and_the_overheating_it_causes_make_one_order(settings, db, fleet, ingest, rules):
+    pile = fleet[0]
+    tick = Pass(settings)
+    try:
+        report(settings, db, pile, 1, status="Charging", fan_rpm=0)
+        tick()
+        report(settings, db, pile, 2, status="Charging", error_code="HighTemperature", fan_rpm=0)
+        tick()
+    finally:
+        tick.close()
+    assert orders(db, pile) == [("cooling", True, ["fan.stopped", "error.HighTemperature"])]
+    timeline = [r[0] for r in db.execute("SELECT note FROM work_order_events WHERE work_order_id = "
+                                         "(SELECT id FROM work_orders WHERE pile_id = %s)", (pile,))]
+    assert any("related to this cooling order" in (n or "") for n in timeline)
+    # The safety fault that joined still reached the supervisor, once.
+    assert db.execute("SELECT count(*) FROM notifications WHERE kind = 'safety' AND pile_id = %s", (pile,)).fetchone()[0] == 1
+
+
+def test_unrelated_faults_of_one_pile_still_make_their_own_orders(settings, db, fleet, ingest, rules):
+    pile = fleet[0]
+    tick = Pass(settings)
+    try:
+        report(settings, db, pile, 1, status="Charging", fan_rpm=0)
+        tick()
+        report(settings, db, pile, 2, status="Faulted", error_code="GroundFailure", fan_rpm=0)
+        tick()
+    finally:
+        tick.close()
+    assert [(c, rules) for c, _, rules in orders(db, pile)] == [
+        ("cooling", ["fan.stopped"]), ("electrical", ["error.GroundFailure"])]
+
+
+def test_without_the_relation_in_the_policy_the_two_make_two_orders(settings, db, fleet, ingest, rules):
+    pile = fleet[0]
+    tick = Pass(settings, fast_policy(related_categories=[]))
+    try:
+        report(settings, db, pile, 1, status="Charging", fan_rpm=0)
+        tick()
+        report(settings, db, pile, 2, status="Charging", error_code="HighTemperature", fan_rpm=0)
+        tick()
+    finally:
+        tick.close()
+    assert [c for c, _, _ in orders(db, pile)] == ["cooling", "thermal"]
+
+
+def test_the_shipped_policy_relates_heat_and_cooling():
+    assert policies.load().related("thermal") == ["cooling"]
+    assert policies.load().related("electrical") == []
+
+
+@pytest.mark.parametrize("groups, complaint", [
+    ("[[thermal, cooling], [cooling, power_module]]", "'cooling' is in more than one group"),
+    ("[[thermal]]", "needs two or more"),
+])
+def test_a_policy_with_overlapping_or_lonely_groups_is_refused(groups, complaint):
+    text = policies.resources.files("maintenance").joinpath("policy.default.yaml").read_text()
+    text = text.replace("related_categories:\n  - [thermal, cooling]", f"related_categories: {groups}")
+    with pytest.raises(InvalidInput, match=complaint):
+        policies.parse(text)
