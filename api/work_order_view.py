@@ -39,7 +39,7 @@ class WorkOrderPublic(BaseModel):
     created_by: str
     updated_at: datetime
     closed_at: datetime | None
-    resolution: str | None = Field(description="remote | cleared_at_pile | repaired")
+    resolution: str | None = Field(description="remote | cleared_at_pile | repaired | merged")
     due_at: datetime | None = Field(description="Planned orders: when the work is due.")
     sla: SlaStatus = Field(description="The worse of the response and resolve clocks.")
     response_due_at: datetime | None = Field(description="When the response clock runs out.")
@@ -49,6 +49,8 @@ class WorkOrderPublic(BaseModel):
     resolved_at: datetime | None = Field(description="When the pile was working again.")
     escalation_level: int
     repeat_of: int | None = Field(description="R-NO-REPEAT: the closed order for the same fault this repeats.")
+    merged_into: int | None = Field(default=None, description="A cancelled order merged by a dispatcher: the order "
+                                                              "that carries on (its alarms moved there).")
     triage_attempts: int
     out_of_service_at: datetime | None
     engineer_id: str | None = Field(default=None, description="The engineer holding the order.")

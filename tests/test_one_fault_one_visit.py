@@ -97,3 +97,65 @@ def test_a_policy_with_overlapping_or_lonely_groups_is_refused(groups, complaint
     text = text.replace("related_categories:\n  - [thermal, cooling]", f"related_categories: {groups}")
     with pytest.raises(InvalidInput, match=complaint):
         policies.parse(text)
+
+
+# --- a dispatcher merges two open orders of one pile ------------------------------------
+
+@pytest.fixture
+def two_orders(settings, db, fleet, ingest, rules):
+    """A pile with a cooling order (fan stopped) and an electrical order (ground failure)."""
+    pile = fleet[0]
+    tick = Pass(settings)
+    try:
+        report(settings, db, pile, 1, status="Charging", fan_rpm=0)
+        tick()
+        report(settings, db, pile, 2, status="Faulted", error_code="GroundFailure", fan_rpm=0)
+        tick()
+    finally:
+        tick.close()
+    return pile, [r[0] for r in db.execute("SELECT id FROM work_orders WHERE pile_id = %s ORDER BY id", (pile,))]
+
+
+def test_a_dispatcher_merges_two_orders_of_one_pile_and_the_alarms_move(db, client_for, two_orders):
+    from api.accounts import Role
+
+    pile, (cooling, electrical) = two_orders
+    response = client_for(Role.DISPATCHER).post(f"/work-orders/{electrical}/merge", json={"into": cooling})
+    assert response.status_code == 200, response.text
+    merged = response.json()
+    assert merged["id"] == cooling and merged["priority"] == 1  # the ground failure's (critical) priority
+    assert sorted(a["rule_id"] for a in merged["alarms"]) == ["error.GroundFailure", "fan.stopped"]
+    assert any(f"work order {electrical} merged into this one" in (e["note"] or "") for e in merged["timeline"])
+    gone = client_for(Role.DISPATCHER).get(f"/work-orders/{electrical}").json()
+    assert (gone["state"], gone["resolution"], gone["merged_into"]) == ("cancelled", "merged", cooling)
+    assert gone["alarms"] == []
+    assert db.execute("SELECT count(*) FROM alarms WHERE pile_id = %s AND work_order_id = %s",
+                      (pile, cooling)).fetchone()[0] == 2
+
+
+@pytest.mark.parametrize("case", ["itself", "another pile", "closed", "engineer on site"])
+def test_a_merge_that_cannot_be_is_a_409_that_says_why(db, fleet, client_for, two_orders, case):
+    from api.accounts import Role
+
+    pile, (cooling, electrical) = two_orders
+    into = cooling
+    if case == "itself":
+        into = electrical
+    elif case == "another pile":
+        db.execute("INSERT INTO work_orders (kind, pile_id, fault_category, title, created_by) "
+                   "VALUES ('corrective', %s, 'cooling', 't', 'test')", (fleet[1],))
+        into = db.execute("SELECT id FROM work_orders WHERE pile_id = %s", (fleet[1],)).fetchone()[0]
+    elif case == "closed":
+        db.execute("UPDATE work_orders SET state = 'closed' WHERE id = %s", (cooling,))
+    else:
+        db.execute("UPDATE work_orders SET state = 'on_site' WHERE id = %s", (electrical,))
+    response = client_for(Role.DISPATCHER).post(f"/work-orders/{electrical}/merge", json={"into": into})
+    assert response.status_code == 409, response.text
+    assert db.execute("SELECT state FROM work_orders WHERE id = %s", (electrical,)).fetchone()[0] != "cancelled"
+
+
+def test_an_engineer_cannot_merge_orders(client_for, two_orders):
+    from api.accounts import Role
+
+    _, (cooling, electrical) = two_orders
+    assert client_for(Role.ENGINEER).post(f"/work-orders/{electrical}/merge", json={"into": cooling}).status_code == 403

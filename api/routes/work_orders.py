@@ -142,6 +142,18 @@ def move(conn: PlainConn, user: CurrentUser, policy: PolicyDep, order_id: int, b
     return detail(conn, policy, order_id)
 
 
+class Merge(RequestBody):
+    into: int = Field(ge=1, le=2**63 - 1, description="The open order of the same pile that carries on.")
+
+
+@router.post("/{order_id}/merge", dependencies=[Depends(require(*DISPATCH))],
+             summary="Merge this open order into another open order of the same pile: its alarms move there, it is "
+                     "cancelled as merged (one fault, one visit); answers the order that carries on")
+def merge(conn: PlainConn, user: CurrentUser, policy: PolicyDep, order_id: int, body: Merge) -> WorkOrderDetail:
+    desk.merge(conn, order_id, body.into, actor=user.id)
+    return detail(conn, policy, body.into)
+
+
 @router.post("/{order_id}/comments", status_code=status.HTTP_201_CREATED, summary="Add a comment to the timeline")
 def add_comment(conn: PlainConn, user: Annotated[User, Depends(require(*DESK, Role.ENGINEER))], order_id: int,
                 body: Comment) -> None:

@@ -1,5 +1,6 @@
 """The desk's moves on a work order: hold, cancel, escalate, back to dispatch or triage,
-close a verified order, and a supervisor's verification of a safety order.
+close a verified order, a supervisor's verification of a safety order, and merging two
+orders of one pile.
 
 The other moves belong to someone who checks what a bare move cannot: the engineer's phone
 (an open offer, arrival at the pile, a complete report), the dispatcher's assignment (an
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import psycopg
 
-from maintenance.orders.lifecycle import TRANSITIONS, WorkOrderState, transition
+from maintenance.orders.lifecycle import TRANSITIONS, WorkOrderState, note, transition
 from pilecare.errors import Conflict, Forbidden, NotFound
 
 S = WorkOrderState
@@ -87,3 +88,57 @@ def refuse_while_faulty(conn: psycopg.Connection, order_id: int, to: str, *, ins
         raise Conflict(f"work order {order_id} cannot be {to} while its alarm(s) "
                        f"{', '.join(map(str, active))} are still active: the pile still reports the fault"
                        + (f"; {instead}" if instead else ""))
+
+
+# An engineer has taken the job (accepted, driving, on site) or finished it: merging it away
+# would pull it from under them, so the other order is merged into it instead.
+_ENGINEER_HOLDS = {S.ACCEPTED, S.EN_ROUTE, S.ON_SITE, S.RESOLVED, S.VERIFIED}
+
+
+def merge(conn: psycopg.Connection, order_id: int, into: int, *, actor: str) -> list[int]:
+    """Merge open order `order_id` into open order `into` of the same pile: one fault, one
+    visit (issue 12, item 4). The alarms of `order_id` move to `into`, which takes the more
+    urgent priority, the safety flag and the earlier SLA deadlines of the two; `order_id` is
+    cancelled (its offer or assignment ends) with resolution `merged` and `merged_into` set;
+    both timelines say so. Returns the ids of the alarms that moved.
+
+    Raises NotFound for an unknown order; Conflict for an order merged into itself, orders of
+    two piles, a closed or cancelled order, or an order an engineer has taken or finished
+    (merge the other one into it instead).
+    """
+    if order_id == into:
+        raise Conflict(f"work order {order_id} cannot be merged into itself")
+    with conn.transaction():
+        rows = {r[0]: r for r in conn.execute(
+            "SELECT id, pile_id, state FROM work_orders WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            ([order_id, into],)).fetchall()}
+        for wanted in (order_id, into):
+            if wanted not in rows:
+                raise NotFound(f"work order {wanted} does not exist")
+        (_, pile, state), (_, other_pile, other_state) = rows[order_id][:3], rows[into][:3]
+        if pile != other_pile:
+            raise Conflict(f"work orders {order_id} (pile {pile}) and {into} (pile {other_pile}) are of two piles: "
+                           "only one pile's orders are merged")
+        for wanted, current in ((order_id, state), (into, other_state)):
+            if current in (S.CLOSED.value, S.CANCELLED.value):
+                raise Conflict(f"work order {wanted} is {current}: only open orders are merged")
+        if WorkOrderState(state) in _ENGINEER_HOLDS or S.CANCELLED not in TRANSITIONS[WorkOrderState(state)]:
+            raise Conflict(f"work order {order_id} is {state}: an engineer is on it; merge work order {into} into "
+                           f"it instead")
+        moved = [r[0] for r in conn.execute(
+            "UPDATE alarms SET work_order_id = %s WHERE work_order_id = %s RETURNING id", (into, order_id)).fetchall()]
+        linked = [r[0] for r in conn.execute(
+            "DELETE FROM work_order_alarms WHERE work_order_id = %s RETURNING alarm_id", (order_id,)).fetchall()]
+        conn.execute("INSERT INTO work_order_alarms SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+                     (into, linked))
+        conn.execute(
+            "UPDATE work_orders t SET priority = least(t.priority, s.priority), safety = t.safety OR s.safety, "
+            "response_due_at = least(t.response_due_at, s.response_due_at), "
+            "resolve_due_at = least(t.resolve_due_at, s.resolve_due_at), updated_at = now() "
+            "FROM work_orders s WHERE t.id = %s AND s.id = %s", (into, order_id))
+        alarms = ", ".join(map(str, sorted(set(moved) | set(linked)))) or "none"
+        transition(conn, order_id, S.CANCELLED, actor=actor, expect=WorkOrderState(state),
+                   note=f"merged into work order {into} (alarms moved: {alarms})")
+        conn.execute("UPDATE work_orders SET resolution = 'merged', merged_into = %s WHERE id = %s", (into, order_id))
+        note(conn, into, f"work order {order_id} merged into this one by {actor} (alarms moved: {alarms})", actor=actor)
+    return sorted(set(moved) | set(linked))
