@@ -230,9 +230,13 @@ def test_an_order_nobody_qualifies_for_stays_ready_and_is_noted_once(db, fleet):
     dispatch.assign(db, CONFIG, now=NOW)
     dispatch.assign(db, CONFIG, now=NOW)
     assert order(db, job) == ("ready_for_dispatch", None)
-    notes = db.execute("SELECT kind, message FROM notifications WHERE work_order_id = %s", (job,)).fetchall()
-    assert len(notes) == 1
-    assert notes[0][0] == "dispatch_no_engineer" and "needs DC, HV in region north" in notes[0][1]
+    notes = db.execute("SELECT recipient_role, kind, message FROM notifications WHERE work_order_id = %s "
+                       "ORDER BY recipient_role", (job,)).fetchall()
+    assert [(role, kind) for role, kind, _ in notes] == [("dispatcher", "dispatch_no_engineer"),
+                                                         ("supervisor", "dispatch_no_engineer")]
+    assert all("needs DC, HV in region north" in message for _, _, message in notes)
+    assert db.execute("SELECT count(*) FROM work_order_events WHERE work_order_id = %s AND note LIKE %s",
+                      (job, "%has no qualified engineer%")).fetchone()[0] == 1
 
 
 def test_a_fresh_reported_position_counts_instead_of_home(db, fleet):

@@ -331,7 +331,10 @@ def test_an_order_nobody_qualifies_for_is_noticed_once_on_the_webhook_and_topic(
         published = supervisors.all(1)
     finally:
         supervisors.close()
-    [hooked] = [r.json for r in receiver.requests]
+    # Once each to the dispatcher and the supervisor (issue 12, item 5); the supervisors' topic gets theirs.
+    hooks = [r.json for r in receiver.requests]
+    assert sorted(h["data"]["role"] for h in hooks) == ["dispatcher", "supervisor"]
+    [hooked] = [h for h in hooks if h["data"]["role"] == "supervisor"]
     assert [m["id"] for _, m in published] == [hooked["id"]]
     assert (hooked["work_order_id"], hooked["data"]["kind"]) == (job, "dispatch_no_engineer")
     assert "needs DC, HV in region north" in hooked["data"]["message"]

@@ -34,7 +34,7 @@ from maintenance.dispatch.matching import (DispatchConfig, EngineerIn, Offer, Or
 from maintenance.outbox import notify
 from maintenance.outbox import Event, enqueue
 from maintenance.dispatch.travel import Travel
-from maintenance.orders import PLANNED_KINDS, WorkOrderState, transition
+from maintenance.orders import PLANNED_KINDS, WorkOrderState, note, transition
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,8 @@ def assign(conn: psycopg.Connection, config: DispatchConfig | None = None, *, no
         if not orders:
             return made
         problem = build(orders, _engineers(conn, config, now), config, travel)
-        for offer in solve_problem(problem):
+        offers = solve_problem(problem)
+        for offer in offers:
             s = offer.score
             text = (f"offered to {offer.engineer_id}: {s['travel']['km']:.1f} km, score {s['total']:.1f}, "
                     f"{s['qualified_engineers']} qualified")
@@ -140,22 +141,50 @@ def assign(conn: psycopg.Connection, config: DispatchConfig | None = None, *, no
                 # A live offer or assignment still holds a ready order: every move out of the
                 # engineer's hands ends it (orders.transition), so this is a bug to see.
                 log.warning("order %s not offered, a live assignment still holds it: %s", offer.order_id, error)
-        _note_unqualified(conn, problem, info)
+        _note_unqualified(conn, problem, info, {o.order_id for o in offers}, now)
     return made
 
 
-def _note_unqualified(conn, problem: Problem, info: dict) -> None:
-    # Only orders nobody could ever take as things stand (skills, region, refusals) are
-    # worth a person's attention; "everyone is busy or off shift" is an ordinary queue.
-    # One notice per order (a unique index), not one per pass.
-    qualified = problem.qualified.any(axis=1) if problem.engineers else np.zeros(len(problem.orders), dtype=bool)
-    for i in np.flatnonzero(~qualified):
-        o = problem.orders[i]
-        need = ", ".join(problem.needs[i]) or "no special skills"
-        refused = f"; refused by {', '.join(sorted(o.excluded))}" if o.excluded else ""
-        notify(conn, "dispatch_no_engineer", "supervisor",
-               f"Order {o.id} ({info[o.id]['pile_id']}) has no qualified engineer: needs {need} in region "
-               f"{o.region}{refused}", work_order_id=o.id, pile_id=info[o.id]["pile_id"])
+def _note_unqualified(conn, problem: Problem, info: dict, offered: set[int], now: datetime) -> None:
+    """No qualified engineer is news (issue 12, item 5), to the dispatcher and the supervisor,
+    once each per order (a unique index), and on the order's timeline:
+
+    - an order nobody could ever take as things stand (skills, region, refusals);
+    - a corrective order left unoffered because every qualified engineer is off shift or at
+      capacity, with when the next qualified shift starts. Planned work waiting for the
+      morning is an ordinary queue, as is an order the solver gave another's turn.
+    """
+    if not problem.orders:
+        return
+    m = len(problem.engineers)
+    qualified = problem.qualified if m else np.zeros((len(problem.orders), 0), dtype=bool)
+    feasible = problem.feasible if m else qualified
+    for i, o in enumerate(problem.orders):
+        pile = info[o.id]["pile_id"]
+        if not qualified[i].any():
+            need = ", ".join(problem.needs[i]) or "no special skills"
+            refused = f"; refused by {', '.join(sorted(o.excluded))}" if o.excluded else ""
+            _tell(conn, o.id, pile, "dispatch_no_engineer",
+                  f"Order {o.id} ({pile}) has no qualified engineer: needs {need} in region {o.region}{refused}")
+        elif not o.planned and o.id not in offered and not feasible[i].any():
+            names = [problem.engineers[j].id for j in np.flatnonzero(qualified[i])]
+            busy = [e for j, e in enumerate(problem.engineers) if qualified[i, j] and e.on_shift]
+            why = (f"all {len(busy)} qualified engineer(s) on shift are at capacity" if busy
+                   else "no qualified engineer is on shift")
+            start = conn.execute(
+                "SELECT engineer_id, starts_at FROM engineer_shifts WHERE engineer_id = ANY(%s) AND starts_at > %s "
+                "ORDER BY starts_at, engineer_id LIMIT 1", (names, now)).fetchone()
+            nxt = (f"; the next qualified shift starts {start[1]:%Y-%m-%d %H:%M} UTC ({start[0]})" if start
+                   else "; no qualified shift is planned")
+            _tell(conn, o.id, pile, "dispatch_waiting", f"Order {o.id} ({pile}) waits: {why}{nxt}")
+
+
+def _tell(conn, order_id: int, pile_id: str, kind: str, message: str) -> None:
+    """The dispatcher and the supervisor, once each; the order's timeline the first time."""
+    sent = [notify(conn, kind, role, message, work_order_id=order_id, pile_id=pile_id)
+            for role in ("dispatcher", "supervisor")]
+    if any(sent):
+        note(conn, order_id, message, actor=ACTOR)
 
 
 def _held(conn, order_id: int, engineer_id: str | None):
