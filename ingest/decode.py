@@ -11,6 +11,7 @@ settled here, each noted as a `Quirk` that ingest reports once per pile and prob
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -29,8 +30,12 @@ _OCPP_CODES = frozenset(code.value for code in ErrorCode)
 # "No error" comes in many spellings; read as anything else it would invent a fault on a
 # working connector (issue 11, item 1): "", "0", "0x00", "none", "null", "ok", "no_error".
 _SPELLINGS = {code.value.lower(): code.value for code in ErrorCode} | {
-    spelling: ErrorCode.NO_ERROR.value for spelling in ("", "none", "null", "nil", "ok", "noerr", "noerrors")}
-_SEPARATORS = re.compile(r"[\s_\-]+")
+    spelling: ErrorCode.NO_ERROR.value for spelling in ("", "none", "null", "nil", "ok", "noerr", "noerrors", "na")}
+_SEPARATORS = re.compile(r"[\s_\-/.]+")
+# What is not part of a code: a C string's NUL and the buffer after it (as U+FFFD once text
+# is cleaned), a byte-order mark, zero-width characters.
+_END = re.compile("[\x00\ufffd]")
+_INVISIBLE = re.compile("[\ufeff\u200b-\u200d\u2060]")
 _ZERO = re.compile(r"(0x)?0+", re.IGNORECASE)
 _INFO_MAX = 256
 _NUL = b"\\u0000"
@@ -182,6 +187,11 @@ class Decoder:
         if kind is MessageKind.EVENTS:
             if message.ts.tzinfo is None:
                 message = message.model_copy(update={"ts": _as_utc(message.ts, quirks)})
+            data = _finite(message.data)
+            if data != message.data or _has_nan(message.data):
+                # NaN and 1e400 are not JSON: the event is kept, those values read as null.
+                quirks.append(Quirk(DataProblem.INVALID_FIELD, "event data: NaN or an infinite number; read as null"))
+                message = message.model_copy(update={"data": data})
             return EventMessage(pile_id, message, received_at, quirks)
         if message.ts.tzinfo is None:
             message = message.model_copy(update={"ts": _as_utc(message.ts, quirks)})
@@ -244,9 +254,31 @@ def _ocpp_error(code: str, vendor: str | None, info: str | None, where: str,
     return ErrorCode.OTHER_ERROR.value, vendor, noted[:_INFO_MAX]
 
 
+def _finite(value):
+    """`value` (JSON data) with NaN and infinities as None; jsonb cannot hold them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def _has_nan(value) -> bool:
+    # NaN != NaN, so a comparison alone would call every NaN a change; look for one instead.
+    if isinstance(value, float):
+        return value != value
+    if isinstance(value, list):
+        return any(_has_nan(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nan(v) for v in value.values())
+    return False
+
+
 def _spelling(code: str) -> str | None:
     """The OCPP 1.6 code a non-standard spelling means, or None for a code of its own."""
-    plain = _SEPARATORS.sub("", code).lower()
+    plain = _SEPARATORS.sub("", _INVISIBLE.sub("", _END.split(code, 1)[0])).lower()
     if _ZERO.fullmatch(plain):
         return ErrorCode.NO_ERROR.value
     return _SPELLINGS.get(plain)

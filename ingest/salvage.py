@@ -96,7 +96,11 @@ def salvage(model: type[BaseModel], payload: bytes) -> tuple[BaseModel, list[str
     data = _load(payload, repairs)
     if not isinstance(data, dict) or data.get("v") != 1 or isinstance(data.get("v"), bool):
         return None
+    if not isinstance(data["v"], int):
+        repairs.append(f"v {data['v']!r}: read as 1")
+        data["v"] = 1
     if model is LenientTelemetry:
+        _connector_list(data, repairs)
         if isinstance(data.get("connectors"), list):
             _pile_from_connector_0(data, repairs)
         if isinstance(data.get("seq"), int) and not isinstance(data["seq"], bool) and data["seq"] < 0:
@@ -109,6 +113,8 @@ def salvage(model: type[BaseModel], payload: bytes) -> tuple[BaseModel, list[str
         except ValidationError as error:
             if not _repair(data, error.errors(include_url=False), top, repairs):
                 return None
+        except RecursionError:
+            return None
     return None
 
 
@@ -120,9 +126,9 @@ def _load(payload: bytes, repairs: list[str]) -> Any:
         repairs.append("bytes that are not UTF-8: replaced by U+FFFD")
     try:
         data = json.loads(text, strict=False)  # strict=False: a raw control character in a string
-    except ValueError:
+        cleaned = _clean(data)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         return None
-    cleaned = _clean(data)
     if cleaned != data:
         repairs.append("text with NUL bytes or lone UTF-16 surrogates: replaced by U+FFFD")
     return cleaned
@@ -138,9 +144,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _connector_list(data: dict, repairs: list[str]) -> None:
+    """Connectors sent as an object instead of a list: keyed by id ({"1": {…}}), or one
+    reading on its own ({"id": 1, …}). Read as the list they mean, so their faults count."""
+    connectors = data.get("connectors")
+    if not isinstance(connectors, dict):
+        return
+    if "id" in connectors or "status" in connectors:
+        data["connectors"] = [connectors]
+        repairs.append("connectors: one reading sent as an object; read as a list of one")
+    elif connectors and all(isinstance(v, dict) for v in connectors.values()):
+        data["connectors"] = [{"id": key} | reading if "id" not in reading else reading
+                              for key, reading in connectors.items()]
+        repairs.append("connectors: sent as an object keyed by id; read as a list")
+
+
 def _pile_from_connector_0(data: dict, repairs: list[str]) -> None:
     for i, reading in enumerate(data["connectors"]):
-        if isinstance(reading, dict) and reading.get("id") == 0 and not isinstance(reading.get("id"), bool):
+        if isinstance(reading, dict) and _whole(reading.get("id")) == 0:
             del data["connectors"][i]
             if data.get("status") is None and data.get("error_code") is None:
                 for name in ("status", "error_code", "vendor_error_code", "info"):
@@ -319,9 +340,9 @@ def _number(value: Any) -> float | None:
 def _whole(value: Any) -> int | None:
     """A whole number written as a JSON number (5, 5.0) or as digits ("5"), else None."""
     number = _number(value)
-    if number is None or not number.is_integer():
+    if number is None or not number.is_integer() or abs(number) >= 2**63:
         return None
-    return int(number) if not isinstance(value, str) or value.strip().lstrip("-").isdigit() else None
+    return int(number)
 
 
 def _number_text(value: Any) -> str:

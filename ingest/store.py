@@ -41,10 +41,12 @@ _CONNECTOR_LATEST = (
 )
 
 
-# The most a counter can move between two messages `since` apart: ten reports a second,
-# and never less than 1000 (a reboot that resumes from a saved counter). A larger jump is
-# a corrupted or reinitialised counter, counted as a new run instead of lost messages.
-_JUMP = "greatest(1000, 10 * abs(extract(epoch FROM {at} - {since})))"
+# The most a counter can move between two messages `since` apart: two reports a second (no
+# pile reports faster than once a second), and never less than 100 (a reboot that resumes
+# from a counter saved in blocks). A larger jump is a corrupted or reinitialised counter
+# (1, 2, 900, 3 one second apart: 900 is a glitch, not 897 lost messages), counted as a new
+# run instead of lost messages.
+_JUMP = "greatest(100, 2 * abs(extract(epoch FROM {at} - {since})))"
 
 
 def _merge_sql(live: bool = True) -> sql.Composed:

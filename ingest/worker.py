@@ -136,9 +136,16 @@ class IngestWorker:
 
     def decode(self, batch: list[Inbound]) -> list:
         t0 = time.perf_counter()
-        items = [(m, self.decoder.decode(m)) for m in batch]
+        items = [(m, self._decode_one(m)) for m in batch]
         self.timing["decode"] += time.perf_counter() - t0
         return items
+
+    def _decode_one(self, inbound: Inbound):
+        try:
+            return self.decoder.decode(inbound)
+        except Exception as error:  # one message must never stop ingest for the whole fleet
+            log.exception("message on %s could not be decoded", inbound.topic)
+            return DeadLetter(inbound, f"could not be decoded: {type(error).__name__}: {error}"[:500])
 
     def store(self, batch: list[Inbound], items: list) -> BatchResult:
         """Write one decoded batch, then acknowledge it: never the other way round."""
@@ -171,8 +178,10 @@ class IngestWorker:
                     self._store = None
                 time.sleep(delay)
                 delay = min(delay * 2, 5)
-            except psycopg.Error as error:
-                log.error("batch rejected by the database (%s); isolating messages", error)
+            except (psycopg.Error, ValueError, TypeError, RecursionError) as error:
+                # Rejected by the database, or not even sendable (a value json cannot write):
+                # about the data, so the messages are tried one by one and the bad one dead-lettered.
+                log.error("batch rejected (%s); isolating messages", error)
                 return self._write_one_by_one(items)
 
     def _write_one_by_one(self, items) -> BatchResult:
@@ -182,9 +191,12 @@ class IngestWorker:
                 r = self._store.write([(inbound, decoded)])
             except _RETRYABLE:
                 raise
-            except psycopg.Error as error:
-                reason = f"database rejected the message: {str(error).splitlines()[0]}"
-                r = self._store.write([(inbound, DeadLetter(inbound, reason, getattr(decoded, "pile_id", None)))])
+            except (psycopg.Error, ValueError, TypeError, RecursionError) as error:
+                first = (str(error).splitlines() or [type(error).__name__])[0]
+                reason = (f"database rejected the message: {first}" if isinstance(error, psycopg.Error)
+                          else f"could not be stored: {type(error).__name__}: {first}")[:500]
+                kind = inbound.topic.rsplit("/piles/", 1)[-1].split("/", 1)[-1] if "/piles/" in inbound.topic else None
+                r = self._store.write([(inbound, DeadLetter(inbound, reason, getattr(decoded, "pile_id", None), kind))])
             total.received += r.received
             total.stored += r.stored
             total.duplicates += r.duplicates

@@ -96,6 +96,7 @@ def test_an_upload_of_buffered_messages_is_no_restart(settings, db, fleet, inges
     ([1, 2, 2 ** 63 - 1, 3, 4], 2),        # the reviewer's: a corrupted counter for one message
     ([1, 2, 3, 5_000_000_000, 5_000_000_001], 1),  # a counter reinitialised far ahead
     ([10, 11, 2 ** 62, 2 ** 63 - 2, 12], 3),
+    ([1, 2, 900, 3, 4], 2),                 # the second reviewer's: a one-off glitch a second later
 ])
 def test_a_counter_that_jumps_further_than_the_pile_could_send_counts_no_gaps(settings, db, fleet, ingest, api,
                                                                                seqs, restarts):
