@@ -162,7 +162,8 @@ def test_upgrading_recomputes_every_stored_hour_so_no_history_loses_its_energy()
             # The database as it was before migration 0020: an hour of readings, rolled up without energy.
             conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
                          "applied_at timestamptz NOT NULL DEFAULT now())")
-            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (20, 'held back'), (25, 'held back')")
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (20, 'held back'), (25, 'held back'), "
+                         "(29, 'held back')")
             migrate(conn, settings)
             hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
             for minute, kwh in enumerate((909.948, 0.0, 909.950, 911.0)):
@@ -171,8 +172,9 @@ def test_upgrading_recomputes_every_stored_hour_so_no_history_loses_its_energy()
                              "energy_kwh) VALUES (%s, %s, 1, %s, %s, %s, %s)", (at, PILE, minute, at, at, kwh))
             conn.execute("INSERT INTO telemetry_hourly (bucket, pile_id, connector_id, samples, energy_min_kwh, "
                          "energy_max_kwh) VALUES (%s, %s, 1, 4, 0.0, 911.0)", (hour, PILE))
-            conn.execute("DELETE FROM schema_migrations WHERE version IN (20, 25)")
-            assert migrate(conn, settings) == ["0020_energy_registers.sql", "0025_energy_glitches.sql"]
+            conn.execute("DELETE FROM schema_migrations WHERE version IN (20, 25, 29)")
+            assert migrate(conn, settings) == ["0020_energy_registers.sql", "0025_energy_glitches.sql",
+                                               "0029_energy_placeholder_twice.sql"]
             assert storage.refresh_dirty_rollups(conn) == 1  # housekeeping's next pass
             assert conn.execute("SELECT sum(delivered_kwh) FROM energy_hourly(%s, '-infinity', 'infinity')",
                                 (PILE,)).fetchone()[0] == pytest.approx(1.052)
@@ -232,7 +234,8 @@ MEMBERS = {  # what comes between 909.948 and 909.950 → 911.0, and what is del
     "a_tiny_reading": ([0.001], 1.052),
     "a_step_back": ([909.0], 1.052),
     "two_different_glitches_in_a_row": ([4294967.295, 0.001], 1.052),
-    "the_same_placeholder_twice": ([4294967.295, 4294967.295], 1.050),  # a new baseline, then back: 0.002 unseen
+    "the_same_placeholder_twice": ([4294967.295, 4294967.295], 1.052),  # a constant confirms nothing (0029)
+    "nines_three_times": ([999999.999] * 3, 1.052),
     "the_same_tiny_reading_twice": ([0.001, 0.001], 1.051),  # confirmed: a restart counting its 0.001
     "two_steps_back": ([909.0, 909.2], 1.052),
     "a_0_placeholder_and_a_glitch": ([0.0, 4294967.295], 1.052),
@@ -258,6 +261,29 @@ def test_no_glitch_invents_energy_at_an_hour_boundary_or_a_chart_start_between_t
         from_there = db.execute("SELECT coalesce(sum(delivered_kwh), 0) FROM energy_steps(%s, %s, 'infinity')",
                                 (PILE, start)).fetchone()[0]
         assert from_there == pytest.approx(sum(kwh for at, kwh in steps if at >= start))
+
+
+@pytest.mark.parametrize("readings, minutes, delivered", [
+    ([20.0, 4294967.295, 4294967.295, 20.002, 21.05], [0, 1, 2, 3, 4], 1.05),          # a new pile
+    ([909.948, 4294967.295, 4294967.295, 909.95, 911.0], [0, 1, 2, 32, 33], 1.052),   # silent half an hour
+    ([909.948, 999999.999, 999999.999, 909.95, 911.0], [0, 120, 240, 360, 480], 1.052),  # 2 h apart
+], ids=["new pile", "silence before the return", "two hours apart"])
+def test_a_placeholder_sent_twice_never_counts_the_whole_register(db, fleet, readings, minutes, delivered):
+    # The second review of issue 11: the return from a repeated placeholder counted 911 kWh.
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO telemetry (time, pile_id, connector_id, seq, device_ts, received_at, energy_kwh) "
+                        "VALUES (%s, %s, 1, %s, %s, %s, %s)",
+                        [(at, PILE, i, at, at, kwh) for i, (at, kwh) in
+                         enumerate(zip([HOUR + timedelta(minutes=m) for m in minutes], readings))])
+    storage.refresh_rollups(db, HOUR, HOUR + timedelta(minutes=minutes[-1]))
+    assert rollup_total(db) == pytest.approx(delivered)
+    steps = db.execute("SELECT sum(delivered_kwh) FROM energy_steps(%s, '-infinity', 'infinity')", (PILE,)).fetchone()[0]
+    assert steps == pytest.approx(delivered)
+
+
+def test_a_replaced_meter_that_starts_higher_counts_on_from_its_first_move(db, fleet):
+    write_register(db, [909.948, 5000.0, 5000.0, 5000.5, 5001.0], HOUR - timedelta(minutes=2))
+    assert rollup_total(db) == pytest.approx(1.0)
 
 
 def test_a_session_register_restarting_right_after_a_glitch_still_counts_the_new_session_from_zero(db, fleet):
@@ -286,7 +312,7 @@ def test_upgrading_to_0025_recomputes_hours_a_glitch_had_spiked():
             settings = Settings(database_url=url, timescale="off")
             conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
                          "applied_at timestamptz NOT NULL DEFAULT now())")
-            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (25, 'held back')")
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (25, 'held back'), (29, 'held back')")
             migrate(conn, settings)
             hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
             for minute, kwh in enumerate((909.948, 4294967.295, 909.950, 911.0)):
@@ -299,8 +325,8 @@ def test_upgrading_to_0025_recomputes_hours_a_glitch_had_spiked():
                          "(energy_register(time, energy_kwh))[3] FROM telemetry GROUP BY 2, 3", (hour,))
             assert conn.execute("SELECT sum(delivered_kwh) FROM energy_hourly(%s, '-infinity', 'infinity')",
                                 (PILE,)).fetchone()[0] > 4_000_000  # the spike 0020 rolled up
-            conn.execute("DELETE FROM schema_migrations WHERE version = 25")
-            assert migrate(conn, settings) == ["0025_energy_glitches.sql"]
+            conn.execute("DELETE FROM schema_migrations WHERE version IN (25, 29)")
+            assert migrate(conn, settings) == ["0025_energy_glitches.sql", "0029_energy_placeholder_twice.sql"]
             assert storage.refresh_dirty_rollups(conn) == 1  # housekeeping's next pass
             assert conn.execute("SELECT sum(delivered_kwh) FROM energy_hourly(%s, '-infinity', 'infinity')",
                                 (PILE,)).fetchone()[0] == pytest.approx(1.052)
