@@ -239,6 +239,53 @@ def test_an_order_nobody_qualifies_for_stays_ready_and_is_noted_once(db, fleet):
                       (job, "%has no qualified engineer%")).fetchone()[0] == 1
 
 
+def notices(db, order_id):
+    return db.execute("SELECT recipient_role, kind, message FROM notifications WHERE work_order_id = %s "
+                      "ORDER BY recipient_role", (order_id,)).fetchall()
+
+
+def test_a_safety_fault_with_no_qualified_engineer_on_shift_tells_once_when_the_next_one_starts(db, fleet):
+    # Issue 12, item 5: at night the only HV engineers start at 06:00 and 07:30 tomorrow.
+    job = ready(db)
+    db.execute("UPDATE work_orders SET safety = true, priority = 1 WHERE id = %s", (job,))
+    engineer(db, "early", shift=False)
+    engineer(db, "late", shift=False)
+    engineer(db, "ac-only", skills=("AC",))  # on shift, but not for a DC pile's high voltage
+    roster.add_shift(db, "early", NOW + timedelta(hours=6), NOW + timedelta(hours=14))
+    roster.add_shift(db, "late", NOW + timedelta(hours=7, minutes=30), NOW + timedelta(hours=15))
+    dispatch.assign(db, CONFIG, now=NOW)
+    dispatch.assign(db, CONFIG, now=NOW + timedelta(minutes=5))
+    assert order(db, job) == ("ready_for_dispatch", None)
+    sent = notices(db, job)
+    start = (NOW + timedelta(hours=6)).strftime("%Y-%m-%d %H:%M")
+    assert [(role, kind) for role, kind, _ in sent] == [("dispatcher", "dispatch_waiting"),
+                                                        ("supervisor", "dispatch_waiting")]
+    for _, _, message in sent:
+        assert "no qualified engineer is on shift" in message and f"starts {start} UTC (early)" in message
+    assert db.execute("SELECT count(*) FROM work_order_events WHERE work_order_id = %s AND note LIKE %s",
+                      (job, "%waits: no qualified engineer is on shift%")).fetchone()[0] == 1
+
+
+def test_an_order_whose_qualified_engineers_are_all_busy_says_so(db, fleet):
+    busy_job = ready(db, pile=DC_NORTH_2, category="cooling")
+    engineer(db, "only", max_jobs=1)
+    dispatch.override(db, busy_job, "only", actor="desk", reason="regular")
+    job = ready(db)
+    dispatch.assign(db, CONFIG, now=NOW)
+    [(_, _, message), _] = notices(db, job)
+    assert "all 1 qualified engineer(s) on shift are at capacity" in message
+    assert "no qualified shift is planned" in message
+
+
+def test_planned_work_waiting_for_the_morning_is_no_news(db, fleet):
+    job = ready(db)
+    db.execute("UPDATE work_orders SET kind = 'preventive', fault_category = NULL WHERE id = %s", (job,))
+    engineer(db, "early", shift=False)
+    roster.add_shift(db, "early", NOW + timedelta(hours=6), NOW + timedelta(hours=14))
+    dispatch.assign(db, CONFIG, now=NOW)
+    assert notices(db, job) == []
+
+
 def test_a_fresh_reported_position_counts_instead_of_home(db, fleet):
     job = ready(db, category="cooling")
     engineer(db, "home-near", km=10)
