@@ -214,3 +214,35 @@ def test_a_series_of_periods_that_have_not_begun_is_empty_not_an_error(db, troub
 def test_a_series_wants_its_periods_oldest_first_and_apart(db):
     with pytest.raises(ValueError):
         kpi.series(db, list(reversed(calendar("day", START, 2))))
+
+
+# --- issue 12, item 6: honest KPIs -------------------------------------------------------
+
+def test_mttr_counts_only_repairs_that_held_and_a_failed_repair_at_its_final_restore(db, fleet):
+    pile = fleet[0]
+    # held: 2 h; resolved but not verified yet: left out; failed verification, now back in dispatch:
+    # left out; failed once and restored for good after 10 h: counted at 10 h.
+    order(db, pile, h(0), responded_at=h(1), resolved_at=h(2), state="verified", category="a")
+    order(db, pile, h(1), responded_at=h(2), resolved_at=h(3), state="resolved", category="b")
+    order(db, pile, h(2), responded_at=h(3), state="ready_for_dispatch", reopened_count=1, category="c")
+    order(db, pile, h(4), responded_at=h(5), resolved_at=h(14), state="closed", closed_at=h(15),
+          resolution="repaired", reopened_count=1, category="d")
+    k = kpi.compute(db, START, END)
+    assert (k.mttr_h, k.orders_restored, k.orders_resolved) == (6.0, 2, 3)  # (2 + 10) / 2
+    [period] = kpi.series(db, [(START, END)])
+    assert (period.mttr_h, period.orders_restored) == (6.0, 2)
+
+
+def test_response_time_says_how_many_wait_unanswered_and_for_how_long(db, fleet):
+    # The issue's example: a median of 1 h over the 2 answered, while 12 of 14 wait, the oldest 3 h.
+    pile = fleet[0]
+    now = h(20)
+    order(db, pile, h(15), responded_at=h(16), category="a0")
+    order(db, pile, h(16), responded_at=h(17), category="a1")
+    for i in range(12):
+        order(db, pile, h(17) + timedelta(minutes=10 * i), category=f"w{i}")
+    order(db, pile, h(10), state="cancelled", category="gone")  # cancelled: never owed an answer
+    k = kpi.compute(db, START, END, now=now)
+    assert (k.response_median_h, k.orders_unanswered, k.orders_opened, k.oldest_unanswered_h) == (1.0, 12, 15, 3.0)
+    [period] = kpi.series(db, [(START, END)], now=now)
+    assert (period.orders_unanswered, period.oldest_unanswered_h) == (12, 3.0)

@@ -32,7 +32,8 @@ class KpisPublic(BaseModel):
     end: datetime = Field(alias="to")
     response_h: float | None = Field(description="Median hours from a corrective order's creation to its first response.")
     response_mean_h: float | None
-    mttr_h: float | None = Field(description="Mean hours from a corrective order's creation to its resolution.")
+    mttr_h: float | None = Field(description="Mean hours from a corrective order's creation to its resolution, over "
+                                             "the repairs that held (verified or closed).")
     mtbf_h: float | None = Field(description="Port operating hours per failure (corrective order opened).")
     first_time_fix_rate: float | None
     repeat_repair_rate: float | None
@@ -41,6 +42,10 @@ class KpisPublic(BaseModel):
     availability_target: float
     orders_opened: int
     orders_resolved: int
+    orders_restored: int = Field(description="Resolved in the period and held (verified or closed): MTTR's basis.")
+    orders_unanswered: int = Field(description="Corrective orders opened in the period with no response yet "
+                                               "(not cancelled), as of now.")
+    oldest_unanswered_h: float | None = Field(description="How long the oldest unanswered order has waited, hours.")
     orders_repaired: int
     fixed_first_time: int
     repeat_orders: int

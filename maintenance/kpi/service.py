@@ -4,9 +4,12 @@ platform keeps anyway. MTTR, MTBF and PM compliance follow SMRP's metrics of tho
 spelled out in docs/kpi.md and below.
 
 - response time: work order created → first response (an engineer accepted, or the
-  remote first line resolved it); median and mean, corrective orders created in the period.
+  remote first line resolved it); median and mean, corrective orders created in the period,
+  beside the ones still unanswered now (not cancelled) and the age of the oldest of those,
+  so a median of the few answered never hides the many waiting (issue 12, item 6).
 - MTTR (after SMRP's mean time to repair, here restore): created → resolved, corrective
-  orders resolved in the period.
+  orders resolved in the period whose repair held (verified or closed): a repair that failed
+  verification counts at its final restore, once that held (issue 12, item 6).
 - MTBF (after SMRP's mean time between failures): operating hours of the fleet's ports in the period ÷ failures
   (corrective orders opened in the period).
 - first-time-fix rate: orders repaired on site and closed in the period that never came
@@ -55,6 +58,9 @@ class Kpis:
     availability_target: float = AVAILABILITY_TARGET
     # The counts behind the rates, so a reader can check them.
     orders_resolved: int = 0
+    orders_restored: int = 0          # resolved in the period and held (verified or closed): MTTR's basis
+    orders_unanswered: int = 0        # opened in the period, no response yet (now), not cancelled
+    oldest_unanswered_h: float | None = None  # how long the oldest of those has waited, hours (now)
     orders_repaired: int = 0
     fixed_first_time: int = 0
     repeat_orders: int = 0
@@ -83,12 +89,17 @@ SELECT
   avg(extract(epoch FROM responded_at - created_at))
       FILTER (WHERE created_at >= %(s)s AND created_at < %(e)s AND responded_at IS NOT NULL) AS response_mean,
   avg(extract(epoch FROM resolved_at - created_at))
-      FILTER (WHERE resolved_at >= %(s)s AND resolved_at < %(e)s) AS mttr,
+      FILTER (WHERE resolved_at >= %(s)s AND resolved_at < %(e)s AND state IN ('verified', 'closed')) AS mttr,
   count(*) FILTER (WHERE resolution = 'repaired' AND closed_at >= %(s)s AND closed_at < %(e)s) AS repaired,
   count(*) FILTER (WHERE resolution = 'repaired' AND closed_at >= %(s)s AND closed_at < %(e)s
                    AND reopened_count = 0) AS fixed_first_time,
   count(*) FILTER (WHERE created_at >= %(s)s AND created_at < %(e)s AND repeat_of IS NOT NULL) AS repeats,
-  count(*) FILTER (WHERE resolved_at >= %(s)s AND resolved_at < %(e)s) AS resolved
+  count(*) FILTER (WHERE resolved_at >= %(s)s AND resolved_at < %(e)s) AS resolved,
+  count(*) FILTER (WHERE resolved_at >= %(s)s AND resolved_at < %(e)s AND state IN ('verified', 'closed')) AS restored,
+  count(*) FILTER (WHERE created_at >= %(s)s AND created_at < %(e)s AND responded_at IS NULL
+                   AND state <> 'cancelled') AS unanswered,
+  min(created_at) FILTER (WHERE created_at >= %(s)s AND created_at < %(e)s AND responded_at IS NULL
+                          AND state <> 'cancelled') AS oldest_unanswered
 FROM work_orders WHERE kind = 'corrective' {scope}
 """
 
@@ -294,12 +305,13 @@ def compute(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id
     [pm] = pm_compliance.compliance(conn, [(start, end)], site_id=site_id, engineer_id=engineer_id, now=now,
                                     customer_id=customer_id)
     available = availability(conn, start, min(end, now), site_id=site_id, customer_id=customer_id)
-    return _kpis(start, end, orders, pm, available.known_s, available.down_s, available.value)
+    return _kpis(start, end, orders, pm, available.known_s, available.down_s, available.value, now)
 
 
 def _kpis(start: datetime, end: datetime, orders, pm: pm_compliance.PmCompliance, known_s: float, down_s: float,
-          availability_value: float | None) -> Kpis:
-    opened, resp_med, resp_mean, mttr, repaired, first_time, repeats, resolved = orders
+          availability_value: float | None, now: datetime) -> Kpis:
+    (opened, resp_med, resp_mean, mttr, repaired, first_time, repeats, resolved, restored, unanswered,
+     oldest_unanswered) = orders
     up_hours = (known_s - min(down_s, known_s)) / 3600
     return Kpis(
         start=start, end=end, orders_opened=opened,
@@ -307,7 +319,9 @@ def _kpis(start: datetime, end: datetime, orders, pm: pm_compliance.PmCompliance
         mtbf_h=round(up_hours / opened, 1) if opened and known_s else None,
         first_time_fix_rate=_rate(first_time, repaired), repeat_repair_rate=_rate(repeats, opened),
         pm_compliance=pm.rate, availability=availability_value,
-        orders_resolved=resolved, orders_repaired=repaired, fixed_first_time=first_time, repeat_orders=repeats,
+        orders_resolved=resolved, orders_restored=restored, orders_unanswered=unanswered,
+        oldest_unanswered_h=_hours((now - oldest_unanswered).total_seconds()) if oldest_unanswered else None,
+        orders_repaired=repaired, fixed_first_time=first_time, repeat_orders=repeats,
         pm_due=pm.due, pm_on_time=pm.on_time, port_hours=round(known_s / 3600, 1),
         down_port_hours=round(min(down_s, known_s) / 3600, 1),
     )
@@ -333,12 +347,18 @@ SELECT
   avg(extract(epoch FROM o.responded_at - o.created_at))
       FILTER (WHERE o.created_at >= k.s AND o.created_at < k.e AND o.responded_at IS NOT NULL) AS response_mean,
   avg(extract(epoch FROM o.resolved_at - o.created_at))
-      FILTER (WHERE o.resolved_at >= k.s AND o.resolved_at < k.e) AS mttr,
+      FILTER (WHERE o.resolved_at >= k.s AND o.resolved_at < k.e AND o.state IN ('verified', 'closed')) AS mttr,
   count(o.id) FILTER (WHERE o.resolution = 'repaired' AND o.closed_at >= k.s AND o.closed_at < k.e) AS repaired,
   count(o.id) FILTER (WHERE o.resolution = 'repaired' AND o.closed_at >= k.s AND o.closed_at < k.e
                       AND o.reopened_count = 0) AS fixed_first_time,
   count(o.id) FILTER (WHERE o.created_at >= k.s AND o.created_at < k.e AND o.repeat_of IS NOT NULL) AS repeats,
-  count(o.id) FILTER (WHERE o.resolved_at >= k.s AND o.resolved_at < k.e) AS resolved
+  count(o.id) FILTER (WHERE o.resolved_at >= k.s AND o.resolved_at < k.e) AS resolved,
+  count(o.id) FILTER (WHERE o.resolved_at >= k.s AND o.resolved_at < k.e AND o.state IN ('verified', 'closed'))
+      AS restored,
+  count(o.id) FILTER (WHERE o.created_at >= k.s AND o.created_at < k.e AND o.responded_at IS NULL
+                      AND o.state <> 'cancelled') AS unanswered,
+  min(o.created_at) FILTER (WHERE o.created_at >= k.s AND o.created_at < k.e AND o.responded_at IS NULL
+                            AND o.state <> 'cancelled') AS oldest_unanswered
 FROM periods k LEFT JOIN o ON o.created_at >= k.s AND o.created_at < k.e OR o.resolved_at >= k.s AND o.resolved_at < k.e
                             OR o.closed_at >= k.s AND o.closed_at < k.e
 GROUP BY k.i ORDER BY k.i
@@ -526,5 +546,5 @@ def series(conn: psycopg.Connection, bounds: list[tuple[datetime, datetime]], *,
     for (start, end), order_row, pm_period, row in zip(bounds, orders, pm, available):
         known, down, planned, status, offline, ports = (float(v) for v in row)
         a = Availability(start, min(end, now), int(ports), known, down, planned, status, offline)
-        result.append(_kpis(start, end, order_row, pm_period, a.known_s, a.down_s, a.value))
+        result.append(_kpis(start, end, order_row, pm_period, a.known_s, a.down_s, a.value, now))
     return result

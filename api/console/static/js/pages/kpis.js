@@ -20,8 +20,14 @@ const show = (kind, v) => (kind === 'rate' ? fmt.pct(v) : fmt.hours(v));
 // The counts behind a tile's value, so a reader can judge it.
 function sub(k, c) {
   switch (k.key) {
-    case 'response_h': return c.response_mean_h === null ? 'median' : `median · mean ${fmt.hours(c.response_mean_h)}`;
-    case 'mttr_h': return `${fmt.num(c.orders_resolved)} resolved`;
+    case 'response_h': {
+      // The answered orders' median beside the ones still waiting (issue 12, item 6).
+      const answered = c.response_mean_h === null ? 'median' : `median · mean ${fmt.hours(c.response_mean_h)}`;
+      if (!c.orders_unanswered) return answered;
+      return `${answered} · ${fmt.num(c.orders_unanswered)} of ${fmt.num(c.orders_opened)} unanswered, `
+        + `oldest ${fmt.hours(c.oldest_unanswered_h)}`;
+    }
+    case 'mttr_h': return `${fmt.num(c.orders_restored)} repairs that held, of ${fmt.num(c.orders_resolved)} resolved`;
     case 'mtbf_h': return `${fmt.num(c.orders_opened)} failures`;
     case 'first_time_fix_rate': return `${fmt.num(c.fixed_first_time)} of ${fmt.num(c.orders_repaired)} repairs`;
     case 'repeat_repair_rate': return `${fmt.num(c.repeat_orders)} of ${fmt.num(c.orders_opened)} orders`;
