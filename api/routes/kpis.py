@@ -76,12 +76,14 @@ DEFINITIONS = [
         key="response_h", name="Response time", unit="hours (median)",
         definition="From a corrective work order's creation to its first response: an engineer accepting it, or "
                    "the remote first line resolving it. Median over the corrective orders created in the period "
-                   "that have had a response (the mean is given beside it).",
+                   "that have had a response (the mean is given beside it), shown beside the orders created in the "
+                   "period still unanswered now (not cancelled) and how long the oldest has waited.",
         source="pilecare, for R-RESPONSE (every request answered within 24 h)"),
     KpiDefinition(
         key="mttr_h", name="MTTR (mean time to restore)", unit="hours",
         definition="Mean time from a corrective work order's creation to its resolution (the pile working again), "
-                   "over the corrective orders resolved in the period.",
+                   "over the corrective orders resolved in the period whose repair held (verified or closed); a "
+                   "repair that failed verification counts once, at its final restore.",
         source="after SMRP's mean time to repair (MTTR); measured from the order, not from the fault's start"),
     KpiDefinition(
         key="mtbf_h", name="MTBF (mean time between failures)", unit="hours",
