@@ -246,3 +246,19 @@ def test_response_time_says_how_many_wait_unanswered_and_for_how_long(db, fleet)
     assert (k.response_median_h, k.orders_unanswered, k.orders_opened, k.oldest_unanswered_h) == (1.0, 12, 15, 3.0)
     [period] = kpi.series(db, [(START, END)], now=now)
     assert (period.orders_unanswered, period.oldest_unanswered_h) == (12, 3.0)
+
+
+def test_pm_compliance_has_no_value_without_orders_due_and_shows_the_overdue_backlog(db, fleet):
+    pile = fleet[0]
+    k = kpi.compute(db, START, END, now=h(30))
+    assert (k.pm_compliance, k.pm_due, k.pm_overdue_now, k.pm_oldest_overdue) == (None, 0, 0, None)
+    # Two PM overdue from before the period (due 1 Oct and 20 Oct) and one done on time: the
+    # period's rate is about the one due in it, the backlog about all that are late now.
+    for due, state, resolved in ((START - timedelta(days=31), "ready_for_dispatch", None),
+                                 (START - timedelta(days=12), "assigned", None), (h(5), "closed", h(4))):
+        db.execute("INSERT INTO work_orders (kind, pile_id, title, created_by, due_at, state, resolved_at) "
+                   "VALUES ('preventive', %s, 'PM', 'test', %s, %s, %s)", (pile, due, state, resolved))
+    k = kpi.compute(db, START, END, now=h(30))
+    assert (k.pm_compliance, k.pm_overdue_now, k.pm_oldest_overdue) == (1.0, 2, START - timedelta(days=31))
+    [period] = kpi.series(db, [(START, END)], now=h(30))
+    assert (period.pm_overdue_now, period.pm_oldest_overdue) == (2, START - timedelta(days=31))

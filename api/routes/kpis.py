@@ -51,6 +51,8 @@ class KpisPublic(BaseModel):
     repeat_orders: int
     pm_due: int
     pm_on_time: int
+    pm_overdue_now: int = Field(description="Preventive orders overdue now, whenever they fell due (the backlog).")
+    pm_oldest_overdue: datetime | None = Field(description="The oldest due date in that backlog.")
     port_hours: float
     down_port_hours: float
 

@@ -93,6 +93,18 @@ def compliance(conn: psycopg.Connection, periods: list[tuple[datetime, datetime]
         return []
     if any(s >= e for s, e in periods):
         raise ValueError("each period must start before it ends")
+    scope = _scope(site_id, engineer_id, customer_id)
+    starts, ends = [s for s, _ in periods], [e for _, e in periods]
+    params = {"starts": starts, "ends": ends, "s0": min(starts), "e1": max(ends), "kind": kind,
+              "now": now or datetime.now(timezone.utc), "site": site_id, "eng": engineer_id, "customer": customer_id}
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(_COMPLIANCE.format(scope=scope), params).fetchall()
+    return [PmCompliance(s, e, *row) for (s, e), row in zip(periods, rows)]
+
+
+def _scope(site_id: str | None, engineer_id: str | None, customer_id: str | None) -> str:
+    """WHERE clauses narrowing planned orders `w` (joined to piles `p`) to a site, an engineer's
+    finished jobs or a customer (parameters %(site)s, %(eng)s, %(customer)s)."""
     scope = ""
     if site_id:
         # Inspection rounds and planned PM carry their site; orders made by hand may not.
@@ -101,9 +113,26 @@ def compliance(conn: psycopg.Connection, periods: list[tuple[datetime, datetime]
         scope += " AND w.id IN (SELECT work_order_id FROM assignments WHERE engineer_id = %(eng)s AND state = 'done')"
     if customer_id:
         scope += " AND coalesce(w.site_id, p.site_id) IN (SELECT id FROM sites WHERE customer_id = %(customer)s)"
-    starts, ends = [s for s, _ in periods], [e for _, e in periods]
-    params = {"starts": starts, "ends": ends, "s0": min(starts), "e1": max(ends), "kind": kind,
-              "now": now or datetime.now(timezone.utc), "site": site_id, "eng": engineer_id, "customer": customer_id}
+    return scope
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The preventive orders overdue now, whatever period they fell due in (issue 12, item 6):
+    how many, and the oldest due date among them (None when there are none)."""
+
+    overdue: int
+    oldest_due: datetime | None
+
+
+def overdue_backlog(conn: psycopg.Connection, *, site_id: str | None = None, engineer_id: str | None = None,
+                    now: datetime | None = None, customer_id: str | None = None) -> Backlog:
+    """Open (not completed, not cancelled) preventive orders whose due date is before `now`."""
+    params = {"now": now or datetime.now(timezone.utc), "site": site_id, "eng": engineer_id, "customer": customer_id}
     with conn.cursor(row_factory=tuple_row) as cur:
-        rows = cur.execute(_COMPLIANCE.format(scope=scope), params).fetchall()
-    return [PmCompliance(s, e, *row) for (s, e), row in zip(periods, rows)]
+        count, oldest = cur.execute(
+            "SELECT count(*), min(w.due_at) FROM work_orders w JOIN piles p ON p.id = w.pile_id "
+            "WHERE w.kind = 'preventive' AND w.due_at < %(now)s "
+            "AND w.state NOT IN ('resolved', 'verified', 'closed', 'cancelled')"
+            + _scope(site_id, engineer_id, customer_id), params).fetchone()
+    return Backlog(count, oldest)

@@ -17,8 +17,10 @@ spelled out in docs/kpi.md and below.
 - repeat-repair rate (R-NO-REPEAT): corrective orders opened in the period that repeat a
   repair of the same fault on the same pile closed within 30 days.
 - PM compliance: of the preventive orders due in the period, the share completed by their
-  due date; cancelled orders and open ones not yet due are left out. The rule is defined
-  once, in `maintenance.kpi.pm_compliance`, which `GET /maintenance/compliance` reads too.
+  due date; cancelled orders and open ones not yet due are left out; no value (not 0 %) for a
+  period with none due. Beside it, the overdue backlog now, whenever due, with its oldest
+  due date (issue 12, item 6). The rule is defined once, in `maintenance.kpi.pm_compliance`,
+  which `GET /maintenance/compliance` reads too.
 - availability (uptime): share of port-time a connector was not Faulted or Unavailable (nor
   its pile as a whole, connector 0: a pile Faulted takes every port down)
   and its pile was not offline (nor silent beyond 3 reporting intervals), over the port-time
@@ -66,6 +68,8 @@ class Kpis:
     repeat_orders: int = 0
     pm_due: int = 0
     pm_on_time: int = 0
+    pm_overdue_now: int = 0                 # preventive orders overdue now, whenever due (the backlog)
+    pm_oldest_overdue: datetime | None = None  # the oldest due date among them
     port_hours: float = 0.0
     down_port_hours: float = 0.0
 
@@ -305,11 +309,13 @@ def compute(conn: psycopg.Connection, start: datetime, end: datetime, *, site_id
     [pm] = pm_compliance.compliance(conn, [(start, end)], site_id=site_id, engineer_id=engineer_id, now=now,
                                     customer_id=customer_id)
     available = availability(conn, start, min(end, now), site_id=site_id, customer_id=customer_id)
-    return _kpis(start, end, orders, pm, available.known_s, available.down_s, available.value, now)
+    backlog = pm_compliance.overdue_backlog(conn, site_id=site_id, engineer_id=engineer_id, now=now,
+                                            customer_id=customer_id)
+    return _kpis(start, end, orders, pm, available.known_s, available.down_s, available.value, now, backlog)
 
 
 def _kpis(start: datetime, end: datetime, orders, pm: pm_compliance.PmCompliance, known_s: float, down_s: float,
-          availability_value: float | None, now: datetime) -> Kpis:
+          availability_value: float | None, now: datetime, backlog: pm_compliance.Backlog) -> Kpis:
     (opened, resp_med, resp_mean, mttr, repaired, first_time, repeats, resolved, restored, unanswered,
      oldest_unanswered) = orders
     up_hours = (known_s - min(down_s, known_s)) / 3600
@@ -322,7 +328,7 @@ def _kpis(start: datetime, end: datetime, orders, pm: pm_compliance.PmCompliance
         orders_resolved=resolved, orders_restored=restored, orders_unanswered=unanswered,
         oldest_unanswered_h=_hours((now - oldest_unanswered).total_seconds()) if oldest_unanswered else None,
         orders_repaired=repaired, fixed_first_time=first_time, repeat_orders=repeats,
-        pm_due=pm.due, pm_on_time=pm.on_time, port_hours=round(known_s / 3600, 1),
+        pm_due=pm.due, pm_on_time=pm.on_time, pm_overdue_now=backlog.overdue, pm_oldest_overdue=backlog.oldest_due, port_hours=round(known_s / 3600, 1),
         down_port_hours=round(min(down_s, known_s) / 3600, 1),
     )
 
@@ -542,9 +548,11 @@ def series(conn: psycopg.Connection, bounds: list[tuple[datetime, datetime]], *,
         cur.execute("SELECT set_config('jit', 'off', true)")
         ports = (" AND p.site_id = %(site)s" if site_id else "") + (_CUSTOMER_PORTS if customer_id else "")
         available = cur.execute(_SERIES_AVAILABILITY.format(scope=ports), params).fetchall()
+    backlog = pm_compliance.overdue_backlog(conn, site_id=site_id, engineer_id=engineer_id, now=now,
+                                            customer_id=customer_id)
     result = []
     for (start, end), order_row, pm_period, row in zip(bounds, orders, pm, available):
         known, down, planned, status, offline, ports = (float(v) for v in row)
         a = Availability(start, min(end, now), int(ports), known, down, planned, status, offline)
-        result.append(_kpis(start, end, order_row, pm_period, a.known_s, a.down_s, a.value, now))
+        result.append(_kpis(start, end, order_row, pm_period, a.known_s, a.down_s, a.value, now, backlog))
     return result

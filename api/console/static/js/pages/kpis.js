@@ -31,7 +31,11 @@ function sub(k, c) {
     case 'mtbf_h': return `${fmt.num(c.orders_opened)} failures`;
     case 'first_time_fix_rate': return `${fmt.num(c.fixed_first_time)} of ${fmt.num(c.orders_repaired)} repairs`;
     case 'repeat_repair_rate': return `${fmt.num(c.repeat_orders)} of ${fmt.num(c.orders_opened)} orders`;
-    case 'pm_compliance': return `${fmt.num(c.pm_on_time)} of ${fmt.num(c.pm_due)} on time`;
+    case 'pm_compliance': {
+      const rate = c.pm_due ? `${fmt.num(c.pm_on_time)} of ${fmt.num(c.pm_due)} on time` : 'none due in the period';
+      if (!c.pm_overdue_now) return rate;
+      return `${rate} · ${fmt.num(c.pm_overdue_now)} overdue now, oldest due ${c.pm_oldest_overdue.slice(0, 10)}`;
+    }
     case 'availability': return `target ${fmt.pct(c.availability_target, 0)}`;
     default: return undefined;
   }
