@@ -195,3 +195,18 @@ def test_the_console_is_served_offline_under_a_strict_content_security_policy(an
     for bad in ("/console/../routes/console.py", "/console/%2e%2e/app.py", "/console/vendor/left-pad.js",
                 "/console/js/nothing.js"):
         assert anonymous.get(bad).status_code == 404, bad
+
+
+def test_a_preventive_order_shows_its_due_date_on_its_page_and_in_the_list(db, fleet, api, chrome):
+    # Issue 12, item 6: planned work is due on a date, not on an SLA clock; a merged order links on.
+    db.execute("INSERT INTO work_orders (kind, pile_id, title, created_by, due_at, state) "
+               "VALUES ('preventive', %s, 'Quarterly PM', 'planner', '2026-12-15T09:00:00Z', 'ready_for_dispatch')",
+               (fleet[0],))
+    order_id = db.execute("SELECT id FROM work_orders WHERE title = 'Quarterly PM'").fetchone()[0]
+    chrome.login("admin", PASSWORD)
+    chrome.route(f"#/work-orders/{order_id}", "[data-testid=order-due]")
+    assert "2026" in chrome.text("[data-testid=order-due]") and "15" in chrome.text("[data-testid=order-due]")
+    chrome.route("#/work-orders?view=list&open=", "table")
+    chrome.wait(lambda d: chrome.exists("table"), message="the list")
+    assert "Due" in chrome.js("return [...document.querySelectorAll('th')].map(t => t.textContent).join(' ')")
+    assert chrome.errors() == []

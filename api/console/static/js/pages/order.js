@@ -37,12 +37,15 @@ function facts(w, siteName) {
     ['Pile', link(`#/piles/${encodeURIComponent(w.pile_id)}`, w.pile_id)],
     ['Site', h('span', { title: w.site_id, dataset: { testid: 'order-site' } }, siteName || w.site_id)],
     ['Kind', fmt.label(w.kind)], ['Category', fmt.label(w.fault_category)],
+    // Planned work is due on a date, not on an SLA clock (issue 12, item 6).
+    ['Due', h('span', { dataset: { testid: 'order-due' } }, w.due_at ? fmt.when(w.due_at) : '—')],
     ['Priority', `P${w.priority}`], ['Severity', w.severity ? badge(w.severity) : '—'],
     ['Safety', w.safety ? badge('safety', 'faulted') : 'no'],
     ['Engineer', h('span', { dataset: { testid: 'order-engineer' } }, w.engineer_id || '—')],
     ['ETA', fmt.eta(w.eta)], ['Warranty', fmt.label(w.warranty)],
     ['Escalation', w.escalation_level ? `level ${w.escalation_level}` : '—'],
     ['Repeat of', w.repeat_of ? link(`#/work-orders/${w.repeat_of}`, `#${w.repeat_of}`) : '—'],
+    ['Merged into', w.merged_into ? link(`#/work-orders/${w.merged_into}`, `#${w.merged_into}`) : '—'],
     ['Opened', `${fmt.when(w.created_at)} by ${w.created_by}`], ['Closed', fmt.when(w.closed_at)],
   ];
   return h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));

@@ -31,7 +31,8 @@ function card(w) {
       w.severity ? badge(w.severity) : null, missed ? badge('SLA missed', 'sla-breached') : null),
     h('span', { class: 'card-title' }, w.title),
     h('span', { class: 'card-meta' }, w.pile_id, w.engineer_id ? ` · ${w.engineer_id}` : '',
-      w.eta ? ` · ETA ${fmt.eta(w.eta)}` : '', w.escalation_level ? ` · esc. ${w.escalation_level}` : ''),
+      w.eta ? ` · ETA ${fmt.eta(w.eta)}` : '', w.escalation_level ? ` · esc. ${w.escalation_level}` : '',
+      w.due_at ? ` · due ${fmt.when(w.due_at)}` : ''),
     clock.el);
   return { el, tick: clock.tick };
 }
@@ -90,6 +91,7 @@ export async function render(ctx, page, params) {
         { label: 'P', value: (w) => `P${w.priority}` },
         { label: 'Title', value: (w) => w.title },
         { label: 'Kind', value: (w) => fmt.label(w.kind) },
+        { label: 'Due', value: (w) => (w.due_at ? fmt.when(w.due_at) : '—') },
         { label: 'Pile', value: (w) => link(`#/piles/${encodeURIComponent(w.pile_id)}`, w.pile_id) },
         { label: 'State', value: (w) => badge(w.state) },
         { label: 'SLA', value: (w) => badge(w.sla, `sla-${w.sla}`) },
