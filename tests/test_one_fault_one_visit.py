@@ -159,3 +159,19 @@ def test_an_engineer_cannot_merge_orders(client_for, two_orders):
 
     _, (cooling, electrical) = two_orders
     assert client_for(Role.ENGINEER).post(f"/work-orders/{electrical}/merge", json={"into": cooling}).status_code == 403
+
+
+def test_the_maintenance_worker_logs_what_it_decides(settings, db, fleet, ingest, rules, caplog):
+    # Issue 12, item 7: alarms raised and orders opened and moved, at INFO, in the worker's log.
+    pile = fleet[0]
+    tick = Pass(settings)
+    try:
+        with caplog.at_level("INFO", logger="maintenance"):
+            report(settings, db, pile, 1, status="Faulted", error_code="GroundFailure")
+            tick()
+    finally:
+        tick.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("alarm ") and "raised: error.GroundFailure (critical) on pile " + pile in m for m in lines)
+    assert any(m.startswith("work order ") and f"opened for pile {pile} (electrical)" in m for m in lines)
+    assert any(m.startswith("work order ") and "new → ready_for_dispatch by rules" in m for m in lines)

@@ -8,6 +8,7 @@ one work order instead of a stream of them.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 import psycopg
@@ -15,6 +16,8 @@ import psycopg
 from maintenance.alarms import windows
 from maintenance.outbox import Event, enqueue
 from pilecare.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
 
 ACTOR = "rules"
 _ANNOUNCED = {"raised": Event.ALARM_RAISED, "cleared": Event.ALARM_CLEARED}
@@ -39,6 +42,10 @@ def _event(conn: psycopg.Connection, alarm_id: int, action: str, actor: str = AC
         enqueue(conn, _ANNOUNCED[action], {"alarm_id": alarm_id, "pile_id": pile_id, "connector_id": connector_id,
                                            "rule_id": rule_id, "severity": severity, "fault_category": category,
                                            "suppressed": suppressed})
+        # What the worker decides, in its log too (issue 12, item 7): an operator reading
+        # `pilecare maintenance` sees the alarms come and go without opening the console.
+        log.info("alarm %s %s: %s (%s) on pile %s connector %s%s", alarm_id, action, rule_id, severity, pile_id,
+                 connector_id, " (suppressed: maintenance window)" if suppressed else "")
 
 
 def raise_alarm(conn: psycopg.Connection, pile_id: str, connector_id: int, rule, *, at: datetime,

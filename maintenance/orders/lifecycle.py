@@ -6,12 +6,15 @@ never both move one order.
 """
 from __future__ import annotations
 
+import logging
 from enum import Enum
 
 import psycopg
 
 from maintenance.outbox import Event, enqueue
 from pilecare.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
 
 
 class WorkOrderState(str, Enum):
@@ -122,6 +125,7 @@ def transition(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, a
             "INSERT INTO work_order_events (work_order_id, actor, from_state, to_state, note) VALUES (%s, %s, %s, %s, %s)",
             (order_id, actor, current.value, to.value, note),
         )
+        log.info("work order %s: %s → %s by %s%s", order_id, current.value, to.value, actor, f" ({note})" if note else "")
         if to in RELEASED:
             _release(conn, order_id, f"{to.value.replace('_', ' ')} by {actor}" + (f": {note}" if note else ""))
         if current is S.RESOLVED and to is S.READY_FOR_DISPATCH:
@@ -215,6 +219,7 @@ def open_corrective(conn: psycopg.Connection, pile_id: str, fault_category: str,
                 order_id = row[0]
                 conn.execute("INSERT INTO work_order_events (work_order_id, actor, to_state, note) "
                              "VALUES (%s, %s, 'new', %s)", (order_id, actor, title))
+                log.info("work order %s opened for pile %s (%s): %s", order_id, pile_id, fault_category, title)
                 announce(conn, Event.WORK_ORDER_CREATED, order_id, {"fault_category": fault_category})
                 if row[1] is not None:
                     note(conn, order_id, f"repeat repair: same fault on this pile as order {row[1]}, "
