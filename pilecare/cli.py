@@ -227,7 +227,17 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     # APScheduler logs every job run at INFO: twice a minute of noise per process.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    args.func(args)
+    import psycopg
+
+    from pilecare.errors import PilecareError
+
+    try:
+        args.func(args)
+    except PilecareError as error:  # e.g. no database configured and no `pilecare run` here
+        raise SystemExit(f"pilecare {args.command}: {error.detail}") from None
+    except psycopg.OperationalError as error:
+        first = (str(error).strip().splitlines() or ["unreachable"])[0]
+        raise SystemExit(f"pilecare {args.command}: cannot reach the database: {first}") from None
 
 
 if __name__ == "__main__":

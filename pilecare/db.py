@@ -1,26 +1,55 @@
 """Database access: connections, pools and the one storage-backend question."""
 from __future__ import annotations
 
+import json
 import logging
+import os
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.datetime import TimestamptzBinaryLoader, TimestamptzLoader
 from psycopg_pool import ConnectionPool
 
+from pilecare.errors import PilecareError
 from pilecare.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+# Written by `pilecare run` into the data directory while it runs (issue 12, item 7): where
+# its database and broker are, so other commands find them without configuration.
+INSTANCE_FILE = "instance.json"
+
+
+class NoDatabase(PilecareError):
+    """No database to talk to: no PILECARE_DATABASE_URL and no running `pilecare run`."""
+
+
+def running_instance(settings: Settings) -> dict | None:
+    """{database_url, mqtt_url, api_url, pid} of the `pilecare run` using this data directory,
+    or None when none is running (a file left by a killed run is ignored)."""
+    path = Path(settings.data_dir) / INSTANCE_FILE
+    try:
+        instance = json.loads(path.read_text())
+        os.kill(int(instance["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return instance
+
+
 def database_url(settings: Settings) -> str:
-    if not settings.database_url:
-        raise RuntimeError(
-            "PILECARE_DATABASE_URL is not set. `pilecare run` starts an embedded PostgreSQL; "
-            "other commands need a database URL."
-        )
-    return settings.database_url
+    """PILECARE_DATABASE_URL, else the database of the `pilecare run` started here.
+
+    Raises NoDatabase (one line: what to do) when there is neither."""
+    if settings.database_url:
+        return settings.database_url
+    instance = running_instance(settings)
+    if instance is not None:
+        return instance["database_url"]
+    raise NoDatabase("no database: set PILECARE_DATABASE_URL, or start the platform with ./run.sh "
+                     f"(its database is then found through {Path(settings.data_dir) / INSTANCE_FILE})")
 
 
 # A device's clock may say anything RFC 3339 allows (docs/device-protocol.md, section 9):

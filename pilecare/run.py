@@ -8,6 +8,7 @@ a simulated fleet as child processes, restarting any that dies.
 from __future__ import annotations
 
 import logging
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import psycopg
 
 from pilecare import embedded
+from pilecare.db import INSTANCE_FILE
 from pilecare.migrate import migrate
 from pilecare.settings import get_settings
 
@@ -74,6 +76,11 @@ def main(args) -> None:
         admin_note = _first_admin(conn, data_dir)
 
     port = args.port or _port_or_free(settings.api_port)
+    # Other commands (`pilecare users create`, `pilecare migrate`, …) run without configuration
+    # find this instance here while it runs (pilecare.db.database_url).
+    instance = data_dir / INSTANCE_FILE
+    instance.write_text(json.dumps({"database_url": database_url, "mqtt_url": mqtt_url,
+                                    "api_url": f"http://{settings.api_host}:{port}", "pid": os.getpid()}) + "\n")
     env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_MQTT_URL=mqtt_url,
                # One worker here: a plain subscription survives broker restarts (topics.py).
                PILECARE_INGEST_GROUP=os.environ.get("PILECARE_INGEST_GROUP", ""))
@@ -99,6 +106,7 @@ def main(args) -> None:
         f"  broker           {mqtt_url}  (topics {settings.topic_prefix}/piles/…)\n"
         f"  logs             {log_dir}\n"
         f"  login            {admin_note}\n"
+        f"  commands         .venv/bin/pilecare users create …  (finds this instance through {instance})\n"
         f"Press Ctrl-C to stop.\n",
         flush=True,
     )
@@ -111,6 +119,7 @@ def main(args) -> None:
         # Piles first (clean disconnects, no last wills), then ingest drains and acks.
         for child in children[::-1]:
             child.stop()
+        instance.unlink(missing_ok=True)
         print("pilecare stopped", flush=True)
 
 

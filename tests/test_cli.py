@@ -1,0 +1,52 @@
+"""Issue 12, item 7: the commands a newcomer types next to `./run.sh` find its instance without
+configuration, and fail in one line, not a traceback, when there is nothing to talk to."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def pilecare(*args: str, cwd, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pilecare.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.fixture
+def bare_env(tmp_path):
+    """The environment of a fresh shell in a project directory: no PILECARE_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PILECARE_")}
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PILECARE_PASSWORD"] = "correct horse battery staple"
+    return env
+
+
+def test_a_command_finds_the_database_of_the_running_instance(db, database_url, tmp_path, bare_env):
+    (tmp_path / ".pilecare").mkdir()
+    # What `pilecare run` writes while it runs; this test process stands in for it (pid alive).
+    (tmp_path / ".pilecare" / "instance.json").write_text(json.dumps(
+        {"database_url": database_url, "mqtt_url": "mqtt://127.0.0.1:1883", "api_url": "http://127.0.0.1:8000",
+         "pid": os.getpid()}))
+    done = pilecare("users", "create", "nina", "--role", "viewer", cwd=tmp_path, env=bare_env)
+    assert done.returncode == 0, done.stderr
+    assert db.execute("SELECT role FROM users WHERE id = 'nina'").fetchone() == ("viewer",)
+
+
+def test_without_a_database_a_command_says_what_to_do_in_one_line(tmp_path, bare_env):
+    (tmp_path / ".pilecare").mkdir()
+    # A file left by a run that was killed: its pid is gone, so it is not believed.
+    (tmp_path / ".pilecare" / "instance.json").write_text(json.dumps(
+        {"database_url": "postgresql://x@127.0.0.1:1/x", "pid": 2 ** 22 + 12345}))
+    done = pilecare("users", "create", "nina", "--role", "viewer", cwd=tmp_path, env=bare_env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("pilecare users: no database: set PILECARE_DATABASE_URL")
+
+
+def test_an_unreachable_database_is_one_line_too(tmp_path, bare_env):
+    done = pilecare("migrate", cwd=tmp_path, env=bare_env | {"PILECARE_DATABASE_URL": "postgresql://x@127.0.0.1:1/x"})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "pilecare migrate: cannot reach the database" in done.stderr
