@@ -73,7 +73,7 @@ def main(args) -> None:
             from simulators.crew import seed_crew
 
             print(seed_crew(conn, seed=1), flush=True)
-        admin_note = _first_admin(conn, data_dir)
+        admin_note = first_accounts(conn, data_dir)
 
     port = args.port or _port_or_free(settings.api_port)
     # Other commands (`pilecare users create`, `pilecare migrate`, …) run without configuration
@@ -123,21 +123,37 @@ def main(args) -> None:
         print("pilecare stopped", flush=True)
 
 
-def _first_admin(conn, data_dir: Path) -> str:
-    """On a database without accounts, an `admin` with a random password kept in a file."""
+def first_accounts(conn, data_dir: Path) -> str:
+    """On a database without accounts, one account per role (issue 12, item 7), each with a
+    random password kept in <data_dir>/accounts (mode 0600, one "role user password" line
+    each); the engineer's is linked to an engineer on shift now, so "My jobs" has work. The
+    admin's password is also kept in <data_dir>/admin-password. Returns the banner's line."""
     import secrets
 
     from api import accounts
 
-    path = data_dir / "admin-password"
+    path, admin_path = data_dir / "accounts", data_dir / "admin-password"
     if conn.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
-        password = secrets.token_urlsafe(12)
-        accounts.create(conn, "admin", role=accounts.Role.ADMIN, full_name="Administrator", password=password,
-                        actor="pilecare run")
-        path.write_text(password + "\n")
+        on_shift = conn.execute(
+            "SELECT e.id FROM engineers e WHERE e.active AND EXISTS (SELECT 1 FROM engineer_shifts s "
+            "WHERE s.engineer_id = e.id AND s.starts_at <= now() AND s.ends_at > now()) ORDER BY e.id LIMIT 1"
+        ).fetchone() or conn.execute("SELECT id FROM engineers WHERE active ORDER BY id LIMIT 1").fetchone()
+        lines = []
+        for role in accounts.Role:
+            if role is accounts.Role.ENGINEER and on_shift is None:
+                continue  # no crew to link an engineer's login to
+            password = secrets.token_urlsafe(12)
+            accounts.create(conn, role.value, role=role, full_name=f"Demo {role.value}", password=password,
+                            actor="pilecare run",
+                            engineer_id=on_shift[0] if role is accounts.Role.ENGINEER else None)
+            lines.append(f"{role.value} {role.value} {password}")
+        path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)
-    if path.exists():
-        return f"admin / {path.read_text().strip()}   (from {path}; more accounts: pilecare users create)"
+        admin_path.write_text(lines[0].split()[-1] + "\n")
+        admin_path.chmod(0o600)
+    if admin_path.exists():
+        more = f"one account per role in {path}" if path.exists() else "more accounts: pilecare users create"
+        return f"admin / {admin_path.read_text().strip()}   (from {admin_path}; {more})"
     return "an existing account (pilecare users create adds one)"
 
 

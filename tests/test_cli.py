@@ -50,3 +50,25 @@ def test_an_unreachable_database_is_one_line_too(tmp_path, bare_env):
     done = pilecare("migrate", cwd=tmp_path, env=bare_env | {"PILECARE_DATABASE_URL": "postgresql://x@127.0.0.1:1/x"})
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "pilecare migrate: cannot reach the database" in done.stderr
+
+
+def test_a_fresh_demo_has_one_account_per_role_and_an_engineer_on_shift(db, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from api import accounts
+    from maintenance.dispatch import roster
+    from pilecare.run import first_accounts
+
+    now = datetime.now(timezone.utc)
+    for eid, shift in (("E-OFF", None), ("E-ON", (now - timedelta(hours=1), now + timedelta(hours=7)))):
+        roster.create(db, eid, name=eid, home_lat=52.5, home_lon=13.4, skills=("AC",), regions=("north",))
+        if shift:
+            roster.add_shift(db, eid, *shift)
+    banner = first_accounts(db, tmp_path)
+    lines = [line.split() for line in (tmp_path / "accounts").read_text().splitlines()]
+    assert sorted(role for role, _, _ in lines) == sorted(r.value for r in accounts.Role)
+    assert oct((tmp_path / "accounts").stat().st_mode & 0o777) == "0o600"
+    for role, user, password in lines:
+        assert accounts.authenticate(db, user, password).role.value == role
+    assert db.execute("SELECT e.id FROM engineers e JOIN users u ON u.id = e.user_id WHERE u.role = 'engineer'").fetchone() == ("E-ON",)
+    assert "one account per role" in banner and first_accounts(db, tmp_path) == banner  # once
