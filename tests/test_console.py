@@ -210,3 +210,12 @@ def test_a_preventive_order_shows_its_due_date_on_its_page_and_in_the_list(db, f
     chrome.wait(lambda d: chrome.exists("table"), message="the list")
     assert "Due" in chrome.js("return [...document.querySelectorAll('th')].map(t => t.textContent).join(' ')")
     assert chrome.errors() == []
+
+
+def test_the_fault_form_offers_the_categories_the_api_accepts(db, fleet, api, chrome):
+    chrome.login("admin", PASSWORD)
+    chrome.route(f"#/piles/{fleet[0]}", "[data-testid=fault-form]")
+    offered = lambda: chrome.js("return [...document.querySelectorAll('#fault-category option')].map(o => o.value)")
+    chrome.wait(lambda d: len(offered()) > 1, message="the categories from the API")
+    assert offered() == api.get("/work-orders/fault-categories").json()
+    assert chrome.errors() == []

@@ -191,3 +191,15 @@ def test_only_a_verified_order_is_closed_by_hand(api, db, fleet):
     for to in (S.READY_FOR_DISPATCH, S.RESOLVED, S.VERIFIED):
         transition(db, order_id, to, actor="verification")
     assert api.post(f"/work-orders/{order_id}/transitions", json={"to": "closed"}).json()["state"] == "closed"
+
+
+def test_the_fault_form_offers_exactly_the_categories_a_report_may_name(api, fleet):
+    # Issue 12, item 7: the console's list comes from here, so it never offers one the API refuses.
+    names = api.get("/work-orders/fault-categories").json()
+    assert "other" in names and "electrical" in names and "mechanical" not in names
+    assert names == sorted(names)
+    for name in names[:3]:
+        made = api.post("/work-orders", json={"pile_id": fleet[0], "fault_category": name, "title": "reported"})
+        assert made.status_code == 201, made.text
+    refused = api.post("/work-orders", json={"pile_id": fleet[0], "fault_category": "mechanical", "title": "x"})
+    assert refused.status_code == 422

@@ -106,6 +106,12 @@ def sla_policy(policy: PolicyDep) -> SlaPolicy:
     return SlaPolicy(warn_at=policy.sla.warn_at)
 
 
+@router.get("/fault-categories", summary="The fault categories a reported fault may name: the live rule set's and "
+                                         "'other' (what POST /work-orders accepts)")
+def fault_categories(conn: PlainConn) -> list[str]:
+    return sorted(fault_reports.categories(conn))
+
+
 @router.get("/{order_id}", summary="One work order with its timeline, alarms, checklist and SLA clocks")
 def get_work_order(conn: Conn, policy: PolicyDep, user: CurrentUser, order_id: int) -> WorkOrderDetail:
     visible(conn, user, order_id)

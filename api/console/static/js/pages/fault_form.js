@@ -1,22 +1,23 @@
 // "Report a fault": the desk takes a customer's call about a pile (POST /work-orders).
-// The category is free (the API wants a lower_snake word); the list offers the usual ones.
+// The categories offered are the ones the API accepts, from the API (the live rule set's).
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { navigate } from '../app.js';
 
-const CATEGORIES = ['electrical', 'power_module', 'cooling', 'thermal', 'connector', 'controller', 'insulation',
-  'grid', 'metering', 'connectivity', 'mechanical', 'other'];
 const SEVERITIES = ['critical', 'major', 'minor', 'warning'];
 
 export function faultForm(pileId) {
   const message = h('p', { class: 'form-message', role: 'status' });
+  const categories = h('select', { id: 'fault-category', name: 'fault_category', required: true },
+    h('option', { value: 'other' }, 'other'));
+  api('/work-orders/fault-categories').then((names) => {
+    categories.replaceChildren(...names.map((c) => h('option', { value: c, selected: c === 'other' }, c)));
+  }).catch((error) => { message.textContent = error.message; message.className = 'form-message error'; });
   const form = h('form', { class: 'stack', dataset: { testid: 'fault-form' } },
     h('label', { for: 'fault-title' }, 'What the customer reports'),
     h('input', { id: 'fault-title', name: 'title', required: true, maxlength: 200, placeholder: 'e.g. cable holster broken' }),
     h('label', { for: 'fault-category' }, 'Category'),
-    h('input', { id: 'fault-category', name: 'fault_category', required: true, maxlength: 40, list: 'fault-categories',
-      pattern: '[a-z][a-z0-9_]*', value: 'other' }),
-    h('datalist', { id: 'fault-categories' }, CATEGORIES.map((c) => h('option', { value: c }))),
+    categories,
     h('label', { for: 'fault-severity' }, 'Severity'),
     h('select', { id: 'fault-severity', name: 'severity' },
       SEVERITIES.map((s) => h('option', { value: s, selected: s === 'major' }, s))),
