@@ -58,3 +58,22 @@ def test_wildcards_are_taken_literally_and_an_empty_query_is_refused(api, fleet)
 @pytest.mark.parametrize("role, status", [("engineer", 403), ("viewer", 200), ("agent", 200)])
 def test_every_office_role_may_search_and_engineers_may_not(client_for, fleet, role, status):
     assert client_for(role).get("/search", params={"q": "tp"}).status_code == status
+
+
+@pytest.mark.parametrize("q", ["Hanna Kl", "030 1234567", "+49 30 123 4567", "(030) 123-4567", "1234567"])
+def test_a_caller_is_found_by_their_contact_name_or_phone_in_any_usual_form(api, db, fleet, q):
+    db.execute("UPDATE customers SET contact_name = 'Hanna Klein', contact_phone = '+49 30 1234567' WHERE id = 'CUST-1'")
+    found = api.get("/search", params={"q": q}).json()
+    assert [c["id"] for c in found["customers"]] == ["CUST-1"]
+    assert "contact_phone" not in found["customers"][0]
+
+
+def test_a_short_or_wordy_number_finds_no_phone(api, db, fleet):
+    db.execute("UPDATE customers SET contact_phone = '+49 30 1234567' WHERE id = 'CUST-1'")
+    assert api.get("/search", params={"q": "1234"}).json()["customers"] == []
+    assert api.get("/search", params={"q": "order 1234567"}).json()["customers"] == []
+
+
+def test_an_engineer_is_found_by_phone(api, db, fleet):
+    db.execute("INSERT INTO engineers (id, name, phone, home_lat, home_lon) VALUES ('E7', 'Emil', '+49 170 5550123', 52.5, 13.4)")
+    assert [e["id"] for e in api.get("/search", params={"q": "0170 5550123"}).json()["engineers"]] == ["E7"]

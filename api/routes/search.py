@@ -1,8 +1,9 @@
 """One search box for the console: piles, sites and customers by id, serial, name or
-address; work orders by number or title; engineers by id or name. Never returns contact
-details: every office role may search."""
+address, customers also by their contact's name or phone; work orders by number or title;
+engineers by id, name or phone. Never returns contact details: every office role may search."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -76,8 +77,14 @@ FROM sites s JOIN customers c ON c.id = s.customer_id
 WHERE s.id ILIKE %(any)s OR s.name ILIKE %(any)s OR s.address ILIKE %(any)s
 ORDER BY NOT (s.id ILIKE %(start)s OR s.name ILIKE %(start)s), s.id LIMIT %(limit)s
 """
+# A caller gives a name or a number: customers are found by their contact's name or phone too
+# (issue 12, item 7), the hit naming the customer only. A phone matches on its digits, so
+# "030 1234567" finds "+49 30 1234567": the query's digits without leading zeros (a national
+# trunk prefix or "00"), at least 5 of them, anywhere in the stored number's digits.
 _CUSTOMERS = """
-SELECT id, name, tier FROM customers WHERE id ILIKE %(any)s OR name ILIKE %(any)s
+SELECT id, name, tier FROM customers
+WHERE id ILIKE %(any)s OR name ILIKE %(any)s OR contact_name ILIKE %(any)s
+   OR (%(phone)s::text IS NOT NULL AND regexp_replace(coalesce(contact_phone, ''), '[^0-9]', '', 'g') LIKE %(phone)s)
 ORDER BY NOT (id ILIKE %(start)s OR name ILIKE %(start)s), id LIMIT %(limit)s
 """
 
@@ -90,6 +97,7 @@ ORDER BY id = %(number)s DESC, id DESC LIMIT %(limit)s
 """
 _ENGINEERS = """
 SELECT id, name, regions FROM engineers WHERE id ILIKE %(any)s OR name ILIKE %(any)s
+   OR (%(phone)s::text IS NOT NULL AND regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g') LIKE %(phone)s)
 ORDER BY NOT (id ILIKE %(start)s OR name ILIKE %(start)s), id LIMIT %(limit)s
 """
 
@@ -104,7 +112,9 @@ def search(
     contains, starts = _like(q.strip() or q)
     digits = q.strip().lstrip("#")
     number = int(digits) if digits.isdigit() and len(digits) < 18 else None
-    params = {"any": contains, "start": starts, "limit": limit, "number": number}
+    dialled = re.sub(r"[^0-9]", "", q).lstrip("0")
+    phone = f"%{dialled}%" if len(dialled) >= 5 and re.fullmatch(r"[+0-9 ()./-]+", q.strip()) else None
+    params = {"any": contains, "start": starts, "limit": limit, "number": number, "phone": phone}
     return SearchResults(
         piles=conn.execute(_PILES, params).fetchall(),
         sites=conn.execute(_SITES, params).fetchall(),
