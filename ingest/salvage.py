@@ -26,8 +26,9 @@ and only in ways that keep what the pile said and invent nothing:
   (milliseconds above 10^11) since 1970 in UTC; telemetry whose `ts` names no time at all
   (or has none) is stored at receive time, its clock flagged (UNREADABLE_TIME).
 
-Anything else (not JSON, not an object, `v` other than 1, an event or ack whose time names
-no time, a topic/payload pile mismatch) stays a dead letter. Every repair is listed, so ingest can
+Anything else (not JSON, not an object, `v` other than 1, telemetry that says nothing once
+repaired — no connector, no pile status, code or measurement —, an event or ack whose time
+names no time, a topic/payload pile mismatch) stays a dead letter. Every repair is listed, so ingest can
 report them as one data-quality problem (`invalid_field`) with the raw message.
 """
 from __future__ import annotations
@@ -109,13 +110,22 @@ def salvage(model: type[BaseModel], payload: bytes) -> tuple[BaseModel, list[str
     top = (_limits(model), _measurements(model), model is LenientTelemetry)
     for _ in range(_MAX_ATTEMPTS):
         try:
-            return model.model_validate_json(json.dumps(data)), repairs
+            message = model.model_validate_json(json.dumps(data))
+            if model is LenientTelemetry and not _says_anything(message):
+                return None  # {"v": 1} and the like: nothing to store, so nothing is invented
+            return message, repairs
         except ValidationError as error:
             if not _repair(data, error.errors(include_url=False), top, repairs):
                 return None
         except RecursionError:
             return None
     return None
+
+
+def _says_anything(message: LenientTelemetry) -> bool:
+    """A connector reading, the pile's status or code, or one of its measurements."""
+    return bool(message.connectors) or any(
+        getattr(message, name) is not None for name in ("status", "error_code", *_measurements(LenientTelemetry)))
 
 
 def _load(payload: bytes, repairs: list[str]) -> Any:
