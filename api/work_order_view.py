@@ -51,6 +51,8 @@ class WorkOrderPublic(BaseModel):
     repeat_of: int | None = Field(description="R-NO-REPEAT: the closed order for the same fault this repeats.")
     merged_into: int | None = Field(default=None, description="A cancelled order merged by a dispatcher: the order "
                                                               "that carries on (its alarms moved there).")
+    arrival_flags: list[str] = Field(default_factory=list, description="What made the engineer's arrival doubtful "
+                                                                       "(docs/field-api.md); empty when plausible.")
     triage_attempts: int
     out_of_service_at: datetime | None
     engineer_id: str | None = Field(default=None, description="The engineer holding the order.")

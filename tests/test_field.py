@@ -375,3 +375,57 @@ def test_an_arrival_time_already_past_is_refused_because_the_customer_would_be_t
     with pytest.raises(InvalidInput, match="has passed"):
         field.start_travel(db, job, "E1", eta=datetime(2020, 1, 1, tzinfo=timezone.utc), actor="eva")
     assert state(db, job) == "accepted"
+
+
+# --- issue 12, item 2: arrival is a real check -----------------------------------------
+
+def flags_of(db, order_id):
+    return db.execute("SELECT arrival_flags FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0]
+
+
+def test_a_fix_that_jumped_kilometres_in_seconds_is_flagged_on_the_order(db, fleet, job):
+    from maintenance.dispatch import roster
+
+    field.start_travel(db, job, "E1", eta=datetime.now(timezone.utc) + timedelta(minutes=5), actor="eva")
+    roster.set_position(db, "E1", SITE[0] + 0.45, SITE[1], at=datetime.now(timezone.utc) - timedelta(seconds=30))
+    field.arrive(db, POLICY, job, "E1", lat=SITE[0] + 0.001, lon=SITE[1], actor="eva")  # 50 km in 30 s
+    assert state(db, job) == "on_site"  # accepted: the engineer may really be there
+    [flag] = flags_of(db, job)
+    assert flag.startswith("position jumped 49.9 km in 30 s")
+    note = db.execute("SELECT note FROM work_order_events WHERE work_order_id = %s AND to_state = 'on_site'",
+                      (job,)).fetchone()[0]
+    assert "flagged: position jumped" in note
+
+
+def test_an_arrival_sooner_than_the_trip_allows_is_flagged(db, fleet, job):
+    field.start_travel(db, job, "E1", eta=datetime.now(timezone.utc) + timedelta(minutes=60), actor="eva")
+    field.arrive(db, POLICY, job, "E1", lat=SITE[0] + 0.001, lon=SITE[1], actor="eva")
+    assert flags_of(db, job) == ["arrived 0 min after setting off on a trip announced as 60 min"]
+
+
+def test_an_honest_trip_is_not_flagged(db, fleet, job):
+    from maintenance.dispatch import roster
+
+    field.start_travel(db, job, "E1", eta=datetime.now(timezone.utc) + timedelta(minutes=10), actor="eva")
+    roster.set_position(db, "E1", SITE[0] + 0.01, SITE[1], at=datetime.now(timezone.utc) - timedelta(minutes=2))
+    field.arrive(db, POLICY, job, "E1", lat=SITE[0] + 0.001, lon=SITE[1], actor="eva")  # 1 km in 2 min
+    assert flags_of(db, job) == []
+
+
+@pytest.mark.parametrize("moved_km, seconds, announced_min, took_min, flagged", [
+    (2.0, 30, None, None, True),      # 240 km/h
+    (2.0, 60, None, None, False),     # 120 km/h: a motorway
+    (0.9, 5, None, None, False),      # under 1 km: GPS noise
+    (None, None, 40, 9, True),        # under a quarter of 40 min
+    (None, None, 40, 11, False),
+    (None, None, 15, 1, False),       # a short trip says nothing
+])
+def test_the_arrival_rules_and_their_edges(moved_km, seconds, announced_min, took_min, flagged):
+    now = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
+    last = (SITE[0] + moved_km / 111.2, SITE[1]) if moved_km else None
+    got = field.arrival_flags(fix=SITE, at=now, last=last,
+                              last_at=now - timedelta(seconds=seconds) if seconds else None,
+                              en_route_at=now - timedelta(minutes=took_min) if took_min else None,
+                              eta=now - timedelta(minutes=took_min) + timedelta(minutes=announced_min)
+                              if announced_min else None)
+    assert bool(got) is flagged

@@ -33,9 +33,43 @@ def start_travel(conn: psycopg.Connection, order_id: int, engineer_id: str | Non
                 work_order_id=order_id, customer_id=customer_id)
 
 
+# The fastest an engineer's van plausibly moves, door to door, and the least share of the
+# announced trip an honest arrival takes (traffic may be kind, not that kind).
+MAX_SPEED_KMH = 150.0
+MIN_TRIP_SHARE = 0.25
+_MIN_TRIP_S = 20 * 60  # below a 20-minute announced trip, an early arrival says nothing
+_FRESH_S = 2 * 3600    # a reported position older than this says nothing about the trip
+
+
+def arrival_flags(*, fix: tuple[float, float], at: datetime, last: tuple[float, float] | None,
+                  last_at: datetime | None, en_route_at: datetime | None, eta: datetime | None) -> list[str]:
+    """What makes an arrival fix doubtful (issue 12, item 2), in words for the timeline; [] if
+    nothing does. Checked against the engineer's last reported position (a fix that moved
+    faster than MAX_SPEED_KMH since it) and the trip announced when setting off (an arrival
+    after less than MIN_TRIP_SHARE of the time announced for a trip of 20 minutes or more).
+    A phone's position can be spoofed or stale; the order is flagged, the arrival not refused,
+    since the engineer may really be there (docs/field-api.md says what a phone must send)."""
+    flags = []
+    if last is not None and last_at is not None and 0 <= (at - last_at).total_seconds() <= _FRESH_S:
+        moved_m = great_circle_m(last, fix)
+        seconds = max((at - last_at).total_seconds(), 1.0)
+        kmh = moved_m / seconds * 3.6
+        if moved_m > 1000 and kmh > MAX_SPEED_KMH:
+            flags.append(f"position jumped {moved_m / 1000:.1f} km in {seconds:.0f} s ({kmh:.0f} km/h) "
+                         f"from the last reported fix")
+    if en_route_at is not None and eta is not None:
+        announced = (eta - en_route_at).total_seconds()
+        took = (at - en_route_at).total_seconds()
+        if announced >= _MIN_TRIP_S and took < MIN_TRIP_SHARE * announced:
+            flags.append(f"arrived {took / 60:.0f} min after setting off on a trip announced as "
+                         f"{announced / 60:.0f} min")
+    return flags
+
+
 def arrive(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_id: str | None, *, lat: float,
            lon: float, actor: str) -> float:
-    """En route → on site, only within the policy's radius of the pile; returns the distance."""
+    """En route → on site, only within the policy's radius of the pile; returns the distance.
+    A doubtful fix (`arrival_flags`) is accepted but flagged on the order and its timeline."""
     state, pile_id, _, _, _ = held_order(conn, order_id, engineer_id)
     require_state(order_id, state, S.EN_ROUTE)
     where = conn.execute("SELECT coalesce(p.lat, s.lat), coalesce(p.lon, s.lon) FROM piles p "
@@ -44,8 +78,20 @@ def arrive(conn: psycopg.Connection, policy: Policy, order_id: int, engineer_id:
     if away > policy.arrival_radius_m:
         raise Conflict(f"you are {away / 1000:.1f} km from pile {pile_id}; arrival counts within "
                        f"{policy.arrival_radius_m:.0f} m of it")
+    now = datetime.now(timezone.utc)
+    last = conn.execute("SELECT lat, lon, position_at FROM engineers WHERE id = %s", (engineer_id,)).fetchone() \
+        if engineer_id else None
+    trip = conn.execute(
+        "SELECT o.eta, (SELECT max(e.at) FROM work_order_events e WHERE e.work_order_id = o.id "
+        "               AND e.to_state = 'en_route') FROM work_orders o WHERE o.id = %s", (order_id,)).fetchone()
+    flags = arrival_flags(fix=(lat, lon), at=now,
+                          last=(last[0], last[1]) if last and last[0] is not None else None,
+                          last_at=last[2] if last else None, en_route_at=trip[1], eta=trip[0])
     with conn.transaction():
-        transition(conn, order_id, S.ON_SITE, actor=actor, note=f"arrived {away:.0f} m from the pile")
+        note = f"arrived {away:.0f} m from the pile" + (f"; flagged: {'; '.join(flags)}" if flags else "")
+        transition(conn, order_id, S.ON_SITE, actor=actor, note=note)
+        if flags:
+            conn.execute("UPDATE work_orders SET arrival_flags = %s WHERE id = %s", (flags, order_id))
         if engineer_id:
             conn.execute("UPDATE engineers SET lat = %s, lon = %s, position_at = now() WHERE id = %s",
                          (lat, lon, engineer_id))

@@ -43,6 +43,9 @@ function facts(w, siteName) {
     ['Safety', w.safety ? badge('safety', 'faulted') : 'no'],
     ['Engineer', h('span', { dataset: { testid: 'order-engineer' } }, w.engineer_id || '—')],
     ['ETA', fmt.eta(w.eta)], ['Warranty', fmt.label(w.warranty)],
+    ['Arrival', w.arrival_flags && w.arrival_flags.length
+      ? h('span', { dataset: { testid: 'arrival-flags' } }, badge('flagged', 'sla-warning'), ' ', w.arrival_flags.join('; '))
+      : '—'],
     ['Escalation', w.escalation_level ? `level ${w.escalation_level}` : '—'],
     ['Repeat of', w.repeat_of ? link(`#/work-orders/${w.repeat_of}`, `#${w.repeat_of}`) : '—'],
     ['Merged into', w.merged_into ? link(`#/work-orders/${w.merged_into}`, `#${w.merged_into}`) : '—'],
