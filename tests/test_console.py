@@ -219,3 +219,13 @@ def test_the_fault_form_offers_the_categories_the_api_accepts(db, fleet, api, ch
     chrome.wait(lambda d: len(offered()) > 1, message="the categories from the API")
     assert offered() == api.get("/work-orders/fault-categories").json()
     assert chrome.errors() == []
+
+
+def test_the_kpi_tiles_say_their_period_and_the_data_behind_them(db, fleet, api, chrome):
+    chrome.login("admin", PASSWORD)
+    chrome.route("#/kpis", "[data-testid=kpi-tiles]")
+    subs = chrome.js("return Object.fromEntries([...document.querySelectorAll('[data-testid=kpi-tiles] .tile')]"
+                     ".map(t => [t.dataset.testid, t.querySelector('.tile-sub').textContent]))")
+    assert all(text.startswith("30 days · ") for text in subs.values()), subs
+    assert "port-hours of data" in subs["kpi-availability"] and "unanswered" not in subs["kpi-response_h"]
+    assert chrome.errors() == []

@@ -111,6 +111,22 @@ def test_fleet_availability_is_the_share_of_port_time_up_with_planned_work_exclu
     assert availability["month"] == pytest.approx(1 - 71 / 2880, abs=1e-4)
 
 
+def test_a_30_day_figure_says_how_much_of_the_30_days_has_data(api, db, fleet):
+    # Issue 12, item 6: a young fleet's "30-day availability" after 10 hours covers 10 of 720 hours.
+    online(db, ["TP-0005"])
+    port(db, "TP-0005", "Available")
+    change(db, "TP-0005", ago(10), None, "Available")
+    availability = api.get("/fleet/overview").json()["availability"]
+    assert availability["month"] == 1.0
+    assert availability["month_covered"] == pytest.approx(10 / 720, abs=1e-3)
+    assert availability["day_covered"] == pytest.approx(10 / 24, abs=1e-3)
+
+
+def test_a_history_older_than_the_period_covers_all_of_it(api, history):
+    availability = api.get("/fleet/overview").json()["availability"]
+    assert (availability["day_covered"], availability["month_covered"]) == (1.0, 1.0)
+
+
 def test_an_outage_counts_once_when_a_faulted_pile_also_goes_offline(api, db, history):
     goes_offline(db, "TP-0005", ago(8))                     # inside its fault (10 h → 4 h ago) and beyond
     db.execute("INSERT INTO connectivity_events (pile_id, received_at, online) VALUES ('TP-0005', %s, true)", (ago(3),))

@@ -31,6 +31,11 @@ class FleetAvailability(BaseModel):
     day: float | None = Field(description="The last 24 hours (see docs/kpi.md).")
     month: float | None = Field(description="The last 30 days.")
     target: float
+    day_covered: float | None = Field(default=None, description="Share of the 24 hours' port-time with data behind "
+                                                                "`day` (0..1).")
+    month_covered: float | None = Field(default=None, description="Share of the 30 days' port-time with data behind "
+                                                                  "`month` (0..1): a young fleet's 30-day figure "
+                                                                  "covers only its first hours.")
 
 
 class OverviewSite(SiteHealth):
@@ -75,12 +80,13 @@ def overview(conn: Conn) -> Overview:
     counts = {state: sum(getattr(s, state) for s in sites) for state in STATES}
     piles = sum(s.piles for s in sites)
     now = datetime.now(timezone.utc)
-    day = kpi.availability(conn, now - timedelta(days=1), now).value
-    month = kpi.availability(conn, now - timedelta(days=30), now).value
+    day = kpi.availability(conn, now - timedelta(days=1), now)
+    month = kpi.availability(conn, now - timedelta(days=30), now)
     live = conn.execute(_LIVE).fetchone()
     return Overview(
         piles=piles, **counts,
         shares=Shares(**{k: round(v / piles, 4) if piles else 0.0 for k, v in counts.items()}),
-        availability=FleetAvailability(day=day, month=month, target=kpi.AVAILABILITY_TARGET),
+        availability=FleetAvailability(day=day.value, month=month.value, target=kpi.AVAILABILITY_TARGET,
+                                       day_covered=day.covered, month_covered=month.covered),
         **live, sites=sites,
     )

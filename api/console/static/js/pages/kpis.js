@@ -28,7 +28,7 @@ function sub(k, c) {
         + `oldest ${fmt.hours(c.oldest_unanswered_h)}`;
     }
     case 'mttr_h': return `${fmt.num(c.orders_restored)} repairs that held, of ${fmt.num(c.orders_resolved)} resolved`;
-    case 'mtbf_h': return `${fmt.num(c.orders_opened)} failures`;
+    case 'mtbf_h': return `${fmt.num(c.orders_opened)} failures over ${fmt.num(c.port_hours)} port-hours of data`;
     case 'first_time_fix_rate': return `${fmt.num(c.fixed_first_time)} of ${fmt.num(c.orders_repaired)} repairs`;
     case 'repeat_repair_rate': return `${fmt.num(c.repeat_orders)} of ${fmt.num(c.orders_opened)} orders`;
     case 'pm_compliance': {
@@ -36,7 +36,8 @@ function sub(k, c) {
       if (!c.pm_overdue_now) return rate;
       return `${rate} · ${fmt.num(c.pm_overdue_now)} overdue now, oldest due ${c.pm_oldest_overdue.slice(0, 10)}`;
     }
-    case 'availability': return `target ${fmt.pct(c.availability_target, 0)}`;
+    case 'availability': return `over ${fmt.num(c.port_hours)} port-hours of data · target `
+      + `${fmt.pct(c.availability_target, 0)}`;
     default: return undefined;
   }
 }
@@ -62,8 +63,11 @@ export async function render(ctx, page, params) {
   const head = h('div', { class: 'page-head' }, h('h1', {}, 'Service KPIs'),
     h('p', { class: 'muted' }, 'Last 30 days, and per period over the last 12 periods.'));
   // Short names on the tiles; the definitions' full names head the help below.
+  // Each tile says the period it covers and the counts behind its value (issue 12, item 6).
+  const span = `${String(current.from).slice(0, 10)} – ${String(current.to).slice(0, 10)}`;
   const tiles = h('div', { class: 'tiles tiles-kpi', dataset: { testid: 'kpi-tiles' } },
-    SHOWN.map((k) => tile(k.name, show(k.kind, current[k.key]), { testid: `kpi-${k.key}`, sub: sub(k, current) })));
+    SHOWN.map((k) => tile(k.name, show(k.kind, current[k.key]),
+      { testid: `kpi-${k.key}`, sub: [`30 days · ${sub(k, current) || ''}`, h('small', { class: 'muted' }, ` ${span}`)] })));
   const charts = h('div', { class: 'charts charts-2', dataset: { testid: 'kpi-charts' } });
   const help = h('dl', { class: 'definitions', dataset: { testid: 'kpi-help' } },
     definitions.map((d) => [

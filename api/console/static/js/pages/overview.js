@@ -8,10 +8,13 @@ const STATES = ['online', 'charging', 'faulted', 'offline'];
 const WORST_ORDER = { faulted: 0, offline: 1, charging: 2, ok: 3 };
 
 // Availability against its target; no value while no port has reported yet.
-function availabilityTile(label, value, target, testid) {
+function availabilityTile(label, value, target, testid, covered) {
   if (value === null) return tile(label, '—', { sub: 'no port has reported yet', testid });
+  // A figure over a period the data does not fill says how little is behind it (issue 12, item 6).
+  const behind = covered !== null && covered !== undefined && covered < 0.99
+    ? ` · data for ${fmt.pct(covered, covered < 0.01 ? 2 : 0)} of the period` : '';
   const tone = value >= target ? 'good' : value >= target - 0.02 ? 'warn' : 'bad';
-  return tile(label, fmt.pct(value, 2), { sub: `target ${fmt.pct(target, 0)}`, tone, testid });
+  return tile(label, fmt.pct(value, 2), { sub: `target ${fmt.pct(target, 0)}${behind}`, tone, testid });
 }
 
 // Online and offline split the fleet; charging and faulted piles are online or offline
@@ -81,8 +84,8 @@ export async function render(ctx, page, params) {
     replace(tiles,
       tile('Piles', fmt.num(o.piles), { testid: 'piles' }),
       ...STATES.map((s) => tile(fmt.label(s), fmt.num(o[s]), { sub: fmt.pct(o.shares[s]), tone: s, testid: s })),
-      availabilityTile('Availability 24 h', avail.day, avail.target, 'availability-day'),
-      availabilityTile('Availability 30 d', avail.month, avail.target, 'availability-month'),
+      availabilityTile('Availability 24 h', avail.day, avail.target, 'availability-day', avail.day_covered),
+      availabilityTile('Availability 30 d', avail.month, avail.target, 'availability-month', avail.month_covered),
       tile('Active alarms', fmt.num(o.open_alarms), { testid: 'open-alarms', tone: o.open_alarms ? 'bad' : undefined }),
       tile('Open orders', fmt.num(o.open_work_orders), { testid: 'open-orders', sub: `${o.sla_breached} SLA breached`,
         tone: o.sla_breached ? 'bad' : undefined }),
