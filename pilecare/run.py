@@ -67,8 +67,10 @@ def main(args) -> None:
         migrate(conn, settings)
         if conn.execute("SELECT count(*) FROM piles").fetchone()[0] == 0:
             from simulators.fleetgen import seed_fleet
+            from simulators.pm_history import seed_pm_history
 
             print(seed_fleet(conn, piles=args.piles, seed=1), flush=True)
+            print(seed_pm_history(conn, seed=1), flush=True)  # a demo that starts mostly compliant
         if conn.execute("SELECT count(*) FROM engineers").fetchone()[0] == 0:
             from simulators.crew import seed_crew
 
