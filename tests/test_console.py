@@ -229,3 +229,18 @@ def test_the_kpi_tiles_say_their_period_and_the_data_behind_them(db, fleet, api,
     assert all(text.startswith("30 days · ") for text in subs.values()), subs
     assert "port-hours of data" in subs["kpi-availability"] and "unanswered" not in subs["kpi-response_h"]
     assert chrome.errors() == []
+
+
+def test_a_dispatcher_merges_two_orders_of_a_pile_from_the_order_page(db, fleet, api, chrome):
+    from maintenance.orders.lifecycle import open_corrective
+
+    first, _ = open_corrective(db, fleet[0], "cooling", title="Fan stopped", priority=2, actor="rules")
+    second, _ = open_corrective(db, fleet[0], "thermal", title="Cabinet hot", priority=3, actor="rules")
+    chrome.login("admin", PASSWORD)
+    chrome.route(f"#/work-orders/{second}", "[data-testid=merge-form]")
+    chrome.js(f"document.querySelector('#merge-into').value = '{first}'")
+    chrome.click("[data-testid=merge-form] button[type=submit]")
+    chrome.wait(lambda d: chrome.js("return location.hash") == f"#/work-orders/{first}", message="the kept order")
+    assert db.execute("SELECT state, merged_into FROM work_orders WHERE id = %s", (second,)).fetchone() == (
+        "cancelled", first)
+    assert chrome.errors() == []

@@ -3,7 +3,7 @@
 import { api } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, section, table } from '../dom.js';
 import { Ticker, clockTone, used } from '../sla.js';
-import { commentForm, escalationForm, movesForm, renderReport } from './order_desk.js';
+import { commentForm, escalationForm, mergeForm, movesForm, renderReport } from './order_desk.js';
 
 function slaClock(label, createdAt, clock) {
   const text = h('span', { class: 'sla-text' });
@@ -205,7 +205,10 @@ export async function render(ctx, page, params) {
     act(assign, (d) => api(`/work-orders/${id}/assign`, { method: 'POST', json: d }));
     act(escalate, (d) => api(`/work-orders/${id}/transitions`, { method: 'POST',
       json: { to: 'escalated', note: d.note || null } }));
-    replace(actions, decision, assign, w.state === 'escalated' ? null : escalate, message, moves);
+    const siblings = (await api(`/work-orders?pile_id=${encodeURIComponent(w.pile_id)}&limit=50`)).data;
+    if (!ctx.current) return;
+    const merge = mergeForm(w, siblings, (keptId) => window.pilecare.navigate(`/work-orders/${keptId}`));
+    replace(actions, decision, assign, w.state === 'escalated' ? null : escalate, message, moves, merge);
   }
 
   await load();

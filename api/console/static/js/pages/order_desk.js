@@ -143,6 +143,21 @@ export function movesForm(w, reload) {
     json: { to: d.to || moves[0], note: d.note || null } }), reload, { tone: 'btn-secondary' });
 }
 
+// One fault, one visit (issue 12, item 4): merge this order into another open order of the
+// same pile; the page then shows the order that carries on.
+export function mergeForm(w, others, go) {
+  const open = others.filter((o) => o.id !== w.id && !['closed', 'cancelled'].includes(o.state));
+  if (!open.length) return null;
+  return form('merge-form', [
+    h('label', { for: 'merge-into' }, 'Merge into another order of this pile'),
+    h('select', { id: 'merge-into', name: 'into', required: true },
+      open.map((o) => h('option', { value: o.id }, `#${o.id} ${o.title} (${fmt.label(o.state)})`))),
+  ], 'Merge', async (d) => {
+    const kept = await api(`/work-orders/${w.id}/merge`, { method: 'POST', json: { into: Number(d.into) } });
+    go(kept.id);
+  }, async () => {}, { tone: 'btn-secondary' });
+}
+
 export function escalationForm(w, reload) {
   if (w.state !== 'escalated') return null;
   return form('escalation-decision', [
