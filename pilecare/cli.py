@@ -132,7 +132,8 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="time acceleration: simulated seconds per real second")
     p.add_argument("--duration", type=float, default=None, help="stop after this many real seconds (default: run forever)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--fault-rate", type=float, default=0.0, help="faults per pile per simulated day")
+    p.add_argument("--fault-rate", type=float, default=0.0,
+                   help="faults per pile per day of the wall clock (the clock KPIs are measured in)")
     p.add_argument("--faults", default=None, help="comma-separated fault kinds to draw from (default: the whole catalogue)")
     p.add_argument("--mode", choices=("per-pile", "multiplexed"), default="per-pile",
                    help="per-pile: one MQTT client and last will per pile; multiplexed: few clients, for load")
@@ -185,7 +186,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=None)
     run.add_argument("--interval", type=float, default=10.0, help="seconds between telemetry reports")
     run.add_argument("--speed", type=float, default=30.0, help="simulated seconds per real second")
-    run.add_argument("--fault-rate", type=float, default=0.1, help="faults per pile per simulated day")
+    run.add_argument("--fault-rate", type=float, default=3.0,
+                     help="faults per pile per day of the wall clock (the clock KPIs are measured in)")
     run.set_defaults(func=_run)
 
     users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)

@@ -224,3 +224,20 @@ def test_a_reset_command_is_acknowledged_and_cures_a_curable_fault(settings, db,
         sim.stop()
         platform.disconnect()
         platform.loop_stop()
+
+
+@pytest.mark.parametrize("speed", [1.0, 30.0])
+def test_the_fault_rate_is_per_wall_clock_day_whatever_the_speed(settings, db, fleet, monkeypatch, speed):
+    # Issue 12, item 6: at 30x a per-simulated-day rate put 30x the faults into every wall-clock
+    # hour, and the demo's MTBF said something the configuration did not. 200 piles at 12
+    # faults per pile per wall-clock day over two wall-clock hours: about 200 faults either way.
+    from simulators.faults import FaultKind
+
+    sim = Simulation(settings, load_fleet(db, 1), speed=speed, fault_rate=12.0, faults=[FaultKind.FAN_FAILURE])
+    monkeypatch.setattr(Simulation, "_publish", lambda *a, **k: None)  # the MQTT boundary
+    injected = []
+    monkeypatch.setattr(Simulation, "_inject_locked", lambda self, pile, kind, conn: injected.append(kind))
+    [pile] = sim.piles.values()
+    for _ in range(200 * 2 * 60):  # 200 piles' worth of two hours, a minute a call
+        sim._report(pile, 60.0)
+    assert 140 <= len(injected) <= 260, len(injected)
