@@ -33,6 +33,18 @@ def orders(db, pile: str) -> list[tuple]:
                       (pile,)).fetchall()
 
 
+def fan_stops_then(settings, db, pile: str, policy=None, **second) -> None:
+    """The pile's fan stops (one pass), then it reports `second` (another pass)."""
+    tick = Pass(settings, policy)
+    try:
+        report(settings, db, pile, 1, status="Charging", fan_rpm=0)
+        tick()
+        report(settings, db, pile, 2, fan_rpm=0, **second)
+        tick()
+    finally:
+        tick.close()
+
+
 @pytest.fixture
 def rules(db, fleet):
     use_rules(db, RULES)
@@ -40,14 +52,7 @@ def rules(db, fleet):
 
 def test_a_stopped_fan_and_the_overheating_it_causes_make_one_order(settings, db, fleet, ingest, rules):
     pile = fleet[0]
-    tick = Pass(settings)
-    try:
-        report(settings, db, pile, 1, status="Charging", fan_rpm=0)
-        tick()
-        report(settings, db, pile, 2, status="Charging", error_code="HighTemperature", fan_rpm=0)
-        tick()
-    finally:
-        tick.close()
+    fan_stops_then(settings, db, pile, status="Charging", error_code="HighTemperature")
     assert orders(db, pile) == [("cooling", True, ["fan.stopped", "error.HighTemperature"])]
     timeline = [r[0] for r in db.execute("SELECT note FROM work_order_events WHERE work_order_id = "
                                          "(SELECT id FROM work_orders WHERE pile_id = %s)", (pile,))]
@@ -58,28 +63,14 @@ def test_a_stopped_fan_and_the_overheating_it_causes_make_one_order(settings, db
 
 def test_unrelated_faults_of_one_pile_still_make_their_own_orders(settings, db, fleet, ingest, rules):
     pile = fleet[0]
-    tick = Pass(settings)
-    try:
-        report(settings, db, pile, 1, status="Charging", fan_rpm=0)
-        tick()
-        report(settings, db, pile, 2, status="Faulted", error_code="GroundFailure", fan_rpm=0)
-        tick()
-    finally:
-        tick.close()
+    fan_stops_then(settings, db, pile, status="Faulted", error_code="GroundFailure")
     assert [(c, rules) for c, _, rules in orders(db, pile)] == [
         ("cooling", ["fan.stopped"]), ("electrical", ["error.GroundFailure"])]
 
 
 def test_without_the_relation_in_the_policy_the_two_make_two_orders(settings, db, fleet, ingest, rules):
     pile = fleet[0]
-    tick = Pass(settings, fast_policy(related_categories=[]))
-    try:
-        report(settings, db, pile, 1, status="Charging", fan_rpm=0)
-        tick()
-        report(settings, db, pile, 2, status="Charging", error_code="HighTemperature", fan_rpm=0)
-        tick()
-    finally:
-        tick.close()
+    fan_stops_then(settings, db, pile, fast_policy(related_categories=[]), status="Charging", error_code="HighTemperature")
     assert [c for c, _, _ in orders(db, pile)] == ["cooling", "thermal"]
 
 
@@ -105,14 +96,7 @@ def test_a_policy_with_overlapping_or_lonely_groups_is_refused(groups, complaint
 def two_orders(settings, db, fleet, ingest, rules):
     """A pile with a cooling order (fan stopped) and an electrical order (ground failure)."""
     pile = fleet[0]
-    tick = Pass(settings)
-    try:
-        report(settings, db, pile, 1, status="Charging", fan_rpm=0)
-        tick()
-        report(settings, db, pile, 2, status="Faulted", error_code="GroundFailure", fan_rpm=0)
-        tick()
-    finally:
-        tick.close()
+    fan_stops_then(settings, db, pile, status="Faulted", error_code="GroundFailure")
     return pile, [r[0] for r in db.execute("SELECT id FROM work_orders WHERE pile_id = %s ORDER BY id", (pile,))]
 
 
