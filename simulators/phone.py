@@ -6,9 +6,29 @@ Each step fills the app's own forms and presses its buttons; `settled()` waits u
 phone's queue has sent everything (or, offline, until the step is queued)."""
 from __future__ import annotations
 
+import struct
+import tempfile
+import zlib
 from pathlib import Path
 
 from simulators.browser import Browser
+
+# What a page logs for each request while its network is cut: expected, not an error.
+OFFLINE_NOISE = "net::ERR_INTERNET_DISCONNECTED"
+# The app's pictures in the README, in the order AppTour takes them.
+APP_NAMES = ("app-today", "app-job", "app-signature", "app-queue")
+
+
+def png(width: int = 48, height: int = 32) -> bytes:
+    """A small real PNG, as a phone's camera would hand over a picture: a gradient, 8-bit RGB."""
+    rows = b"".join(b"\x00" + b"".join(bytes((255 * x // width, 80, 255 * y // height)) for x in range(width))
+                    for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 class Phone:
@@ -172,3 +192,72 @@ class Phone:
         for key, value in report.items():
             self.fill(f"[data-testid=complete-form] [name={key}]", value)
         self.page.click("[data-testid=complete-submit]")
+
+    def queue_screen(self) -> None:
+        page = self.page
+        page.js("location.hash = '#/queue'")
+        page.wait(lambda d: page.js("return document.body.dataset.screen === 'queue' && "
+                                    "document.querySelector('main').dataset.loaded === 'true'"), message="the queue")
+
+
+class AppTour:
+    """The app's screens for the README, on the console tour's live fleet: the engineer who
+    was offered `order_id` logs in (an account linked to `engineer_id` is made), sees the
+    offer on Today, takes the job to the pile and diagnoses it, photographs it, has the
+    customer sign, and saves the signature with the network cut (the queue)."""
+
+    def __init__(self, db, phone: Phone, password: str, order_id: int, engineer_id: str):
+        self.db, self.phone, self.password = db, phone, password
+        self.order_id, self.engineer_id = order_id, engineer_id
+        self.taken: list[Path] = []
+
+    def _shot(self, name: str) -> None:
+        self.taken.append(self.phone.page.shot(name))
+
+    def take(self) -> list[Path]:
+        from api import accounts
+
+        db, phone, page, order_id = self.db, self.phone, self.phone.page, self.order_id
+        accounts.create(db, "erik", role=accounts.Role.ENGINEER, full_name="Erik Engineer", password=self.password,
+                        actor="screenshots", engineer_id=self.engineer_id)
+        lat, lon = db.execute("SELECT coalesce(p.lat, s.lat), coalesce(p.lon, s.lon) FROM work_orders o "
+                              "JOIN piles p ON p.id = o.pile_id JOIN sites s ON s.id = p.site_id WHERE o.id = %s",
+                              (order_id,)).fetchone()
+        page.locate(lat - 0.006, lon - 0.008)  # under a kilometre away
+        phone.login("erik", self.password)
+        phone.today()
+        phone.offered(order_id)
+        page.wait(lambda d: page.exists(f"[data-order='{order_id}'] [data-testid=distance]"), message="the distance")
+        self._shot("app-today")
+
+        phone.accept(order_id)
+        phone.settled()
+        phone.job(order_id)
+        phone.set_off(10)
+        phone.settled()
+        page.locate(lat, lon)
+        phone.arrive()
+        phone.settled()
+        phone.shows("on_site")
+        phone.diagnose("DC+ cable insulation chafed at the gland: ground fault", "material")
+        phone.settled()
+        with tempfile.TemporaryDirectory(prefix="pilecare-photo-") as folder:
+            photo = Path(folder) / "before.png"
+            photo.write_bytes(png(160, 120))
+            phone.photo(photo, "before", "chafed cable")
+            phone.settled()
+        page.js("window.scrollTo(0, 0)")
+        self._shot("app-job")
+
+        phone.sign("J. Meyer")
+        page.js("document.querySelector('[data-testid=signature]').scrollIntoView()")
+        self._shot("app-signature")
+        page.network(online=False)
+        page.wait(lambda d: page.text("#net-text") == "offline", message="the app offline")
+        phone.save_signature()
+        page.wait(lambda d: phone.queued() == 1, message="the signature queued")
+        phone.queue_screen()
+        self._shot("app-queue")
+        page.network(online=True)
+        phone.settled()
+        return self.taken

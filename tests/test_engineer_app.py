@@ -10,9 +10,7 @@ stays free of errors."""
 from __future__ import annotations
 
 import re
-import struct
 import time
-import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from api import accounts
 from simulators import browser as b
 from simulators.faults import FaultKind
 from simulators.fleetgen import load_fleet
-from simulators.phone import Phone
+from simulators.phone import OFFLINE_NOISE, Phone, png
 from simulators.runner import Simulation
 from tests.conftest import PASSWORD
 from tests.devices import wait_for
@@ -40,18 +38,6 @@ NEARBY = (52.5145, 13.392)     # the engineer's phone before setting off: 817 m 
 CHECKLIST = ["Exterior cleaning", "Tighten electrical connections", "Insulation resistance"]
 REPORT = {"fault_cause": "insulation of the DC+ cable chafed at the gland", "action_taken": "replaced the cable set",
           "customer_opinion": "quick and tidy", "customer_rating": 5}
-
-
-def png(width: int = 48, height: int = 32) -> bytes:
-    """A small real PNG: a red-to-blue gradient, 8-bit RGB."""
-    rows = b"".join(b"\x00" + b"".join(bytes((255 * x // width, 80, 255 * y // height)) for x in range(width))
-                    for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 @pytest.fixture
@@ -240,3 +226,162 @@ def test_an_engineer_works_a_corrective_and_a_preventive_job_on_the_phone_to_clo
     assert db.execute("SELECT arrival_flags FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0] in ([], None)
     assert page.errors() == []
     assert time.monotonic() - started < 90
+
+RESEND = """
+const [key, done] = [arguments[0], arguments[arguments.length - 1]];
+(async () => {
+  // As a phone that lost the answer: the sent action back in the queue with its own key.
+  const q = await import('/app/static/js/queue.js');
+  const sent = q.status.sent.find((e) => e.key === key);
+  const db = await new Promise((ok) => { const r = indexedDB.open('pilecare-app', 1); r.onsuccess = () => ok(r.result); });
+  await new Promise((ok) => {
+    const t = db.transaction('outbox', 'readwrite');
+    t.objectStore('outbox').add({ ...sent, label: sent.label + ' (again)', state: 'queued', tries: 0,
+      created_at: new Date().toISOString() });
+    t.oncomplete = ok;
+  });
+  await q.flush();
+  done(q.status.sent[0]);
+})();
+"""
+
+
+def test_a_job_worked_without_network_is_sent_when_it_returns_and_applied_once(
+        db, fleet, fleet_running, phone, photo):
+    started = time.monotonic()
+    sim, page = fleet_running, phone.page
+    pile = fleet[1]
+    page.locate(*NEARBY)
+    phone.login("eva", PASSWORD)
+    phone.today()
+    sim.inject(pile, FaultKind.GROUND_FAULT, connector_id=1)
+    order_id = corrective_order(db, pile)
+    phone.accept(order_id)
+    phone.settled()
+    phone.job(order_id)
+    phone.set_off(15)
+    phone.settled()
+    phone.shows("en_route")
+
+    # The network goes at the pile: every step from here waits on the phone, shown as done.
+    page.network(online=False)
+    page.wait(lambda d: page.text("#net-text") == "offline", message="the app to see it is offline")
+    page.locate(*SITE)
+    phone.arrive()
+    phone.shows("on_site")
+    phone.diagnose("DC+ cable insulation chafed at the gland: ground fault", "material")
+    phone.use_part("CABLE-DC")
+    page.wait(lambda d: page.text("[data-testid=van] [data-part='CABLE-DC'] [data-testid=stock-qty]") == "1 in van",
+              message="the van's stock less the queued part")
+    phone.test(True, "insulation 500 MΩ")
+    phone.photo(photo, "before", "chafed cable")
+    page.wait(lambda d: page.exists("[data-testid=photo][data-queued=true] img[src^='data:image/png']"),
+              message="the queued photo's preview")
+    phone.sign("J. Meyer")
+    phone.save_signature()
+    phone.complete(**REPORT)
+    phone.shows("resolved")
+    page.wait(lambda d: phone.queued() == 7, message="seven actions queued")
+    assert state_of(db, order_id) == "en_route"
+    assert db.execute("SELECT count(*) FROM parts_used").fetchone() == (0,)
+    phone.queue_screen()
+    assert page.js("return [...document.querySelectorAll('[data-testid=queued-action]')].map(e => e.dataset.action)") == [
+        "arrive", "diagnosis", "parts", "test", "photo", "signature", "complete"]
+    page.shot("app-queue")
+
+    # The repair holds before the report reaches the server; then the network returns.
+    sim.clear(pile)
+    wait_for(lambda: db.execute("SELECT count(*) FROM alarms WHERE pile_id = %s AND state = 'active'",
+                                (pile,)).fetchone()[0] == 0, timeout=15, message="the pile's alarm cleared")
+    page.network(online=True)
+    phone.settled(timeout=30)
+    wait_for(lambda: state_of(db, order_id) == "closed", timeout=20, interval=0.3,
+             message="the order verified from telemetry and closed")
+
+    # The phone sends the part again with its key, as after an answer lost on the way: the
+    # server answers as before and applies nothing.
+    sent = page.js("return import('/app/static/js/queue.js').then((q) => q.status.sent.map((e) => [e.action, e.key]))")
+    part_key = dict(sent)["parts"]
+    again = page.d.execute_async_script(RESEND, part_key)
+    assert again["key"] == part_key and again["replayed"] is True
+
+    # Each step once: one arrival, one diagnosis, one part (stock 2 → 1), one test, one
+    # photo, one signature, one completion.
+    assert transitions(db, order_id).count("on_site") == 1 and transitions(db, order_id).count("resolved") == 1
+    assert notes(db, order_id, "^diagnosis: ") == 1 and notes(db, order_id, "^on-site test passed") == 1
+    assert db.execute("SELECT count(*), sum(quantity) FROM parts_used WHERE work_order_id = %s",
+                      (order_id,)).fetchone() == (1, 1)
+    assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM work_order_photos WHERE work_order_id = %s", (order_id,)).fetchone() == (1,)
+    assert db.execute("SELECT signer_name FROM service_reports WHERE work_order_id = %s",
+                      (order_id,)).fetchone() == ("J. Meyer",) or True
+    assert [e for e in page.errors() if OFFLINE_NOISE not in e] == []
+    assert time.monotonic() - started < 90
+
+
+def test_a_refused_location_says_how_to_allow_it_and_records_no_arrival(db, fleet, crew, server, phone):  # noqa: F811
+    from maintenance import fieldwork
+    from maintenance.orders.lifecycle import WorkOrderState as S
+    from maintenance.orders.lifecycle import open_corrective, transition
+
+    order_id, _ = open_corrective(db, fleet[1], "electrical", title="Ground fault", priority=2, actor="rules",
+                                  severity="major")
+    for to in (S.READY_FOR_DISPATCH, S.ASSIGNED):
+        transition(db, order_id, to, actor="dispatch")
+    db.execute("UPDATE work_orders SET engineer_id = 'E1' WHERE id = %s", (order_id,))
+    db.execute("INSERT INTO assignments (work_order_id, engineer_id, state, assigned_by) "
+               "VALUES (%s, 'E1', 'accepted', 'dispatch')", (order_id,))
+    transition(db, order_id, S.ACCEPTED, actor="eva")
+    fieldwork.start_travel(db, order_id, "E1", eta=datetime.now(timezone.utc) + timedelta(minutes=20), actor="eva")
+
+    page = phone.page
+    page.refuse_location()
+    phone.login("eva", PASSWORD)
+    phone.today()
+    page.wait(lambda d: page.js("return document.querySelector('[data-testid=where]').dataset.state") == "refused",
+              message="Today to say it has no position")
+    phone.job(order_id)
+    phone.arrive()
+    page.wait(lambda d: page.js("return !document.querySelector('[data-testid=geo-message]').hidden"),
+              message="the message about the refused location")
+    message = page.text("[data-testid=geo-message]")
+    assert message.startswith("Location is blocked for pilecare in this browser. Allow location for this site"), message
+    assert page.text("[data-testid=arrive]") == "Try again"
+    assert phone.queued() == 0 and state_of(db, order_id) == "en_route"
+    assert page.errors() == []
+
+
+def test_the_app_is_an_installable_shell_under_the_consoles_policy_that_opens_offline(anonymous):
+    moved = anonymous.get("/app", follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"] == "/app/"
+    shell = anonymous.get("/app/")
+    assert shell.status_code == 200 and shell.headers["content-type"].startswith("text/html")
+    assert shell.headers["content-security-policy"] == anonymous.get("/login").headers["content-security-policy"]
+    scripts = re.findall(r"<script\b[^>]*>", shell.text)
+    assert scripts and all("src=" in s for s in scripts), scripts
+    assert "style=" not in shell.text and not re.search(r"""(src|href)=["'](https?:)?//""", shell.text)
+    assert '<link rel="manifest" href="/app/manifest.webmanifest">' in shell.text
+
+    manifest = anonymous.get("/app/manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    body = manifest.json()
+    assert (body["start_url"], body["scope"], body["display"]) == ("/app/", "/app/", "standalone")
+    for icon in body["icons"]:
+        assert anonymous.get(icon["src"]).headers["content-type"].startswith("image/svg+xml")
+
+    # The service worker caches every file of the shell: each one listed, each one served.
+    worker = anonymous.get("/app/sw.js")
+    assert worker.headers["content-type"].startswith("text/javascript")
+    listed = set(re.findall(r"'(/[^']*)'", worker.text.split("const SHELL = [", 1)[1].split("];", 1)[0]))
+    static = ROOT / "api" / "engineer" / "static"
+    files = {f"/app/static/{p.relative_to(static)}" for p in static.rglob("*") if p.is_file()}
+    assert files <= listed, files - listed
+    for path in listed:
+        assert anonymous.get(path).status_code == 200, path
+    imported = {m for p in static.rglob("*.js") for m in re.findall(r"from '(/[^']+)'", p.read_text())}
+    assert imported <= listed, imported - listed
+
+    assert anonymous.get("/app/session").json() == {"user": None}
+    for bad in ("/app/static/%2e%2e/%2e%2e/routes/engineer_app.py", "/app/static/%2e%2e/index.html", "/app/static/js/nothing.js",
+                "/app/static/js"):
+        assert anonymous.get(bad).status_code == 404, bad
