@@ -155,8 +155,17 @@ class Phone:
         self.fill("[data-testid=photos] select", stage)
         if caption:
             self.fill("[data-testid=photos] input:not([type=file])", caption)
-        # A file input takes its file from the keyboard in WebDriver: the path, as a phone's picker would.
-        self.page.d.find_element("css selector", "[data-testid=photo-input]").send_keys(str(path))
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        # A file input takes its file from the keyboard in WebDriver: the path, as a phone's
+        # picker would. A redraw in between (an answer arriving) makes the element stale: again.
+        for attempt in range(3):
+            try:
+                self.page.d.find_element("css selector", "[data-testid=photo-input]").send_keys(str(path))
+                return
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
 
     def sign(self, name: str) -> None:
         """Draw a signature on the pad with a finger (touch pointer actions), type the name, save."""

@@ -134,6 +134,7 @@ def work_the_corrective_job(phone: Phone, order_id: int, photo: Path, shots: boo
     phone.use_part("CABLE-DC")
     phone.settled()
     phone.test(True, "insulation 500 MΩ, 30 min charge at full power")
+    phone.settled()
     phone.photo(photo, "before", "chafed cable")
     phone.settled()
     page.wait(lambda d: page.exists("[data-testid=photo][data-queued=false] img"), message="the photo from the server")
@@ -312,9 +313,12 @@ def test_a_job_worked_without_network_is_sent_when_it_returns_and_applied_once(
     assert db.execute("SELECT count(*), sum(quantity) FROM parts_used WHERE work_order_id = %s",
                       (order_id,)).fetchone() == (1, 1)
     assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)
-    assert db.execute("SELECT count(*) FROM work_order_photos WHERE work_order_id = %s", (order_id,)).fetchone() == (1,)
-    assert db.execute("SELECT signer_name FROM service_reports WHERE work_order_id = %s",
-                      (order_id,)).fetchone() == ("J. Meyer",) or True
+    assert db.execute("SELECT count(*), min(stage) FROM work_order_photos WHERE order_id = %s",
+                      (order_id,)).fetchone() == (1, "before")
+    assert db.execute("SELECT signer_name FROM work_order_signatures WHERE order_id = %s",
+                      (order_id,)).fetchone() == ("J. Meyer",)
+    assert db.execute("SELECT customer_signoff_name FROM service_reports WHERE work_order_id = %s",
+                      (order_id,)).fetchone() == ("J. Meyer",)
     assert [e for e in page.errors() if OFFLINE_NOISE not in e] == []
     assert time.monotonic() - started < 90
 
