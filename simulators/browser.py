@@ -146,11 +146,12 @@ class Browser:
         self.d.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": not online, "latency": 0,
                                                                     "downloadThroughput": -1, "uploadThroughput": -1})
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, top: bool = True) -> Path:
+        """The viewport as a PNG in `shots`; `top`: scrolled to the top first (else where it is)."""
         self.shots.mkdir(parents=True, exist_ok=True)
         # As a person would: toasts dismissed, nothing focused, at the top of the page.
         self.js("document.querySelectorAll('#toasts .toast-close').forEach(b => b.click());"
-                "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+                "document.activeElement && document.activeElement.blur(); if (arguments[0]) window.scrollTo(0, 0)", top)
         time.sleep(0.2)  # let a just-drawn chart settle
         path = self.shots / f"{name}.png"
         self.d.save_screenshot(str(path))

@@ -176,7 +176,8 @@ class Phone:
         page = self.page
         self.section("signature-pad")
         pad = page.d.find_element("css selector", "[data-testid=signature-pad]")
-        page.js("arguments[0].scrollIntoView({block: 'center'})", pad)
+        # The section at the top of the screen, as the customer sees it when handed the phone.
+        page.js("document.querySelector('[data-testid=signature]').scrollIntoView({block: 'start'})")
         box = page.js("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height]", pad)
         left, top, width, height = box
         finger = PointerInput(interaction.POINTER_TOUCH, "finger")
@@ -220,8 +221,8 @@ class AppTour:
         self.order_id, self.engineer_id = order_id, engineer_id
         self.taken: list[Path] = []
 
-    def _shot(self, name: str) -> None:
-        self.taken.append(self.phone.page.shot(name))
+    def _shot(self, name: str, top: bool = True) -> None:
+        self.taken.append(self.phone.page.shot(name, top))
 
     def take(self) -> list[Path]:
         from api import accounts
@@ -259,8 +260,7 @@ class AppTour:
         self._shot("app-job")
 
         phone.sign("J. Meyer")
-        page.js("document.querySelector('[data-testid=signature]').scrollIntoView()")
-        self._shot("app-signature")
+        self._shot("app-signature", top=False)
         page.network(online=False)
         page.wait(lambda d: page.text("#net-text") == "offline", message="the app offline")
         phone.save_signature()

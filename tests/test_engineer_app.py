@@ -142,7 +142,7 @@ def work_the_corrective_job(phone: Phone, order_id: int, photo: Path, shots: boo
         page.shot("app-job")
     phone.sign("J. Meyer")
     if shots:
-        page.shot("app-signature")
+        page.shot("app-signature", top=False)
     phone.save_signature()
 
 

@@ -278,7 +278,7 @@ function photos(view) {
   });
   return section('photos', 'Photos', h('div', { class: 'photos' }, shown),
     h('div', { class: 'photo-form' }, stage, caption,
-      h('label', { class: 'btn btn-block', for: file.id }, '📷 Take or choose a photo'), file),
+      h('label', { class: 'btn btn-block', for: file.id }, 'Take or choose a photo'), file),
     hint('JPEG, PNG or WebP up to 5 MiB; larger camera pictures are scaled down on the phone.'));
 }
 

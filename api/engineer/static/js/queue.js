@@ -122,6 +122,11 @@ export function flush() {
 }
 
 async function pass() {
+  // The phone knows it is offline (navigator.onLine false is reliable): no try until 'online'.
+  if (!navigator.onLine) {
+    status.lastError = 'offline';
+    return;
+  }
   const blocked = new Set();
   for (const entry of (await entries()).sort((a, b) => a.seq - b.seq)) {
     if (entry.state === 'failed') {

@@ -95,7 +95,7 @@ export function contact(o) {
   if (!o.contact_name && !o.contact_phone) return null;
   return h('div', { class: 'contact' }, h('span', {}, o.contact_name || 'Contact'),
     o.contact_phone ? h('a', { class: 'btn btn-call', href: `tel:${o.contact_phone.replace(/[^\d+]/g, '')}`,
-      dataset: { testid: 'call' } }, `📞 ${o.contact_phone}`) : null);
+      dataset: { testid: 'call' } }, `☎ ${o.contact_phone}`) : null);
 }
 
 // Accept, or decline with a reason; both go through the queue.

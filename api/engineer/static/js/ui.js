@@ -169,6 +169,10 @@ export function applyQueued(order, report, pending) {
     failed: pending.filter((e) => e.state === 'failed') };
 }
 
+// An order offered to the engineer is "assigned" to the desk; on the phone it is an offer.
+const WORDS = { assigned: 'offer' };
+
 export function stateBadge(state) {
-  return h('span', { class: `badge badge-${state.replaceAll('_', '-')}`, dataset: { testid: 'state' } }, fmt.label(state));
+  return h('span', { class: `badge badge-${state.replaceAll('_', '-')}`, dataset: { testid: 'state', state } },
+    WORDS[state] || fmt.label(state));
 }
