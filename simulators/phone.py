@@ -126,6 +126,16 @@ class Phone:
         self.fill("[data-testid=diagnosis-form] select", cause)
         self.page.click("[data-testid=diagnosis-form] button[type=submit]")
 
+    def quote(self, labour_h: float, travel_km: float, part_id: str | None = None, quantity: int = 1) -> None:
+        """Outside warranty: the quote for the customer (a part from the van, labour, travel)."""
+        self.section("quote-form")
+        if part_id:
+            self.fill("[data-testid=quote-form] select", part_id)
+            self.fill("[data-testid=quote-form] [name=quantity]", quantity)
+        self.fill("[data-testid=quote-form] [name=labour_h]", labour_h)
+        self.fill("[data-testid=quote-form] [name=travel_km]", travel_km)
+        self.page.click("[data-testid=quote-form] button[type=submit]")
+
     def use_part(self, part_id: str, quantity: int = 1, returned: bool = True) -> None:
         line = f"[data-testid=van] [data-part='{part_id}']"
         self.page.wait(lambda d: self.page.js(f"const b = document.querySelector(\"{line} button\"); return b && !b.disabled"),
@@ -157,15 +167,20 @@ class Phone:
             self.fill("[data-testid=photos] input:not([type=file])", caption)
         from selenium.common.exceptions import StaleElementReferenceException
 
+        shown = self.page.js("return document.querySelectorAll('[data-testid=photo]').length")
+
         # A file input takes its file from the keyboard in WebDriver: the path, as a phone's
         # picker would. A redraw in between (an answer arriving) makes the element stale: again.
         for attempt in range(3):
             try:
                 self.page.d.find_element("css selector", "[data-testid=photo-input]").send_keys(str(path))
-                return
+                break
             except StaleElementReferenceException:
                 if attempt == 2:
                     raise
+        # Taken once the app has it (queued, with its preview): the file may go after that.
+        self.page.wait(lambda d: self.page.js("return document.querySelectorAll('[data-testid=photo]').length") > shown,
+                       message="the photo on the job")
 
     def sign(self, name: str) -> None:
         """Draw a signature on the pad with a finger (touch pointer actions), type the name, save."""
@@ -264,7 +279,15 @@ class AppTour:
         page.network(online=False)
         page.wait(lambda d: page.text("#net-text") == "offline", message="the app offline")
         phone.save_signature()
-        page.wait(lambda d: phone.queued() == 1, message="the signature queued")
+        # The next step as the diagnosis left it: a quote outside warranty, else the test.
+        if db.execute("SELECT warranty FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0] == "out_of_warranty":
+            part = db.execute("SELECT s.part_id FROM stock s JOIN stock_locations l ON l.id = s.location_id "
+                              "WHERE l.engineer_id = %s AND s.quantity > 0 ORDER BY s.part_id LIMIT 1",
+                              (self.engineer_id,)).fetchone()
+            phone.quote(1.5, 12, part[0] if part else None)
+        else:
+            phone.test(True, "insulation 500 MΩ, 30 min charge at full power")
+        page.wait(lambda d: phone.queued() == 2, message="two actions queued")
         phone.queue_screen()
         self._shot("app-queue")
         page.network(online=True)

@@ -264,9 +264,18 @@ def test_a_job_worked_without_network_is_sent_when_it_returns_and_applied_once(
     phone.settled()
     phone.shows("en_route")
 
-    # The network goes at the pile: every step from here waits on the phone, shown as done.
+    # The network goes at the pile. The app opens all the same: the service worker has the
+    # shell, the phone the job as last read.
+    page.wait(lambda d: page.js("return !!navigator.serviceWorker.controller"), message="the service worker in charge")
+    cached = page.js("return caches.open('pilecare-app-v1').then((c) => c.keys()).then((k) => k.map((r) => r.url))")
+    assert {page.url + "/app/", page.url + "/app/static/js/queue.js", page.url + "/console/js/dom.js"} <= set(cached)
     page.network(online=False)
-    page.wait(lambda d: page.text("#net-text") == "offline", message="the app to see it is offline")
+    page.d.refresh()
+    page.wait(lambda d: page.js("return document.body.dataset.ready === 'true'"), message="the app opened offline")
+    phone.shows("en_route")
+    assert page.text("#net-text") == "offline"
+
+    # Every step from here waits on the phone, shown as done.
     page.locate(*SITE)
     phone.arrive()
     phone.shows("on_site")

@@ -233,9 +233,11 @@ function preview(entry, img) {
   reader.readAsDataURL(entry.photo.blob);
 }
 
-// A camera photo over the server's 5 MiB: scaled to 2048 px as JPEG, which fits.
+// The picture as bytes in memory: a picked File is read from its source lazily, which may be
+// gone (a temporary camera file) by the time the queue stores or sends it. A camera photo
+// over the server's 5 MiB is scaled to 2048 px as JPEG, which fits.
 async function shrink(file) {
-  if (file.size <= MAX_PHOTO) return { blob: file, name: file.name };
+  if (file.size <= MAX_PHOTO) return { blob: new Blob([await file.arrayBuffer()], { type: file.type }), name: file.name };
   const bitmap = await createImageBitmap(file);
   const scale = Math.min(1, 2048 / Math.max(bitmap.width, bitmap.height));
   const canvas = h('canvas', { width: Math.round(bitmap.width * scale), height: Math.round(bitmap.height * scale) });
@@ -259,15 +261,19 @@ function photos(view) {
       toast('Photos are JPEG, PNG or WebP.', 'error');
       return;
     }
-    const { blob, name } = await shrink(chosen);
-    if (blob.size > MAX_PHOTO) {
-      toast('The photo is over 5 MiB even scaled down; take it again.', 'error');
-      return;
+    try {
+      const { blob, name } = await shrink(chosen);
+      if (blob.size > MAX_PHOTO) {
+        toast('The photo is over 5 MiB even scaled down; take it again.', 'error');
+        return;
+      }
+      await queue.enqueue({ order_id: o.id, action: 'photo', label: `Photo ${stage.value} (#${o.id})`,
+        path: `/field/work-orders/${o.id}/photos`,
+        photo: { blob, name, stage: stage.value, caption: caption.value.trim() || null } });
+      clearDrafts(scope, ['caption']);
+    } catch (error) {
+      toast(`The photo could not be kept on the phone (${error.message}); take it again.`, 'error');
     }
-    await queue.enqueue({ order_id: o.id, action: 'photo', label: `Photo ${stage.value} (#${o.id})`,
-      path: `/field/work-orders/${o.id}/photos`,
-      photo: { blob, name, stage: stage.value, caption: caption.value.trim() || null } });
-    clearDrafts(scope, ['caption']);
   });
   const shown = view.photos.map((p) => {
     const img = h('img', { alt: p.caption || `${p.stage} photo`, loading: 'lazy' });
