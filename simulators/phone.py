@@ -218,6 +218,17 @@ class Phone:
             self.fill(f"[data-testid=complete-form] [name={key}]", value)
         self.page.click("[data-testid=complete-submit]")
 
+    def route_screen(self, day: str) -> None:
+        """The Route screen on `day` (YYYY-MM-DD)."""
+        page = self.page
+        page.js("location.hash = '#/route'")
+        page.wait(lambda d: page.js("return document.body.dataset.screen === 'route' && "
+                                    "document.querySelector('main').dataset.loaded === 'true'"), message="the route")
+        page.js("delete document.querySelector('main').dataset.loaded")
+        self.fill("#route-day", day)
+        page.wait(lambda d: page.js("return document.querySelector('main').dataset.loaded === 'true'"),
+                  message=f"the route of {day}")
+
     def queue_screen(self) -> None:
         page = self.page
         page.js("location.hash = '#/queue'")

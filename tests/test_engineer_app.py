@@ -189,10 +189,15 @@ def test_an_engineer_works_a_corrective_and_a_preventive_job_on_the_phone_to_clo
     phone.settled()
     phone.shows("resolved")
 
-    # The preventive visit: its checklist, the test, the signature.
+    # The preventive visit: on the day's route, then its checklist, the test, the signature.
     phone.today()
     phone.accept(visit_id)
     phone.settled()
+    day = db.execute("SELECT (due_at AT TIME ZONE 'UTC')::date FROM work_orders WHERE id = %s", (visit_id,)).fetchone()[0]
+    phone.route_screen(day.isoformat())
+    stop = "[data-testid=route] [data-site='SITE-2']"
+    assert "Harbour" in page.text(stop) and f"#{visit_id}" in page.text(stop)
+    assert re.fullmatch(r"1 stop\(s\) · [\d.,]+ km from home and back.*", page.text("[data-testid=route-km]"))
     phone.job(visit_id)
     phone.set_off(10)
     phone.settled()
@@ -332,12 +337,13 @@ def test_a_job_worked_without_network_is_sent_when_it_returns_and_applied_once(
     assert time.monotonic() - started < 90
 
 
-def test_a_refused_location_says_how_to_allow_it_and_records_no_arrival(db, fleet, crew, server, phone):  # noqa: F811
+def en_route_order(db, pile: str) -> int:
+    """A ground fault's order that Eva has accepted and set off to (no worker, no simulator)."""
     from maintenance import fieldwork
     from maintenance.orders.lifecycle import WorkOrderState as S
     from maintenance.orders.lifecycle import open_corrective, transition
 
-    order_id, _ = open_corrective(db, fleet[1], "electrical", title="Ground fault", priority=2, actor="rules",
+    order_id, _ = open_corrective(db, pile, "electrical", title="Ground fault", priority=2, actor="rules",
                                   severity="major")
     for to in (S.READY_FOR_DISPATCH, S.ASSIGNED):
         transition(db, order_id, to, actor="dispatch")
@@ -346,7 +352,11 @@ def test_a_refused_location_says_how_to_allow_it_and_records_no_arrival(db, flee
                "VALUES (%s, 'E1', 'accepted', 'dispatch')", (order_id,))
     transition(db, order_id, S.ACCEPTED, actor="eva")
     fieldwork.start_travel(db, order_id, "E1", eta=datetime.now(timezone.utc) + timedelta(minutes=20), actor="eva")
+    return order_id
 
+
+def test_a_refused_location_says_how_to_allow_it_and_records_no_arrival(db, fleet, crew, server, phone):  # noqa: F811
+    order_id = en_route_order(db, fleet[1])
     page = phone.page
     page.refuse_location()
     phone.login("eva", PASSWORD)
@@ -361,6 +371,72 @@ def test_a_refused_location_says_how_to_allow_it_and_records_no_arrival(db, flee
     assert message.startswith("Location is blocked for pilecare in this browser. Allow location for this site"), message
     assert page.text("[data-testid=arrive]") == "Try again"
     assert phone.queued() == 0 and state_of(db, order_id) == "en_route"
+    assert page.errors() == []
+
+
+def test_an_action_the_server_refuses_shows_its_reason_and_is_not_sent_again(db, fleet, crew, server,  # noqa: F811
+                                                                           phone):
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(52.56, 13.40)  # 4.4 km short of the pile
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    phone.arrive()
+    page.wait(lambda d: page.exists("[data-testid=job-refused]"), message="the refusal on the job")
+    assert re.search(r"Arrived at #\d+ — .*4\.4 km from pile", page.text("[data-testid=job-refused]"))
+    assert page.text("#queue-badge") == "1 refused" and state_of(db, order_id) == "en_route"
+
+    # Kept with the server's reason; another pass of the queue leaves it alone.
+    phone.queue_screen()
+    refused = "[data-testid=queued-action][data-state=failed]"
+    assert "km from pile" in page.text(f"{refused} [data-testid=refusal]")
+    tries = page.js("return import('/app/static/js/queue.js').then((q) => q.flush().then(() => q.entries()))"
+                    ".then((all) => all.map((e) => [e.state, e.tries]))")
+    assert tries == [["failed", 1]]
+
+    # Dropped, and tried again at the pile: on site.
+    page.click(f"{refused} .btn-ghost")
+    page.wait(lambda d: not page.exists(refused), message="the refused action dropped")
+    page.locate(*SITE)
+    phone.job(order_id)
+    phone.arrive()
+    phone.settled()
+    phone.shows("on_site")
+    # The refusal's 409 is the one failed request the browser logged.
+    assert [e for e in page.errors() if "status of 409" not in e] == []
+
+
+def test_outside_warranty_the_phone_quotes_and_waits_for_the_desks_approval(db, fleet, crew, server,  # noqa: F811
+                                                                            phone, client_for):
+    db.execute("UPDATE piles SET warranty_end = '2024-01-01' WHERE id = %s", (fleet[1],))
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    phone.arrive()
+    phone.settled()
+    phone.diagnose("cable cut by a vehicle", "external")
+    phone.settled()
+    page.wait(lambda d: "out of warranty" in (page.text("[data-testid=warranty-outcome]") or ""),
+              message="the warranty outcome")
+    assert page.js("return document.querySelector(\"[data-testid='use-CABLE-DC']\").disabled")
+    phone.quote(1.5, 30, "CABLE-DC")
+    phone.settled()
+    page.wait(lambda d: page.exists("[data-testid=quote][data-state=pending]"), message="the pending quote")
+    assert "334.50 EUR" in page.text("[data-testid=quote]")  # 180 + 1.5 h × 85 + 30 km × 0.9
+    assert "an engineer cannot" in page.text("[data-testid=quote-approval]")
+
+    # The customer says yes to the service desk, which records it; the phone sees it and work goes on.
+    quote_id = db.execute("SELECT id FROM quotes WHERE work_order_id = %s", (order_id,)).fetchone()[0]
+    agent = client_for("agent", "anna")
+    assert agent.post(f"/quotes/{quote_id}/decision", json={"approve": True, "approver_name": "J. Meyer"}).status_code == 200
+    phone.today()
+    phone.job(order_id)
+    page.wait(lambda d: page.exists("[data-testid=quote][data-state=approved]"), message="the approved quote")
+    phone.use_part("CABLE-DC")
+    phone.settled()
+    assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)
     assert page.errors() == []
 
 
