@@ -26,7 +26,15 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
 
 
 def get_plain_conn(request: Request) -> Iterator[psycopg.Connection]:
-    """A connection with tuple rows, for the maintenance functions the routes call."""
+    """A connection with tuple rows, for the maintenance functions the routes call.
+
+    Inside an idempotent action (api/idempotency.py) it is the connection holding the key's
+    claim, so the action runs in the claim's transaction; that one is the idempotency layer's
+    to return, and is left alone here."""
+    borrowed = getattr(request.state, "idempotent_conn", None)
+    if borrowed is not None:
+        yield borrowed
+        return
     with request.app.state.pool.connection() as conn:
         conn.row_factory = tuple_row
         try:
