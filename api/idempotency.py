@@ -43,14 +43,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.auth import bearer_token, current_user
-from pilecare.errors import InvalidInput, PayloadTooLarge, PilecareError
+from pilecare.errors import InvalidInput, LengthRequired, PayloadTooLarge, PilecareError
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 MAX_KEY = 200
 KEEP = timedelta(days=7)
 # The largest body an engineer's action takes: a 5 MiB photo and its form's few fields.
-# Refused from Content-Length before anything is read (a larger upload never reaches memory).
+# Refused from Content-Length before anything is read (a larger upload never reaches memory);
+# an upload without a Content-Length is refused (411).
 MAX_BODY = 6 * 1024 * 1024
 
 
@@ -83,6 +84,10 @@ class IdempotentRoute(APIRoute):
             if length.isdigit() and int(length) > MAX_BODY:
                 raise PayloadTooLarge(f"body: {int(length)} bytes; an action takes at most {MAX_BODY // 2**20} MiB "
                                       "(a photo at most 5 MiB)")
+            if not length and request.headers.get("content-type", "").startswith("multipart/"):
+                # Without a length the limit could only be found by reading it all; every
+                # browser's FormData upload sends one.
+                raise LengthRequired("Content-Length: required for an upload")
             key = request.headers.get(HEADER)
             if key is None or not 1 <= len(key) <= MAX_KEY:
                 return await handler(request)  # no key, or one the route's own validation refuses

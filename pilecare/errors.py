@@ -62,3 +62,9 @@ class PayloadTooLarge(PilecareError):
     code = "payload_too_large"
     status = 413
     description = "The upload is larger than this endpoint takes."
+
+
+class LengthRequired(PilecareError):
+    code = "length_required"
+    status = 411
+    description = "Send the body's Content-Length."

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import ANYONE, DESK, SUPERVISE, EngineerUser, Role, User, require
 from api.deps import BIGINT_MAX, DispatchConfigDep, DownlinkDep, PlainConn, PolicyDep
-from api.idempotency import MAX_BODY, IdempotencyKey, IdempotentRoute
+from api.idempotency import IdempotencyKey, IdempotentRoute
 from api.work_order_view import WorkOrderDetail, detail, visible
 from api.models import RequestBody
 from maintenance.dispatch import offers as dispatch
@@ -265,7 +265,7 @@ def _signature_url(order_id: int) -> str:
     return f"/work-orders/{order_id}/signature"
 
 
-@router.post("/field/work-orders/{order_id}/photos", status_code=201, max_body_size=MAX_BODY,
+@router.post("/field/work-orders/{order_id}/photos", status_code=201,
              summary=f"A photo of the job, before or after (JPEG, PNG or WebP, ≤ {MAX_PHOTO_BYTES // 2**20} MiB, "
                      "≤ 20 per order)")
 def add_photo(conn: PlainConn, user: Engineer, order_id: int,

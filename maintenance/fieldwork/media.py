@@ -80,7 +80,8 @@ def add_photo(conn: psycopg.Connection, order_id: int, engineer_id: str | None, 
     state, _, _, _, _ = held_order(conn, order_id, engineer_id)
     require_state(order_id, state, *MEDIA_STATES)
     if len(data) > MAX_PHOTO_BYTES:
-        raise PayloadTooLarge(f"file: {len(data)} bytes; a photo may be at most {MAX_PHOTO_BYTES // (1024 * 1024)} MiB")
+        raise PayloadTooLarge(f"file: over {MAX_PHOTO_BYTES // (1024 * 1024)} MiB; a photo may be at most "
+                              f"{MAX_PHOTO_BYTES // (1024 * 1024)} MiB (send it smaller, e.g. 2048 px wide)")
     if not data:
         raise InvalidInput("file: empty; send the photo")
     content_type, width, height = decode(data, "file")
