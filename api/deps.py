@@ -194,10 +194,12 @@ async def _check_body(request: Request, fields: list) -> None:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if any(isinstance(f.field_info, params.Form) for f in fields):
         names = ", ".join(f.alias for f in fields)
+        # A file can only come in a multipart form (the phone's photo upload).
+        wanted = ("multipart/form-data" if any(isinstance(f.field_info, params.File) for f in fields)
+                  else "application/x-www-form-urlencoded")
         if content_type not in FORM_TYPES:
-            raise UnsupportedMediaType(f"body: this endpoint wants a form (Content-Type: "
-                                       f"application/x-www-form-urlencoded) with the fields {names}; "
-                                       f"got {content_type or 'no Content-Type'}")
+            raise UnsupportedMediaType(f"body: this endpoint wants a form (Content-Type: {wanted}) with the fields "
+                                       f"{names}; got {content_type or 'no Content-Type'}")
         # FastAPI has parsed the form already (Starlette keeps it); the raw body is gone.
         for name, value in (await request.form()).multi_items():
             if "\x00" in name or (isinstance(value, str) and "\x00" in value):

@@ -199,3 +199,9 @@ def test_my_orders_give_the_kind_the_due_date_and_the_sla_deadlines(db, job, eva
     db.execute("UPDATE sites SET timezone = 'Europe/Berlin'")
     [mine] = eva.get("/field/work-orders").json()
     assert (mine["kind"], mine["due_date"]) == ("preventive", "2030-03-02")  # past midnight in Berlin
+
+
+def test_a_photo_sent_as_json_is_refused_saying_a_multipart_form_is_wanted(db, job, eva):
+    refused = eva.post(f"/field/work-orders/{job}/photos", json={"stage": "before"})
+    assert refused.status_code == 415
+    assert refused.json()["detail"].startswith("body: this endpoint wants a form (Content-Type: multipart/form-data)")
