@@ -9,6 +9,8 @@ import io
 import pytest
 from PIL import Image
 
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.orders.lifecycle import transition
 from tests.fieldjob import REPORT, accepted_order, drive_to_site, timeline_notes
 
 
@@ -45,7 +47,7 @@ def test_before_and_after_photos_are_kept_with_what_decoding_found_and_served_ba
     shown = before.json()
     assert {k: v for k, v in shown.items() if k not in ("id", "created_at")} == {
         "order_id": job, "stage": "before", "content_type": "image/jpeg", "bytes": len(jpeg), "width": 640,
-        "height": 480, "caption": "fan blade broken", "taken_by": "eva",
+        "height": 480, "caption": "fan blade broken", "taken_by": "eva", "superseded_at": None,
         "url": f"/work-orders/{job}/photos/{shown['id']}"}
     assert after.json()["content_type"] == "image/webp" and after.json()["width"] == 320
     image = eva.get(shown["url"])
@@ -88,12 +90,13 @@ def test_an_upload_far_over_the_limit_is_refused_before_it_is_read(db, job, eva)
     assert refused.status_code == 413 and refused.json()["detail"].startswith("body: ")
 
 
-def test_the_21st_photo_is_refused(db, job, eva):
+def test_the_21st_photo_of_a_visit_is_refused(db, job, eva):
     small = picture("PNG", (8, 8))
     assert [upload(eva, job, small).status_code for _ in range(20)] == [201] * 20
     refused = upload(eva, job, small, "after")
     assert refused.status_code == 409
-    assert refused.json()["detail"] == f"work order {job} has 20 photos already; an order keeps at most 20"
+    assert refused.json()["detail"] == (
+        f"work order {job} has 20 photos of this visit already; a visit keeps at most 20")
 
 
 def test_a_stage_other_than_before_or_after_is_refused_naming_it(db, job, eva):
@@ -205,3 +208,32 @@ def test_a_photo_sent_as_json_is_refused_saying_a_multipart_form_is_wanted(db, j
     refused = eva.post(f"/field/work-orders/{job}/photos", json={"stage": "before"})
     assert refused.status_code == 415
     assert refused.json()["detail"].startswith("body: this endpoint wants a form (Content-Type: multipart/form-data)")
+
+
+def test_a_reopened_order_is_signed_afresh_and_keeps_the_first_visits_signature_and_photos_with_that_visit(
+        db, job, eva, client_for):
+    drive_to_site(eva, job)
+    first_photo = upload(eva, job, picture()).json()
+    eva.post(f"/field/work-orders/{job}/signature", json={"image": signature_url(picture("PNG")),
+                                                          "signer_name": "J. Meyer"})
+    eva.post(f"/field/work-orders/{job}/test", json={"passed": True, "notes": "30 min charge OK"})
+    assert eva.post(f"/field/work-orders/{job}/complete", json=REPORT).status_code == 200
+    # The repair did not hold: the order goes back to dispatch and Eva is sent again.
+    transition(db, job, S.READY_FOR_DISPATCH, actor="verification", note="fault returned")
+    transition(db, job, S.ASSIGNED, actor="dispatch")
+    db.execute("UPDATE work_orders SET engineer_id = 'E1' WHERE id = %s", (job,))
+    db.execute("INSERT INTO assignments (work_order_id, engineer_id, state, assigned_by) VALUES (%s, 'E1', "
+               "'accepted', 'dispatch')", (job,))
+    transition(db, job, S.ACCEPTED, actor="E1")
+    drive_to_site(eva, job)
+    eva.post(f"/field/work-orders/{job}/test", json={"passed": True, "notes": "fan steady"})
+
+    again = eva.post(f"/field/work-orders/{job}/complete", json=REPORT)
+    assert again.status_code == 422 and "customer sign-off name" in again.json()["detail"]
+    report = client_for("viewer").get(f"/work-orders/{job}/report").json()
+    assert (report["signature"], report["photos"]) == (None, [])
+    assert client_for("viewer").get(f"/work-orders/{job}/signature").status_code == 404
+    [earlier] = report["earlier_visits"]
+    assert earlier["signature"]["signer_name"] == "J. Meyer"
+    assert [p["id"] for p in earlier["photos"]] == [first_photo["id"]]
+    assert earlier["photos"][0]["superseded_at"] == earlier["superseded_at"]

@@ -140,6 +140,8 @@ class PhotoPublic(BaseModel):
     caption: str | None
     taken_by: str = Field(description="The user who sent it.")
     created_at: datetime
+    superseded_at: datetime | None = Field(
+        default=None, description="Set for a photo of an earlier visit of a reopened order (that visit's mark).")
     url: str = Field(description="GET it for the image itself.")
 
 
@@ -274,7 +276,7 @@ def add_photo(conn: PlainConn, user: Engineer, order_id: int,
               stage: Annotated[PhotoStage, Form()],
               caption: Annotated[str | None, Form(max_length=500)] = None) -> PhotoPublic:
     """Refused: 413 (`file`) over 5 MiB, 422 (`file`) when it does not decode as a JPEG, PNG or
-    WebP, 409 when the order has 20 photos already or is not under way (accepted, en route,
+    WebP, 409 when the visit has 20 photos already or is not under way (accepted, en route,
     on site, resolved), 404 for an order the engineer does not hold."""
     data = file.file.read(MAX_PHOTO_BYTES + 1)  # one byte past the limit is enough to refuse it
     photo = field.add_photo(conn, order_id, user.engineer_id, data=data, stage=stage, caption=caption, actor=user.id)
@@ -350,7 +352,13 @@ def report(conn: PlainConn, user: Anyone, order_id: int) -> dict:
     found = field.service_report(conn, order_id, user.engineer_id if user.role is Role.ENGINEER else None)
     signature = found["signature"]
     return found | {"signature": signature and signature | {"url": _signature_url(order_id)},
-                    "photos": [PhotoPublic(**p, url=_photo_url(p)).model_dump() for p in found["photos"]]}
+                    "photos": _public_photos(found["photos"]),
+                    "earlier_visits": [visit | {"photos": _public_photos(visit["photos"])}
+                                       for visit in found["earlier_visits"]]}
+
+
+def _public_photos(photos: list[dict]) -> list[dict]:
+    return [PhotoPublic(**p, url=_photo_url(p)).model_dump() for p in photos]
 
 
 @router.post("/quotes/{quote_id}/decision", summary="Record the customer's answer to a quote")

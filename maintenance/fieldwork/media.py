@@ -43,7 +43,7 @@ CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 MEDIA_STATES = (S.ACCEPTED, S.EN_ROUTE, S.ON_SITE, S.RESOLVED)
 
 PHOTO_FIELDS = ["id", "order_id", "stage", "content_type", "bytes", "width", "height", "caption", "taken_by",
-                "created_at"]
+                "created_at", "superseded_at"]
 
 
 def decode(data: bytes, field: str, *, allowed: tuple[str, ...] = tuple(CONTENT_TYPES)) -> tuple[str, int, int]:
@@ -88,9 +88,11 @@ def add_photo(conn: psycopg.Connection, order_id: int, engineer_id: str | None, 
     with conn.transaction():
         # The order's row lock makes the count and the insert one step for concurrent uploads.
         conn.execute("SELECT 1 FROM work_orders WHERE id = %s FOR UPDATE", (order_id,))
-        count = conn.execute("SELECT count(*) FROM work_order_photos WHERE order_id = %s", (order_id,)).fetchone()[0]
+        count = conn.execute("SELECT count(*) FROM work_order_photos WHERE order_id = %s AND superseded_at IS NULL",
+                             (order_id,)).fetchone()[0]
         if count >= MAX_PHOTOS:
-            raise Conflict(f"work order {order_id} has {count} photos already; an order keeps at most {MAX_PHOTOS}")
+            raise Conflict(f"work order {order_id} has {count} photos of this visit already; a visit keeps at most "
+                           f"{MAX_PHOTOS}")
         row = conn.execute(
             "INSERT INTO work_order_photos (order_id, stage, content_type, image, bytes, width, height, caption, "
             f"taken_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {', '.join(PHOTO_FIELDS)}",
@@ -100,7 +102,8 @@ def add_photo(conn: psycopg.Connection, order_id: int, engineer_id: str | None, 
 
 
 def photos(conn: psycopg.Connection, order_id: int) -> list[dict]:
-    """The order's photos' metadata (PHOTO_FIELDS), oldest first."""
+    """The order's photos' metadata (PHOTO_FIELDS), oldest first, every visit's: an earlier
+    visit's have `superseded_at` set (the visit's mark, as on its report)."""
     return [dict(zip(PHOTO_FIELDS, r)) for r in conn.execute(
         f"SELECT {', '.join(PHOTO_FIELDS)} FROM work_order_photos WHERE order_id = %s ORDER BY id",
         (order_id,)).fetchall()]
@@ -139,11 +142,12 @@ def sign(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, im
         raise InvalidInput("image: empty; send the drawn signature")
     decode(data, "image", allowed=("PNG",))
     with conn.transaction():
-        earlier = conn.execute("SELECT signer_name FROM work_order_signatures WHERE order_id = %s FOR UPDATE",
+        earlier = conn.execute("SELECT signer_name FROM work_order_signatures WHERE order_id = %s "
+                               "AND superseded_at IS NULL FOR UPDATE",
                                (order_id,)).fetchone()
         row = conn.execute(
             "INSERT INTO work_order_signatures (order_id, signer_name, image, bytes, signed_by) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (order_id) DO UPDATE SET signer_name = excluded.signer_name, "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (order_id) WHERE superseded_at IS NULL DO UPDATE SET signer_name = excluded.signer_name, "
             "image = excluded.image, bytes = excluded.bytes, signed_by = excluded.signed_by, signed_at = now() "
             "RETURNING order_id, signer_name, signed_at, bytes",
             (order_id, signer_name, data, len(data), actor)).fetchone()
@@ -153,13 +157,22 @@ def sign(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, im
 
 
 def signature(conn: psycopg.Connection, order_id: int) -> dict | None:
-    """{signer_name, signed_at} of the order's signature; None when it has none."""
-    row = conn.execute("SELECT signer_name, signed_at FROM work_order_signatures WHERE order_id = %s",
-                       (order_id,)).fetchone()
+    """{signer_name, signed_at} of the signature of the order's current visit; None when it
+    has none (an earlier visit's signature never signs off a reopened order's new report)."""
+    row = conn.execute("SELECT signer_name, signed_at FROM work_order_signatures WHERE order_id = %s "
+                       "AND superseded_at IS NULL", (order_id,)).fetchone()
     return {"signer_name": row[0], "signed_at": row[1]} if row else None
+
+
+def earlier_signatures(conn: psycopg.Connection, order_id: int) -> dict:
+    """{superseded_at: {signer_name, signed_at}} of the order's earlier visits' signatures."""
+    return {r[0]: {"signer_name": r[1], "signed_at": r[2]} for r in conn.execute(
+        "SELECT superseded_at, signer_name, signed_at FROM work_order_signatures WHERE order_id = %s "
+        "AND superseded_at IS NOT NULL", (order_id,))}
 
 
 def signature_image(conn: psycopg.Connection, order_id: int) -> bytes | None:
     """The order's signature as PNG bytes; None when it has none."""
-    row = conn.execute("SELECT image FROM work_order_signatures WHERE order_id = %s", (order_id,)).fetchone()
+    row = conn.execute("SELECT image FROM work_order_signatures WHERE order_id = %s AND superseded_at IS NULL",
+                       (order_id,)).fetchone()
     return bytes(row[0]) if row else None

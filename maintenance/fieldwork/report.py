@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from maintenance.fieldwork.holding import held_order, require_state, verification_note, write_report
-from maintenance.fieldwork.media import photos, signature
+from maintenance.fieldwork.media import earlier_signatures, photos, signature
 from maintenance.fieldwork.warranty import quote, work_allowed
 from maintenance.orders import PLANNED_KINDS, note, transition
 from maintenance.orders import WorkOrderState as S
@@ -145,7 +145,8 @@ def service_report(conn: psycopg.Connection, order_id: int, engineer_id: str | N
     """The order's service report (R-REPORT), parts used and quotes, with a reopened order's
     earlier visits: {"report": dict | None, "parts": [...], "quotes": [...],
     "earlier_visits": [{"superseded_at", "report", "warranty", "parts", "quotes"}, ...],
-    "signature": {"signer_name", "signed_at"} | None, "photos": [media.PHOTO_FIELDS, ...]}.
+    "signature": {"signer_name", "signed_at"} | None, "photos": [media.PHOTO_FIELDS, ...]};
+    each earlier visit carries its own "signature" and "photos" the same way.
 
     `engineer_id` narrows to an order that engineer holds (NotFound otherwise); None reads any."""
     held_order(conn, order_id, engineer_id)
@@ -155,18 +156,23 @@ def service_report(conn: psycopg.Connection, order_id: int, engineer_id: str | N
         f"SELECT {', '.join(_PART)} FROM parts_used WHERE work_order_id = %s ORDER BY id", (order_id,)).fetchall()]
     quotes = [quote(conn, q[0]) for q in conn.execute("SELECT id FROM quotes WHERE work_order_id = %s ORDER BY id",
                                                        (order_id,)).fetchall()]
-    # A reopen marks the visit's report, parts and quotes with one superseded_at: that is the visit.
+    pictures, signatures = photos(conn, order_id), earlier_signatures(conn, order_id)
+    # A reopen marks the visit's report, parts, quotes, photos and signature with one superseded_at: that is the visit.
     earlier = {}
     for r in conn.execute(f"SELECT superseded_at, warranty, {', '.join(_REPORT)} FROM service_report_history "
                           "WHERE work_order_id = %s ORDER BY superseded_at", (order_id,)).fetchall():
         earlier[r[0]] = {"report": dict(zip(_REPORT, r[2:])), "warranty": r[1]}
-    for at in ({p["superseded_at"] for p in parts} | {q["superseded_at"] for q in quotes}) - {None}:
+    for at in ({p["superseded_at"] for p in parts + pictures} | {q["superseded_at"] for q in quotes}
+               | set(signatures)) - {None}:
         earlier.setdefault(at, {"report": None, "warranty": None})  # a visit that never got to a report
     return {"report": dict(zip(_REPORT, row)) if row else None,
             "parts": [p for p in parts if p["superseded_at"] is None],
             "quotes": [q for q in quotes if q["superseded_at"] is None],
             "earlier_visits": [visit | {"superseded_at": at,
                                         "parts": [p for p in parts if p["superseded_at"] == at],
-                                        "quotes": [q for q in quotes if q["superseded_at"] == at]}
+                                        "quotes": [q for q in quotes if q["superseded_at"] == at],
+                                        "signature": signatures.get(at),
+                                        "photos": [p for p in pictures if p["superseded_at"] == at]}
                                for at, visit in sorted(earlier.items())],
-            "signature": signature(conn, order_id), "photos": photos(conn, order_id)}
+            "signature": signature(conn, order_id),
+            "photos": [p for p in pictures if p["superseded_at"] is None]}

@@ -31,17 +31,25 @@ CREATE TABLE work_order_photos (
     height       integer NOT NULL CHECK (height > 0),
     caption      text CHECK (length(caption) <= 500),
     taken_by     text NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now()
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    -- Set when a repair that did not hold starts a new visit: the photos stay with the
+    -- visit they show (maintenance/orders/lifecycle.py, _new_visit).
+    superseded_at timestamptz
 );
 CREATE INDEX work_order_photos_order_idx ON work_order_photos (order_id, id);
 
--- The customer's drawn signature for the service report (R-REPORT): one per order, a new
--- one replaces the earlier (the timeline says so).
+-- The customer's drawn signature for the service report (R-REPORT): one per visit, a new
+-- one replaces the earlier (the timeline says so). A reopened order's new visit is signed
+-- afresh: the earlier visit's signature is superseded with its report, so it can never
+-- sign off the new one.
 CREATE TABLE work_order_signatures (
-    order_id     bigint PRIMARY KEY REFERENCES work_orders (id),
+    id           bigserial PRIMARY KEY,
+    order_id     bigint NOT NULL REFERENCES work_orders (id),
     signer_name  text NOT NULL CHECK (length(signer_name) BETWEEN 1 AND 200),
     image        bytea NOT NULL,
     bytes        integer NOT NULL CHECK (bytes > 0),
     signed_by    text NOT NULL,
-    signed_at    timestamptz NOT NULL DEFAULT now()
+    signed_at    timestamptz NOT NULL DEFAULT now(),
+    superseded_at timestamptz
 );
+CREATE UNIQUE INDEX work_order_signatures_current ON work_order_signatures (order_id) WHERE superseded_at IS NULL;
