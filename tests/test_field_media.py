@@ -237,3 +237,12 @@ def test_a_reopened_order_is_signed_afresh_and_keeps_the_first_visits_signature_
     assert earlier["signature"]["signer_name"] == "J. Meyer"
     assert [p["id"] for p in earlier["photos"]] == [first_photo["id"]]
     assert earlier["photos"][0]["superseded_at"] == earlier["superseded_at"]
+
+
+def test_a_small_file_that_decodes_to_a_huge_picture_is_refused_before_it_is_decoded(db, job, eva):
+    bomb = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(bomb, "PNG")  # 64 megapixels in a few KiB
+    assert len(bomb.getvalue()) < 100_000
+    refused = upload(eva, job, bomb.getvalue(), name="bomb.png", content_type="image/png")
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith("file: 8000 × 8000 pixels") and "megapixels" in refused.json()["detail"]
