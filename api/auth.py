@@ -22,7 +22,7 @@ from api.accounts import Role, User
 from pilecare.errors import Forbidden, NotFound, Unauthorized
 from pilecare.settings import Settings
 
-__all__ = ["Role", "User", "CurrentUser", "EngineerUser", "Actor", "require", "issue_token", "secret_key",
+__all__ = ["Role", "User", "CurrentUser", "bearer_token", "current_user", "EngineerUser", "Actor", "require", "issue_token", "secret_key",
            "issue_device_cookie", "device_of"]
 
 COOKIE = "pilecare_token"
@@ -95,7 +95,17 @@ def device_of(request: Request, user_id: str) -> str | None:
     return claims["device"] if claims["sub"] == user_id else None
 
 
+async def bearer_token(request: Request) -> str | None:
+    """The request's bearer token from the Authorization header; None without one."""
+    return await _bearer(request)
+
+
 def current_user(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> User:
+    # Found already for this request by the idempotency layer (api/idempotency.py), which
+    # holds a connection with the key's row locked: asking the pool again could wait on it.
+    known = getattr(request.state, "user", None)
+    if known is not None:
+        return known
     token = token or request.cookies.get(COOKIE)
     if not token:
         raise Unauthorized()

@@ -26,7 +26,15 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
 
 
 def get_plain_conn(request: Request) -> Iterator[psycopg.Connection]:
-    """A connection with tuple rows, for the maintenance functions the routes call."""
+    """A connection with tuple rows, for the maintenance functions the routes call.
+
+    Inside an idempotent action (api/idempotency.py) it is the connection holding the key's
+    claim, so the action runs in the claim's transaction; that one is the idempotency layer's
+    to return, and is left alone here."""
+    borrowed = getattr(request.state, "idempotent_conn", None)
+    if borrowed is not None:
+        yield borrowed
+        return
     with request.app.state.pool.connection() as conn:
         conn.row_factory = tuple_row
         try:
@@ -186,10 +194,12 @@ async def _check_body(request: Request, fields: list) -> None:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if any(isinstance(f.field_info, params.Form) for f in fields):
         names = ", ".join(f.alias for f in fields)
+        # A file can only come in a multipart form (the phone's photo upload).
+        wanted = ("multipart/form-data" if any(isinstance(f.field_info, params.File) for f in fields)
+                  else "application/x-www-form-urlencoded")
         if content_type not in FORM_TYPES:
-            raise UnsupportedMediaType(f"body: this endpoint wants a form (Content-Type: "
-                                       f"application/x-www-form-urlencoded) with the fields {names}; "
-                                       f"got {content_type or 'no Content-Type'}")
+            raise UnsupportedMediaType(f"body: this endpoint wants a form (Content-Type: {wanted}) with the fields "
+                                       f"{names}; got {content_type or 'no Content-Type'}")
         # FastAPI has parsed the form already (Starlette keeps it); the raw body is gone.
         for name, value in (await request.form()).multi_items():
             if "\x00" in name or (isinstance(value, str) and "\x00" in value):

@@ -43,7 +43,7 @@ class Topics:
         An empty group gives plain subscriptions for a single worker. Mosquitto 2.0.x
         does not restore shared subscriptions from its persistence file, so messages
         published after a broker restart and before the workers re-subscribe are lost;
-        plain subscriptions are restored and lose nothing (README, "Broker restarts").
+        plain subscriptions are restored and lose nothing (docs/internals.md, "Broker restarts").
         """
         share = f"$share/{group}/" if group else ""
         return [f"{share}{self.prefix}/piles/+/{kind.value}" for kind in MessageKind]

@@ -56,3 +56,15 @@ class UnsupportedMediaType(PilecareError):
     code = "unsupported_media_type"
     status = 415
     description = "The body is not of a media type this endpoint takes."
+
+
+class PayloadTooLarge(PilecareError):
+    code = "payload_too_large"
+    status = 413
+    description = "The upload is larger than this endpoint takes."
+
+
+class LengthRequired(PilecareError):
+    code = "length_required"
+    status = 411
+    description = "Send the body's Content-Length."

@@ -5,7 +5,7 @@ below 500 and match the response the OpenAPI document declares for its status.
 
 Bounded for CI: a fixed number of generated examples per operation (FUZZ_EXAMPLES,
 default 12) with a derandomized seed, so each run sends the same requests and takes the
-same time (README, "API input and errors"). Raise PILECARE_FUZZ_EXAMPLES to look harder.
+same time (docs/internals.md, "API input and errors"). Raise PILECARE_FUZZ_EXAMPLES to look harder.
 """
 from __future__ import annotations
 

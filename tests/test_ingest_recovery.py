@@ -111,7 +111,7 @@ def test_a_broker_restart_mid_stream_loses_nothing_and_duplicates_nothing(settin
 
 
 @pytest.mark.xfail(strict=True, reason="Mosquitto 2.0.11 does not restore shared subscriptions from persistence; "
-                                       "if this passes, the broker is fixed: update the README and topics.py")
+                                       "if this passes, the broker is fixed: update docs/internals.md and topics.py")
 def test_a_shared_subscription_keeps_messages_published_across_a_broker_restart(settings, db, fleet, broker):
     running = RunningWorker(IngestWorker(settings, housekeeping=False)).start()
     running.stop()  # offline, with its persistent session and shared subscription at the broker

@@ -1,29 +1,32 @@
 """The engineer's phone (R-REPAIR, R-REPORT, R-WARRANTY, R-PM): my orders, accept or decline,
-en route with an ETA, arrive, diagnose, quote, parts, checklist, test, complete, escalate. Plus the
-customer's answer to a quote (recorded by a service agent) and the supervisor's decision
-on an escalation.
+en route with an ETA, arrive, diagnose, quote, parts, checklist, test, photos, the customer's
+signature, complete, escalate. Plus the customer's answer to a quote (recorded by a service
+agent) and the supervisor's decision on an escalation.
 
 An engineer acts only on orders they hold; any other order answers 404, as if it did not
-exist.
+exist. Every POST here takes an optional Idempotency-Key header, so a phone that sends its
+offline queue again applies each action once (api/idempotency.py, docs/field-api.md).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import ANYONE, DESK, SUPERVISE, EngineerUser, Role, User, require
-from api.deps import DispatchConfigDep, DownlinkDep, PlainConn, PolicyDep
-from api.work_order_view import WorkOrderDetail, detail
+from api.deps import BIGINT_MAX, DispatchConfigDep, DownlinkDep, PlainConn, PolicyDep
+from api.idempotency import IdempotencyKey, IdempotentRoute
+from api.work_order_view import WorkOrderDetail, detail, visible
 from api.models import RequestBody
 from maintenance.dispatch import offers as dispatch
 from maintenance import fieldwork as field
-from maintenance.fieldwork import CauseClass, SupervisorAction
-from pilecare.errors import InvalidInput
+from maintenance.fieldwork import MAX_PHOTO_BYTES, MAX_SIGNATURE_BYTES, CauseClass, PhotoStage, SupervisorAction
+from maintenance.orders import WorkOrderKind
+from pilecare.errors import InvalidInput, NotFound
 
-router = APIRouter(tags=["field"])
+router = APIRouter(tags=["field"], route_class=IdempotentRoute)
 
 Engineer = EngineerUser
 Desk = Annotated[User, Depends(require(*DESK))]
@@ -47,6 +50,11 @@ class MyOrder(BaseModel):
     # The engineer going there needs to reach the customer's contact (R-INFO).
     contact_name: str | None
     contact_phone: str | None
+    kind: WorkOrderKind
+    due_at: datetime | None = Field(description="Planned work: when it is due (null for corrective work).")
+    due_date: date | None = Field(description="Planned work: the day it is due, on the site's calendar.")
+    response_due_at: datetime | None = Field(description="When the response clock (SLA) runs out.")
+    resolve_due_at: datetime | None = Field(description="When the resolve clock (SLA) runs out.")
 
 
 class Decline(RequestBody):
@@ -119,6 +127,42 @@ class Escalation(RequestBody):
     safety: bool = False
 
 
+class PhotoPublic(BaseModel):
+    """A photo taken on the job (R-REPORT); its type and size are what decoding it found."""
+
+    id: int
+    order_id: int
+    stage: PhotoStage
+    content_type: str = Field(description="image/jpeg, image/png or image/webp, from decoding the file.")
+    bytes: int = Field(description="Size of the image, in bytes.")
+    width: int = Field(description="Pixels.")
+    height: int = Field(description="Pixels.")
+    caption: str | None
+    taken_by: str = Field(description="The user who sent it.")
+    created_at: datetime
+    superseded_at: datetime | None = Field(
+        default=None, description="Set for a photo of an earlier visit of a reopened order (that visit's mark).")
+    url: str = Field(description="GET it for the image itself.")
+
+
+class SignatureCreate(RequestBody):
+    """The customer's signature drawn on the phone (R-REPORT)."""
+
+    # A 256 KiB PNG is about 350,000 base64 characters; the bound keeps an absurd body from being parsed.
+    image: str = Field(min_length=1, max_length=400_000, examples=["data:image/png;base64,iVBORw0KGgo…"],
+                       description=f"A data URL, data:image/png;base64,…, of a PNG of at most "
+                                   f"{MAX_SIGNATURE_BYTES // 1024} KiB decoded.")
+    signer_name: str = Field(min_length=1, max_length=200, description="The customer's person who signed.")
+
+
+class SignaturePublic(BaseModel):
+    order_id: int
+    signer_name: str
+    signed_at: datetime
+    bytes: int = Field(description="Size of the PNG, in bytes.")
+    url: str = Field(description="GET it for the PNG.")
+
+
 class QuoteDecision(RequestBody):
     approve: bool
     approver_name: str = Field(min_length=1, max_length=200, description="The customer's person who answered.")
@@ -133,7 +177,8 @@ class SupervisorDecision(RequestBody):
 def my_orders(conn: PlainConn, user: Engineer) -> list[MyOrder]:
     rows = conn.execute(
         "SELECT o.id, o.state, o.priority, o.title, o.pile_id, s.name, s.address, coalesce(p.lat, s.lat), "
-        "coalesce(p.lon, s.lon), o.eta, a.accept_by, o.safety, o.warranty, c.contact_name, c.contact_phone "
+        "coalesce(p.lon, s.lon), o.eta, a.accept_by, o.safety, o.warranty, c.contact_name, c.contact_phone, "
+        "o.kind, o.due_at, (o.due_at AT TIME ZONE s.timezone)::date, o.response_due_at, o.resolve_due_at "
         "FROM work_orders o JOIN piles p ON p.id = o.pile_id JOIN sites s ON s.id = p.site_id "
         "JOIN customers c ON c.id = s.customer_id "
         "LEFT JOIN assignments a ON a.work_order_id = o.id AND a.state = 'offered' "
@@ -186,7 +231,7 @@ def quote(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, bod
 @router.post("/field/work-orders/{order_id}/parts", status_code=201,
              summary="Parts used (stock goes down); a repeat with the same Idempotency-Key is recorded once")
 def use_part(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: PartUsed,
-             idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None) -> WorkOrderDetail:
+             idempotency_key: IdempotencyKey) -> WorkOrderDetail:
     if idempotency_key and body.request_id and idempotency_key != body.request_id:
         raise InvalidInput("the Idempotency-Key header and request_id differ; send one of them")
     field.use_part(conn, order_id, user.engineer_id, part_id=body.part_id, quantity=body.quantity,
@@ -214,6 +259,85 @@ def complete(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, 
     return detail(conn, policy, order_id)
 
 
+def _photo_url(photo: dict) -> str:
+    return f"/work-orders/{photo['order_id']}/photos/{photo['id']}"
+
+
+def _signature_url(order_id: int) -> str:
+    return f"/work-orders/{order_id}/signature"
+
+
+@router.post("/field/work-orders/{order_id}/photos", status_code=201,
+             summary=f"A photo of the job, before or after (JPEG, PNG or WebP, ≤ {MAX_PHOTO_BYTES // 2**20} MiB, "
+                     "≤ 20 per order)")
+def add_photo(conn: PlainConn, user: Engineer, order_id: int,
+              file: Annotated[UploadFile, File(description="The photo: JPEG, PNG or WebP, found by decoding it (the "
+                                                           "file name and its content type are not trusted).")],
+              stage: Annotated[PhotoStage, Form()],
+              caption: Annotated[str | None, Form(max_length=500)] = None) -> PhotoPublic:
+    """Refused: 413 (`file`) over 5 MiB, 422 (`file`) when it does not decode as a JPEG, PNG or
+    WebP, 409 when the visit has 20 photos already or is not under way (accepted, en route,
+    on site, resolved), 404 for an order the engineer does not hold."""
+    data = file.file.read(MAX_PHOTO_BYTES + 1)  # one byte past the limit is enough to refuse it
+    photo = field.add_photo(conn, order_id, user.engineer_id, data=data, stage=stage, caption=caption, actor=user.id)
+    return PhotoPublic(**photo, url=_photo_url(photo))
+
+
+@router.post("/field/work-orders/{order_id}/signature", status_code=201,
+             summary="The customer's drawn signature (a PNG data URL); a new one replaces the earlier")
+def sign(conn: PlainConn, user: Engineer, order_id: int, body: SignatureCreate) -> SignaturePublic:
+    """Refused: 413 (`image`) over 256 KiB decoded, 422 (`image`) when it is not a base64 PNG
+    data URL that decodes; 409 and 404 as for photos."""
+    signed = field.sign(conn, order_id, user.engineer_id, image=body.image, signer_name=body.signer_name,
+                        actor=user.id)
+    return SignaturePublic(**signed, url=_signature_url(order_id))
+
+
+Anyone = Annotated[User, Depends(require(*ANYONE))]
+PhotoId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+
+
+def _seen(conn, user: User, order_id: int) -> None:
+    """NotFound unless the order exists and the user may see it (an engineer: only orders they hold)."""
+    visible(conn, user, order_id)
+    if conn.execute("SELECT 1 FROM work_orders WHERE id = %s", (order_id,)).fetchone() is None:
+        raise NotFound(f"work order {order_id} does not exist")
+
+
+_IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private"}
+
+
+@router.get("/work-orders/{order_id}/photos", summary="The order's photos (metadata; each url gives the image)")
+def list_photos(conn: PlainConn, user: Anyone, order_id: int) -> list[PhotoPublic]:
+    _seen(conn, user, order_id)
+    return [PhotoPublic(**p, url=_photo_url(p)) for p in field.photos(conn, order_id)]
+
+
+@router.get("/work-orders/{order_id}/photos/{photo_id}", response_class=Response,
+            responses={200: {"content": {t: {"schema": {"type": "string", "format": "binary"}}
+                                         for t in ("image/jpeg", "image/png", "image/webp")},
+                             "description": "The image, with the type found when it was stored."}},
+            summary="One photo's image")
+def get_photo(conn: PlainConn, user: Anyone, order_id: int, photo_id: PhotoId) -> Response:
+    _seen(conn, user, order_id)
+    found = field.photo(conn, order_id, photo_id)
+    if found is None:
+        raise NotFound(f"work order {order_id} has no photo {photo_id}")
+    return Response(content=found[1], media_type=found[0], headers=_IMAGE_HEADERS)
+
+
+@router.get("/work-orders/{order_id}/signature", response_class=Response,
+            responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "The customer's signature."}},
+            summary="The customer's signature (PNG)")
+def get_signature(conn: PlainConn, user: Anyone, order_id: int) -> Response:
+    _seen(conn, user, order_id)
+    image = field.signature_image(conn, order_id)
+    if image is None:
+        raise NotFound(f"work order {order_id} has no customer signature")
+    return Response(content=image, media_type="image/png", headers=_IMAGE_HEADERS)
+
+
 @router.post("/field/work-orders/{order_id}/escalate", summary="Safety or severe quality finding: to the supervisor")
 def escalate(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: Escalation) -> WorkOrderDetail:
     field.escalate(conn, order_id, user.engineer_id, reason=body.reason, safety=body.safety, actor=user.id)
@@ -222,8 +346,19 @@ def escalate(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, 
 
 @router.get("/work-orders/{order_id}/report",
             summary="The service report, parts used and quotes; a reopened order's earlier visits too")
-def report(conn: PlainConn, user: Annotated[User, Depends(require(*ANYONE))], order_id: int) -> dict:
-    return field.service_report(conn, order_id, user.engineer_id if user.role is Role.ENGINEER else None)
+def report(conn: PlainConn, user: Anyone, order_id: int) -> dict:
+    """{report, parts, quotes, earlier_visits, signature: {signer_name, signed_at, url} | null,
+    photos: [PhotoPublic, …]} (maintenance/fieldwork/report.py, service_report)."""
+    found = field.service_report(conn, order_id, user.engineer_id if user.role is Role.ENGINEER else None)
+    signature = found["signature"]
+    return found | {"signature": signature and signature | {"url": _signature_url(order_id)},
+                    "photos": _public_photos(found["photos"]),
+                    "earlier_visits": [visit | {"photos": _public_photos(visit["photos"])}
+                                       for visit in found["earlier_visits"]]}
+
+
+def _public_photos(photos: list[dict]) -> list[dict]:
+    return [PhotoPublic(**p, url=_photo_url(p)).model_dump() for p in photos]
 
 
 @router.post("/quotes/{quote_id}/decision", summary="Record the customer's answer to a quote")

@@ -59,7 +59,7 @@ def decide_escalation(conn: psycopg.Connection, downlink, order_id: int, *, acti
                                               actor=actor, description=note_text)
             note(conn, order_id, f"replacement: installation order {replacement}", actor=actor)
             # The fault may still be there: the replacement carries its alarms, so they are
-            # neither left with a closed order nor closed unseen (README, "Work orders").
+            # neither left with a closed order nor closed unseen (docs/internals.md, "Work orders").
             carry_alarms(conn, order_id, replacement, actor=actor)
         elif action is SupervisorAction.OUT_OF_SERVICE:
             transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, expect=S.ESCALATED,

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from maintenance.fieldwork.holding import held_order, require_state, verification_note, write_report
+from maintenance.fieldwork.media import earlier_signatures, photos, signature
 from maintenance.fieldwork.warranty import quote, work_allowed
 from maintenance.orders import PLANNED_KINDS, note, transition
 from maintenance.orders import WorkOrderState as S
@@ -42,6 +43,9 @@ def complete(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
     - every checklist item answered: `done: true`, or `done: false` with a note saying why
       it could not be done (an item never ticked, or left undone without a reason, is missing);
     - the on-site test result, and the customer's sign-off name.
+    The sign-off name, when neither given nor stored, is the signer_name of the customer's
+    drawn signature (media.sign), if one was taken; a drawn image is never required (API
+    clients and the simulated crew sign off with the name only).
     A failed on-site test completes planned work only when a finding that needs a repair was
     recorded on the order (it opened the corrective order that fixes it); a corrective order
     with a failed test is not repaired and cannot complete."""
@@ -59,6 +63,10 @@ def complete(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
             "FROM service_reports "
             "WHERE work_order_id = %s", (order_id, order_id)).fetchone()
         values = dict(zip(list(REPORT_FIELDS) + ["no_parts", "parts"], stored or [None] * 8))
+        drawn = signature(conn, order_id)
+        if values["customer_signoff_name"] in (None, "") and drawn is not None:
+            write_report(conn, order_id, actor, customer_signoff_name=drawn["signer_name"])
+            values["customer_signoff_name"] = drawn["signer_name"]
         if planned:
             missing = _planned_missing(conn, order_id, values)
         else:
@@ -136,7 +144,9 @@ _PART = ["part_id", "quantity", "location_id", "defective_returned", "recorded_a
 def service_report(conn: psycopg.Connection, order_id: int, engineer_id: str | None) -> dict:
     """The order's service report (R-REPORT), parts used and quotes, with a reopened order's
     earlier visits: {"report": dict | None, "parts": [...], "quotes": [...],
-    "earlier_visits": [{"superseded_at", "report", "warranty", "parts", "quotes"}, ...]}.
+    "earlier_visits": [{"superseded_at", "report", "warranty", "parts", "quotes"}, ...],
+    "signature": {"signer_name", "signed_at"} | None, "photos": [media.PHOTO_FIELDS, ...]};
+    each earlier visit carries its own "signature" and "photos" the same way.
 
     `engineer_id` narrows to an order that engineer holds (NotFound otherwise); None reads any."""
     held_order(conn, order_id, engineer_id)
@@ -146,17 +156,23 @@ def service_report(conn: psycopg.Connection, order_id: int, engineer_id: str | N
         f"SELECT {', '.join(_PART)} FROM parts_used WHERE work_order_id = %s ORDER BY id", (order_id,)).fetchall()]
     quotes = [quote(conn, q[0]) for q in conn.execute("SELECT id FROM quotes WHERE work_order_id = %s ORDER BY id",
                                                        (order_id,)).fetchall()]
-    # A reopen marks the visit's report, parts and quotes with one superseded_at: that is the visit.
+    pictures, signatures = photos(conn, order_id), earlier_signatures(conn, order_id)
+    # A reopen marks the visit's report, parts, quotes, photos and signature with one superseded_at: that is the visit.
     earlier = {}
     for r in conn.execute(f"SELECT superseded_at, warranty, {', '.join(_REPORT)} FROM service_report_history "
                           "WHERE work_order_id = %s ORDER BY superseded_at", (order_id,)).fetchall():
         earlier[r[0]] = {"report": dict(zip(_REPORT, r[2:])), "warranty": r[1]}
-    for at in ({p["superseded_at"] for p in parts} | {q["superseded_at"] for q in quotes}) - {None}:
+    for at in ({p["superseded_at"] for p in parts + pictures} | {q["superseded_at"] for q in quotes}
+               | set(signatures)) - {None}:
         earlier.setdefault(at, {"report": None, "warranty": None})  # a visit that never got to a report
     return {"report": dict(zip(_REPORT, row)) if row else None,
             "parts": [p for p in parts if p["superseded_at"] is None],
             "quotes": [q for q in quotes if q["superseded_at"] is None],
             "earlier_visits": [visit | {"superseded_at": at,
                                         "parts": [p for p in parts if p["superseded_at"] == at],
-                                        "quotes": [q for q in quotes if q["superseded_at"] == at]}
-                               for at, visit in sorted(earlier.items())]}
+                                        "quotes": [q for q in quotes if q["superseded_at"] == at],
+                                        "signature": signatures.get(at),
+                                        "photos": [p for p in pictures if p["superseded_at"] == at]}
+                               for at, visit in sorted(earlier.items())],
+            "signature": signature(conn, order_id),
+            "photos": [p for p in pictures if p["superseded_at"] is None]}

@@ -155,8 +155,8 @@ _REPORT_COLUMNS = ("diagnosis", "cause_class", "fault_cause", "action_taken", "n
 
 
 def _new_visit(conn: psycopg.Connection, order_id: int) -> None:
-    """A repair that did not hold: the finished visit's report, parts and quotes become an
-    earlier visit (one superseded_at, this transaction's now()), and the warranty decision
+    """A repair that did not hold: the finished visit's report, parts, quotes, photos and the
+    customer's signature become an earlier visit (one superseded_at, this transaction's now()), and the warranty decision
     is cleared, so the next engineer diagnoses, quotes and signs off afresh instead of
     completing with the first visit's report."""
     conn.execute(
@@ -169,6 +169,9 @@ def _new_visit(conn: psycopg.Connection, order_id: int) -> None:
     conn.execute("UPDATE quotes SET superseded_at = now(), "
                  "state = CASE WHEN state IN ('pending', 'approved') THEN 'superseded' ELSE state END "
                  "WHERE work_order_id = %s AND superseded_at IS NULL", (order_id,))
+    for table in ("work_order_photos", "work_order_signatures"):
+        conn.execute(f"UPDATE {table} SET superseded_at = now() WHERE order_id = %s AND superseded_at IS NULL",
+                     (order_id,))
     conn.execute("UPDATE work_orders SET warranty = NULL WHERE id = %s", (order_id,))
 
 
