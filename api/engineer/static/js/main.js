@@ -184,6 +184,10 @@ async function logout() {
 window.addEventListener('pilecare:logged-out', () => {
   if (me) loginScreen('Your session has ended: log in again. Actions on the phone stay queued and are sent then.');
 });
+// An action the phone could not even keep (storage full, a picture unreadable): say so.
+window.addEventListener('unhandledrejection', (event) => {
+  toast(`Something went wrong on the phone: ${event.reason?.message || event.reason}`, 'error');
+});
 window.addEventListener('hashchange', show);
 $('#logout').addEventListener('click', logout);
 
