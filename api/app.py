@@ -15,9 +15,9 @@ from starlette.routing import compile_path
 from api.auth import ANYONE, require, secret_key
 from api.deps import check_request
 from api.models import ErrorPublic
-from api.routes import (alarms, console, dispatch, docs, engineers, events, field, fleet, health, ingest, kpis,
-                        maintenance, overview, piles, registry, rules, search, uptime, users, webhooks, windows,
-                        work_orders)
+from api.routes import (alarms, console, dispatch, docs, engineer_app, engineers, events, field, fleet, health,
+                        ingest, kpis, maintenance, overview, piles, registry, rules, search, uptime, users,
+                        webhooks, windows, work_orders)
 from maintenance import policy as policies
 from maintenance.dispatch import matching
 from pilecare.db import pool
@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # router narrows that to the roles its endpoints are for (see docs/roles.md).
     # The console's pages check the login themselves: `/` shows the login page to a stranger.
     app.include_router(console.router, responses=ERROR_RESPONSES)
+    app.include_router(engineer_app.router, responses=ERROR_RESPONSES)
     app.include_router(health.router, responses=ERROR_RESPONSES)
     app.include_router(docs.router, responses=ERROR_RESPONSES)
     app.include_router(users.router, responses=ERROR_RESPONSES)

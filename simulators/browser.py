@@ -15,6 +15,8 @@ from pathlib import Path
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SIZE = (1366, 900)
+# The engineer's app is pictured and tested on a phone: an iPhone 12-14's viewport in CSS px.
+PHONE = (390, 844)
 
 
 def chromium_problem() -> str | None:
@@ -34,29 +36,35 @@ def chromium_problem() -> str | None:
 OFFLINE = ("--proxy-server=http://127.0.0.1:9",)
 
 
-def chrome(flags: tuple[str, ...] = ()):
+def chrome(flags: tuple[str, ...] = (), phone: bool = False):
     """A headless Chromium with a fresh profile whose console log we can read; `flags` are
-    added to Chromium's command line (e.g. OFFLINE)."""
+    added to Chromium's command line (e.g. OFFLINE). `phone`: a PHONE-sized mobile viewport
+    with touch (the engineer's app), else a SIZE desktop one (the console)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    size = PHONE if phone else SIZE
     profile = tempfile.mkdtemp(prefix="pilecare-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
-                 f"--window-size={SIZE[0]},{SIZE[1]}", "--lang=en-GB", *flags):
+                 f"--window-size={size[0]},{size[1]}", "--lang=en-GB", *flags):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit driver path: Selenium Manager never tries to download one.
     driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver") or CHROMEDRIVER),
                               options=options)
-    # The viewport itself at SIZE (window-size counts the window's frame too).
+    # The viewport itself at `size` (window-size counts the window's frame too); pictures
+    # at one device pixel per CSS pixel, so a phone's screenshot is 390 × 844.
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": SIZE[0], "height": SIZE[1], "deviceScaleFactor": 1, "mobile": False})
+                           {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": phone})
+    if phone:
+        driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
     driver.implicitly_wait(0)
     driver.profile_dir = profile
+    driver.size = size
     return driver
 
 
@@ -71,8 +79,8 @@ class Browser:
     """The console at `url` in a fresh Chromium, plus the console log gathered as we go
     (reading it drains it); screenshots go to the folder `shots`."""
 
-    def __init__(self, url: str, shots: Path, flags: tuple[str, ...] = ()):
-        self.d, self.url, self.shots, self.log = chrome(flags), url, Path(shots), []
+    def __init__(self, url: str, shots: Path, flags: tuple[str, ...] = (), phone: bool = False):
+        self.d, self.url, self.shots, self.log = chrome(flags, phone), url, Path(shots), []
 
     def __enter__(self) -> "Browser":
         return self
@@ -121,11 +129,29 @@ class Browser:
         self.d.find_element(By.ID, "login-submit").click()
         self.wait(lambda d: self.js("return document.body.dataset.ready === 'true'"), message=f"{user} logged in")
 
-    def shot(self, name: str) -> Path:
+    def locate(self, lat: float, lon: float, accuracy_m: float = 10):
+        """The page may read the position, and the position is (lat, lon): a phone's GPS."""
+        self.d.execute_cdp_cmd("Browser.grantPermissions", {"origin": self.url, "permissions": ["geolocation"]})
+        self.d.execute_cdp_cmd("Emulation.setGeolocationOverride",
+                               {"latitude": lat, "longitude": lon, "accuracy": accuracy_m})
+
+    def refuse_location(self):
+        """The person said no when the page asked for the position."""
+        self.d.execute_cdp_cmd("Browser.setPermission", {"origin": self.url, "permission": {"name": "geolocation"},
+                                                         "setting": "denied"})
+
+    def network(self, online: bool):
+        """Cut the page's network (requests fail at once, navigator.onLine is false) or give it back."""
+        self.d.execute_cdp_cmd("Network.enable", {})
+        self.d.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": not online, "latency": 0,
+                                                                    "downloadThroughput": -1, "uploadThroughput": -1})
+
+    def shot(self, name: str, top: bool = True) -> Path:
+        """The viewport as a PNG in `shots`; `top`: scrolled to the top first (else where it is)."""
         self.shots.mkdir(parents=True, exist_ok=True)
         # As a person would: toasts dismissed, nothing focused, at the top of the page.
         self.js("document.querySelectorAll('#toasts .toast-close').forEach(b => b.click());"
-                "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+                "document.activeElement && document.activeElement.blur(); if (arguments[0]) window.scrollTo(0, 0)", top)
         time.sleep(0.2)  # let a just-drawn chart settle
         path = self.shots / f"{name}.png"
         self.d.save_screenshot(str(path))

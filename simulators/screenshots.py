@@ -1,11 +1,13 @@
-"""`pilecare docs screenshots`: the README's pictures of the operator console, taken in
-headless Chromium on a live fleet.
+"""`pilecare docs screenshots`: the README's pictures of the operator console and of the
+engineer's app (on a 390 × 844 phone), taken in headless Chromium on a live fleet.
 
 The tour is the one the console's browser test takes (tests/test_console.py checks each
 page along the way, with its pictures in a temporary folder): a seeded fleet reporting
 through a real broker, ingest and maintenance worker; a pile's page with six hours of
 history; a fault injected to raise an alarm and a work order; the order assigned by a
-dispatcher; twelve weeks of service history for the KPI page.
+dispatcher; twelve weeks of service history for the KPI page. Then the engineer the order
+was given to takes it on a phone (simulators/phone.py AppTour): Today, the job on site, the
+signature pad and the queue with the network cut.
 
 The command takes it on a throwaway database (`pilecare_screenshots`, recreated on each run,
 on PILECARE_DATABASE_URL's server, else an embedded PostgreSQL under .pilecare/screenshots)
@@ -34,6 +36,7 @@ from simulators.faults import FaultKind
 from simulators.fleetgen import load_fleet, seed_fleet
 from simulators.history import backfill_telemetry, seed_kpi_history
 from simulators.inprocess import fast_policy, use_rules, wait_for
+from simulators.phone import OFFLINE_NOISE, AppTour, Phone
 from simulators.runner import Simulation
 
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -237,15 +240,20 @@ def main(args) -> None:
         # Tokens for this run only: nothing written to the data directory.
         "secret_key": secrets.token_urlsafe(48),
     })
-    print(f"taking the console's screenshots (database {db_url}, broker {mqtt_url}) …", file=sys.stderr, flush=True)
+    print(f"taking the console's and the app's screenshots (database {db_url}, broker {mqtt_url}) …",
+          file=sys.stderr, flush=True)
+    password = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory(prefix="pilecare-screenshots-") as scratch, \
             psycopg.connect(db_url, autocommit=True) as db:
         migrate(db, settings)
         with RunningWorker(IngestWorker(settings, housekeeping=False)), running_worker(settings, policy()), \
                 Server(create_app(settings)) as server, Browser(server.url, Path(scratch)) as page, \
-                Tour(settings, db, page, secrets.token_urlsafe(16)) as tour:
+                Tour(settings, db, page, password) as tour:
             taken = tour.take()
             errors = page.errors()
+            with Browser(server.url, Path(scratch), phone=True) as handset:
+                taken += AppTour(db, Phone(handset), password, tour.order_id, tour.engineer).take()
+                errors += [e for e in handset.errors() if OFFLINE_NOISE not in e]
         # All or nothing: a tour that failed half-way leaves the old set as it was.
         out.mkdir(parents=True, exist_ok=True)
         written = [Path(shutil.copyfile(path, out / path.name)) for path in taken]

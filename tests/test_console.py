@@ -117,6 +117,8 @@ def test_operators_watch_the_fleet_and_dispatch_a_live_fault_in_the_browser(
         assert label and pile in label and "#" in label, label
 
         tour.engineers()
+        # The roster points at the phone app the engineers work in (issue 12, item 1).
+        assert page.js("return document.querySelector('[data-testid=engineer-app-link]').getAttribute('href')") == "/app/"
         # Twelve weeks of service history, all of it closed: the KPI page has something to show.
         tour.kpis()
         assert tour.kpi_history["corrective"] >= 40 and tour.kpi_history["preventive"] >= 40, tour.kpi_history
@@ -155,6 +157,7 @@ def test_operators_watch_the_fleet_and_dispatch_a_live_fault_in_the_browser(
         shown = page.js("return [...document.querySelectorAll('[data-testid=orders] [data-order]')]"
                         ".map(e => +e.dataset.order)")
         assert shown == [order_id]
+        assert page.exists("[data-testid=engineer-app-link][href='/app/']")  # their jobs are worked in the app
         assert page.js("return [...document.querySelectorAll('#nav a')].map(a => a.textContent)") == ["☰My jobs"]
         page.route("#/alarms", "[data-testid=orders]")  # not an engineer's page: back to their jobs
         page.route(f"#/work-orders/{order_id}", "[data-testid=timeline]")

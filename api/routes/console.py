@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
 from api.auth import current_user
+from api.pages import HEADERS, TYPES
 from pilecare.errors import NotFound, Unauthorized
 
 router = APIRouter(include_in_schema=False)
@@ -28,11 +29,8 @@ VENDOR = {
     "chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
 }
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
-          ".ico": "image/x-icon"}
+_HEADERS = HEADERS
+_TYPES = {suffix: TYPES[suffix] for suffix in (".js", ".css", ".svg", ".png", ".ico")}
 
 
 def _page(name: str) -> FileResponse:

@@ -8,7 +8,9 @@ export async function render(ctx, page) {
   const tiles = h('div', { class: 'tiles' });
   const roster = h('div', { dataset: { testid: 'roster' } });
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, 'Engineers'),
-    h('p', { class: 'muted' }, 'On shift now, last reported position, and the jobs each one holds.')),
+    h('p', { class: 'muted' }, 'On shift now, last reported position, and the jobs each one holds. Engineers work '
+      + 'their jobs in ', h('a', { href: '/app/', dataset: { testid: 'engineer-app-link' } }, 'the engineer\'s app'),
+      ' (a phone web app; install it from the browser).')),
   tiles, section('Roster', roster));
 
   async function load() {

@@ -57,7 +57,10 @@ export async function render(ctx, page, params) {
   // Cards and rows are links: a redraw under the pointer would open the wrong order.
   const live = new LiveList(body, () => load(), { noun: 'update' });
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, ctx.can.engineer ? 'My jobs ' : 'Work orders ', count),
-    h('p', { class: 'muted' }, ctx.can.engineer ? 'The orders you hold.'
+    h('p', { class: 'muted' }, ctx.can.engineer
+      // The console only reads; the work itself is done in the engineer's app on the phone.
+      ? ['The orders you hold. Accept, travel, arrive and report in ',
+        h('a', { href: '/app/', dataset: { testid: 'engineer-app-link' } }, 'the engineer\'s app'), ' on your phone.']
       : 'Most urgent first. SLA: amber once 75 % of a clock is used, red when it has run out.')), form,
   h('div', { class: 'list-status' }, live.notice), body);
 
