@@ -136,6 +136,12 @@ class Phone:
         self.fill("[data-testid=quote-form] [name=travel_km]", travel_km)
         self.page.click("[data-testid=quote-form] button[type=submit]")
 
+    def answer_quote(self, name: str, approve: bool = True) -> None:
+        """The customer at the pile answers the pending quote, by name."""
+        self.section("quote-answer")
+        self.fill("[data-testid=quote-answer] input", name)
+        self.page.click("[data-testid=quote-approve]" if approve else "[data-testid=quote-reject]")
+
     def use_part(self, part_id: str, quantity: int = 1, returned: bool = True) -> None:
         line = f"[data-testid=van] [data-part='{part_id}']"
         self.page.wait(lambda d: self.page.js(f"const b = document.querySelector(\"{line} button\"); return b && !b.disabled"),

@@ -406,7 +406,7 @@ def test_an_action_the_server_refuses_shows_its_reason_and_is_not_sent_again(db,
     assert [e for e in page.errors() if "status of 409" not in e] == []
 
 
-def test_outside_warranty_the_phone_quotes_and_waits_for_the_desks_approval(db, fleet, crew, server,  # noqa: F811
+def test_outside_warranty_the_phone_quotes_and_the_customer_approves_it_on_site_or_with_the_desk(db, fleet, crew, server,  # noqa: F811
                                                                             phone, client_for):
     db.execute("UPDATE piles SET warranty_end = '2024-01-01' WHERE id = %s", (fleet[1],))
     order_id = en_route_order(db, fleet[1])
@@ -425,18 +425,35 @@ def test_outside_warranty_the_phone_quotes_and_waits_for_the_desks_approval(db, 
     phone.settled()
     page.wait(lambda d: page.exists("[data-testid=quote][data-state=pending]"), message="the pending quote")
     assert "334.50 EUR" in page.text("[data-testid=quote]")  # 180 + 1.5 h × 85 + 30 km × 0.9
-    assert "an engineer cannot" in page.text("[data-testid=quote-approval]")
+    assert "service desk records it" in page.text("[data-testid=quote-approval]")
 
-    # The customer says yes to the service desk, which records it; the phone sees it and work goes on.
-    quote_id = db.execute("SELECT id FROM quotes WHERE work_order_id = %s", (order_id,)).fetchone()[0]
-    agent = client_for("agent", "anna")
-    assert agent.post(f"/quotes/{quote_id}/decision", json={"approve": True, "approver_name": "J. Meyer"}).status_code == 200
-    phone.today()
-    phone.job(order_id)
+    # The customer at the pile says yes on the engineer's phone; work goes on.
+    phone.answer_quote("J. Meyer")
+    phone.settled()
     page.wait(lambda d: page.exists("[data-testid=quote][data-state=approved]"), message="the approved quote")
+    assert db.execute("SELECT state, approver_name, decided_by FROM quotes WHERE work_order_id = %s",
+                      (order_id,)).fetchone() == ("approved", "J. Meyer", "eva")
     phone.use_part("CABLE-DC")
     phone.settled()
     assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)
+
+    # A second job whose customer decides later, with the service desk: the phone picks it up.
+    second = en_route_order(db, fleet[2])
+    phone.today()
+    phone.job(second)
+    phone.arrive()
+    phone.settled()
+    phone.diagnose("cable cut by a vehicle", "external")
+    phone.settled()
+    phone.quote(1, 0)
+    phone.settled()
+    page.wait(lambda d: page.exists("[data-testid=quote][data-state=pending]"), message="the second pending quote")
+    quote_id = db.execute("SELECT id FROM quotes WHERE work_order_id = %s", (second,)).fetchone()[0]
+    agent = client_for("agent", "anna")
+    assert agent.post(f"/quotes/{quote_id}/decision", json={"approve": True, "approver_name": "K. Lund"}).status_code == 200
+    phone.today()
+    phone.job(second)
+    page.wait(lambda d: page.exists("[data-testid=quote][data-state=approved]"), message="the desk's approval")
     assert page.errors() == []
 
 

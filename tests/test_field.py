@@ -120,6 +120,35 @@ def test_a_rejected_quote_puts_the_order_on_hold(db, fleet, job):
         field.decide_quote(db, quote_id, approve=True, approver_name="J. Meyer", actor="agent-anna")
 
 
+def test_the_customer_at_the_pile_approves_the_quote_on_the_engineers_phone(db, fleet, job, client_for):
+    eva = client_for("engineer", "eva", engineer_id="E1")
+    on_site(db, job, cause=CauseClass.MISUSE)
+    answer = {"approve": True, "approver_name": "J. Meyer (site manager)"}
+    nothing = eva.post(f"/field/work-orders/{job}/quote-decision", json=answer)
+    assert nothing.status_code == 409 and "no quote waiting" in nothing.json()["detail"]
+    quote_id = field.make_quote(db, POLICY, job, "E1", parts=[("FAN-120", 1)], labour_h=1, travel_km=0, actor="eva")
+    approved = eva.post(f"/field/work-orders/{job}/quote-decision", json=answer)
+    assert approved.status_code == 200 and (approved.json()["id"], approved.json()["state"]) == (quote_id, "approved")
+    assert db.execute("SELECT approver_name, decided_by FROM quotes").fetchone() == ("J. Meyer (site manager)", "eva")
+    assert db.execute("SELECT count(*) FROM work_order_events WHERE work_order_id = %s AND note = %s",
+                      (job, f"quote {quote_id} approved by J. Meyer (site manager) on site (recorded by eva)")
+                      ).fetchone() == (1,)
+    field.use_part(db, job, "E1", part_id="FAN-120", quantity=1, location_id="VAN-E1", defective_returned=False,
+                   actor="eva")
+    # Only the engineer holding the order records it.
+    emil = client_for("engineer", "emil", engineer_id="E2")
+    assert emil.post(f"/field/work-orders/{job}/quote-decision", json=answer).status_code == 404
+
+
+def test_a_quote_the_customer_rejects_on_site_puts_the_order_on_hold(db, fleet, job, client_for):
+    eva = client_for("engineer", "eva", engineer_id="E1")
+    on_site(db, job, cause=CauseClass.EXTERNAL)
+    field.make_quote(db, POLICY, job, "E1", parts=[], labour_h=1, travel_km=0, actor="eva")
+    rejected = eva.post(f"/field/work-orders/{job}/quote-decision", json={"approve": False, "approver_name": "J. Meyer"})
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
+    assert state(db, job) == "on_hold"
+
+
 def test_a_pile_out_of_warranty_pays_even_for_a_manufacturing_fault(db, fleet, job):
     db.execute("UPDATE piles SET warranty_end = current_date - 1")
     assert on_site(db, job, cause=CauseClass.MANUFACTURE) is Warranty.OUT

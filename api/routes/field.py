@@ -228,6 +228,17 @@ def quote(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, bod
     return field.quote(conn, quote_id)
 
 
+@router.post("/field/work-orders/{order_id}/quote-decision",
+             summary="The customer's answer to the pending quote, given on site (R-WARRANTY)")
+def quote_on_site(conn: PlainConn, user: Engineer, order_id: int, body: QuoteDecision) -> dict:
+    """The customer's person at the pile approves or rejects the order's pending quote on the
+    engineer's phone; `approver_name` is theirs. 409 when no quote is pending or the order is
+    not on site; a rejection puts the order on hold (as at the desk, /quotes/{id}/decision)."""
+    quote_id = field.decide_on_site(conn, order_id, user.engineer_id, approve=body.approve,
+                                    approver_name=body.approver_name, actor=user.id)
+    return field.quote(conn, quote_id)
+
+
 @router.post("/field/work-orders/{order_id}/parts", status_code=201,
              summary="Parts used (stock goes down); a repeat with the same Idempotency-Key is recorded once")
 def use_part(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, body: PartUsed,

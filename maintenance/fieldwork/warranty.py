@@ -98,8 +98,11 @@ def make_quote(conn: psycopg.Connection, policy: Policy, order_id: int, engineer
     return quote_id
 
 
-def decide_quote(conn: psycopg.Connection, quote_id: int, *, approve: bool, approver_name: str, actor: str) -> None:
-    """Record the customer's answer; a rejection puts the order on hold."""
+def decide_quote(conn: psycopg.Connection, quote_id: int, *, approve: bool, approver_name: str, actor: str,
+                 on_site: bool = False) -> None:
+    """Record the customer's answer; a rejection puts the order on hold. `on_site`: given
+    to the engineer at the pile (decide_on_site) rather than to the service desk; the
+    timeline says which. NotFound for an unknown quote, Conflict when it is no longer pending."""
     with conn.transaction():
         row = conn.execute("UPDATE quotes SET state = %s, decided_at = now(), decided_by = %s, approver_name = %s "
                            "WHERE id = %s AND state = 'pending' RETURNING work_order_id",
@@ -110,9 +113,28 @@ def decide_quote(conn: psycopg.Connection, quote_id: int, *, approve: bool, appr
             raise Conflict(f"quote {quote_id} is no longer pending")
         order_id = row[0]
         verdict = "approved" if approve else "rejected"
-        note(conn, order_id, f"quote {quote_id} {verdict} by {approver_name} (recorded by {actor})", actor=actor)
+        where = " on site" if on_site else ""
+        note(conn, order_id, f"quote {quote_id} {verdict} by {approver_name}{where} (recorded by {actor})", actor=actor)
         if not approve:
             transition(conn, order_id, S.ON_HOLD, actor=actor, note="the customer rejected the quote")
+
+
+def decide_on_site(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, approve: bool,
+                   approver_name: str, actor: str) -> int:
+    """The customer's answer to the order's pending quote, given at the pile and recorded on
+    the engineer's phone with the name of the customer's person who gave it (R-WARRANTY:
+    work outside warranty waits for the customer's approval, wherever it is given). Returns
+    the quote's id. NotFound unless the engineer holds the order; Conflict when the order
+    has no pending quote or is not on site."""
+    state, _, _, _, _ = held_order(conn, order_id, engineer_id)
+    require_state(order_id, state, S.ON_SITE)
+    with conn.transaction():
+        pending = conn.execute("SELECT id FROM quotes WHERE work_order_id = %s AND state = 'pending' "
+                               "ORDER BY id DESC LIMIT 1 FOR UPDATE", (order_id,)).fetchone()
+        if pending is None:
+            raise Conflict(f"work order {order_id} has no quote waiting for the customer's answer")
+        decide_quote(conn, pending[0], approve=approve, approver_name=approver_name, actor=actor, on_site=True)
+    return pending[0]
 
 
 def work_allowed(conn, order_id: int, kind: str, warranty: str | None) -> None:

@@ -92,11 +92,41 @@ function quote(view, approved) {
     h('ul', {}, (q.lines || q.parts || []).map((l) => h('li', {}, `${l.quantity} × ${l.part_id}`)),
       q.labour_h !== undefined ? h('li', {}, `${q.labour_h} h labour`) : null,
       q.travel_km !== undefined ? h('li', {}, `${q.travel_km} km travel`) : null),
-    q.approver_name ? h('p', {}, `Approved by ${q.approver_name}`) : null));
-  const how = h('p', { class: 'note', dataset: { testid: 'quote-approval' } },
-    'The customer approves the quote with the service desk (phone or e-mail); the desk records it in pilecare — an '
-    + 'engineer cannot. Work on site waits until it is approved; this screen refreshes by itself.');
+    q.approver_name ? h('p', {}, `${fmt.label(q.state)} by ${q.approver_name}`) : null));
   if (approved) return section('quote', 'Quote', shown, h('p', {}, 'Approved: go ahead.'));
+  const waiting = view.quotes.some((q) => ['pending', 'queued'].includes(q.state));
+  return section('quote', 'Quote for the customer', shown, waiting ? answer(o) : makeQuote(view));
+}
+
+// The customer's person at the pile answers the quote on this phone, by name (R-WARRANTY);
+// one who cannot decide now answers the service desk later, and this screen picks it up.
+function answer(o) {
+  const scope = `quote-answer-${o.id}`;
+  const name = field(scope, 'approver_name', 'input', { required: true, maxlength: 200, autocomplete: 'name' });
+  const decide = (approve) => async (event) => {
+    event.preventDefault();
+    if (!name.value.trim()) {
+      name.reportValidity();
+      return;
+    }
+    await send(o, 'quote-decision', approve ? 'Quote approved' : 'Quote rejected',
+      { approve, approver_name: name.value.trim() });
+    clearDrafts(scope, ['approver_name']);
+  };
+  const yes = h('button', { type: 'button', class: 'btn btn-primary', dataset: { testid: 'quote-approve' } },
+    'Customer approves');
+  const no = h('button', { type: 'button', class: 'btn', dataset: { testid: 'quote-reject' } }, 'Customer rejects');
+  yes.addEventListener('click', decide(true));
+  no.addEventListener('click', decide(false));
+  return h('form', { dataset: { testid: 'quote-answer' } },
+    h('label', { for: name.id }, "Customer's name"), name, h('div', { class: 'row' }, yes, no),
+    h('p', { class: 'note', dataset: { testid: 'quote-approval' } },
+      'Show the quote to the customer and record their answer with their name. If they decide later, '
+      + 'the service desk records it and this screen picks it up; work waits until it is approved.'));
+}
+
+function makeQuote(view) {
+  const o = view.order;
   const scope = `quote-${o.id}`;
   const stock = view.stock || [];
   const part = field(scope, 'part', 'select', {}, h('option', { value: '' }, 'No part'),
@@ -114,8 +144,7 @@ function quote(view, approved) {
       labour_h: Number(labour.value), travel_km: Number(travel.value) });
     clearDrafts(scope, ['part', 'quantity', 'labour_h', 'travel_km']);
   });
-  return section('quote', 'Quote for the customer', shown, view.quotes.some((q) => ['pending', 'queued'].includes(q.state)) ? null : form,
-    how);
+  return form;
 }
 
 // --- parts from the van -----------------------------------------------------------------

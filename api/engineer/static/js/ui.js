@@ -161,6 +161,11 @@ export function applyQueued(order, report, pending) {
       if (item) Object.assign(item, { done: body.done, note: body.note, reading: body.reading, by: 'you', queued: true });
     }
     if (e.action === 'quote') quotes.push({ state: 'queued', ...body });
+    if (e.action === 'quote-decision') {
+      const open = quotes.findLast((q) => ['pending', 'queued'].includes(q.state));
+      if (open) Object.assign(open, { state: body.approve ? 'approved' : 'rejected', approver_name: body.approver_name });
+      if (!body.approve) o.state = 'on_hold';
+    }
     if (e.action === 'photo') photos.push({ stage: e.photo.stage, caption: e.photo.caption, queued: e });
     if (e.action === 'signature') signature = { signer_name: body.signer_name, queued: e, image: body.image };
     if (e.action === 'complete') Object.assign(r, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null)));
