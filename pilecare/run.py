@@ -104,8 +104,6 @@ def main(args) -> None:
                             "--fault-rate", str(args.fault_rate), "--piles", str(args.piles), *crew_args],
               env, log_dir),
     ]
-    if not args.no_crew:
-        children.append(Child("crew", ["crew", "--api", api_url, "--speed", str(args.speed)], env, log_dir))
     for child in children:
         child.start()
 
@@ -113,6 +111,9 @@ def main(args) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     embedded.wait_port(port, timeout=60)
+    if not args.no_crew:  # once the API answers: the crew's first look at its phones would fail before
+        children.append(Child("crew", ["crew", "--api", api_url, "--speed", str(args.speed)], env, log_dir))
+        children[-1].start()
     print(
         f"\npilecare is running\n"
         f"  console          http://{settings.api_host}:{port}/\n"

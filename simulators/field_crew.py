@@ -186,23 +186,20 @@ class FieldEngineer:
         self.desk, self.stopping = desk, stopping
         self.position: tuple[float, float] | None = None
         self.trip_km = 0.0
+        self.away = False
         self.visits: dict[int, dict] = {}   # order id → what this visit has done on site
         self.thread = threading.Thread(target=self.run, name=f"crew-{engineer_id}", daemon=True)
 
     # --- the loop ---------------------------------------------------------------------
     def run(self) -> None:
-        away = False
         while not self.stopping.is_set():
             try:
                 self.step()
-                if away:
-                    log.info("%s: API back", self.engineer_id)
-                away = False
             except ApiAway as error:
-                if not away:
-                    log.warning("%s: API away (%s); retrying every %.0f s", self.engineer_id, error,
+                if not self.away:
+                    log.warning("%s: API away (%s); retrying every %.1f s", self.engineer_id, error,
                                 self.config.retry_s)
-                away = True
+                self.away = True
                 self.stopping.wait(self.config.retry_s)
                 continue
             except Exception:  # noqa: BLE001 — one bad answer must not end the engineer's day
@@ -214,6 +211,9 @@ class FieldEngineer:
         if self.position is None:
             self.position = self._home()
         orders = self.api.call("GET", "/field/work-orders")
+        if self.away:
+            log.info("%s: API back", self.engineer_id)
+            self.away = False
         if isinstance(orders, Refused):
             return
         for order in orders:
@@ -427,6 +427,7 @@ def main(settings, args) -> None:
     accounts = read_accounts(path)
     if not any(a.role == "engineer" for a in accounts):
         raise SystemExit(f"pilecare crew: no engineer accounts in {path} (`pilecare run` writes them)")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns what the crew does
     crew = Crew(api_url, accounts, CrewConfig(speed=args.speed, seed=args.seed, decline_share=args.decline_share,
                                               poll_s=args.poll))
     finished = threading.Event()

@@ -460,5 +460,6 @@ def _repair_listener(settings: Settings, args, queues: dict):
     def route(pile_id: str, order_id: int) -> None:
         queues[pile_id].put((pile_id, order_id))  # KeyError: not one of ours (logged by the listener)
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     print(f"listening for completed repairs at {args.api} (bad repairs: {args.bad_repair_share:.0%})", flush=True)
     return RepairListener(PlatformApi(args.api, FLEET_USER, fleet[0].password), route).start()

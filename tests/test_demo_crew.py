@@ -122,3 +122,65 @@ def test_the_demo_crew_takes_faults_from_offer_to_closed_and_a_bad_repair_reopen
     reports = db.execute("SELECT fault_cause, customer_signoff_name, completed_by FROM service_reports r "
                          "JOIN work_orders o ON o.id = r.work_order_id WHERE o.kind = 'corrective'").fetchall()
     assert len(reports) == len(piles) and all(r[0] and r[1] and r[2].startswith("crew-") for r in reports)
+
+
+@pytest.fixture
+def one_engineer(db, fleet):
+    """Eva, on shift in the north, 10 km from the depot, with her crew account."""
+    db.execute("INSERT INTO engineers (id, name, skills, regions, home_lat, home_lon) VALUES "
+               "('E1', 'Eva', '{AC,DC,HV}', '{north}', 52.61, 13.40)")
+    db.execute("INSERT INTO engineer_shifts (engineer_id, starts_at, ends_at) VALUES "
+               "('E1', now() - interval '1 hour', now() + interval '8 hours')")
+    return fleet
+
+
+def offer(db, pile_id: str) -> int:
+    """A corrective order for `pile_id`, offered by dispatch (to Eva, the only engineer)."""
+    from maintenance.dispatch import offers
+    from maintenance.orders.lifecycle import WorkOrderState as S
+    from maintenance.orders.lifecycle import open_corrective, transition
+
+    order_id, _ = open_corrective(db, pile_id, "connector", title="Lock jammed", priority=2, actor="test",
+                                  severity="major")
+    transition(db, order_id, S.READY_FOR_DISPATCH, actor="test")
+    offers.assign(db)
+    return order_id
+
+
+def state(db, order_id: int) -> str:
+    return db.execute("SELECT state FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0]
+
+
+@pytest.mark.timeout(60)
+def test_the_crew_waits_while_the_api_is_away_and_logs_a_refusal_and_goes_on(db, settings, one_engineer, tmp_path,
+                                                                             caplog):
+    import logging
+
+    from maintenance.orders.lifecycle import WorkOrderState as S
+    from maintenance.orders.lifecycle import transition
+
+    caplog.set_level(logging.INFO, logger="simulators")
+    accounts = ensure_accounts(db, tmp_path / "crew-accounts", actor="test")
+    assert [a.user for a in accounts if a.role == "engineer"] == ["crew-e1"]
+    first = offer(db, one_engineer[1])  # at the depot in the north
+    server = Server(create_app(settings))  # its port is chosen; nothing listens there yet
+    crew = Crew(server.url, accounts, CrewConfig(speed=200, decline_share=0, poll_s=0.2, retry_s=0.3,
+                                                 diagnosis_min=1, repair_min=1, report_s=0.25)).start()
+    try:
+        wait_for(lambda: any("API away" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records),
+                 timeout=10, message="the crew noticing the API is away")
+        assert state(db, first) == "assigned"  # nothing done while away
+        with server:
+            # Back: Eva accepts and sets off (13 km at 45 km/h, 200× faster: about 5 s).
+            wait_for(lambda: state(db, first) == "en_route", timeout=20, message="en route")
+            # The desk holds the order while she drives: it is no longer hers, and her arrival is refused.
+            transition(db, first, S.ON_HOLD, actor="desk", note="the customer asked to wait")
+            wait_for(lambda: any(r.levelno == logging.INFO and "/arrive refused (404)" in r.getMessage()
+                                 for r in caplog.records), timeout=25, message="the refused arrival logged")
+            # She goes on with her day: the next offer is worked to completion.
+            second = offer(db, one_engineer[3])
+            wait_for(lambda: state(db, second) == "resolved", timeout=25, message="the next order completed")
+    finally:
+        crew.stop()
+    assert any("API back" in r.getMessage() for r in caplog.records)
+    assert state(db, first) == "on_hold"
