@@ -22,19 +22,15 @@ One job at a time, in the order the platform lists them (priority, then age). A 
 platform's rule, not a crash: logged at INFO, and the engineer goes on with what the next
 poll shows. While the API is away the engineers wait and retry.
 
-Accounts: `ensure_accounts` gives every active engineer without a login an engineer-role
-account `crew-<engineer id>` (the engineer a person plays through the `engineer` account is
-left to them), plus `demo-fleet` (viewer: the simulated fleet reads the event stream,
-simulators/repairs.py) and `demo-desk` (agent: records the customers' answers to quotes),
-with random passwords kept in `<data dir>/crew-accounts` (mode 0600, "user role engineer
-password" per line).
+Planned and corrective work alike end in verification from telemetry; a safety repair is
+verified by a person (R-REPAIR), the crew's supervisor (`SafetySupervisor`), once the pile
+no longer reports the fault. The accounts: simulators/crew_accounts.py.
 """
 from __future__ import annotations
 
 import logging
 import math
 import random
-import secrets
 import signal
 import threading
 import uuid
@@ -43,14 +39,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from maintenance.dispatch import travel
+from simulators.crew_accounts import ACCOUNTS_FILE, DESK_USER, SUPERVISOR_USER, CrewAccount, read_accounts
+from simulators.crew_supervisor import SafetySupervisor
 from simulators.platform_api import ApiAway, PlatformApi, Refused
 
 log = logging.getLogger(__name__)
-
-FLEET_USER = "demo-fleet"
-DESK_USER = "demo-desk"
-CREW_PREFIX = "crew-"
-ACCOUNTS_FILE = "crew-accounts"
 
 # The van's road and speed are the dispatcher's own estimate (great circle × 1.3 at 45 km/h).
 ROAD = travel.DEFAULT
@@ -88,57 +81,6 @@ READINGS = {"insulation": "520 MΩ", "battery": "12.6 V", "module": "29.8 kW"}
 
 
 @dataclass(frozen=True)
-class CrewAccount:
-    user: str
-    role: str
-    engineer_id: str | None
-    password: str
-
-
-def read_accounts(path: Path) -> list[CrewAccount]:
-    """The accounts in a crew-accounts file; [] if there is none."""
-    if not path.exists():
-        return []
-    accounts = []
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            user, role, engineer, password = line.split()
-            accounts.append(CrewAccount(user, role, None if engineer == "-" else engineer, password))
-    return accounts
-
-
-def ensure_accounts(conn, path: Path, *, actor: str = "pilecare run") -> list[CrewAccount]:
-    """The crew's accounts, created where missing (see the module's docstring); an account
-    whose password is not in `path` (the file was removed) gets a new one. Returns them."""
-    from api import accounts as users
-
-    known = {a.user: a for a in read_accounts(path)}
-    wanted = [(FLEET_USER, users.Role.VIEWER, None, "Demo fleet (simulated piles)"),
-              (DESK_USER, users.Role.AGENT, None, "Demo service desk")]
-    for engineer_id, name in conn.execute(
-            "SELECT id, name FROM engineers WHERE active AND (user_id IS NULL OR user_id LIKE %s) ORDER BY id",
-            (CREW_PREFIX + "%",)).fetchall():
-        wanted.append((CREW_PREFIX + engineer_id.lower(), users.Role.ENGINEER, engineer_id, f"{name} (demo crew)"))
-    result = []
-    for user, role, engineer_id, full_name in wanted:
-        exists = conn.execute("SELECT 1 FROM users WHERE id = %s", (user,)).fetchone() is not None
-        if exists and user in known:
-            result.append(known[user])
-            continue
-        password = secrets.token_urlsafe(12)
-        if exists:
-            users.update(conn, user, actor=actor, password=password)
-        else:
-            users.create(conn, user, role=role, full_name=full_name, password=password, actor=actor,
-                         engineer_id=engineer_id)
-        result.append(CrewAccount(user, role.value, engineer_id, password))
-    path.write_text("# the demo crew's accounts (simulators/field_crew.py): user role engineer password\n"
-                    + "".join(f"{a.user} {a.role} {a.engineer_id or '-'} {a.password}\n" for a in result))
-    path.chmod(0o600)
-    return result
-
-
-@dataclass(frozen=True)
 class CrewConfig:
     speed: float = 30.0           # the simulation's clock: simulated seconds per wall-clock second
     seed: int = 1
@@ -148,6 +90,8 @@ class CrewConfig:
     repair_min: float = 40.0      # simulated minutes of repair, or of planned work
     retry_s: float = 5.0          # while the API is away
     report_s: float = MIN_REPORT_S  # the fewest seconds between two position reports on the way
+    review_s: float = 180.0       # wall-clock seconds a safety repair waits for the supervisor's look
+    review_every_s: float = 30.0  # how often the supervisor looks
 
 
 class _Draws:
@@ -388,7 +332,8 @@ class FieldEngineer:
 
 
 class Crew:
-    """Every engineer account of `accounts`, each in a thread; `desk` records quote answers."""
+    """Every engineer account of `accounts`, each in a thread; `demo-desk` records the answers
+    to quotes and `demo-supervisor` verifies safety repairs, when their accounts are given."""
 
     def __init__(self, base_url: str, accounts: list[CrewAccount], config: CrewConfig | None = None):
         self.config = config or CrewConfig()
@@ -399,10 +344,16 @@ class Crew:
         self.engineers = [FieldEngineer(PlatformApi(base_url, a.user, a.password), a.engineer_id, self.config, draws,
                                         self.desk, self.stopping)
                           for a in accounts if a.role == "engineer" and a.engineer_id]
+        boss = next((a for a in accounts if a.user == SUPERVISOR_USER), None)
+        self.supervisor = SafetySupervisor(PlatformApi(base_url, boss.user, boss.password), self.stopping,
+                                           review_s=self.config.review_s,
+                                           every_s=self.config.review_every_s) if boss else None
 
     def start(self) -> "Crew":
         for engineer in self.engineers:
             engineer.thread.start()
+        if self.supervisor:
+            self.supervisor.thread.start()
         return self
 
     def stop(self) -> None:
@@ -410,6 +361,9 @@ class Crew:
         for engineer in self.engineers:
             engineer.thread.join(15)
             engineer.api.close()
+        if self.supervisor:
+            self.supervisor.thread.join(15)
+            self.supervisor.api.close()
         if self.desk:
             self.desk.close()
 

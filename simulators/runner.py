@@ -447,7 +447,7 @@ def _repair_listener(settings: Settings, args, queues: dict):
         return None
     from pathlib import Path
 
-    from simulators.field_crew import FLEET_USER, read_accounts
+    from simulators.crew_accounts import FLEET_USER, read_accounts
     from simulators.platform_api import PlatformApi
     from simulators.repairs import RepairListener
 

@@ -17,7 +17,8 @@ from psycopg.types.json import Jsonb
 from api.app import create_app
 from simulators.crew import seed_crew
 from simulators.faults import FaultKind
-from simulators.field_crew import FLEET_USER, Crew, CrewConfig, ensure_accounts
+from simulators.crew_accounts import FLEET_USER, ensure_accounts
+from simulators.field_crew import Crew, CrewConfig
 from simulators.fleetgen import load_fleet, seed_fleet
 from simulators.inprocess import Server
 from simulators.platform_api import PlatformApi
@@ -74,24 +75,28 @@ def test_the_demo_crew_takes_faults_from_offer_to_closed_and_a_bad_repair_reopen
 
     # The defaults of `pilecare run` for bad repairs (1 in 10; with seed 1 the second repair
     # is the bad one); offers are declined one in five (with seed 1: the third answer).
+    # A ground fault (safety: out of service, verified by the crew's supervisor) at a pile of its own.
+    safety_pile = db.execute("SELECT min(id) FROM piles WHERE id <> ALL(%s)", ([*piles, pm_pile],)).fetchone()[0]
     # Only the piles of the test report (a pile never heard from raises nothing).
-    specs = [s for s in load_fleet(db, None) if s.id in {*piles, pm_pile}]
+    specs = [s for s in load_fleet(db, None) if s.id in {*piles, pm_pile, safety_pile}]
     sim = Simulation(settings, specs, interval=1.0, speed=240, seed=1, bad_repair_share=0.1).start()
     fleet = next(a for a in accounts if a.user == FLEET_USER)
     listener = RepairListener(PlatformApi(server.url, FLEET_USER, fleet.password), sim.repaired, retry_s=0.5).start()
     crew = Crew(server.url, accounts, CrewConfig(speed=240, seed=1, decline_share=0.2, poll_s=0.5,
-                                                 diagnosis_min=2, repair_min=4, report_s=0.25)).start()
+                                                 diagnosis_min=2, repair_min=4, report_s=0.25, review_s=1,
+                                                 review_every_s=0.5)).start()
     started = time.monotonic()
     try:
         time.sleep(1.5)  # the listener's stream starts at the present
         for pile_id in piles:
             sim.inject(pile_id, FaultKind.CONNECTOR_LOCK, 1)
+        sim.inject(safety_pile, FaultKind.GROUND_FAULT, 1)
 
         def settled():
             rows = db.execute("SELECT id, state, reopened_count FROM work_orders WHERE kind = 'corrective' "
-                              "AND pile_id = ANY(%s)", (piles,)).fetchall()
+                              "AND pile_id = ANY(%s)", ([*piles, safety_pile],)).fetchall()
             pm = db.execute("SELECT state FROM work_orders WHERE id = %s", (preventive,)).fetchone()[0]
-            return (len(rows) == len(piles) and all(r[1] == "closed" for r in rows) and pm == "closed") and rows
+            return (len(rows) == len(piles) + 1 and all(r[1] == "closed" for r in rows) and pm == "closed") and rows
 
         orders = wait_for(settled, timeout=75, interval=0.5, message="every order closed")
     finally:
@@ -102,11 +107,16 @@ def test_the_demo_crew_takes_faults_from_offer_to_closed_and_a_bad_repair_reopen
 
     lives = {order_id: timeline(db, order_id) for order_id, _, _ in orders}
     states = Counter(state for life in lives.values() for state in life)
-    print(f"\n{len(orders)} corrective orders and 1 preventive closed in {took:.0f} s; "
+    print(f"\n{len(orders)} corrective orders (one safety) and 1 preventive closed in {took:.0f} s; "
           f"timeline states {dict(states)}")
     # Every order went the whole way, in order, by the crew's hands and the platform's verification.
     assert all(in_order(life, LIFE) for life in lives.values()), lives
     assert in_order(timeline(db, preventive), LIFE[2:])
+    # The safety repair was verified by the crew's supervisor, not by telemetry.
+    safety_order = next(order_id for order_id, _, _ in orders
+                        if db.execute("SELECT safety FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0])
+    assert db.execute("SELECT actor FROM work_order_events WHERE work_order_id = %s AND to_state = 'verified'",
+                      (safety_order,)).fetchone()[0] == "demo-supervisor"
     # The bad repair: the fault stayed, verification sent the order back to dispatch, and a
     # second visit repaired it.
     reopened = [order_id for order_id, _, count in orders if count]
@@ -121,7 +131,7 @@ def test_the_demo_crew_takes_faults_from_offer_to_closed_and_a_bad_repair_reopen
     # Each repair has a complete, signed report, and a part from the van where one fitted.
     reports = db.execute("SELECT fault_cause, customer_signoff_name, completed_by FROM service_reports r "
                          "JOIN work_orders o ON o.id = r.work_order_id WHERE o.kind = 'corrective'").fetchall()
-    assert len(reports) == len(piles) and all(r[0] and r[1] and r[2].startswith("crew-") for r in reports)
+    assert len(reports) == len(piles) + 1 and all(r[0] and r[1] and r[2].startswith("crew-") for r in reports)
 
 
 @pytest.fixture
