@@ -79,7 +79,7 @@ def main(args) -> None:
             print(seed_crew(conn, seed=1), flush=True)
         admin_note = first_accounts(conn, data_dir)
         if not args.no_crew:
-            from simulators.field_crew import ACCOUNTS_FILE, ensure_accounts
+            from simulators.crew_accounts import ACCOUNTS_FILE, ensure_accounts
 
             crew_accounts = ensure_accounts(conn, data_dir / ACCOUNTS_FILE)
 
