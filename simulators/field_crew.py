@@ -4,7 +4,8 @@ in as their own engineer account.
 
 Each engineer, in a thread of their own, polls `GET /field/work-orders` and:
 - answers offers: accepts most, declines `decline_share` of them with a reason (one seeded
-  stream of draws for the whole crew, so the k-th answer is the same on every run);
+  stream of draws for the whole crew, so the k-th answer is the same on every run), and any
+  more than `max_drive_h` of driving away;
 - drives to the pile: `POST …/en-route` with an ETA of road distance (great circle × 1.3)
   ÷ 45 km/h, run `speed` times faster than the wall clock like the simulated fleet, and
   reports positions on the way (`PUT /engineers/me/position`) no more than MAX_STEP_KM
@@ -39,6 +40,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from maintenance.dispatch import travel
+from maintenance.fieldwork import CauseClass
+from maintenance.orders import PLANNED_KINDS
+from maintenance.orders import WorkOrderState as S
 from simulators.crew_accounts import ACCOUNTS_FILE, DESK_USER, SUPERVISOR_USER, CrewAccount, read_accounts
 from simulators.crew_supervisor import SafetySupervisor
 from simulators.platform_api import ApiAway, PlatformApi, Refused
@@ -53,8 +57,9 @@ ROAD = travel.DEFAULT
 MAX_STEP_KM = 0.8
 MIN_REPORT_S = 0.5
 
-LIVE = ("accepted", "en_route", "on_site")
-PLANNED = ("preventive", "inspection", "installation")
+# The orders an engineer is working (MyOrder.state); planned kinds (PLANNED_KINDS) carry a checklist.
+LIVE = (S.ACCEPTED.value, S.EN_ROUTE.value, S.ON_SITE.value)
+PLANNED = PLANNED_KINDS  # their values
 
 # What the crew finds, per fault category: (diagnosis, cause, action), and cause classes
 # with their weights (R-WARRANTY: the first four are the maker's within warranty).
@@ -73,7 +78,8 @@ FINDINGS = {
     "emergency_stop": ("emergency stop pressed and latched", "e-stop pressed by a passer-by",
                        "released and tested the emergency stop"),
 }
-CAUSES = [("wear", 4), ("material", 2), ("manufacture", 1), ("external", 2), ("installation", 1)]
+CAUSES = [(CauseClass.WEAR.value, 4), (CauseClass.MATERIAL.value, 2), (CauseClass.MANUFACTURE.value, 1),
+          (CauseClass.EXTERNAL.value, 2), (CauseClass.INSTALLATION.value, 1)]
 DECLINE_REASONS = ["van in the workshop this afternoon", "still busy at another customer",
                    "not trained on this model yet", "too far for the rest of my shift"]
 OPINIONS = ["quick and tidy", "friendly engineer, pile works again", "took a while, but fixed", "all good"]
@@ -92,6 +98,7 @@ class CrewConfig:
     report_s: float = MIN_REPORT_S  # the fewest seconds between two position reports on the way
     review_s: float = 180.0       # wall-clock seconds a safety repair waits for the supervisor's look
     review_every_s: float = 30.0  # how often the supervisor looks
+    max_drive_h: float = 3.0      # offers further away (simulated hours of driving) are declined
 
 
 class _Draws:
@@ -161,9 +168,9 @@ class FieldEngineer:
         if isinstance(orders, Refused):
             return
         for order in orders:
-            if order["state"] == "assigned" and order["accept_by"]:
+            if order["state"] == S.ASSIGNED.value and order["accept_by"]:
                 if self._answer(order):
-                    order["state"] = "accepted"
+                    order["state"] = S.ACCEPTED.value
         live = [o for o in orders if o["state"] in LIVE]
         if live and not self.stopping.is_set():
             self.work(live[0])
@@ -175,6 +182,15 @@ class FieldEngineer:
 
     def _answer(self, order: dict) -> bool:
         order_id = order["id"]
+        hours = ROAD.km(self.position, (order["lat"], order["lon"])) / ROAD.speed_kmh if self.position else 0.0
+        if hours > self.config.max_drive_h:
+            # Dispatch may offer a site of a neighbouring region hundreds of km away; nobody
+            # drives half a shift to a job (and the declined order goes to someone nearer).
+            reason = f"too far: {hours:.1f} h of driving"
+            if not isinstance(self.api.call("POST", f"/field/work-orders/{order_id}/decline", json={"reason": reason}),
+                              Refused):
+                log.info("%s declined order %s (%s): %s", self.engineer_id, order_id, order["pile_id"], reason)
+            return False
         if self.draws.declines(self.config.decline_share):
             reason = self.draws.choice(DECLINE_REASONS)
             if not isinstance(self.api.call("POST", f"/field/work-orders/{order_id}/decline", json={"reason": reason}),
@@ -192,8 +208,8 @@ class FieldEngineer:
         order_id = order["id"]
         visit = self.visits.setdefault(order_id, {"key": uuid.uuid4().hex})
         pile = (order["lat"], order["lon"])
-        if order["state"] in ("accepted", "en_route"):
-            if not self._drive(order, pile, announce=order["state"] == "accepted"):
+        if order["state"] in (S.ACCEPTED.value, S.EN_ROUTE.value):
+            if not self._drive(order, pile, announce=order["state"] == S.ACCEPTED.value):
                 return
             fix = self._near(pile)
             if isinstance(self.api.call("POST", f"/field/work-orders/{order_id}/arrive",
@@ -202,7 +218,7 @@ class FieldEngineer:
             self.position = fix
             log.info("%s on site for order %s (%s)", self.engineer_id, order_id, order["pile_id"])
         detail = self.api.call("GET", f"/work-orders/{order_id}")
-        if isinstance(detail, Refused) or detail["state"] != "on_site":
+        if isinstance(detail, Refused) or detail["state"] != S.ON_SITE.value:
             return
         if detail["kind"] in PLANNED:
             done = self._planned(order, detail, visit)
