@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 from simulators.platform_api import ApiAway, PlatformApi, Refused
@@ -14,14 +15,19 @@ log = logging.getLogger(__name__)
 
 
 class SafetySupervisor:
-    """The crew's supervisor: verifies and closes resolved safety repairs (R-REPAIR: a person
-    does, never telemetry alone) once they have been resolved `review_s`, through
+    """The crew's supervisor: verifies and closes resolved safety orders (R-REPAIR: a person
+    does, never telemetry alone: a repair, or a fault that cleared at the pile) once they
+    have been resolved `review_s`, through
     `POST /work-orders/{id}/transitions`. The API refuses while an alarm of the order is still
-    active (a bad repair: the platform reopens it); that refusal is logged and tried again."""
+    active (a bad repair: the platform's verification reopens it); that refusal is logged and
+    the order looked at again ten rounds later."""
 
     def __init__(self, api: PlatformApi, stopping: threading.Event, *, review_s: float = 180.0,
                  every_s: float = 30.0):
         self.api, self.stopping, self.review_s, self.every_s = api, stopping, review_s, every_s
+        # Orders refused (a fault still active) and when to look again: a bad repair waits for
+        # the platform's verification to reopen it, and one refusal a round would fill the log.
+        self.later: dict[int, float] = {}
         self.thread = threading.Thread(target=self.run, name="crew-supervisor", daemon=True)
 
     def run(self) -> None:
@@ -41,12 +47,14 @@ class SafetySupervisor:
         closed = 0
         due = datetime.now(timezone.utc) - timedelta(seconds=self.review_s)
         for order in orders["data"]:
-            if not order["safety"] or order["resolution"] != "repaired" or \
-                    datetime.fromisoformat(order["resolved_at"]) > due:
+            if not order["safety"] or datetime.fromisoformat(order["resolved_at"]) > due:
+                continue  # telemetry verifies the others
+            if self.later.get(order["id"], 0) > time.monotonic():
                 continue
             path = f"/work-orders/{order['id']}/transitions"
             if isinstance(self.api.call("POST", path, json={"to": "verified", "note": "demo supervisor: repair "
                                                             "checked, the pile no longer reports the fault"}), Refused):
+                self.later[order["id"]] = time.monotonic() + 10 * self.every_s
                 continue
             if not isinstance(self.api.call("POST", path, json={"to": "closed"}), Refused):
                 closed += 1
