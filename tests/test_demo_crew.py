@@ -73,11 +73,11 @@ def test_the_demo_crew_takes_faults_from_offer_to_closed_and_a_bad_repair_reopen
         (pm_pile,
          Jsonb([{"item": i, "done": False} for i in CHECKLIST]))).fetchone()[0]
 
-    # The defaults of `pilecare run` for bad repairs (1 in 10; with seed 1 the second repair
-    # is the bad one); offers are declined one in five (with seed 1: the third answer).
     # A ground fault (safety: out of service, verified by the crew's supervisor) at a pile of its own.
     safety_pile = db.execute("SELECT min(id) FROM piles WHERE id <> ALL(%s)", ([*piles, pm_pile],)).fetchone()[0]
-    # Only the piles of the test report (a pile never heard from raises nothing).
+    # Only the piles of the test report (a pile never heard from raises nothing). The default
+    # share of bad repairs of `pilecare run` (1 in 10; with seed 1 the second repair is the bad
+    # one); offers declined one in five (with seed 1: the third answer, and none of the next 7).
     specs = [s for s in load_fleet(db, None) if s.id in {*piles, pm_pile, safety_pile}]
     sim = Simulation(settings, specs, interval=1.0, speed=240, seed=1, bad_repair_share=0.1).start()
     fleet = next(a for a in accounts if a.user == FLEET_USER)
@@ -128,10 +128,15 @@ def test_the_demo_crew_takes_faults_from_offer_to_closed_and_a_bad_repair_reopen
     assert len(declined) == 1 and declined[0][1]
     # The crew arrived like vans, not jumps: no arrival was flagged (maintenance/fieldwork/arrival.py).
     assert db.execute("SELECT count(*) FROM work_orders WHERE cardinality(arrival_flags) > 0").fetchone()[0] == 0
-    # Each repair has a complete, signed report, and a part from the van where one fitted.
-    reports = db.execute("SELECT fault_cause, customer_signoff_name, completed_by FROM service_reports r "
-                         "JOIN work_orders o ON o.id = r.work_order_id WHERE o.kind = 'corrective'").fetchall()
-    assert len(reports) == len(piles) + 1 and all(r[0] and r[1] and r[2].startswith("crew-") for r in reports)
+    # Each repair has a complete report signed off by the site's contact, completed by a crew
+    # account; a part used came from the engineer's van.
+    reports = db.execute("SELECT fault_cause, customer_signoff_name, completed_by, c.contact_name "
+                         "FROM service_reports r JOIN work_orders o ON o.id = r.work_order_id "
+                         "JOIN sites s ON s.id = o.site_id OR s.id = (SELECT site_id FROM piles WHERE id = o.pile_id) "
+                         "JOIN customers c ON c.id = s.customer_id WHERE o.kind = 'corrective'").fetchall()
+    assert len(reports) == len(piles) + 1
+    assert all(cause and signed == contact and by.startswith("crew-") for cause, signed, by, contact in reports)
+    assert all(location.startswith("VAN-") for (location,) in db.execute("SELECT location_id FROM parts_used"))
 
 
 @pytest.fixture
