@@ -4,10 +4,9 @@ themselves, like a person with the phone app.
 `ensure_accounts` gives every active engineer without a login an engineer-role account
 `crew-<engineer id>` (the engineer a person plays through the `engineer` account of
 `pilecare run` is left to them), plus `demo-fleet` (viewer: the simulated fleet reads the
-event stream, simulators/repairs.py), `demo-desk` (agent: records the customers' answers to
-quotes) and `demo-supervisor` (verifies safety repairs), with random passwords kept in
-`<data dir>/crew-accounts` (mode 0600, "user role engineer password" per line, engineer "-"
-for none).
+event stream, simulators/repairs.py) and `demo-supervisor` (verifies safety repairs), with
+random passwords kept in `<data dir>/crew-accounts` (mode 0600, "user role engineer
+password" per line, engineer "-" for none).
 """
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FLEET_USER = "demo-fleet"
-DESK_USER = "demo-desk"
 SUPERVISOR_USER = "demo-supervisor"
 CREW_PREFIX = "crew-"
 ACCOUNTS_FILE = "crew-accounts"
@@ -49,7 +47,6 @@ def ensure_accounts(conn, path: Path, *, actor: str = "pilecare run") -> list[Cr
 
     known = {a.user: a for a in read_accounts(path)}
     wanted = [(FLEET_USER, users.Role.VIEWER, None, "Demo fleet (simulated piles)"),
-              (DESK_USER, users.Role.AGENT, None, "Demo service desk"),
               (SUPERVISOR_USER, users.Role.SUPERVISOR, None, "Demo supervisor")]
     for engineer_id, name in conn.execute(
             "SELECT id, name FROM engineers WHERE active AND (user_id IS NULL OR user_id LIKE %s) ORDER BY id",

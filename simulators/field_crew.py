@@ -11,8 +11,8 @@ Each engineer, in a thread of their own, polls `GET /field/work-orders` and:
   reports positions on the way (`PUT /engineers/me/position`) no more than MAX_STEP_KM
   apart, so the arrival check (maintenance/fieldwork/arrival.py) sees a van, not a jump;
   arrives at the ETA, at the pile (`POST …/arrive`);
-- repairs: diagnosis with a cause class; outside warranty a quote, which the crew's
-  service agent records as approved by the site's contact (the demo's customers say yes);
+- repairs: diagnosis with a cause class; outside warranty a quote, which the site's contact
+  approves on the phone (`POST …/quote-decision`; the demo's customers say yes);
   a part from the van that fits the fault category when it carries one (with an
   Idempotency-Key, so a retry never takes stock twice); the on-site test; completion with a
   full report and the contact's sign-off name;
@@ -43,7 +43,7 @@ from maintenance.dispatch import travel
 from maintenance.fieldwork import CauseClass
 from maintenance.orders import PLANNED_KINDS
 from maintenance.orders import WorkOrderState as S
-from simulators.crew_accounts import ACCOUNTS_FILE, DESK_USER, SUPERVISOR_USER, CrewAccount, read_accounts
+from simulators.crew_accounts import ACCOUNTS_FILE, SUPERVISOR_USER, CrewAccount, read_accounts
 from simulators.crew_supervisor import SafetySupervisor
 from simulators.platform_api import ApiAway, PlatformApi, Refused
 
@@ -132,9 +132,9 @@ class FieldEngineer:
     """One simulated engineer with their phone (see the module's docstring)."""
 
     def __init__(self, api: PlatformApi, engineer_id: str, config: CrewConfig, draws: _Draws,
-                 desk: PlatformApi | None, stopping: threading.Event):
+                 stopping: threading.Event):
         self.api, self.engineer_id, self.config, self.draws = api, engineer_id, config, draws
-        self.desk, self.stopping = desk, stopping
+        self.stopping = stopping
         self.position: tuple[float, float] | None = None
         self.trip_km = 0.0
         self.away = False
@@ -278,11 +278,13 @@ class FieldEngineer:
             quote = self.api.call("POST", f"{path}/quote", json={
                 "parts": [{"part_id": part[0], "quantity": 1}] if part else [], "labour_h": 1.5,
                 "travel_km": round(2 * self.trip_km, 1)})  # there and back
-            if isinstance(quote, Refused) or self.desk is None:
+            if isinstance(quote, Refused):
                 return False
+            # The customer's person at the pile says yes on the engineer's phone (the demo's
+            # customers always do: a rejection would put the order on hold).
             approver = order.get("contact_name") or "the site manager"
-            if isinstance(self.desk.call("POST", f"/quotes/{quote['id']}/decision",
-                                         json={"approve": True, "approver_name": approver}), Refused):
+            if isinstance(self.api.call("POST", f"{path}/quote-decision",
+                                        json={"approve": True, "approver_name": approver}), Refused):
                 return False
             visit["quoted"] = True
             log.info("%s: quote %s for order %s approved by %s", self.engineer_id, quote["id"], order_id, approver)
@@ -348,17 +350,15 @@ class FieldEngineer:
 
 
 class Crew:
-    """Every engineer account of `accounts`, each in a thread; `demo-desk` records the answers
-    to quotes and `demo-supervisor` verifies safety repairs, when their accounts are given."""
+    """Every engineer account of `accounts`, each in a thread; `demo-supervisor` verifies
+    safety repairs, when its account is given."""
 
     def __init__(self, base_url: str, accounts: list[CrewAccount], config: CrewConfig | None = None):
         self.config = config or CrewConfig()
         self.stopping = threading.Event()
         draws = _Draws(self.config.seed)
-        desk = next((a for a in accounts if a.user == DESK_USER), None)
-        self.desk = PlatformApi(base_url, desk.user, desk.password) if desk else None
         self.engineers = [FieldEngineer(PlatformApi(base_url, a.user, a.password), a.engineer_id, self.config, draws,
-                                        self.desk, self.stopping)
+                                        self.stopping)
                           for a in accounts if a.role == "engineer" and a.engineer_id]
         boss = next((a for a in accounts if a.user == SUPERVISOR_USER), None)
         self.supervisor = SafetySupervisor(PlatformApi(base_url, boss.user, boss.password), self.stopping,
@@ -380,8 +380,6 @@ class Crew:
         if self.supervisor:
             self.supervisor.thread.join(15)
             self.supervisor.api.close()
-        if self.desk:
-            self.desk.close()
 
 
 def main(settings, args) -> None:
