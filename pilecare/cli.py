@@ -48,6 +48,12 @@ def _simulate(args) -> None:
     main(get_settings(), args)
 
 
+def _crew(args) -> None:
+    from simulators.field_crew import main
+
+    main(get_settings(), args)
+
+
 def _seed(args) -> None:
     from pilecare.db import connect
     from simulators.fleetgen import seed_fleet
@@ -138,6 +144,12 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("per-pile", "multiplexed"), default="per-pile",
                    help="per-pile: one MQTT client and last will per pile; multiplexed: few clients, for load")
     p.add_argument("--clients", type=int, default=4, help="MQTT clients in multiplexed mode")
+    p.add_argument("--api", default=None,
+                   help="follow this API's events and clear a pile's faults when an engineer completes its repair "
+                        "(simulators/repairs.py; the demo-fleet account of --accounts)")
+    p.add_argument("--accounts", default=None, help="the crew-accounts file (default: <data dir>/crew-accounts)")
+    p.add_argument("--bad-repair-share", type=float, default=0.1,
+                   help="with --api: share of completed repairs that do not hold (the fault stays, the order reopens)")
 
 
 def _roles():
@@ -164,6 +176,17 @@ def parser() -> argparse.ArgumentParser:
     add_simulate_arguments(sim)
     sim.set_defaults(func=_simulate)
 
+    crew = sub.add_parser("crew", help="the demo's field crew: simulated engineers working their orders "
+                                       "through the field API (simulators/field_crew.py)")
+    crew.add_argument("--api", default=None, help="the API's URL (default: the running `pilecare run`'s)")
+    crew.add_argument("--accounts", default=None, help="the crew-accounts file (default: <data dir>/crew-accounts)")
+    crew.add_argument("--speed", type=float, default=30.0, help="the simulation's speed: drives and work on site "
+                                                                "take 1/speed of their time")
+    crew.add_argument("--seed", type=int, default=1)
+    crew.add_argument("--decline-share", type=float, default=0.1, help="share of offers declined, with a reason")
+    crew.add_argument("--poll", type=float, default=5.0, help="seconds between an idle engineer's looks at the phone")
+    crew.set_defaults(func=_crew)
+
     fleet = sub.add_parser("fleet", help="fleet registry").add_subparsers(dest="fleet_command", required=True)
     seed = fleet.add_parser("seed", help="create a deterministic, realistic fleet")
     seed.add_argument("--piles", type=int, default=200)
@@ -188,6 +211,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=float, default=30.0, help="simulated seconds per real second")
     run.add_argument("--fault-rate", type=float, default=3.0,
                      help="faults per pile per day of the wall clock (the clock KPIs are measured in)")
+    run.add_argument("--bad-repair-share", type=float, default=0.1,
+                     help="share of the demo crew's repairs that do not hold (verification fails, the order reopens)")
+    run.add_argument("--no-crew", action="store_true", help="no simulated crew: every offer waits for a person")
     run.set_defaults(func=_run)
 
     users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)

@@ -2,8 +2,10 @@
 
 With no configuration it starts an embedded PostgreSQL and a Mosquitto broker (data in
 `.pilecare/`); with PILECARE_DATABASE_URL / PILECARE_MQTT_URL set it uses those. Then it
-migrates, seeds a fleet when the registry is empty, and supervises ingest, the API and
-a simulated fleet as child processes, restarting any that dies.
+migrates, seeds a fleet when the registry is empty, and supervises ingest, the API,
+a simulated fleet and its field crew (unless --no-crew: simulators/field_crew.py, which
+works the offers through the API while the fleet hears of the repairs from its event
+stream) as child processes, restarting any that dies.
 """
 from __future__ import annotations
 
@@ -76,6 +78,10 @@ def main(args) -> None:
 
             print(seed_crew(conn, seed=1), flush=True)
         admin_note = first_accounts(conn, data_dir)
+        if not args.no_crew:
+            from simulators.crew_accounts import ACCOUNTS_FILE, ensure_accounts
+
+            crew_accounts = ensure_accounts(conn, data_dir / ACCOUNTS_FILE)
 
     port = args.port or _port_or_free(settings.api_port)
     # Other commands (`pilecare users create`, `pilecare migrate`, …) run without configuration
@@ -86,12 +92,17 @@ def main(args) -> None:
     env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_MQTT_URL=mqtt_url,
                # One worker here: a plain subscription survives broker restarts (topics.py).
                PILECARE_INGEST_GROUP=os.environ.get("PILECARE_INGEST_GROUP", ""))
+    api_url = f"http://{settings.api_host}:{port}"
+    # The fleet hears of completed repairs from the API (simulators/repairs.py), and the crew
+    # works through it (simulators/field_crew.py): both with the accounts in crew-accounts.
+    crew_args = [] if args.no_crew else ["--api", api_url, "--bad-repair-share", str(args.bad_repair_share)]
     children = [
         Child("ingest", ["ingest"], env, log_dir),
         Child("maintenance", ["maintenance"], env, log_dir),
         Child("api", ["api", "--host", settings.api_host, "--port", str(port)], env, log_dir),
         Child("simulator", ["simulate", "--interval", str(args.interval), "--speed", str(args.speed),
-                            "--fault-rate", str(args.fault_rate), "--piles", str(args.piles)], env, log_dir),
+                            "--fault-rate", str(args.fault_rate), "--piles", str(args.piles), *crew_args],
+              env, log_dir),
     ]
     for child in children:
         child.start()
@@ -100,6 +111,9 @@ def main(args) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
     embedded.wait_port(port, timeout=60)
+    if not args.no_crew:  # once the API answers: the crew's first look at its phones would fail before
+        children.append(Child("crew", ["crew", "--api", api_url, "--speed", str(args.speed)], env, log_dir))
+        children[-1].start()
     print(
         f"\npilecare is running\n"
         f"  console          http://{settings.api_host}:{port}/\n"
@@ -108,6 +122,9 @@ def main(args) -> None:
         f"  broker           {mqtt_url}  (topics {settings.topic_prefix}/piles/…)\n"
         f"  logs             {log_dir}\n"
         f"  login            {admin_note}\n"
+        + ("" if args.no_crew else
+           f"  demo crew        {sum(a.role == 'engineer' for a in crew_accounts)} simulated engineers work the "
+           f"offers (accounts in {data_dir / 'crew-accounts'}); the engineer account's jobs are yours\n") +
         f"  commands         .venv/bin/pilecare users create …  (finds this instance through {instance})\n"
         f"Press Ctrl-C to stop.\n",
         flush=True,

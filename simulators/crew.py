@@ -13,6 +13,7 @@ from simulators.fleetgen import REGIONS
 FIRST_NAMES = ["Eva", "Noah", "Fay", "Otto", "Lena", "Jonas", "Mia", "Paul", "Ida", "Emil", "Zoe", "Finn",
                "Lea", "Ben", "Nora", "Tim", "Ella", "Max"]
 SKILL_SETS = [["AC", "DC", "HV"], ["AC", "DC", "HV"], ["AC", "DC"], ["AC"]]
+NIGHT_SKILLS = ["AC", "DC", "HV"]
 # (id, name, unit cost, fault categories it usually fixes)
 PARTS = [
     ("FAN-120", "Cabinet fan 120 mm", 42.5, ["cooling", "thermal"]),
@@ -38,13 +39,16 @@ def seed_crew(conn: psycopg.Connection, per_region: int = 3, seed: int = 1, *, d
             n = r * per_region + k
             engineer_id = f"ENG-{n + 1:03d}"
             name = f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {city[:1]}."
-            skills = SKILL_SETS[k % len(SKILL_SETS)] + (["mfr:Ultracharge"] if k == 0 else [])
+            # Day shifts 06–18 UTC; the last engineer of a region covers nights 18–06, alone, so
+            # holds every skill a fault category needs (AC, DC, HV; issue 12, item 3): a ground
+            # fault at night finds someone. Only the maker's certificate (mfr:…, needed when
+            # dispatch.certified_manufacturers names the maker) has no night cover.
+            night = k == per_region - 1 and per_region > 1
+            skills = (NIGHT_SKILLS if night else SKILL_SETS[k % len(SKILL_SETS)]) + (["mfr:Ultracharge"] if k == 0 else [])
             # Neighbouring regions help out: the first engineer of each region also covers the next.
             regions = [region] + ([REGIONS[(r + 1) % len(REGIONS)][0]] if k == 0 else [])
             engineers.append((engineer_id, name, f"+49 151 {rng.randrange(10**7):07d}", skills, regions,
                               round(lat + rng.uniform(-0.1, 0.1), 5), round(lon + rng.uniform(-0.15, 0.15), 5)))
-            # Day shifts 06–18 UTC; the last engineer of a region covers nights 18–06.
-            night = k == per_region - 1 and per_region > 1
             for d in range(-1, days):
                 start = datetime.combine(today + timedelta(days=d), time(18 if night else 6), tzinfo=timezone.utc)
                 shifts.append((engineer_id, start, start + timedelta(hours=12)))

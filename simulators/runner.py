@@ -59,7 +59,7 @@ class SimPile:
 class Simulation:
     def __init__(self, settings: Settings, piles: list[SimPileSpec], *, mode: str = "per-pile",
                  interval: float | None = None, speed: float = 1.0, seed: int = 1, fault_rate: float = 0.0,
-                 faults: list[FaultKind] | None = None, clients: int = 4):
+                 faults: list[FaultKind] | None = None, clients: int = 4, bad_repair_share: float = 0.0):
         if mode not in ("per-pile", "multiplexed"):
             raise ValueError(f"mode must be per-pile or multiplexed, not {mode!r}")
         if mode == "per-pile" and len(piles) > MAX_PER_PILE_CLIENTS:
@@ -71,6 +71,9 @@ class Simulation:
         self.rng = random.Random(seed)
         self.fault_rate = fault_rate
         self.fault_kinds = list(faults or FaultKind)
+        # Its own stream of draws: the k-th repair is bad or not whatever the faults did.
+        self.bad_repair_share = bad_repair_share
+        self.repair_rng = random.Random(f"{seed}-repairs")
         self.piles = {s.id: SimPile(s, random.Random(f"{seed}-{s.id}"), interval or s.reporting_interval_s)
                       for s in piles}
         self.n_clients = clients
@@ -213,6 +216,22 @@ class Simulation:
             pile.client.loop_start()
         return cleared
 
+    def repaired(self, pile_id: str, order_id: int | None = None) -> list[FaultKind]:
+        """An engineer completed a repair of this pile (simulators/repairs.py): its faults
+        clear, unless the demo draws a bad repair (`bad_repair_share` of them), which keeps
+        them, so the platform's verification fails and the order reopens. Returns the faults
+        cleared. KeyError for a pile this simulation does not drive."""
+        pile = self.piles[pile_id]
+        with pile.lock:
+            bad = self.repair_rng.random() < self.bad_repair_share
+            faults = [k.value for k in pile.model.faults]
+        if bad:
+            log.info("bad repair of %s (order %s): faults kept %s", pile_id, order_id, faults)
+            return []
+        cleared = self.clear(pile_id)
+        log.info("repair of %s (order %s): cleared %s", pile_id, order_id, [k.value for k in cleared])
+        return cleared
+
     def _on_command(self, pile: SimPile, msg) -> None:
         try:
             command = json.loads(msg.payload)
@@ -331,14 +350,30 @@ class Simulation:
         return {pid: [k.value for k in p.model.faults] for pid, p in self.piles.items() if p.model.faults}
 
 
-def _shard(settings: Settings, specs: list[SimPileSpec], args, faults, report, stop) -> None:
-    """One process's share of the fleet; reports its acknowledged count every second."""
+def _shard(settings: Settings, specs: list[SimPileSpec], args, faults, report, stop, repairs) -> None:
+    """One process's share of the fleet; reports its acknowledged count every second and
+    applies the repairs the main process routes to its piles."""
+    import queue
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    # A spawned process starts without the CLI's logging: the faults injected and the repairs
+    # applied belong in the simulator's log.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("simulators").setLevel(logging.INFO)
     sim = Simulation(settings, specs, mode=args.mode, interval=args.interval, speed=args.speed, seed=args.seed,
-                     fault_rate=args.fault_rate, faults=faults, clients=args.clients).start()
+                     fault_rate=args.fault_rate, faults=faults, clients=args.clients,
+                     bad_repair_share=args.bad_repair_share).start()
     try:
-        while not stop.wait(1):
-            report.put((specs[0].id, sim.published, sim.active_faults()))
+        reported = time.monotonic()
+        while not stop.is_set():
+            try:
+                pile_id, order_id = repairs.get(timeout=0.5)
+                sim.repaired(pile_id, order_id)
+            except queue.Empty:
+                pass
+            if time.monotonic() - reported >= 1:
+                reported = time.monotonic()
+                report.put((specs[0].id, sim.published, sim.active_faults()))
     finally:
         sim.stop()
         report.put((specs[0].id, sim.published, sim.active_faults()))
@@ -360,10 +395,12 @@ def main(settings: Settings, args) -> None:
     shards = [specs[i:i + size] for i in range(0, len(specs), size)]
     ctx = multiprocessing.get_context("spawn")
     report, stop = ctx.Queue(), ctx.Event()
-    processes = [ctx.Process(target=_shard, args=(settings, shard, args, faults, report, stop), daemon=True)
-                 for shard in shards]
+    repairs = [ctx.Queue() for _ in shards]
+    processes = [ctx.Process(target=_shard, args=(settings, shard, args, faults, report, stop, queue), daemon=True)
+                 for shard, queue in zip(shards, repairs)]
     for process in processes:
         process.start()
+    listener = _repair_listener(settings, args, {s.id: q for shard, q in zip(shards, repairs) for s in shard})
     finished = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: finished.set())
     signal.signal(signal.SIGINT, lambda *_: finished.set())
@@ -394,8 +431,35 @@ def main(settings: Settings, args) -> None:
             if not any(p.is_alive() for p in processes):
                 break
     finally:
+        if listener:
+            listener.stop()
         stop.set()
         for process in processes:
             process.join(30)
         drain()
         print(f"published {sum(counts.values())} telemetry messages", flush=True)
+
+
+def _repair_listener(settings: Settings, args, queues: dict):
+    """With `--api`, follow the platform's events and route each completed repair to the
+    process that drives the pile (simulators/repairs.py); None without."""
+    if not getattr(args, "api", None):
+        return None
+    from pathlib import Path
+
+    from simulators.crew_accounts import FLEET_USER, read_accounts
+    from simulators.platform_api import PlatformApi
+    from simulators.repairs import RepairListener
+
+    path = Path(args.accounts) if args.accounts else Path(settings.data_dir) / "crew-accounts"
+    fleet = [a for a in read_accounts(path) if a.user == FLEET_USER]
+    if not fleet:
+        raise SystemExit(f"pilecare simulate: no {FLEET_USER} account in {path}: `pilecare run` writes it, "
+                         "or leave out --api")
+
+    def route(pile_id: str, order_id: int) -> None:
+        queues[pile_id].put((pile_id, order_id))  # KeyError: not one of ours (logged by the listener)
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
+    print(f"listening for completed repairs at {args.api} (bad repairs: {args.bad_repair_share:.0%})", flush=True)
+    return RepairListener(PlatformApi(args.api, FLEET_USER, fleet[0].password), route).start()

@@ -31,3 +31,28 @@ def test_the_seeded_crew_covers_every_region_and_takes_its_orders(db):
                          "ON e.id = a.engineer_id WHERE a.state = 'offered'").fetchall()
     assert len(offered) == len(orders) == len(REGIONS)
     assert all(orders[order_id] in regions for order_id, regions in offered)
+
+
+def test_the_seeded_crew_covers_every_skill_a_fault_needs_around_the_clock(db):
+    # Issue 12, item 3: a ground fault at night (HV) must find a qualified engineer on shift.
+    from datetime import datetime, time, timedelta, timezone
+
+    from maintenance.dispatch.matching import load
+
+    seed_crew(db, seed=1)
+    config = load()
+    needs = {tuple(config.needed_skills(kind, None, category))
+             for kind in ("AC", "DC") for category in [None, *config.category_skills]}
+    tomorrow = datetime.combine(datetime.now(timezone.utc).date() + timedelta(days=1), time(0), tzinfo=timezone.utc)
+    gaps = []
+    for hour in range(24):
+        at = tomorrow + timedelta(hours=hour, minutes=30)
+        on_shift = db.execute(
+            "SELECT e.skills, e.regions FROM engineers e JOIN engineer_shifts s ON s.engineer_id = e.id "
+            "WHERE %s BETWEEN s.starts_at AND s.ends_at", (at,)).fetchall()
+        for region, *_ in REGIONS:
+            for need in needs:
+                if not any(region in regions and set(need) <= set(skills) for skills, regions in on_shift):
+                    gaps.append((f"{at:%H:%M}", region, need))
+    assert ("HV",) in {tuple(s for s in n if s == "HV") for n in needs}  # the check covers high-voltage work
+    assert gaps == []
