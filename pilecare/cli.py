@@ -214,6 +214,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--bad-repair-share", type=float, default=0.1,
                      help="share of the demo crew's repairs that do not hold (verification fails, the order reopens)")
     run.add_argument("--no-crew", action="store_true", help="no simulated crew: every offer waits for a person")
+    run.add_argument("--verify-minutes", type=float, default=5.0,
+                     help="the demo's verification hold-off: healthy this long after a repair before the order is "
+                          "verified (the shipped policy's 30 min is for real piles; ignored with PILECARE_POLICY_FILE)")
     run.set_defaults(func=_run)
 
     users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)

@@ -72,3 +72,19 @@ def test_a_fresh_demo_has_one_account_per_role_and_an_engineer_on_shift(db, tmp_
         assert accounts.authenticate(db, user, password).role.value == role
     assert db.execute("SELECT e.id FROM engineers e JOIN users u ON u.id = e.user_id WHERE u.role = 'engineer'").fetchone() == ("E-ON",)
     assert "one account per role" in banner and first_accounts(db, tmp_path) == banner  # once
+
+
+def test_the_demo_runs_the_shipped_policy_with_only_a_shorter_verification_hold_off(tmp_path):
+    from types import SimpleNamespace
+
+    from maintenance import policy as policies
+    from pilecare.run import DEMO_POLICY, _demo_policy
+
+    line = _demo_policy(SimpleNamespace(policy_file=None), tmp_path, 5)
+    demo, shipped = policies.load(str(tmp_path / DEMO_POLICY)), policies.load(None)
+    assert (demo.verify_s, shipped.verify_s) == (300, 1800)
+    assert demo == shipped.model_copy(update={"verify_s": 300})
+    assert "verification after 5 min healthy (shipped: 30 min" in line
+    # An operator's own policy file is used as it is.
+    assert _demo_policy(SimpleNamespace(policy_file="/etc/pilecare/policy.yaml"), tmp_path, 5).startswith(
+        "/etc/pilecare/policy.yaml")
