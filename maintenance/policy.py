@@ -72,6 +72,9 @@ class Policy(_Strict):
     pricing: Pricing = Pricing()
     # An engineer "arrives" only within this distance of the pile (or its site).
     arrival_radius_m: float = Field(default=500, gt=0, le=50_000)
+    # The fastest an engineer's van plausibly moves, door to door: faster between two fixes,
+    # or over the whole trip since setting off, flags the arrival (issue 12, item 2).
+    arrival_max_speed_kmh: float = Field(default=150, gt=0, le=100_000)
     # Causes the maker answers for within warranty (R-WARRANTY); wear, misuse and
     # external damage are charged.
     warranty_causes: list[str] = Field(default_factory=lambda: ["design", "manufacture", "installation", "material"])

@@ -89,7 +89,7 @@ def main(args) -> None:
     instance = data_dir / INSTANCE_FILE
     instance.write_text(json.dumps({"database_url": database_url, "mqtt_url": mqtt_url,
                                     "api_url": f"http://{settings.api_host}:{port}", "pid": os.getpid()}) + "\n")
-    policy_note = _demo_policy(settings, data_dir, args.verify_minutes)
+    policy_note = _demo_policy(settings, data_dir, args.verify_minutes, args.speed)
     env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_MQTT_URL=mqtt_url,
                PILECARE_POLICY_FILE=settings.policy_file or str(data_dir / DEMO_POLICY),
                # One worker here: a plain subscription survives broker restarts (topics.py).
@@ -148,11 +148,13 @@ def main(args) -> None:
 DEMO_POLICY = "policy.yaml"
 
 
-def _demo_policy(settings, data_dir: Path, verify_minutes: float) -> str:
+def _demo_policy(settings, data_dir: Path, verify_minutes: float, speed: float) -> str:
     """Without PILECARE_POLICY_FILE, the demo runs the shipped policy with a shorter
     verification hold-off, written to .pilecare/policy.yaml for every process to read: at
-    30 minutes a fresh demo verifies nothing in its first half hour. Everything else — and
-    every clock — is the shipped policy's, on the wall clock. Returns the banner's line."""
+    30 minutes a fresh demo verifies nothing in its first half hour. And its vans drive at
+    the simulation's `speed`, so the fastest plausible van (arrival_max_speed_kmh) is the
+    shipped one × speed. Everything else — and every clock — is the shipped policy's, on the
+    wall clock. Returns the banner's line."""
     if settings.policy_file:
         return f"{settings.policy_file} (PILECARE_POLICY_FILE)"
     import yaml
@@ -160,14 +162,15 @@ def _demo_policy(settings, data_dir: Path, verify_minutes: float) -> str:
     from maintenance import policy as policies
 
     shipped = policies.load(None)
-    demo = shipped.model_copy(update={"verify_s": round(verify_minutes * 60)})
+    demo = shipped.model_copy(update={"verify_s": round(verify_minutes * 60),
+                                      "arrival_max_speed_kmh": shipped.arrival_max_speed_kmh * max(speed, 1.0)})
     path = data_dir / DEMO_POLICY
     path.write_text("# Written by `pilecare run` (--verify-minutes): the shipped policy\n"
                     "# (maintenance/policy.default.yaml) with the demo's verification hold-off.\n"
                     + yaml.safe_dump(demo.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
     policies.load(str(path))  # what the processes will read must parse
     return (f"{path}: the shipped policy, verification after {verify_minutes:g} min healthy "
-            f"(shipped: {shipped.verify_s // 60} min; --verify-minutes)")
+            f"(shipped: {shipped.verify_s // 60} min; --verify-minutes), vans at {max(speed, 1.0):g}× speed")
 
 
 def first_accounts(conn, data_dir: Path) -> str:

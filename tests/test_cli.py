@@ -74,17 +74,19 @@ def test_a_fresh_demo_has_one_account_per_role_and_an_engineer_on_shift(db, tmp_
     assert "one account per role" in banner and first_accounts(db, tmp_path) == banner  # once
 
 
-def test_the_demo_runs_the_shipped_policy_with_only_a_shorter_verification_hold_off(tmp_path):
+def test_the_demo_runs_the_shipped_policy_with_a_shorter_verification_and_vans_at_its_speed(tmp_path):
     from types import SimpleNamespace
 
     from maintenance import policy as policies
     from pilecare.run import DEMO_POLICY, _demo_policy
 
-    line = _demo_policy(SimpleNamespace(policy_file=None), tmp_path, 5)
+    line = _demo_policy(SimpleNamespace(policy_file=None), tmp_path, 5, 30)
     demo, shipped = policies.load(str(tmp_path / DEMO_POLICY)), policies.load(None)
     assert (demo.verify_s, shipped.verify_s) == (300, 1800)
-    assert demo == shipped.model_copy(update={"verify_s": 300})
+    # The demo's vans drive at the simulation's speed, so its arrival check allows for that.
+    assert (demo.arrival_max_speed_kmh, shipped.arrival_max_speed_kmh) == (4500, 150)
+    assert demo == shipped.model_copy(update={"verify_s": 300, "arrival_max_speed_kmh": 4500})
     assert "verification after 5 min healthy (shipped: 30 min" in line
     # An operator's own policy file is used as it is.
-    assert _demo_policy(SimpleNamespace(policy_file="/etc/pilecare/policy.yaml"), tmp_path, 5).startswith(
+    assert _demo_policy(SimpleNamespace(policy_file="/etc/pilecare/policy.yaml"), tmp_path, 5, 30).startswith(
         "/etc/pilecare/policy.yaml")

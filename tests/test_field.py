@@ -458,3 +458,32 @@ def test_the_arrival_rules_and_their_edges(moved_km, seconds, announced_min, too
                               eta=now - timedelta(minutes=took_min) + timedelta(minutes=announced_min)
                               if announced_min else None)
     assert bool(got) is flagged
+
+
+def test_a_trip_of_many_small_jumps_faster_than_a_van_drives_is_flagged(db, fleet, job):
+    from maintenance.dispatch import roster
+
+    # Eva sets off 40 km away and sends a fix every 0.8 km — each under the 1 km jump rule —
+    # and is at the pile 2 minutes later: 1,200 km/h over the whole trip.
+    roster.set_position(db, "E1", SITE[0] + 0.36, SITE[1], at=datetime.now(timezone.utc))
+    field.start_travel(db, job, "E1", eta=datetime.now(timezone.utc) + timedelta(minutes=2), actor="eva")
+    db.execute("UPDATE work_order_events SET at = at - interval '2 minutes' WHERE work_order_id = %s "
+               "AND to_state = 'en_route'", (job,))
+    roster.set_position(db, "E1", SITE[0] + 0.008, SITE[1], at=datetime.now(timezone.utc) - timedelta(seconds=3))
+    field.arrive(db, POLICY, job, "E1", lat=SITE[0] + 0.001, lon=SITE[1], actor="eva")
+    [flag] = flags_of(db, job)
+    assert flag.startswith("covered 39.9 km in 2 min since setting off (1")
+
+
+def test_the_policy_sets_the_fastest_plausible_van(db, fleet, job):
+    from maintenance.dispatch import roster
+
+    roster.set_position(db, "E1", SITE[0] + 0.36, SITE[1], at=datetime.now(timezone.utc))
+    field.start_travel(db, job, "E1", eta=datetime.now(timezone.utc) + timedelta(minutes=2), actor="eva")
+    db.execute("UPDATE work_order_events SET at = at - interval '2 minutes' WHERE work_order_id = %s "
+               "AND to_state = 'en_route'", (job,))
+    roster.set_position(db, "E1", SITE[0] + 0.008, SITE[1], at=datetime.now(timezone.utc) - timedelta(seconds=3))
+    # A demo whose vans drive 30× faster says so in its policy (pilecare run).
+    field.arrive(db, POLICY.model_copy(update={"arrival_max_speed_kmh": 150 * 30}), job, "E1",
+                 lat=SITE[0] + 0.001, lon=SITE[1], actor="eva")
+    assert flags_of(db, job) == []
