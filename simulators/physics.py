@@ -1,7 +1,11 @@
 """One simulated pile: demand, charging sessions with CC/CV taper, temperatures, energy.
 
 Physics time advances in simulated seconds (the runner scales wall time by --speed);
-message timestamps are the wall clock, so stored data stays plausible.
+message timestamps are the wall clock, so stored data stays plausible. So does the energy
+register: it counts at the wall clock's rate (`meter_scale`, 1/speed), so the energy between
+two messages is what the reported power delivers between their timestamps. A register
+counting the simulated hours would show a 120 kW charger delivering 3.6 MW at 30×, which the
+platform rightly distrusts (migration 0025's walk) and a meter rule may take for a fault.
 """
 from __future__ import annotations
 
@@ -43,8 +47,9 @@ class Connector:
 
 
 class PileModel:
-    def __init__(self, spec: SimPileSpec, rng: random.Random):
+    def __init__(self, spec: SimPileSpec, rng: random.Random, meter_scale: float = 1.0):
         self.spec = spec
+        self.meter_scale = meter_scale  # register kWh per simulated kWh: 1/speed (module docstring)
         self.rng = rng
         self.dc = spec.kind == "DC"
         self.per_connector_kw = spec.rated_power_kw if self.dc else min(spec.rated_power_kw, 22.0)
@@ -197,7 +202,7 @@ class PileModel:
         energy = power * hours
         meter = self.faults.get(FaultKind.METER_FAILURE)
         if not (meter and meter["connector"] == c.id):
-            c.energy_kwh += energy
+            c.energy_kwh += energy * self.meter_scale
         s.soc = min(100.0, s.soc + energy / s.capacity_kwh * 100)
         if s.soc >= s.target_soc:
             c.power_kw = 0.0

@@ -42,9 +42,10 @@ def now_iso() -> str:
 
 
 class SimPile:
-    def __init__(self, spec: SimPileSpec, rng: random.Random, interval: float):
+    def __init__(self, spec: SimPileSpec, rng: random.Random, interval: float, speed: float = 1.0):
         self.spec = spec
-        self.model = PileModel(spec, rng)
+        # The register counts on the wall clock, as the message timestamps do (physics.py).
+        self.model = PileModel(spec, rng, meter_scale=1.0 / max(speed, 1.0))
         self.interval = interval
         self.lock = threading.Lock()
         self.client: paho.Client | None = None
@@ -74,7 +75,7 @@ class Simulation:
         # Its own stream of draws: the k-th repair is bad or not whatever the faults did.
         self.bad_repair_share = bad_repair_share
         self.repair_rng = random.Random(f"{seed}-repairs")
-        self.piles = {s.id: SimPile(s, random.Random(f"{seed}-{s.id}"), interval or s.reporting_interval_s)
+        self.piles = {s.id: SimPile(s, random.Random(f"{seed}-{s.id}"), interval or s.reporting_interval_s, speed)
                       for s in piles}
         self.n_clients = clients
         self.shared: list[paho.Client] = []

@@ -48,6 +48,22 @@ def test_the_energy_register_never_decreases_and_sequence_numbers_step_by_one():
             assert b["energy_kwh"] >= a["energy_kwh"]
 
 
+def test_at_30x_speed_the_register_counts_what_the_reported_power_delivers_on_the_wall_clock():
+    # 10 wall-clock seconds at 30× are 300 simulated seconds: a 120 kW charge moves the
+    # register by 120 kW × 10 s = 0.333 kWh (not the 10 kWh of the simulated 5 minutes, a
+    # 3.6 MW charger on the messages' timestamps), while the car's charge moves at 30×.
+    model = PileModel(DC, random.Random(4), meter_scale=1 / 30)
+    c = model.connectors[0]
+    model.plug_in(1)
+    while not (c.status == "Charging" and c.power_kw):
+        model.step(1.0)
+    register, soc = c.energy_kwh, c.session.soc
+    model.step(300.0)
+    delivered_kw = (c.energy_kwh - register) * 3600 / 10
+    assert delivered_kw == pytest.approx(c.power_kw, rel=0.01)
+    assert (c.session.soc - soc) / 100 * c.session.capacity_kwh == pytest.approx(c.power_kw * 300 / 3600, rel=0.01)
+
+
 def test_sessions_go_through_the_ocpp_status_sequence_and_count_plug_cycles():
     model = PileModel(AC, random.Random(5))
     statuses = [c["status"] for m in run(model, 20_000) for c in m["connectors"][:1]]
