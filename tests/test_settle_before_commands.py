@@ -229,3 +229,43 @@ def test_taking_a_pile_out_of_service_for_a_safety_fault_waits_for_it_to_settle_
     assert db.execute("SELECT type, params->>'type', requested_by FROM commands WHERE pile_id = %s",
                       (pile,)).fetchall() == [("ChangeAvailability", "Inoperative", "rules")]
     assert notes(db, order_id)[-1].startswith("safety: pile taken out of service (ChangeAvailability Inoperative")
+
+
+def test_a_pile_taken_out_of_service_goes_back_in_once_a_supervisor_verified_its_repair(
+        db, fleet, ingest, device, downlink):
+    pile = fleet[0]
+    up_for_an_hour(db, device, pile)
+    raise_alarm(db, pile, 1, GROUND, at=datetime.now(timezone.utc) - timedelta(minutes=1), clear_after_s=0)
+    [order_id] = open_from_alarms(db, POLICY, downlink)
+    for to in (S.READY_FOR_DISPATCH, S.ASSIGNED, S.ACCEPTED, S.EN_ROUTE, S.ON_SITE, S.RESOLVED):
+        transition(db, order_id, to, actor="eva")
+    step(db, POLICY, downlink)
+    assert availability_commands(db, pile) == [("Inoperative", "rules")]  # resolved is not enough
+
+    transition(db, order_id, S.VERIFIED, actor="sam-supervisor")
+    step(db, POLICY, downlink)
+    step(db, POLICY, downlink)
+
+    assert availability_commands(db, pile) == [("Inoperative", "rules"), ("Operative", "sam-supervisor")]
+    assert notes(db, order_id)[-1].startswith("safety: repair verified by sam-supervisor; pile back in service "
+                                              "(ChangeAvailability Operative")
+
+
+def test_a_pile_stays_out_of_service_while_another_safety_order_keeps_it_out(db, fleet, ingest, device, downlink):
+    pile = fleet[0]
+    up_for_an_hour(db, device, pile)
+    raise_alarm(db, pile, 1, GROUND, at=datetime.now(timezone.utc) - timedelta(minutes=1), clear_after_s=0)
+    [first] = open_from_alarms(db, POLICY, downlink)
+    second, _ = open_corrective(db, pile, "emergency_stop", title="E-stop pressed", priority=1, actor="rules",
+                                severity="critical")
+    db.execute("UPDATE work_orders SET out_of_service_requested_at = now(), out_of_service_at = now() WHERE id = %s",
+               (second,))
+    for to in (S.READY_FOR_DISPATCH, S.ASSIGNED, S.ACCEPTED, S.EN_ROUTE, S.ON_SITE, S.RESOLVED, S.VERIFIED):
+        transition(db, first, to, actor="sam-supervisor")
+    step(db, POLICY, downlink)
+    assert availability_commands(db, pile) == [("Inoperative", "rules")]
+
+
+def availability_commands(db, pile):
+    return db.execute("SELECT params->>'type', requested_by FROM commands WHERE pile_id = %s "
+                      "AND type = 'ChangeAvailability' ORDER BY requested_at", (pile,)).fetchall()

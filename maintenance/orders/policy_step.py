@@ -30,7 +30,7 @@ from maintenance.alarms.lifecycle import STATUS_KINDS
 from maintenance.policy import Policy
 from pilecare.domain import Severity
 from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
-from maintenance.orders.safety import send_due_out_of_service, take_out_of_service
+from maintenance.orders.safety import send_due_back_in_service, send_due_out_of_service, take_out_of_service
 from maintenance.outbox import notify
 from pilecare.domain import CONNECTOR_DOWN, PILE_DOWN, CommandType
 from pilecare.errors import Conflict
@@ -317,6 +317,7 @@ def step(conn: psycopg.Connection, policy: Policy, downlink) -> int:
     """One pass of the policy; returns how many things changed."""
     return (len(open_from_alarms(conn, policy, downlink)) + route_new(conn, policy) + triage(conn, policy, downlink)
             + send_due_out_of_service(conn, downlink, settle_s=policy.command_settle_s)
+            + send_due_back_in_service(conn, downlink, settle_s=policy.command_settle_s)
             + settle(conn) + verify(conn, policy))
 
 

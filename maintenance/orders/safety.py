@@ -1,5 +1,8 @@
 """Safety (R-REPAIR): a pile with a safety fault goes out of service, and a safety order is
-verified by a supervisor, never by telemetry alone.
+verified by a supervisor, never by telemetry alone. Once the supervisor has verified the
+repair, the pile goes back in service (ChangeAvailability Operative; send_due_back_in_service):
+ChangeAvailability persists on an OCPP charger across reboots, so without it a repaired pile
+stays Unavailable for ever.
 
 The decision to take a pile out of service is recorded at once (who and when); the command
 (OCPP ChangeAvailability Inoperative on connector 0) leaves only once the pile has settled
@@ -87,3 +90,49 @@ def _send(conn: psycopg.Connection, downlink, order_id: int, pile_id: str, *, ac
         log.exception("could not take %s out of service", pile_id)
         note(conn, order_id, f"safety: taking the pile out of service failed ({error}); do it by hand", actor=actor)
     return True
+
+
+# The claim of the return: once per order, after a verification that came after the pile was
+# taken out of service (an escalation closed with the pile out of service never verifies),
+# while no other open order of the pile keeps it out, and once the pile has settled.
+_BACK_CLAIM = f"""
+    UPDATE work_orders o SET back_in_service_at = now()
+    FROM pile_state s JOIN piles p ON p.id = s.pile_id JOIN pile_models m ON m.id = p.model_id
+    WHERE o.id = %(order)s AND s.pile_id = o.pile_id AND o.out_of_service_at IS NOT NULL
+      AND o.back_in_service_at IS NULL AND o.state IN ('verified', 'closed')
+      AND EXISTS (SELECT 1 FROM work_order_events e WHERE e.work_order_id = o.id AND e.to_state = 'verified'
+                  AND e.at > o.out_of_service_at)
+      AND NOT EXISTS (SELECT 1 FROM work_orders other WHERE other.pile_id = o.pile_id AND other.id <> o.id
+                      AND other.out_of_service_requested_at IS NOT NULL
+                      AND other.state NOT IN ('verified', 'closed', 'cancelled'))
+      AND {settled_sql("s", "m", "%(settle_s)s")}
+    RETURNING (SELECT e.actor FROM work_order_events e WHERE e.work_order_id = o.id AND e.to_state = 'verified'
+               ORDER BY e.id DESC LIMIT 1)"""
+
+
+def send_due_back_in_service(conn: psycopg.Connection, downlink, *, settle_s: int) -> int:
+    """Put back in service the piles whose safety repair a supervisor verified (R-REPAIR):
+    ChangeAvailability Operative on connector 0, once per order (a conditional UPDATE claims
+    it, so two maintenance processes send it once), when the pile has settled and no other
+    open order keeps it out of service. The timeline says who verified and which command
+    went. Returns how many were sent. `downlink` None: nothing (a process without a command link)."""
+    if downlink is None:
+        return 0
+    sent = 0
+    for order_id, pile_id in conn.execute(
+            "SELECT id, pile_id FROM work_orders WHERE out_of_service_at IS NOT NULL AND back_in_service_at IS NULL "
+            "AND state IN ('verified', 'closed') ORDER BY id").fetchall():
+        row = conn.execute(_BACK_CLAIM, {"order": order_id, "settle_s": settle_s}).fetchone()
+        if row is None:
+            continue
+        try:
+            command_id = downlink.send(conn, pile_id, CommandType.CHANGE_AVAILABILITY,
+                                       {"connector_id": 0, "type": "Operative"}, requested_by=row[0] or ACTOR)
+            note(conn, order_id, f"safety: repair verified by {row[0]}; pile back in service (ChangeAvailability "
+                                 f"Operative, command {command_id})", actor=ACTOR)
+        except Exception as error:  # the broker is an external boundary: record, let a person act
+            log.exception("could not put %s back in service", pile_id)
+            note(conn, order_id, f"safety: putting the pile back in service failed ({error}); do it by hand",
+                 actor=ACTOR)
+        sent += 1
+    return sent
