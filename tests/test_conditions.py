@@ -246,14 +246,15 @@ def test_a_lifetime_register_that_goes_back_to_a_lower_reading_still_raises_at_o
     assert alarms(db, "meter") == [(fleet[0], 1, "active")]
 
 
-def read_register(db, pile, readings: list[float]):
-    """Connector 1 charging while its register sends `readings` a minute apart, ending now: each
-    stored as ingest stores it (telemetry and the latest state) and the rules evaluated."""
+def read_register(db, pile, readings: list[float], every_s: float = 60):
+    """Connector 1 charging while its register sends `readings` `every_s` apart (a minute),
+    ending now: each stored as ingest stores it (telemetry and the latest state) and the rules
+    evaluated."""
     rules = ruleset(METER)
     for i, energy in enumerate(readings):
         db.execute("INSERT INTO telemetry (time, pile_id, connector_id, seq, device_ts, received_at, status, power_kw, "
                    "energy_kwh) SELECT t, %s, 1, %s, t, t, 'Charging', 11.0, %s FROM (SELECT now() - "
-                   "make_interval(mins => %s) AS t) x", (pile, i, energy, len(readings) - 1 - i))
+                   "make_interval(secs => %s) AS t) x", (pile, i, energy, (len(readings) - 1 - i) * every_s))
         report(db, pile, energy_kwh=energy)
         evaluate(db, rules)
 
@@ -405,3 +406,13 @@ def test_a_fast_charge_whose_register_steps_more_than_10_kwh_a_reading_is_no_met
     # next confirms it, and that lag is not a register going backwards.
     read_register(db, fleet[0], [25393.425, 25403.425, 25413.424, 25423.425, 25433.425, 25443.329])
     assert alarms(db, "meter") == []
+
+
+
+def test_a_register_rising_faster_than_any_charger_is_not_taken_for_one_going_backwards(db, fleet):
+    # 10 kWh every 10 s is 3.6 MW: the glitch walk trusts none of these rises (each only once
+    # confirmed, and a confirmed one is a new baseline), so its trusted reading lags the raw
+    # one. Compared with an anchor taken from a raw reading, that lag looked like a register
+    # going backwards and raised at once (seen in the demo at 30x before the simulator's fix).
+    read_register(db, fleet[0], [25393.425, 25403.425, 25413.424, 25423.425, 25433.425, 25443.329], every_s=10)
+    assert [d for d in db.execute("SELECT detail->>'reason' FROM alarms WHERE rule_id = 'meter'").fetchall()] == []

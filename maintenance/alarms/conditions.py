@@ -165,6 +165,11 @@ def _meter(rule: MeterRule, snap: Snapshot, conn, pending) -> dict:
                 # come back or count on from there; judge it when it does.
                 found[key] = Finding(Verdict.WAIT)
                 continue
+            if anchor is not None and reading < anchor - rule.min_step_kwh and energy >= anchor - rule.min_step_kwh:
+                # The raw register is at or above the anchor; only the walk's trust lags behind
+                # it (rises faster than any charger wait for confirmation): nothing went back.
+                found[key] = Finding(Verdict.WAIT)
+                continue
         moved = anchor is not None and reading > 0 and abs(reading - anchor) > rule.min_step_kwh
         if register is EnergyRegister.SESSION_END:
             found[key] = _session_end(rule, snap, c, since, anchor, reading, flowing, moved)
