@@ -491,3 +491,52 @@ def test_the_app_is_an_installable_shell_under_the_consoles_policy_that_opens_of
     for bad in ("/app/static/%2e%2e/%2e%2e/routes/engineer_app.py", "/app/static/%2e%2e/index.html", "/app/static/js/nothing.js",
                 "/app/static/js"):
         assert anonymous.get(bad).status_code == 404, bad
+
+
+def test_actions_queued_by_one_engineer_are_never_sent_under_another_engineers_login(db, fleet, crew, server,  # noqa: F811
+                                                                                  phone):
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    page.network(False)
+    phone.arrive()
+    page.wait(lambda d: phone.queued() == 1, message="the arrival queued on the phone")
+    # Her session ends (the shift's token runs out) while the phone has no network; the
+    # order goes to Emil, who logs in on the same phone.
+    page.d.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    db.execute("INSERT INTO engineers (id, name, skills, regions, home_lat, home_lon) VALUES "
+               "('E2', 'Emil', '{AC,DC,HV}', '{north}', 52.5, 13.3)")
+    accounts.create(db, "emil", role=accounts.Role.ENGINEER, full_name="Emil Engineer", password=PASSWORD,
+                    actor="test", engineer_id="E2")
+    db.execute("UPDATE work_orders SET engineer_id = 'E2' WHERE id = %s", (order_id,))
+    page.network(True)
+    phone.login("emil", PASSWORD)
+    page.js("return import('/app/static/js/queue.js').then((q) => q.flush())")
+    time.sleep(1)
+    assert state_of(db, order_id) == "en_route"
+    assert db.execute("SELECT count(*) FROM work_order_events WHERE work_order_id = %s AND actor = 'emil'",
+                      (order_id,)).fetchone() == (0,)
+    # Eva's arrival waits on the phone for her, not refused and not lost.
+    entries = page.js("return import('/app/static/js/queue.js').then((q) => q.entries())"
+                      ".then((all) => all.map((e) => [e.action, e.state, e.user]))")
+    assert entries == [["arrive", "queued", "eva"]]
+
+
+def test_logging_out_without_network_ends_the_session_once_the_network_returns(db, fleet, crew, server,  # noqa: F811
+                                                                                phone):
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    page.network(False)
+    page.click("#logout")
+    page.wait(lambda d: page.exists("#login"), message="the login screen")
+    page.network(True)
+    time.sleep(1)
+    # Whoever opens the app next finds it logged out, not in Eva's day.
+    page.open("/app/")
+    page.wait(lambda d: page.exists("#login") or page.js("return document.body.dataset.ready === 'true'"),
+              message="the app started")
+    assert page.exists("#login")
+    assert [e for e in page.errors() if OFFLINE_NOISE not in e] == []

@@ -8,6 +8,10 @@
 // 4xx (the server refused: a wrong state, a bad value) → kept as failed with the server's
 // message for the engineer to read, never retried by itself, and the order's later
 // actions wait behind it; no network, 5xx, 401 (log in again), 408 and 429 → tried again later.
+//
+// Each entry belongs to the user who took the action and is sent only while that user is
+// logged in: on a phone handed to a colleague, one engineer's queued arrival must not be
+// applied as the other's (the server acts as whoever the cookie names).
 import { detailOf, Offline, request } from './api.js';
 
 const DB = 'pilecare-app';
@@ -18,6 +22,7 @@ const TRANSIENT = new Set([401, 408, 425, 429]);
 let db = null;
 let flushing = null;
 let again = false;
+let owner = null;  // the logged-in user's id (main.js); null: nothing is sent
 const listeners = { change: new Set(), sent: new Set(), failed: new Set() };
 // For the queue screen: the last failure to reach the server, and what was sent this session
 // (`replayed`: the server had it already — an answer lost on the way — and applied nothing).
@@ -54,6 +59,14 @@ function emit(kind, detail) {
   }
 }
 
+// Who is logged in now (null when nobody is): their entries are sent, others wait for them.
+export function setUser(id) {
+  owner = id;
+  if (id) flush();
+}
+
+export const user = () => owner;
+
 export function on(kind, fn) {
   listeners[kind].add(fn);
   return () => listeners[kind].delete(fn);
@@ -62,7 +75,7 @@ export function on(kind, fn) {
 // Queue one action: {order_id, action, label, path, json} or with `photo` {blob, name,
 // stage, caption} for a multipart upload. Returns the stored entry.
 export async function enqueue(action) {
-  const entry = { ...action, key: crypto.randomUUID(), created_at: new Date().toISOString(), state: 'queued',
+  const entry = { ...action, user: owner, key: crypto.randomUUID(), created_at: new Date().toISOString(), state: 'queued',
     tries: 0 };
   entry.seq = await tx('readwrite', (s) => s.add(entry));
   emit('change');
@@ -127,8 +140,10 @@ async function pass() {
     status.lastError = 'offline';
     return;
   }
+  if (!owner) return;
   const blocked = new Set();
   for (const entry of (await entries()).sort((a, b) => a.seq - b.seq)) {
+    if (entry.user && entry.user !== owner) continue;  // another engineer's: waits for their log in
     if (entry.state === 'failed') {
       blocked.add(entry.order_id);
       continue;
