@@ -70,13 +70,14 @@ def test_a_png_sent_as_a_jpeg_is_kept_as_the_png_it_is(db, job, eva):
 
 @pytest.mark.parametrize("data, says", [
     (b"GIF89a" + b"\x00" * 64, "file: not a readable image"),
-    (b"%PDF-1.4 not a photo", "file: not a readable image"),
+    (b"%PDF-1.4 not a photo", "file: not a readable image (no JPEG, PNG or WebP could be decoded)"),
     (picture("GIF"), "file: a GIF image; send JPEG or PNG or WebP"),
     (picture("JPEG", (640, 480))[:2000], "file: not a readable image"),  # cut short in transfer
 ])
 def test_what_is_not_a_jpeg_png_or_webp_is_refused_naming_the_file(db, job, eva, data, says):
     refused = upload(eva, job, data)
     assert refused.status_code == 422 and refused.json()["detail"].startswith(says), refused.text
+    assert "object at 0x" not in refused.json()["detail"]  # no internals of the server in the answer
     assert db.execute("SELECT count(*) FROM work_order_photos").fetchone() == (0,)
 
 
