@@ -540,3 +540,20 @@ def test_logging_out_without_network_ends_the_session_once_the_network_returns(d
               message="the app started")
     assert page.exists("#login")
     assert [e for e in page.errors() if OFFLINE_NOISE not in e] == []
+
+
+def test_every_field_of_a_job_on_site_has_a_label_and_fits_the_phones_width(db, fleet, crew, server,  # noqa: F811
+                                                                          phone):
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    phone.arrive()
+    phone.settled()
+    phone.shows("on_site")
+    unlabelled = page.js(
+        "return [...document.querySelectorAll('main input:not([type=hidden]):not([type=file]), main select, "
+        "main textarea')].filter((e) => !(e.labels.length || e.getAttribute('aria-label'))).map((e) => e.id)")
+    assert unlabelled == []
+    assert page.js("return document.documentElement.scrollWidth") == 390
