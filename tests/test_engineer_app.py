@@ -557,3 +557,29 @@ def test_every_field_of_a_job_on_site_has_a_label_and_fits_the_phones_width(db, 
         "main textarea')].filter((e) => !(e.labels.length || e.getAttribute('aria-label'))).map((e) => e.id)")
     assert unlabelled == []
     assert page.js("return document.documentElement.scrollWidth") == 390
+
+
+def test_a_refused_action_sent_again_after_putting_things_right_is_applied(db, fleet, crew, server,  # noqa: F811
+                                                                         phone):
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    phone.arrive()
+    phone.diagnose("DC+ cable insulation chafed at the gland: ground fault", "material")
+    phone.settled()
+    # The part is taken offline; meanwhile the van's stock is booked out elsewhere.
+    page.network(False)
+    phone.use_part("CABLE-DC")
+    db.execute("UPDATE stock SET quantity = 0 WHERE location_id = 'VAN-E1'")
+    page.network(True)
+    refused = "[data-testid=queued-action][data-state=failed]"
+    phone.queue_screen()
+    page.wait(lambda d: page.exists(refused), message="the part refused for want of stock")
+    # The van is restocked; "Send again" is the same action, now applied (once).
+    db.execute("UPDATE stock SET quantity = 2 WHERE location_id = 'VAN-E1'")
+    page.click(f"{refused} .btn:not(.btn-ghost)")
+    phone.settled()
+    assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)
+    assert notes(db, order_id, "^used 1 × CABLE-DC") == 1

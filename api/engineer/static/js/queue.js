@@ -89,12 +89,14 @@ export async function drop(seq) {
   flush();
 }
 
-// Send a refused action once more, as it was (same key: the server answers the same unless
-// the order has changed since).
+// Send a refused action once more, as it was, once the engineer has put things right. With a
+// new key: the server keeps a refusal against the old one and answers it again whatever has
+// changed since (docs/field-api.md, "Retries"), and a refused action was not applied, so
+// the new key cannot apply it twice.
 export async function retry(seq) {
   const entry = (await entries()).find((e) => e.seq === seq);
   if (!entry) return;
-  await put({ ...entry, state: 'queued', error: null, status: null });
+  await put({ ...entry, key: crypto.randomUUID(), state: 'queued', error: null, status: null });
   emit('change');
   flush();
 }
