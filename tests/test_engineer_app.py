@@ -518,6 +518,10 @@ def test_actions_queued_by_one_engineer_are_never_sent_under_another_engineers_l
     assert state_of(db, order_id) == "en_route"
     assert db.execute("SELECT count(*) FROM work_order_events WHERE work_order_id = %s AND actor = 'emil'",
                       (order_id,)).fetchone() == (0,)
+    # Emil's screens show his order as it is, without Eva's arrival applied ahead.
+    phone.job(order_id)
+    phone.shows("en_route")
+    assert phone.queued() == 0
     # Eva's arrival waits on the phone for her, not refused and not lost.
     entries = page.js("return import('/app/static/js/queue.js').then((q) => q.entries())"
                       ".then((all) => all.map((e) => [e.action, e.state, e.user]))")

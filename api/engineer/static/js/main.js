@@ -77,7 +77,7 @@ async function show() {
 // --- network and queue indicators ------------------------------------------------------
 
 async function indicators() {
-  const all = await queue.entries();
+  const all = await queue.mine();
   const waiting = all.filter((e) => e.state === 'queued').length;
   const failed = all.filter((e) => e.state === 'failed').length;
   document.body.dataset.queued = String(waiting);
@@ -179,7 +179,7 @@ async function start() {
 }
 
 async function logout() {
-  const waiting = (await queue.entries()).length;
+  const waiting = (await queue.mine()).length;
   // Queued actions stay on the phone for whoever logs in next — say so before they go unsent.
   if (waiting && !window.confirm(`${waiting} action(s) are not sent yet. Log out anyway? They are sent when `
     + 'you log in again.')) return;

@@ -50,6 +50,9 @@ async function tx(mode, fn) {
 }
 
 export const entries = () => tx('readonly', (s) => s.getAll());
+// The logged-in engineer's entries: what their screens show as pending (another engineer's
+// queued arrival on this phone must not show their order as on site).
+export const mine = async () => (await entries()).filter((e) => !e.user || e.user === owner);
 const put = (entry) => tx('readwrite', (s) => s.put(entry));
 const remove = (seq) => tx('readwrite', (s) => s.delete(seq));
 
@@ -103,7 +106,7 @@ export async function retry(seq) {
 
 // The entries still to send for one order, oldest first (for showing them applied).
 export async function pendingFor(orderId) {
-  return (await entries()).filter((e) => e.order_id === orderId && e.state === 'queued');
+  return (await mine()).filter((e) => e.order_id === orderId && e.state === 'queued');
 }
 
 async function send(entry) {

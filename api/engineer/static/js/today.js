@@ -22,7 +22,7 @@ export async function render(ctx, main) {
 
   async function draw() {
     if (!ctx.current) return;
-    const pending = unread.with(await queue.entries());
+    const pending = unread.with(await queue.mine());
     const shown = JSON.stringify([orders, pending.map((e) => [e.key, e.state]), lastFix]);
     if (shown === lastShown) return;
     lastShown = shown;
