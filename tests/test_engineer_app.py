@@ -587,3 +587,24 @@ def test_a_refused_action_sent_again_after_putting_things_right_is_applied(db, f
     phone.settled()
     assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)
     assert notes(db, order_id, "^used 1 × CABLE-DC") == 1
+
+
+def test_a_double_tap_on_an_action_records_it_once(db, fleet, crew, server, phone):  # noqa: F811
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    phone.arrive()
+    phone.settled()
+    phone.section("diagnosis-form")
+    phone.fill("[data-testid=diagnosis-form] textarea", "DC+ cable insulation chafed at the gland")
+    phone.fill("[data-testid=diagnosis-form] select", "material")
+    page.js("const b = document.querySelector('[data-testid=diagnosis-form] button[type=submit]'); b.click(); b.click()")
+    page.wait(lambda d: "in warranty" in (page.text("[data-testid=warranty-outcome]") or ""),
+              message="the warranty outcome from the diagnosis")
+    phone.settled()
+    page.js("return import('/app/static/js/queue.js').then((q) => q.flush())")
+    recorded = [r[0] for r in db.execute("SELECT note FROM work_order_events WHERE work_order_id = %s "
+                                         "AND note ~ 'chafed at the gland'", (order_id,))]
+    assert len(recorded) == 1, recorded

@@ -77,13 +77,26 @@ export function on(kind, fn) {
 
 // Queue one action: {order_id, action, label, path, json} or with `photo` {blob, name,
 // stage, caption} for a multipart upload. Returns the stored entry.
-export async function enqueue(action) {
-  const entry = { ...action, user: owner, key: crypto.randomUUID(), created_at: new Date().toISOString(), state: 'queued',
-    tries: 0 };
-  entry.seq = await tx('readwrite', (s) => s.add(entry));
-  emit('change');
-  flush();
-  return entry;
+// The same action asked for again while it is still being stored (a double tap on a button
+// the screen has not redrawn yet) is that one action, not a second.
+const storing = new Map();
+
+export function enqueue(action) {
+  const same = action.photo ? null : JSON.stringify([action.order_id, action.path, action.json]);
+  if (same && storing.has(same)) return storing.get(same);
+  const stored = (async () => {
+    const entry = { ...action, user: owner, key: crypto.randomUUID(), created_at: new Date().toISOString(),
+      state: 'queued', tries: 0 };
+    entry.seq = await tx('readwrite', (s) => s.add(entry));
+    emit('change');
+    flush();
+    return entry;
+  })();
+  if (same) {
+    storing.set(same, stored);
+    stored.finally(() => storing.delete(same)).catch(() => {});
+  }
+  return stored;
 }
 
 export async function drop(seq) {
