@@ -124,7 +124,7 @@ async def _fingerprint(request: Request) -> str | None:
     else:
         try:
             digest.update(json.dumps(json.loads(body), sort_keys=True).encode() if body else b"")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to parse: kept by its bytes
             digest.update(body)
     return digest.hexdigest()
 

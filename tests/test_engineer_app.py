@@ -434,8 +434,10 @@ def test_outside_warranty_the_phone_quotes_and_the_customer_approves_it_on_site_
     assert db.execute("SELECT state, approver_name, decided_by FROM quotes WHERE work_order_id = %s",
                       (order_id,)).fetchone() == ("approved", "J. Meyer", "eva")
     phone.use_part("CABLE-DC")
+    # Not settled(): right after the tap the part may not be queued yet, so the queue looks empty.
+    wait_for(lambda: db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,),
+             timeout=20, message="the part taken from the van")
     phone.settled()
-    assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)
 
     # A second job whose customer decides later, with the service desk: the phone picks it up.
     second = en_route_order(db, fleet[2])
@@ -491,3 +493,120 @@ def test_the_app_is_an_installable_shell_under_the_consoles_policy_that_opens_of
     for bad in ("/app/static/%2e%2e/%2e%2e/routes/engineer_app.py", "/app/static/%2e%2e/index.html", "/app/static/js/nothing.js",
                 "/app/static/js"):
         assert anonymous.get(bad).status_code == 404, bad
+
+
+def test_actions_queued_by_one_engineer_are_never_sent_under_another_engineers_login(db, fleet, crew, server,  # noqa: F811
+                                                                                  phone):
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    page.network(False)
+    phone.arrive()
+    page.wait(lambda d: phone.queued() == 1, message="the arrival queued on the phone")
+    # Her session ends (the shift's token runs out) while the phone has no network; the
+    # order goes to Emil, who logs in on the same phone.
+    page.d.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    db.execute("INSERT INTO engineers (id, name, skills, regions, home_lat, home_lon) VALUES "
+               "('E2', 'Emil', '{AC,DC,HV}', '{north}', 52.5, 13.3)")
+    accounts.create(db, "emil", role=accounts.Role.ENGINEER, full_name="Emil Engineer", password=PASSWORD,
+                    actor="test", engineer_id="E2")
+    db.execute("UPDATE work_orders SET engineer_id = 'E2' WHERE id = %s", (order_id,))
+    page.network(True)
+    phone.login("emil", PASSWORD)
+    page.js("return import('/app/static/js/queue.js').then((q) => q.flush())")
+    time.sleep(1)
+    assert state_of(db, order_id) == "en_route"
+    assert db.execute("SELECT count(*) FROM work_order_events WHERE work_order_id = %s AND actor = 'emil'",
+                      (order_id,)).fetchone() == (0,)
+    # Emil's screens show his order as it is, without Eva's arrival applied ahead.
+    phone.job(order_id)
+    phone.shows("en_route")
+    assert phone.queued() == 0
+    # Eva's arrival waits on the phone for her, not refused and not lost.
+    entries = page.js("return import('/app/static/js/queue.js').then((q) => q.entries())"
+                      ".then((all) => all.map((e) => [e.action, e.state, e.user]))")
+    assert entries == [["arrive", "queued", "eva"]]
+
+
+def test_logging_out_without_network_ends_the_session_once_the_network_returns(db, fleet, crew, server,  # noqa: F811
+                                                                                phone):
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    page.network(False)
+    page.click("#logout")
+    page.wait(lambda d: page.exists("#login"), message="the login screen")
+    page.network(True)
+    time.sleep(1)
+    # Whoever opens the app next finds it logged out, not in Eva's day.
+    page.open("/app/")
+    page.wait(lambda d: page.exists("#login") or page.js("return document.body.dataset.ready === 'true'"),
+              message="the app started")
+    assert page.exists("#login")
+    assert [e for e in page.errors() if OFFLINE_NOISE not in e] == []
+
+
+def test_every_field_of_a_job_on_site_has_a_label_and_fits_the_phones_width(db, fleet, crew, server,  # noqa: F811
+                                                                          phone):
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    phone.arrive()
+    phone.settled()
+    phone.shows("on_site")
+    unlabelled = page.js(
+        "return [...document.querySelectorAll('main input:not([type=hidden]):not([type=file]), main select, "
+        "main textarea')].filter((e) => !(e.labels.length || e.getAttribute('aria-label'))).map((e) => e.id)")
+    assert unlabelled == []
+    assert page.js("return document.documentElement.scrollWidth") == 390
+
+
+def test_a_refused_action_sent_again_after_putting_things_right_is_applied(db, fleet, crew, server,  # noqa: F811
+                                                                         phone):
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    phone.arrive()
+    phone.diagnose("DC+ cable insulation chafed at the gland: ground fault", "material")
+    phone.settled()
+    # The part is taken offline; meanwhile the van's stock is booked out elsewhere.
+    page.network(False)
+    phone.use_part("CABLE-DC")
+    db.execute("UPDATE stock SET quantity = 0 WHERE location_id = 'VAN-E1'")
+    page.network(True)
+    refused = "[data-testid=queued-action][data-state=failed]"
+    phone.queue_screen()
+    page.wait(lambda d: page.exists(refused), message="the part refused for want of stock")
+    # The van is restocked; "Send again" is the same action, now applied (once).
+    db.execute("UPDATE stock SET quantity = 2 WHERE location_id = 'VAN-E1'")
+    page.click(f"{refused} .btn:not(.btn-ghost)")
+    phone.settled()
+    assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)
+    assert notes(db, order_id, "^used 1 × CABLE-DC") == 1
+
+
+def test_a_double_tap_on_an_action_records_it_once(db, fleet, crew, server, phone):  # noqa: F811
+    order_id = en_route_order(db, fleet[1])
+    page = phone.page
+    page.locate(*SITE)
+    phone.login("eva", PASSWORD)
+    phone.job(order_id)
+    phone.arrive()
+    phone.settled()
+    phone.section("diagnosis-form")
+    phone.fill("[data-testid=diagnosis-form] textarea", "DC+ cable insulation chafed at the gland")
+    phone.fill("[data-testid=diagnosis-form] select", "material")
+    page.js("const b = document.querySelector('[data-testid=diagnosis-form] button[type=submit]'); b.click(); b.click()")
+    page.wait(lambda d: "in warranty" in (page.text("[data-testid=warranty-outcome]") or ""),
+              message="the warranty outcome from the diagnosis")
+    phone.settled()
+    page.js("return import('/app/static/js/queue.js').then((q) => q.flush())")
+    recorded = [r[0] for r in db.execute("SELECT note FROM work_order_events WHERE work_order_id = %s "
+                                         "AND note ~ 'chafed at the gland'", (order_id,))]
+    assert len(recorded) == 1, recorded

@@ -173,3 +173,11 @@ def test_a_server_error_is_never_kept_so_a_retry_is_applied(db, job, eva, monkey
     assert db.execute("SELECT count(*) FROM idempotency_keys").fetchone() == (0,)
     monkeypatch.setattr(fieldwork, "start_travel", real)
     assert eva.post(f"/field/work-orders/{job}/en-route", json=eta, headers={"Idempotency-Key": "fire"}).status_code == 200
+
+
+def test_a_body_nested_too_deep_to_parse_is_refused_as_a_bad_body_with_or_without_a_key(job, eva):
+    deep = b'{"eta": ' * 100_000
+    for headers in ({"Idempotency-Key": "deep"}, {}):
+        answer = eva.post(f"/field/work-orders/{job}/en-route", content=deep,
+                          headers=headers | {"Content-Type": "application/json"})
+        assert answer.status_code == 400, answer.text

@@ -70,13 +70,14 @@ def test_a_png_sent_as_a_jpeg_is_kept_as_the_png_it_is(db, job, eva):
 
 @pytest.mark.parametrize("data, says", [
     (b"GIF89a" + b"\x00" * 64, "file: not a readable image"),
-    (b"%PDF-1.4 not a photo", "file: not a readable image"),
+    (b"%PDF-1.4 not a photo", "file: not a readable image (no JPEG, PNG or WebP could be decoded)"),
     (picture("GIF"), "file: a GIF image; send JPEG or PNG or WebP"),
     (picture("JPEG", (640, 480))[:2000], "file: not a readable image"),  # cut short in transfer
 ])
 def test_what_is_not_a_jpeg_png_or_webp_is_refused_naming_the_file(db, job, eva, data, says):
     refused = upload(eva, job, data)
     assert refused.status_code == 422 and refused.json()["detail"].startswith(says), refused.text
+    assert "object at 0x" not in refused.json()["detail"]  # no internals of the server in the answer
     assert db.execute("SELECT count(*) FROM work_order_photos").fetchone() == (0,)
 
 
@@ -246,3 +247,18 @@ def test_a_small_file_that_decodes_to_a_huge_picture_is_refused_before_it_is_dec
     refused = upload(eva, job, bomb.getvalue(), name="bomb.png", content_type="image/png")
     assert refused.status_code == 422
     assert refused.json()["detail"].startswith("file: 8000 × 8000 pixels") and "megapixels" in refused.json()["detail"]
+
+
+def test_a_blank_name_neither_signs_nor_signs_the_report_off(db, job, eva):
+    drive_to_site(eva, job)
+    eva.post(f"/field/work-orders/{job}/test", json={"passed": True, "notes": "30 min charge OK"})
+    unsigned = eva.post(f"/field/work-orders/{job}/signature", json={"image": signature_url(picture("PNG")),
+                                                                     "signer_name": "   "})
+    assert unsigned.status_code == 422 and unsigned.json()["detail"].startswith("signer_name: ")
+    blank = eva.post(f"/field/work-orders/{job}/complete", json=REPORT | {"customer_signoff_name": " \t"})
+    assert blank.status_code == 422 and "customer sign-off name" in blank.json()["detail"]
+    # A name with spaces around it is kept without them.
+    signed = eva.post(f"/field/work-orders/{job}/signature", json={"image": signature_url(picture("PNG")),
+                                                                   "signer_name": "  J. Meyer "})
+    assert signed.status_code == 201 and signed.json()["signer_name"] == "J. Meyer"
+    assert db.execute("SELECT count(*) FROM work_orders WHERE id = %s AND state = 'on_site'", (job,)).fetchone() == (1,)

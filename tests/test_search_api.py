@@ -68,6 +68,15 @@ def test_a_caller_is_found_by_their_contact_name_or_phone_in_any_usual_form(api,
     assert "contact_phone" not in found["customers"][0]
 
 
+def test_a_viewer_who_may_not_see_contact_details_cannot_find_a_customer_by_them(client_for, db, fleet):
+    # A hit would tell the contact's name or number a few letters or digits at a time (docs/roles.md).
+    db.execute("UPDATE customers SET contact_name = 'Zelda Quorn', contact_phone = '+49 30 98765432' WHERE id = 'CUST-1'")
+    viewer, agent = client_for("viewer"), client_for("agent")
+    for q in ("Quorn", "98765", "030 98765432"):
+        assert viewer.get("/search", params={"q": q}).json()["customers"] == []
+        assert [c["id"] for c in agent.get("/search", params={"q": q}).json()["customers"]] == ["CUST-1"]
+
+
 def test_a_short_or_wordy_number_finds_no_phone(api, db, fleet):
     db.execute("UPDATE customers SET contact_phone = '+49 30 1234567' WHERE id = 'CUST-1'")
     assert api.get("/search", params={"q": "1234"}).json()["customers"] == []

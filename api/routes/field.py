@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from api.auth import ANYONE, DESK, SUPERVISE, EngineerUser, Role, User, require
 from api.deps import BIGINT_MAX, DispatchConfigDep, DownlinkDep, PlainConn, PolicyDep
@@ -29,6 +29,8 @@ from pilecare.errors import InvalidInput, NotFound
 router = APIRouter(tags=["field"], route_class=IdempotentRoute)
 
 Engineer = EngineerUser
+# A person's name as typed on a phone: "  " is no name, so it cannot sign a report off (R-REPORT).
+Name = Annotated[str, StringConstraints(strip_whitespace=True)]
 Desk = Annotated[User, Depends(require(*DESK))]
 Supervisor = Annotated[User, Depends(require(*SUPERVISE))]
 
@@ -119,7 +121,7 @@ class Report(RequestBody):
     no_parts: bool | None = Field(default=None, description="Say so explicitly when no part was used.")
     customer_opinion: str | None = Field(default=None, max_length=4000)
     customer_rating: int | None = Field(default=None, ge=1, le=5)
-    customer_signoff_name: str | None = Field(default=None, max_length=200)
+    customer_signoff_name: Name | None = Field(default=None, max_length=200)
 
 
 class Escalation(RequestBody):
@@ -152,7 +154,7 @@ class SignatureCreate(RequestBody):
     image: str = Field(min_length=1, max_length=400_000, examples=["data:image/png;base64,iVBORw0KGgo…"],
                        description=f"A data URL, data:image/png;base64,…, of a PNG of at most "
                                    f"{MAX_SIGNATURE_BYTES // 1024} KiB decoded.")
-    signer_name: str = Field(min_length=1, max_length=200, description="The customer's person who signed.")
+    signer_name: Name = Field(min_length=1, max_length=200, description="The customer's person who signed.")
 
 
 class SignaturePublic(BaseModel):
@@ -165,7 +167,7 @@ class SignaturePublic(BaseModel):
 
 class QuoteDecision(RequestBody):
     approve: bool
-    approver_name: str = Field(min_length=1, max_length=200, description="The customer's person who answered.")
+    approver_name: Name = Field(min_length=1, max_length=200, description="The customer's person who answered.")
 
 
 class SupervisorDecision(RequestBody):

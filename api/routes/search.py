@@ -1,6 +1,8 @@
 """One search box for the console: piles, sites and customers by id, serial, name or
 address, customers also by their contact's name or phone; work orders by number or title;
-engineers by id, name or phone. Never returns contact details: every office role may search."""
+engineers by id, name or phone. Never returns contact details: every office role may search.
+Only the roles that see contact details (docs/roles.md) find customers by them: for a viewer,
+a hit on a contact's name or phone would tell the details, a few letters or digits at a time."""
 from __future__ import annotations
 
 import re
@@ -9,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.auth import OFFICE, require
+from api.auth import CONTACTS, OFFICE, Role, User, require
 from api.deps import Conn
 
 router = APIRouter(prefix="/search", tags=["search"], dependencies=[Depends(require(*OFFICE))])
@@ -83,8 +85,9 @@ ORDER BY NOT (s.id ILIKE %(start)s OR s.name ILIKE %(start)s), s.id LIMIT %(limi
 # trunk prefix or "00"), at least 5 of them, anywhere in the stored number's digits.
 _CUSTOMERS = """
 SELECT id, name, tier FROM customers
-WHERE id ILIKE %(any)s OR name ILIKE %(any)s OR contact_name ILIKE %(any)s
-   OR (%(phone)s::text IS NOT NULL AND regexp_replace(coalesce(contact_phone, ''), '[^0-9]', '', 'g') LIKE %(phone)s)
+WHERE id ILIKE %(any)s OR name ILIKE %(any)s OR (%(contacts)s AND contact_name ILIKE %(any)s)
+   OR (%(contacts)s AND %(phone)s::text IS NOT NULL
+       AND regexp_replace(coalesce(contact_phone, ''), '[^0-9]', '', 'g') LIKE %(phone)s)
 ORDER BY NOT (id ILIKE %(start)s OR name ILIKE %(start)s), id LIMIT %(limit)s
 """
 
@@ -106,6 +109,7 @@ ORDER BY NOT (id ILIKE %(start)s OR name ILIKE %(start)s), id LIMIT %(limit)s
                         "id, serial, name or address; prefix matches first)")
 def search(
     conn: Conn,
+    user: Annotated[User, Depends(require(*OFFICE))],
     q: Annotated[str, Query(min_length=1, max_length=100, description="the text to find")],
     limit: Annotated[int, Query(ge=1, le=100, description="at most this many of each kind")] = 10,
 ) -> SearchResults:
@@ -114,7 +118,8 @@ def search(
     number = int(digits) if digits.isdigit() and len(digits) < 18 else None
     dialled = re.sub(r"[^0-9]", "", q).lstrip("0")
     phone = f"%{dialled}%" if len(dialled) >= 5 and re.fullmatch(r"[+0-9 ()./-]+", q.strip()) else None
-    params = {"any": contains, "start": starts, "limit": limit, "number": number, "phone": phone}
+    params = {"any": contains, "start": starts, "limit": limit, "number": number, "phone": phone,
+              "contacts": user.role in CONTACTS or user.role is Role.ADMIN}
     return SearchResults(
         piles=conn.execute(_PILES, params).fetchall(),
         sites=conn.execute(_SITES, params).fetchall(),

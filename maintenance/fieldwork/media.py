@@ -64,7 +64,10 @@ def decode(data: bytes, field: str, *, allowed: tuple[str, ...] = tuple(CONTENT_
             image.load()  # the whole picture, so a truncated or corrupt file is refused now
     except InvalidInput:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError:
+        # Pillow's own message names its in-memory file object ("<_io.BytesIO object at 0x…>").
+        raise InvalidInput(f"{field}: not a readable image (no JPEG, PNG or WebP could be decoded)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise InvalidInput(f"{field}: not a readable image ({error})") from None
     return CONTENT_TYPES[kind], width, height
 

@@ -54,7 +54,7 @@ export async function render(ctx, main, idText) {
       replace(main, h('p', { class: 'stale' }, 'Offline, and this job was never opened on this phone.'));
       return;
     }
-    const pending = unread.with((await queue.entries()).filter((e) => e.order_id === id));
+    const pending = unread.with((await queue.mine()).filter((e) => e.order_id === id));
     const view = applyQueued({ ...(data.item || {}), ...(data.detail || {}) }, data.report, pending);
     // The van as it will be once the queued parts are recorded.
     view.stock = data.stock && data.stock.map((s) => ({ ...s, quantity: s.quantity - view.parts

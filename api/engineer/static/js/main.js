@@ -77,7 +77,7 @@ async function show() {
 // --- network and queue indicators ------------------------------------------------------
 
 async function indicators() {
-  const all = await queue.entries();
+  const all = await queue.mine();
   const waiting = all.filter((e) => e.state === 'queued').length;
   const failed = all.filter((e) => e.state === 'failed').length;
   document.body.dataset.queued = String(waiting);
@@ -104,6 +104,10 @@ window.addEventListener('offline', indicators);
 
 function loginScreen(message) {
   me = null;
+  queue.setUser(null);
+  // The last engineer's screen stops refreshing: its calls would only answer 401 now.
+  if (screen) screen.close();
+  screen = null;
   document.body.dataset.ready = 'false';
   $('#tabs').hidden = true;
   const error = h('p', { class: 'error', role: 'alert', id: 'login-error', hidden: !message }, message || '');
@@ -124,6 +128,7 @@ function loginScreen(message) {
       const body = new URLSearchParams({ username: user.value.trim(), password: password.value });
       const response = await fetch('/auth/token', { method: 'POST', body, credentials: 'same-origin' });
       if (response.ok) {
+        localStorage.removeItem(LOGOUT_PENDING);  // the new login's cookie has replaced the old one
         await start();
         return;
       }
@@ -149,6 +154,7 @@ async function whoAmI() {
 }
 
 async function start() {
+  await endSessionLeftOpen();
   const who = await whoAmI();
   if (!who) {
     loginScreen();
@@ -164,6 +170,7 @@ async function start() {
     return;
   }
   me = who;
+  queue.setUser(me.id);
   $('#tabs').hidden = false;
   document.body.dataset.ready = 'true';
   document.body.dataset.engineer = me.engineer_id;
@@ -172,14 +179,32 @@ async function start() {
 }
 
 async function logout() {
-  const waiting = (await queue.entries()).length;
+  const waiting = (await queue.mine()).length;
   // Queued actions stay on the phone for whoever logs in next — say so before they go unsent.
-  if (waiting && !window.confirm(`${waiting} action(s) are not sent yet. Log out anyway? They are sent after the `
-    + 'next log in.')) return;
-  await fetch('/auth/logout', { method: 'POST', credentials: 'same-origin' }).catch(() => {});
+  if (waiting && !window.confirm(`${waiting} action(s) are not sent yet. Log out anyway? They are sent when `
+    + 'you log in again.')) return;
+  // The session is the server's cookie (HttpOnly): only the server can end it. Without
+  // network it is ended as soon as the network returns, so the phone never opens in this
+  // engineer's day again.
+  localStorage.setItem(LOGOUT_PENDING, 'true');
   forgetAll();
   loginScreen();
+  await endSessionLeftOpen();
 }
+
+const LOGOUT_PENDING = 'pilecare.logout-pending';
+
+async function endSessionLeftOpen() {
+  if (!localStorage.getItem(LOGOUT_PENDING)) return;
+  try {
+    await fetch('/auth/logout', { method: 'POST', credentials: 'same-origin' });
+    localStorage.removeItem(LOGOUT_PENDING);
+  } catch {
+    // No network: tried again when it returns and at the next start.
+  }
+}
+
+window.addEventListener('online', endSessionLeftOpen);
 
 window.addEventListener('pilecare:logged-out', () => {
   if (me) loginScreen('Your session has ended: log in again. Actions on the phone stay queued and are sent then.');

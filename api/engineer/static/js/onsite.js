@@ -312,7 +312,8 @@ function photos(view) {
       img, h('figcaption', {}, `${p.stage}${p.caption ? ` · ${p.caption}` : ''}${p.queued ? ' · queued' : ''}`));
   });
   return section('photos', 'Photos', h('div', { class: 'photos' }, shown),
-    h('div', { class: 'photo-form' }, stage, caption,
+    h('div', { class: 'photo-form' }, h('label', { for: stage.id }, 'Photo of'), stage,
+      h('label', { for: caption.id }, 'Caption'), caption,
       h('label', { class: 'btn btn-block', for: file.id }, 'Take or choose a photo'), file),
     hint('JPEG, PNG or WebP up to 5 MiB; larger camera pictures are scaled down on the phone.'));
 }

@@ -8,6 +8,10 @@
 // 4xx (the server refused: a wrong state, a bad value) → kept as failed with the server's
 // message for the engineer to read, never retried by itself, and the order's later
 // actions wait behind it; no network, 5xx, 401 (log in again), 408 and 429 → tried again later.
+//
+// Each entry belongs to the user who took the action and is sent only while that user is
+// logged in: on a phone handed to a colleague, one engineer's queued arrival must not be
+// applied as the other's (the server acts as whoever the cookie names).
 import { detailOf, Offline, request } from './api.js';
 
 const DB = 'pilecare-app';
@@ -18,6 +22,7 @@ const TRANSIENT = new Set([401, 408, 425, 429]);
 let db = null;
 let flushing = null;
 let again = false;
+let owner = null;  // the logged-in user's id (main.js); null: nothing is sent
 const listeners = { change: new Set(), sent: new Set(), failed: new Set() };
 // For the queue screen: the last failure to reach the server, and what was sent this session
 // (`replayed`: the server had it already — an answer lost on the way — and applied nothing).
@@ -45,6 +50,9 @@ async function tx(mode, fn) {
 }
 
 export const entries = () => tx('readonly', (s) => s.getAll());
+// The logged-in engineer's entries: what their screens show as pending (another engineer's
+// queued arrival on this phone must not show their order as on site).
+export const mine = async () => (await entries()).filter((e) => !e.user || e.user === owner);
 const put = (entry) => tx('readwrite', (s) => s.put(entry));
 const remove = (seq) => tx('readwrite', (s) => s.delete(seq));
 
@@ -54,6 +62,14 @@ function emit(kind, detail) {
   }
 }
 
+// Who is logged in now (null when nobody is): their entries are sent, others wait for them.
+export function setUser(id) {
+  owner = id;
+  if (id) flush();
+}
+
+export const user = () => owner;
+
 export function on(kind, fn) {
   listeners[kind].add(fn);
   return () => listeners[kind].delete(fn);
@@ -61,13 +77,26 @@ export function on(kind, fn) {
 
 // Queue one action: {order_id, action, label, path, json} or with `photo` {blob, name,
 // stage, caption} for a multipart upload. Returns the stored entry.
-export async function enqueue(action) {
-  const entry = { ...action, key: crypto.randomUUID(), created_at: new Date().toISOString(), state: 'queued',
-    tries: 0 };
-  entry.seq = await tx('readwrite', (s) => s.add(entry));
-  emit('change');
-  flush();
-  return entry;
+// The same action asked for again while it is still being stored (a double tap on a button
+// the screen has not redrawn yet) is that one action, not a second.
+const storing = new Map();
+
+export function enqueue(action) {
+  const same = action.photo ? null : JSON.stringify([action.order_id, action.path, action.json]);
+  if (same && storing.has(same)) return storing.get(same);
+  const stored = (async () => {
+    const entry = { ...action, user: owner, key: crypto.randomUUID(), created_at: new Date().toISOString(),
+      state: 'queued', tries: 0 };
+    entry.seq = await tx('readwrite', (s) => s.add(entry));
+    emit('change');
+    flush();
+    return entry;
+  })();
+  if (same) {
+    storing.set(same, stored);
+    stored.finally(() => storing.delete(same)).catch(() => {});
+  }
+  return stored;
 }
 
 export async function drop(seq) {
@@ -76,19 +105,21 @@ export async function drop(seq) {
   flush();
 }
 
-// Send a refused action once more, as it was (same key: the server answers the same unless
-// the order has changed since).
+// Send a refused action once more, as it was, once the engineer has put things right. With a
+// new key: the server keeps a refusal against the old one and answers it again whatever has
+// changed since (docs/field-api.md, "Retries"), and a refused action was not applied, so
+// the new key cannot apply it twice.
 export async function retry(seq) {
   const entry = (await entries()).find((e) => e.seq === seq);
   if (!entry) return;
-  await put({ ...entry, state: 'queued', error: null, status: null });
+  await put({ ...entry, key: crypto.randomUUID(), state: 'queued', error: null, status: null });
   emit('change');
   flush();
 }
 
 // The entries still to send for one order, oldest first (for showing them applied).
 export async function pendingFor(orderId) {
-  return (await entries()).filter((e) => e.order_id === orderId && e.state === 'queued');
+  return (await mine()).filter((e) => e.order_id === orderId && e.state === 'queued');
 }
 
 async function send(entry) {
@@ -127,8 +158,10 @@ async function pass() {
     status.lastError = 'offline';
     return;
   }
+  if (!owner) return;
   const blocked = new Set();
   for (const entry of (await entries()).sort((a, b) => a.seq - b.seq)) {
+    if (entry.user && entry.user !== owner) continue;  // another engineer's: waits for their log in
     if (entry.state === 'failed') {
       blocked.add(entry.order_id);
       continue;

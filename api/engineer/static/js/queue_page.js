@@ -28,6 +28,8 @@ export async function render(ctx, main) {
           e.state === 'failed' ? `refused (${e.status})` : 'waiting')),
       h('small', { class: 'muted' }, `${fmt.when(e.created_at)} · tries ${e.tries}`),
       e.state === 'failed' ? h('p', { class: 'error', dataset: { testid: 'refusal' } }, e.error) : null,
+      e.user && e.user !== queue.user() ? h('p', { class: 'muted', dataset: { testid: 'other-user' } },
+        `Taken by ${e.user}: sent when ${e.user} logs in on this phone.`) : null,
       e.state === 'queued' && blocked.has(e.order_id) && all.find((f) => f.state === 'failed' && f.order_id === e.order_id
         && f.seq < e.seq) ? h('p', { class: 'muted' }, 'Waits behind a refused action of this order.') : null,
       e.state === 'failed' ? h('div', { class: 'row' },

@@ -22,7 +22,7 @@ export async function render(ctx, main) {
 
   async function draw() {
     if (!ctx.current) return;
-    const pending = unread.with(await queue.entries());
+    const pending = unread.with(await queue.mine());
     const shown = JSON.stringify([orders, pending.map((e) => [e.key, e.state]), lastFix]);
     if (shown === lastShown) return;
     lastShown = shown;
@@ -51,7 +51,8 @@ export async function render(ctx, main) {
       where.textContent = `Distances from your position (±${Math.round(fix.accuracy)} m).`;
       where.dataset.state = 'fix';
       // Dispatch offers by where engineers are; the arrival check compares with it (docs/field-api.md).
-      if (navigator.onLine) {
+      // Not once the engineer has gone elsewhere or logged out while the fix was coming.
+      if (navigator.onLine && ctx.current) {
         api('/engineers/me/position', { method: 'PUT', json: { lat: fix.lat, lon: fix.lon, at: fix.at } }).catch(() => {});
       }
       await draw();
