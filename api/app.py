@@ -14,6 +14,7 @@ from starlette.routing import compile_path
 
 from api.auth import ANYONE, require, secret_key
 from api.deps import check_request
+from api.turns import DB_CONNECTIONS, DatabaseTurns
 from api.models import ErrorPublic
 from api.routes import (alarms, console, dispatch, docs, engineer_app, engineers, events, field, fleet, health,
                         ingest, kpis, maintenance, overview, piles, registry, rules, search, uptime, users,
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.pool = pool(settings, min_size=1, max_size=10, name="pilecare-api")
+        app.state.pool = pool(settings, min_size=1, max_size=DB_CONNECTIONS, name="pilecare-api")
         try:
             yield
         finally:
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(check_request)],
     )
     app.state.settings = settings
+    app.add_middleware(DatabaseTurns)  # no more requests at the database than it has connections (api/turns.py)
     # The same files `pilecare maintenance` reads: one policy and one dispatch configuration
     # for every process.
     app.state.policy = policies.load(settings.policy_file)
