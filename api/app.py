@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
 from api.auth import ANYONE, require, secret_key
+from api.body_limit import BodyLimit
 from api.deps import check_request
 from api.turns import DB_CONNECTIONS, DatabaseTurns
 from api.models import ErrorPublic
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(DatabaseTurns)  # no more requests at the database than it has connections (api/turns.py)
+    app.add_middleware(BodyLimit)  # no body over 6 MiB, with or without a Content-Length (api/body_limit.py)
     # The same files `pilecare maintenance` reads: one policy and one dispatch configuration
     # for every process.
     app.state.policy = policies.load(settings.policy_file)

@@ -39,3 +39,25 @@ def test_sixty_clients_at_once_are_all_answered_quickly_and_none_with_a_500(serv
     took = time.monotonic() - started
     assert answers == [200] * 120
     assert took < 20, f"120 requests from 60 clients took {took:.1f} s"
+
+
+def test_a_body_sent_in_chunks_is_refused_once_it_passes_the_limit_and_a_small_one_still_works(server):
+    def chunks(total: int):
+        block = b"x" * 65536
+        for _ in range(total // len(block)):
+            yield block
+
+    huge = httpx.post(f"{server.url}/auth/token", content=chunks(8 * 1024 * 1024),
+                      headers={"content-type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert huge.status_code == 413 and huge.json()["detail"].startswith("body: more than 6 MiB sent in chunks")
+
+    def form():
+        yield b"username=vera&"
+        yield b"password=" + PASSWORD.encode()
+
+    small = httpx.post(f"{server.url}/auth/token", content=form(),
+                       headers={"content-type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert small.status_code == 200 and small.json()["access_token"]
+    stated = httpx.post(f"{server.url}/auth/token", content=b"x" * (7 * 1024 * 1024),
+                        headers={"content-type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert stated.status_code == 413 and stated.json()["detail"].startswith("body: 7340032 bytes")
