@@ -122,8 +122,8 @@ def test_the_demo_crew_takes_faults_from_offer_to_closed_and_a_bad_repair_reopen
     # The safety repair was verified by the crew's supervisor, not by telemetry.
     safety_order = next(order_id for order_id, _, _ in orders
                         if db.execute("SELECT safety FROM work_orders WHERE id = %s", (order_id,)).fetchone()[0])
-    assert db.execute("SELECT actor FROM work_order_events WHERE work_order_id = %s AND to_state = 'verified'",
-                      (safety_order,)).fetchone()[0] == "demo-supervisor"
+    assert db.execute("SELECT actor FROM work_order_events WHERE work_order_id = %s AND to_state = 'verified' "
+                      "AND from_state = 'resolved'", (safety_order,)).fetchall() == [("demo-supervisor",)]
     # The bad repair: the fault stayed, verification sent the order back to dispatch, and a
     # second visit repaired it.
     reopened = [order_id for order_id, _, count in orders if count]

@@ -101,13 +101,13 @@ _BACK_CLAIM = f"""
     WHERE o.id = %(order)s AND s.pile_id = o.pile_id AND o.out_of_service_at IS NOT NULL
       AND o.back_in_service_at IS NULL AND o.state IN ('verified', 'closed')
       AND EXISTS (SELECT 1 FROM work_order_events e WHERE e.work_order_id = o.id AND e.to_state = 'verified'
-                  AND e.at > o.out_of_service_at)
+                  AND e.from_state IS DISTINCT FROM e.to_state AND e.at > o.out_of_service_at)
       AND NOT EXISTS (SELECT 1 FROM work_orders other WHERE other.pile_id = o.pile_id AND other.id <> o.id
                       AND other.out_of_service_requested_at IS NOT NULL
                       AND other.state NOT IN ('verified', 'closed', 'cancelled'))
       AND {settled_sql("s", "m", "%(settle_s)s")}
     RETURNING (SELECT e.actor FROM work_order_events e WHERE e.work_order_id = o.id AND e.to_state = 'verified'
-               ORDER BY e.id DESC LIMIT 1)"""
+               AND e.from_state IS DISTINCT FROM e.to_state ORDER BY e.id DESC LIMIT 1)"""
 
 
 def send_due_back_in_service(conn: psycopg.Connection, downlink, *, settle_s: int) -> int:
