@@ -19,7 +19,7 @@ import asyncio
 
 DB_CONNECTIONS = 10
 DB_TURNS = 8
-_NO_TURN = ("/console/", "/app/", "/docs", "/redoc", "/openapi.json", "/health")
+_NO_TURN = ("/console/", "/app/", "/docs", "/redoc", "/openapi.json")
 
 
 class DatabaseTurns:
