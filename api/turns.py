@@ -10,7 +10,7 @@ to get a connection (at most two at once each, auth's lookup and the route's, so
 DB_CONNECTIONS ≥ DB_TURNS + 1 keeps every turn moving) and a thread; the others wait here, in
 the event loop, holding neither.
 
-The console's and the app's static files and the long-lived event stream (which borrows a
+The console's and the app's files and the long-lived event stream (which borrows a
 connection only for each short poll) need no turn.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ import asyncio
 
 DB_CONNECTIONS = 10
 DB_TURNS = 8
-_NO_TURN = ("/console/", "/app/", "/docs", "/redoc", "/openapi.json")
+# Files only: no database behind them (`/app/session` and `/` look up the login: they take turns).
+_NO_TURN = ("/console/", "/app/static/", "/app/sw.js", "/app/manifest.webmanifest", "/docs", "/redoc", "/openapi.json")
 
 
 class DatabaseTurns:
