@@ -49,6 +49,43 @@ class Pricing(_Strict):
     currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
 
 
+class DeskClock(_Strict):
+    """A request's two clocks for one customer tier (R-RESPONSE)."""
+
+    response_h: float = Field(gt=0, description="First response to the customer (R-RESPONSE: 24 h at most).")
+    resolve_h: float = Field(gt=0, description="The request resolved: answered, or its job done.")
+
+
+class Desk(_Strict):
+    """The service desk's promises and limits (issue 13)."""
+
+    clocks: dict[CustomerTier, DeskClock] = Field(default_factory=lambda: {
+        CustomerTier.PLATINUM: DeskClock(response_h=4, resolve_h=48),
+        CustomerTier.GOLD: DeskClock(response_h=8, resolve_h=72),
+        CustomerTier.STANDARD: DeskClock(response_h=24, resolve_h=120)})
+    follow_up_days: float = Field(default=3, ge=0, le=90,
+                                  description="A finished job or resolved request is followed up this long after "
+                                              "(R-FOLLOWUP).")
+    mail_per_sender_per_h: int = Field(default=20, ge=1, le=100_000,
+                                       description="Inbound mails one sender may send in an hour before the rest "
+                                                   "go to quarantine (a mail loop must not open requests).")
+
+    @field_validator("clocks")
+    @classmethod
+    def _every_tier(cls, clocks: dict) -> dict:
+        missing = [t.value for t in CustomerTier if t not in clocks]
+        if missing:
+            raise ValueError(f"desk clocks missing for tier(s) {', '.join(missing)}")
+        for tier, clock in clocks.items():
+            if clock.response_h > 24:
+                raise ValueError(f"desk clocks: {tier.value} response_h {clock.response_h} is over the 24 h R-RESPONSE allows")
+        return clocks
+
+    def clock_for(self, tier: str | None) -> DeskClock:
+        """The clocks of a customer tier (standard when the tier is unknown)."""
+        return self.clocks[CustomerTier(tier) if tier in CustomerTier._value2member_map_ else CustomerTier.STANDARD]
+
+
 class Policy(_Strict):
     clear_after_s: int = Field(default=60, ge=0, le=86_400,
                                description="Default hold-off before a clear counts: a fault that returns within it "
@@ -70,6 +107,7 @@ class Policy(_Strict):
                     "this long since its last (re)connect or boot: a command straight into a boot can feed a "
                     "reboot loop. A due command waits; it is not dropped.")
     pricing: Pricing = Pricing()
+    desk: Desk = Desk()
     # An engineer "arrives" only within this distance of the pile (or its site).
     arrival_radius_m: float = Field(default=500, gt=0, le=50_000)
     # The fastest an engineer's van plausibly moves, door to door: faster between two fixes,
