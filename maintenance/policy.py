@@ -69,6 +69,8 @@ class Desk(_Strict):
     mail_per_sender_per_h: int = Field(default=20, ge=1, le=100_000,
                                        description="Inbound mails one sender may send in an hour before the rest "
                                                    "go to quarantine (a mail loop must not open requests).")
+    phone_region: str = Field(default="DE", pattern="^[A-Z]{2}$",
+                              description="Where a caller's national number (no +country code) is read from.")
 
     @field_validator("clocks")
     @classmethod
