@@ -87,7 +87,7 @@ def event(conn: psycopg.Connection, request_id: int, actor: str, text: str, *, f
                  (request_id, actor, from_state, to_state, text))
 
 
-def open_request(conn: psycopg.Connection, policy: Policy, *, customer_id: str, channel: Channel, subject: str,
+def open_request(conn: psycopg.Connection, policy: Policy, *, customer_id: str | None, channel: Channel, subject: str,
                  actor: str, description: str | None = None, contact_id: int | None = None,
                  pile_id: str | None = None, site_id: str | None = None, caller: str | None = None,
                  request_class: RequestClass | None = None, suggested_class: RequestClass | None = None,
@@ -96,13 +96,16 @@ def open_request(conn: psycopg.Connection, policy: Policy, *, customer_id: str, 
 
     Clocks: response and resolution hours of the customer's tier (policy.desk.clocks;
     R-RESPONSE: first response within 24 h at most), from `at` (default now). A pile or site
-    must belong to the customer. Raises NotFound for an unknown customer, contact, pile or
+    must belong to the customer; `customer_id` None is a sender no contact has (the
+    standard tier's clocks until an agent links the customer). Raises NotFound for an unknown customer, contact, pile or
     site and InvalidInput when one belongs to another customer."""
     cur = conn.cursor(row_factory=tuple_row)
-    row = cur.execute("SELECT tier FROM customers WHERE id = %s", (customer_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"customer {customer_id!r} does not exist")
-    tier = row[0]
+    tier = "standard"   # a sender no contact has: the standard promise until an agent links a customer
+    if customer_id is not None:
+        row = cur.execute("SELECT tier FROM customers WHERE id = %s", (customer_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"customer_id: customer {customer_id!r} does not exist")
+        tier = row[0]
     _belongs(cur, customer_id, contact_id=contact_id, pile_id=pile_id, site_id=site_id)
     if pile_id is not None and site_id is None:
         site_id = cur.execute("SELECT site_id FROM piles WHERE id = %s", (pile_id,)).fetchone()[0]
@@ -211,14 +214,30 @@ def add_message(conn: psycopg.Connection, request_id: int, *, direction: str, ch
     return message
 
 
+def link_customer(conn: psycopg.Connection, request_id: int, customer_id: str, *, actor: str,
+                  contact_id: int | None = None) -> None:
+    """Link a request from an unknown sender to its customer (and contact); its clocks stay
+    those it started with. Raises NotFound, InvalidInput for a contact of another
+    customer, Conflict when the request already has a customer."""
+    state_of(conn, request_id)
+    cur = conn.cursor(row_factory=tuple_row)
+    if cur.execute("SELECT 1 FROM customers WHERE id = %s", (customer_id,)).fetchone() is None:
+        raise NotFound(f"customer_id: customer {customer_id!r} does not exist")
+    _belongs(cur, customer_id, contact_id=contact_id, pile_id=None, site_id=None)
+    with conn.transaction():
+        if not cur.execute("UPDATE requests SET customer_id = %s, contact_id = %s, updated_at = now() "
+                           "WHERE id = %s AND customer_id IS NULL", (customer_id, contact_id, request_id)).rowcount:
+            raise Conflict(f"request {request_id} already has a customer")
+        event(conn, request_id, actor, f"linked to customer {customer_id}")
+
+
 def promise(conn: psycopg.Connection, request_id: int, promised_at: datetime, *, actor: str) -> None:
     """A complex question: record when the full answer is promised (R-RESPONSE). The promise
     is itself a response. Raises InvalidInput for a time in the past, NotFound."""
     current = state_of(conn, request_id)
     if current not in (S.NEW, S.OPEN, S.WAITING_CUSTOMER):
         raise Conflict(f"request {request_id} is {current.value}: nothing left to promise")
-    now = conn.execute("SELECT now()").fetchone()
-    now = now[0] if isinstance(now, tuple) else now["now"]
+    now = conn.cursor(row_factory=tuple_row).execute("SELECT now()").fetchone()[0]
     if promised_at <= now:
         raise InvalidInput("promised_at: must be in the future")
     with conn.transaction():

@@ -42,9 +42,10 @@ ALTER TABLE users ADD CONSTRAINT users_customer_check CHECK ((role = 'customer')
 
 -- A customer's request from any channel (R-INTAKE), with its two clocks (R-RESPONSE).
 -- Waiting for the customer pauses both: on resume the due times move by the wait.
+-- customer_id is NULL for a mail from an address no contact has: an agent links it.
 CREATE TABLE requests (
     id                 bigserial PRIMARY KEY,
-    customer_id        text NOT NULL REFERENCES customers (id),
+    customer_id        text REFERENCES customers (id),
     contact_id         bigint REFERENCES customer_contacts (id),
     pile_id            text REFERENCES piles (id),
     site_id            text REFERENCES sites (id),
@@ -57,7 +58,7 @@ CREATE TABLE requests (
     subject            text NOT NULL CHECK (length(subject) BETWEEN 1 AND 300),
     description        text,
     caller             text,                 -- the number or address it came from, as normalised
-    tier               text NOT NULL,        -- the customer's tier when it arrived (its clocks)
+    tier               text NOT NULL,        -- the customer's tier when it arrived (its clocks; standard if unknown)
     created_at         timestamptz NOT NULL DEFAULT now(),
     created_by         text NOT NULL,
     updated_at         timestamptz NOT NULL DEFAULT now(),
