@@ -25,6 +25,7 @@ from maintenance.orders import policy_step as orders
 from maintenance.orders import sla
 from maintenance.outbox import delivery as deliver
 from maintenance.planning import inspections, planner
+from maintenance.servicedesk import clocks as desk_clocks
 from pilecare.db import database_url
 from pilecare.settings import Settings
 
@@ -86,8 +87,9 @@ class Maintenance:
         return changes
 
     def watch_sla(self) -> int:
+        """Work orders' clocks and customers' requests' clocks (R-RESPONSE)."""
         with psycopg.connect(database_url(self.settings), autocommit=True) as conn:
-            return sla.watch(conn, self.policy)
+            return sla.watch(conn, self.policy) + desk_clocks.watch(conn, self.policy)
 
     def run_trends(self) -> int:
         with psycopg.connect(database_url(self.settings), autocommit=True) as conn:

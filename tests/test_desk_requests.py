@@ -102,3 +102,61 @@ def test_a_pile_of_another_customer_is_refused(db, fleet):
 ])
 def test_pilecare_suggests_a_class_from_the_words(text, expected):
     assert suggest(text) is expected
+
+
+def _overdue(db, request_id, hours_late: float) -> None:
+    # The request arrived long ago: its window moved back rather than waited for.
+    db.execute("UPDATE requests SET created_at = now() - interval '30 hours', "
+               "response_due_at = now() - make_interval(secs => %s), resolve_due_at = now() + interval '5 hours' "
+               "WHERE id = %s", (hours_late * 3600, request_id))
+
+
+def test_an_unanswered_request_is_escalated_exactly_once_with_two_workers(db, fleet, database_url):
+    import threading
+
+    import psycopg
+
+    from maintenance.servicedesk import clocks
+
+    request_id = open_request(db, POLICY, customer_id="CUST-1", channel=Channel.PHONE, subject="Call me", actor="agent")
+    _overdue(db, request_id, 1)
+    barrier, counts = threading.Barrier(2), []
+
+    def worker():
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            barrier.wait()
+            counts.append(sum(clocks.watch(conn, POLICY) for _ in range(3)))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kinds = db.execute("SELECT kind, recipient_role FROM notifications WHERE request_id = %s ORDER BY kind",
+                       (request_id,)).fetchall()
+    assert kinds == [("desk_resolve_warning", "agent"), ("desk_response_breach", "supervisor")]
+    assert sum(counts) == 2
+    assert db.execute("SELECT sla_breached_at IS NOT NULL FROM requests WHERE id = %s", (request_id,)).fetchone()[0]
+    assert db.execute("SELECT count(*) FROM request_events WHERE request_id = %s AND note LIKE 'SLA breached%%'",
+                      (request_id,)).fetchone()[0] == 1
+
+
+def test_a_request_waiting_for_the_customer_is_not_warned_or_escalated(db, fleet):
+    from maintenance.servicedesk import clocks
+
+    request_id = open_request(db, POLICY, customer_id="CUST-1", channel=Channel.PHONE, subject="Call me", actor="agent")
+    move(db, request_id, RequestState.WAITING_CUSTOMER, actor="agent", note="asked for a photo")
+    _overdue(db, request_id, 1)
+    assert clocks.watch(db, POLICY) == 0
+    assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
+
+
+def test_an_answered_request_is_not_escalated_for_its_response(db, fleet):
+    from maintenance.servicedesk import clocks
+
+    request_id = open_request(db, POLICY, customer_id="CUST-1", channel=Channel.PHONE, subject="Hours", actor="agent")
+    add_message(db, request_id, direction="out", channel="phone", author="agent", kind=MessageKind.ANSWER, body="8–18")
+    _overdue(db, request_id, 1)
+    clocks.watch(db, POLICY)
+    assert db.execute("SELECT kind FROM notifications WHERE request_id = %s", (request_id,)).fetchall() == \
+        [("desk_resolve_warning",)]

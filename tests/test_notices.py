@@ -246,7 +246,7 @@ def test_a_notice_is_sent_once_per_order_and_kind_and_not_at_all_when_its_change
         conn.rollback()
     assert db.execute("SELECT payload->>'kind', payload->>'message' FROM outbox WHERE event = 'notice'").fetchall() \
         == [("sla_response_breach", "late")]
-    with pytest.raises(ValueError, match="notices go to dispatcher, supervisor, not 'engineer'"):
+    with pytest.raises(ValueError, match="notices go to dispatcher, supervisor, agent, not 'engineer'"):
         notify(db, "safety", "engineer", "x", work_order_id=order_id)
 
 
