@@ -29,6 +29,7 @@ class User:
     role: Role
     full_name: str
     engineer_id: str | None = None   # set for engineers: the engineers row they are
+    customer_id: str | None = None   # set for customer users: the customer they belong to
 
 
 def _check_password(password: str) -> None:

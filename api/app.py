@@ -18,8 +18,8 @@ from api.deps import check_request
 from api.turns import DB_CONNECTIONS, DatabaseTurns
 from api.models import ErrorPublic
 from api.routes import (alarms, console, dispatch, docs, engineer_app, engineers, events, field, fleet, health,
-                        ingest, kpis, maintenance, overview, piles, registry, rules, search, uptime, users,
-                        webhooks, windows, work_orders)
+                        ingest, kpis, maintenance, overview, piles, registry, requests, rules, search, uptime,
+                        users, webhooks, windows, work_orders)
 from maintenance import policy as policies
 from maintenance.dispatch import matching
 from pilecare.db import pool
@@ -148,6 +148,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router, responses=ERROR_RESPONSES)
     logged_in = [Depends(require(*ANYONE))]
     for module in (piles, registry, fleet, overview, search, kpis, ingest, alarms, work_orders, field, engineers, dispatch,
-                   rules, windows, maintenance, webhooks, events, uptime):
+                   rules, windows, maintenance, webhooks, events, uptime, requests):
         app.include_router(module.router, dependencies=logged_in, responses=ERROR_RESPONSES)
     return app

@@ -231,6 +231,21 @@ def link_customer(conn: psycopg.Connection, request_id: int, customer_id: str, *
         event(conn, request_id, actor, f"linked to customer {customer_id}")
 
 
+def take(conn: psycopg.Connection, request_id: int, *, actor: str, pile_id: str | None = None) -> None:
+    """`actor` takes the request (it becomes theirs), optionally setting its pile (which
+    must be the request's customer's). Raises NotFound, InvalidInput."""
+    state_of(conn, request_id)
+    cur = conn.cursor(row_factory=tuple_row)
+    customer_id = cur.execute("SELECT customer_id FROM requests WHERE id = %s", (request_id,)).fetchone()[0]
+    if pile_id is not None:
+        _belongs(cur, customer_id, contact_id=None, pile_id=pile_id, site_id=None)
+    with conn.transaction():
+        cur.execute("UPDATE requests SET agent = %s, pile_id = coalesce(%s, pile_id), "
+                    "site_id = coalesce((SELECT site_id FROM piles WHERE id = %s), site_id), updated_at = now() "
+                    "WHERE id = %s", (actor, pile_id, pile_id, request_id))
+        event(conn, request_id, actor, f"taken by {actor}" + (f"; pile {pile_id}" if pile_id else ""))
+
+
 def promise(conn: psycopg.Connection, request_id: int, promised_at: datetime, *, actor: str) -> None:
     """A complex question: record when the full answer is promised (R-RESPONSE). The promise
     is itself a response. Raises InvalidInput for a time in the past, NotFound."""

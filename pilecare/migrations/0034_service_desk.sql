@@ -74,9 +74,13 @@ CREATE TABLE requests (
     work_order_id      bigint REFERENCES work_orders (id),
     sla_warned_at      timestamptz,
     sla_breached_at    timestamptz,
+    -- The clock the desk races next: the first response until it is given, then resolution.
+    -- The agents' inbox is ordered by it.
+    next_due_at        timestamptz GENERATED ALWAYS AS
+                       (CASE WHEN responded_at IS NULL THEN response_due_at ELSE resolve_due_at END) STORED,
     CHECK ((state = 'waiting_customer') = (waiting_since IS NOT NULL))
 );
-CREATE INDEX requests_inbox_idx ON requests (response_due_at) WHERE state IN ('new', 'open', 'waiting_customer');
+CREATE INDEX requests_inbox_idx ON requests (next_due_at, id) WHERE state IN ('new', 'open', 'waiting_customer');
 CREATE INDEX requests_resolve_idx ON requests (resolve_due_at) WHERE state IN ('new', 'open', 'waiting_customer');
 CREATE INDEX requests_customer_idx ON requests (customer_id, created_at DESC);
 CREATE INDEX requests_pile_idx ON requests (pile_id, created_at DESC) WHERE pile_id IS NOT NULL;

@@ -1,0 +1,90 @@
+"""The desk's requests over HTTP (issue 13): logging a call, the inbox, answering, waiting."""
+from __future__ import annotations
+
+from maintenance.orders import open_corrective
+
+
+def _contact(db, phone="+49301234567", customer="CUST-1"):
+    return db.execute("INSERT INTO customer_contacts (customer_id, name, role, phone, email) "
+                      "VALUES (%s, 'Jana Meyer', 'site manager', %s, 'jana@metro.example') RETURNING id",
+                      (customer, phone)).fetchone()[0]
+
+
+def test_a_call_is_matched_to_its_contact_whatever_way_the_number_is_written(api, db, fleet):
+    contact_id = _contact(db)
+    response = api.post("/requests/calls", json={"caller": "030 123 4567", "subject": "How do I reset bay 2?",
+                                                 "pile": "SN-TP-0003"})
+    assert response.status_code == 201, response.text
+    request = response.json()
+    assert (request["customer_id"], request["contact_id"], request["caller"], request["pile_id"], request["channel"]) \
+        == ("CUST-1", contact_id, "+49301234567", "TP-0003", "phone")
+    assert request["number"] == f"SR-{request['id']}"
+
+
+def test_a_phone_logged_fault_report_links_to_the_piles_open_corrective_order(api, db, fleet):
+    _contact(db)
+    existing, _ = open_corrective(db, "TP-0001", "connector", title="Lock failure", priority=2, actor="rules",
+                                  response_h=4, resolve_h=24, repeat_days=30)
+    response = api.post("/requests/calls", json={"caller": "+49 30 1234567", "subject": "Cable will not unlock",
+                                                 "pile": "TP-0001", "request_class": "fault_report",
+                                                 "fault_category": "connector"})
+    assert response.status_code == 201, response.text
+    assert response.json()["work_order_id"] == existing
+    assert db.execute("SELECT count(*) FROM work_orders WHERE pile_id = 'TP-0001'").fetchone()[0] == 1
+
+
+def test_an_installation_request_opens_an_installation_job(api, db, fleet):
+    _contact(db)
+    request = api.post("/requests/calls", json={"caller": "+49301234567", "subject": "Please commission the new pile",
+                                                "pile": "TP-0004"}).json()
+    classified = api.post(f"/requests/{request['id']}/classify", json={"request_class": "installation_request"})
+    assert classified.status_code == 200, classified.text
+    order = api.get(f"/work-orders/{classified.json()['work_order_id']}").json()
+    assert (order["kind"], order["pile_id"]) == ("installation", "TP-0004")
+
+
+def test_a_simple_question_answered_on_the_call_is_resolved_at_once(api, db, fleet):
+    _contact(db)
+    request = api.post("/requests/calls", json={"caller": "+49301234567", "subject": "Opening hours of the hotline?",
+                                                "request_class": "consultation", "answer": "Around the clock."}).json()
+    assert request["state"] == "resolved"
+    assert request["responded_at"] is not None and request["resolved_at"] is not None
+    assert [m["kind"] for m in request["messages"]] == ["answer"]
+
+
+def test_an_unknown_number_needs_the_customer_named(api, db, fleet):
+    response = api.post("/requests/calls", json={"caller": "+44 20 7946 0958", "subject": "Hello"})
+    assert response.status_code == 422 and "customer_id" in response.text
+    bad = api.post("/requests/calls", json={"caller": "not a number", "subject": "Hello", "customer_id": "CUST-1"})
+    assert bad.status_code == 422 and "caller" in bad.text
+
+
+def test_the_inbox_lists_open_requests_by_the_clock_due_next(api, db, fleet):
+    db.execute("INSERT INTO customers (id, name, tier) VALUES ('CUST-P', 'Premium', 'platinum')")
+    first = api.post("/requests/calls", json={"caller": "+49301111111", "customer_id": "CUST-1",
+                                              "subject": "Gold question"}).json()
+    second = api.post("/requests/calls", json={"caller": "+49302222222", "customer_id": "CUST-P",
+                                               "subject": "Platinum question"}).json()
+    inbox = api.get("/requests", params={"open": "true"}).json()
+    assert [r["id"] for r in inbox["data"]] == [second["id"], first["id"]]   # platinum's 4 h before gold's 8 h
+    assert inbox["count"] == 2
+
+
+def test_waiting_for_the_customer_then_their_reply_reopens_the_request(api, db, fleet):
+    request = api.post("/requests", json={"customer_id": "CUST-1", "subject": "Meter reading wrong",
+                                          "description": "Bay 4 shows 0 kWh"}).json()
+    assert request["channel"] == "web" and request["suggested_class"] is not None
+    answered = api.post(f"/requests/{request['id']}/messages", json={"body": "Which session?", "kind": "answer"})
+    assert answered.json()["state"] == "open"
+    waiting = api.post(f"/requests/{request['id']}/wait", json={"note": "asked for the session"}).json()
+    assert waiting["state"] == "waiting_customer" and waiting["waiting_since"] is not None
+    note = api.post(f"/requests/{request['id']}/messages", json={"body": "customer is slow", "kind": "note"}).json()
+    assert note["state"] == "waiting_customer"
+    timeline = [(e["actor"], e["from_state"], e["to_state"]) for e in note["timeline"] if e["to_state"]]
+    assert timeline == [("admin", None, "new"), ("admin", "new", "open"), ("admin", "open", "waiting_customer")]
+
+
+def test_staff_cannot_send_what_pilecare_sends_itself(api, db, fleet):
+    request = api.post("/requests", json={"customer_id": "CUST-1", "subject": "x", "description": "y"}).json()
+    response = api.post(f"/requests/{request['id']}/messages", json={"body": "hi", "kind": "acknowledgement"})
+    assert response.status_code == 422 and "kind" in response.text
