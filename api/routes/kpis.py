@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import OFFICE, require
 from api.deps import PlainConn
+from maintenance.kpi import desk as desk_kpi
 from maintenance.kpi import service as kpi
 from pilecare.errors import InvalidInput
 
@@ -55,6 +56,44 @@ class KpisPublic(BaseModel):
     pm_oldest_overdue: datetime | None = Field(description="The oldest due date in that backlog.")
     port_hours: float
     down_port_hours: float
+    desk: DeskKpisPublic | None = Field(default=None, description="The service desk's KPIs for the same period "
+                                                                  "(none for one site: requests are a customer's).")
+
+
+class DeskKpisPublic(BaseModel):
+    """The service desk's KPIs (issue 13; R-KPI): definitions in GET /kpis/definitions."""
+
+    group: str | None = Field(description="The channel, tier, agent, engineer or team grouped by; None: all.")
+    requests: int = Field(description="Requests that arrived in the period.")
+    responded: int
+    first_response_median_h: float | None
+    first_response_p90_h: float | None
+    response_clock_ended: int = Field(description="Answered, or past their first-response due time now.")
+    response_breached: int
+    breach_share: float | None
+    follow_ups_scored: int
+    csat_mean: float | None = Field(description="Mean satisfaction 1–5 of the follow-ups done in the period.")
+    csat_share: float | None = Field(description="Share of those scoring 4 or 5.")
+    complaints: int
+    complaints_closed: int
+    complaint_handling_rate: float | None
+    complaints_closed_in_period: int
+    complaint_handling_h: float | None
+    complaints_satisfied: int
+    follow_ups_due: int
+    follow_ups_done: int
+    follow_up_completion: float | None
+
+
+class DeskKpisBreakdown(BaseModel):
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    by: desk_kpi.Dimension | None
+    customer_id: str | None
+    total: DeskKpisPublic
+    groups: list[DeskKpisPublic] = Field(description="Per group, sorted by name; an unknown group (None) last.")
+
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class KpiSeries(BaseModel):
@@ -124,6 +163,29 @@ DEFINITIONS = [
                    "150 kW. Excluded: outage time recorded as a grid outage, vehicle fault, vandalism or natural "
                    "disaster, and planned maintenance up to 72 h in the 12 months. AC ports have no power test.",
         source="US NEVI rules, 23 CFR 680.116(b) and 680.106(d); California's 72 h planned-maintenance allowance"),
+    KpiDefinition(
+        key="csat", name="Customer satisfaction (CSAT)", unit="mean score 1–5, and share scoring 4–5",
+        definition="Over the follow-ups done in the period that recorded a score (call or survey link): the mean "
+                   "satisfaction, and the share of customers scoring 4 or 5.",
+        source="pilecare, for R-FOLLOWUP and R-KPI (customer satisfaction); the 4–5 share is the usual CSAT"),
+    KpiDefinition(
+        key="first_response_h", name="First-response time", unit="hours (median and 90th percentile)",
+        definition="From a customer request's arrival (any channel) to the first response by a person: an answer, "
+                   "a progress update, a promised reply time, an apology, or resolving it — not the automatic "
+                   "acknowledgement. Over the requests that arrived in the period and have had one. Beside it, the "
+                   "breach share: of the requests of the period whose first-response clock has ended (answered, "
+                   "or past due now), the share answered after the due time of their customer's tier or not at "
+                   "all; waiting for the customer moves the due time on. Per channel and tier in GET /kpis/desk.",
+        source="pilecare, for R-RESPONSE (every request answered within 24 h; shorter per tier)"),
+    KpiDefinition(
+        key="complaint_handling_rate", name="Complaint handling rate and time", unit="share (0..1); hours",
+        definition="Of the complaints recorded in the period, the share closed by now; and the mean hours from "
+                   "recording to closing of those closed in the period, with how many closed satisfied.",
+        source="pilecare, for R-COMPLAINT and R-KPI (complaint handling rate)"),
+    KpiDefinition(
+        key="follow_up_completion", name="Follow-up completion", unit="share (0..1)",
+        definition="Of the follow-ups that fell due in the period (up to now), the share done (by call or survey).",
+        source="pilecare, for R-FOLLOWUP"),
 ]
 
 
@@ -146,13 +208,38 @@ def kpis(
     site_id: str | None = None,
     customer_id: Annotated[str | None, Query(description="the piles at this customer's sites")] = None,
 ) -> KpisPublic:
+    start, end = _bounds(start, end)
+    public = _public(kpi.compute(conn, start, end, site_id=site_id, customer_id=customer_id))
+    if site_id is None:   # requests belong to customers, not sites
+        public.desk = DeskKpisPublic(**desk_kpi.compute(conn, start, end, customer_id=customer_id).as_dict())
+    return public
+
+
+@router.get("/desk", summary="The service desk's KPIs for one period (default: the last 30 days), in total and per "
+                             "channel, tier, agent, engineer or team")
+def desk_kpis(
+    conn: PlainConn,
+    start: Annotated[datetime | None, Query(alias="from", description="ISO 8601 with timezone; default: 30 days ago")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="ISO 8601 with timezone; default: now")] = None,
+    by: desk_kpi.Dimension | None = None,
+    customer_id: str | None = None,
+) -> DeskKpisBreakdown:
+    start, end = _bounds(start, end)
+    total = desk_kpi.compute(conn, start, end, customer_id=customer_id)
+    groups = desk_kpi.breakdown(conn, start, end, by, customer_id=customer_id) if by else []
+    return DeskKpisBreakdown(start=start, end=end, by=by, customer_id=customer_id,
+                             total=DeskKpisPublic(**total.as_dict()),
+                             groups=[DeskKpisPublic(**g.as_dict()) for g in groups])
+
+
+def _bounds(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     end = _utc(end, "to") if end else datetime.now(timezone.utc)
     start = _utc(start, "from") if start else end - timedelta(days=30)
     if start >= end:
         raise InvalidInput("from must be before to")
     if end - start > MAX_RANGE:
         raise InvalidInput("the range from … to may span at most 400 days")
-    return _public(kpi.compute(conn, start, end, site_id=site_id, customer_id=customer_id))
+    return start, end
 
 
 def periods(period: Period, count: int, now: datetime) -> list[tuple[datetime, datetime]]:
@@ -184,8 +271,12 @@ def kpi_series(
     customer_id: Annotated[str | None, Query(description="the piles at this customer's sites")] = None,
 ) -> KpiSeries:
     now = datetime.now(timezone.utc)
-    data = [_public(k) for k in kpi.series(conn, periods(period, count, now), site_id=site_id, now=now,
-                                           customer_id=customer_id)]
+    bounds = periods(period, count, now)
+    data = [_public(k) for k in kpi.series(conn, bounds, site_id=site_id, now=now, customer_id=customer_id)]
+    if site_id is None:
+        for public, (start, end) in zip(data, bounds):
+            public.desk = DeskKpisPublic(**desk_kpi.compute(conn, start, min(end, now), customer_id=customer_id)
+                                         .as_dict())
     return KpiSeries(period=period, site_id=site_id, customer_id=customer_id, data=data)
 
 
