@@ -73,6 +73,8 @@ def _bench(args) -> None:
         from simulators.bench.dispatch import main
     elif args.what == "api":
         from simulators.bench.api import main
+    elif args.what == "desk":
+        from simulators.bench.desk import main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     main(args)
@@ -194,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=_seed)
 
     bench = sub.add_parser("bench", help="benchmarks (last output line is JSON)")
-    bench.add_argument("what", choices=("ingest", "faults", "dispatch", "api"))
+    bench.add_argument("what", choices=("ingest", "faults", "dispatch", "api", "desk"))
     bench.add_argument("--seconds", type=float, default=60.0, help="length of the measured drain / run")
     bench.add_argument("--piles", type=int, default=1000, help="piles (faults: those carrying the background load)")
     bench.add_argument("--rate", type=float, default=2500.0, help="faults: background messages per second")
@@ -202,6 +204,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--publishers", type=int, default=1, help="faults: background publisher processes")
     bench.add_argument("--work-orders", type=int, default=2000, help="dispatch: ready work orders")
     bench.add_argument("--engineers", type=int, default=200, help="dispatch: engineers")
+    bench.add_argument("--customers", type=int, default=2000, help="desk: customers")
+    bench.add_argument("--requests", type=int, default=100_000, help="desk: requests over the past year")
+    bench.add_argument("--mails", type=int, default=2000, help="desk: mails sent to the SMTP listener")
     bench.set_defaults(func=_bench)
 
     run = sub.add_parser("run", help="everything at once: database, broker, ingest, API, simulated fleet")
