@@ -160,3 +160,20 @@ def test_an_answered_request_is_not_escalated_for_its_response(db, fleet):
     clocks.watch(db, POLICY)
     assert db.execute("SELECT kind FROM notifications WHERE request_id = %s", (request_id,)).fetchall() == \
         [("desk_resolve_warning",)]
+
+
+def test_the_linked_orders_progress_reaches_the_request_and_its_resolution_resolves_it(db, fleet):
+    from maintenance.servicedesk.linked_orders import on_order_moved
+
+    request_id = open_request(db, POLICY, customer_id="CUST-1", channel=Channel.PHONE, subject="Stuck cable",
+                              pile_id="TP-0001", actor="agent")
+    order_id = classify(db, POLICY, None, request_id, RequestClass.FAULT_REPORT, actor="agent",
+                        fault_category="connector")
+    on_order_moved(db, order_id, "accepted", "en_route")
+    assert _row(db, request_id, "state")[0] == "open"           # the update was its first response
+    on_order_moved(db, order_id, "on_site", "resolved")
+    assert _row(db, request_id, "state")[0] == "resolved"
+    on_order_moved(db, order_id, "resolved", "ready_for_dispatch")
+    assert _row(db, request_id, "state")[0] == "open"
+    kinds = db.execute("SELECT kind FROM request_messages WHERE request_id = %s ORDER BY id", (request_id,)).fetchall()
+    assert kinds == [("progress",), ("progress",)]
