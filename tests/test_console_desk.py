@@ -155,17 +155,17 @@ def test_a_customer_opens_a_request_in_the_portal_and_follows_the_desks_answer(d
                 body="We restart it remotely now.")
     add_message(db, request_id, direction="note", channel="internal", author=AGENT, kind=MessageKind.NOTE,
                 body="internal: firmware 1.4.2 known issue")
-    page.route(f"#/my/requests/{request_id}", "[data-testid=thread] .msg-out")
-    assert "internal" not in page.text("[data-testid=thread]")
-    page.d.find_element("id", "reply-body").send_keys("Thanks, it works again.")
-    page.click("[data-testid=reply-form] button[type=submit]")
-    page.wait(lambda d: page.js("return document.querySelectorAll('[data-testid=thread] .msg-in').length") == 2,
-              message="my reply in the thread")
-
-    # Another customer's request is not in the list, nor can its page be opened.
+    # Their list holds their request and not another customer's.
     other = db.execute("INSERT INTO requests (customer_id, channel, subject, tier, created_by, response_due_at, "
                        "resolve_due_at) VALUES ('CUST-P', 'web', 'Not yours', 'platinum', 'x', now(), now()) "
                        "RETURNING id").fetchone()[0]
     page.route("#/my/requests", f"[data-testid=my-requests] [data-request='{request_id}']")
     assert not page.exists(f"[data-testid=my-requests] [data-request='{other}']")
+    page.click(f"[data-testid=my-requests] [data-request='{request_id}'] a")
+    page.wait(lambda d: page.exists("[data-testid=thread] .msg-out"), message="the desk's answer")
+    assert "internal" not in page.text("[data-testid=thread]")
+    page.d.find_element("id", "reply-body").send_keys("Thanks, it works again.")
+    page.click("[data-testid=reply-form] button[type=submit]")
+    page.wait(lambda d: page.js("return document.querySelectorAll('[data-testid=thread] .msg-in').length") == 2,
+              message="my reply in the thread")
     assert chrome.errors() == []

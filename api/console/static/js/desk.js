@@ -38,11 +38,14 @@ export function faultCategories(select, value = 'other') {
   });
 }
 
+// Who each direction is, as staff and as the customer read the thread.
 const FROM = { in: 'customer', out: 'to the customer', note: 'internal note' };
+const FROM_PORTAL = { in: 'you', out: 'service desk' };
 
 // The thread, oldest first: the customer's words, what was sent to them and internal notes,
 // each styled apart. The portal's copy comes without notes (the API leaves them out).
-export function thread(messages, { description } = {}) {
+export function thread(messages, { description, portal = false } = {}) {
+  const from = portal ? FROM_PORTAL : FROM;
   if (!messages.length) {
     return description ? h('p', { class: 'description', dataset: { testid: 'thread' } }, description)
       : h('p', { class: 'empty', dataset: { testid: 'thread' } }, 'No messages yet.');
@@ -50,7 +53,7 @@ export function thread(messages, { description } = {}) {
   return h('ol', { class: 'thread', dataset: { testid: 'thread' } }, messages.map((m) =>
     h('li', { class: `msg msg-${m.direction}`, dataset: { direction: m.direction, kind: m.kind, message: m.id } },
       h('div', { class: 'msg-head' },
-        h('strong', {}, m.author), ' ', h('span', { class: 'muted' }, `${FROM[m.direction] || m.direction} · ${m.channel}`),
+        h('strong', {}, m.author), ' ', h('span', { class: 'muted' }, `${from[m.direction] || m.direction} · ${m.channel}`),
         m.kind !== 'message' ? [' ', badge(m.kind, `msg-${m.kind}`)] : null,
         h('span', { class: 'msg-when' }, fmt.when(m.at))),
       h('div', { class: 'msg-body' }, m.body))));

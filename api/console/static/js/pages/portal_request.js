@@ -34,7 +34,7 @@ export async function render(ctx, page, params) {
     replace(head, h('h1', {}, `${r.number} ${r.subject}`),
       h('p', { class: 'muted' }, badge(r.state), ' ', link('#/my/requests', '← My requests')));
     replace(info, facts(r));
-    replace(conversation, thread(r.messages, { description: r.description }));
+    replace(conversation, thread(r.messages, { description: r.description, portal: true }));
   }
 
   await load();
