@@ -1,5 +1,6 @@
 """`pilecare docs screenshots`: the README's pictures of the operator console and of the
-engineer's app (on a 390 × 844 phone), taken in headless Chromium on a live fleet.
+engineer's app (on a 390 × 844 phone) and of the service desk, taken in headless Chromium on
+a live fleet.
 
 The tour is the one the console's browser test takes (tests/test_console.py checks each
 page along the way, with its pictures in a temporary folder): a seeded fleet reporting
@@ -7,7 +8,8 @@ through a real broker, ingest and maintenance worker; a pile's page with six hou
 history; a fault injected to raise an alarm and a work order; the order assigned by a
 dispatcher; twelve weeks of service history for the KPI page. Then the engineer the order
 was given to takes it on a phone (simulators/phone.py AppTour): Today, the job on site, the
-signature pad and the queue with the network cut.
+signature pad and the queue with the network cut. Last, an agent at the service desk
+(simulators/desk_tour.py DeskTour) logs a call, finds it in the inbox and answers it.
 
 The command takes it on a throwaway database (`pilecare_screenshots`, recreated on each run,
 on PILECARE_DATABASE_URL's server, else an embedded PostgreSQL under .pilecare/screenshots)
@@ -32,6 +34,7 @@ from pilecare.migrate import migrate
 from pilecare.settings import get_settings
 from simulators.browser import Browser, chromium_problem
 from simulators.crew import seed_crew
+from simulators.desk_tour import DeskTour
 from simulators.faults import FaultKind
 from simulators.fleetgen import load_fleet, seed_fleet
 from simulators.history import backfill_telemetry, seed_kpi_history
@@ -250,10 +253,11 @@ def main(args) -> None:
                 Server(create_app(settings)) as server, Browser(server.url, Path(scratch)) as page, \
                 Tour(settings, db, page, password) as tour:
             taken = tour.take()
-            errors = page.errors()
             with Browser(server.url, Path(scratch), phone=True) as handset:
                 taken += AppTour(db, Phone(handset), password, tour.order_id, tour.engineer).take()
-                errors += [e for e in handset.errors() if OFFLINE_NOISE not in e]
+                errors = [e for e in handset.errors() if OFFLINE_NOISE not in e]
+            taken += DeskTour(db, page, password).start().take()
+            errors += page.errors()  # the console's, over both its tours
         # All or nothing: a tour that failed half-way leaves the old set as it was.
         out.mkdir(parents=True, exist_ok=True)
         written = [Path(shutil.copyfile(path, out / path.name)) for path in taken]

@@ -20,9 +20,10 @@ import pytest
 
 from api import accounts
 from simulators import browser as b
-from simulators.inprocess import Server, running_worker
+from simulators.inprocess import running_worker
 from simulators.screenshots import NAMES, SHOTS, Tour, order_state, policy
 from tests.conftest import PASSWORD
+from tests.console_fixtures import chrome, server  # noqa: F401 (fixtures: the API server and a browser)
 
 # The KPI tiles that must show a value once the service history is in.
 KPI_TILES = ("response_h", "mttr_h", "mtbf_h", "first_time_fix_rate", "repeat_repair_rate", "pm_compliance",
@@ -33,23 +34,6 @@ KPI_TILES = ("response_h", "mttr_h", "mtbf_h", "first_time_fix_rate", "repeat_re
 def maintenance(settings):
     with running_worker(settings, policy()) as running:
         yield running
-
-
-@pytest.fixture
-def server(settings):
-    from api.app import create_app
-
-    with Server(create_app(settings)) as running:
-        yield running
-
-
-@pytest.fixture
-def chrome(server, tmp_path_factory):
-    problem = b.chromium_problem()
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    with b.Browser(server.url, tmp_path_factory.mktemp("screenshots")) as page:
-        yield page
 
 
 def fingerprints(folder: Path) -> dict[str, str]:

@@ -26,7 +26,7 @@ from simulators.runner import Simulation
 from tests.conftest import PASSWORD
 from tests.devices import wait_for
 from tests.maint import fast_policy, running_worker, use_rules
-from tests.test_console import server  # noqa: F401 (fixture: the API server)
+from tests.console_fixtures import server  # noqa: F401 (fixture: the API server)
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = """

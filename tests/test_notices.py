@@ -32,7 +32,7 @@ from maintenance.outbox.transports import MqttTransport, WebhookTransport, verif
 from tests.maint import fast_policy
 from tests.conftest import PASSWORD
 from tests.parallel import in_parallel
-from tests.test_console import chrome, server  # noqa: F401 (fixtures: the API server and a browser)
+from tests.console_fixtures import chrome, server  # noqa: F401 (fixtures: the API server and a browser)
 from tests.test_deliveries import SECRET, Receiver, add_webhook
 from tests.test_events import parse
 

@@ -1,27 +1,43 @@
 // The console shell: who is logged in, the navigation their role allows, hash routing,
 // the live event feed and the search box. Each page is a module exporting
 // `render(ctx, params)`; ctx scopes live listeners, timers and charts to the page.
+// Pages load when first opened: a customer's portal never loads (nor may read what) the
+// staff pages need.
 import { api, query } from './api.js';
 import { $, debounce, fmt, h, replace } from './dom.js';
 import { connect, disconnect, subscribe } from './live.js';
 import { roles } from './roles.js';
-import * as overview from './pages/overview.js';
-import * as pile from './pages/pile.js';
-import * as alarms from './pages/alarms.js';
-import * as workOrders from './pages/work_orders.js';
-import * as order from './pages/order.js';
-import * as engineers from './pages/engineers.js';
-import * as kpis from './pages/kpis.js';
+
+// Staff pages are never a customer's, whatever else they allow.
+const staff = (allow) => (can) => can.staff && allow(can);
 
 const ROUTES = [
-  { path: /^\/$/, page: overview, nav: 'overview', allow: (can) => can.fleet },
-  { path: /^\/piles\/([^/]+)$/, page: pile, nav: 'overview', allow: () => true },
-  { path: /^\/alarms$/, page: alarms, nav: 'alarms', allow: (can) => can.alarms },
-  { path: /^\/work-orders$/, page: workOrders, nav: 'work-orders', allow: () => true },
-  { path: /^\/work-orders\/(\d+)$/, page: order, nav: 'work-orders', allow: () => true },
-  { path: /^\/engineers$/, page: engineers, nav: 'engineers', allow: (can) => can.roster },
-  { path: /^\/kpis$/, page: kpis, nav: 'kpis', allow: (can) => can.kpis },
+  { path: /^\/$/, page: () => import('./pages/overview.js'), nav: 'overview', allow: staff((can) => can.fleet) },
+  { path: /^\/piles\/([^/]+)$/, page: () => import('./pages/pile.js'), nav: 'overview', allow: staff(() => true) },
+  { path: /^\/alarms$/, page: () => import('./pages/alarms.js'), nav: 'alarms', allow: staff((can) => can.alarms) },
+  { path: /^\/work-orders$/, page: () => import('./pages/work_orders.js'), nav: 'work-orders', allow: staff(() => true) },
+  { path: /^\/work-orders\/(\d+)$/, page: () => import('./pages/order.js'), nav: 'work-orders', allow: staff(() => true) },
+  { path: /^\/desk$/, page: () => import('./pages/inbox.js'), nav: 'inbox', allow: staff((can) => can.desk) },
+  { path: /^\/desk\/requests\/(\d+)$/, page: () => import('./pages/request.js'), nav: 'inbox',
+    allow: staff((can) => can.desk) },
+  { path: /^\/desk\/call$/, page: () => import('./pages/call_form.js'), nav: 'call', allow: staff((can) => can.desk) },
+  { path: /^\/engineers$/, page: () => import('./pages/engineers.js'), nav: 'engineers', allow: staff((can) => can.roster) },
+  { path: /^\/kpis$/, page: () => import('./pages/kpis.js'), nav: 'kpis', allow: staff((can) => can.kpis) },
+  // The customer portal.
+  { path: /^\/my\/requests$/, page: () => import('./pages/portal_requests.js'), nav: 'my-requests',
+    allow: (can) => can.portal },
+  { path: /^\/my\/requests\/(\d+)$/, page: () => import('./pages/portal_request.js'), nav: 'my-requests',
+    allow: (can) => can.portal },
+  { path: /^\/my\/piles$/, page: () => import('./pages/portal_piles.js'), nav: 'my-piles', allow: (can) => can.portal },
+  { path: /^\/my\/orders$/, page: () => import('./pages/portal_orders.js'), nav: 'my-orders', allow: (can) => can.portal },
 ];
+
+// Whether `path` (e.g. /desk/complaints/3) is a page this user may open: pages link to
+// pages that exist, so a page added later (a customer card, a complaint) is linked at once.
+export function routed(path) {
+  const can = window.pilecare && window.pilecare.can;
+  return Boolean(can && ROUTES.some((r) => r.path.test(path) && r.allow(can)));
+}
 
 const main = $('#main');
 let ctx = null;
@@ -86,7 +102,9 @@ async function route(me, can) {
   const page = h('div', { class: 'page', dataset: { page: target.nav } }, h('p', { class: 'loading' }, 'Loading…'));
   replace(main, page);
   try {
-    await target.page.render(ctx, page, { ...params, id: match[1] });
+    const module = await target.page();
+    if (!ctx.current) return;
+    await module.render(ctx, page, { ...params, id: match[1] });
   } catch (error) {
     if (ctx.current && error.status !== 401) {
       replace(page, h('div', { class: 'problem', role: 'alert' }, h('h1', {}, 'This page could not be shown'),
@@ -210,8 +228,11 @@ async function start() {
     await api('/auth/logout', { method: 'POST' });
     location.replace('/login');
   });
+  // The portal has no search, no live feed and no stream: its pages load what they show.
+  document.body.dataset.portal = String(can.portal);
   startSearch(can);
-  startLive();
+  if (can.live) startLive();
+  else $('#live').hidden = true;
   window.addEventListener('hashchange', () => route());
   await route(me, can);
   document.body.dataset.ready = 'true';

@@ -105,6 +105,45 @@ export function table(columns, rows, { empty = 'Nothing here.', rowAttrs, captio
       columns.map((c) => h('td', { class: c.class }, c.value(row)))))));
 }
 
+// A timeline, newest first: {at, actor, from_state, to_state, note} per entry (work orders,
+// requests). An entry without a state change is a decision or note.
+export function timeline(entries) {
+  return h('ol', { class: 'timeline', dataset: { testid: 'timeline' } }, [...entries].reverse().map((t) =>
+    h('li', { class: 'timeline-item', dataset: { actor: t.actor, state: t.to_state || '' } },
+      h('span', { class: 'timeline-when' }, fmt.when(t.at)),
+      h('span', { class: 'timeline-what' }, !t.to_state ? null : t.from_state && t.from_state !== t.to_state
+        ? [badge(t.from_state), ' → ', badge(t.to_state)] : badge(t.to_state)),
+      h('span', { class: 'timeline-actor' }, t.actor),
+      t.note ? h('span', { class: 'timeline-note' }, t.note) : null)));
+}
+
+// A form that posts, says what happened and calls done() on success.
+export function form(testid, fields, submit, call, done, { tone = 'btn-primary' } = {}) {
+  const message = h('p', { class: 'form-message', role: 'status' });
+  const el = h('form', { class: 'stack', dataset: { testid } }, fields,
+    h('button', { type: 'submit', class: `btn ${tone}` }, submit), message);
+  el.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const button = e.submitter || el.querySelector('button[type=submit]');
+    const data = Object.fromEntries(new FormData(el));
+    if (e.submitter && e.submitter.name) data[e.submitter.name] = e.submitter.value;
+    button.disabled = true;
+    try {
+      await call(data);
+      message.textContent = 'Done.';
+      message.className = 'form-message ok';
+      el.reset();
+      await done();
+    } catch (error) {
+      message.textContent = error.message;
+      message.className = 'form-message error';
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el;
+}
+
 export function link(href, text, attrs = {}) {
   return h('a', { href, ...attrs }, text);
 }

@@ -1,31 +1,50 @@
 // What each role sees and may do in the console. The role sets come from the API
 // (GET /users/me: groups), which enforces them; docs/roles.md describes them.
+// A customer's login sees the portal only: their own requests, piles and orders.
 export function roles(me) {
   const within = (group) => me.groups.includes(group);
   const office = within('office');
   const engineer = me.role === 'engineer';
-  const nav = engineer
-    ? [{ key: 'work-orders', path: '/work-orders', label: 'My jobs', icon: '☰' }]
-    : [
+  const portal = me.role === 'customer';
+  const desk = within('desk');
+  let nav;
+  if (portal) {
+    nav = [
+      { key: 'my-requests', path: '/my/requests', label: 'My requests', icon: '✉' },
+      { key: 'my-piles', path: '/my/piles', label: 'My piles', icon: '▦' },
+      { key: 'my-orders', path: '/my/orders', label: 'My orders', icon: '☰' },
+    ];
+  } else if (engineer) {
+    nav = [{ key: 'work-orders', path: '/work-orders', label: 'My jobs', icon: '☰' }];
+  } else {
+    nav = [
       { key: 'overview', path: '/', label: 'Fleet', icon: '▦' },
       { key: 'alarms', path: '/alarms', label: 'Alarms', icon: '⚠' },
       { key: 'work-orders', path: '/work-orders', label: 'Work orders', icon: '☰' },
+      ...(desk ? [
+        { key: 'inbox', path: '/desk', label: 'Inbox', icon: '✉' },
+        { key: 'call', path: '/desk/call', label: 'Log a call', icon: '☎' },
+      ] : []),
       { key: 'engineers', path: '/engineers', label: 'Engineers', icon: '◉' },
       { key: 'kpis', path: '/kpis', label: 'KPIs', icon: '↗' },
     ];
+  }
   return {
     nav,
-    home: engineer ? '/work-orders' : '/',
+    home: portal ? '/my/requests' : engineer ? '/work-orders' : '/',
+    portal,
+    staff: !portal,
+    live: !portal,                              // the event stream is for staff
     fleet: office,
     kpis: office,
     engineer,
     search: office,
     alarms: office,
-    ack: within('desk'),
+    ack: desk,
     assignments: office,
     dispatch: within('dispatch'),
-    desk: within('desk'),                       // fault calls, quote answers
-    comment: within('desk') || engineer,
+    desk,                                       // fault calls, quote answers, the requests inbox
+    comment: desk || engineer,
     supervisor: within('supervise'),  // escalation decisions
     roster: office,
   };

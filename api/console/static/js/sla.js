@@ -44,6 +44,12 @@ export function runningClock(w) {
   return null;
 }
 
+// A clock paused while a request waits for the customer (w.waiting_since): its due time
+// moves on by the wait when the customer answers, so no countdown means anything meanwhile.
+function paused(w, clock) {
+  return Boolean(w.waiting_since && clock && !clock.done_at);
+}
+
 // A compact countdown for a card or a table cell: "Response · 2 h 05 m left", amber and red
 // as the clock runs out. Returns {el, tick}; the page calls tick() once a second.
 export function countdown(w, { onTone } = {}) {
@@ -53,11 +59,16 @@ export function countdown(w, { onTone } = {}) {
   const el = h('span', { class: 'countdown', dataset: { testid: 'countdown', clock: clock ? clock.name.toLowerCase() : 'none' } },
     h('span', { class: 'countdown-bar', role: 'presentation' }, bar), text);
   const tick = () => {
-    const tone = clockTone(w.created_at, clock);
+    const tone = paused(w, clock) ? 'paused' : clockTone(w.created_at, clock);
     el.dataset.tone = tone;
     if (onTone) onTone(tone);
     if (tone === 'none') {
       text.textContent = 'no SLA clock';
+      return;
+    }
+    if (tone === 'paused') {
+      text.textContent = `${clock.name} · paused, waiting for the customer`;
+      el.title = `Waiting since ${fmt.when(w.waiting_since)}`;
       return;
     }
     if (clock.done_at) {
@@ -71,6 +82,39 @@ export function countdown(w, { onTone } = {}) {
       : `${clock.name} · breached ${fmt.duration(-left)} ago`;
     bar.style.width = `${(used(w.created_at, clock) * 100).toFixed(1)}%`;
     el.title = `${clock.name} due ${fmt.when(clock.due_at)}`;
+  };
+  tick();
+  return { el, tick };
+}
+
+// A clock as a page's header shows it: a bar, the time left and the due time. `w` carries
+// waiting_since when the clock can pause (a request). Returns {el, tick}.
+export function clockPanel(label, w, clock) {
+  const text = h('span', { class: 'sla-text' });
+  const bar = h('span', { class: 'sla-fill' });
+  const el = h('div', { class: 'sla', dataset: { testid: `sla-${label.toLowerCase()}` } },
+    h('span', { class: 'sla-label' }, label),
+    h('span', { class: 'sla-bar', role: 'presentation' }, bar), text);
+  const tick = () => {
+    const tone = paused(w, clock) ? 'paused' : clockTone(w.created_at, clock);
+    el.dataset.tone = tone;
+    if (tone === 'none') {
+      text.textContent = 'no clock';
+      return;
+    }
+    if (tone === 'paused') {
+      text.textContent = `paused · waiting for the customer since ${fmt.when(w.waiting_since)}`;
+      return;
+    }
+    if (clock.done_at) {
+      text.textContent = `${tone === 'met' ? 'met' : 'missed'} · done ${fmt.when(clock.done_at)}`;
+      bar.style.width = '100%';
+      return;
+    }
+    const left = new Date(clock.due_at).getTime() - Date.now();
+    text.textContent = left >= 0 ? `${fmt.duration(left)} left · due ${fmt.when(clock.due_at)}`
+      : `breached ${fmt.duration(-left)} ago · was due ${fmt.when(clock.due_at)}`;
+    bar.style.width = `${(used(w.created_at, clock) * 100).toFixed(1)}%`;
   };
   tick();
   return { el, tick };

@@ -1,36 +1,9 @@
 // One work order: its SLA clocks counting down, the timeline, linked alarms, every offer
 // with its score, and — for dispatchers, supervisors and admins — assign and escalate.
 import { api } from '../api.js';
-import { badge, debounce, fmt, h, link, replace, section, table } from '../dom.js';
-import { Ticker, clockTone, used } from '../sla.js';
+import { badge, debounce, fmt, h, link, replace, section, table, timeline } from '../dom.js';
+import { Ticker, clockPanel } from '../sla.js';
 import { commentForm, escalationForm, mergeForm, movesForm, renderReport } from './order_desk.js';
-
-function slaClock(label, createdAt, clock) {
-  const text = h('span', { class: 'sla-text' });
-  const bar = h('span', { class: 'sla-fill' });
-  const el = h('div', { class: 'sla', dataset: { testid: `sla-${label.toLowerCase()}` } },
-    h('span', { class: 'sla-label' }, label),
-    h('span', { class: 'sla-bar', role: 'presentation' }, bar), text);
-  const tick = () => {
-    const tone = clockTone(createdAt, clock);
-    el.dataset.tone = tone;
-    if (tone === 'none') {
-      text.textContent = 'no clock';
-      return;
-    }
-    if (clock.done_at) {
-      text.textContent = `${tone === 'met' ? 'met' : 'missed'} · done ${fmt.when(clock.done_at)}`;
-      bar.style.width = '100%';
-      return;
-    }
-    const left = new Date(clock.due_at).getTime() - Date.now();
-    text.textContent = left >= 0 ? `${fmt.duration(left)} left · due ${fmt.when(clock.due_at)}`
-      : `breached ${fmt.duration(-left)} ago · was due ${fmt.when(clock.due_at)}`;
-    bar.style.width = `${(used(createdAt, clock) * 100).toFixed(1)}%`;
-  };
-  tick();
-  return { el, tick };
-}
 
 function facts(w, siteName) {
   const rows = [
@@ -52,16 +25,6 @@ function facts(w, siteName) {
     ['Opened', `${fmt.when(w.created_at)} by ${w.created_by}`], ['Closed', fmt.when(w.closed_at)],
   ];
   return h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
-}
-
-function timeline(entries) {
-  return h('ol', { class: 'timeline', dataset: { testid: 'timeline' } }, [...entries].reverse().map((t) =>
-    h('li', { class: 'timeline-item' },
-      h('span', { class: 'timeline-when' }, fmt.when(t.at)),
-      h('span', { class: 'timeline-what' }, t.from_state && t.from_state !== t.to_state
-        ? [badge(t.from_state), ' → ', badge(t.to_state)] : badge(t.to_state)),
-      h('span', { class: 'timeline-actor' }, t.actor),
-      t.note ? h('span', { class: 'timeline-note' }, t.note) : null)));
 }
 
 // The score as GET /work-orders/{id}/assignments sends it (maintenance/dispatch/matching.py
@@ -117,8 +80,8 @@ export async function render(ctx, page, params) {
     replace(head, h('h1', {}, `#${w.id} ${w.title}`),
       h('p', { class: 'muted' }, badge(w.state), ' ', badge(`SLA ${w.sla}`, `sla-${w.sla}`), ' ',
         link('#/work-orders', '← Work orders')));
-    const response = slaClock('Response', w.created_at, w.response);
-    const resolve = slaClock('Resolve', w.created_at, w.resolve);
+    const response = clockPanel('Response', w, w.response);
+    const resolve = clockPanel('Resolve', w, w.resolve);
     ticker.set([response.tick, resolve.tick]);
     replace(clocks, response.el, resolve.el);
     // Engineers may not read /piles: their phone app has the site name already.

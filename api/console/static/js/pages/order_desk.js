@@ -2,7 +2,7 @@
 // the customer's answer to a quote, the supervisor's escalation decision and the moves a
 // dispatcher makes by hand. Each shows only to the roles the API lets call it (docs/roles.md).
 import { api } from '../api.js';
-import { badge, fmt, h, replace, table } from '../dom.js';
+import { badge, fmt, form, h, replace, table } from '../dom.js';
 
 // The moves /work-orders/{id}/transitions accepts by hand, per state (mirrors
 // maintenance/orders/lifecycle.py TRANSITIONS ∩ maintenance/orders/desk.py _BY_HAND).
@@ -18,33 +18,6 @@ export function movesFrom(state) {
   if (ACTIVE.includes(state) || state === 'escalated') moves.push('cancelled');
   if (state === 'verified') moves.push('closed');
   return moves;
-}
-
-// A form that posts, says what happened and calls done() on success.
-function form(testid, fields, submit, call, done, { tone = 'btn-primary' } = {}) {
-  const message = h('p', { class: 'form-message', role: 'status' });
-  const el = h('form', { class: 'stack', dataset: { testid } }, fields,
-    h('button', { type: 'submit', class: `btn ${tone}` }, submit), message);
-  el.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const button = e.submitter || el.querySelector('button[type=submit]');
-    const data = Object.fromEntries(new FormData(el));
-    if (e.submitter && e.submitter.name) data[e.submitter.name] = e.submitter.value;
-    button.disabled = true;
-    try {
-      await call(data);
-      message.textContent = 'Done.';
-      message.className = 'form-message ok';
-      el.reset();
-      await done();
-    } catch (error) {
-      message.textContent = error.message;
-      message.className = 'form-message error';
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return el;
 }
 
 // --- service report, parts, quotes, earlier visits, checklist ------------------------
