@@ -58,7 +58,7 @@ def generate(piles: int, seed: int):
         tier = "platinum" if c < 2 else "gold" if c < 5 else "standard"
         contact = rng.choice(["Anna", "Jonas", "Lea", "Felix", "Mia", "Paul"]) + " " + rng.choice(["Becker", "Hoffmann", "Koch", "Richter"])
         customers.append((f"CUST-{c + 1:04d}", name, tier, contact, f"+49 30 {rng.randint(1000000, 9999999)}",
-                          f"service{c + 1}@example.com"))
+                          f"{contact.split()[0].lower()}@cust{c + 1:04d}.example.com"))
     n_sites = max(1, piles // 6)
     for s in range(n_sites):
         region, city, lat, lon, env, zone = REGIONS[s % len(REGIONS)]
@@ -90,6 +90,11 @@ def seed_fleet(conn: psycopg.Connection, piles: int, seed: int = 1) -> str:
                         "reporting_interval_s) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", MODELS)
         cur.executemany("INSERT INTO customers (id, name, tier, contact_name, contact_phone, contact_email) "
                         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", customers)
+        # The contact of each customer as the desk finds callers and senders (issue 13): E.164.
+        cur.executemany("INSERT INTO customer_contacts (customer_id, name, role, phone, email) "
+                        "SELECT %s, %s, 'site manager', %s, %s WHERE NOT EXISTS "
+                        "(SELECT 1 FROM customer_contacts WHERE customer_id = %s)",
+                        [(c[0], c[3], c[4].replace(" ", ""), c[5], c[0]) for c in customers])
         cur.executemany("INSERT INTO sites (id, customer_id, name, address, region, lat, lon, environment, timezone) "
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", sites)
         cur.executemany("INSERT INTO piles (id, serial, model_id, site_id, firmware, installed_on, commissioned_on, "
