@@ -82,11 +82,20 @@ def _take(conn: psycopg.Connection, policy: Policy, mail: ReceivedMail, raw: byt
     cur = conn.cursor(row_factory=tuple_row)
     key = mail.sender or (mail_from or "").strip("<>").lower()
     cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
-    earlier = _earlier(cur, mail.message_id)
-    if earlier is not None:
-        return earlier
-    reason = mail.auto_reason or _loop(cur, mail) or (None if mail.sender else "no_sender") \
-        or _over_limit(cur, key, policy.desk.mail_per_sender_per_h)
+    # After the lock (a statement of its own: its snapshot must see what the sender's previous
+    # mail committed), everything the decision needs in one round trip.
+    taken, request_id, quarantine_id, known, last_hour = cur.execute(
+        "SELECT r.id IS NOT NULL, r.request_id, r.quarantine_id, "
+        "       EXISTS (SELECT 1 FROM request_messages WHERE message_id = %(id)s), "
+        "       (SELECT count(*) FROM mail_received WHERE sender = %(sender)s AND at > now() - interval '1 hour') "
+        "FROM (SELECT NULL) AS one LEFT JOIN mail_received r ON r.message_id = %(id)s",
+        {"id": mail.message_id, "sender": key}).fetchone()
+    if taken:
+        return Taken("duplicate", request_id=request_id, quarantine_id=quarantine_id)
+    # A Message-ID that is already in a thread but was never received here is one of ours
+    # (an acknowledgement, an answer) coming back: a forwarding rule or a misconfigured relay.
+    reason = mail.auto_reason or ("loop" if known else None) or (None if mail.sender else "no_sender") \
+        or ("rate_limit" if last_hour >= policy.desk.mail_per_sender_per_h else None)
     if reason:
         quarantine_id = cur.execute(
             "INSERT INTO mail_quarantine (mail_from, from_header, subject, message_id, reason, raw) "
@@ -118,19 +127,6 @@ def _earlier(cur, message_id: str) -> Taken | None:
     row = cur.execute("SELECT request_id, quarantine_id FROM mail_received WHERE message_id = %s",
                       (message_id,)).fetchone()
     return Taken("duplicate", request_id=row[0], quarantine_id=row[1]) if row else None
-
-
-def _loop(cur, mail: ReceivedMail) -> str | None:
-    # A Message-ID that is already in a thread but was never received here is one of ours
-    # (an acknowledgement, an answer) coming back: a forwarding rule or a misconfigured relay.
-    known = cur.execute("SELECT 1 FROM request_messages WHERE message_id = %s", (mail.message_id,)).fetchone()
-    return "loop" if known else None
-
-
-def _over_limit(cur, sender: str, per_hour: int) -> str | None:
-    count = cur.execute("SELECT count(*) FROM mail_received WHERE sender = %s AND at > now() - interval '1 hour'",
-                        (sender,)).fetchone()[0]
-    return "rate_limit" if count >= per_hour else None
 
 
 def _thread_of(cur, mail: ReceivedMail, match: contacts.Match | None) -> int | None:

@@ -9,8 +9,10 @@ Message-ID is on the thread's row, so the customer's reply threads on it (mail_i
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
 from maintenance.outbox.mail import OutgoingMail, enqueue_mail
@@ -55,7 +57,9 @@ def send(conn: psycopg.Connection, request_id: int, *, kind: MessageKind, body: 
     message_id = new_message_id(request_id)
     mail = OutgoingMail(to=address, subject=f"[{number(request_id)}] {subject}", body=body, message_id=message_id,
                         in_reply_to=in_reply_to, references=tuple(references))
-    with conn.transaction():
+    # Its own transaction, or the caller's (mail_in takes a mail in one): no savepoint needed.
+    in_transaction = conn.info.transaction_status == TransactionStatus.INTRANS
+    with nullcontext() if in_transaction else conn.transaction():
         message = add_message(conn, request_id, direction="out", channel="email", author=author, body=body, kind=kind,
                               message_id=message_id, in_reply_to=in_reply_to)
         enqueue_mail(conn, mail, {"request_id": request_id, "request_message_id": message, "kind": kind.value,
