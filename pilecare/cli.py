@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     # APScheduler logs every job run at INFO: twice a minute of noise per process.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # aiosmtpd logs every SMTP command of every connection at INFO.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     import psycopg
 
     from pilecare.errors import PilecareError
