@@ -65,13 +65,14 @@ def mail(sender: str, subject: str, body: str = "Hello", *, message_id: str | No
     return message
 
 
-def send(listener: SmtpListener, message: EmailMessage | bytes, *, mail_from: str | None = None,
+def send(listener: SmtpListener | tuple[str, int], message: EmailMessage | bytes, *, mail_from: str | None = None,
          to: str = DESK) -> tuple[int, str]:
     """One SMTP transaction as a sending server does it; (code, text) of the answer to DATA."""
+    host, port = listener if isinstance(listener, tuple) else (listener.host, listener.port)
     raw = message if isinstance(message, bytes) else message.as_bytes()
     raw = re.sub(rb"(?<!\r)\n", b"\r\n", raw)   # on the wire every line ends in CRLF (smtplib leaves bytes as given)
     envelope = mail_from if mail_from is not None else str(message["From"])
-    with smtplib.SMTP(listener.host, listener.port, timeout=30) as smtp:
+    with smtplib.SMTP(host, port, timeout=30) as smtp:
         smtp.ehlo("mx.sender.example")
         code, text = smtp.mail(envelope)       # '' is the null return path, MAIL FROM:<>
         assert code == 250, text
@@ -335,3 +336,31 @@ def test_a_mail_over_the_size_limit_is_refused(db, database_url, customers):
     finally:
         running.stop()
     assert requests(db) == []
+
+
+def test_our_own_mail_coming_back_goes_to_quarantine(db, listener):
+    accepted(send(listener, mail(JANA, "Hello")))
+    ours = db.execute("SELECT message_id FROM request_messages WHERE direction = 'out'").fetchone()[0]
+    # A forwarding rule sends our acknowledgement back, its headers stripped of Auto-Submitted.
+    assert accepted(send(listener, mail(JANA, "Fwd: [SR-1] Hello", message_id=f"<{ours}>"))) == "held"
+    assert db.execute("SELECT reason FROM mail_quarantine").fetchall() == [("loop",)]
+
+
+def test_pilecare_smtp_runs_the_listener(db, database_url, customers):
+    import os
+    import subprocess
+    import sys
+
+    from pilecare.embedded import free_port, terminate, wait_port
+
+    port = free_port()
+    env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_DESK_ADDRESS=DESK)
+    process = subprocess.Popen([sys.executable, "-m", "pilecare.cli", "smtp", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        wait_port(port, 30)
+        assert process.stdout.readline().strip() == f"smtp  127.0.0.1:{port}"
+        assert accepted(send(("127.0.0.1", port), mail(JANA, "By the command"))) == "SR-1"
+    finally:
+        terminate([process], 15)
+    assert process.returncode == 0

@@ -22,6 +22,7 @@ mails cannot all slip under the hourly limit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timezone
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -64,7 +65,7 @@ def take(conn: psycopg.Connection, policy: Policy, raw: bytes, *, mail_from: str
     sending server retries); a concurrent retry of the same mail is answered as a duplicate."""
     if not conn.autocommit:
         raise ValueError("mail_in.take commits its own transaction: give it an autocommit connection")
-    mail_from = "" if (mail_from or "").strip() in ("", "<>") else mail_from.strip()   # stored '' (0034)
+    mail_from = "" if (mail_from or "").strip() in ("", "<>") else mail_from.strip().replace("\x00", "")  # '' (0034)
     mail = parse(raw, mail_from=mail_from)
     try:
         with conn.transaction():
@@ -118,7 +119,7 @@ def _take(conn: psycopg.Connection, policy: Policy, mail: ReceivedMail, raw: byt
                 message_id=mail.message_id, in_reply_to=mail.replies_to[0] if mail.replies_to else None)
     due = cur.execute("SELECT response_due_at FROM requests WHERE id = %s", (request_id,)).fetchone()[0]
     mail_out.send(conn, request_id, kind=MessageKind.ACKNOWLEDGEMENT, author=DESK, to=mail.sender,
-                  body=ACKNOWLEDGEMENT.format(number=number(request_id), due=due))
+                  body=ACKNOWLEDGEMENT.format(number=number(request_id), due=due.astimezone(timezone.utc)))
     _received(cur, key, mail.message_id, request_id=request_id)
     return Taken("opened", request_id=request_id)
 

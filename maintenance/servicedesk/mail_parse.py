@@ -166,9 +166,10 @@ def _ids(value: str | None) -> list[str]:
 
 def _address(value: str) -> str | None:
     try:
-        return normalise_email(value)
+        address = normalise_email(value)
     except InvalidInput:
         return None
+    return address if address.isprintable() else None   # no control characters (NUL) in a stored address
 
 
 def _content(part: EmailMessage) -> str:
