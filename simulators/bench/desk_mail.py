@@ -32,7 +32,7 @@ import psycopg
 from maintenance import policy as policies
 from pilecare import embedded
 from pilecare.migrate import migrate
-from pilecare.settings import get_settings
+from pilecare.settings import Settings, get_settings
 from simulators.bench.ingest import bench_database, say
 
 TARGET_MAILS_PER_S = 50
@@ -170,6 +170,11 @@ def measure(database_url: str, *, mails: int = 2000, connections: int = 4, seed:
             "p99_ms": pct(0.99), "opened": opened, "joined": received - opened - (after[2] - before[2]),
             "quarantined": after[2] - before[2], "lost": mails - received,
             "target_mails_per_s": TARGET_MAILS_PER_S, "met": len(latencies) / seconds >= TARGET_MAILS_PER_S}
+
+
+def measure_mail(settings: Settings, *, mails: int = 2000, connections: int = 4, data_dir: Path | None = None) -> dict:
+    """`measure` on `settings.database_url` (migrated, e.g. `pilecare bench desk`'s seeded database)."""
+    return measure(settings.database_url, mails=mails, connections=connections, log_dir=data_dir)
 
 
 def run(mails: int = 2000, connections: int = 4, seed: int = 1) -> dict:
