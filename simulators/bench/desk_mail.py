@@ -112,6 +112,25 @@ def _sender(port: int, mails: list[tuple[str, int, str, bytes]], seed: int, out:
         out["answers"] += answers
 
 
+_COUNTS = ("SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM mail_received), "
+           "(SELECT count(*) FROM mail_quarantine)")
+
+
+def _warm_up(port: int, connections: int) -> None:
+    """A mail per connection at once before the clock starts, so the listener's worker threads
+    have their database connections (opened at a thread's first mail) when it does."""
+    def one(i: int) -> None:
+        _, raw = _mail(random.Random(i), f"warm-up{i}@bench.example", -1 - i)
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+            smtp.sendmail(f"warm-up{i}@bench.example", [DESK], raw)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def measure(database_url: str, *, mails: int = 2000, connections: int = 4, seed: int = 1,
             log_dir: Path | None = None) -> dict:
     """Send `mails` mails over `connections` SMTP connections to one listener on `database_url`
@@ -121,8 +140,6 @@ def measure(database_url: str, *, mails: int = 2000, connections: int = 4, seed:
     with psycopg.connect(database_url, autocommit=True) as conn:
         # Under half the hourly limit each, replies included, whatever ran before in this hour.
         senders = seed_senders(conn, max(1, -(-mails // max(1, limit // 2))))
-        before = conn.execute("SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM mail_received), "
-                              "(SELECT count(*) FROM mail_quarantine)").fetchone()
     rng = random.Random(seed)
     plan = [(rng.choice(senders) if rng.random() > 0.05 else f"someone{n}@freemail.example", n) for n in range(mails)]
     # Each sender's mails go over one connection, so its replies follow its own first mails.
@@ -143,6 +160,9 @@ def measure(database_url: str, *, mails: int = 2000, connections: int = 4, seed:
                                 stdout=subprocess.DEVNULL, stderr=open(log_dir / "bench-smtp.log", "ab"))
     try:
         embedded.wait_port(port, 30)
+        _warm_up(port, connections)
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            before = conn.execute(_COUNTS).fetchone()
         out, lock = {"latencies": [], "answers": []}, threading.Lock()
         threads = [threading.Thread(target=_sender, args=(port, share, seed + i, out, lock))
                    for i, share in enumerate(shares)]
@@ -156,8 +176,7 @@ def measure(database_url: str, *, mails: int = 2000, connections: int = 4, seed:
         embedded.terminate([listener], 15)
 
     with psycopg.connect(database_url, autocommit=True) as conn:
-        after = conn.execute("SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM mail_received), "
-                             "(SELECT count(*) FROM mail_quarantine)").fetchone()
+        after = conn.execute(_COUNTS).fetchone()
     latencies = sorted(out["latencies"])
     received = after[1] - before[1]
 
