@@ -42,6 +42,14 @@ def _api(args) -> None:
                 port=args.port or settings.api_port, log_level="info")
 
 
+def _smtp(args) -> None:
+    from maintenance.servicedesk.smtp_listener import main
+
+    settings = get_settings()
+    update = {k: v for k, v in (("smtp_host", args.host), ("smtp_port", args.port)) if v}
+    main(settings.model_copy(update=update))
+
+
 def _simulate(args) -> None:
     from simulators.runner import main
 
@@ -75,6 +83,8 @@ def _bench(args) -> None:
         from simulators.bench.api import main
     elif args.what == "desk":
         from simulators.bench.desk import main
+    elif args.what == "desk-mail":
+        from simulators.bench.desk_mail import main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     main(args)
@@ -174,6 +184,11 @@ def parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int)
     api.set_defaults(func=_api)
 
+    smtp = sub.add_parser("smtp", help="run the service desk's inbound SMTP listener (mail becomes requests)")
+    smtp.add_argument("--host", help="listen address (default PILECARE_SMTP_HOST, 127.0.0.1)")
+    smtp.add_argument("--port", type=int, help="listen port (default PILECARE_SMTP_PORT, 2525)")
+    smtp.set_defaults(func=_smtp)
+
     sim = sub.add_parser("simulate", help="run a simulated fleet of piles")
     add_simulate_arguments(sim)
     sim.set_defaults(func=_simulate)
@@ -196,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=_seed)
 
     bench = sub.add_parser("bench", help="benchmarks (last output line is JSON)")
-    bench.add_argument("what", choices=("ingest", "faults", "dispatch", "api", "desk"))
+    bench.add_argument("what", choices=("ingest", "faults", "dispatch", "api", "desk", "desk-mail"))
     bench.add_argument("--seconds", type=float, default=60.0, help="length of the measured drain / run")
     bench.add_argument("--piles", type=int, default=1000, help="piles (faults: those carrying the background load)")
     bench.add_argument("--rate", type=float, default=2500.0, help="faults: background messages per second")
@@ -206,7 +221,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--engineers", type=int, default=200, help="dispatch: engineers")
     bench.add_argument("--customers", type=int, default=2000, help="desk: customers")
     bench.add_argument("--requests", type=int, default=100_000, help="desk: requests over the past year")
-    bench.add_argument("--mails", type=int, default=2000, help="desk: mails sent to the SMTP listener")
+    bench.add_argument("--mails", type=int, default=2000, help="desk, desk-mail: mails sent to the SMTP listener")
+    bench.add_argument("--connections", type=int, default=4, help="desk, desk-mail: sending SMTP connections at once")
     bench.set_defaults(func=_bench)
 
     run = sub.add_parser("run", help="everything at once: database, broker, ingest, API, simulated fleet")
@@ -263,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     # APScheduler logs every job run at INFO: twice a minute of noise per process.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # aiosmtpd logs every SMTP command of every connection at INFO.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     import psycopg
 
     from pilecare.errors import PilecareError

@@ -3,9 +3,10 @@
 With no configuration it starts an embedded PostgreSQL and a Mosquitto broker (data in
 `.pilecare/`); with PILECARE_DATABASE_URL / PILECARE_MQTT_URL set it uses those. Then it
 migrates, seeds a fleet when the registry is empty, and supervises ingest, the API,
-a simulated fleet and its field crew (unless --no-crew: simulators/field_crew.py, which
-works the offers through the API while the fleet hears of the repairs from its event
-stream) as child processes, restarting any that dies.
+the service desk's SMTP listener, a simulated fleet and its field crew (unless --no-crew:
+simulators/field_crew.py, which works the offers through the API while the fleet hears of
+the repairs from its event stream) as child processes, restarting any that dies. Without
+PILECARE_MAIL_RELAY the desk's outbound mail goes to a local catcher (.pilecare/mail/*.eml).
 """
 from __future__ import annotations
 
@@ -84,16 +85,27 @@ def main(args) -> None:
             crew_accounts = ensure_accounts(conn, data_dir / ACCOUNTS_FILE)
 
     port = args.port or _port_or_free(settings.api_port)
+    smtp_port = _port_or_free(settings.smtp_port)
+    smtp_address = f"{settings.smtp_host}:{smtp_port}"
+    relay, catcher = settings.mail_relay, None
+    if not relay:
+        from simulators.mail_catcher import MailCatcher
+
+        # The world's mail servers stand-in: acknowledgements and answers land here as .eml files.
+        catcher = MailCatcher(data_dir / "mail", port=_port_or_free(2526)).start()
+        relay = catcher.address
     # Other commands (`pilecare users create`, `pilecare migrate`, …) run without configuration
     # find this instance here while it runs (pilecare.db.database_url).
     instance = data_dir / INSTANCE_FILE
     instance.write_text(json.dumps({"database_url": database_url, "mqtt_url": mqtt_url,
-                                    "api_url": f"http://{settings.api_host}:{port}", "pid": os.getpid()}) + "\n")
+                                    "api_url": f"http://{settings.api_host}:{port}", "smtp": smtp_address,
+                                    "pid": os.getpid()}) + "\n")
     policy_note = _demo_policy(settings, data_dir, args.verify_minutes, args.speed)
     env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_MQTT_URL=mqtt_url,
                PILECARE_POLICY_FILE=settings.policy_file or str(data_dir / DEMO_POLICY),
                # One worker here: a plain subscription survives broker restarts (topics.py).
-               PILECARE_INGEST_GROUP=os.environ.get("PILECARE_INGEST_GROUP", ""))
+               PILECARE_INGEST_GROUP=os.environ.get("PILECARE_INGEST_GROUP", ""),
+               PILECARE_SMTP_PORT=str(smtp_port), PILECARE_MAIL_RELAY=relay)
     api_url = f"http://{settings.api_host}:{port}"
     # The fleet hears of completed repairs from the API (simulators/repairs.py), and the crew
     # works through it (simulators/field_crew.py): both with the accounts in crew-accounts.
@@ -102,6 +114,7 @@ def main(args) -> None:
         Child("ingest", ["ingest"], env, log_dir),
         Child("maintenance", ["maintenance"], env, log_dir),
         Child("api", ["api", "--host", settings.api_host, "--port", str(port)], env, log_dir),
+        Child("smtp", ["smtp"], env, log_dir),
         Child("simulator", ["simulate", "--interval", str(args.interval), "--speed", str(args.speed),
                             "--fault-rate", str(args.fault_rate), "--piles", str(args.piles), *crew_args],
               env, log_dir),
@@ -122,6 +135,8 @@ def main(args) -> None:
         f"  API              http://{settings.api_host}:{port}/docs   (fleet: /fleet/health, ingest: /ingest/stats)\n"
         f"  database         {database_url}\n"
         f"  broker           {mqtt_url}  (topics {settings.topic_prefix}/piles/…)\n"
+        f"  smtp             {smtp_address}  (service desk mail to {settings.desk_address}; outbound "
+        + (f"caught in {catcher.folder})\n" if catcher else f"through {relay})\n") +
         f"  logs             {log_dir}\n"
         f"  policy           {policy_note}\n"
         f"  login            {admin_note}\n"
@@ -141,6 +156,8 @@ def main(args) -> None:
         # Piles first (clean disconnects, no last wills), then ingest drains and acks.
         for child in children[::-1]:
             child.stop()
+        if catcher is not None:
+            catcher.stop()
         instance.unlink(missing_ok=True)
         print("pilecare stopped", flush=True)
 

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+
+    # The service desk's mail (issue 13). The inbound SMTP listener (`pilecare smtp`) and the
+    # largest mail it takes; the desk's own address, From of every mail it sends (mail to
+    # any address of its domain is taken); the relay outbound mail goes through, "host:port"
+    # — empty keeps outbound mail waiting in the outbox until one is configured.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=1, le=65_535)
+    smtp_max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
+    desk_address: str = Field(default="service@pilecare.local", pattern=r"^[^@\s]+@[^@\s]+$")
+    mail_relay: str = Field(default="", pattern=r"^$|^[^\s:]+:\d{1,5}$")
     data_dir: str = ".pilecare"
 
     @field_validator("topic_prefix")
@@ -80,6 +90,13 @@ class Settings(BaseSettings):
         if not value or "+" in value or "#" in value:
             raise ValueError("topic_prefix must be a plain topic path without wildcards")
         return value
+
+    def relay(self) -> tuple[str, int] | None:
+        """The outbound mail relay as (host, port), None when none is configured."""
+        if not self.mail_relay:
+            return None
+        host, _, port = self.mail_relay.rpartition(":")
+        return host, int(port)
 
     def mqtt(self) -> MqttTarget:
         return parse_mqtt_url(self.mqtt_url or "mqtt://127.0.0.1:1883")

@@ -3,7 +3,8 @@
 Two stages, both claimed in PostgreSQL so any number of deliverers can run at once:
 - `fan_out` turns unfanned outbox rows (locked with SKIP LOCKED) into one `deliveries`
   row per target (an engineer's or, for a notice, a role's MQTT topic; each subscribed
-  webhook); a unique constraint makes a second fan-out of the same row a no-op.
+  webhook; a customer's mail to the relay); a unique constraint makes a second fan-out of
+  the same row a no-op.
 - `deliver_due` leases due deliveries (SKIP LOCKED plus a lease time, so a crashed
   deliverer's claims come back), sends them outside any transaction, and records the
   outcome only if its lease token still holds: delivered, or attempts + 1 with the
@@ -29,6 +30,7 @@ from psycopg.rows import tuple_row
 
 from maintenance.outbox.transports import Delivery, MqttTransport, Transport, TransportError, WebhookTransport, envelope
 from maintenance.outbox.events import Event
+from maintenance.outbox.mail import MailTransport, OutgoingMail
 from pilecare.db import database_url
 from pilecare.errors import Conflict, NotFound
 from pilecare.settings import Settings
@@ -108,6 +110,10 @@ def fan_out(conn: psycopg.Connection, limit: int = 500) -> int:
               "INSERT INTO deliveries (outbox_id, channel, role) "
               "SELECT o.id, 'mqtt', o.role FROM outbox o WHERE o.id = ANY(%s) AND o.role IS NOT NULL "
               "ORDER BY o.id ON CONFLICT DO NOTHING", (ids,))
+        # A mail (outbox/mail.py) goes to the relay, once.
+        _rows(conn,
+              "INSERT INTO deliveries (outbox_id, channel) SELECT m.outbox_id, 'email' FROM outbox_mail m "
+              "WHERE m.outbox_id = ANY(%s) ORDER BY m.outbox_id ON CONFLICT DO NOTHING", (ids,))
         _rows(conn, "UPDATE outbox SET fanned_out_at = now() WHERE id = ANY(%s)", (ids,))
     return len(ids)
 
@@ -142,21 +148,31 @@ def _claim(conn: psycopg.Connection, channels: list[str], now: datetime, limit: 
     rows = _rows(
         conn,
         "SELECT d.id, d.outbox_id, d.channel, d.attempts, d.engineer_id, d.role, d.webhook_id, w.url, w.secret, "
-        "       o.event, o.at, o.payload, o.work_order_id, o.engineer_id, o.customer_id "
+        "       o.event, o.at, o.payload, o.work_order_id, o.engineer_id, o.customer_id, "
+        "       m.mail_to, m.subject, m.body, m.message_id, m.in_reply_to, m.refs "
         "FROM deliveries d JOIN outbox o ON o.id = d.outbox_id LEFT JOIN webhooks w ON w.id = d.webhook_id "
+        "LEFT JOIN outbox_mail m ON d.channel = 'email' AND m.outbox_id = d.outbox_id "
         "WHERE d.id = ANY(%s) AND d.lease_token = %s ORDER BY d.next_attempt_at, d.id",
         ([r[0] for r in claimed], token),
     )
     out = []
     for (id_, outbox_id, channel, attempts, engineer_id, role, webhook_id, url, secret,
-         event, at, payload, work_order_id, o_engineer, customer_id) in rows:
+         event, at, payload, work_order_id, o_engineer, customer_id, *mail) in rows:
         payload = payload if isinstance(payload, dict) else json.loads(payload)
         body = envelope(outbox_id, event, at, payload, work_order_id=work_order_id, engineer_id=o_engineer,
                         customer_id=customer_id)
         out.append((token, Delivery(id=id_, outbox_id=outbox_id, channel=channel, event=event, body=body,
                                     attempts=attempts, engineer_id=engineer_id, webhook_id=webhook_id, url=url,
-                                    secret=secret, role=role)))
+                                    secret=secret, role=role,
+                                    mail=_mail(*mail))))
     return out
+
+
+def _mail(to, subject, body, message_id, in_reply_to, refs) -> OutgoingMail | None:
+    if to is None:
+        return None  # not an email delivery
+    return OutgoingMail(to=to, subject=subject, body=body, message_id=message_id, in_reply_to=in_reply_to,
+                        references=tuple(refs or ()))
 
 
 def _attempt(transport: Transport, delivery: Delivery) -> tuple[int | None, TransportError | None, int]:
@@ -279,6 +295,11 @@ class Deliverer:
             "mqtt": MqttTransport(settings, client_id=f"{self.name}-notify"),
             "webhook": WebhookTransport(webhook_timeout_s),
         }
+        if transports is None and settings.relay() is not None:
+            self.transports["email"] = MailTransport(settings.relay(), settings.desk_address)
+        elif transports is None:
+            # Mail waits in the outbox (its deliveries stay pending) until a relay is configured.
+            log.warning("no mail relay (PILECARE_MAIL_RELAY): the service desk's mail is queued, not sent")
         self.batch = batch
         self.workers = workers
         self.conn: psycopg.Connection | None = None

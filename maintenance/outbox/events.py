@@ -23,19 +23,21 @@ class Event(str, Enum):
     ALARM_RAISED = "alarm.raised"                  # a new active alarm
     ALARM_CLEARED = "alarm.cleared"
     NOTICE = "notice"                              # to people in a role (maintenance/outbox/notices.py)
+    REQUEST_MAIL = "request.mail"                  # a mail to a customer about a request (outbox/mail.py)
 
 
 def enqueue(conn: psycopg.Connection, event: Event, payload: dict, *, work_order_id: int | None = None,
-            engineer_id: str | None = None, customer_id: str | None = None, role: str | None = None) -> int:
+            engineer_id: str | None = None, customer_id: str | None = None, role: str | None = None,
+            request_id: int | None = None) -> int:
     """Record an event for delivery after the surrounding transaction commits; returns its id.
 
     `role` addresses it to people in that role (notices): the console's stream shows it
     only to them and the roles above them, and it goes out on the role's MQTT topic.
     """
     row = conn.execute(
-        "INSERT INTO outbox (event, work_order_id, engineer_id, customer_id, role, payload) "
-        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-        (event.value, work_order_id, engineer_id, customer_id, role, json.dumps(payload, default=str)),
+        "INSERT INTO outbox (event, work_order_id, engineer_id, customer_id, role, request_id, payload) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (event.value, work_order_id, engineer_id, customer_id, role, request_id, json.dumps(payload, default=str)),
     ).fetchone()
     # Wakes the deliverer at commit (one notification per transaction), instead of a poll.
     conn.execute("NOTIFY pilecare_outbox")

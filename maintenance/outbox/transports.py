@@ -1,5 +1,5 @@
 """Transports for outbox deliveries: MQTT to the engineer's phone and to staff roles,
-signed webhooks.
+signed webhooks (and e-mail to customers: maintenance/outbox/mail.py).
 
 One error type, `TransportError(message, permanent, status)`: the deliverer records the
 message on the delivery and retries unless the error is permanent
@@ -15,11 +15,14 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from gateway.topics import Topics
+
+if TYPE_CHECKING:
+    from maintenance.outbox.mail import OutgoingMail
 
 SIGNATURE_HEADER = "X-Pilecare-Signature"
 EVENT_HEADER = "X-Pilecare-Event"
@@ -51,6 +54,7 @@ class Delivery:
     url: str | None = None
     secret: str | None = None
     role: str | None = None        # MQTT to a role's topic (notices) instead of an engineer's
+    mail: OutgoingMail | None = None  # an email delivery's mail (its outbox_mail row)
 
 
 def envelope(outbox_id: int, event: str, at: datetime, payload: dict, *, work_order_id: int | None = None,

@@ -5,6 +5,10 @@ finished from outbox events; work orders never depend on it.
     requests    a request, its thread, states and clocks (R-INTAKE, R-RESPONSE)
     intake      classifying a request and what each class opens (fault report → order)
     complaints  the complaint lifecycle (R-COMPLAINT)
+    mail_in     one received mail → a new request, a reply joining its request, or quarantine
+    mail_parse  reading a mail: threading headers, text, whether a program sent it
+    mail_out    mail to the customer through the outbox (acknowledgements, answers, …)
+    smtp_listener  the inbound SMTP listener (`pilecare smtp`): 250 only after commit
 """
 from maintenance.servicedesk.requests import (Channel, MessageKind, RequestClass, RequestState, add_message, move,
                                               number, open_request)

@@ -177,7 +177,7 @@ def _main(args) -> None:
     inbox_p95 = max(c["p95_ms"] for c in timings.values())
 
     from simulators.bench.desk_mail import measure_mail   # starts the listener on the bench database
-    mail = measure_mail(settings, mails=int(args.mails), data_dir=data_dir)
+    mail = measure_mail(settings, mails=int(args.mails), connections=int(args.connections), data_dir=data_dir)
     result = {"customers": customers, "requests": requests, "open_requests": seeded["open"],
               "inbox_p95_ms": inbox_p95, "target_inbox_p95_ms": TARGET_INBOX_P95_MS,
               "inbox_met": inbox_p95 <= TARGET_INBOX_P95_MS, "calls": timings, "rounds": rounds,
