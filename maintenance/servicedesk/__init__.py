@@ -5,6 +5,8 @@ finished from outbox events; work orders never depend on it.
     requests    a request, its thread, states and clocks (R-INTAKE, R-RESPONSE)
     intake      classifying a request and what each class opens (fault report → order)
     complaints  the complaint lifecycle (R-COMPLAINT)
+    complaint_analysis  complaints per engineer, team, category and period; what recurs
+    follow_ups  calling the customer back after a job, and the survey link (R-FOLLOWUP)
 """
 from maintenance.servicedesk.requests import (Channel, MessageKind, RequestClass, RequestState, add_message, move,
                                               number, open_request)
