@@ -10,7 +10,8 @@ order go out once, however many workers try: the event is enqueued only when the
 actually inserted. Escalations go out each time one happens.
 
 Kinds: `sla_response_warning`, `sla_resolve_warning`, `sla_response_breach`,
-`sla_resolve_breach`, `safety`, `escalation`, `dispatch_no_engineer`.
+`sla_resolve_breach`, `safety`, `escalation`, `dispatch_no_engineer`, `complaint` (a complaint
+passed to the supervisor, maintenance/servicedesk/complaints.py).
 """
 from __future__ import annotations
 
