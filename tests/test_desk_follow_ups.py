@@ -89,6 +89,16 @@ def test_an_order_resolved_in_a_transaction_that_commits_late_is_not_skipped(dat
     assert len(_follow_ups(db, "work_order_id", early)) == len(_follow_ups(db, "work_order_id", late)) == 1
 
 
+def test_a_pass_reads_every_move_in_small_batches_and_follows_up_only_the_resolved(db, fleet):
+    orders = [_corrective(db, pile) for pile in ("TP-0001", "TP-0002", "TP-0003")]
+    for order_id in orders:   # eight moves in all: two holds, three to dispatch, three resolved
+        _resolve(db, order_id, via=(S.ON_HOLD, S.READY_FOR_DISPATCH, S.RESOLVED) if order_id != orders[1]
+                 else (S.READY_FOR_DISPATCH, S.RESOLVED))
+    assert schedule(db, POLICY, batch=3) == 3
+    assert db.execute("SELECT last_outbox_id FROM desk_cursor").fetchone()[0] == \
+        db.execute("SELECT max(id) FROM outbox WHERE event = 'work_order.updated'").fetchone()[0]
+
+
 def test_the_cursor_row_is_recreated_when_it_is_missing(db, fleet):
     db.execute("DELETE FROM desk_cursor")
     order_id = _corrective(db)

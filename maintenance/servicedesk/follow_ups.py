@@ -101,16 +101,19 @@ def _orders(conn: psycopg.Connection, policy: Policy, batch: int) -> tuple[int, 
     cur = conn.cursor(row_factory=tuple_row)
     with conn.transaction():
         txid, last_id, _, _ = _cursor(conn)
+        # Every move of an order, each read once in commit-safe order: the place to tell
+        # other desk work of an order's moves too.
         rows = cur.execute(
-            "SELECT txid::text, id, work_order_id, at FROM outbox "
-            "WHERE event = 'work_order.updated' AND payload ->> 'state' = 'resolved' "
+            "SELECT txid::text, id, work_order_id, payload ->> 'from', payload ->> 'state', at FROM outbox "
+            "WHERE event = 'work_order.updated' "
             f"AND (txid, id) > (%s::xid8, %s) AND txid < {TXID_HORIZON} ORDER BY txid, id LIMIT %s",
             (txid, last_id, batch)).fetchall()
         if not rows:
             return 0, False
         first = {}
-        for _, _, order_id, at in rows:
-            first.setdefault(order_id, at)  # resolved twice in one batch: the first counts
+        for _, _, order_id, _, to_state, at in rows:
+            if to_state == WorkOrderState.RESOLVED.value:
+                first.setdefault(order_id, at)  # resolved twice in one batch: the first counts
         made = cur.execute(
             "INSERT INTO follow_ups (work_order_id, customer_id, due_at, survey_token) "
             "SELECT o.id, s.customer_id, x.at + make_interval(secs => %s), x.token "

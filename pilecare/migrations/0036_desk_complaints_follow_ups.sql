@@ -30,9 +30,9 @@ ALTER TABLE request_events ADD COLUMN txid xid8 NOT NULL DEFAULT pg_current_xact
 ALTER TABLE desk_cursor ADD COLUMN last_outbox_txid xid8 NOT NULL DEFAULT '0';
 ALTER TABLE desk_cursor ADD COLUMN last_request_event_txid xid8 NOT NULL DEFAULT '0';
 ALTER TABLE desk_cursor ADD COLUMN last_request_event_id bigint NOT NULL DEFAULT 0;
--- Only the rows the follow-up pass wants: orders and requests entering 'resolved'.
-CREATE INDEX outbox_resolved_idx ON outbox (txid, id)
-    WHERE event = 'work_order.updated' AND payload ->> 'state' = 'resolved';
+-- Only the rows the desk reads: orders' moves (it follows up those entering 'resolved'; a
+-- request's linked order tells the request of the others) and requests entering 'resolved'.
+CREATE INDEX outbox_order_moves_idx ON outbox (txid, id) WHERE event = 'work_order.updated';
 CREATE INDEX request_events_resolved_idx ON request_events (txid, id) WHERE to_state = 'resolved';
 -- The history before the desk is not called back: the desk starts reading at the present.
 -- (xid8 has no max() before PostgreSQL 16.)
