@@ -17,9 +17,9 @@ from api.body_limit import BodyLimit
 from api.deps import check_request
 from api.turns import DB_CONNECTIONS, DatabaseTurns
 from api.models import ErrorPublic
-from api.routes import (alarms, console, dispatch, docs, engineer_app, engineers, events, field, fleet, health,
-                        ingest, kpis, maintenance, overview, piles, registry, requests, rules, search, uptime,
-                        users, webhooks, windows, work_orders)
+from api.routes import (alarms, complaints, console, dispatch, docs, engineer_app, engineers, events, field, fleet,
+                        follow_ups, health, ingest, kpis, maintenance, overview, piles, registry, requests, rules,
+                        search, uptime, users, webhooks, windows, work_orders)
 from maintenance import policy as policies
 from maintenance.dispatch import matching
 from pilecare.db import pool
@@ -146,8 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, responses=ERROR_RESPONSES)
     app.include_router(docs.router, responses=ERROR_RESPONSES)
     app.include_router(users.router, responses=ERROR_RESPONSES)
+    app.include_router(follow_ups.survey, responses=ERROR_RESPONSES)  # the customer's survey link: no login
     logged_in = [Depends(require(*ANYONE))]
     for module in (piles, registry, fleet, overview, search, kpis, ingest, alarms, work_orders, field, engineers, dispatch,
-                   rules, windows, maintenance, webhooks, events, uptime, requests):
+                   rules, windows, maintenance, webhooks, events, uptime, requests, complaints, follow_ups):
         app.include_router(module.router, dependencies=logged_in, responses=ERROR_RESPONSES)
     return app

@@ -18,6 +18,23 @@ from pilecare.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# The oldest transaction of this database still running (else the snapshot's xmax), as an
+# xid8 SQL expression: rows written by older transactions are all committed or gone, so a
+# reader of a table in (txid, id) order that stops below it never skips a row that commits
+# late behind a higher id (bigserial ids are handed out in call order, not commit order).
+# Snapshots are cluster-wide; transactions known to run in another database are left out so
+# that they do not hold the reader back (an unknown one is kept: it may be ours). Evaluate it
+# in the statement that reads the rows, so both see the same snapshot. Readers: the
+# console's event stream (api/routes/events.py), the desk's follow-up pass.
+TXID_HORIZON = (
+    "coalesce((SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x"
+    "          WHERE mod(x::text::bigint, 4294967296) NOT IN ("
+    "            SELECT backend_xid::text::bigint FROM pg_stat_activity"
+    "            WHERE backend_xid IS NOT NULL AND datname <> current_database())),"
+    "         pg_snapshot_xmax(pg_current_snapshot()))"
+)
+
+
 # Written by `pilecare run` into the data directory while it runs (issue 12, item 7): where
 # its database and broker are, so other commands find them without configuration.
 INSTANCE_FILE = "instance.json"

@@ -62,6 +62,23 @@ TABLE = [
     ("POST", "/alarms/999/comments", {"text": "called the site"}, DESK),
     ("POST", "/work-orders/{order}/comments", {"text": "customer called"}, DESK | PHONE),
     ("POST", "/quotes/999/decision", {"approve": True, "approver_name": "J. Meyer"}, DESK),
+    # complaints and follow-ups (issue 13): the desk acts, viewers read, a supervisor closes
+    ("GET", "/complaints", None, OFFICE),
+    ("GET", "/complaints/analysis", None, OFFICE),
+    ("GET", "/complaints/999", None, OFFICE),
+    ("POST", "/complaints/999/pass-to-supervisor", None, DESK),
+    ("POST", "/complaints/999/investigation", {"cause_class": "late", "responsible_party": "process",
+                                                "category": "response_time"}, DESK),
+    ("POST", "/complaints/999/plan", {"measures": [{"measure": "call", "owner": "a", "deadline": "2030-01-01"}]},
+     DESK),
+    ("POST", "/complaints/999/measures/1/done", None, DESK),
+    ("POST", "/complaints/999/follow-up", None, DESK),
+    ("POST", "/complaints/999/progress", {"text": "an engineer comes on Monday"}, DESK),
+    ("POST", "/complaints/999/close", {"close_reason": "refunded"}, SUPERVISOR),
+    ("GET", "/follow-ups", None, OFFICE),
+    ("GET", "/follow-ups/999", None, OFFICE),
+    ("POST", "/follow-ups/999", {"solved": True, "satisfaction": 5}, DESK),
+    ("GET", "/survey/no-such-token", None, EVERYONE),           # the customer's link: no login at all
     # dispatch
     ("POST", "/work-orders/{order}/transitions", {"to": "on_hold"}, DISPATCH),
     ("POST", "/maintenance/windows", {"pile_id": "{pile}", "starts_at": "2030-01-01T00:00:00Z",

@@ -23,6 +23,7 @@ from psycopg.rows import tuple_row
 from api.auth import CurrentUser, Role, User
 from maintenance.outbox.notices import readable_by
 from maintenance.outbox.transports import envelope
+from pilecare.db import TXID_HORIZON
 from pilecare.errors import Forbidden
 
 router = APIRouter(tags=["events"])
@@ -37,18 +38,8 @@ RECHECK_S = 5.0
 BATCH = 200
 
 
-# The oldest transaction of this database still running (else the snapshot's xmax): rows
-# of older transactions are all committed or gone, so none can still appear behind the
-# cursor. Snapshots are cluster-wide; transactions known to run in another database are
-# left out so that they do not hold the feed back (an unknown one is kept: it may be ours).
-# Evaluated in the statement that reads the outbox, so both see the same snapshot.
-_HORIZON = (
-    "coalesce((SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x"
-    "          WHERE mod(x::text::bigint, 4294967296) NOT IN ("
-    "            SELECT backend_xid::text::bigint FROM pg_stat_activity"
-    "            WHERE backend_xid IS NOT NULL AND datname <> current_database())),"
-    "         pg_snapshot_xmax(pg_current_snapshot()))"
-)
+# Rows of transactions older than every one still running (pilecare/db.py).
+_HORIZON = TXID_HORIZON
 
 
 def _start(conn: psycopg.Connection, after: int | None) -> tuple[str, int, int]:

@@ -1,6 +1,6 @@
 """The desk's moves on a work order: hold, cancel, escalate, back to dispatch or triage,
-close a verified order, a supervisor's verification of a safety order, and merging two
-orders of one pile.
+close a verified order, a supervisor's verification of a safety order, merging two orders
+of one pile, and reopening a finished order whose repair did not hold.
 
 The other moves belong to someone who checks what a bare move cannot: the engineer's phone
 (an open offer, arrival at the pile, a complete report), the dispatcher's assignment (an
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import psycopg
 
-from maintenance.orders.lifecycle import TRANSITIONS, WorkOrderState, note, transition
+from maintenance.orders.lifecycle import REOPENED_FROM, TRANSITIONS, WorkOrderState, note, transition
 from pilecare.errors import Conflict, Forbidden, NotFound
 
 S = WorkOrderState
@@ -29,6 +29,8 @@ _ELSEWHERE = {
 
 
 def _by_hand(current: WorkOrderState, to: WorkOrderState) -> bool:
+    if current in (S.VERIFIED, S.CLOSED) and to is S.READY_FOR_DISPATCH:
+        return False  # reopen(): it minds the pile's other open orders
     return (to in _BY_HAND or (current is S.ON_HOLD and to is S.TRIAGE)
             or (current is S.VERIFIED and to is S.CLOSED))
 
@@ -55,6 +57,9 @@ def move(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, actor: 
         current, safety = WorkOrderState(row[0]), row[1]
         if current is S.RESOLVED and to is S.VERIFIED:
             verify_safety(conn, order_id, safety=safety, supervisor=supervisor)
+        elif current in (S.VERIFIED, S.CLOSED) and to is S.READY_FOR_DISPATCH:
+            raise Conflict(f"work order {order_id} is {current.value}: a finished order is reopened when the "
+                           "customer's follow-up says it is not solved (POST /follow-ups/{id}), not by a bare move")
         elif to in TRANSITIONS[current] and not _by_hand(current, to):
             raise Conflict(f"work order {order_id} does not go from {current.value} to {to.value} by a bare move: "
                            + _ELSEWHERE[to].replace("{id}", str(order_id)))
@@ -142,3 +147,53 @@ def merge(conn: psycopg.Connection, order_id: int, into: int, *, actor: str) -> 
         conn.execute("UPDATE work_orders SET resolution = 'merged', merged_into = %s WHERE id = %s", (into, order_id))
         note(conn, into, f"work order {order_id} merged into this one by {actor} (alarms moved: {alarms})", actor=actor)
     return sorted(set(moved) | set(linked))
+
+
+def reopen(conn: psycopg.Connection, order_id: int, *, actor: str, reason: str) -> int:
+    """Send a finished order (resolved, verified or closed) back to dispatch: the customer
+    says the problem is not solved (R-FOLLOWUP). Its visit starts afresh (lifecycle
+    transition) and a closed order is open again. Returns the order that carries on: this
+    one, or, when this is a closed corrective order and the pile has meanwhile another open
+    order for the same fault (one open order per pile and fault), that order, which this
+    one is linked to in both timelines instead of being reopened.
+
+    Raises NotFound for an unknown order and Conflict for an order that is not finished
+    (it is open already, or cancelled)."""
+    with conn.transaction():
+        row = conn.execute("SELECT state, kind, pile_id, fault_category FROM work_orders WHERE id = %s FOR UPDATE",
+                           (order_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"work order {order_id} does not exist")
+        current, kind, pile_id, category = WorkOrderState(row[0]), row[1], row[2], row[3]
+        if current not in REOPENED_FROM:
+            raise Conflict(f"work order {order_id} is {current.value}: only a resolved, verified or closed order is "
+                           "reopened")
+        if current is S.CLOSED and kind == "corrective":
+            twin = _open_twin(conn, order_id, pile_id, category)
+            if twin is not None:
+                return _link(conn, order_id, twin, actor=actor, reason=reason)
+        try:
+            with conn.transaction():
+                transition(conn, order_id, S.READY_FOR_DISPATCH, actor=actor, note=f"reopened: {reason}",
+                           expect=current)
+        except psycopg.errors.UniqueViolation:
+            # An alarm opened the pile's order for this fault between our look and the move.
+            twin = _open_twin(conn, order_id, pile_id, category) if kind == "corrective" else None
+            if twin is None:
+                raise Conflict(f"work order {order_id} cannot be reopened: the pile has another open {kind} order "
+                               "for it") from None
+            return _link(conn, order_id, twin, actor=actor, reason=reason)
+    return order_id
+
+
+def _open_twin(conn: psycopg.Connection, order_id: int, pile_id: str, category: str) -> int | None:
+    row = conn.execute("SELECT id FROM work_orders WHERE pile_id = %s AND fault_category = %s AND kind = 'corrective' "
+                       "AND state NOT IN ('closed', 'cancelled') AND id <> %s", (pile_id, category, order_id)).fetchone()
+    return row[0] if row else None
+
+
+def _link(conn: psycopg.Connection, order_id: int, twin: int, *, actor: str, reason: str) -> int:
+    note(conn, order_id, f"not reopened ({reason}): the pile's open work order {twin} for this fault carries it on",
+         actor=actor)
+    note(conn, twin, f"work order {order_id} (closed) did not hold: {reason}; this order carries it on", actor=actor)
+    return twin

@@ -61,10 +61,12 @@ TRANSITIONS: dict[WorkOrderState, frozenset[WorkOrderState]] = {
     S.EN_ROUTE: frozenset({S.ON_SITE}),
     S.ON_SITE: frozenset({S.RESOLVED}),
     S.RESOLVED: frozenset({S.VERIFIED, S.READY_FOR_DISPATCH}),  # verification failed → reopen
-    S.VERIFIED: frozenset({S.CLOSED}),
+    # The customer's follow-up says it is not solved after all (R-FOLLOWUP): reopened, with a
+    # new visit (maintenance/orders/desk.py reopen(), which minds the one-open-order rule).
+    S.VERIFIED: frozenset({S.CLOSED, S.READY_FOR_DISPATCH}),
     S.ON_HOLD: frozenset({S.TRIAGE, S.READY_FOR_DISPATCH, S.ASSIGNED}),
     S.ESCALATED: frozenset({S.READY_FOR_DISPATCH, S.ASSIGNED, S.CANCELLED, S.CLOSED}),
-    S.CLOSED: frozenset(),
+    S.CLOSED: frozenset({S.READY_FOR_DISPATCH}),
     S.CANCELLED: frozenset(),
 }
 # Any active order may be put on hold, escalated or cancelled.
@@ -74,6 +76,8 @@ for _state in _ACTIVE:
 OPEN = tuple(s.value for s in WorkOrderState if s not in (S.CLOSED, S.CANCELLED))
 # Entering any of these takes the order out of the engineer's hands (not by completing it).
 RELEASED = frozenset({S.ON_HOLD, S.ESCALATED, S.CANCELLED, S.READY_FOR_DISPATCH, S.TRIAGE})
+# A finished order sent back to dispatch: the visit did not hold, the next one starts afresh.
+REOPENED_FROM = frozenset({S.RESOLVED, S.VERIFIED, S.CLOSED})
 # Entering any of these means someone (or the remote first line) has responded (R-RESPONSE).
 RESPONDED = (S.ACCEPTED, S.EN_ROUTE, S.ON_SITE, S.RESOLVED, S.VERIFIED, S.CLOSED)
 
@@ -91,8 +95,11 @@ def transition(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, a
     """Move an order to `to`, recording who and when; return the state it left.
 
     An order leaving the engineer's hands other than by completion (RELEASED) ends the
-    live offer or assignment in the same transaction; a resolved order sent back to
-    dispatch starts a fresh visit. Raises NotFound for an unknown order and Conflict
+    live offer or assignment in the same transaction; a finished order (resolved, verified
+    or closed) sent back to dispatch starts a fresh visit and is no longer closed or
+    verified. A closed corrective order reopened while the pile has another open order for
+    the fault breaks the one-open-order rule: psycopg's UniqueViolation (use
+    desk.reopen(), which links to the open order instead). Raises NotFound for an unknown order and Conflict
     (HTTP 409) for an illegal move, when the order is not in `expect` (if given), or
     when another process moved the order first.
     """
@@ -108,11 +115,13 @@ def transition(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, a
     with conn.transaction():
         moved = conn.execute(
             "UPDATE work_orders SET state = %(to)s, updated_at = now(), "
-            "closed_at = CASE WHEN %(to)s IN ('closed', 'cancelled') THEN now() ELSE closed_at END, "
+            "closed_at = CASE WHEN %(to)s IN ('closed', 'cancelled') THEN now() "
+            "                 WHEN %(to)s = 'ready_for_dispatch' THEN NULL ELSE closed_at END, "
             "responded_at = coalesce(responded_at, CASE WHEN %(to)s = ANY(%(responded)s) THEN now() END), "
             "resolved_at = CASE WHEN %(to)s = 'resolved' THEN now() "
             "                   WHEN %(to)s = 'ready_for_dispatch' THEN NULL ELSE resolved_at END, "
-            "verified_at = CASE WHEN %(to)s = 'verified' THEN now() ELSE verified_at END, "
+            "verified_at = CASE WHEN %(to)s = 'verified' THEN now() "
+            "                   WHEN %(to)s = 'ready_for_dispatch' THEN NULL ELSE verified_at END, "
             "resolution = CASE WHEN %(to)s = 'resolved' THEN coalesce(%(resolution)s, 'repaired') "
             "                  WHEN %(to)s = 'ready_for_dispatch' THEN NULL ELSE resolution END "
             "WHERE id = %(id)s AND state = %(from)s",
@@ -128,7 +137,7 @@ def transition(conn: psycopg.Connection, order_id: int, to: WorkOrderState, *, a
         log.info("work order %s: %s → %s by %s%s", order_id, current.value, to.value, actor, f" ({note})" if note else "")
         if to in RELEASED:
             _release(conn, order_id, f"{to.value.replace('_', ' ')} by {actor}" + (f": {note}" if note else ""))
-        if current is S.RESOLVED and to is S.READY_FOR_DISPATCH:
+        if current in REOPENED_FROM and to is S.READY_FOR_DISPATCH:
             _new_visit(conn, order_id)
         announce(conn, Event.WORK_ORDER_UPDATED, order_id, {"from": current.value, "state": to.value})
     return current

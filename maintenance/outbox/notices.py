@@ -10,8 +10,9 @@ order go out once, however many workers try: the event is enqueued only when the
 actually inserted. Escalations go out each time one happens.
 
 Kinds: `sla_response_warning`, `sla_resolve_warning`, `sla_response_breach`,
-`sla_resolve_breach`, `safety`, `escalation`, `dispatch_no_engineer`; for customers'
-requests (issue 13) `desk_response_warning`, `desk_resolve_warning`, `desk_response_breach`,
+`sla_resolve_breach`, `safety`, `escalation`, `dispatch_no_engineer`, `complaint` (a complaint
+passed to the supervisor, maintenance/servicedesk/complaints.py); for customers' requests
+(issue 13) `desk_response_warning`, `desk_resolve_warning`, `desk_response_breach`,
 `desk_resolve_breach`, once per request.
 """
 from __future__ import annotations
