@@ -26,6 +26,7 @@ from maintenance.orders import sla
 from maintenance.outbox import delivery as deliver
 from maintenance.planning import inspections, planner
 from maintenance.servicedesk import clocks as desk_clocks
+from maintenance.servicedesk import follow_ups
 from pilecare.db import database_url
 from pilecare.settings import Settings
 
@@ -37,7 +38,7 @@ class Maintenance:
 
     def __init__(self, settings: Settings, policy: policies.Policy | None = None, *, name: str | None = None,
                  conditions_every_s: float = 2.0, dispatch_config: dispatch.DispatchConfig | None = None,
-                 dispatch_every_s: float = 1.0):
+                 dispatch_every_s: float = 1.0, desk_every_s: float = 2.0):
         self.settings = settings
         # Condition rules read the whole fleet's latest state; their durations are minutes,
         # so every couple of seconds is plenty. Transitions are handled on every pass.
@@ -45,6 +46,10 @@ class Maintenance:
         self._conditions_at = 0.0
         self.dispatch_every_s = dispatch_every_s
         self._dispatched_at = 0.0
+        # The desk reads the orders' moves from the outbox (follow-ups, progress to customers):
+        # a customer hears within seconds, without a pass on every wake-up.
+        self.desk_every_s = desk_every_s
+        self._desk_at = 0.0
         self.policy = policy or policies.load(settings.policy_file)
         self.dispatch = dispatch_config or dispatch.load(settings.dispatch_file)
         self.name = name or f"pilecare-maintenance-{socket.gethostname()}-{os.getpid()}"
@@ -84,6 +89,9 @@ class Maintenance:
         if time.monotonic() - self._dispatched_at >= self.dispatch_every_s:
             self._dispatched_at = time.monotonic()
             changes += dispatch.step(conn, self.dispatch)
+        if time.monotonic() - self._desk_at >= self.desk_every_s:
+            self._desk_at = time.monotonic()
+            changes += follow_ups.schedule(conn, self.policy)
         return changes
 
     def watch_sla(self) -> int:

@@ -193,7 +193,7 @@ def test_every_step_is_in_the_timeline_with_who_and_when(db, engineers):
     assert any(f"follow-up {follow_up_id} (call by agent-2): NOT solved" in n for n in notes)
     # The request's thread has the apology and the progress update; its timeline, every step.
     assert db.execute("SELECT kind, direction, channel FROM request_messages WHERE request_id = %s ORDER BY id",
-                      (request_id,)).fetchall() == [("apology", "out", "internal"), ("progress", "out", "email")]
+                      (request_id,)).fetchall() == [("apology", "out", "email"), ("progress", "out", "email")]
     steps = db.execute("SELECT count(*) FROM request_events WHERE request_id = %s AND note LIKE %s",
                        (request_id, f"complaint {complaint_id}:%")).fetchone()[0]
     assert steps == 6

@@ -88,3 +88,16 @@ def test_staff_cannot_send_what_pilecare_sends_itself(api, db, fleet):
     request = api.post("/requests", json={"customer_id": "CUST-1", "subject": "x", "description": "y"}).json()
     response = api.post(f"/requests/{request['id']}/messages", json={"body": "hi", "kind": "acknowledgement"})
     assert response.status_code == 422 and "kind" in response.text
+
+
+def test_an_agents_answer_to_an_e_mailed_request_goes_out_by_mail_and_a_note_never_does(api, db, fleet):
+    from maintenance import policy as policies
+    from maintenance.servicedesk import Channel, open_request
+
+    request_id = open_request(db, policies.load(), customer_id="CUST-1", channel=Channel.EMAIL, subject="Invoice",
+                              caller="jana@metro.example", actor="smtp")
+    api.post(f"/requests/{request_id}/messages", json={"body": "Attached again.", "kind": "answer"})
+    api.post(f"/requests/{request_id}/messages", json={"body": "she called too", "kind": "note"})
+    mails = db.execute("SELECT m.mail_to, m.subject, m.body FROM outbox_mail m JOIN outbox o ON o.id = m.outbox_id "
+                       "WHERE o.request_id = %s", (request_id,)).fetchall()
+    assert mails == [("jana@metro.example", f"[SR-{request_id}] Invoice", "Attached again.")]

@@ -14,7 +14,7 @@ from api.models import RequestBody
 from api.request_view import COLUMNS, FROM, RequestDetail, RequestPublic, RequestsPublic, detail, is_customer, public, \
     visible
 from maintenance.servicedesk import Channel, MessageKind, RequestClass, RequestState, add_message, move, open_request
-from maintenance.servicedesk import contacts, intake, requests as desk_requests
+from maintenance.servicedesk import contacts, intake, mail_out, requests as desk_requests
 from pilecare.domain import Severity
 from pilecare.errors import InvalidInput, NotFound
 
@@ -201,14 +201,12 @@ def post_message(conn: PlainConn, dict_conn: Conn, user: CurrentUser, actor: Act
         if body.kind not in _STAFF_KINDS:
             raise InvalidInput(f"kind: staff write {', '.join(sorted(k.value for k in _STAFF_KINDS))}; "
                                f"{body.kind.value} is sent by pilecare itself")
-        note = body.kind is MessageKind.NOTE
-        add_message(conn, request_id, direction="note" if note else "out", channel="internal" if note else
-                    _reply_channel(conn, request_id), author=actor, kind=body.kind, body=body.body)
+        if body.kind is MessageKind.NOTE:
+            add_message(conn, request_id, direction="note", channel="internal", author=actor, kind=body.kind,
+                        body=body.body)
+        else:   # by e-mail for a request that came by e-mail
+            mail_out.reply(conn, request_id, kind=body.kind, body=body.body, author=actor)
     return detail(dict_conn, user, request_id)
-
-
-def _reply_channel(conn, request_id: int) -> str:
-    return conn.execute("SELECT channel FROM requests WHERE id = %s", (request_id,)).fetchone()[0]
 
 
 @router.post("/{request_id}/classify", dependencies=[Depends(require(*DESK))],
@@ -247,8 +245,7 @@ def promise(conn: PlainConn, dict_conn: Conn, user: CurrentUser, actor: Actor, r
             body: Promise) -> RequestDetail:
     desk_requests.promise(conn, request_id, body.promised_at, actor=actor)
     if body.note:
-        add_message(conn, request_id, direction="out", channel=_reply_channel(conn, request_id), author=actor,
-                    kind=MessageKind.PROGRESS, body=body.note)
+        mail_out.reply(conn, request_id, kind=MessageKind.PROGRESS, body=body.note, author=actor)
     return detail(dict_conn, user, request_id)
 
 

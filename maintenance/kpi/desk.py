@@ -13,7 +13,8 @@ records; each is spelled out in docs/kpi.md and in GET /kpis/definitions.
 - complaint handling rate: of the complaints recorded in the period, the share closed
   (by now); handling time: mean hours recorded → closed of those closed in the period;
   satisfied share: of those closed in the period, closed with the customer satisfied.
-- follow-up completion: of the follow-ups due in the period (due by now), the share done.
+- follow-up completion: of the follow-ups due in the period (due by now), the share done;
+  a follow-up withdrawn (its complaint closed by a supervisor) is not counted.
 
 `compute` gives one period for the fleet or one customer; `breakdown` gives the same
 figures per channel, tier, agent, engineer or team (team: the engineer's first region —
@@ -108,7 +109,8 @@ SELECT {g} AS grp,
 FROM follow_ups f JOIN customers c ON c.id = f.customer_id
   LEFT JOIN requests r ON r.id = f.request_id
   LEFT JOIN work_orders wo ON wo.id = f.work_order_id LEFT JOIN engineers e ON e.id = wo.engineer_id
-WHERE ((f.done_at >= %(s)s AND f.done_at < %(e)s) OR (f.due_at >= %(s)s AND f.due_at < %(e)s)) {scope}
+WHERE ((f.done_at >= %(s)s AND f.done_at < %(e)s) OR (f.due_at >= %(s)s AND f.due_at < %(e)s))
+  AND f.withdrawn_at IS NULL {scope}
 GROUP BY 1
 """
 

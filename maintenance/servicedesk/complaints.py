@@ -26,6 +26,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from maintenance.outbox import notify
+from maintenance.servicedesk import mail_out
 from maintenance.servicedesk.requests import ACTIVE, MessageKind, RequestState, add_message, event
 from maintenance.servicedesk.requests import move as move_request
 from pilecare.errors import Conflict, InvalidInput, NotFound
@@ -99,8 +100,8 @@ def record(conn: psycopg.Connection, request_id: int, *, actor: str) -> int:
         conn.execute("INSERT INTO complaint_events (complaint_id, actor, to_state, note) VALUES (%s, %s, 'recorded', %s)",
                      (complaint_id, actor, "complaint recorded"))
         event(conn, request_id, actor, f"complaint {complaint_id} recorded")
-        add_message(conn, request_id, direction="out", channel="internal", author=actor, kind=MessageKind.APOLOGY,
-                    body=APOLOGY.format(number=f"SR-{request_id}"))
+        mail_out.reply(conn, request_id, kind=MessageKind.APOLOGY, body=APOLOGY.format(number=f"SR-{request_id}"),
+                       author=actor)
     return complaint_id
 
 
@@ -432,8 +433,8 @@ def progress(conn: psycopg.Connection, complaint_id: int, text: str, *, actor: s
     if channel not in ("phone", "email", "web"):
         raise InvalidInput(f"channel: {channel!r} is not one of phone, email, web")
     with conn.transaction():
-        message_id = add_message(conn, request_id, direction="out", channel=channel, author=actor,
-                                 kind=MessageKind.PROGRESS, body=body)
+        message_id = mail_out.reply(conn, request_id, kind=MessageKind.PROGRESS, body=body, author=actor,
+                                    channel=channel)
         note(conn, complaint_id, actor, f"progress update to the customer by {channel}: "
                                          + (body if len(body) <= 200 else body[:199] + "…"))
     return message_id

@@ -30,7 +30,7 @@ from psycopg.rows import tuple_row
 
 from maintenance.orders import REOPENED_FROM, WorkOrderState, desk, note
 from maintenance.policy import Policy
-from maintenance.servicedesk import complaints
+from maintenance.servicedesk import complaints, linked_orders
 from maintenance.servicedesk.requests import RequestState, event, state_of
 from maintenance.servicedesk.requests import move as move_request
 from pilecare.db import TXID_HORIZON
@@ -111,9 +111,10 @@ def _orders(conn: psycopg.Connection, policy: Policy, batch: int) -> tuple[int, 
         if not rows:
             return 0, False
         first = {}
-        for _, _, order_id, _, to_state, at in rows:
+        for _, _, order_id, from_state, to_state, at in rows:
             if to_state == WorkOrderState.RESOLVED.value:
                 first.setdefault(order_id, at)  # resolved twice in one batch: the first counts
+            linked_orders.on_order_moved(conn, order_id, from_state, to_state)
         made = cur.execute(
             "INSERT INTO follow_ups (work_order_id, customer_id, due_at, survey_token) "
             "SELECT o.id, s.customer_id, x.at + make_interval(secs => %s), x.token "

@@ -75,3 +75,21 @@ def _recipient(to: str | None, caller: str | None, contact_email: str | None, re
         if candidate and "@" in candidate:
             return normalise_email(candidate, field="to")
     raise InvalidInput(f"to: request {number(request_id)} has no e-mail address to write to; give one")
+
+
+def reply(conn: psycopg.Connection, request_id: int, *, kind: MessageKind, body: str, author: str,
+          channel: str | None = None) -> int:
+    """Tell the customer something about their request by `channel` (default: the channel
+    the request came by): by e-mail (`send`) when that is e-mail and the request has an
+    address, else as a message in the thread, which the portal shows and the agent says on
+    the phone. Returns the thread message's id. Raises NotFound for an unknown request."""
+    row = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT r.channel, r.caller, c.email FROM requests r LEFT JOIN customer_contacts c ON c.id = r.contact_id "
+        "WHERE r.id = %s", (request_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"request {request_id} does not exist")
+    request_channel, caller, contact_email = row
+    channel = channel or request_channel
+    if channel == "email" and any(a and "@" in a for a in (caller, contact_email)):
+        return send(conn, request_id, kind=kind, body=body, author=author)
+    return add_message(conn, request_id, direction="out", channel=channel, author=author, kind=kind, body=body)
