@@ -116,6 +116,8 @@ def _check_email(conn: psycopg.Connection, customer_id: str, email: str | None, 
     # two customers would put one customer's request (and its portal view) with the other.
     if email is None:
         return
+    # Two desks adding the same address to two customers at once: one waits for the other.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('contact-email:' || %s))", (email,))
     if conn.execute("SELECT 1 FROM customer_contacts WHERE lower(email) = %s AND active AND customer_id <> %s",
                     (email, customer_id)).fetchone() is not None:
         raise Conflict(f"{field}email: {email} is the address of a contact of another customer; one address "
