@@ -29,7 +29,7 @@ class User:
     role: Role
     full_name: str
     engineer_id: str | None = None   # set for engineers: the engineers row they are
-    customer_id: str | None = None   # set for customer users: the customer they belong to
+    customer_id: str | None = None   # set for customers (the portal): the customer they belong to
 
 
 def _check_password(password: str) -> None:
@@ -43,20 +43,38 @@ def _record(conn: psycopg.Connection, user_id: str, actor: str, change: dict) ->
 
 
 def create(conn: psycopg.Connection, user_id: str, *, role: Role, full_name: str, password: str, actor: str,
-           email: str | None = None, engineer_id: str | None = None) -> User:
+           email: str | None = None, engineer_id: str | None = None, customer_id: str | None = None) -> User:
+    """A new account. A `customer` account (the portal) needs `customer_id`, the customer it
+    belongs to, and no other role takes one. Raises InvalidInput naming the field, Conflict
+    for a taken user id."""
     _check_password(password)
+    _check_customer(conn, role, customer_id)
     with conn.transaction():
         inserted = conn.execute(
-            "INSERT INTO users (id, full_name, role, password_hash, email, created_by) VALUES (%s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (id) DO NOTHING RETURNING id",
-            (user_id, full_name, role.value, _hasher.hash(password), email, actor)).fetchone()
+            "INSERT INTO users (id, full_name, role, password_hash, email, created_by, customer_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+            (user_id, full_name, role.value, _hasher.hash(password), email, actor, customer_id)).fetchone()
         if inserted is None:
             raise Conflict(f"user {user_id!r} exists")
         if engineer_id is not None:
             _link_engineer(conn, user_id, engineer_id)
-        _record(conn, user_id, actor, {"created": {"role": role.value, "full_name": full_name,
-                                                   "engineer_id": engineer_id}})
-    return User(user_id, role, full_name, engineer_id)
+        created = {"role": role.value, "full_name": full_name, "engineer_id": engineer_id}
+        if customer_id is not None:
+            created["customer_id"] = customer_id
+        _record(conn, user_id, actor, {"created": created})
+    return User(user_id, role, full_name, engineer_id, customer_id)
+
+
+def _check_customer(conn: psycopg.Connection, role: Role, customer_id: str | None) -> None:
+    # A portal login shows one customer's objects: without its customer it would show
+    # nothing (or, worse, everything), and a staff account tied to a customer means nothing.
+    if role is Role.CUSTOMER and customer_id is None:
+        raise InvalidInput("customer_id: required for a customer account (the customer it belongs to)")
+    if role is not Role.CUSTOMER and customer_id is not None:
+        raise InvalidInput(f"customer_id: only a customer account belongs to a customer, not a {role.value}")
+    if customer_id is not None and conn.execute("SELECT 1 FROM customers WHERE id = %s",
+                                                (customer_id,)).fetchone() is None:
+        raise InvalidInput(f"customer_id: customer {customer_id!r} does not exist")
 
 
 def _link_engineer(conn: psycopg.Connection, user_id: str, engineer_id: str) -> None:
@@ -70,14 +88,26 @@ def _link_engineer(conn: psycopg.Connection, user_id: str, engineer_id: str) -> 
 
 def update(conn: psycopg.Connection, user_id: str, *, actor: str, role: Role | None = None,
            full_name: str | None = None, email: str | None = None, active: bool | None = None,
-           password: str | None = None, engineer_id: str | None = None) -> User:
+           password: str | None = None, engineer_id: str | None = None, customer_id: str | None = None) -> User:
+    """Change an account; None leaves a field as it is. A role away from `customer` drops the
+    account's customer; a role to `customer` needs `customer_id` unless it has one. Raises
+    NotFound for an unknown account, InvalidInput naming the field."""
     changes = {k: v for k, v in (("role", role.value if role else None), ("full_name", full_name),
                                  ("email", email), ("active", active)) if v is not None}
     with conn.transaction():
-        if conn.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user_id,)).fetchone() is None:
+        row = conn.cursor(row_factory=tuple_row).execute(
+            "SELECT role, customer_id FROM users WHERE id = %s FOR UPDATE", (user_id,)).fetchone()
+        if row is None:
             raise NotFound(f"user {user_id!r} does not exist")
-        for column, value in changes.items():
-            conn.execute(f"UPDATE users SET {column} = %s WHERE id = %s", (value, user_id))
+        new_role = role or Role(row[0])
+        new_customer = customer_id or (row[1] if new_role is Role.CUSTOMER else None)
+        _check_customer(conn, new_role, new_customer)
+        if new_customer != row[1]:
+            changes["customer_id"] = new_customer
+        if changes:
+            # One statement: the role and the customer must change together (users_customer_check).
+            conn.execute(f"UPDATE users SET {', '.join(f'{column} = %s' for column in changes)} WHERE id = %s",
+                         (*changes.values(), user_id))
         if password is not None:
             _check_password(password)
             conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (_hasher.hash(password), user_id))
@@ -95,13 +125,13 @@ def update(conn: psycopg.Connection, user_id: str, *, actor: str, role: Role | N
 
 
 def get(conn: psycopg.Connection, user_id: str, *, active_only: bool = False) -> User:
-    row = conn.execute(
-        "SELECT u.id, u.role, u.full_name, e.id AS engineer_id FROM users u LEFT JOIN engineers e ON e.user_id = u.id "
-        "WHERE u.id = %s AND (u.active OR NOT %s)", (user_id, active_only)).fetchone()
+    row = conn.cursor(row_factory=tuple_row).execute(
+        "SELECT u.id, u.role, u.full_name, e.id AS engineer_id, u.customer_id FROM users u "
+        "LEFT JOIN engineers e ON e.user_id = u.id WHERE u.id = %s AND (u.active OR NOT %s)",
+        (user_id, active_only)).fetchone()
     if row is None:
         raise NotFound(f"user {user_id!r} does not exist")
-    row = tuple(row.values()) if isinstance(row, dict) else row
-    return User(row[0], Role(row[1]), row[2], row[3])
+    return User(row[0], Role(row[1]), row[2], row[3], row[4])
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,13 @@ from starlette.routing import compile_path
 
 from api.auth import ANYONE, require, secret_key
 from api.body_limit import BodyLimit
+from api.customer_scope import gate
 from api.deps import check_request
 from api.turns import DB_CONNECTIONS, DatabaseTurns
 from api.models import ErrorPublic
-from api.routes import (alarms, complaints, console, dispatch, docs, engineer_app, engineers, events, field, fleet,
-                        follow_ups, health, ingest, kpis, maintenance, overview, piles, registry, requests, rules,
-                        search, uptime, users, webhooks, windows, work_orders)
+from api.routes import (alarms, complaints, console, customers, dispatch, docs, engineer_app, engineers, events,
+                        field, fleet, follow_ups, health, ingest, kpis, maintenance, overview, piles, registry,
+                        requests, rules, search, uptime, users, webhooks, windows, work_orders)
 from maintenance import policy as policies
 from maintenance.dispatch import matching
 from pilecare.db import pool
@@ -139,7 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=status, content={"error": code, "detail": detail})
 
     # Health and logging in are public; everything else needs a logged-in user, and each
-    # router narrows that to the roles its endpoints are for (see docs/roles.md).
+    # router narrows that to the roles its endpoints are for (see docs/roles.md). A customer
+    # account passes only the routes marked for the portal (api/customer_scope.py).
     # The console's pages check the login themselves: `/` shows the login page to a stranger.
     app.include_router(console.router, responses=ERROR_RESPONSES)
     app.include_router(engineer_app.router, responses=ERROR_RESPONSES)
@@ -147,8 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router, responses=ERROR_RESPONSES)
     app.include_router(users.router, responses=ERROR_RESPONSES)
     app.include_router(follow_ups.survey, responses=ERROR_RESPONSES)  # the customer's survey link: no login
-    logged_in = [Depends(require(*ANYONE))]
-    for module in (piles, registry, fleet, overview, search, kpis, ingest, alarms, work_orders, field, engineers, dispatch,
-                   rules, windows, maintenance, webhooks, events, uptime, requests, complaints, follow_ups):
+    logged_in = [Depends(require(*ANYONE)), Depends(gate)]
+    for module in (piles, registry, customers, fleet, overview, search, kpis, ingest, alarms, work_orders, field,
+                   engineers, dispatch, rules, windows, maintenance, webhooks, events, uptime, requests, complaints,
+                   follow_ups):
         app.include_router(module.router, dependencies=logged_in, responses=ERROR_RESPONSES)
     return app

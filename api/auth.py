@@ -58,6 +58,10 @@ def issue_token(settings: Settings, key: str, user: User) -> tuple[str, int]:
     now = datetime.now(timezone.utc)
     lifetime = timedelta(minutes=settings.token_minutes)
     claims = {"sub": user.id, "role": user.role.value, "iat": now, "exp": now + lifetime}
+    if user.customer_id is not None:
+        # For the portal's pages to read; the API itself reads the account's customer from
+        # PostgreSQL on every request, like its role.
+        claims["customer"] = user.customer_id
     return jwt.encode(claims, key, algorithm=_ALGORITHM), int(lifetime.total_seconds())
 
 
@@ -164,7 +168,8 @@ def _actor(user: CurrentUser) -> str:
 Actor = Annotated[str, Depends(_actor)]
 
 # Role sets: the one definition the routers and (through GET /users/me) the console share.
-# `require` always admits admins as well (docs/roles.md).
+# `require` always admits admins as well (docs/roles.md). A customer passes only routes marked
+# for the portal (api/customer_scope.py), whatever set they list.
 ANYONE = tuple(Role)
 OFFICE = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT, Role.VIEWER)   # everyone but engineers reads these
 CONTACTS = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT)             # may see customers' contact details

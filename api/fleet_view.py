@@ -36,12 +36,13 @@ SITES = ("WITH per_pile AS (" + _PER_PILE + ") "
          "count(*) FILTER (WHERE pp.id IS NOT NULL AND NOT pp.online) AS offline, "
          "count(*) FILTER (WHERE pp.faulted) AS faulted, count(*) FILTER (WHERE pp.charging) AS charging "
          "FROM sites s JOIN customers c ON c.id = s.customer_id LEFT JOIN per_pile pp ON pp.site_id = s.id "
+         "WHERE %(customer)s::text IS NULL OR s.customer_id = %(customer)s "
          "GROUP BY s.id, c.name ORDER BY s.id")
 
 
-def site_counts(conn) -> list[dict]:
-    """Every site with its piles online, offline, faulted and charging."""
-    return conn.execute(SITES).fetchall()
+def site_counts(conn, customer_id: str | None = None) -> list[dict]:
+    """Every site (or one customer's) with its piles online, offline, faulted and charging."""
+    return conn.execute(SITES, {"customer": customer_id}).fetchall()
 
 
 def worst(counts: dict) -> str:

@@ -11,7 +11,8 @@ from datetime import datetime
 import psycopg
 from pydantic import BaseModel, Field
 
-from api.auth import Role, User
+from api.accounts import User
+from api.customer_scope import Owned, check, is_customer
 from maintenance.servicedesk import number
 from pilecare.errors import NotFound
 
@@ -90,10 +91,6 @@ class RequestDetail(RequestPublic):
     follow_up_id: int | None
 
 
-def is_customer(user: User) -> bool:
-    return user.role is Role.CUSTOMER
-
-
 def public(row: dict, user: User) -> dict:
     out = dict(row)
     out["number"] = number(row["id"])
@@ -105,9 +102,7 @@ def public(row: dict, user: User) -> dict:
 
 def visible(conn: psycopg.Connection, user: User, request_id: int) -> None:
     """Raise NotFound unless `user` may see the request (a customer: only their own)."""
-    row = conn.execute("SELECT customer_id FROM requests WHERE id = %s", (request_id,)).fetchone()
-    if row is None or (is_customer(user) and row["customer_id"] != user.customer_id):
-        raise NotFound(f"request {request_id} does not exist")
+    check(conn, user, Owned.REQUEST, request_id)
 
 
 def detail(conn: psycopg.Connection, user: User, request_id: int) -> RequestDetail:

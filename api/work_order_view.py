@@ -10,6 +10,7 @@ from psycopg.rows import dict_row, tuple_row
 from pydantic import BaseModel, Field
 
 from api.accounts import Role, User
+from api.customer_scope import Owned, check
 from maintenance.orders import WorkOrderKind, WorkOrderState
 from maintenance.orders.sla import SlaStatus, clock_sql
 from maintenance.policy import Policy
@@ -112,10 +113,19 @@ def public(row: dict) -> dict:
 
 
 def visible(conn: psycopg.Connection, user: User, order_id: int) -> None:
-    """Engineers see only the orders they hold: for them any other order does not exist (NotFound)."""
+    """Engineers see only the orders they hold, a customer's portal login only its customer's:
+    for them any other order does not exist (NotFound)."""
     if user.role is Role.ENGINEER and conn.execute(
             "SELECT 1 FROM work_orders WHERE id = %s AND engineer_id = %s", (order_id, user.engineer_id)).fetchone() is None:
         raise NotFound(f"work order {order_id} does not exist")
+    check(conn, user, Owned.WORK_ORDER, order_id)
+
+
+def for_customer(order: WorkOrderDetail) -> WorkOrderDetail:
+    """The order as its customer sees it: the timeline's states and times without the staff's
+    notes and names (internal remarks are not the customer's to read)."""
+    return order.model_copy(update={"timeline": [t.model_copy(update={"actor": "pilecare", "note": None})
+                                                 for t in order.timeline]})
 
 
 def detail(conn: psycopg.Connection, policy: Policy, order_id: int) -> WorkOrderDetail:

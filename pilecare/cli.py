@@ -119,7 +119,8 @@ def _users(args) -> None:
                 print(f"password of {args.id} changed; its login locks are lifted")
                 return
             user = accounts.create(conn, args.id, role=accounts.Role(args.role), full_name=args.name or args.id,
-                                   password=password, actor=actor, email=args.email, engineer_id=args.engineer)
+                                   password=password, actor=actor, email=args.email, engineer_id=args.engineer,
+                                   customer_id=args.customer)
         except PilecareError as error:
             raise SystemExit(f"pilecare users {args.users_command}: {error.detail}") from None
     print(f"created {user.id} ({user.role.value})")
@@ -247,6 +248,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", help="full name")
     create.add_argument("--email")
     create.add_argument("--engineer", help="engineers: the engineer record this login is")
+    create.add_argument("--customer", help="role customer (the portal): the customer this login belongs to")
     create.set_defaults(func=_users)
     users.add_parser("list", help="list accounts").set_defaults(func=_users)
     unlock = users.add_parser("unlock", help="lift every failed-login lock on an account (docs/roles.md)")

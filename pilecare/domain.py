@@ -171,4 +171,4 @@ class Role(str, Enum):
     ENGINEER = "engineer"        # only the orders they hold (the phone app)
     AGENT = "agent"              # service agent: fault intake, customers, quotes, follow-up
     VIEWER = "viewer"            # reads fleet health, alarms and orders; changes nothing
-    CUSTOMER = "customer"        # the customer portal: only their own customer's sites, piles, requests, orders
+    CUSTOMER = "customer"        # a customer's portal login: only that customer's objects (issue 13)

@@ -193,8 +193,8 @@ def _demo_policy(settings, data_dir: Path, verify_minutes: float, speed: float) 
 def first_accounts(conn, data_dir: Path) -> str:
     """On a database without accounts, one account per role (issue 12, item 7), each with a
     random password kept in <data_dir>/accounts (mode 0600, one "role user password" line
-    each); the engineer's is linked to an engineer on shift now, so "My jobs" has work. The
-    admin's password is also kept in <data_dir>/admin-password. Returns the banner's line."""
+    each); the engineer's is linked to an engineer on shift now, so "My jobs" has work, and the
+    customer's (the portal) to the first customer. The admin's password is also kept in <data_dir>/admin-password. Returns the banner's line."""
     import secrets
 
     from api import accounts
@@ -205,14 +205,18 @@ def first_accounts(conn, data_dir: Path) -> str:
             "SELECT e.id FROM engineers e WHERE e.active AND EXISTS (SELECT 1 FROM engineer_shifts s "
             "WHERE s.engineer_id = e.id AND s.starts_at <= now() AND s.ends_at > now()) ORDER BY e.id LIMIT 1"
         ).fetchone() or conn.execute("SELECT id FROM engineers WHERE active ORDER BY id LIMIT 1").fetchone()
+        customer = conn.execute("SELECT id FROM customers ORDER BY id LIMIT 1").fetchone()
         lines = []
         for role in accounts.Role:
             if role is accounts.Role.ENGINEER and on_shift is None:
                 continue  # no crew to link an engineer's login to
+            if role is accounts.Role.CUSTOMER and customer is None:
+                continue  # no customer for a portal login to belong to
             password = secrets.token_urlsafe(12)
             accounts.create(conn, role.value, role=role, full_name=f"Demo {role.value}", password=password,
                             actor="pilecare run",
-                            engineer_id=on_shift[0] if role is accounts.Role.ENGINEER else None)
+                            engineer_id=on_shift[0] if role is accounts.Role.ENGINEER else None,
+                            customer_id=customer[0] if role is accounts.Role.CUSTOMER else None)
             lines.append(f"{role.value} {role.value} {password}")
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)

@@ -128,17 +128,18 @@ def api(app, db):
 
 @pytest.fixture
 def client_for(app, api, db):
-    """client_for(role, user_id=None, engineer_id=None): a client logged in as a new user
-    with that role (an engineer's account linked to the engineer record given)."""
+    """client_for(role, user_id=None, engineer_id=None, customer_id=None): a client logged in
+    as a new user with that role (an engineer's account linked to the engineer record given,
+    a customer's to its customer)."""
     from fastapi.testclient import TestClient
 
     from api import accounts
 
-    def make(role, user_id: str | None = None, engineer_id: str | None = None):
+    def make(role, user_id: str | None = None, engineer_id: str | None = None, customer_id: str | None = None):
         role = accounts.Role(role)
         user_id = user_id or f"{role.value}-{uuid.uuid4().hex[:6]}"
         accounts.create(db, user_id, role=role, full_name=user_id.title(), password=PASSWORD, actor="test",
-                        engineer_id=engineer_id)
+                        engineer_id=engineer_id, customer_id=customer_id)
         # Shares the app (and its pool, opened by the admin client) but not cookies or headers.
         return _login(TestClient(app), user_id)
 

@@ -84,7 +84,8 @@ def seeded(database_url, broker, tmp_path_factory):
         for role in Role:
             user = accounts.create(conn, f"fuzz-{role.value}", role=role, full_name=role.value.title(),
                                    password=PASSWORD, actor="test",
-                                   engineer_id=engineer if role is Role.ENGINEER else None)
+                                   engineer_id=engineer if role is Role.ENGINEER else None,
+                                   customer_id="CUST-1" if role is Role.CUSTOMER else None)
             tokens[role], _ = issue_token(settings, settings.secret_key, user)
     SEEDED.app = _app(settings)
     yield tokens

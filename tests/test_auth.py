@@ -42,7 +42,7 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(anonymous, db)
 def test_a_token_names_its_user_and_role(api):
     me = api.get("/auth/me").json()
     assert me == {"id": "admin", "role": "admin", "full_name": "Ada Admin", "engineer_id": None,
-                  "groups": ["office", "contacts", "dispatch", "desk", "supervise"]}
+                  "customer_id": None, "groups": ["office", "contacts", "dispatch", "desk", "supervise"]}
 
 
 @pytest.mark.parametrize("role, groups", [("supervisor", ["office", "contacts", "dispatch", "desk", "supervise"]),
@@ -74,9 +74,9 @@ def test_a_deactivated_account_is_locked_out_at_once_even_with_a_live_token(api,
 
 def test_a_role_change_applies_to_the_next_request(api, client_for):
     vera = client_for("viewer", "vera")
-    assert vera.get("/customers").status_code == 403
-    api.patch("/users/vera", json={"role": "agent"})
-    assert vera.get("/customers").status_code == 200
+    assert vera.get("/customers/CUST-1/changes").status_code == 403
+    api.patch("/users/vera", json={"role": "supervisor"})
+    assert vera.get("/customers/CUST-1/changes").status_code == 404  # let in: there is no such customer
 
 
 def test_admins_manage_accounts_and_every_change_is_recorded(api, client_for):

@@ -64,6 +64,7 @@ def test_a_fresh_demo_has_one_account_per_role_and_an_engineer_on_shift(db, tmp_
         roster.create(db, eid, name=eid, home_lat=52.5, home_lon=13.4, skills=("AC",), regions=("north",))
         if shift:
             roster.add_shift(db, eid, *shift)
+    db.execute("INSERT INTO customers (id, name) VALUES ('CUST-B', 'Second'), ('CUST-A', 'First')")
     banner = first_accounts(db, tmp_path)
     lines = [line.split() for line in (tmp_path / "accounts").read_text().splitlines()]
     assert sorted(role for role, _, _ in lines) == sorted(r.value for r in accounts.Role)
@@ -71,6 +72,7 @@ def test_a_fresh_demo_has_one_account_per_role_and_an_engineer_on_shift(db, tmp_
     for role, user, password in lines:
         assert accounts.authenticate(db, user, password).role.value == role
     assert db.execute("SELECT e.id FROM engineers e JOIN users u ON u.id = e.user_id WHERE u.role = 'engineer'").fetchone() == ("E-ON",)
+    assert db.execute("SELECT customer_id FROM users WHERE role = 'customer'").fetchall() == [("CUST-A",)]
     assert "one account per role" in banner and first_accounts(db, tmp_path) == banner  # once
 
 

@@ -4,6 +4,8 @@ One table: for every endpoint, the roles that may call it. Every role calls ever
 endpoint; the ones not listed must get 403, the listed ones must get through (a 404 or
 422 for the made-up record or body still means the role was let in). Admin passes
 everywhere except the engineers' phone app, which acts as the engineer holding the order.
+The customer column is a portal login of the customer owning the fleet: what it may read
+it reads scoped to its own customer (tests/test_customer_scope.py).
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from api.accounts import Role
 from maintenance.orders.lifecycle import WorkOrderState as S
 from maintenance.orders.lifecycle import open_corrective, transition
 
-A, SUP, DIS, ENG, AGT, VIE = (Role.ADMIN, Role.SUPERVISOR, Role.DISPATCHER, Role.ENGINEER, Role.AGENT, Role.VIEWER)
-EVERYONE = {A, SUP, DIS, ENG, AGT, VIE}
+A, SUP, DIS, ENG, AGT, VIE, CUS = (Role.ADMIN, Role.SUPERVISOR, Role.DISPATCHER, Role.ENGINEER, Role.AGENT,
+                                   Role.VIEWER, Role.CUSTOMER)
+STAFF = {A, SUP, DIS, ENG, AGT, VIE}
+EVERYONE = STAFF | {CUS}
 OFFICE = {A, SUP, DIS, AGT, VIE}
 DESK = {A, SUP, DIS, AGT}
 DISPATCH = {A, SUP, DIS}
@@ -32,6 +36,8 @@ TABLE = [
     ("GET", "/piles/{pile}", None, EVERYONE),
     ("GET", "/fleet/health", None, EVERYONE),
     ("GET", "/piles/{pile}/availability", None, EVERYONE),
+    ("GET", "/piles/{pile}/telemetry", None, EVERYONE),
+    ("GET", "/piles/{pile}/history", None, EVERYONE),
     # the console's fleet-wide views
     ("GET", "/fleet/overview", None, OFFICE),
     ("GET", "/search?q=TP", None, OFFICE),
@@ -43,7 +49,10 @@ TABLE = [
     ("GET", "/uptime/exclusions", None, OFFICE),
     ("GET", "/sites", None, EVERYONE),
     ("GET", "/pile-models", None, EVERYONE),
-    ("GET", "/customers", None, DESK),                      # contact details
+    ("GET", "/customers", None, OFFICE | {CUS}),            # contact details only to DESK (below)
+    ("GET", "/customers/CUST-1", None, OFFICE | {CUS}),
+    ("GET", "/customers/CUST-1/history", None, OFFICE | {CUS}),
+    ("GET", "/customers/CUST-1/changes", None, SUPERVISOR),
     ("GET", "/ingest/stats", None, OFFICE),
     ("GET", "/ingest/dead-letters", None, OFFICE),
     ("GET", "/alarms", None, OFFICE),
@@ -53,7 +62,11 @@ TABLE = [
     ("GET", "/maintenance/schedule", None, OFFICE),
     ("GET", "/maintenance/inspections", None, OFFICE),
     ("GET", "/work-orders", None, EVERYONE),                # engineers: only their own (below)
+    ("GET", "/work-orders/{order}", None, EVERYONE),
     ("GET", "/work-orders/{order}/report", None, EVERYONE),
+    ("GET", "/work-orders/{order}/photos", None, EVERYONE),
+    ("GET", "/work-orders/sla-policy", None, STAFF),
+    ("GET", "/work-orders/fault-categories", None, STAFF),
     ("GET", "/auth/me", None, EVERYONE),
     # the desk: calls, alarms, customers' answers
     ("POST", "/work-orders", FAULT, DESK),
@@ -79,6 +92,12 @@ TABLE = [
     ("GET", "/follow-ups/999", None, OFFICE),
     ("POST", "/follow-ups/999", {"solved": True, "satisfaction": 5}, DESK),
     ("GET", "/survey/no-such-token", None, EVERYONE),           # the customer's link: no login at all
+    # customer records (R-INFO)
+    ("POST", "/customers", {"id": "C-NEW", "name": "New Fleet"}, DESK),
+    ("PATCH", "/customers/CUST-1", {"name": "Metro Fleet"}, DESK),
+    ("POST", "/customers/CUST-1/contacts", {"name": "Kim Berg", "phone": "030 1234 5678"}, DESK),
+    ("PATCH", "/customers/CUST-1/contacts/999", {"role": "accounts"}, DESK),
+    ("DELETE", "/customers/CUST-1/contacts/999", None, DESK),
     # dispatch
     ("POST", "/work-orders/{order}/transitions", {"to": "on_hold"}, DISPATCH),
     ("POST", "/maintenance/windows", {"pile_id": "{pile}", "starts_at": "2030-01-01T00:00:00Z",
@@ -105,7 +124,7 @@ TABLE = [
      DISPATCH),
     ("PUT", "/engineers/me/position", {"lat": 52.5, "lon": 13.4}, PHONE),
     # the live stream: everyone, engineers only their own events (tests/test_events.py)
-    ("GET", "/events?timeout=0.1", None, EVERYONE),
+    ("GET", "/events?timeout=0.1", None, STAFF),
     # admins
     ("GET", "/users", None, ADMIN),
     ("GET", "/webhooks", None, ADMIN),
@@ -136,7 +155,8 @@ def world(db, fleet, client_for, api):
         for to in (S.READY_FOR_DISPATCH, S.ASSIGNED):
             transition(db, order_id, to, actor="dispatch")
         db.execute("UPDATE work_orders SET engineer_id = %s WHERE id = %s", (engineer, order_id))
-    clients = {role: client_for(role, engineer_id="E1" if role is ENG else None) for role in Role if role is not A}
+    clients = {role: client_for(role, engineer_id="E1" if role is ENG else None,
+                                customer_id="CUST-1" if role is CUS else None) for role in Role if role is not A}
     return {"clients": clients | {A: api}, "pile": fleet[0], "order": order, "other": other}
 
 
@@ -181,10 +201,11 @@ def test_an_engineer_sees_and_changes_only_the_orders_they_hold(world):
 def test_customer_contact_details_reach_only_the_roles_that_need_them(world):
     for role, client in world["clients"].items():
         response = client.get("/customers")
-        assert (response.status_code == 200) == (role in DESK), role
+        assert (response.status_code == 200) == (role in OFFICE | {CUS}), role
         if response.status_code == 200:
-            assert response.json()[0]["contact_phone"]
-    for role in (VIE, ENG):
+            # A customer's portal login sees its own people.
+            assert bool(response.json()["data"][0]["contact_phone"]) == (role in DESK | {CUS}), role
+    for role in (VIE, ENG, CUS):
         assert "contact" not in world["clients"][role].get("/piles/" + world["pile"]).text
     roster = world["clients"][VIE].get("/engineers").json()["data"]
     assert roster and all(e.get("phone") is None for e in roster)

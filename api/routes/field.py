@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 from api.auth import ANYONE, DESK, SUPERVISE, EngineerUser, Role, User, require
 from api.deps import BIGINT_MAX, DispatchConfigDep, DownlinkDep, PlainConn, PolicyDep
 from api.idempotency import IdempotencyKey, IdempotentRoute
+from api.customer_scope import portal
 from api.work_order_view import WorkOrderDetail, detail, visible
 from api.models import RequestBody
 from maintenance.dispatch import offers as dispatch
@@ -321,6 +322,7 @@ _IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private
 
 
 @router.get("/work-orders/{order_id}/photos", summary="The order's photos (metadata; each url gives the image)")
+@portal
 def list_photos(conn: PlainConn, user: Anyone, order_id: int) -> list[PhotoPublic]:
     _seen(conn, user, order_id)
     return [PhotoPublic(**p, url=_photo_url(p)) for p in field.photos(conn, order_id)]
@@ -331,6 +333,7 @@ def list_photos(conn: PlainConn, user: Anyone, order_id: int) -> list[PhotoPubli
                                          for t in ("image/jpeg", "image/png", "image/webp")},
                              "description": "The image, with the type found when it was stored."}},
             summary="One photo's image")
+@portal
 def get_photo(conn: PlainConn, user: Anyone, order_id: int, photo_id: PhotoId) -> Response:
     _seen(conn, user, order_id)
     found = field.photo(conn, order_id, photo_id)
@@ -343,6 +346,7 @@ def get_photo(conn: PlainConn, user: Anyone, order_id: int, photo_id: PhotoId) -
             responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
                              "description": "The customer's signature."}},
             summary="The customer's signature (PNG)")
+@portal
 def get_signature(conn: PlainConn, user: Anyone, order_id: int) -> Response:
     _seen(conn, user, order_id)
     image = field.signature_image(conn, order_id)
@@ -359,9 +363,11 @@ def escalate(conn: PlainConn, policy: PolicyDep, user: Engineer, order_id: int, 
 
 @router.get("/work-orders/{order_id}/report",
             summary="The service report, parts used and quotes; a reopened order's earlier visits too")
+@portal
 def report(conn: PlainConn, user: Anyone, order_id: int) -> dict:
     """{report, parts, quotes, earlier_visits, signature: {signer_name, signed_at, url} | null,
     photos: [PhotoPublic, …]} (maintenance/fieldwork/report.py, service_report)."""
+    visible(conn, user, order_id)
     found = field.service_report(conn, order_id, user.engineer_id if user.role is Role.ENGINEER else None)
     signature = found["signature"]
     return found | {"signature": signature and signature | {"url": _signature_url(order_id)},

@@ -7,13 +7,15 @@ from typing import Annotated
 
 import psycopg
 from fastapi import APIRouter, Depends, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.auth import Actor, require
+from api.auth import Actor, CurrentUser, require
+from api.customer_scope import Owned, check, narrow, portal
 from api.deps import Conn, Offset
 from api.fleet_view import PILE_FAULTED, faulted_sql
 from api.models import (PileCreate, PileDetail, PilePublic, PilesPublic, TelemetryBucket, TelemetryPoint,
                         TelemetryPublic)
+from api.service_history import ServiceHistory, history
 from maintenance.kpi import service as kpi
 from pilecare.errors import Conflict, InvalidInput, NotFound
 from pilecare.liveness import online_sql
@@ -47,9 +49,11 @@ LEFT JOIN pile_state ps ON ps.pile_id = p.id
 """
 
 
-@router.get("", summary="List piles with their latest state")
+@router.get("", summary="List piles with their latest state (a customer's portal login: its own piles)")
+@portal
 def list_piles(
     conn: Conn,
+    user: CurrentUser,
     site_id: str | None = None,
     customer_id: str | None = None,
     model_id: str | None = None,
@@ -60,6 +64,7 @@ def list_piles(
     offset: Offset = 0,
 ) -> PilesPublic:
     where, params = [], {}
+    narrow(user, "s.customer_id", where, params)
     for column, value in (("p.site_id", site_id), ("s.customer_id", customer_id), ("p.model_id", model_id)):
         if value is not None:
             key = column.split(".")[1]
@@ -82,7 +87,13 @@ def list_piles(
 
 
 @router.get("/{pile_id}", summary="One pile: identity, connectivity, connectors' latest state")
-def get_pile(conn: Conn, pile_id: str) -> PileDetail:
+@portal
+def get_pile(conn: Conn, user: CurrentUser, pile_id: str) -> PileDetail:
+    check(conn, user, Owned.PILE, pile_id)
+    return _detail(conn, pile_id)
+
+
+def _detail(conn, pile_id: str) -> PileDetail:
     row = conn.execute("SELECT" + _COLUMNS + "," + _DETAIL_COLUMNS + _FROM + " WHERE p.id = %s", (pile_id,)).fetchone()
     if row is None:
         raise NotFound(f"pile {pile_id!r} does not exist")
@@ -111,7 +122,7 @@ def create_pile(conn: Conn, actor: Actor, body: PileCreate) -> PileDetail:
     except psycopg.errors.UniqueViolation as error:
         which = "serial" if "serial" in str(error) else "id"
         raise Conflict(f"a pile with this {which} already exists") from error
-    return get_pile(conn, body.id)
+    return _detail(conn, body.id)
 
 
 _BUCKET = re.compile(r"^\s*(\d+)\s*(m|min|h|d)\s*$")
@@ -137,8 +148,10 @@ def parse_bucket(text: str) -> timedelta:
                 "(1m … 1d): per-bucket, per-connector aggregates. Whole-hour buckets read the hourly rollup, "
                 "which on plain PostgreSQL is refreshed every minute, so the newest hour can lag by up to a minute.",
 )
+@portal
 def telemetry(
     conn: Conn,
+    user: CurrentUser,
     pile_id: str,
     start: Annotated[datetime | None, Query(alias="from", description="ISO 8601 with timezone; default: 1 h ago")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="ISO 8601 with timezone; default: now")] = None,
@@ -157,6 +170,7 @@ def telemetry(
         raise InvalidInput("from must be before to")
     if end - start > MAX_RANGE:
         raise InvalidInput("the range from … to may span at most 366 days")
+    check(conn, user, Owned.PILE, pile_id)
     if conn.execute("SELECT 1 FROM piles WHERE id = %s", (pile_id,)).fetchone() is None:
         raise NotFound(f"pile {pile_id!r} does not exist")
     params = {"pile": pile_id, "start": start, "end": end, "connector": connector_id, "limit": limit, "offset": offset}
@@ -232,7 +246,10 @@ class PileAvailability(BaseModel):
 
 
 @router.get("/{pile_id}/availability", summary="The pile's uptime over the last days, for its page")
-def pile_availability(conn: Conn, pile_id: str, days: Annotated[int, Query(ge=1, le=366)] = 30) -> PileAvailability:
+@portal
+def pile_availability(conn: Conn, user: CurrentUser, pile_id: str,
+                      days: Annotated[int, Query(ge=1, le=366)] = 30) -> PileAvailability:
+    check(conn, user, Owned.PILE, pile_id)
     if conn.execute("SELECT 1 FROM piles WHERE id = %s", (pile_id,)).fetchone() is None:
         raise NotFound(f"pile {pile_id!r} does not exist")
     end = datetime.now(timezone.utc)
@@ -247,3 +264,15 @@ def pile_availability(conn: Conn, pile_id: str, days: Annotated[int, Query(ge=1,
         faulted_hours=hours(a.status_s), offline_hours=hours(a.offline_s), down_hours=hours(a.down_s),
         planned_hours=hours(a.planned_s), connectors=a.ports,
     )
+
+
+@router.get("/{pile_id}/history",
+            summary="The pile's service history in time order: requests, work orders (those it opened itself "
+                    "through telemetry too), service reports, complaints, follow-ups")
+@portal
+def pile_history(conn: Conn, user: CurrentUser, pile_id: str, since: AwareDatetime | None = None,
+                 limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> ServiceHistory:
+    check(conn, user, Owned.PILE, pile_id)
+    if conn.execute("SELECT 1 FROM piles WHERE id = %s", (pile_id,)).fetchone() is None:
+        raise NotFound(f"pile {pile_id!r} does not exist")
+    return history(conn, pile_id=pile_id, since=since, limit=limit)

@@ -1,4 +1,4 @@
-"""Customers, sites and pile models: the registry piles refer to."""
+"""Sites and pile models: the registry piles refer to (customers: api/routes/customers.py)."""
 from __future__ import annotations
 
 import psycopg
@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, status
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import CONTACTS, SUPERVISE, Actor, require
+from api.auth import SUPERVISE, Actor, CurrentUser, require
+from api.customer_scope import narrow, portal
 from api.deps import Conn
 from api.models import SiteCreate, SitePublic, SiteUpdate
 from pilecare.domain import EnergyRegister
@@ -20,15 +21,14 @@ _ZONE = ("A site's `timezone` (IANA, e.g. Europe/Berlin) is the clock its recurr
          "zone or an unknown field is a 422 naming it.")
 
 
-@router.get("/customers", dependencies=[Depends(require(*CONTACTS))], summary="Customers (contact details included)")
-def customers(conn: Conn) -> list[dict]:
-    return conn.execute(
-        "SELECT id, name, tier, contact_name, contact_phone, contact_email FROM customers ORDER BY id").fetchall()
-
-
-@router.get("/sites", summary="Sites with their customer, region, position, environment and time zone")
-def sites(conn: Conn) -> list[SitePublic]:
-    return [SitePublic(**r) for r in conn.execute(f"{_SITE} ORDER BY id").fetchall()]
+@router.get("/sites", summary="Sites with their customer, region, position, environment and time zone "
+                             "(a customer's portal login: its own sites)")
+@portal
+def sites(conn: Conn, user: CurrentUser) -> list[SitePublic]:
+    where, params = [], {}
+    narrow(user, "customer_id", where, params)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return [SitePublic(**r) for r in conn.execute(f"{_SITE}{clause} ORDER BY id", params).fetchall()]
 
 
 def _check_zone(conn: psycopg.Connection, name: str) -> None:
@@ -90,6 +90,7 @@ class PileModelRegister(BaseModel):
 
 
 @router.get("/pile-models", summary="Pile models (AC/DC, rated power, connectors, reporting interval, energy register)")
+@portal  # the catalogue, no customer's data
 def pile_models(conn: Conn) -> list[dict]:
     return conn.execute(
         f"SELECT {_MODEL_COLUMNS} FROM pile_models ORDER BY id").fetchall()

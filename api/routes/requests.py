@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime, Field
 
 from api.auth import DESK, Actor, CurrentUser, Role, require
+from api.customer_scope import is_customer, narrow, portal
 from api.deps import Conn, DownlinkDep, Offset, PlainConn, PolicyDep
 from api.models import RequestBody
-from api.request_view import COLUMNS, FROM, RequestDetail, RequestPublic, RequestsPublic, detail, is_customer, public, \
-    visible
+from api.request_view import COLUMNS, FROM, RequestDetail, RequestPublic, RequestsPublic, detail, public, visible
 from maintenance.servicedesk import Channel, MessageKind, RequestClass, RequestState, add_message, move, open_request
 from maintenance.servicedesk import contacts, intake, mail_out, requests as desk_requests
 from pilecare.domain import Severity
@@ -88,6 +88,7 @@ _STAFF_KINDS = {MessageKind.ANSWER, MessageKind.PROGRESS, MessageKind.MESSAGE, M
 
 @router.get("", dependencies=[Depends(require(*STAFF_OR_CUSTOMER))],
             summary="Requests, next due first (the agents' inbox); a customer sees only their own")
+@portal
 def list_requests(
     conn: Conn,
     user: CurrentUser,
@@ -115,9 +116,7 @@ def list_requests(
             params[column] = getattr(value, "value", value)
     if breached is not None:
         where.append(("" if breached else "NOT ") + "(r.sla_breached_at IS NOT NULL)")
-    if is_customer(user):
-        where.append("r.customer_id = %(own)s")
-        params["own"] = user.customer_id
+    narrow(user, "r.customer_id", where, params)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     rows = conn.execute(f"SELECT {COLUMNS} {FROM}{clause} ORDER BY r.next_due_at, r.id LIMIT %(limit)s "
                         f"OFFSET %(offset)s", params | {"limit": limit, "offset": offset}).fetchall()
@@ -127,6 +126,7 @@ def list_requests(
 
 @router.get("/{request_id}", dependencies=[Depends(require(*STAFF_OR_CUSTOMER))],
             summary="One request: its thread, timeline (staff), linked order, complaint and follow-up")
+@portal
 def get_request(conn: Conn, user: CurrentUser, request_id: int) -> RequestDetail:
     visible(conn, user, request_id)
     return detail(conn, user, request_id)
@@ -171,6 +171,7 @@ def _pile(conn, ref: str) -> str:
 
 @router.post("", dependencies=[Depends(require(*STAFF_OR_CUSTOMER))], status_code=status.HTTP_201_CREATED,
              summary="Open a request from the portal (channel web); a customer's user opens it for their customer")
+@portal
 def open_web_request(conn: PlainConn, dict_conn: Conn, user: CurrentUser, actor: Actor, policy: PolicyDep,
                      body: PortalRequest) -> RequestDetail:
     if is_customer(user):
@@ -192,6 +193,7 @@ def open_web_request(conn: PlainConn, dict_conn: Conn, user: CurrentUser, actor:
 @router.post("/{request_id}/messages", dependencies=[Depends(require(*STAFF_OR_CUSTOMER))],
              status_code=status.HTTP_201_CREATED,
              summary="Add to the thread: staff answer, update or note; the customer replies (resumes a paused clock)")
+@portal
 def post_message(conn: PlainConn, dict_conn: Conn, user: CurrentUser, actor: Actor, request_id: int,
                  body: MessageCreate) -> RequestDetail:
     visible(dict_conn, user, request_id)

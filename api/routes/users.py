@@ -30,6 +30,8 @@ class Me(BaseModel):
     role: Role
     full_name: str
     engineer_id: str | None
+    customer_id: str | None = Field(default=None, description="Customer accounts (the portal): the customer they "
+                                                               "belong to and see only.")
     groups: list[str] = Field(default_factory=list, description="The role sets this account belongs to (office, "
                                                                  "contacts, dispatch, desk, supervise): what the "
                                                                  "console shows it; docs/roles.md")
@@ -49,6 +51,9 @@ class UserCreate(RequestBody):
     password: str = Field(min_length=accounts.MIN_PASSWORD, max_length=200)
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$", max_length=200)
     engineer_id: str | None = Field(default=None, description="Engineers: the engineer record this login is.")
+    customer_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                    description="Required for role customer (a portal login): the customer it "
+                                                "belongs to; refused for any other role.")
 
 
 class UserUpdate(RequestBody):
@@ -58,6 +63,8 @@ class UserUpdate(RequestBody):
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$", max_length=200)
     active: bool | None = None
     engineer_id: str | None = None
+    customer_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                    description="Role customer: the customer the account belongs to.")
 
 
 class Unlocked(BaseModel):
@@ -70,8 +77,8 @@ class UserEvent(BaseModel):
     change: dict
 
 
-_SELECT = ("SELECT u.id, u.role, u.full_name, e.id AS engineer_id, u.email, u.active, u.created_at, u.created_by "
-           "FROM users u LEFT JOIN engineers e ON e.user_id = u.id")
+_SELECT = ("SELECT u.id, u.role, u.full_name, e.id AS engineer_id, u.customer_id, u.email, u.active, u.created_at, "
+           "u.created_by FROM users u LEFT JOIN engineers e ON e.user_id = u.id")
 
 
 @router.post("/auth/token", summary="Log in: user name and password for a bearer token")
@@ -122,7 +129,7 @@ def logout(response: Response) -> None:
 @router.get("/auth/me", summary="Who the token belongs to")
 def me(user: CurrentUser) -> Me:
     return Me(id=user.id, role=user.role, full_name=user.full_name, engineer_id=user.engineer_id,
-              groups=groups_of(user.role))
+              customer_id=user.customer_id, groups=groups_of(user.role))
 
 
 @router.get("/users", dependencies=Admin, summary="Accounts")
@@ -130,10 +137,12 @@ def list_users(conn: Conn) -> list[UserPublic]:
     return [UserPublic(**r) for r in conn.execute(_SELECT + " ORDER BY u.id").fetchall()]
 
 
-@router.post("/users", status_code=201, dependencies=Admin, summary="Create an account")
+@router.post("/users", status_code=201, dependencies=Admin, summary="Create an account",
+             description="A customer account (role `customer`, the portal) names its `customer_id` and sees only "
+                         "that customer's objects; any other role with a `customer_id` is a 422 naming it.")
 def create_user(conn: Conn, actor: Actor, body: UserCreate) -> UserPublic:
     accounts.create(conn, body.id, role=body.role, full_name=body.full_name, password=body.password, actor=actor,
-                    email=body.email, engineer_id=body.engineer_id)
+                    email=body.email, engineer_id=body.engineer_id, customer_id=body.customer_id)
     return _public(conn, body.id)
 
 

@@ -9,7 +9,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import DESK, DISPATCH, Actor, CurrentUser, Role, User, groups_of, require
 from api.deps import Conn, DownlinkDep, Offset, PlainConn, PolicyDep
-from api.work_order_view import SELECT, WorkOrderDetail, WorkOrderPublic, WorkOrdersPublic, detail, public, visible
+from api.customer_scope import is_customer, narrow, portal
+from api.work_order_view import (SELECT, WorkOrderDetail, WorkOrderPublic, WorkOrdersPublic, detail, for_customer,
+                                 public, visible)
 from api.models import RequestBody
 from maintenance.orders import WorkOrderKind, WorkOrderState, create_installation, desk, fault_reports, note
 from maintenance.orders.sla import SlaStatus
@@ -53,7 +55,8 @@ class Comment(RequestBody):
 
 
 @router.get("", summary="Work orders, most urgent first; filter by state, kind, pile, site, customer, priority, "
-                        "SLA status")
+                        "SLA status (an engineer: the orders they hold; a customer's portal login: its own)")
+@portal
 def list_work_orders(
     conn: Conn,
     policy: PolicyDep,
@@ -83,6 +86,7 @@ def list_work_orders(
         # An engineer's list holds only the orders they hold.
         where.append("engineer_id = %(engineer)s")
         params["engineer"] = user.engineer_id
+    narrow(user, "customer_id", where, params)
     if site_id is not None:
         where.append("coalesce(site_id, pile_site) = %(site)s")
         params["site"] = site_id
@@ -112,10 +116,13 @@ def fault_categories(conn: PlainConn) -> list[str]:
     return sorted(fault_reports.categories(conn))
 
 
-@router.get("/{order_id}", summary="One work order with its timeline, alarms, checklist and SLA clocks")
+@router.get("/{order_id}", summary="One work order with its timeline, alarms, checklist and SLA clocks "
+                                  "(its customer's portal login: without the staff's notes)")
+@portal
 def get_work_order(conn: Conn, policy: PolicyDep, user: CurrentUser, order_id: int) -> WorkOrderDetail:
     visible(conn, user, order_id)
-    return detail(conn, policy, order_id)
+    order = detail(conn, policy, order_id)
+    return for_customer(order) if is_customer(user) else order
 
 
 @router.post("", dependencies=[Depends(require(*DESK))], status_code=status.HTTP_201_CREATED,
