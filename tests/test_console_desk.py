@@ -130,8 +130,6 @@ def test_a_customers_login_sees_the_portal_and_nothing_else(db, customers, serve
     assert chrome.errors() == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs the customer role's scope (the portal branch: accounts read "
-                                       "users.customer_id); strict, so it fails once that lands and this mark goes")
 def test_a_customer_opens_a_request_in_the_portal_and_follows_the_desks_answer(db, customers, server, chrome):  # noqa: F811
     page = chrome
     _customer_login(db, "jana", "CUST-1")

@@ -150,7 +150,7 @@ def test_the_history_holds_requests_orders_reports_complaints_and_follow_ups_in_
     complaint_request = open_request(db, POLICY, customer_id="CUST-1", channel=Channel.EMAIL, subject="Too slow",
                                      actor="smtp", pile_id=pile, at=t0 + timedelta(days=1, hours=2))
     db.execute("INSERT INTO complaints (request_id, customer_id, work_order_id, category, created_at) "
-               "VALUES (%s, 'CUST-1', %s, 'response', %s)", (complaint_request, order,
+               "VALUES (%s, 'CUST-1', %s, 'response_time', %s)", (complaint_request, order,
                                                             t0 + timedelta(days=1, hours=2)))
     db.execute("INSERT INTO follow_ups (work_order_id, customer_id, due_at, done_at, channel, solved, satisfaction, "
                "recorded_by) VALUES (%s, 'CUST-1', %s, %s, 'call', true, 5, 'kim')",
