@@ -90,6 +90,9 @@ TABLE = [
     ("POST", "/requests/999/link", {"customer_id": "CUST-1"}, DESK),
     ("POST", "/requests/999/take", None, DESK),
     ("GET", "/kpis/desk", None, OFFICE),
+    ("GET", "/mail/quarantine", None, DESK),
+    ("GET", "/mail/quarantine/999", None, DESK),
+    ("POST", "/mail/quarantine/999/release", None, DESK),
     # complaints and follow-ups (issue 13): the desk acts, viewers read, a supervisor closes
     ("GET", "/complaints", None, OFFICE),
     ("GET", "/complaints/analysis", None, OFFICE),

@@ -30,7 +30,8 @@ from psycopg.rows import tuple_row
 from maintenance.policy import Policy
 from maintenance.servicedesk import contacts, intake, mail_out
 from maintenance.servicedesk.mail_parse import ReceivedMail, parse
-from maintenance.servicedesk.requests import Channel, MessageKind, add_message, number, open_request
+from maintenance.servicedesk.requests import Channel, MessageKind, add_message, event, number, open_request
+from pilecare.errors import Conflict, InvalidInput, NotFound
 
 ACTOR = "smtp"          # who opened a request that came by mail (request_events.actor)
 DESK = "pilecare"       # the author of the automatic acknowledgement
@@ -104,12 +105,19 @@ def _take(conn: psycopg.Connection, policy: Policy, mail: ReceivedMail, raw: byt
             (mail_from, mail.from_header[:500], mail.subject[:500], mail.message_id, reason, raw)).fetchone()[0]
         _received(cur, key, mail.message_id, quarantine_id=quarantine_id)
         return Taken("quarantined", quarantine_id=quarantine_id, reason=reason)
+    taken = _deliver(conn, policy, mail)
+    _received(cur, key, mail.message_id, request_id=taken.request_id)
+    return taken
+
+
+def _deliver(conn: psycopg.Connection, policy: Policy, mail: ReceivedMail) -> Taken:
+    """Join the request the mail answers, or open a new one with an acknowledgement."""
+    cur = conn.cursor(row_factory=tuple_row)
     match = contacts.by_email(conn, mail.sender)
     request_id = _thread_of(cur, mail, match)
     if request_id is not None:
         add_message(conn, request_id, direction="in", channel="email", author=mail.sender, body=mail.body,
                     message_id=mail.message_id, in_reply_to=mail.replies_to[0] if mail.replies_to else None)
-        _received(cur, key, mail.message_id, request_id=request_id)
         return Taken("joined", request_id=request_id)
     request_id = open_request(
         conn, policy, customer_id=match.customer_id if match else None, channel=Channel.EMAIL,
@@ -120,8 +128,29 @@ def _take(conn: psycopg.Connection, policy: Policy, mail: ReceivedMail, raw: byt
     due = cur.execute("SELECT response_due_at FROM requests WHERE id = %s", (request_id,)).fetchone()[0]
     mail_out.send(conn, request_id, kind=MessageKind.ACKNOWLEDGEMENT, author=DESK, to=mail.sender,
                   body=ACKNOWLEDGEMENT.format(number=number(request_id), due=due.astimezone(timezone.utc)))
-    _received(cur, key, mail.message_id, request_id=request_id)
     return Taken("opened", request_id=request_id)
+
+
+def release(conn: psycopg.Connection, policy: Policy, quarantine_id: int, *, actor: str) -> Taken:
+    """An agent releases a quarantined mail (a person's mail held by mistake, e.g. over the
+    hourly limit): it joins its request or opens one, as if it had passed the checks, and
+    the quarantine row records who released it and when. Raises NotFound for an unknown
+    quarantine id and Conflict when it was released already."""
+    cur = conn.cursor(row_factory=tuple_row)
+    with conn.transaction():
+        row = cur.execute("UPDATE mail_quarantine SET released_at = now(), released_by = %s "
+                          "WHERE id = %s AND released_at IS NULL RETURNING raw, mail_from", (actor, quarantine_id)).fetchone()
+        if row is None:
+            if cur.execute("SELECT 1 FROM mail_quarantine WHERE id = %s", (quarantine_id,)).fetchone() is None:
+                raise NotFound(f"quarantined mail {quarantine_id} does not exist")
+            raise Conflict(f"quarantined mail {quarantine_id} was released already")
+        mail = parse(bytes(row[0]), mail_from=row[1] or "")
+        if not mail.sender:
+            raise InvalidInput(f"quarantined mail {quarantine_id} names no sender to answer; it cannot open a request")
+        taken = _deliver(conn, policy, mail)
+        cur.execute("UPDATE mail_received SET request_id = %s WHERE quarantine_id = %s", (taken.request_id, quarantine_id))
+        event(conn, taken.request_id, actor, f"mail released from quarantine ({quarantine_id}) by {actor}")
+    return taken
 
 
 def _earlier(cur, message_id: str) -> Taken | None:
