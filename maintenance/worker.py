@@ -26,7 +26,7 @@ from maintenance.orders import sla
 from maintenance.outbox import delivery as deliver
 from maintenance.planning import inspections, planner
 from maintenance.servicedesk import clocks as desk_clocks
-from maintenance.servicedesk import follow_ups
+from maintenance.servicedesk import follow_ups, surveys
 from pilecare.db import database_url
 from pilecare.settings import Settings
 
@@ -92,6 +92,7 @@ class Maintenance:
         if time.monotonic() - self._desk_at >= self.desk_every_s:
             self._desk_at = time.monotonic()
             changes += follow_ups.schedule(conn, self.policy)
+            changes += surveys.send_due(conn, self.settings.public_base())
         return changes
 
     def watch_sla(self) -> int:

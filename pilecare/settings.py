@@ -71,6 +71,13 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Where customers reach pilecare from outside (links in mail, e.g. the follow-up survey);
+    # unset: http://<api_host>:<api_port>.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+
+    def public_base(self) -> str:
+        """The base of links mailed to customers, without a trailing slash."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     # The service desk's mail (issue 13). The inbound SMTP listener (`pilecare smtp`) and the
     # largest mail it takes; the desk's own address, From of every mail it sends (mail to
