@@ -56,6 +56,12 @@ def _simulate(args) -> None:
     main(get_settings(), args)
 
 
+def _desk_crowd(args) -> None:
+    from simulators.desk_crowd import main
+
+    main(get_settings(), args)
+
+
 def _crew(args) -> None:
     from simulators.field_crew import main
 
@@ -204,6 +210,15 @@ def parser() -> argparse.ArgumentParser:
     crew.add_argument("--decline-share", type=float, default=0.1, help="share of offers declined, with a reason")
     crew.add_argument("--poll", type=float, default=5.0, help="seconds between an idle engineer's looks at the phone")
     crew.set_defaults(func=_crew)
+
+    crowd = sub.add_parser("desk-crowd", help="the demo's service desk: customers who mail, call and use the portal, "
+                                              "agents who work the inbox (simulators/desk_crowd.py)")
+    crowd.add_argument("--api", default=None, help="the API's URL (default: the running `pilecare run`'s)")
+    crowd.add_argument("--smtp", default=None, help="the SMTP listener, host:port (default: the running one's)")
+    crowd.add_argument("--accounts", default=None, help="the crew-accounts file (default: <data dir>/crew-accounts)")
+    crowd.add_argument("--speed", type=float, default=30.0, help="the simulation's speed")
+    crowd.add_argument("--seed", type=int, default=1)
+    crowd.set_defaults(func=_desk_crowd)
 
     fleet = sub.add_parser("fleet", help="fleet registry").add_subparsers(dest="fleet_command", required=True)
     seed = fleet.add_parser("seed", help="create a deterministic, realistic fleet")

@@ -128,7 +128,11 @@ def main(args) -> None:
     embedded.wait_port(port, timeout=60)
     if not args.no_crew:  # once the API answers: the crew's first look at its phones would fail before
         children.append(Child("crew", ["crew", "--api", api_url, "--speed", str(args.speed)], env, log_dir))
-        children[-1].start()
+        # The busy desk: customers mail the listener and call, demo agents work the inbox.
+        children.append(Child("desk-crowd", ["desk-crowd", "--api", api_url, "--smtp", smtp_address,
+                                             "--speed", str(args.speed)], env, log_dir))
+        for child in children[-2:]:
+            child.start()
     print(
         f"\npilecare is running\n"
         f"  console          http://{settings.api_host}:{port}/\n"
@@ -142,7 +146,9 @@ def main(args) -> None:
         f"  login            {admin_note}\n"
         + ("" if args.no_crew else
            f"  demo crew        {sum(a.role == 'engineer' for a in crew_accounts)} simulated engineers work the "
-           f"offers (accounts in {data_dir / 'crew-accounts'}); the engineer account's jobs are yours\n") +
+           f"offers (accounts in {data_dir / 'crew-accounts'}); the engineer account's jobs are yours\n"
+           f"  demo desk        customers mail, call and use the portal; {sum(a.role == 'agent' for a in crew_accounts)} "
+           f"demo agents work the inbox (the agent account's desk is yours too)\n") +
         f"  commands         .venv/bin/pilecare users create …  (finds this instance through {instance})\n"
         f"Press Ctrl-C to stop.\n",
         flush=True,

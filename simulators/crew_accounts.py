@@ -4,9 +4,12 @@ themselves, like a person with the phone app.
 `ensure_accounts` gives every active engineer without a login an engineer-role account
 `crew-<engineer id>` (the engineer a person plays through the `engineer` account of
 `pilecare run` is left to them), plus `demo-fleet` (viewer: the simulated fleet reads the
-event stream, simulators/repairs.py) and `demo-supervisor` (verifies safety repairs), with
-random passwords kept in `<data dir>/crew-accounts` (mode 0600, "user role engineer
-password" per line, engineer "-" for none).
+event stream, simulators/repairs.py) and `demo-supervisor` (verifies safety repairs), and for the busy service
+desk (issue 13, simulators/desk_crowd.py) `demo-agent-1` and `demo-agent-2` (agents) and a
+portal login `demo-customer-<n>` for each of the first three customers, with random
+passwords kept in `<data dir>/crew-accounts` (mode 0600, "user role link password" per
+line: the link is the engineer's id for an engineer, the customer's for a customer, "-"
+for none).
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from pathlib import Path
 
 FLEET_USER = "demo-fleet"
 SUPERVISOR_USER = "demo-supervisor"
+AGENT_USERS = ("demo-agent-1", "demo-agent-2")
+CUSTOMER_PREFIX = "demo-customer-"
 CREW_PREFIX = "crew-"
 ACCOUNTS_FILE = "crew-accounts"
 
@@ -26,6 +31,7 @@ class CrewAccount:
     role: str
     engineer_id: str | None
     password: str
+    customer_id: str | None = None
 
 
 def read_accounts(path: Path) -> list[CrewAccount]:
@@ -35,8 +41,10 @@ def read_accounts(path: Path) -> list[CrewAccount]:
     accounts = []
     for line in path.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            user, role, engineer, password = line.split()
-            accounts.append(CrewAccount(user, role, None if engineer == "-" else engineer, password))
+            user, role, link, password = line.split()
+            link = None if link == "-" else link
+            accounts.append(CrewAccount(user, role, link if role == "engineer" else None, password,
+                                        link if role == "customer" else None))
     return accounts
 
 
@@ -48,12 +56,18 @@ def ensure_accounts(conn, path: Path, *, actor: str = "pilecare run") -> list[Cr
     known = {a.user: a for a in read_accounts(path)}
     wanted = [(FLEET_USER, users.Role.VIEWER, None, "Demo fleet (simulated piles)"),
               (SUPERVISOR_USER, users.Role.SUPERVISOR, None, "Demo supervisor")]
+    wanted += [(user, users.Role.AGENT, None, f"Demo agent {i}") for i, user in enumerate(AGENT_USERS, start=1)]
     for engineer_id, name in conn.execute(
             "SELECT id, name FROM engineers WHERE active AND (user_id IS NULL OR user_id LIKE %s) ORDER BY id",
             (CREW_PREFIX + "%",)).fetchall():
         wanted.append((CREW_PREFIX + engineer_id.lower(), users.Role.ENGINEER, engineer_id, f"{name} (demo crew)"))
+    for i, (customer_id, name) in enumerate(conn.execute("SELECT id, name FROM customers ORDER BY id LIMIT 3")
+                                            .fetchall(), start=1):
+        wanted.append((f"{CUSTOMER_PREFIX}{i}", users.Role.CUSTOMER, customer_id, f"{name} (demo portal)"))
     result = []
-    for user, role, engineer_id, full_name in wanted:
+    for user, role, link, full_name in wanted:
+        engineer_id = link if role is users.Role.ENGINEER else None
+        customer_id = link if role is users.Role.CUSTOMER else None
         exists = conn.execute("SELECT 1 FROM users WHERE id = %s", (user,)).fetchone() is not None
         if exists and user in known:
             result.append(known[user])
@@ -63,9 +77,10 @@ def ensure_accounts(conn, path: Path, *, actor: str = "pilecare run") -> list[Cr
             users.update(conn, user, actor=actor, password=password)
         else:
             users.create(conn, user, role=role, full_name=full_name, password=password, actor=actor,
-                         engineer_id=engineer_id)
-        result.append(CrewAccount(user, role.value, engineer_id, password))
-    path.write_text("# the demo crew's accounts (simulators/crew_accounts.py): user role engineer password\n"
-                    + "".join(f"{a.user} {a.role} {a.engineer_id or '-'} {a.password}\n" for a in result))
+                         engineer_id=engineer_id, customer_id=customer_id)
+        result.append(CrewAccount(user, role.value, engineer_id, password, customer_id))
+    path.write_text("# the demo crew's accounts (simulators/crew_accounts.py): user role link password\n"
+                    + "".join(f"{a.user} {a.role} {a.engineer_id or a.customer_id or '-'} {a.password}\n"
+                              for a in result))
     path.chmod(0o600)
     return result

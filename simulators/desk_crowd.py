@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from simulators.crew_accounts import CrewAccount
 from simulators.platform_api import ApiAway, PlatformApi, Refused
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,35 @@ class DeskCrowd:
     actor's refusals (a 409 for a request someone else moved) are logged and the crowd goes
     on; an API or listener that is away is waited for."""
 
-    def __init__(self, api_url: str, agents: list[tuple[str, str]], contacts: list[Contact], *, smtp: tuple[str, int],
-                 desk_address: str, speed: float = 60.0, seed: int = 1):
-        self.agents = [PlatformApi(api_url, user, password) for user, password in agents]
-        self.contacts = contacts
+    def __init__(self, api_url: str, accounts: list[CrewAccount], *, smtp: tuple[str, int], desk_address: str,
+                 speed: float = 60.0, seed: int = 1):
+        self.agents = [PlatformApi(api_url, a.user, a.password) for a in accounts if a.role == "agent"]
+        self.supervisors = [PlatformApi(api_url, a.user, a.password) for a in accounts if a.role == "supervisor"]
+        self.portal = {a.customer_id: PlatformApi(api_url, a.user, a.password) for a in accounts
+                       if a.role == "customer" and a.customer_id}
+        if not self.agents or not self.supervisors:
+            raise ValueError("the desk crowd needs agent and supervisor accounts (crew-accounts)")
+        self.contacts: list[Contact] = []
         self.smtp, self.desk_address = smtp, desk_address
         self.speed = max(1.0, speed)
         self.rng = random.Random(seed)
-        self.categories: list[str] = []
+
+    def load_contacts(self) -> int:
+        """The customers' first contacts and piles, as an agent sees them (GET /customers, /piles)."""
+        agent = self.agents[0]
+        customers = agent.call("GET", "/customers", params={"limit": 200})
+        if isinstance(customers, Refused):
+            return 0
+        contacts = []
+        for c in customers["data"]:
+            if not (c["contact_phone"] and c["contact_email"]):
+                continue
+            piles = agent.call("GET", "/piles", params={"customer_id": c["id"], "limit": 50})
+            pile_ids = tuple(p["id"] for p in piles["data"]) if not isinstance(piles, Refused) else ()
+            contacts.append(Contact(c["id"], c["contact_name"] or c["name"], c["contact_phone"], c["contact_email"],
+                                    pile_ids))
+        self.contacts = contacts
+        return len(contacts)
 
     # --- customers -------------------------------------------------------------------
 
@@ -88,6 +110,13 @@ class DeskCrowd:
             subject, text = f"Installation of {pile}", self.rng.choice(INSTALLS)
         else:
             subject, text = "Question", self.rng.choice(QUESTIONS)
+        portal = self.portal.get(contact.customer_id)
+        if portal is not None and self.rng.random() < 0.4:
+            body = {"subject": subject, "description": text}
+            if pile and kind in ("fault", "install"):
+                body["pile_id"] = pile
+            self._say(portal.call("POST", "/requests", json=body), f"portal request by {contact.customer_id}")
+            return
         if self.rng.random() < 0.5:
             try:
                 self._mail(contact, subject, text)
@@ -103,7 +132,17 @@ class DeskCrowd:
     # --- agents ----------------------------------------------------------------------
 
     def agent_turn(self) -> None:
-        """An agent works the request due next: takes, classifies and answers it."""
+        """An agent works: now and then a complaint's next step or a due follow-up call, else
+        the request due next (take, classify, answer)."""
+        choice = self.rng.random()
+        if choice < 0.2:
+            self.complaint_turn()
+        elif choice < 0.35:
+            self.follow_up_turn()
+        else:
+            self.request_turn()
+
+    def request_turn(self) -> None:
         agent = self.rng.choice(self.agents)
         inbox = agent.call("GET", "/requests", params={"open": "true", "limit": 20})
         if isinstance(inbox, Refused) or not inbox["data"]:
@@ -125,11 +164,51 @@ class DeskCrowd:
                                  json={"promised_at": due, "note": "We are on it and will update you."}),
                       f"SR-{rid} answer promised")
 
+    def complaint_turn(self) -> None:
+        """The next step of an open complaint (R-COMPLAINT): the agent passes it on, the
+        supervisor investigates and plans, the agent follows up; a supervisor closes it."""
+        agent, supervisor = self.rng.choice(self.agents), self.supervisors[0]
+        listed = agent.call("GET", "/complaints", params={"open": "true", "limit": 20})
+        if isinstance(listed, Refused) or not listed["data"]:
+            return
+        complaint = self.rng.choice(listed["data"])
+        cid, state = complaint["id"], complaint["state"]
+        if state == "recorded":
+            answer = agent.call("POST", f"/complaints/{cid}/pass-to-supervisor")
+        elif state == "with_supervisor" or (state == "investigating" and not complaint.get("cause_class")):
+            answer = supervisor.call("POST", f"/complaints/{cid}/investigation", json={
+                "cause_class": self.rng.choice(["late arrival", "repeat fault", "no call-back"]),
+                "responsible_party": "process", "category": self.rng.choice(["response_time", "repair_quality"])})
+        elif state == "investigating":
+            deadline = (datetime.now(timezone.utc) + timedelta(days=7)).date().isoformat()
+            answer = supervisor.call("POST", f"/complaints/{cid}/plan", json={"measures": [
+                {"measure": "Call the customer and agree a visit", "owner": agent.user, "deadline": deadline}]})
+        elif state == "planned":
+            agent.call("POST", f"/complaints/{cid}/progress", json={"text": "We have agreed the measures; we keep "
+                                                                             "you posted."})
+            answer = agent.call("POST", f"/complaints/{cid}/follow-up")
+        else:
+            return
+        self._say(answer, f"complaint {cid} ({state}) moved on")
+
+    def follow_up_turn(self) -> None:
+        """An agent calls a customer back (R-FOLLOWUP): most are solved and satisfied."""
+        agent = self.rng.choice(self.agents)
+        queue = agent.call("GET", "/follow-ups", params={"limit": 10})
+        if isinstance(queue, Refused) or not queue["data"]:
+            return
+        follow_up = queue["data"][0]
+        solved = self.rng.random() < 0.9
+        score = self.rng.choice([5, 5, 4, 4, 3]) if solved else self.rng.choice([1, 2, 3])
+        self._say(agent.call("POST", f"/follow-ups/{follow_up['id']}",
+                             json={"solved": solved, "satisfaction": score, "comments": "called back"}),
+                  f"follow-up {follow_up['id']} recorded ({'solved' if solved else 'NOT solved'}, {score})")
+
     def _classify(self, agent: PlatformApi, request: dict) -> None:
         rid, suggested = request["id"], request["suggested_class"] or "consultation"
-        body = {"request_class": suggested}
         if suggested in ("fault_report", "installation_request") and not request["pile_id"]:
-            body = {"request_class": "consultation"}
+            suggested = "consultation"   # no pile named: the agent answers it as a question
+        body = {"request_class": suggested}
         if suggested == "fault_report":
             body["fault_category"] = self.rng.choice(["connector", "communication"])
         agent.call("POST", f"/requests/{rid}/take", json={})
@@ -145,6 +224,13 @@ class DeskCrowd:
     # --- the loop --------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        while not self.contacts and not stop.is_set():
+            try:
+                if self.load_contacts():
+                    break
+            except ApiAway as away:
+                log.info("the API is away (%s); waiting", away)
+            stop.wait(5)
         # At ×60 a customer gets in touch every ~10 s and an agent acts every ~3 s (real time).
         customer_every, agent_every = 600 / self.speed, 180 / self.speed
         next_customer = next_agent = time.monotonic()
@@ -161,5 +247,33 @@ class DeskCrowd:
                 log.info("the API is away (%s); trying again shortly", away)
                 stop.wait(2)
             stop.wait(max(0.05, min(next_customer, next_agent) - time.monotonic()))
-        for agent in self.agents:
-            agent.close()
+        for client in (*self.agents, *self.supervisors, *self.portal.values()):
+            client.close()
+
+
+def main(settings, args) -> None:
+    """`pilecare desk-crowd`: the demo's customers and agents against the API of `--api`
+    (default: the running `pilecare run` of this data directory) and its SMTP listener."""
+    import signal
+    from pathlib import Path
+
+    from pilecare.db import running_instance
+    from simulators.crew_accounts import ACCOUNTS_FILE, read_accounts
+
+    instance = running_instance(settings) or {}
+    api_url = args.api or instance.get("api_url")
+    smtp = args.smtp or instance.get("smtp") or f"{settings.smtp_host}:{settings.smtp_port}"
+    if not api_url:
+        raise SystemExit("pilecare desk-crowd: no --api given and no `pilecare run` found")
+    path = Path(args.accounts) if args.accounts else Path(settings.data_dir) / ACCOUNTS_FILE
+    host, _, port = smtp.rpartition(":")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    crowd = DeskCrowd(api_url, read_accounts(path), smtp=(host, int(port)), desk_address=settings.desk_address,
+                      speed=args.speed, seed=args.seed)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"desk crowd: customers mail {smtp} and call, {len(crowd.agents)} agents work {api_url} "
+          f"(speed ×{args.speed})", flush=True)
+    crowd.run(stop)
+    print("desk crowd stopped", flush=True)
