@@ -177,10 +177,12 @@ def _main(args) -> None:
     inbox_p95 = max(c["p95_ms"] for c in timings.values())
 
     from simulators.bench.desk_mail import measure_mail   # starts the listener on the bench database
-    mail = measure_mail(settings, mails=int(args.mails), connections=int(args.connections), data_dir=data_dir)
+    measured = measure_mail(settings, mails=int(args.mails), connections=int(args.connections), data_dir=data_dir)
+    # The mail run's own figures, named as the mail's (its "met" and "p95_ms" are not the inbox's).
+    mail = {k if k.startswith("mail") else f"mail_{k}": v for k, v in measured.items()}
     result = {"customers": customers, "requests": requests, "open_requests": seeded["open"],
               "inbox_p95_ms": inbox_p95, "target_inbox_p95_ms": TARGET_INBOX_P95_MS,
               "inbox_met": inbox_p95 <= TARGET_INBOX_P95_MS, "calls": timings, "rounds": rounds,
               **mail, "target_mails_per_s": TARGET_MAILS_PER_S,
-              "mails_met": mail.get("mails_per_s", 0) >= TARGET_MAILS_PER_S}
+              "mails_met": mail["mails_per_s"] >= TARGET_MAILS_PER_S}
     print(json.dumps(result), flush=True)
