@@ -101,3 +101,24 @@ def test_an_agents_answer_to_an_e_mailed_request_goes_out_by_mail_and_a_note_nev
     mails = db.execute("SELECT m.mail_to, m.subject, m.body FROM outbox_mail m JOIN outbox o ON o.id = m.outbox_id "
                        "WHERE o.request_id = %s", (request_id,)).fetchall()
     assert mails == [("jana@metro.example", f"[SR-{request_id}] Invoice", "Attached again.")]
+
+
+def test_a_customer_sees_only_their_own_requests_and_never_the_desks_notes(api, db, fleet, client_for):
+    db.execute("INSERT INTO customers (id, name) VALUES ('CUST-2', 'Rival Charging')")
+    mine = api.post("/requests", json={"customer_id": "CUST-1", "subject": "Ours", "description": "a"}).json()
+    theirs = api.post("/requests", json={"customer_id": "CUST-2", "subject": "Theirs", "description": "b"}).json()
+    api.post(f"/requests/{mine['id']}/messages", json={"body": "customer sounded upset", "kind": "note"})
+    api.post(f"/requests/{mine['id']}/messages", json={"body": "We will call you today.", "kind": "answer"})
+    portal = client_for("customer", customer_id="CUST-1")
+    listed = portal.get("/requests").json()
+    assert [r["id"] for r in listed["data"]] == [mine["id"]] and listed["count"] == 1
+    page = portal.get(f"/requests/{mine['id']}").json()
+    assert [m["body"] for m in page["messages"]] == ["a", "We will call you today."]
+    assert page["timeline"] == [] and page["caller"] is None
+    assert portal.get(f"/requests/{theirs['id']}").status_code == 404
+    assert portal.post(f"/requests/{theirs['id']}/messages", json={"body": "hi"}).status_code == 404
+    opened = portal.post("/requests", json={"subject": "New", "description": "Bay 3 dark", "pile_id": "TP-0001"})
+    assert opened.status_code == 201 and opened.json()["customer_id"] == "CUST-1"
+    assert portal.post("/requests", json={"subject": "x", "description": "y", "customer_id": "CUST-2"}) \
+        .status_code == 404
+    assert portal.post(f"/requests/{mine['id']}/classify", json={"request_class": "consultation"}).status_code == 403
