@@ -19,7 +19,7 @@ from api.auth import DESK, OFFICE, SUPERVISE, Actor, require
 from api.deps import Conn, Offset, PlainConn
 from api.models import RequestBody
 from maintenance.servicedesk import complaint_analysis, complaints
-from maintenance.servicedesk.complaint_analysis import Period
+from maintenance.servicedesk.complaint_analysis import AnalysisPeriod as Period
 from maintenance.servicedesk.complaints import Category, ComplaintState, Measure, ResponsibleParty
 from pilecare.errors import InvalidInput, NotFound
 

@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 
-class Period(str, Enum):
+class AnalysisPeriod(str, Enum):
     """Calendar periods (UTC) the analysis counts by."""
 
     WEEK = "week"        # ISO weeks, from Monday
@@ -26,10 +26,10 @@ class Period(str, Enum):
     YEAR = "year"
 
 
-_STEP = {Period.WEEK: "1 week", Period.MONTH: "1 month", Period.QUARTER: "3 months", Period.YEAR: "1 year"}
+_STEP = {AnalysisPeriod.WEEK: "1 week", AnalysisPeriod.MONTH: "1 month", AnalysisPeriod.QUARTER: "3 months", AnalysisPeriod.YEAR: "1 year"}
 
 
-def analysis(conn: psycopg.Connection, *, start: datetime, end: datetime, period: Period = Period.MONTH) -> dict:
+def analysis(conn: psycopg.Connection, *, start: datetime, end: datetime, period: AnalysisPeriod = AnalysisPeriod.MONTH) -> dict:
     """Complaints recorded in [start, end), counted:
 
     - ``total``; ``uncategorised``: not investigated yet (no category);
@@ -45,7 +45,7 @@ def analysis(conn: psycopg.Connection, *, start: datetime, end: datetime, period
 
     `start` and `end` are aware datetimes; the caller bounds the range."""
     cur = conn.cursor(row_factory=tuple_row)
-    rng = {"start": start, "end": end, "period": Period(period).value, "step": _STEP[Period(period)]}
+    rng = {"start": start, "end": end, "period": AnalysisPeriod(period).value, "step": _STEP[AnalysisPeriod(period)]}
     base = "FROM complaints c WHERE c.created_at >= %(start)s AND c.created_at < %(end)s"
     total, uncategorised = cur.execute(
         f"SELECT count(*), count(*) FILTER (WHERE c.category IS NULL) {base}", rng).fetchone()
