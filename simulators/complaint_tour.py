@@ -42,8 +42,8 @@ class ComplaintTour:
         db = self.db
         accounts.create(db, SUPERVISOR, role=accounts.Role.SUPERVISOR, full_name="Sam Supervisor",
                         password=self.password, actor=ACTOR)
-        self.pile, self.customer = db.execute("SELECT p.id, s.customer_id FROM piles p JOIN sites s ON s.id = p.site_id "
-                                              "ORDER BY p.id LIMIT 1").fetchone()
+        self.pile, self.customer = db.execute(
+            "SELECT p.id, s.customer_id FROM piles p JOIN sites s ON s.id = p.site_id ORDER BY p.id LIMIT 1").fetchone()
         policy = policies.load()
         self.request_id = open_request(db, policy, customer_id=self.customer, channel=Channel.PHONE, subject=subject,
                                        description=description, pile_id=self.pile, actor=ACTOR)
@@ -104,11 +104,11 @@ class ComplaintTour:
         for i, (measure, owner, deadline) in enumerate(measures):
             if i:
                 page.click("[data-testid=add-measure]")
-            field = lambda name: page.d.find_element("css selector", f"[data-testid=plan-form] [name={name}-{i}]")  # noqa: E731,B023
-            field("measure").send_keys(measure)
-            field("owner").send_keys(owner)
+            row = page.d.find_element("css selector", f"[data-testid=plan-form] [data-row='{i}']")
+            row.find_element("name", f"measure-{i}").send_keys(measure)
+            row.find_element("name", f"owner-{i}").send_keys(owner)
             # A date input takes the date as the browser's own value, whatever its locale shows.
-            page.js("arguments[0].value = arguments[1]", field("deadline"), deadline.isoformat())
+            page.js("arguments[0].value = arguments[1]", row.find_element("name", f"deadline-{i}"), deadline.isoformat())
         return self._submit("plan-form")
 
     def measure_done(self, measure_id: int) -> None:

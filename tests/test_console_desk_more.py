@@ -59,7 +59,7 @@ def test_a_supervisor_takes_a_complaint_from_recorded_through_a_plan_to_closing_
     assert tour.pass_to_supervisor() == "with_supervisor"
     assert forms(page, "complaint-actions") == ["investigation-form", "progress-form", "close-form"]
     assert tour.investigate("Missed appointment", "response_time", "process") == "investigating"
-    assert forms(page, "complaint-actions") == ["investigation-form", "plan-form", "progress-form", "close-form"]
+    assert forms(page, "complaint-actions") == ["plan-form", "investigation-form", "progress-form", "close-form"]
     soon = datetime.now(timezone.utc).date() + timedelta(days=3)
     assert tour.plan([("Call the customer back and apologise", SUPERVISOR, soon),
                       ("Review missed appointments with dispatch", "dispatch lead", soon + timedelta(days=4))]) == \
@@ -104,7 +104,8 @@ def _resolved_order(db, pile: str) -> int:
     return order_id
 
 
-def test_an_agent_records_a_follow_up_not_solved_and_sees_the_work_order_reopened(db, fleet, server, chrome):  # noqa: F811
+def test_an_agent_records_a_follow_up_not_solved_and_sees_the_work_order_reopened(
+        db, fleet, server, chrome):  # noqa: F811
     page = chrome
     accounts.create(db, AGENT, role=accounts.Role.AGENT, full_name="Anna Agent", password=PASSWORD, actor="test")
     older, newer = _resolved_order(db, "TP-0001"), _resolved_order(db, "TP-0002")

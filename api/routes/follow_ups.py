@@ -4,8 +4,9 @@ no login (the link's token is its only key, and it works once).
 
 Agents, dispatchers, supervisors and admins record answers; viewers read the queue without
 the customer's contact details. A customer's portal login lists its own finished jobs still
-waiting for its rating (GET /follow-ups/mine), each with its survey link. The survey answers 404 for an unknown link and 409 for one
-answered already (or withdrawn), as a small HTML page.
+waiting for its rating (GET /follow-ups/mine), each with its survey link. The survey answers
+404 for an unknown link and 409 for one answered already (or withdrawn), as a small HTML
+page.
 """
 from __future__ import annotations
 
@@ -148,8 +149,8 @@ def queue(
 # is not finished yet), a request resolved or closed, a complaint whose plan is carried out.
 _TO_RATE = (
     "SELECT f.id, CASE WHEN f.work_order_id IS NOT NULL THEN 'work_order' WHEN f.request_id IS NOT NULL "
-    "THEN 'request' ELSE 'complaint' END AS about, f.work_order_id, coalesce(f.request_id, k.request_id) AS request_id, "
-    "f.complaint_id, coalesce(o.title, r.subject, kr.subject) AS subject, f.due_at, f.survey_token "
+    "THEN 'request' ELSE 'complaint' END AS about, f.work_order_id, "
+    "coalesce(f.request_id, k.request_id) AS request_id, f.complaint_id, coalesce(o.title, r.subject, kr.subject) AS subject, f.due_at, f.survey_token "
     "FROM follow_ups f LEFT JOIN work_orders o ON o.id = f.work_order_id "
     "LEFT JOIN requests r ON r.id = f.request_id LEFT JOIN complaints k ON k.id = f.complaint_id "
     "LEFT JOIN requests kr ON kr.id = k.request_id "
@@ -157,6 +158,11 @@ _TO_RATE = (
     "AND (o.state IN ('resolved', 'verified', 'closed') OR r.state IN ('resolved', 'closed') "
     "     OR k.state = 'following_up')"
 )
+
+
+def _to_rate(row: dict) -> FollowUpToRate:
+    token = row.pop("survey_token")
+    return FollowUpToRate(**row, survey_path=survey_path(token))
 
 
 # Declared before /{follow_up_id}: "mine" is not an id.
@@ -175,9 +181,7 @@ def mine(conn: PlainConn, user: CurrentUser, limit: Annotated[int, Query(ge=1, l
     cur = conn.cursor(row_factory=dict_row)
     rows = cur.execute(f"{_TO_RATE}{clause} ORDER BY f.created_at DESC, f.id DESC LIMIT %(limit)s", params).fetchall()
     count = cur.execute(f"SELECT count(*) AS n FROM ({_TO_RATE}{clause}) x", params).fetchone()["n"]
-    return FollowUpsToRate(count=count, data=[
-        FollowUpToRate(**{k: v for k, v in r.items() if k != "survey_token"}, survey_path=survey_path(r["survey_token"]))
-        for r in rows])
+    return FollowUpsToRate(count=count, data=[_to_rate(r) for r in rows])
 
 
 @router.get("/{follow_up_id}", dependencies=[Depends(require(*OFFICE))], summary="One follow-up")

@@ -137,18 +137,18 @@ function historyDetail(e) {
   }
 }
 
-// The history, newest first, each entry linking to its page (where this user may open it).
+// The history, newest first, each entry linking to its page (where this user may open it);
+// compact enough for a column: what it is, what it was about (pile, detail), its state.
 export function serviceHistory(history, { pile = true } = {}) {
   const rows = [...history.data].reverse();
   return table([
     { label: 'When', value: (e) => fmt.when(e.at), class: 'nowrap' },
-    { label: 'What', value: (e) => badge(KIND_LABEL[e.kind] || e.kind, `history-${e.kind}`) },
-    { label: '', value: (e) => historyItem(e), class: 'nowrap' },
-    { label: 'About', value: (e) => e.title },
-    ...(pile ? [{ label: 'Pile', value: (e) => (e.pile_id ? link(`#/piles/${encodeURIComponent(e.pile_id)}`, e.pile_id)
-      : '—') }] : []),
+    { label: 'What', value: (e) => h('span', { class: 'history-what' }, badge(KIND_LABEL[e.kind] || e.kind,
+      `history-${e.kind}`), historyItem(e)) },
+    { label: 'About', value: (e) => [e.title, h('small', { class: 'history-detail' },
+      pile && e.pile_id ? [link(`#/piles/${encodeURIComponent(e.pile_id)}`, e.pile_id), ' · '] : null,
+      historyDetail(e))] },
     { label: 'State', value: (e) => (e.state ? badge(e.state) : '—') },
-    { label: 'Detail', value: (e) => historyDetail(e) },
   ], rows, { caption: 'Service history, newest first', empty: 'Nothing in the history yet.',
     rowAttrs: (e) => ({ dataset: { kind: e.kind, id: e.id, at: e.at } }) });
 }

@@ -107,8 +107,12 @@ export async function render(ctx, page, params) {
         parts.push(form('pass-form', [h('p', { class: 'muted' }, 'The apology is in the request\'s thread. '
           + 'The supervisor investigates next.')], 'Pass to the supervisor', () => post('pass-to-supervisor'), reload));
       }
-      if (c.state === 'with_supervisor' || c.state === 'investigating') parts.push(investigationForm(c));
-      if (c.state === 'investigating') parts.push(planForm(c));
+      if (c.state === 'with_supervisor') parts.push(investigationForm(c));
+      if (c.state === 'investigating') {
+        // The plan is what moves it on; the findings stay open to correction until then.
+        parts.push(planForm(c), h('details', { class: 'fault-report' },
+          h('summary', { class: 'btn btn-secondary btn-small' }, 'Correct the investigation'), investigationForm(c)));
+      }
       if (c.state === 'planned') {
         parts.push(form('follow-up-form', [h('p', { class: 'muted' }, 'Marking the last measure done asks the '
           + 'customer at once; or ask now.')], 'Ask the customer now', () => post('follow-up'), reload,

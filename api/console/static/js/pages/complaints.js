@@ -31,7 +31,7 @@ export async function render(ctx, page, params) {
     select('category', 'Category', [['', 'Any'], ...COMPLAINT_CATEGORIES.map((c) => [c, fmt.label(c)])],
       filter.category));
   const count = h('span', { class: 'count' });
-  const list = h('div', { dataset: { testid: 'complaints' } });
+  const list = h('div', { class: 'spaced', dataset: { testid: 'complaints' } });
   const analysis = h('div', { dataset: { testid: 'complaint-analysis' } }, h('p', { class: 'loading' }, 'Loading…'));
   const picker = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Period' },
     PERIODS.map((p) => h('button', { type: 'button', dataset: { period: p }, 'aria-pressed': p === period ? 'true' : 'false' },
@@ -78,7 +78,7 @@ export async function render(ctx, page, params) {
     const asRows = (counts, key) => Object.entries(counts).sort((x, y) => y[1] - x[1])
       .map(([k, n]) => ({ [key]: k, count: n }));
     replace(analysis,
-      h('div', { class: 'tiles tiles-small' },
+      h('div', { class: 'tiles tiles-small tiles-spaced' },
         tile('Complaints', fmt.num(a.total), { testid: 'complaints-total',
           sub: `${String(a.from).slice(0, 10)} – ${String(a.to).slice(0, 10)}` }),
         tile('Not investigated yet', fmt.num(a.uncategorised), { testid: 'complaints-uncategorised' })),
@@ -106,7 +106,7 @@ export async function render(ctx, page, params) {
       ...used.map((c) => ({ label: fmt.label(c), values: a.periods.map((p) => p.by_category[c] || 0) })),
       { label: 'not investigated yet', color: '#adb5bd', values: a.periods.map((p) => p.count
         - Object.values(p.by_category).reduce((n, v) => n + v, 0)) },
-    ], { unit: 'complaints', stacked: true })];
+    ], { unit: 'complaints', stacked: true, integer: true })];
   }
 
   form.addEventListener('change', () => {

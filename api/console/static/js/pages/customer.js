@@ -31,7 +31,7 @@ export async function render(ctx, page, params) {
   const path = `/customers/${encodeURIComponent(id)}`;
   let range = RANGES[params.range] ? params.range : '1y';
   const head = h('div', { class: 'page-head' });
-  const tiles = h('div', { class: 'tiles tiles-small', dataset: { testid: 'customer-tiles' } });
+  const tiles = h('div', { class: 'tiles tiles-small tiles-spaced', dataset: { testid: 'customer-tiles' } });
   const contacts = h('div', { dataset: { testid: 'contacts' } });
   const sites = h('div', { dataset: { testid: 'customer-sites' } });
   const open = h('div', { dataset: { testid: 'customer-open' } });
@@ -76,8 +76,9 @@ export async function render(ctx, page, params) {
     }
     const rows = c.contacts.map((k) => h('li', { class: ['contact', !k.active && 'contact-inactive'],
       dataset: { contact: k.id, active: String(k.active) } },
-    h('div', { class: 'who' }, k.name, k.active ? null : [' ', badge('inactive', 'off')],
-      h('small', {}, [k.role, k.phone, k.email].filter(Boolean).join(' · ') || 'no phone or e-mail')),
+    h('div', { class: 'contact-name' }, k.name, k.role ? h('span', { class: 'muted' }, ` · ${k.role}`) : null,
+      k.active ? null : [' ', badge('inactive', 'off')]),
+    h('div', { class: 'contact-ways' }, [k.phone, k.email].filter(Boolean).join(' · ') || 'no phone or e-mail'),
     ctx.can.desk ? contactActions(k) : null));
     return [rows.length ? h('ul', { class: 'contacts' }, rows) : h('p', { class: 'empty' }, 'No contacts yet.'),
       ctx.can.desk ? h('details', { class: 'fault-report' }, h('summary', { class: 'btn btn-secondary btn-small' }, 'Add a contact'),

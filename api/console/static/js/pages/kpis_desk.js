@@ -69,7 +69,7 @@ export function deskKpis(ctx, { current, series, definitions, labels, params }) 
   const fig = figure('Service desk: first response (median, h) and breach share (%)', { testid: 'chart-kpi-desk' });
   const csatFig = figure('Customer satisfaction (mean score 1–5)', { testid: 'chart-kpi-csat' });
   replace(box, row, h('div', { class: 'charts charts-2' }, fig.box, csatFig.box),
-    h('div', { class: 'toolbar' }, picker), groups);
+    h('div', { class: 'toolbar toolbar-spaced' }, picker), groups);
 
   const desk = (k) => series.data.map((p) => (p.desk ? p.desk[k] : null));
   const charted = [
@@ -78,7 +78,7 @@ export function deskKpis(ctx, { current, series, definitions, labels, params }) 
       { label: 'Breach share', values: desk('breach_share').map((v) => (v === null ? null : v * 100)), type: 'line',
         axis: 'y2', color: '#c92a2a' }], { unit: 'h', y2unit: '%' }),
     categoryChart(csatFig, labels, [{ label: 'Satisfaction', values: desk('csat_mean'), type: 'line',
-      color: '#2b8a3e' }], { suggestedMin: 1 }),
+      color: '#2b8a3e' }], { suggestedMin: 1, suggestedMax: 5 }),
   ];
   ctx.onClose(() => charted.forEach((c) => c.destroy()));
 
