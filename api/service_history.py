@@ -78,7 +78,8 @@ FROM complaints c JOIN requests rq ON rq.id = c.request_id LEFT JOIN work_orders
 UNION ALL
 SELECT coalesce(f.done_at, f.due_at), 5, 'follow_up', f.id, f.customer_id,
        coalesce(o.pile_id, rq.pile_id, co.pile_id), coalesce(f.work_order_id, rq.work_order_id),
-       coalesce(f.request_id, cp.request_id), 'follow-up', CASE WHEN f.done_at IS NULL THEN 'due' ELSE 'done' END,
+       coalesce(f.request_id, cp.request_id), 'follow-up',
+       CASE WHEN f.withdrawn_at IS NOT NULL THEN 'withdrawn' WHEN f.done_at IS NULL THEN 'due' ELSE 'done' END,
        f.channel, jsonb_build_object('due_at', f.due_at, 'solved', f.solved, 'satisfaction', f.satisfaction,
                                      'comments', f.comments, 'complaint_id', f.complaint_id)
 FROM follow_ups f LEFT JOIN work_orders o ON o.id = f.work_order_id LEFT JOIN requests rq ON rq.id = f.request_id

@@ -9,7 +9,9 @@ history; a fault injected to raise an alarm and a work order; the order assigned
 dispatcher; twelve weeks of service history for the KPI page. Then the engineer the order
 was given to takes it on a phone (simulators/phone.py AppTour): Today, the job on site, the
 signature pad and the queue with the network cut. Last, an agent at the service desk
-(simulators/desk_tour.py DeskTour) logs a call, finds it in the inbox and answers it.
+(simulators/desk_tour.py DeskTour) logs a call, finds it in the inbox and answers it, and
+the service supervisor (simulators/complaint_tour.py ComplaintTour) investigates a complaint,
+plans its measures and opens the customer's card.
 
 The command takes it on a throwaway database (`pilecare_screenshots`, recreated on each run,
 on PILECARE_DATABASE_URL's server, else an embedded PostgreSQL under .pilecare/screenshots)
@@ -34,6 +36,7 @@ from pilecare.migrate import migrate
 from pilecare.settings import get_settings
 from simulators.browser import Browser, chromium_problem
 from simulators.crew import seed_crew
+from simulators.complaint_tour import ComplaintTour
 from simulators.desk_tour import DeskTour
 from simulators.faults import FaultKind
 from simulators.fleetgen import load_fleet, seed_fleet
@@ -257,6 +260,7 @@ def main(args) -> None:
                 taken += AppTour(db, Phone(handset), password, tour.order_id, tour.engineer).take()
                 errors = [e for e in handset.errors() if OFFLINE_NOISE not in e]
             taken += DeskTour(db, page, password).start().take()
+            taken += ComplaintTour(db, page, password).start().take()
             errors += page.errors()  # the console's, over both its tours
         # All or nothing: a tour that failed half-way leaves the old set as it was.
         out.mkdir(parents=True, exist_ok=True)

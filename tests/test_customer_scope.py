@@ -6,7 +6,10 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from maintenance.orders import note, open_corrective
+from maintenance import policy as policies
+from maintenance.orders import note, open_corrective, transition
+from maintenance.orders.lifecycle import WorkOrderState as S
+from maintenance.servicedesk.follow_ups import record, schedule
 
 OTHER_PILE = "OX-0001"
 
@@ -93,6 +96,25 @@ def test_a_customer_reads_its_order_without_the_staffs_notes_and_names(world, ap
     assert "annoyed" not in str(seen) and "agent-kim" not in str(seen)
     staff = api.get(f"/work-orders/{world['mine']}").json()
     assert any(t["note"] and "annoyed" in t["note"] for t in staff["timeline"])
+
+
+def test_a_customer_rates_only_its_own_finished_jobs_never_another_customers(world, db, api, client_for):
+    for order_id in (world["mine"], world["theirs"]):
+        for to in (S.READY_FOR_DISPATCH, S.RESOLVED):
+            transition(db, order_id, to, actor="dispatcher-1")
+    schedule(db, policies.load())
+    ours, theirs = (db.execute("SELECT id, survey_token FROM follow_ups WHERE work_order_id = %s", (o,)).fetchone()
+                    for o in (world["mine"], world["theirs"]))
+    listed = world["portal"].get("/follow-ups/mine").json()
+    assert listed["count"] == 1
+    assert [(f["id"], f["work_order_id"], f["survey_path"]) for f in listed["data"]] == \
+        [(ours[0], world["mine"], f"/survey/{ours[1]}")]
+    other = client_for("customer", "other", customer_id="CUST-2").get("/follow-ups/mine").json()
+    assert [f["id"] for f in other["data"]] == [theirs[0]]
+    assert {f["id"] for f in api.get("/follow-ups/mine").json()["data"]} == {ours[0], theirs[0]}
+    # Rated (here by an agent's call): no longer waiting for the customer.
+    record(db, ours[0], solved=True, satisfaction=5, comments=None, actor="agent-1")
+    assert world["portal"].get("/follow-ups/mine").json() == {"data": [], "count": 0}
 
 
 def test_admins_create_customer_accounts_and_the_token_carries_the_customer(api, anonymous, world, settings):

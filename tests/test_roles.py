@@ -108,6 +108,7 @@ TABLE = [
     ("POST", "/complaints/999/close", {"close_reason": "refunded"}, SUPERVISOR),
     ("GET", "/follow-ups", None, OFFICE),
     ("GET", "/follow-ups/999", None, OFFICE),
+    ("GET", "/follow-ups/mine", None, ADMIN | {CUS}),   # survey links: the customer's own (and an admin)
     ("POST", "/follow-ups/999", {"solved": True, "satisfaction": 5}, DESK),
     ("GET", "/survey/no-such-token", None, EVERYONE),           # the customer's link: no login at all
     # customer records (R-INFO)

@@ -3,8 +3,10 @@ customer's answer; and the survey page a customer opens from the link in their m
 no login (the link's token is its only key, and it works once).
 
 Agents, dispatchers, supervisors and admins record answers; viewers read the queue without
-the customer's contact details. The survey answers 404 for an unknown link and 409 for one
-answered already (or withdrawn), as a small HTML page.
+the customer's contact details. A customer's portal login lists its own finished jobs still
+waiting for its rating (GET /follow-ups/mine), each with its survey link. The survey answers
+404 for an unknown link and 409 for one answered already (or withdrawn), as a small HTML
+page.
 """
 from __future__ import annotations
 
@@ -18,11 +20,13 @@ from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.auth import DESK, OFFICE, Actor, CurrentUser, groups_of, require
+from api.auth import DESK, OFFICE, Actor, CurrentUser, Role, groups_of, require
+from api.customer_scope import narrow, portal
 from api.deps import Offset, PlainConn
 from api.models import RequestBody
 from api.pages import HEADERS
 from maintenance.servicedesk import follow_ups
+from maintenance.servicedesk.follow_ups import survey_path
 from pilecare.errors import InvalidInput, NotFound, PilecareError
 
 router = APIRouter(prefix="/follow-ups", tags=["follow-ups"])
@@ -75,6 +79,22 @@ class FollowUpRecorded(FollowUpPublic):
                     "it was linked to instead.")
 
 
+class FollowUpToRate(BaseModel):
+    id: int
+    about: str = Field(description="work_order, request or complaint: what is rated.")
+    work_order_id: int | None
+    request_id: int | None = Field(description="The request followed up, or the complaint's request.")
+    complaint_id: int | None
+    subject: str = Field(description="The order's title, or the request's subject.")
+    due_at: datetime = Field(description="When the desk calls if the customer has not answered by then.")
+    survey_path: str = Field(description="The survey page (no login; it works once): /survey/{token}.")
+
+
+class FollowUpsToRate(BaseModel):
+    data: list[FollowUpToRate]
+    count: int
+
+
 _SELECT = (
     "SELECT f.id, CASE WHEN f.work_order_id IS NOT NULL THEN 'work_order' WHEN f.request_id IS NOT NULL "
     "THEN 'request' ELSE 'complaint' END AS about, f.work_order_id, f.request_id, f.complaint_id, o.pile_id, "
@@ -125,6 +145,45 @@ def queue(
     return FollowUpsPublic(data=[FollowUpPublic(**_public(r, user)) for r in rows], count=count)
 
 
+# Rated once the job is finished: an order resolved, verified or closed (one reopened since
+# is not finished yet), a request resolved or closed, a complaint whose plan is carried out.
+_TO_RATE = (
+    "SELECT f.id, CASE WHEN f.work_order_id IS NOT NULL THEN 'work_order' WHEN f.request_id IS NOT NULL "
+    "THEN 'request' ELSE 'complaint' END AS about, f.work_order_id, "
+    "coalesce(f.request_id, k.request_id) AS request_id, f.complaint_id, coalesce(o.title, r.subject, kr.subject) AS subject, f.due_at, f.survey_token "
+    "FROM follow_ups f LEFT JOIN work_orders o ON o.id = f.work_order_id "
+    "LEFT JOIN requests r ON r.id = f.request_id LEFT JOIN complaints k ON k.id = f.complaint_id "
+    "LEFT JOIN requests kr ON kr.id = k.request_id "
+    "WHERE f.done_at IS NULL AND f.withdrawn_at IS NULL AND f.survey_token IS NOT NULL "
+    "AND (o.state IN ('resolved', 'verified', 'closed') OR r.state IN ('resolved', 'closed') "
+    "     OR k.state = 'following_up')"
+)
+
+
+def _to_rate(row: dict) -> FollowUpToRate:
+    token = row.pop("survey_token")
+    return FollowUpToRate(**row, survey_path=survey_path(token))
+
+
+# Declared before /{follow_up_id}: "mine" is not an id.
+@router.get("/mine", dependencies=[Depends(require(Role.CUSTOMER))],
+            summary="The portal: my finished jobs still waiting for my rating, newest first, each with its survey "
+                    "link")
+@portal
+def mine(conn: PlainConn, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> FollowUpsToRate:
+    """A customer's own follow-ups not yet answered (by the survey or an agent's call) whose
+    job is finished (R-FOLLOWUP: the customer rates a finished job). The survey path is the
+    link's secret, so only a customer's login (and an admin) reads this list; staff work
+    the call-back queue (GET /follow-ups) instead."""
+    where, params = [], {"limit": limit}
+    narrow(user, "f.customer_id", where, params)
+    clause = "".join(f" AND {w}" for w in where)
+    cur = conn.cursor(row_factory=dict_row)
+    rows = cur.execute(f"{_TO_RATE}{clause} ORDER BY f.created_at DESC, f.id DESC LIMIT %(limit)s", params).fetchall()
+    count = cur.execute(f"SELECT count(*) AS n FROM ({_TO_RATE}{clause}) x", params).fetchone()["n"]
+    return FollowUpsToRate(count=count, data=[_to_rate(r) for r in rows])
+
+
 @router.get("/{follow_up_id}", dependencies=[Depends(require(*OFFICE))], summary="One follow-up")
 def get_follow_up(conn: PlainConn, user: CurrentUser, follow_up_id: int) -> FollowUpPublic:
     return FollowUpPublic(**_one(conn, follow_up_id, user))
@@ -145,7 +204,8 @@ def record(conn: PlainConn, user: CurrentUser, actor: Actor, follow_up_id: int,
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex"><title>{title}</title></head>
+<meta name="robots" content="noindex"><title>{title}</title>
+<link rel="icon" href="/console/favicon.svg" type="image/svg+xml"></head>
 <body><main>
 <h1>{title}</h1>
 {body}

@@ -92,9 +92,12 @@ export function timeChart(fig, series, { unit = '', from, to, stacked = false, y
   return chart;
 }
 
-// labels: category names; series: [{label, values: [...], type?, axis?}]. suggestedMin
-// starts the y axis there (not at zero) unless a value lies below it.
-export function categoryChart(fig, labels, series, { unit = '', percent = false, y2unit, suggestedMin } = {}) {
+// labels: category names; series: [{label, values: [...], type?, axis?}]. suggestedMin and
+// suggestedMax span the y axis at least that far (a 1–5 score) unless a value lies beyond;
+// stacked piles the bars of each label on one another (counts by kind); integer: whole-number
+// ticks only (counts).
+export function categoryChart(fig, labels, series, { unit = '', percent = false, y2unit, suggestedMin,
+  suggestedMax, stacked = false, integer = false } = {}) {
   const Chart = library();
   const tick = percent ? (v) => `${Math.round(v * 100)} %` : undefined;
   const chart = new Chart(fig.canvas, {
@@ -121,10 +124,10 @@ export function categoryChart(fig, labels, series, { unit = '', percent = false,
         tooltip: percent ? { callbacks: { label: (c) => `${c.dataset.label}: ${(c.parsed.y * 100).toFixed(1)} %` } } : {},
       },
       scales: {
-        x: { ticks: { font: { size: 11 } }, grid: { display: false } },
-        y: { beginAtZero: suggestedMin === undefined, suggestedMin, suggestedMax: percent ? 1 : undefined,
-          title: { display: !!unit, text: unit },
-          ticks: { callback: tick, font: { size: 11 } }, grid: { color: '#eef1f5' } },
+        x: { stacked, ticks: { font: { size: 11 } }, grid: { display: false } },
+        y: { stacked, beginAtZero: suggestedMin === undefined, suggestedMin,
+          suggestedMax: suggestedMax ?? (percent ? 1 : undefined), title: { display: !!unit, text: unit },
+          ticks: { callback: tick, precision: integer ? 0 : undefined, font: { size: 11 } }, grid: { color: '#eef1f5' } },
         ...(y2unit ? { y2: { position: 'right', beginAtZero: true, title: { display: true, text: y2unit },
           grid: { drawOnChartArea: false } } } : {}),
       },

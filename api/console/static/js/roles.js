@@ -25,6 +25,10 @@ export function roles(me) {
         { key: 'inbox', path: '/desk', label: 'Inbox', icon: '✉' },
         { key: 'call', path: '/desk/call', label: 'Log a call', icon: '☎' },
       ] : []),
+      // Viewers read customers (without contact details), complaints and the call-back queue.
+      { key: 'customers', path: '/desk/customers', label: 'Customers', icon: '♜' },
+      { key: 'complaints', path: '/desk/complaints', label: 'Complaints', icon: '⚑' },
+      { key: 'follow-ups', path: '/desk/follow-ups', label: 'Follow-ups', icon: '☏' },
       { key: 'engineers', path: '/engineers', label: 'Engineers', icon: '◉' },
       { key: 'kpis', path: '/kpis', label: 'KPIs', icon: '↗' },
     ];
@@ -44,6 +48,7 @@ export function roles(me) {
     assignments: office,
     dispatch: within('dispatch'),
     desk,                                       // fault calls, quote answers, the requests inbox
+    customers: office,                          // customers, complaints, follow-ups: read; the desk acts
     comment: desk || engineer,
     supervisor: within('supervise'),  // escalation decisions
     roster: office,

@@ -1,8 +1,9 @@
 // Service KPIs per period with charts; each KPI's definition (from /kpis/definitions)
-// is the page's help text.
+// is the page's help text. The service desk's KPIs have their own part (kpis_desk.js).
 import { api, query } from '../api.js';
 import { badge, fmt, h, link, replace, section, table, tile } from '../dom.js';
 import { categoryChart, figure } from '../charts.js';
+import { deskKpis } from './kpis_desk.js';
 
 // How each KPI is shown; the words come from the API's definitions.
 const SHOWN = [
@@ -50,7 +51,7 @@ export async function render(ctx, page, params) {
   picker.addEventListener('click', (e) => {
     const b = e.target.closest('[data-period]');
     if (!b) return;
-    window.pilecare.navigate('/kpis', { period: b.dataset.period });
+    window.pilecare.navigate('/kpis', { period: b.dataset.period, by: params.by });
   });
   const to = new Date();
   const from = new Date(to.getTime() - 30 * 86400e3);
@@ -74,7 +75,9 @@ export async function render(ctx, page, params) {
       h('dt', {}, d.name, h('small', {}, d.unit)),
       h('dd', {}, d.definition, h('small', { class: 'muted' }, ` Source: ${d.source}`))]));
   const nevi = h('div', { dataset: { testid: 'nevi-uptime' } }, h('p', { class: 'muted' }, 'Loading…'));
+  const desk = h('div', {});
   replace(page, head, h('div', { class: 'toolbar' }, picker), tiles, section('Per period', charts),
+    section('Service desk', desk),
     section('Port uptime the regulators\' way (NEVI)', nevi), section('What the KPIs mean', help));
   // Its own call after the page is up: twelve months of every port, so the tiles do not wait.
   api(`/uptime/ports${query({ limit: 20 })}`).then((u) => { if (ctx.current) showNevi(nevi, u); },
@@ -85,6 +88,7 @@ export async function render(ctx, page, params) {
       : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
   });
   const col = (k) => series.data.map((p) => p[k]);
+  replace(desk, deskKpis(ctx, { current, series, definitions, labels, params }));
   const hoursFig = figure('Response time and MTTR (h)', { testid: 'chart-kpi-hours' });
   const mtbfFig = figure('MTBF (h)', { testid: 'chart-kpi-mtbf' });
   const ratesFig = figure('First-time fix, repeat repairs, PM compliance', { testid: 'chart-kpi-rates' });

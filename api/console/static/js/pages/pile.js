@@ -1,10 +1,12 @@
 // One pile: identity, connectors' current state, charts of power, temperature and energy
-// over a chosen range (time-bucketed by the API), uptime, alarms and work-order history.
+// over a chosen range (time-bucketed by the API), uptime, alarms and work-order history, and
+// its service history over the last year (requests, orders, reports, complaints, follow-ups).
 import { api, query } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, section, table, tile } from '../dom.js';
 import { figure, timeChart } from '../charts.js';
 import { setParams } from '../app.js';
 import { faultForm } from './fault_form.js';
+import { serviceHistory } from '../desk.js';
 
 // Range → bucket: about 60–120 points per series whatever the range.
 const RANGES = {
@@ -45,6 +47,7 @@ export async function render(ctx, page, params) {
   const charts = h('div', { class: 'charts', dataset: { testid: 'charts' } });
   const alarms = h('div', { dataset: { testid: 'pile-alarms' } });
   const orders = h('div', { dataset: { testid: 'pile-orders' } });
+  const service = h('div', { dataset: { testid: 'history' } });
   const picker = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Chart range' },
     Object.entries(RANGES).map(([key, r]) => h('button', { type: 'button', dataset: { range: key },
       'aria-pressed': key === range ? 'true' : 'false', title: `last ${r.label}, ${r.bucket} buckets` }, key)));
@@ -57,7 +60,8 @@ export async function render(ctx, page, params) {
         section('Telemetry', h('div', { class: 'toolbar' }, picker), charts))),
     h('div', { class: 'columns' },
       ctx.can.alarms ? h('div', { class: 'col-half' }, section('Alarms', alarms)) : null,
-      h('div', { class: 'col-half' }, section(ctx.can.engineer ? 'My work orders here' : 'Work orders', orders))));
+      h('div', { class: 'col-half' }, section(ctx.can.engineer ? 'My work orders here' : 'Work orders', orders))),
+    section('Service history, the last year', service));
 
   async function loadPile() {
     const p = await api(`/piles/${encodeURIComponent(id)}`);
@@ -128,11 +132,15 @@ export async function render(ctx, page, params) {
   }
 
   async function loadHistory() {
-    const [al, wo] = await Promise.all([
+    const since = new Date(Date.now() - 366 * 86400e3).toISOString();
+    const [al, wo, hist] = await Promise.all([
       ctx.can.alarms ? api(`/alarms${query({ pile_id: id, limit: 20 })}`) : null,
       api(`/work-orders${query({ pile_id: id, limit: 20 })}`),
+      api(`/piles/${encodeURIComponent(id)}/history${query({ since, limit: 500 })}`),
     ]);
     if (!ctx.current) return;
+    service.dataset.count = String(hist.data.length);
+    replace(service, serviceHistory(hist, { pile: false }));
     if (al) {
       replace(alarms, table([
         { label: '#', value: (a) => String(a.id) },

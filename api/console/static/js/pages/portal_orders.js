@@ -1,8 +1,10 @@
 // The customer portal: the work on my piles — orders the desk opened for my requests and
-// those the piles opened themselves — most urgent first, open ones by default.
+// those the piles opened themselves — most urgent first, open ones by default. A finished
+// job waiting for my rating links to its survey ("Rate this job").
 import { api, query } from '../api.js';
 import { badge, fmt, h, replace, section, table } from '../dom.js';
 import { setParams } from '../app.js';
+import { rateLink } from '../desk.js';
 
 export async function render(ctx, page, params) {
   const filter = { open: params.open ?? 'true' };
@@ -15,8 +17,10 @@ export async function render(ctx, page, params) {
     section('Work orders', list));
 
   async function load() {
-    const orders = await api(`/work-orders${query({ ...filter, limit: 500 })}`);
+    const [orders, toRate] = await Promise.all([api(`/work-orders${query({ ...filter, limit: 500 })}`),
+      api('/follow-ups/mine')]);
     if (!ctx.current) return;
+    const rate = new Map(toRate.data.filter((f) => f.work_order_id).map((f) => [f.work_order_id, f]));
     count.textContent = `(${orders.count})`;
     replace(list, table([
       { label: '#', value: (w) => `#${w.id}` },
@@ -27,6 +31,7 @@ export async function render(ctx, page, params) {
       { label: 'Opened', value: (w) => fmt.when(w.created_at) },
       { label: 'Due', value: (w) => (w.due_at ? fmt.when(w.due_at) : '—') },
       { label: 'Finished', value: (w) => fmt.when(w.closed_at) },
+      { label: 'Your rating', value: (w) => (rate.has(w.id) ? rateLink(rate.get(w.id)) : '—') },
     ], orders.data, { caption: 'My work orders', empty: 'No work orders.',
       rowAttrs: (w) => ({ dataset: { key: w.id, order: w.id, state: w.state } }) }));
   }

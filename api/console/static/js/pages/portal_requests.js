@@ -1,8 +1,11 @@
 // The customer portal: my requests, newest first, and a form to open one (channel web).
-// The API shows a customer's login only their own customer's requests (R-INFO).
+// The API shows a customer's login only their own customer's requests (R-INFO). A resolved
+// request (or a complaint whose plan is carried out) waiting for my rating links to its
+// survey ("Rate this job").
 import { api } from '../api.js';
 import { badge, fmt, h, link, replace, section, table } from '../dom.js';
 import { navigate } from '../app.js';
+import { rateLink } from '../desk.js';
 
 // What the customer is told about the clock: when the first answer is due, then whether it came.
 function answer(r) {
@@ -44,8 +47,13 @@ export async function render(ctx, page) {
     }
   });
 
-  const [requests, mine] = await Promise.all([api('/requests?limit=200'), api('/piles?limit=1000')]);
+  const [requests, mine, toRate] = await Promise.all([api('/requests?limit=200'), api('/piles?limit=1000'),
+    api('/follow-ups/mine')]);
   if (!ctx.current) return;
+  // A request's own follow-up, its complaint's, or that of the work order it led to.
+  const byRequest = new Map(toRate.data.filter((f) => f.request_id).map((f) => [f.request_id, f]));
+  const byOrder = new Map(toRate.data.filter((f) => f.work_order_id).map((f) => [f.work_order_id, f]));
+  const rating = (r) => byRequest.get(r.id) || (r.work_order_id && byOrder.get(r.work_order_id));
   piles.append(...mine.data.map((p) => h('option', { value: p.id }, `${p.id} · ${p.site_name}`)));
   // Newest first: a customer looks for what they wrote last, not for the desk's next due time.
   const rows = [...requests.data].sort((a, b) => new Date(b.created_at) - new Date(a.created_at));
@@ -56,6 +64,7 @@ export async function render(ctx, page) {
     { label: 'State', value: (r) => badge(r.state) },
     { label: 'Opened', value: (r) => fmt.when(r.created_at) },
     { label: 'First answer', value: (r) => answer(r) },
+    { label: 'Your rating', value: (r) => (rating(r) ? rateLink(rating(r)) : '—') },
   ], rows, { caption: 'My requests', empty: 'No requests yet.',
     rowAttrs: (r) => ({ dataset: { key: r.id, request: r.id, state: r.state } }) }));
 }

@@ -3,9 +3,9 @@
 // customer, promise, resolve, close, reopen), the linked work order and the timeline.
 import { api } from '../api.js';
 import { badge, debounce, fmt, form, h, link, replace, section, timeline } from '../dom.js';
-import { routed } from '../app.js';
 import { Ticker, clockPanel } from '../sla.js';
-import { ACTIVE, CLASSES, classOf, customerOf, faultCategories, replyForm, selectField, thread } from '../desk.js';
+import { ACTIVE, CLASSES, classOf, customerOf, faultCategories, maybeLink, replyForm, selectField, thread }
+  from '../desk.js';
 
 const SEVERITIES = ['critical', 'major', 'minor', 'warning'];
 
@@ -20,12 +20,6 @@ const MOVES = {
 };
 const MOVE_LABEL = { wait: 'Wait for the customer', resolve: 'Resolve', close: 'Close', reopen: 'Reopen' };
 const RESUME_LABEL = 'Resume (the customer answered)';
-
-// A link when the console has that page for this user, else the text: the customer card,
-// complaint and follow-up pages come with their own parts of the desk.
-function maybeLink(path, text, testid) {
-  return routed(path) ? link(`#${path}`, text, { dataset: { testid } }) : h('span', { dataset: { testid } }, text);
-}
 
 function facts(r) {
   const rows = [
