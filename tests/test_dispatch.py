@@ -18,6 +18,14 @@ from tests.parallel import in_parallel
 
 CONFIG = dispatch.load()
 NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _now():
+    # "Now" of each test, not of the module's import: offers made at NOW lapse by the real
+    # clock, and a long suite runs this file many minutes after collecting it.
+    global NOW
+    NOW = datetime.now(timezone.utc)
 PILE = (52.52, 13.40)             # where tests/factories.py puts every pile
 DC_NORTH, AC_NORTH = "TP-0004", "TP-0002"   # DC120 and AC22 piles at SITE-1, region north
 DC_NORTH_2 = "TP-0010"

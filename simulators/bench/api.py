@@ -53,7 +53,7 @@ def _ts(t: datetime) -> str:
     return t.isoformat()
 
 
-class _Copy:
+class CopyRows:
     """Rows as COPY text, written in chunks."""
 
     def __init__(self, conn, statement: str):
@@ -88,7 +88,7 @@ def seed_history(conn: psycopg.Connection, now: datetime, seed: int) -> dict:
     start = now - timedelta(days=HISTORY_DAYS)
     faults: list[tuple] = []       # (pile, connector, started, ended or None)
     state: list[tuple] = []        # connector_state rows
-    with _Copy(conn, "COPY connector_status_changes (pile_id, connector_id, time, old_status, new_status, "
+    with CopyRows(conn, "COPY connector_status_changes (pile_id, connector_id, time, old_status, new_status, "
                      "old_error_code, new_error_code, processed_at) FROM STDIN") as changes:
         for pile, connectors in piles:
             for connector in range(1, connectors + 1):
@@ -134,7 +134,7 @@ def seed_history(conn: psycopg.Connection, now: datetime, seed: int) -> dict:
                 state.append((pile, connector, status, error))
         total_changes = changes.rows
 
-    with _Copy(conn, "COPY connector_state (pile_id, connector_id, time, seq, status, error_code, status_since) "
+    with CopyRows(conn, "COPY connector_state (pile_id, connector_id, time, seq, status, error_code, status_since) "
                      "FROM STDIN") as rows:
         for pile, connector, status, error in state:
             rows.row(pile, connector, _ts(now), 1, status, error, _ts(now - timedelta(minutes=5)))
@@ -143,7 +143,7 @@ def seed_history(conn: psycopg.Connection, now: datetime, seed: int) -> dict:
                  "WHERE c.pile_id = cs.pile_id AND c.connector_id = cs.connector_id")
 
     offline_now = []
-    with _Copy(conn, "COPY connectivity_events (pile_id, received_at, online, reason, processed_at) FROM STDIN") as ev:
+    with CopyRows(conn, "COPY connectivity_events (pile_id, received_at, online, reason, processed_at) FROM STDIN") as ev:
         for pile, _ in piles:
             ev.row(pile, _ts(start), "true", "connected", _ts(start))
             t = start
@@ -289,7 +289,7 @@ def _main(args) -> None:
         stop.set()
         heartbeat.join(10)
 
-    calls, kpi_calls = _figures(timings), _figures(kpi_timings)
+    calls, kpi_calls = figures(timings), figures(kpi_timings)
     p95 = max(c["p95_ms"] for c in calls.values())
     kpi_p95 = max(c["p95_ms"] for c in kpi_calls.values())
     result = {"piles": args.piles, "p95_ms": p95, "p50_ms": max(c["p50_ms"] for c in calls.values()),
@@ -301,7 +301,7 @@ def _main(args) -> None:
     print(json.dumps(result), flush=True)
 
 
-def _figures(timings: dict[str, list[float]]) -> dict[str, dict]:
+def figures(timings: dict[str, list[float]]) -> dict[str, dict]:
     calls = {}
     for path, values in timings.items():
         calls[path] = {"p50_ms": round(_percentile(values, 0.50), 1), "p95_ms": round(_percentile(values, 0.95), 1),

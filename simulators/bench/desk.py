@@ -35,7 +35,7 @@ from api import accounts
 from pilecare import embedded
 from pilecare.migrate import migrate
 from pilecare.settings import get_settings
-from simulators.bench.api import _Copy, _figures, measure
+from simulators.bench.api import CopyRows, figures, measure
 from simulators.bench.ingest import bench_database, say
 
 TARGET_INBOX_P95_MS = 150
@@ -62,13 +62,13 @@ def seed_requests(conn: psycopg.Connection, customers: int, requests: int, now: 
     threads and timelines (COPY); returns counts."""
     rng = random.Random(seed)
     tiers = {name: (response_h, resolve_h) for name, _, response_h, resolve_h in TIERS}
-    with _Copy(conn, "COPY customers (id, name, tier) FROM STDIN") as rows:
+    with CopyRows(conn, "COPY customers (id, name, tier) FROM STDIN") as rows:
         customer_tiers = []
         for i in range(customers):
             tier = _pick(rng, TIERS)
             customer_tiers.append((f"C-{i:05d}", tier))
             rows.row(f"C-{i:05d}", f"Customer {i}", tier)
-    with _Copy(conn, "COPY customer_contacts (id, customer_id, name, phone, email) FROM STDIN") as rows:
+    with CopyRows(conn, "COPY customer_contacts (id, customer_id, name, phone, email) FROM STDIN") as rows:
         for i, (customer, _) in enumerate(customer_tiers, start=1):
             rows.row(i, customer, f"Contact {i}", f"+4930{1000000 + i}", f"contact{i}@customer{i}.example")
     conn.execute("SELECT setval('customer_contacts_id_seq', %s)", (customers,))
@@ -78,7 +78,7 @@ def seed_requests(conn: psycopg.Connection, customers: int, requests: int, now: 
     # One COPY at a time on a connection: the threads and timelines are gathered first.
     thread: list[tuple] = []
     timeline: list[tuple] = []
-    with _Copy(conn, "COPY requests (id, customer_id, contact_id, channel, class, state, subject, description, caller, "
+    with CopyRows(conn, "COPY requests (id, customer_id, contact_id, channel, class, state, subject, description, caller, "
                      "tier, created_at, created_by, updated_at, response_due_at, responded_at, resolve_due_at, "
                      "resolved_at, closed_at, waiting_since, agent, sla_breached_at) FROM STDIN") as rows:
         for request_id in range(1, requests + 1):
@@ -117,10 +117,10 @@ def seed_requests(conn: psycopg.Connection, customers: int, requests: int, now: 
             if resolved:
                 timeline.append((request_id, resolved, agent, "open", "resolved", None))
             counts["requests"] += 1
-    with _Copy(conn, "COPY request_messages (request_id, at, direction, channel, author, kind, body) FROM STDIN") as rows:
+    with CopyRows(conn, "COPY request_messages (request_id, at, direction, channel, author, kind, body) FROM STDIN") as rows:
         for row in thread:
             rows.row(*row)
-    with _Copy(conn, "COPY request_events (request_id, at, actor, from_state, to_state, note) FROM STDIN") as rows:
+    with CopyRows(conn, "COPY request_events (request_id, at, actor, from_state, to_state, note) FROM STDIN") as rows:
         for row in timeline:
             rows.row(*row)
     counts["messages"], counts["events"] = len(thread), len(timeline)
@@ -173,7 +173,7 @@ def _main(args) -> None:
     calls = ("/requests?open=true&limit=50", "/requests?open=true&breached=true&limit=50",
              f"/requests?customer_id={sample[1]}&limit=50", f"/requests/{sample[0]}")
     say(f"timing {', '.join(calls)}: {rounds} rounds after 10 warm-up rounds, one call at a time, over HTTP")
-    timings = _figures(measure(base_url, token, rounds, warmup=10, calls=calls))
+    timings = figures(measure(base_url, token, rounds, warmup=10, calls=calls))
     inbox_p95 = max(c["p95_ms"] for c in timings.values())
 
     from simulators.bench.desk_mail import measure_mail   # starts the listener on the bench database
