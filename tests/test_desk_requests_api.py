@@ -122,3 +122,16 @@ def test_a_customer_sees_only_their_own_requests_and_never_the_desks_notes(api, 
     assert portal.post("/requests", json={"subject": "x", "description": "y", "customer_id": "CUST-2"}) \
         .status_code == 404
     assert portal.post(f"/requests/{mine['id']}/classify", json={"request_class": "consultation"}).status_code == 403
+
+
+def test_a_customer_naming_another_customers_pile_or_site_is_answered_as_if_it_did_not_exist(api, db, fleet,
+                                                                                             client_for):
+    db.execute("INSERT INTO customers (id, name) VALUES ('CUST-2', 'Rival Charging')")
+    rival = client_for("customer", customer_id="CUST-2")
+    site = db.execute("SELECT site_id FROM piles WHERE id = 'TP-0001'").fetchone()[0]
+    for field, theirs, missing in (("pile_id", "TP-0001", "NO-PILE"), ("site_id", site, "NO-SITE")):
+        other = rival.post("/requests", json={"subject": "x", "description": "y", field: theirs})
+        absent = rival.post("/requests", json={"subject": "x", "description": "y", field: missing})
+        assert (other.status_code, absent.status_code) == (404, 404), other.text
+        assert other.json()["detail"] == absent.json()["detail"].replace(repr(missing), repr(theirs))
+    assert db.execute("SELECT count(*) FROM requests").fetchone()[0] == 0
