@@ -196,8 +196,11 @@ def add_message(conn: psycopg.Connection, request_id: int, *, direction: str, ch
     update, message or apology is the request's first response (R-RESPONSE) and opens a
     new request; the customer writing while the request waits for them resumes its clocks;
     a customer's message on a resolved or closed request reopens it. Raises NotFound."""
-    current = state_of(conn, request_id)
+    state_of(conn, request_id)
     with conn.transaction():
+        # Locked: of two messages at once, the second sees the state the first left (both are kept).
+        current = RequestState(conn.cursor(row_factory=tuple_row).execute(
+            "SELECT state FROM requests WHERE id = %s FOR UPDATE", (request_id,)).fetchone()[0])
         message = conn.cursor(row_factory=tuple_row).execute(
             "INSERT INTO request_messages (request_id, direction, channel, author, kind, body, message_id, in_reply_to) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
