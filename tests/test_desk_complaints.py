@@ -11,7 +11,7 @@ from maintenance import policy as policies
 from maintenance.orders import open_corrective
 from maintenance.servicedesk import Channel, RequestClass, open_request
 from maintenance.servicedesk import complaints as c
-from maintenance.servicedesk.complaint_analysis import Period, analysis
+from maintenance.servicedesk.complaint_analysis import AnalysisPeriod, analysis
 from maintenance.servicedesk.follow_ups import record, schedule
 from maintenance.servicedesk.intake import classify
 from pilecare.errors import Conflict, InvalidInput, NotFound
@@ -235,7 +235,7 @@ def _seed_analysis(db):
 def test_the_analysis_counts_equal_hand_computed_values(db, engineers):
     _seed_analysis(db)
     found = analysis(db, start=datetime(2026, 1, 1, tzinfo=timezone.utc), end=datetime(2026, 4, 1, tzinfo=timezone.utc),
-                     period=Period.MONTH)
+                     period=AnalysisPeriod.MONTH)
     assert found["total"] == 8 and found["uncategorised"] == 1
     assert found["periods"] == [
         {"start": date(2026, 1, 1), "count": 3, "by_category": {"response_time": 2, "conduct": 1}},
@@ -259,7 +259,7 @@ def test_the_analysis_counts_equal_hand_computed_values(db, engineers):
         {"cause_class": "wrong invoice", "count": 1, "categories": ["billing"]},
     ]
     quarter = analysis(db, start=datetime(2025, 12, 1, tzinfo=timezone.utc),
-                       end=datetime(2026, 4, 1, tzinfo=timezone.utc), period=Period.QUARTER)
+                       end=datetime(2026, 4, 1, tzinfo=timezone.utc), period=AnalysisPeriod.QUARTER)
     assert [(p["start"], p["count"]) for p in quarter["periods"]] == [(date(2025, 10, 1), 1), (date(2026, 1, 1), 8)]
 
 
