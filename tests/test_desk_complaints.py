@@ -320,3 +320,33 @@ def test_the_analysis_endpoint_answers_the_hand_counts_and_refuses_a_bad_range(d
     backwards = viewer.get("/complaints/analysis", params={"from": "2026-04-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"})
     assert backwards.status_code == 422 and backwards.json()["detail"].startswith("from")
     assert viewer.get("/complaints/analysis", params={"period": "decade"}).status_code == 422
+
+
+def test_the_last_two_measures_done_at_once_still_start_the_follow_up_once(database_url, db, engineers):
+    import threading
+
+    import psycopg
+
+    def done(complaint_id, measure_id, barrier, errors):
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            barrier.wait()
+            try:
+                c.measure_done(conn, complaint_id, measure_id, actor="agent-1")
+            except Exception as error:  # collected and asserted below
+                errors.append(error)
+
+    for _ in range(5):   # a race: tried a few times
+        complaint_id, _ = _investigated(db)
+        c.plan(db, complaint_id, PLAN, actor="sup-1")
+        measures = [r[0] for r in db.execute("SELECT id FROM complaint_measures WHERE complaint_id = %s",
+                                             (complaint_id,)).fetchall()]
+        barrier, errors = threading.Barrier(len(measures)), []
+        threads = [threading.Thread(target=done, args=(complaint_id, m, barrier, errors)) for m in measures]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        assert _state(db, complaint_id) == ("following_up",)
+        assert db.execute("SELECT count(*) FROM follow_ups WHERE complaint_id = %s", (complaint_id,)).fetchone()[0] \
+            == 1
