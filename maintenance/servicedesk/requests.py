@@ -10,7 +10,7 @@ request_events with who and when, as for work orders.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 import psycopg
@@ -261,6 +261,6 @@ def promise(conn: psycopg.Connection, request_id: int, promised_at: datetime, *,
     with conn.transaction():
         conn.execute("UPDATE requests SET promised_at = %s, responded_at = coalesce(responded_at, now()), "
                      "updated_at = now() WHERE id = %s", (promised_at, request_id))
-        event(conn, request_id, actor, f"answer promised by {promised_at:%Y-%m-%d %H:%M}Z")
+        event(conn, request_id, actor, f"answer promised by {promised_at.astimezone(timezone.utc):%Y-%m-%d %H:%M}Z")
         if current is S.NEW:
             move(conn, request_id, S.OPEN, actor=actor, note="answer promised", expect=S.NEW)
