@@ -11,7 +11,7 @@ from maintenance import policy as policies
 from maintenance.orders import open_corrective
 from maintenance.servicedesk import Channel, RequestClass, open_request
 from maintenance.servicedesk import complaints as c
-from maintenance.servicedesk.complaint_analysis import Period, analysis
+from maintenance.servicedesk.complaint_analysis import AnalysisPeriod, analysis
 from maintenance.servicedesk.follow_ups import record, schedule
 from maintenance.servicedesk.intake import classify
 from pilecare.errors import Conflict, InvalidInput, NotFound
@@ -235,7 +235,7 @@ def _seed_analysis(db):
 def test_the_analysis_counts_equal_hand_computed_values(db, engineers):
     _seed_analysis(db)
     found = analysis(db, start=datetime(2026, 1, 1, tzinfo=timezone.utc), end=datetime(2026, 4, 1, tzinfo=timezone.utc),
-                     period=Period.MONTH)
+                     period=AnalysisPeriod.MONTH)
     assert found["total"] == 8 and found["uncategorised"] == 1
     assert found["periods"] == [
         {"start": date(2026, 1, 1), "count": 3, "by_category": {"response_time": 2, "conduct": 1}},
@@ -259,7 +259,7 @@ def test_the_analysis_counts_equal_hand_computed_values(db, engineers):
         {"cause_class": "wrong invoice", "count": 1, "categories": ["billing"]},
     ]
     quarter = analysis(db, start=datetime(2025, 12, 1, tzinfo=timezone.utc),
-                       end=datetime(2026, 4, 1, tzinfo=timezone.utc), period=Period.QUARTER)
+                       end=datetime(2026, 4, 1, tzinfo=timezone.utc), period=AnalysisPeriod.QUARTER)
     assert [(p["start"], p["count"]) for p in quarter["periods"]] == [(date(2025, 10, 1), 1), (date(2026, 1, 1), 8)]
 
 
@@ -320,3 +320,33 @@ def test_the_analysis_endpoint_answers_the_hand_counts_and_refuses_a_bad_range(d
     backwards = viewer.get("/complaints/analysis", params={"from": "2026-04-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"})
     assert backwards.status_code == 422 and backwards.json()["detail"].startswith("from")
     assert viewer.get("/complaints/analysis", params={"period": "decade"}).status_code == 422
+
+
+def test_the_last_two_measures_done_at_once_still_start_the_follow_up_once(database_url, db, engineers):
+    import threading
+
+    import psycopg
+
+    def done(complaint_id, measure_id, barrier, errors):
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            barrier.wait()
+            try:
+                c.measure_done(conn, complaint_id, measure_id, actor="agent-1")
+            except Exception as error:  # collected and asserted below
+                errors.append(error)
+
+    for _ in range(5):   # a race: tried a few times
+        complaint_id, _ = _investigated(db)
+        c.plan(db, complaint_id, PLAN, actor="sup-1")
+        measures = [r[0] for r in db.execute("SELECT id FROM complaint_measures WHERE complaint_id = %s",
+                                             (complaint_id,)).fetchall()]
+        barrier, errors = threading.Barrier(len(measures)), []
+        threads = [threading.Thread(target=done, args=(complaint_id, m, barrier, errors)) for m in measures]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        assert _state(db, complaint_id) == ("following_up",)
+        assert db.execute("SELECT count(*) FROM follow_ups WHERE complaint_id = %s", (complaint_id,)).fetchone()[0] \
+            == 1

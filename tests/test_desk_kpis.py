@@ -84,3 +84,19 @@ def test_the_desk_kpis_are_served_with_their_breakdown_and_definitions(api, seed
     assert kpis["desk"]["csat_mean"] == 4.0
     keys = {d["key"] for d in api.get("/kpis/definitions").json()}
     assert {"csat", "first_response_h", "complaint_handling_rate", "follow_up_completion"} <= keys
+
+
+def test_a_request_paused_before_its_due_time_is_not_counted_as_breached_while_it_waits(db, fleet):
+    from datetime import timedelta
+
+    from maintenance import policy as policies
+    from maintenance.servicedesk import Channel, RequestState, move, open_request
+
+    now = db.execute("SELECT now()").fetchone()[0]
+    request_id = open_request(db, policies.load(), customer_id="CUST-1", channel=Channel.PHONE, subject="Invoice",
+                              actor="agent", at=now - timedelta(hours=10))          # gold: due 8 h after arrival
+    move(db, request_id, RequestState.WAITING_CUSTOMER, actor="agent", note="asked for the serial number")
+    # It went to the customer 1 h after arrival (moved back in time rather than waited for): 7 h of the clock left.
+    db.execute("UPDATE requests SET waiting_since = now() - interval '9 hours' WHERE id = %s", (request_id,))
+    k = desk.compute(db, now - timedelta(days=1), now + timedelta(days=1))
+    assert (k.requests, k.response_clock_ended, k.response_breached, k.breach_share) == (1, 0, 0, None)

@@ -135,6 +135,15 @@ def test_a_colleague_of_the_same_customer_joins_by_number_but_another_customer_d
     assert requests(db) == [(1, "CUST-1", "new"), (2, "CUST-2", "new")]
 
 
+def test_an_address_whose_domain_holds_like_wildcards_is_nobodys_colleague(db, listener):
+    accepted(send(listener, mail(JANA, "Opening hours")))
+    for stranger in ("eve@metr_.example", "eve@%metro.example"):
+        accepted(send(listener, mail(stranger, "Re: [SR-1] Opening hours", "Ignore the last mail")))
+    assert requests(db) == [(1, "CUST-1", "new"), (2, None, "new"), (3, None, "new")]
+    assert db.execute("SELECT count(*) FROM request_messages WHERE request_id = 1 AND direction = 'in'"
+                      ).fetchone()[0] == 1
+
+
 def test_another_customers_mail_carrying_our_message_id_opens_its_own_request(db, listener):
     first = mail(JANA, "Opening hours")
     accepted(send(listener, first))

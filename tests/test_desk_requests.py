@@ -177,3 +177,16 @@ def test_the_linked_orders_progress_reaches_the_request_and_its_resolution_resol
     assert _row(db, request_id, "state")[0] == "open"
     kinds = db.execute("SELECT kind FROM request_messages WHERE request_id = %s ORDER BY id", (request_id,)).fetchall()
     assert kinds == [("progress",), ("progress",)]
+
+
+def test_two_replies_at_once_on_a_waiting_request_are_both_kept_and_it_is_resumed_once(database_url, db, fleet):
+    from tests.parallel import in_parallel
+
+    request_id = open_request(db, POLICY, customer_id="CUST-1", channel=Channel.WEB, subject="Invoice", actor="agent")
+    move(db, request_id, RequestState.WAITING_CUSTOMER, actor="agent", note="asked for the serial number")
+    in_parallel(database_url, lambda conn: add_message(conn, request_id, direction="in", channel="web",
+                                                       author="portal-user", body="SN-TP-0001"), workers=4)
+    assert db.execute("SELECT count(*) FROM request_messages WHERE request_id = %s", (request_id,)).fetchone()[0] == 4
+    assert db.execute("SELECT count(*) FROM request_events WHERE request_id = %s AND to_state = 'open'",
+                      (request_id,)).fetchone()[0] == 1
+    assert _row(db, request_id, "state") == ("open",)

@@ -122,3 +122,25 @@ def test_a_customer_sees_only_their_own_requests_and_never_the_desks_notes(api, 
     assert portal.post("/requests", json={"subject": "x", "description": "y", "customer_id": "CUST-2"}) \
         .status_code == 404
     assert portal.post(f"/requests/{mine['id']}/classify", json={"request_class": "consultation"}).status_code == 403
+
+
+def test_a_customer_naming_another_customers_pile_or_site_is_answered_as_if_it_did_not_exist(api, db, fleet,
+                                                                                             client_for):
+    db.execute("INSERT INTO customers (id, name) VALUES ('CUST-2', 'Rival Charging')")
+    rival = client_for("customer", customer_id="CUST-2")
+    site = db.execute("SELECT site_id FROM piles WHERE id = 'TP-0001'").fetchone()[0]
+    for field, theirs, missing in (("pile_id", "TP-0001", "NO-PILE"), ("site_id", site, "NO-SITE")):
+        other = rival.post("/requests", json={"subject": "x", "description": "y", field: theirs})
+        absent = rival.post("/requests", json={"subject": "x", "description": "y", field: missing})
+        assert (other.status_code, absent.status_code) == (404, 404), other.text
+        assert other.json()["detail"] == absent.json()["detail"].replace(repr(missing), repr(theirs))
+    assert db.execute("SELECT count(*) FROM requests").fetchone()[0] == 0
+
+
+def test_a_promise_given_in_local_time_is_recorded_in_utc(api, db, fleet):
+    request = api.post("/requests", json={"customer_id": "CUST-1", "subject": "Tariff", "description": "?"}).json()
+    promised = api.post(f"/requests/{request['id']}/promise", json={"promised_at": "2099-05-01T14:00:00+02:00"})
+    assert promised.status_code == 200, promised.text
+    assert promised.json()["promised_at"] == "2099-05-01T12:00:00Z"
+    assert any(e["note"] == "answer promised by 2099-05-01 12:00Z" for e in promised.json()["timeline"]), \
+        promised.json()["timeline"]

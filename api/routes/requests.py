@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime, Field
 
 from api.auth import DESK, Actor, CurrentUser, Role, require
-from api.customer_scope import is_customer, narrow, portal
+from api.customer_scope import Owned, check, is_customer, narrow, portal
 from api.deps import Conn, DownlinkDep, Offset, PlainConn, PolicyDep
 from api.models import RequestBody
 from api.request_view import COLUMNS, FROM, RequestDetail, RequestPublic, RequestsPublic, detail, public, visible
@@ -178,6 +178,13 @@ def open_web_request(conn: PlainConn, dict_conn: Conn, user: CurrentUser, actor:
         if body.customer_id not in (None, user.customer_id):
             raise NotFound(f"customer {body.customer_id!r} does not exist")
         customer_id = user.customer_id
+        # Another customer's pile or site answers as a missing one (R-INFO), never "belongs to another customer".
+        for field, kind, key in (("pile_id", Owned.PILE, body.pile_id), ("site_id", Owned.SITE, body.site_id)):
+            if key is not None:
+                try:
+                    check(dict_conn, user, kind, key)
+                except NotFound:
+                    raise NotFound(f"{field}: {kind.value} {key!r} does not exist") from None
     elif body.customer_id is None:
         raise InvalidInput("customer_id: staff name the customer the request is for")
     else:

@@ -9,7 +9,8 @@ records; each is spelled out in docs/kpi.md and in GET /kpis/definitions.
   the period and have had one. Time waiting for the customer is not taken out of it: it is
   the time the customer waited for a first word.
 - breach share: of the requests that arrived in the period whose first-response clock has
-  ended (answered, or past due now), the share answered late or not at all.
+  ended (answered, or past due now), the share answered late or not at all (a clock paused
+  while the request waits for the customer is not past due).
 - complaint handling rate: of the complaints recorded in the period, the share closed
   (by now); handling time: mean hours recorded → closed of those closed in the period;
   satisfied share: of those closed in the period, closed with the customer satisfied.
@@ -86,14 +87,19 @@ _FOLLOW_UP_GROUP = {None: "NULL", Dimension.CHANNEL: "coalesce(r.channel, 'telem
 _COMPLAINT_GROUP = {None: "NULL", Dimension.CHANNEL: "r.channel", Dimension.TIER: "r.tier", Dimension.AGENT: "r.agent",
                     Dimension.ENGINEER: "k.engineer_id", Dimension.TEAM: "e.regions[1]"}
 
+# The first-response due time as of now: a clock paused while the request waits for the
+# customer has not run since (requests.move moves the column only when the wait ends).
+_RESPONSE_DUE = ("(r.response_due_at + CASE WHEN r.waiting_since IS NOT NULL AND r.responded_at IS NULL "
+                 "THEN now() - r.waiting_since ELSE interval '0' END)")
+
 _REQUESTS = """
 SELECT {g} AS grp,
   count(*) AS requests,
   count(r.responded_at) AS responded,
   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.responded_at - r.created_at)) AS median,
   percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM r.responded_at - r.created_at)) AS p90,
-  count(*) FILTER (WHERE r.responded_at IS NOT NULL OR r.response_due_at < now()) AS ended,
-  count(*) FILTER (WHERE coalesce(r.responded_at, now()) > r.response_due_at) AS breached
+  count(*) FILTER (WHERE r.responded_at IS NOT NULL OR {due} < now()) AS ended,
+  count(*) FILTER (WHERE coalesce(r.responded_at, now()) > {due}) AS breached
 FROM requests r LEFT JOIN work_orders wo ON wo.id = r.work_order_id LEFT JOIN engineers e ON e.id = wo.engineer_id
 WHERE r.created_at >= %(s)s AND r.created_at < %(e)s {scope}
 GROUP BY 1
@@ -141,7 +147,7 @@ def breakdown(conn: psycopg.Connection, start: datetime, end: datetime, by: Dime
         return rows.setdefault(group, DeskKpis(group=group))
 
     scope = " AND r.customer_id = %(customer)s" if customer_id else ""
-    for r in cur.execute(_REQUESTS.format(g=_REQUEST_GROUP[by], scope=scope), params):
+    for r in cur.execute(_REQUESTS.format(g=_REQUEST_GROUP[by], scope=scope, due=_RESPONSE_DUE), params):
         k = row(r["grp"])
         k.requests, k.responded = r["requests"], r["responded"]
         k.first_response_median_h, k.first_response_p90_h = _hours(r["median"]), _hours(r["p90"])

@@ -301,6 +301,9 @@ def measure_done(conn: psycopg.Connection, complaint_id: int, measure_id: int, *
     _expect(conn, complaint_id, (C.PLANNED,), "marking a measure done")
     cur = conn.cursor(row_factory=tuple_row)
     with conn.transaction():
+        # One measure at a time per complaint: of the last two done at once, the second sees
+        # the first and starts the follow-up (else each saw the other still open, and neither did).
+        cur.execute("SELECT 1 FROM complaints WHERE id = %s FOR UPDATE", (complaint_id,))
         row = cur.execute("UPDATE complaint_measures SET done_at = now(), done_by = %s "
                           "WHERE id = %s AND complaint_id = %s AND done_at IS NULL RETURNING measure",
                           (actor, measure_id, complaint_id)).fetchone()

@@ -56,7 +56,9 @@ def by_email(conn: psycopg.Connection, address: str) -> Match | None:
     if row:
         return Match(*row)
     domain = address.rpartition("@")[2].lower()
+    # The domain literally: "_" and "%" in it are not LIKE's wildcards (else x@metr_.example were metro's).
+    literal = domain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = cur.execute("SELECT DISTINCT customer_id FROM customer_contacts WHERE active AND lower(email) LIKE %s "
-                       "LIMIT 2", (f"%@{domain}",)).fetchall()
+                       "LIMIT 2", (f"%@{literal}",)).fetchall()
     # Only an unambiguous domain names the customer (a shared mail provider names nobody).
     return Match(rows[0][0], None) if len(rows) == 1 else None

@@ -10,7 +10,7 @@ request_events with who and when, as for work orders.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 import psycopg
@@ -196,8 +196,11 @@ def add_message(conn: psycopg.Connection, request_id: int, *, direction: str, ch
     update, message or apology is the request's first response (R-RESPONSE) and opens a
     new request; the customer writing while the request waits for them resumes its clocks;
     a customer's message on a resolved or closed request reopens it. Raises NotFound."""
-    current = state_of(conn, request_id)
+    state_of(conn, request_id)
     with conn.transaction():
+        # Locked: of two messages at once, the second sees the state the first left (both are kept).
+        current = RequestState(conn.cursor(row_factory=tuple_row).execute(
+            "SELECT state FROM requests WHERE id = %s FOR UPDATE", (request_id,)).fetchone()[0])
         message = conn.cursor(row_factory=tuple_row).execute(
             "INSERT INTO request_messages (request_id, direction, channel, author, kind, body, message_id, in_reply_to) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -258,6 +261,6 @@ def promise(conn: psycopg.Connection, request_id: int, promised_at: datetime, *,
     with conn.transaction():
         conn.execute("UPDATE requests SET promised_at = %s, responded_at = coalesce(responded_at, now()), "
                      "updated_at = now() WHERE id = %s", (promised_at, request_id))
-        event(conn, request_id, actor, f"answer promised by {promised_at:%Y-%m-%d %H:%M}Z")
+        event(conn, request_id, actor, f"answer promised by {promised_at.astimezone(timezone.utc):%Y-%m-%d %H:%M}Z")
         if current is S.NEW:
             move(conn, request_id, S.OPEN, actor=actor, note="answer promised", expect=S.NEW)
