@@ -91,12 +91,17 @@ class RequestDetail(RequestPublic):
     follow_up_id: int | None
 
 
+SERVICE_DESK = "service desk"   # who staff are to a customer
+
+
 def public(row: dict, user: User) -> dict:
     out = dict(row)
     out["number"] = number(row["id"])
     out["request_class"] = out.pop("class")
     if is_customer(user):
-        out["caller"] = None
+        # Staff stay "the service desk" to a customer, as on their work orders.
+        out["caller"], out["agent"] = None, None
+        out["created_by"] = SERVICE_DESK if row["channel"] == "phone" else row["created_by"]
     return out
 
 
@@ -113,6 +118,8 @@ def detail(conn: psycopg.Connection, user: User, request_id: int) -> RequestDeta
     messages = conn.execute(
         "SELECT id, at, direction, channel, author, kind, body FROM request_messages WHERE request_id = %s "
         + ("AND direction <> 'note' " if customer else "") + "ORDER BY at, id", (request_id,)).fetchall()
+    if customer:
+        messages = [m | {"author": SERVICE_DESK} if m["direction"] == "out" else m for m in messages]
     timeline = [] if customer else conn.execute(
         "SELECT at, actor, from_state, to_state, note FROM request_events WHERE request_id = %s ORDER BY at, id",
         (request_id,)).fetchall()

@@ -114,7 +114,8 @@ def test_a_customer_sees_only_their_own_requests_and_never_the_desks_notes(api, 
     assert [r["id"] for r in listed["data"]] == [mine["id"]] and listed["count"] == 1
     page = portal.get(f"/requests/{mine['id']}").json()
     assert [m["body"] for m in page["messages"]] == ["a", "We will call you today."]
-    assert page["timeline"] == [] and page["caller"] is None
+    assert page["timeline"] == [] and page["caller"] is None and page["agent"] is None
+    assert {m["author"] for m in page["messages"] if m["direction"] == "out"} == {"service desk"}
     assert portal.get(f"/requests/{theirs['id']}").status_code == 404
     assert portal.post(f"/requests/{theirs['id']}/messages", json={"body": "hi"}).status_code == 404
     opened = portal.post("/requests", json={"subject": "New", "description": "Bay 3 dark", "pile_id": "TP-0001"})
