@@ -239,6 +239,23 @@ def measure(base_url: str, token: str, rounds: int, warmup: int, calls=CALLS) ->
 _PROCESSES: list[subprocess.Popen] = []
 
 
+def serve_api(db_url: str, data_dir: Path, processes: list[subprocess.Popen], user: str,
+              password: str) -> tuple[str, str, Path]:
+    """A real API process (uvicorn, as `pilecare api` runs it) on `db_url`, appended to
+    `processes` for the caller to end; returns (base URL, `user`'s bearer token, its log)."""
+    port = embedded.free_port()
+    log = data_dir / "api.log"
+    env = dict(os.environ, PILECARE_DATABASE_URL=db_url, PILECARE_DATA_DIR=str(data_dir))
+    processes.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+                                       "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=open(log, "ab")))
+    embedded.wait_port(port, 30)
+    base_url = f"http://127.0.0.1:{port}"
+    token = httpx.post(base_url + "/auth/token", data={"username": user, "password": password},
+                       timeout=30).json()["access_token"]
+    return base_url, token, log
+
+
 def main(args) -> None:
     try:
         _main(args)
@@ -265,16 +282,7 @@ def _main(args) -> None:
                         password=password, actor="bench")
     say(f"seeded in {time.monotonic() - began:.0f} s: " + ", ".join(f"{k} {v:,}" for k, v in seeded.items()))
 
-    port = embedded.free_port()
-    log = data_dir / "api.log"
-    env = dict(os.environ, PILECARE_DATABASE_URL=db_url, PILECARE_DATA_DIR=str(data_dir))
-    _PROCESSES.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                                        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=open(log, "ab")))
-    embedded.wait_port(port, 30)
-    base_url = f"http://127.0.0.1:{port}"
-    token = httpx.post(base_url + "/auth/token", data={"username": "bench-viewer", "password": password},
-                       timeout=30).json()["access_token"]
+    base_url, token, log = serve_api(db_url, data_dir, _PROCESSES, "bench-viewer", password)
 
     stop = threading.Event()
     heartbeat = threading.Thread(target=_heartbeat, args=(db_url, stop), daemon=True)

@@ -19,23 +19,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import secrets
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import httpx
 import psycopg
 
 from api import accounts
 from pilecare import embedded
 from pilecare.migrate import migrate
 from pilecare.settings import get_settings
-from simulators.bench.api import CopyRows, figures, measure
+from simulators.bench.api import CopyRows, figures, measure, serve_api
 from simulators.bench.ingest import bench_database, say
 
 TARGET_INBOX_P95_MS = 150
@@ -160,16 +157,7 @@ def _main(args) -> None:
                               "LIMIT 1").fetchone()
     say(f"seeded in {time.monotonic() - began:.0f} s: " + ", ".join(f"{k} {v:,}" for k, v in seeded.items()))
 
-    port = embedded.free_port()
-    log = data_dir / "api.log"
-    env = dict(os.environ, PILECARE_DATABASE_URL=db_url, PILECARE_DATA_DIR=str(data_dir))
-    _PROCESSES.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                                        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=open(log, "ab")))
-    embedded.wait_port(port, 30)
-    base_url = f"http://127.0.0.1:{port}"
-    token = httpx.post(base_url + "/auth/token", data={"username": "bench-agent", "password": password},
-                       timeout=30).json()["access_token"]
+    base_url, token, _ = serve_api(db_url, data_dir, _PROCESSES, "bench-agent", password)
     calls = ("/requests?open=true&limit=50", "/requests?open=true&breached=true&limit=50",
              f"/requests?customer_id={sample[1]}&limit=50", f"/requests/{sample[0]}")
     say(f"timing {', '.join(calls)}: {rounds} rounds after 10 warm-up rounds, one call at a time, over HTTP")
