@@ -171,12 +171,16 @@ Actor = Annotated[str, Depends(_actor)]
 # `require` always admits admins as well (docs/roles.md). A customer passes only routes marked
 # for the portal (api/customer_scope.py), whatever set they list.
 ANYONE = tuple(Role)
-OFFICE = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT, Role.VIEWER)   # everyone but engineers reads these
+OFFICE = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT, Role.VIEWER,  # everyone but engineers reads these
+          Role.PARTS_KEEPER, Role.MANAGER)
 CONTACTS = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT)             # may see customers' contact details
 DISPATCH = (Role.SUPERVISOR, Role.DISPATCHER)
 DESK = (Role.SUPERVISOR, Role.DISPATCHER, Role.AGENT)                 # take calls, comment, acknowledge
 SUPERVISE = (Role.SUPERVISOR,)                                        # escalations, safety verification
-GROUPS = {"office": OFFICE, "contacts": CONTACTS, "dispatch": DISPATCH, "desk": DESK, "supervise": SUPERVISE}
+STORES = (Role.PARTS_KEEPER, Role.SUPERVISOR)                         # stock movements, receipts, stock-takes
+MANAGE = (Role.MANAGER,)                                              # budgets, approvals beyond budget, reports
+GROUPS = {"office": OFFICE, "contacts": CONTACTS, "dispatch": DISPATCH, "desk": DESK, "supervise": SUPERVISE,
+          "stores": STORES, "manage": MANAGE}
 
 
 def groups_of(role: Role) -> list[str]:

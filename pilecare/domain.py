@@ -172,3 +172,5 @@ class Role(str, Enum):
     AGENT = "agent"              # service agent: fault intake, customers, quotes, follow-up
     VIEWER = "viewer"            # reads fleet health, alarms and orders; changes nothing
     CUSTOMER = "customer"        # a customer's portal login: only that customer's objects (issue 13)
+    PARTS_KEEPER = "parts_keeper"  # stock: receipts, inspections, transfers, returns, stock-takes (R-PARTS)
+    MANAGER = "manager"          # service manager: costs, budgets and their approvals, reports (R-COST, R-KPI)

@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta, timezone
 
 import psycopg
 
+from maintenance.inventory import Line, MovementKind, record
 from simulators.fleetgen import REGIONS
 
 FIRST_NAMES = ["Eva", "Noah", "Fay", "Otto", "Lena", "Jonas", "Mia", "Paul", "Ida", "Emil", "Zoe", "Finn",
@@ -62,15 +63,18 @@ def seed_crew(conn: psycopg.Connection, per_region: int = 3, seed: int = 1, *, d
                         [(c, p) for p, _, _, categories in PARTS for c in categories])
         cur.execute("INSERT INTO stock_locations (id, kind, name) VALUES ('WH-CENTRAL', 'warehouse', "
                     "'Central warehouse') ON CONFLICT DO NOTHING")
-        cur.executemany("INSERT INTO stock (location_id, part_id, quantity) VALUES ('WH-CENTRAL', %s, 25) "
-                        "ON CONFLICT DO NOTHING", [(p,) for p, *_ in PARTS])
+        if not conn.execute("SELECT 1 FROM stock_movements WHERE location_id = 'WH-CENTRAL' LIMIT 1").fetchone():
+            record(conn, MovementKind.OPENING, [Line(p, "WH-CENTRAL", 25) for p, *_ in PARTS], actor="crew-seed",
+                   reason="demo warehouse stock")
         cur.execute("SELECT count(*) FROM engineers")
         if cur.fetchone()[0]:
             return "crew: engineers exist already, none added"
         cur.executemany("INSERT INTO engineers (id, name, phone, skills, regions, home_lat, home_lon) "
                         "VALUES (%s, %s, %s, %s, %s, %s, %s)", engineers)
         cur.executemany("INSERT INTO engineer_shifts (engineer_id, starts_at, ends_at) VALUES (%s, %s, %s)", shifts)
-        cur.executemany("INSERT INTO stock_locations (id, kind, name, engineer_id) VALUES (%s, 'van', %s, %s)", vans)
-        cur.executemany("INSERT INTO stock (location_id, part_id, quantity) VALUES (%s, %s, %s)", van_stock)
+        cur.executemany("INSERT INTO stock_locations (id, kind, name, engineer_id, parent_id) "
+                        "VALUES (%s, 'van', %s, %s, 'WH-CENTRAL')", vans)
+        record(conn, MovementKind.OPENING, [Line(p, van, n) for van, p, n in van_stock], actor="crew-seed",
+               reason="demo van stock")
     return (f"crew seed {seed}: {len(engineers)} engineers in {len(REGIONS)} regions, {len(shifts)} shifts, "
             f"{len(PARTS)} parts")

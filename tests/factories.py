@@ -29,3 +29,13 @@ def make_fleet(conn, piles: int = 20) -> list[str]:
             ],
         )
     return ids
+
+
+def set_stock(conn, location_id: str, part_id: str, quantity: int) -> None:
+    """Bring `location_id`'s stock of `part_id` to `quantity` through the ledger (an opening
+    balance, then an adjustment): the balance table refuses direct writes."""
+    from maintenance.inventory import Line, MovementKind, on_hand, record
+    change = quantity - on_hand(conn, location_id, part_id)
+    if change:
+        record(conn, MovementKind.ADJUSTMENT, [Line(part_id, location_id, change)], actor="test",
+               reason="set by the test")

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from maintenance.orders.lifecycle import WorkOrderState as S
 from maintenance.orders.lifecycle import open_corrective, transition
+from tests.factories import set_stock
 
 SITE = (52.52, 13.40)  # where tests/factories.py puts every pile
 REPORT = {"fault_cause": "fan bearing seized", "action_taken": "replaced the cabinet fan",
@@ -21,7 +22,7 @@ def accepted_order(db, pile_id: str, engineer_id: str = "E1") -> int:
         db.execute("INSERT INTO parts (id, name, unit_cost) VALUES ('FAN-120', 'Cabinet fan 120 mm', 42.50)")
         db.execute("INSERT INTO stock_locations (id, kind, name, engineer_id) VALUES "
                    "('VAN-E1', 'van', 'Eva''s van', 'E1')")
-        db.execute("INSERT INTO stock VALUES ('VAN-E1', 'FAN-120', 2)")
+        set_stock(db, "VAN-E1", "FAN-120", 2)
     order_id, _ = open_corrective(db, pile_id, "cooling", title="Fan stopped", priority=2, actor="rules",
                                   severity="major")
     for to in (S.READY_FOR_DISPATCH, S.ASSIGNED):

@@ -15,6 +15,7 @@ from maintenance.orders.lifecycle import WorkOrderState as S
 from maintenance.orders.lifecycle import open_corrective, transition
 from pilecare.errors import Conflict, InvalidInput, NotFound
 from tests.parallel import in_parallel
+from tests.factories import set_stock
 
 CONFIG = dispatch.load()
 NOW = datetime.now(timezone.utc)
@@ -104,7 +105,7 @@ def test_the_van_carrying_the_parts_wins_between_equal_engineers(db, fleet):
     db.execute("INSERT INTO parts (id, name) VALUES ('FAN-120', 'Cabinet fan')")
     db.execute("INSERT INTO category_parts VALUES ('cooling', 'FAN-120')")
     db.execute("INSERT INTO stock_locations (id, kind, name, engineer_id) VALUES ('VAN-B', 'van', 'B''s van', 'b')")
-    db.execute("INSERT INTO stock VALUES ('VAN-B', 'FAN-120', 1)")
+    set_stock(db, "VAN-B", "FAN-120", 1)
     dispatch.assign(db, CONFIG, now=NOW)
     assert order(db, job) == ("assigned", "b")
 

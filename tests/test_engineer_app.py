@@ -27,6 +27,7 @@ from tests.conftest import PASSWORD
 from tests.devices import wait_for
 from tests.maint import fast_policy, running_worker, use_rules
 from tests.console_fixtures import server  # noqa: F401 (fixture: the API server)
+from tests.factories import set_stock
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = """
@@ -52,7 +53,7 @@ def crew(db, fleet):
                (now - timedelta(hours=1), now + timedelta(hours=8)))
     db.execute("INSERT INTO parts (id, name, unit_cost) VALUES ('CABLE-DC', 'DC cable set', 180)")
     db.execute("INSERT INTO stock_locations (id, kind, name, engineer_id) VALUES ('VAN-E1', 'van', 'Eva''s van', 'E1')")
-    db.execute("INSERT INTO stock VALUES ('VAN-E1', 'CABLE-DC', 2)")
+    set_stock(db, "VAN-E1", "CABLE-DC", 2)
     accounts.create(db, "eva", role=accounts.Role.ENGINEER, full_name="Eva Engineer", password=PASSWORD, actor="test",
                     engineer_id="E1")
     return "E1"
@@ -578,13 +579,13 @@ def test_a_refused_action_sent_again_after_putting_things_right_is_applied(db, f
     # The part is taken offline; meanwhile the van's stock is booked out elsewhere.
     page.network(False)
     phone.use_part("CABLE-DC")
-    db.execute("UPDATE stock SET quantity = 0 WHERE location_id = 'VAN-E1'")
+    set_stock(db, "VAN-E1", "CABLE-DC", 0)
     page.network(True)
     refused = "[data-testid=queued-action][data-state=failed]"
     phone.queue_screen()
     page.wait(lambda d: page.exists(refused), message="the part refused for want of stock")
     # The van is restocked; "Send again" is the same action, now applied (once).
-    db.execute("UPDATE stock SET quantity = 2 WHERE location_id = 'VAN-E1'")
+    set_stock(db, "VAN-E1", "CABLE-DC", 2)
     page.click(f"{refused} .btn:not(.btn-ghost)")
     phone.settled()
     assert db.execute("SELECT quantity FROM stock WHERE location_id = 'VAN-E1'").fetchone() == (1,)

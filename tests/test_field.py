@@ -16,6 +16,7 @@ from maintenance.orders.lifecycle import WorkOrderState as S
 from maintenance.orders.lifecycle import open_corrective, transition
 from pilecare.errors import Conflict, InvalidInput, NotFound
 from tests.maint import fast_policy
+from tests.factories import set_stock
 
 POLICY = fast_policy(verify_s=0)
 SITE = (52.52, 13.40)  # where tests/factories.py puts every pile
@@ -31,7 +32,8 @@ def job(db, fleet):
     db.execute("INSERT INTO parts (id, name, unit_cost) VALUES ('FAN-120', 'Cabinet fan 120 mm', 42.50)")
     db.execute("INSERT INTO stock_locations (id, kind, name, engineer_id) VALUES ('VAN-E1', 'van', 'Eva''s van', 'E1'), "
                "('WH-1', 'warehouse', 'Central', NULL)")
-    db.execute("INSERT INTO stock VALUES ('VAN-E1', 'FAN-120', 2), ('WH-1', 'FAN-120', 10)")
+    set_stock(db, "VAN-E1", "FAN-120", 2)
+    set_stock(db, "WH-1", "FAN-120", 10)
     order_id, _ = open_corrective(db, fleet[1], "cooling", title="Fan stopped", priority=2, actor="rules",
                                   severity="major")
     for to in (S.READY_FOR_DISPATCH, S.ASSIGNED):

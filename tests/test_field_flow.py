@@ -20,6 +20,7 @@ from simulators.fleetgen import load_fleet
 from simulators.runner import Simulation
 from tests.devices import wait_for
 from tests.maint import fast_policy, running_worker, use_rules
+from tests.factories import set_stock
 
 RULES = """
 rules:
@@ -46,7 +47,7 @@ def crew(db):
                    (engineer, now + timedelta(hours=starts), now + timedelta(hours=starts + 9)))
     db.execute("INSERT INTO parts (id, name, unit_cost) VALUES ('CABLE-DC', 'DC cable set', 180)")
     db.execute("INSERT INTO stock_locations (id, kind, name, engineer_id) VALUES ('VAN-E5', 'van', 'Fay''s van', 'E5')")
-    db.execute("INSERT INTO stock VALUES ('VAN-E5', 'CABLE-DC', 1)")
+    set_stock(db, "VAN-E5", "CABLE-DC", 1)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import _login
 from tests.fieldjob import accepted_order, drive_to_site, timeline_notes
+from tests.factories import set_stock
 
 PART = {"part_id": "FAN-120", "quantity": 1, "location_id": "VAN-E1"}
 
@@ -78,7 +79,7 @@ def test_a_refused_action_is_refused_the_same_way_when_repeated_even_after_the_o
     too_many = PART | {"quantity": 5}
     refused = eva.post(f"/field/work-orders/{job}/parts", json=too_many, headers={"Idempotency-Key": "five"})
     assert refused.status_code == 409 and "VAN-E1 holds 2 of FAN-120" in refused.json()["detail"]
-    db.execute("UPDATE stock SET quantity = 10 WHERE location_id = 'VAN-E1'")
+    set_stock(db, "VAN-E1", "FAN-120", 10)
     again = eva.post(f"/field/work-orders/{job}/parts", json=too_many, headers={"Idempotency-Key": "five"})
     assert (again.status_code, again.json()) == (409, refused.json())
     assert again.headers["Idempotent-Replayed"] == "true"

@@ -15,11 +15,11 @@ from api.accounts import Role
 from maintenance.orders.lifecycle import WorkOrderState as S
 from maintenance.orders.lifecycle import open_corrective, transition
 
-A, SUP, DIS, ENG, AGT, VIE, CUS = (Role.ADMIN, Role.SUPERVISOR, Role.DISPATCHER, Role.ENGINEER, Role.AGENT,
-                                   Role.VIEWER, Role.CUSTOMER)
-STAFF = {A, SUP, DIS, ENG, AGT, VIE}
+A, SUP, DIS, ENG, AGT, VIE, CUS, PKP, MGR = (Role.ADMIN, Role.SUPERVISOR, Role.DISPATCHER, Role.ENGINEER,
+                                             Role.AGENT, Role.VIEWER, Role.CUSTOMER, Role.PARTS_KEEPER, Role.MANAGER)
+STAFF = {A, SUP, DIS, ENG, AGT, VIE, PKP, MGR}
 EVERYONE = STAFF | {CUS}
-OFFICE = {A, SUP, DIS, AGT, VIE}
+OFFICE = {A, SUP, DIS, AGT, VIE, PKP, MGR}
 DESK = {A, SUP, DIS, AGT}
 DISPATCH = {A, SUP, DIS}
 SUPERVISOR = {A, SUP}

@@ -1,15 +1,17 @@
-"""Parts used on a job: taken from the engineer's van or a warehouse, once per request
-(R-PARTS); stock goes down or the call fails.
+"""Parts used on a job: issued from the engineer's van or a warehouse through the stock
+ledger, once per request (R-PARTS); stock goes down or the call fails. A defective part
+removed goes back into quarantine, and under warranty becomes a supplier claim.
 """
 from __future__ import annotations
 
 import psycopg
 
 from maintenance.fieldwork.holding import held_order, require_state
-from maintenance.fieldwork.warranty import work_allowed
+from maintenance.fieldwork.warranty import Warranty, work_allowed
+from maintenance.inventory import issue, location, return_defective
 from maintenance.orders import WorkOrderState as S
 from maintenance.orders import note
-from pilecare.errors import Conflict, InvalidInput
+from pilecare.errors import Conflict, InvalidInput, NotFound
 
 
 def use_part(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *, part_id: str, quantity: int,
@@ -24,11 +26,17 @@ def use_part(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
         return False
     require_state(order_id, state, S.ON_SITE)
     work_allowed(conn, order_id, kind, warranty)
-    location = conn.execute("SELECT kind, engineer_id FROM stock_locations WHERE id = %s", (location_id,)).fetchone()
-    if location is None:
-        raise InvalidInput(f"stock location {location_id!r} does not exist")
-    if location[0] == "van" and engineer_id and location[1] != engineer_id:
+    try:
+        source = location(conn, location_id)
+    except NotFound:
+        raise InvalidInput(f"stock location {location_id!r} does not exist") from None
+    if source.kind.value == "van" and engineer_id and source.engineer_id != engineer_id:
         raise InvalidInput(f"{location_id!r} is another engineer's van")
+    # The receiver is the engineer holding the order (an admin acting for them included).
+    receiver = engineer_id or conn.execute("SELECT engineer_id FROM work_orders WHERE id = %s",
+                                           (order_id,)).fetchone()[0]
+    if receiver is None:
+        raise Conflict(f"work order {order_id} has no engineer to receive the parts")
     with conn.transaction():
         # The row first: it claims the request id, so a concurrent repeat waits on the unique
         # index and then finds it, instead of taking stock a second time.
@@ -40,12 +48,12 @@ def use_part(conn: psycopg.Connection, order_id: int, engineer_id: str | None, *
         if recorded is None:
             _repeated(conn, order_id, request_id, part_id, quantity, location_id)
             return False
-        taken = conn.execute("UPDATE stock SET quantity = quantity - %s WHERE location_id = %s AND part_id = %s "
-                             "AND quantity >= %s", (quantity, location_id, part_id, quantity)).rowcount
-        if not taken:
-            have = conn.execute("SELECT quantity FROM stock WHERE location_id = %s AND part_id = %s",
-                                (location_id, part_id)).fetchone()
-            raise Conflict(f"{location_id} holds {have[0] if have else 0} of {part_id}; {quantity} needed")
+        entry = issue(conn, part_id, quantity, location_id, engineer_id=receiver, actor=actor,
+                      work_order_id=order_id)
+        conn.execute("UPDATE parts_used SET entry = %s WHERE id = %s", (entry, recorded[0]))
+        if defective_returned:
+            return_defective(conn, part_id, quantity, location_id, work_order_id=order_id, engineer_id=receiver,
+                             under_warranty=warranty == Warranty.IN.value, actor=actor)
         note(conn, order_id, f"used {quantity} × {part_id} from {location_id}"
                              + ("; the defective part goes back for analysis" if defective_returned else ""), actor=actor)
     return True
