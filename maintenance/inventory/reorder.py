@@ -124,7 +124,8 @@ def histories(conn: psycopg.Connection, as_of: datetime, policy: Reorder, *, loc
         n = min(policy.window_weeks, math.ceil((as_of - first) / WEEK))
         weeks[(loc, part)] = (kind, [0] * n)
     for loc, part, kind in conn.execute(
-            "SELECT r.location_id, r.part_id, l.kind FROM reorder_levels r JOIN stock_locations l ON l.id = r.location_id "
+            "SELECT r.location_id, r.part_id, l.kind FROM reorder_levels r "
+            "JOIN stock_locations l ON l.id = r.location_id "
             "WHERE (%(l)s::text IS NULL OR r.location_id = %(l)s) AND (%(p)s::text IS NULL OR r.part_id = %(p)s)",
             params):
         weeks.setdefault((loc, part), (kind, []))

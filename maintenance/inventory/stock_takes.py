@@ -148,7 +148,8 @@ def cancel(conn: psycopg.Connection, take_id: int, *, actor: str) -> None:
 
 
 _TAKES = ("SELECT t.id, t.location_id, t.state, t.started_by, t.started_at, t.submitted_by, t.submitted_at, "
-          "t.decided_by, t.decided_at, (SELECT count(*) FROM stock_take_lines l WHERE l.stock_take_id = t.id) AS line_count, "
+          "t.decided_by, t.decided_at, "
+          "(SELECT count(*) FROM stock_take_lines l WHERE l.stock_take_id = t.id) AS line_count, "
           "(SELECT count(*) FROM stock_take_lines l WHERE l.stock_take_id = t.id AND l.counted IS NULL) AS uncounted "
           "FROM stock_takes t")
 
