@@ -2,28 +2,10 @@
 -- van), the reorder point and order quantity computed from the consumption history
 -- (maintenance/inventory/reorder.py, docs/parts.md), and the parts keeper's override, which
 -- wins over the computed figures until it is cleared.
--- The ledger's balance trigger, fixed (0039's took every movement out of stock for an
--- overdraft): INSERT … ON CONFLICT DO UPDATE checks the CHECK (quantity >= 0) of `stock` on
--- the row it proposes to insert, a negative one for any issue or transfer out, before it
--- looks for the conflicting row. So the balance row is updated first; only a location that
--- never held the part gets an insert (a negative one is then rightly an overdraft). The
--- UPDATE locks the balance row, and under READ COMMITTED a waiting one re-reads the
--- committed balance and re-checks: of eight movements for the last unit one succeeds.
-CREATE OR REPLACE FUNCTION stock_movement_applied() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE stock SET quantity = quantity + NEW.quantity
-    WHERE location_id = NEW.location_id AND part_id = NEW.part_id;
-    IF NOT FOUND THEN
-        INSERT INTO stock (location_id, part_id, quantity) VALUES (NEW.location_id, NEW.part_id, NEW.quantity)
-        ON CONFLICT (location_id, part_id) DO UPDATE SET quantity = stock.quantity + EXCLUDED.quantity;
-    END IF;
-    RETURN NEW;
-END $$;
-
 CREATE TABLE reorder_levels (
     part_id          text NOT NULL REFERENCES parts (id),
     location_id      text NOT NULL REFERENCES stock_locations (id),
-    -- What the computation found (units per week and per day, units, days).
+    -- What the computation found (demand in units per week; stock in units; lead time in days).
     weekly_demand    numeric(14, 4) NOT NULL CHECK (weekly_demand >= 0),
     sigma_weekly     numeric(14, 4) NOT NULL CHECK (sigma_weekly >= 0),
     lead_time_days   integer NOT NULL CHECK (lead_time_days >= 0),
