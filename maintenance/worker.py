@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway.commands import Downlink
 from maintenance import policy as policies
+from maintenance import inventory
 from maintenance.alarms import conditions, rulestore, trends
 from maintenance.alarms import lifecycle as alarms
 from maintenance.alarms.status_changes import process_connectivity, process_status_changes
@@ -110,6 +111,12 @@ class Maintenance:
             log.info("preventive planner: %s", planner.plan(conn))
             log.info("inspection rounds: %s", inspections.plan_rounds(conn))
 
+    def run_reorder(self) -> None:
+        """Reorder points and order quantities from consumption (R-PARTS); idempotent, so two
+        workers running it at once store the same levels."""
+        with psycopg.connect(database_url(self.settings), autocommit=True) as conn:
+            log.info("reorder levels: %s recomputed", inventory.recompute_all(conn, self.policy.reorder))
+
     def close(self) -> None:
         self.downlink.close()
         if self.conn is not None:
@@ -132,6 +139,7 @@ def run(settings: Settings, stop: threading.Event, interval_s: float = 0.5, *, s
         scheduler.add_job(m.watch_sla, "interval", seconds=30, id="sla")
         scheduler.add_job(m.run_trends, "interval", hours=1, id="trends")
         scheduler.add_job(m.run_planner, "interval", hours=1, id="planner", next_run_time=_soon())
+        scheduler.add_job(m.run_reorder, "interval", hours=6, id="reorder", next_run_time=_soon())
         scheduler.start()
     listener = None
     try:
