@@ -1,0 +1,152 @@
+"""Costs per job (R-COST) and who pays them (R-WARRANTY): a job driven through the real field
+flow, its timeline then set to known times, costed by hand."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from maintenance import fieldwork as field
+from maintenance.costs import (BudgetCategory, job_cost, job_costs, record_expense, rollup, set_budget,
+                               set_hourly_rate)
+from maintenance.policy import load as load_policy
+from tests.factories import make_fleet
+from tests.fieldjob import REPORT, accepted_order
+
+POLICY = load_policy()          # pricing: labour 85 /h, travel 0.90 /km, EUR
+DAY = datetime(2026, 10, 14, tzinfo=timezone.utc)
+
+
+def at(hh_mm: str) -> datetime:
+    h, m = map(int, hh_mm.split(":"))
+    return DAY + timedelta(hours=h, minutes=m)
+
+
+def drive_job(db, pile_id: str, *, cause: str, departed: tuple[float, float] | None, times: dict[str, str],
+              quote: bool = False, fan: bool = True) -> int:
+    """E1 takes an order on `pile_id` through the field flow (en route from `departed`,
+    arrive, diagnose `cause`, an approved quote if asked, the fan from her van, complete);
+    then the timeline's moves are set to `times` (state → "hh:mm" on DAY)."""
+    order = accepted_order(db, pile_id)
+    if departed:
+        db.execute("UPDATE engineers SET lat = %s, lon = %s, position_at = now() WHERE id = 'E1'", departed)
+    else:
+        db.execute("UPDATE engineers SET lat = NULL, lon = NULL, position_at = NULL WHERE id = 'E1'")
+    field.start_travel(db, order, "E1", eta=datetime.now(timezone.utc) + timedelta(hours=1), actor="E1")
+    field.arrive(db, POLICY, order, "E1", lat=52.52, lon=13.40, actor="E1")
+    field.diagnose(db, POLICY, order, "E1", diagnosis="fan seized", cause_class=field.CauseClass(cause), actor="E1",
+                   today=DAY.date())
+    if quote:
+        quote_id = field.make_quote(db, POLICY, order, "E1", parts=[("FAN-120", 1)], labour_h=2, travel_km=15,
+                                    actor="E1")
+        field.decide_quote(db, quote_id, approve=True, approver_name="J. Meyer", actor="agent")
+    if fan:
+        field.use_part(db, order, "E1", part_id="FAN-120", quantity=1, location_id="VAN-E1", defective_returned=True,
+                       actor="E1")
+    field.record_test(db, order, "E1", passed=True, notes="charges at 22 kW", actor="E1")
+    field.complete(db, order, "E1", actor="E1", **(REPORT | {"no_parts": not fan, "customer_signoff_name": "J. M."}))
+    for state, hh_mm in times.items():
+        db.execute("UPDATE work_order_events SET at = %s WHERE work_order_id = %s AND to_state = %s "
+                   "AND from_state IS DISTINCT FROM to_state", (at(hh_mm), order, state))
+    db.execute("UPDATE assignments SET assigned_at = %s WHERE work_order_id = %s", (at("08:00"), order))
+    db.execute("UPDATE work_orders SET resolved_at = %s WHERE id = %s", (at(times["resolved"]), order))
+    return order
+
+
+@pytest.fixture
+def piles(db):
+    return make_fleet(db, piles=4)
+
+
+def test_a_seeded_job_costs_its_parts_labour_travel_and_expenses_as_computed_by_hand(db, piles):
+    set_budget(db, DAY.date(), BudgetCategory.TRAVEL, 100, actor="manager")
+    order = drive_job(db, piles[0], cause="wear", departed=(52.42, 13.40), quote=True,
+                      times={"en_route": "09:00", "on_site": "09:40", "resolved": "11:10"})
+    set_hourly_rate(db, "E1", Decimal("60.00"), actor="manager")
+    record_expense(db, category=BudgetCategory.TRAVEL, amount=Decimal("7.50"), spent_on=DAY.date(),
+                   note="parking at the depot", work_order_id=order, actor="dispatcher")
+
+    cost = job_cost(db, order)
+
+    # Labour: en route 09:00 → 09:40 = 40 min, on site 09:40 → 11:10 = 90 min;
+    # (40 + 90) min = 130 min = 2 h 10 min × 60.00 /h = 130.00.
+    assert (cost.travel_h, cost.on_site_h) == (Decimal("0.67"), Decimal("1.50"))
+    assert cost.labour_cost == Decimal("130.00")
+    # Travel: set off at 52.42° N, the pile at 52.52° N on the same meridian: 0.1° of arc =
+    # 6371.0088 km × 0.1 × π / 180 = 11.1195 km; × road factor 1.3 = 14.455 km → 14.5 km;
+    # × 0.90 /km = 13.05.
+    assert (cost.travel_km, cost.distance_source.value) == (Decimal("14.5"), "departure")
+    assert cost.travel_cost == Decimal("13.05")
+    # Parts: one fan issued at its standard cost 42.50; the defective one taken back into
+    # quarantine counts 0.
+    assert cost.parts_cost == Decimal("42.50")
+    assert cost.other_cost == Decimal("7.50")
+    # 130.00 + 13.05 + 42.50 + 7.50 = 193.05
+    assert cost.total == Decimal("193.05")
+    # Out of warranty (wear): the customer pays the approved quote, 1 fan 42.50 + 2 h × 85
+    # + 15 km × 0.90 = 42.50 + 170.00 + 13.50 = 226.00; nothing is left for the company.
+    assert (cost.warranty, cost.payer.value, cost.billable, cost.company_cost) == \
+        ("out_of_warranty", "customer", Decimal("226.00"), Decimal("0.00"))
+
+
+def test_in_warranty_the_company_pays_and_an_engineer_without_a_rate_costs_the_policy_rate(db, piles):
+    order = drive_job(db, piles[0], cause="manufacture", departed=(52.42, 13.40),
+                      times={"en_route": "13:00", "on_site": "13:30", "resolved": "14:00"})
+
+    cost = job_cost(db, order)
+
+    # 30 min + 30 min = 1 h × 85.00 (the policy's labour_per_h) = 85.00;
+    # travel 14.5 km × 0.90 = 13.05; the fan 42.50; 85.00 + 13.05 + 42.50 = 140.55.
+    assert (cost.labour_cost, cost.travel_cost, cost.parts_cost, cost.total) == \
+        (Decimal("85.00"), Decimal("13.05"), Decimal("42.50"), Decimal("140.55"))
+    assert (cost.warranty, cost.payer.value, cost.billable, cost.company_cost) == \
+        ("in_warranty", "company", Decimal("0.00"), Decimal("140.55"))
+
+
+def test_without_a_departure_position_the_trip_is_counted_from_the_engineers_home(db, piles):
+    order = drive_job(db, piles[0], cause="manufacture", departed=None, fan=False,
+                      times={"en_route": "13:00", "on_site": "13:30", "resolved": "14:00"})
+
+    cost = job_cost(db, order)
+
+    # Eva's home 52.5° N 13.3° E to the pile 52.52° N 13.40° E: haversine 7.1236 km × 1.3 =
+    # 9.261 km → 9.3 km × 0.90 = 8.37.
+    assert (cost.distance_source.value, cost.travel_km, cost.travel_cost) == ("home", Decimal("9.3"), Decimal("8.37"))
+    assert cost.parts_cost == Decimal("0.00")
+
+
+def test_a_period_s_job_costs_are_one_row_per_completed_order_and_roll_up_by_customer_and_region(db, piles):
+    first = drive_job(db, piles[0], cause="manufacture", departed=(52.42, 13.40),
+                      times={"en_route": "13:00", "on_site": "13:30", "resolved": "14:00"})
+    # make_fleet: piles[0] is a DC120 at SITE-2 (region coast), piles[1] an AC22 at SITE-1 (north).
+    second = drive_job(db, piles[1], cause="manufacture", departed=(52.42, 13.40),
+                       times={"en_route": "15:00", "on_site": "15:30", "resolved": "16:00"})
+    db.execute("UPDATE work_orders SET resolved_at = %s WHERE id = %s", (datetime(2026, 11, 2, tzinfo=timezone.utc),
+                                                                         second))
+
+    frame = job_costs(db, datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc))
+
+    assert frame["work_order_id"].tolist() == [first, second]
+    assert frame["total"].tolist() == [140.55, 140.55]
+    assert {"order", "pile_id", "model_id", "customer_id", "region", "category", "warranty"} - set(frame.columns) \
+        == {"order"}
+    october = job_costs(db, datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 11, 1, tzinfo=timezone.utc))
+    assert october["work_order_id"].tolist() == [first]
+
+    by_region = rollup(db, datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc),
+                       "region", "month")
+    assert [(r["period"], r["key"], r["jobs"], r["total"]) for r in by_region] == \
+        [(date(2026, 10, 1), "coast", 1, 140.55), (date(2026, 11, 1), "north", 1, 140.55)]
+    by_customer = rollup(db, datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc),
+                      "customer", "quarter")
+    # Both in Q4 2026, one customer: 140.55 × 2 = 281.10.
+    assert [(r["period"], r["key"], r["jobs"], r["total"]) for r in by_customer] == \
+        [(date(2026, 10, 1), "CUST-1", 2, 281.10)]
+
+
+def test_an_order_that_never_existed_has_no_cost(db):
+    from pilecare.errors import NotFound
+
+    with pytest.raises(NotFound):
+        job_cost(db, 987654)
