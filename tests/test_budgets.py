@@ -142,3 +142,32 @@ def test_of_two_expenses_that_fit_alone_but_not_together_only_one_is_recorded(db
 def test_an_expense_is_never_changed_or_deleted(db, month):
     with pytest.raises(psycopg.errors.RestrictViolation):
         db.execute("UPDATE expenses SET amount = 1")
+
+
+def test_through_the_api_a_manager_sets_budgets_approves_and_reads_budget_against_actual(db, month, client_for):
+    manager, dispatcher = client_for("manager", user_id="mia2"), client_for("dispatcher", user_id="dan")
+
+    assert manager.put("/budgets/2026-10/equipment_upkeep", json={"amount": "40.00"}).json()["updated_by"] == "mia2"
+    refused = dispatcher.post("/expenses", json={"category": "equipment_upkeep", "amount": "55.00",
+                                                 "spent_on": "2026-10-09", "note": "torque wrench calibration"})
+    assert refused.status_code == 409
+    assert refused.json()["detail"].startswith("amount: 55.00 more for equipment_upkeep in 2026-10 would make 55.00")
+    approval = manager.post("/budgets/2026-10/approvals", json={"category": "equipment_upkeep", "amount": "15.00",
+                                                                "reason": "calibration due"})
+    assert (approval.status_code, approval.json()["approved_by"]) == (201, "mia2")
+    assert dispatcher.post("/expenses", json={"category": "equipment_upkeep", "amount": "55.00",
+                                              "spent_on": "2026-10-09", "note": "torque wrench calibration"}
+                           ).status_code == 201
+
+    actuals = manager.get("/budgets/2026-10/actuals").json()
+    upkeep = next(line for line in actuals["data"] if line["category"] == "equipment_upkeep")
+    # 55.00 spent against 40.00 (+15.00 approved): variance 40.00 − 55.00 = −15.00, 55 / 40 = 1.375 used
+    assert (upkeep["budget"], upkeep["allowed"], upkeep["actual"], upkeep["variance"], upkeep["share_used"]) == \
+        ("40.00", "55.00", "55.00", "-15.00", 1.375)
+    assert actuals["count"] == 6 and actuals["currency"] == "EUR"
+    listed = manager.get("/budgets", params={"from": "2026-10", "to": "2026-11"}).json()
+    assert [(b["period"], b["category"]) for b in listed["data"]][-1] == ("2026-11-01", "office")
+    assert manager.delete("/budgets/2026-10/equipment_upkeep").status_code == 204
+    assert manager.delete("/budgets/2026-10/equipment_upkeep").status_code == 404
+    assert manager.get("/budgets/2026-13/actuals").status_code == 422
+    assert manager.put("/budgets/2026-10/snacks", json={"amount": "1"}).status_code == 422

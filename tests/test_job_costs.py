@@ -108,3 +108,38 @@ def test_an_order_that_never_existed_has_no_cost(db):
 
     with pytest.raises(NotFound):
         job_cost(db, 987654)
+
+
+def test_the_api_gives_a_manager_the_breakdown_and_the_roll_ups(db, piles, client_for):
+    order = drive_job(db, piles[0], cause="manufacture", departed=(52.42, 13.40),
+                      times={"en_route": "13:00", "on_site": "13:30", "resolved": "14:00"})
+    manager = client_for("manager")
+
+    cost = manager.get(f"/work-orders/{order}/cost").json()
+    # as in the warranty test above: 85.00 + 13.05 + 42.50 = 140.55, all the company's
+    assert (cost["labour_cost"], cost["travel_cost"], cost["parts_cost"], cost["total"], cost["payer"]) == \
+        ("85.00", "13.05", "42.50", "140.55", "company")
+    rolled = manager.get("/costs", params={"by": "model", "period": "year", "from": "2026-01-01T00:00:00Z",
+                                           "to": "2027-01-01T00:00:00Z"}).json()
+    assert [(r["key"], r["period"], r["jobs"], r["total"]) for r in rolled["data"]] == \
+        [("T-DC120", "2026-01-01", 1, 140.55)]
+    assert (rolled["count"], rolled["totals"]["total"], rolled["currency"]) == (1, 140.55, "EUR")
+    assert manager.get("/work-orders/987654/cost").status_code == 404
+    assert manager.get("/costs", params={"by": "colour"}).status_code == 422
+
+
+def test_an_engineer_records_expenses_only_on_orders_they_hold(db, piles, client_for):
+    order = drive_job(db, piles[0], cause="manufacture", departed=(52.42, 13.40),
+                      times={"en_route": "13:00", "on_site": "13:30", "resolved": "14:00"})
+    eva = client_for("engineer", user_id="eva", engineer_id="E1")
+    set_budget(db, DAY.date(), BudgetCategory.TRAVEL, 100, actor="manager")
+    body = {"category": "travel", "amount": "4.20", "spent_on": "2026-10-14", "note": "toll", "work_order_id": order}
+
+    db.execute("UPDATE work_orders SET engineer_id = 'E2' WHERE id = %s", (order,))   # Emil's now
+    assert eva.post("/expenses", json=body).status_code == 404
+    db.execute("UPDATE work_orders SET engineer_id = 'E1' WHERE id = %s", (order,))
+    assert eva.post("/expenses", json=body | {"work_order_id": None}).status_code == 422
+    recorded = eva.post("/expenses", json=body)
+    assert recorded.status_code == 201, recorded.text
+    assert (recorded.json()["amount"], recorded.json()["recorded_by"]) == ("4.20", "eva")
+    assert job_cost(db, order).other_cost == Decimal("4.20")
