@@ -91,6 +91,10 @@ def test_a_period_s_job_costs_are_one_row_per_completed_order_and_roll_up_by_cus
         == {"order"}
     october = job_costs(db, datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 11, 1, tzinfo=timezone.utc))
     assert october["work_order_id"].tolist() == [first]
+    september = job_costs(db, datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 10, 1, tzinfo=timezone.utc))
+    assert september.empty and list(september.columns) == list(october.columns)
+    assert rollup(db, datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 10, 1, tzinfo=timezone.utc),
+                  "pile") == []
 
     by_region = rollup(db, datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 12, 1, tzinfo=timezone.utc),
                        "region", "month")

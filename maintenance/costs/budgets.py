@@ -25,7 +25,7 @@ from enum import Enum
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
-from maintenance.costs.job_costs import completed_between, money
+from maintenance.costs.job_costs import labour_and_travel, money
 from maintenance.policy import Policy
 from pilecare.errors import Conflict, InvalidInput, NotFound
 
@@ -99,9 +99,9 @@ def actuals(conn: psycopg.Connection, month: date, *, policy: Policy | None = No
             (start, end)).fetchone()[0]
         spent[BudgetCategory.PARTS_PURCHASING] += received
     if only in (None, BudgetCategory.STAFF, BudgetCategory.TRAVEL):
-        for job in completed_between(conn, start, end, policy=policy):
-            spent[BudgetCategory.STAFF] += job.labour_cost
-            spent[BudgetCategory.TRAVEL] += job.travel_cost
+        labour, travel = labour_and_travel(conn, start, end, policy=policy)
+        spent[BudgetCategory.STAFF] += labour
+        spent[BudgetCategory.TRAVEL] += travel
     return {c: money(v) for c, v in spent.items() if only in (None, c)}
 
 

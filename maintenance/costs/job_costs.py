@@ -30,14 +30,16 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 
+import numpy as np
 import pandas as pd
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import tuple_row
 
 from maintenance.dispatch.travel import DEFAULT as ROAD
 from maintenance.policy import Policy, Pricing
 from maintenance.policy import load as load_policy
 from pilecare.errors import NotFound
+from pilecare.geo import great_circle_km_pairs
 
 CENT = Decimal("0.01")
 
@@ -136,10 +138,13 @@ WITH o AS (
     GROUP BY q.work_order_id
 )
 SELECT o.id AS work_order_id, o.pile_id, o.model_id, o.customer_id, o.region, o.kind, o.fault_category AS category,
-       o.warranty, o.completed_at, coalesce(l.travel_h, 0) AS travel_h, coalesce(l.on_site_h, 0) AS on_site_h,
-       coalesce(l.labour_cost, 0) AS labour_cost, coalesce(l.trips, 0) AS trips,
-       coalesce(pa.parts_cost, 0) AS parts_cost, coalesce(ot.other_cost, 0) AS other_cost,
-       coalesce(qu.billable, 0) AS billable,
+       o.warranty, o.completed_at, coalesce(l.travel_h, 0)::float8 AS travel_h,
+       coalesce(l.on_site_h, 0)::float8 AS on_site_h, coalesce(l.trips, 0) AS trips,
+       -- Money in whole cents (numeric's round() is half away from zero), summed exactly.
+       round(coalesce(l.labour_cost, 0) * 100)::bigint AS labour_cents,
+       round(coalesce(pa.parts_cost, 0) * 100)::bigint AS parts_cents,
+       round(coalesce(ot.other_cost, 0) * 100)::bigint AS other_cents,
+       round(coalesce(qu.billable, 0) * 100)::bigint AS billable_cents,
        o.lat, o.lon, o.departed_lat, o.departed_lon, g.home_lat, g.home_lon
 FROM o LEFT JOIN labour l ON l.work_order_id = o.id
 LEFT JOIN engineers g ON g.id = coalesce(l.traveller, o.engineer_id)
@@ -150,65 +155,92 @@ ORDER BY o.id
 """
 
 
-def _rows(conn: psycopg.Connection, pricing: Pricing, where: str, params: dict) -> list[JobCost]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_SQL.format(where=where), params | {"rate": Decimal(str(pricing.labour_per_h))}).fetchall()
-    return [_cost(r, pricing) for r in rows]
+def _frame(conn: psycopg.Connection, pricing: Pricing, where: str, params: dict) -> pd.DataFrame:
+    """The orders selected by `where`, costed: the SQL's columns plus travel_km, travel_cents,
+    total_cents, company_cents, distance_source and payer. Money in whole cents (int64), so
+    sums are exact; vectorised, so a year of a large fleet costs one query and a few arrays."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(_SQL.format(where=where), params | {"rate": Decimal(str(pricing.labour_per_h))})
+        frame = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+    if frame.empty:
+        frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in frame.columns})
+    trips = frame["trips"].to_numpy(dtype="int64")
+    departed = frame["departed_lat"].notna().to_numpy() & (trips > 0)
+    home = ~departed & frame["home_lat"].notna().to_numpy() & (trips > 0)
+    site = frame[["lat", "lon"]].to_numpy(dtype=float)
+    origin = np.where(departed[:, None], frame[["departed_lat", "departed_lon"]].to_numpy(dtype=float),
+                      np.where(home[:, None], frame[["home_lat", "home_lon"]].to_numpy(dtype=float), site))
+    km = ROAD.road_factor * great_circle_km_pairs(origin, site) * trips
+    # Tenths of a km, half up (quotes keep 0.1 km too); × the rate in thousandths per km gives
+    # ten-thousandths of the currency, rounded half up to cents in integers.
+    tenths = np.floor(km * 10 + 0.5).astype("int64")
+    frame["travel_tenths"] = tenths
+    frame["travel_km"] = tenths / 10
+    frame["travel_cents"] = (tenths * int(Decimal(str(pricing.travel_per_km)) * 1000) + 50) // 100
+    frame["distance_source"] = np.where(departed, DistanceSource.DEPARTURE.value,
+                                        np.where(home, DistanceSource.HOME.value, DistanceSource.NONE.value))
+    cents = ["labour_cents", "travel_cents", "parts_cents", "other_cents", "billable_cents"]
+    frame[cents] = frame[cents].astype("int64")
+    frame["total_cents"] = frame[cents[:4]].sum(axis=1).astype("int64")
+    # Outside warranty only: within it the maker's fault is free whatever was quoted.
+    frame["billable_cents"] = np.where(frame["warranty"] == "out_of_warranty", frame["billable_cents"], 0)
+    frame["company_cents"] = np.maximum(frame["total_cents"] - frame["billable_cents"], 0)
+    frame["payer"] = np.where(frame["billable_cents"] > 0, Payer.CUSTOMER.value, Payer.COMPANY.value)
+    frame["currency"] = pricing.currency
+    return frame
 
 
-def _cost(r: dict, pricing: Pricing) -> JobCost:
-    trips = r["trips"]
-    if trips and r["departed_lat"] is not None:
-        source, origin = DistanceSource.DEPARTURE, (r["departed_lat"], r["departed_lon"])
-    elif trips and r["home_lat"] is not None:
-        source, origin = DistanceSource.HOME, (r["home_lat"], r["home_lon"])
-    else:
-        source, origin = DistanceSource.NONE, None
-    km = Decimal("0") if origin is None else Decimal(str(ROAD.km(origin, (r["lat"], r["lon"])))) * trips
-    km = km.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    labour, parts, other = money(r["labour_cost"]), money(r["parts_cost"]), money(r["other_cost"])
-    travel = money(km * Decimal(str(pricing.travel_per_km)))
-    total = labour + travel + parts + other
-    billable = money(r["billable"]) if r["warranty"] == "out_of_warranty" else Decimal("0.00")
+def _cents(value) -> Decimal:
+    return (Decimal(int(value)) / 100).quantize(CENT)
+
+
+def _job(row: dict) -> JobCost:
     return JobCost(
-        work_order_id=r["work_order_id"], pile_id=r["pile_id"], model_id=r["model_id"], customer_id=r["customer_id"],
-        region=r["region"], kind=r["kind"], category=r["category"], warranty=r["warranty"],
-        completed_at=r["completed_at"], travel_h=Decimal(r["travel_h"]).quantize(CENT),
-        on_site_h=Decimal(r["on_site_h"]).quantize(CENT), labour_cost=labour, travel_km=km, distance_source=source,
-        travel_cost=travel, parts_cost=parts, other_cost=other, total=total, billable=billable,
-        company_cost=max(total - billable, Decimal("0.00")),
-        payer=Payer.CUSTOMER if billable > 0 else Payer.COMPANY, currency=pricing.currency)
+        work_order_id=int(row["work_order_id"]), pile_id=row["pile_id"], model_id=row["model_id"],
+        customer_id=row["customer_id"], region=row["region"], kind=row["kind"], category=row["category"],
+        warranty=row["warranty"], completed_at=row["completed_at"],
+        travel_h=money(row["travel_h"]), on_site_h=money(row["on_site_h"]), labour_cost=_cents(row["labour_cents"]),
+        travel_km=Decimal(int(row["travel_tenths"])) / 10, distance_source=DistanceSource(row["distance_source"]),
+        travel_cost=_cents(row["travel_cents"]), parts_cost=_cents(row["parts_cents"]),
+        other_cost=_cents(row["other_cents"]), total=_cents(row["total_cents"]),
+        billable=_cents(row["billable_cents"]), company_cost=_cents(row["company_cents"]), payer=Payer(row["payer"]),
+        currency=row["currency"])
 
 
 def job_cost(conn: psycopg.Connection, order_id: int, *, policy: Policy | None = None) -> JobCost:
     """The cost breakdown of work order `order_id` as it stands (an open order: what it has
     cost so far; a stay not yet left is not counted). Rates from `policy` (default: the
     shipped policy). Raises NotFound for an unknown order."""
-    found = _rows(conn, (policy or load_policy()).pricing, "w.id = %(id)s", {"id": order_id})
-    if not found:
+    found = _frame(conn, (policy or load_policy()).pricing, "w.id = %(id)s", {"id": order_id})
+    if found.empty:
         raise NotFound(f"work order {order_id} does not exist")
-    return found[0]
+    return _job(found.iloc[0].to_dict())
 
 
-def completed_between(conn: psycopg.Connection, start: datetime, end: datetime, *,
-                      policy: Policy | None = None) -> list[JobCost]:
-    """`JobCost` (Decimal money) of every order completed in [start, end): resolved, else
-    closed or cancelled, by `resolved_at`, else `closed_at`; by order id."""
-    return _rows(conn, (policy or load_policy()).pricing,
-                 "coalesce(w.resolved_at, w.closed_at) >= %(start)s AND coalesce(w.resolved_at, w.closed_at) < %(end)s",
-                 {"start": start, "end": end})
+_COMPLETED = "coalesce(w.resolved_at, w.closed_at) >= %(start)s AND coalesce(w.resolved_at, w.closed_at) < %(end)s"
+
+
+def labour_and_travel(conn: psycopg.Connection, start: datetime, end: datetime, *,
+                      policy: Policy | None = None) -> tuple[Decimal, Decimal]:
+    """(Σ labour_cost, Σ travel_cost) of the orders completed in [start, end), exact to the
+    cent: the staff and travel actuals of a budget (maintenance.costs.budgets)."""
+    frame = _frame(conn, (policy or load_policy()).pricing, _COMPLETED, {"start": start, "end": end})
+    return _cents(frame["labour_cents"].sum()), _cents(frame["travel_cents"].sum())
 
 
 COLUMNS = ["work_order_id", "pile_id", "model_id", "customer_id", "region", "kind", "category", "warranty",
            "completed_at", "travel_h", "on_site_h", "labour_cost", "travel_km", "distance_source", "travel_cost",
            "parts_cost", "other_cost", "total", "billable", "company_cost", "payer", "currency"]
-MONEY = ["labour_cost", "travel_cost", "parts_cost", "other_cost", "total", "billable", "company_cost"]
+_CENTS = {"labour_cost": "labour_cents", "travel_cost": "travel_cents", "parts_cost": "parts_cents",
+          "other_cost": "other_cents", "total": "total_cents", "billable": "billable_cents",
+          "company_cost": "company_cents"}
+MONEY = list(_CENTS)
 
 
 def job_costs(conn: psycopg.Connection, start: datetime, end: datetime, *,
               policy: Policy | None = None) -> pd.DataFrame:
     """One row per work order completed in [start, end) (resolved, else closed or cancelled,
-    by `resolved_at`/`closed_at`), with the columns of `COLUMNS`:
+    by `resolved_at`/`closed_at`), by order id, with the columns of `COLUMNS`:
 
         work_order_id int, pile_id, model_id, customer_id, region, kind, category (fault
         category or None), warranty (in_warranty | out_of_warranty | None), completed_at
@@ -219,11 +251,10 @@ def job_costs(conn: psycopg.Connection, start: datetime, end: datetime, *,
 
     Empty frame (same columns) when nothing was completed. `start`/`end`: aware datetimes.
     Rates from `policy` (default: the shipped policy). R-COST, R-WARRANTY."""
-    costs = completed_between(conn, start, end, policy=policy)
-    frame = pd.DataFrame([[getattr(c, k) for k in COLUMNS] for c in costs], columns=COLUMNS)
-    for column in MONEY + ["travel_h", "on_site_h", "travel_km"]:
-        frame[column] = frame[column].astype(float)
-    for column in ("distance_source", "payer"):
-        frame[column] = frame[column].map(lambda v: v.value)
+    frame = _frame(conn, (policy or load_policy()).pricing, _COMPLETED, {"start": start, "end": end})
+    for column, cents in _CENTS.items():
+        frame[column] = frame[cents] / 100
+    frame[["travel_h", "on_site_h"]] = frame[["travel_h", "on_site_h"]].astype(float).round(2)
+    frame["work_order_id"] = frame["work_order_id"].astype("int64")
     frame["completed_at"] = pd.to_datetime(frame["completed_at"], utc=True)
-    return frame
+    return frame[COLUMNS].reset_index(drop=True)
