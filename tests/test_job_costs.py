@@ -2,7 +2,7 @@
 flow, its timeline then set to known times, costed by hand."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -147,3 +147,44 @@ def test_an_engineer_records_expenses_only_on_orders_they_hold(db, piles, client
     assert recorded.status_code == 201, recorded.text
     assert (recorded.json()["amount"], recorded.json()["recorded_by"]) == ("4.20", "eva")
     assert job_cost(db, order).other_cost == Decimal("4.20")
+
+
+def test_every_visit_of_a_reopened_order_counts(db, piles):
+    from maintenance import fieldwork as field
+    from maintenance.orders.lifecycle import WorkOrderState as S
+    from maintenance.orders.lifecycle import transition
+    from tests.costjob import POLICY, at
+    from tests.fieldjob import REPORT
+
+    order = drive_job(db, piles[0], cause="manufacture", departed=(52.42, 13.40),
+                      times={"en_route": "09:00", "on_site": "09:30", "resolved": "10:00"})
+    # The repair did not hold: back to dispatch, and Eva goes again (no parts this time).
+    for to in (S.READY_FOR_DISPATCH, S.ASSIGNED):
+        transition(db, order, to, actor="dispatch")
+    db.execute("UPDATE work_orders SET engineer_id = 'E1' WHERE id = %s", (order,))
+    db.execute("INSERT INTO assignments (work_order_id, engineer_id, state, assigned_by) VALUES (%s, 'E1', 'accepted', "
+               "'dispatch')", (order,))
+    transition(db, order, S.ACCEPTED, actor="E1")
+    db.execute("UPDATE engineers SET lat = 52.42, lon = 13.40, position_at = now() WHERE id = 'E1'")
+    field.start_travel(db, order, "E1", eta=datetime.now(timezone.utc) + timedelta(hours=1), actor="E1")
+    field.arrive(db, POLICY, order, "E1", lat=52.52, lon=13.40, actor="E1")
+    field.diagnose(db, POLICY, order, "E1", diagnosis="connector loose", cause_class=field.CauseClass("manufacture"),
+                   actor="E1", today=date(2026, 10, 14))
+    field.record_test(db, order, "E1", passed=True, notes="ok", actor="E1")
+    field.complete(db, order, "E1", actor="E1", **(REPORT | {"customer_signoff_name": "J. M."}))
+    second = {"ready_for_dispatch": "12:00", "assigned": "12:05", "accepted": "12:10", "en_route": "13:00",
+              "on_site": "13:20", "resolved": "14:20"}
+    for state, hh_mm in second.items():
+        db.execute("UPDATE work_order_events SET at = %s WHERE id = (SELECT max(id) FROM work_order_events "
+                   "WHERE work_order_id = %s AND to_state = %s AND from_state IS DISTINCT FROM to_state)",
+                   (at(hh_mm), order, state))
+    db.execute("UPDATE assignments SET assigned_at = %s WHERE work_order_id = %s AND state <> 'done'",
+               (at("12:05"), order))
+
+    cost = job_cost(db, order)
+
+    # Visit 1: 30 min en route + 30 on site; visit 2: 20 + 60; 140 min × 85.00 /h = 198.33.
+    assert (cost.travel_h, cost.on_site_h, cost.labour_cost) == (Decimal("0.83"), Decimal("1.50"), Decimal("198.33"))
+    # Two trips of 14.455 km: 28.91 → 28.9 km × 0.90 = 26.01; the first visit's fan 42.50.
+    assert (cost.travel_km, cost.travel_cost, cost.parts_cost) == (Decimal("28.9"), Decimal("26.01"), Decimal("42.50"))
+    assert cost.total == Decimal("266.84")    # 198.33 + 26.01 + 42.50
