@@ -180,6 +180,21 @@ TABLE = [
     ("POST", "/stock-takes/999/submit", None, STORES),
     ("POST", "/stock-takes/999/approve", None, STORES),
     ("POST", "/stock-takes/999/cancel", None, STORES),
+    # costs and budgets (issue 14, R-COST): managers and supervisors read, a manager sets budgets,
+    # rates and approvals; dispatch records expenses, an engineer on an order they hold
+    ("GET", "/work-orders/{order}/cost", None, {A, SUP, MGR}),
+    ("GET", "/costs?by=model&period=quarter", None, {A, SUP, MGR}),
+    ("GET", "/expenses", None, {A, SUP, MGR}),
+    ("POST", "/expenses", {"category": "travel", "amount": "7.50", "spent_on": "2026-10-14", "note": "parking",
+                           "work_order_id": "{order}"}, {A, SUP, DIS, ENG}),
+    ("PUT", "/engineers/E1/hourly-rate", {"hourly_rate": "60.00"}, {A, MGR}),
+    ("GET", "/budgets", None, {A, SUP, MGR}),
+    ("PUT", "/budgets/2026-10/office", {"amount": "300.00"}, {A, MGR}),
+    ("DELETE", "/budgets/2026-09/office", None, {A, MGR}),
+    ("GET", "/budgets/2026-10/actuals", None, {A, SUP, MGR}),
+    ("GET", "/budgets/2026-10/changes", None, {A, SUP, MGR}),
+    ("POST", "/budgets/2026-10/approvals", {"category": "office", "amount": "50.00", "reason": "printer"}, {A, MGR}),
+    ("GET", "/budgets/2026-10/approvals", None, {A, SUP, MGR}),
 ]
 
 
