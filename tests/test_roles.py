@@ -25,6 +25,8 @@ DISPATCH = {A, SUP, DIS}
 SUPERVISOR = {A, SUP}
 ADMIN = {A}
 PHONE = {ENG}
+REPORTS = {A, SUP, MGR}
+MANAGER = {A, MGR}
 
 FAULT = {"pile_id": "{pile}", "fault_category": "cooling", "title": "Fan noise", "severity": "minor"}
 RULE = {"id": "x.hot", "kind": "threshold", "metric": "temperature_c", "above": 80, "severity": "major",
@@ -158,6 +160,14 @@ TABLE = [
     ("POST", "/field/work-orders/{order}/accept", None, PHONE),
     ("POST", "/field/work-orders/{order}/en-route", {"eta": "2030-01-01T10:00:00Z"}, PHONE),
     ("POST", "/field/work-orders/{order}/complete", {}, PHONE),
+    # issue 14, reports (R-KPI): managers and supervisors read; a manager produces one again
+    ("GET", "/reports", None, REPORTS),
+    ("GET", "/reports/1", None, REPORTS),
+    ("GET", "/reports/1.pdf", None, REPORTS),
+    ("GET", "/reports/1.xlsx", None, REPORTS),
+    ("GET", "/reports/fault-analysis?quarter=2026Q3", None, REPORTS),
+    ("GET", "/reports/scorecards?by=team", None, REPORTS),
+    ("POST", "/reports", {"kind": "monthly", "period": "2026-10"}, MANAGER),
 ]
 
 
