@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from maintenance.kpi import service
 from maintenance.reports import ScorecardBy, scorecards
 from tests.report_history import engineers, order
 
@@ -53,6 +54,12 @@ def test_each_engineer_s_scorecard_equals_a_hand_computation(db, october):
     # E2: the repeat's repair, first time and in time; no repeat of their own.
     assert _card(cards["E2"]) == ("E2", 1, 1, 1, 1.0, 0, 0.0, 1, 1, 1.0, None, 0)
     assert _card(cards["E3"]) == ("E3", 0, 0, 0, None, 0, None, 0, 0, None, None, 0)
+
+
+def test_first_time_fix_per_engineer_is_the_kpi_room_s_for_that_engineer(db, october):
+    for card in scorecards(db, START, END, ScorecardBy.ENGINEER):
+        kpis = service.compute(db, START, END, engineer_id=card.group)
+        assert (card.repairs, card.fixed_first_time) == (kpis.orders_repaired, kpis.fixed_first_time), card.group
 
 
 def test_a_team_s_scorecard_sums_its_engineers(db, october):

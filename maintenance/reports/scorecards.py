@@ -3,8 +3,11 @@ period): jobs, first-time fix, repeat repairs, timeliness, satisfaction and comp
 
 - jobs: work orders of any kind the engineer finished (a done assignment) that closed in the
   period;
-- first-time fix: maintenance.kpi.service's, scoped to the engineer's orders
-  (`compute(engineer_id=…)`: repairs closed in the period, those never reopened);
+- first-time fix: maintenance.kpi.service's definition (corrective orders repaired and closed
+  in the period, those never reopened), over the engineer's orders as kpi scopes them (a done
+  assignment). Counted here for every engineer in one query, since `compute(engineer_id=…)`
+  also measures the fleet's availability each time (0.2 s on 5,000 piles, per engineer);
+  tests/test_scorecards.py holds the two equal for every engineer;
 - repeat repairs (R-NO-REPEAT, "tracked per engineer"): corrective orders opened in the
   period that repeat a repair the engineer finished — the repair that did not hold is the
   one counted against them, not the repeat's repair; rate over their repairs of the period;
@@ -18,14 +21,13 @@ other team record); a team's rates are over the sums of its engineers' counts.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 
 import psycopg
 from psycopg.rows import tuple_row
 
 from maintenance.kpi import desk as desk_kpi
-from maintenance.kpi import service as service_kpi
 from maintenance.reports import timeliness
 
 
@@ -62,10 +64,14 @@ class Scorecard:
 
 _ENGINEERS = "SELECT id, name, regions[1] FROM engineers ORDER BY id"
 
+# Jobs, and first-time fix as maintenance.kpi.service._ORDERS counts it (repaired, fixed_first_time).
 _JOBS = """
-SELECT a.engineer_id, count(DISTINCT wo.id)
+SELECT a.engineer_id, count(DISTINCT wo.id) FILTER (WHERE wo.state = 'closed') AS jobs,
+  count(DISTINCT wo.id) FILTER (WHERE wo.kind = 'corrective' AND wo.resolution = 'repaired') AS repaired,
+  count(DISTINCT wo.id) FILTER (WHERE wo.kind = 'corrective' AND wo.resolution = 'repaired'
+                                AND wo.reopened_count = 0) AS fixed_first_time
 FROM assignments a JOIN work_orders wo ON wo.id = a.work_order_id
-WHERE a.state = 'done' AND wo.state = 'closed' AND wo.closed_at >= %(s)s AND wo.closed_at < %(e)s
+WHERE a.state = 'done' AND wo.closed_at >= %(s)s AND wo.closed_at < %(e)s
 GROUP BY 1
 """
 
@@ -88,26 +94,25 @@ def _with_rates(card: Scorecard) -> Scorecard:
     return card
 
 
-def scorecards(conn: psycopg.Connection, start: datetime, end: datetime, by: ScorecardBy = ScorecardBy.ENGINEER,
-               *, now: datetime | None = None) -> list[Scorecard]:
+def scorecards(conn: psycopg.Connection, start: datetime, end: datetime,
+               by: ScorecardBy = ScorecardBy.ENGINEER) -> list[Scorecard]:
     """Scorecards for [start, end), one per engineer (every engineer, by id) or per team (by
     name, no team last)."""
     by = ScorecardBy(by)
-    now = now or datetime.now(timezone.utc)
     cur = conn.cursor(row_factory=tuple_row)
     params = {"s": start, "e": end}
-    jobs = dict(cur.execute(_JOBS, params).fetchall())
+    jobs = {engineer: counts for engineer, *counts in cur.execute(_JOBS, params).fetchall()}
     repeats = dict(cur.execute(_REPEATS, params).fetchall())
     on_time = timeliness.counts(conn, start, end, by="engineer")
     desk = {k.group: k for k in desk_kpi.breakdown(conn, start, end, desk_kpi.Dimension.ENGINEER)}
     cards = []
     for engineer_id, name, team in cur.execute(_ENGINEERS).fetchall():
-        service = service_kpi.compute(conn, start, end, engineer_id=engineer_id, now=now)
+        done, repaired, first_time = jobs.get(engineer_id, (0, 0, 0))
         resolved, in_time = on_time.get(engineer_id, (0, 0))
         d = desk.get(engineer_id) or desk_kpi.DeskKpis(group=engineer_id)
         cards.append(_with_rates(Scorecard(
-            group=engineer_id, name=name, team=team, engineers=1, jobs=jobs.get(engineer_id, 0),
-            repairs=service.orders_repaired, fixed_first_time=service.fixed_first_time, first_time_fix_rate=None,
+            group=engineer_id, name=name, team=team, engineers=1, jobs=done,
+            repairs=repaired, fixed_first_time=first_time, first_time_fix_rate=None,
             repeat_repairs=repeats.get(engineer_id, 0), repeat_repair_rate=None, resolved=resolved,
             resolved_in_time=in_time, timeliness_rate=None, follow_ups_scored=d.follow_ups_scored,
             csat_mean=d.csat_mean, csat_share=d.csat_share, complaints=d.complaints)))
