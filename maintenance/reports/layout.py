@@ -111,7 +111,8 @@ def quarterly(analysis: FaultAnalysis) -> list[Table]:
         tables.append(Table(
             m.model_id[:31], f"{m.model_name} ({m.model_id}): {m.installed} installed "
                              f"({m.installed_previous} in {analysis.previous_period})",
-            ["Rank", "Fault category", "Orders", "per 100", "Downtime", "h per 100", f"Parts cost ({analysis.currency})",
+            ["Rank", "Fault category", "Orders", "per 100", "Downtime", "h per 100",
+             f"Parts cost ({analysis.currency})",
              f"Orders {analysis.previous_period}", "per 100 before", "Change per 100"],
             [[Cell(f.rank, Fmt.INT), Cell(f.category), Cell(f.orders, Fmt.INT), Cell(f.orders_per_100, Fmt.NUMBER),
               Cell(f.downtime_h, Fmt.HOURS), Cell(f.downtime_h_per_100, Fmt.NUMBER), Cell(f.parts_cost, Fmt.MONEY),

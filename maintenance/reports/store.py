@@ -156,8 +156,9 @@ def _stored(row, totals=None) -> StoredReport:
 def listing(conn: psycopg.Connection, *, kind: ReportKind | None = None, period: str | None = None,
             limit: int = 100, offset: int = 0) -> tuple[list[StoredReport], int]:
     """Stored reports, newest first (without their files), and how many match."""
-    where, params = "WHERE (%(kind)s::text IS NULL OR kind = %(kind)s) AND (%(period)s::text IS NULL OR period = %(period)s)", {
-        "kind": kind.value if kind else None, "period": period, "limit": limit, "offset": offset}
+    where = ("WHERE (%(kind)s::text IS NULL OR kind = %(kind)s) "
+             "AND (%(period)s::text IS NULL OR period = %(period)s)")
+    params = {"kind": kind.value if kind else None, "period": period, "limit": limit, "offset": offset}
     cur = conn.cursor(row_factory=tuple_row)
     rows = cur.execute(f"SELECT {_COLUMNS} FROM reports {where} ORDER BY generated_at DESC, id DESC "
                        "LIMIT %(limit)s OFFSET %(offset)s", params).fetchall()
