@@ -25,6 +25,7 @@ DISPATCH = {A, SUP, DIS}
 SUPERVISOR = {A, SUP}
 ADMIN = {A}
 PHONE = {ENG}
+STORES = {A, SUP, PKP}
 REPORTS = {A, SUP, MGR}
 MANAGER = {A, MGR}
 
@@ -160,6 +161,27 @@ TABLE = [
     ("POST", "/field/work-orders/{order}/accept", None, PHONE),
     ("POST", "/field/work-orders/{order}/en-route", {"eta": "2030-01-01T10:00:00Z"}, PHONE),
     ("POST", "/field/work-orders/{order}/complete", {}, PHONE),
+    # issue 14, stock (R-PARTS): office reads; the parts keeper and supervisors move stock, count, plan
+    ("GET", "/stock/locations", None, OFFICE),
+    ("POST", "/stock/locations", {"id": "WH-9", "kind": "warehouse", "name": "Spare store"}, STORES),
+    ("GET", "/stock/on-hand", None, OFFICE),
+    ("GET", "/stock/low", None, OFFICE),
+    ("GET", "/stock/movements", None, OFFICE),
+    ("POST", "/stock/transfers", {"part_id": "X", "quantity": 1, "from_location_id": "A", "to_location_id": "B"},
+     STORES),
+    ("POST", "/stock/issues", {"part_id": "X", "quantity": 1, "location_id": "A", "engineer_id": "E1",
+                               "work_order_id": "{order}"}, STORES),
+    ("GET", "/stock/reorder-levels", None, OFFICE),
+    ("PUT", "/stock/reorder-levels", {"location_id": "A", "part_id": "X"}, STORES),
+    ("POST", "/stock/reorder-levels/recompute", None, STORES),
+    ("GET", "/stock/purchase-proposals", None, OFFICE),
+    ("GET", "/stock-takes", None, OFFICE),
+    ("POST", "/stock-takes", {"location_id": "A"}, STORES),
+    ("GET", "/stock-takes/999", None, OFFICE),
+    ("POST", "/stock-takes/999/counts", {"counts": [{"part_id": "X", "counted": 1}]}, STORES),
+    ("POST", "/stock-takes/999/submit", None, STORES),
+    ("POST", "/stock-takes/999/approve", None, STORES),
+    ("POST", "/stock-takes/999/cancel", None, STORES),
     # issue 14, reports (R-KPI): managers and supervisors read; a manager produces one again
     ("GET", "/reports", None, REPORTS),
     ("GET", "/reports/1", None, REPORTS),

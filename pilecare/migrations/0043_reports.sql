@@ -23,20 +23,3 @@ CREATE TABLE reports (
 CREATE UNIQUE INDEX reports_one_scheduled ON reports (kind, period) WHERE trigger = 'schedule';
 CREATE INDEX reports_listing_idx ON reports (generated_at DESC, id DESC);
 
--- FOR THE LEAD (not reports' own; move it where it belongs at merge): migration 0039's
--- stock_movement_applied() refuses every outgoing movement. PostgreSQL checks a CHECK
--- constraint on the row an INSERT proposes before ON CONFLICT looks for the existing row, so
--- `INSERT INTO stock … VALUES (…, -2) ON CONFLICT DO UPDATE` fails stock_quantity_check even
--- when the location holds 100. Update the balance row first (its row lock serialises movements
--- of one part and location, and the CHECK then sees the real balance); insert only for a
--- location's first movement of the part.
-CREATE OR REPLACE FUNCTION stock_movement_applied() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE stock SET quantity = quantity + NEW.quantity
-    WHERE location_id = NEW.location_id AND part_id = NEW.part_id;
-    IF NOT FOUND THEN
-        INSERT INTO stock (location_id, part_id, quantity) VALUES (NEW.location_id, NEW.part_id, NEW.quantity)
-        ON CONFLICT (location_id, part_id) DO UPDATE SET quantity = stock.quantity + EXCLUDED.quantity;
-    END IF;
-    RETURN NEW;
-END $$;
