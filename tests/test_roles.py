@@ -26,6 +26,8 @@ SUPERVISOR = {A, SUP}
 ADMIN = {A}
 PHONE = {ENG}
 STORES = {A, SUP, PKP}
+REPORTS = {A, SUP, MGR}
+MANAGER = {A, MGR}
 
 FAULT = {"pile_id": "{pile}", "fault_category": "cooling", "title": "Fan noise", "severity": "minor"}
 RULE = {"id": "x.hot", "kind": "threshold", "metric": "temperature_c", "above": 80, "severity": "major",
@@ -195,6 +197,14 @@ TABLE = [
     ("GET", "/budgets/2026-10/changes", None, {A, SUP, MGR}),
     ("POST", "/budgets/2026-10/approvals", {"category": "office", "amount": "50.00", "reason": "printer"}, {A, MGR}),
     ("GET", "/budgets/2026-10/approvals", None, {A, SUP, MGR}),
+    # issue 14, reports (R-KPI): managers and supervisors read; a manager produces one again
+    ("GET", "/reports", None, REPORTS),
+    ("GET", "/reports/1", None, REPORTS),
+    ("GET", "/reports/1.pdf", None, REPORTS),
+    ("GET", "/reports/1.xlsx", None, REPORTS),
+    ("GET", "/reports/fault-analysis?quarter=2026Q3", None, REPORTS),
+    ("GET", "/reports/scorecards?by=team", None, REPORTS),
+    ("POST", "/reports", {"kind": "monthly", "period": "2026-10"}, MANAGER),
 ]
 
 
