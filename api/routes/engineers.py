@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.auth import DESK, DISPATCH, EngineerUser, Role, User, require
+from api.auth import DESK, DISPATCH, OFFICE, EngineerUser, Role, User, require
 from api.deps import PlainConn
 from api.models import RequestBody
 from maintenance.dispatch import roster as engineers
@@ -22,7 +22,7 @@ from pilecare.errors import NotFound
 router = APIRouter(prefix="/engineers", tags=["engineers"])
 
 Reader = Annotated[User, Depends(require(*DESK))]
-ListReader = Annotated[User, Depends(require(*DESK, Role.VIEWER))]
+ListReader = Annotated[User, Depends(require(*OFFICE))]
 Editor = Annotated[User, Depends(require(*DISPATCH))]
 Planner = Annotated[User, Depends(require(*DISPATCH, Role.ENGINEER))]
 
@@ -125,7 +125,8 @@ class RoutePublic(BaseModel):
 
 
 def _public(row: dict, user: User) -> EngineerPublic:
-    if user.role is Role.VIEWER:
+    # An engineer's phone is for those who call them about a job.
+    if user.role not in (*DESK, Role.ADMIN):
         row = row | {"phone": None}
     return EngineerPublic(**row)
 

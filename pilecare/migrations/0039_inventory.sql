@@ -113,8 +113,14 @@ FROM stock s JOIN parts p ON p.id = s.part_id WHERE s.quantity > 0;
 
 CREATE FUNCTION stock_movement_applied() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO stock (location_id, part_id, quantity) VALUES (NEW.location_id, NEW.part_id, NEW.quantity)
-    ON CONFLICT (location_id, part_id) DO UPDATE SET quantity = stock.quantity + EXCLUDED.quantity;
+    -- Update first: INSERT … ON CONFLICT checks the CHECK on the row it would insert, so a
+    -- withdrawal must never take that path. A location that never held the part has no
+    -- row; the insert of a negative balance then fails the CHECK, as it should.
+    UPDATE stock SET quantity = quantity + NEW.quantity WHERE location_id = NEW.location_id AND part_id = NEW.part_id;
+    IF NOT FOUND THEN
+        INSERT INTO stock (location_id, part_id, quantity) VALUES (NEW.location_id, NEW.part_id, NEW.quantity)
+        ON CONFLICT (location_id, part_id) DO UPDATE SET quantity = stock.quantity + EXCLUDED.quantity;
+    END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER stock_movements_apply AFTER INSERT ON stock_movements
