@@ -9,28 +9,10 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
-from maintenance.inventory import (ReceiptLine, issue, on_hand, receipts, transfer)
+from maintenance.inventory import ReceiptLine, issue, on_hand, receipts, transfer
 from pilecare.errors import Conflict, InvalidInput
 from tests.fieldjob import accepted_order, drive_to_site
-
-RCD = "RCD-B"
-CABLE = "CABLE-DC"
-
-
-@pytest.fixture
-def stores(api, fleet, db):
-    """Two suppliers; ACME lists RCD-B (21 days) and CABLE-DC (14 days), BOLT only CABLE-DC;
-    warehouse WH-1; Eva (E1) with her van VAN-E1 holding an order on site comes from fieldjob."""
-    db.execute("INSERT INTO stock_locations (id, kind, name) VALUES ('WH-1', 'warehouse', 'Main warehouse')")
-    for supplier in ({"id": "ACME", "name": "Acme Components"}, {"id": "BOLT", "name": "Bolt & Co"}):
-        assert api.post("/suppliers", json=supplier).status_code == 201
-    assert api.post("/parts", json={"id": RCD, "name": "Residual-current device type B", "unit_cost": 310,
-                                    "suppliers": [{"supplier_id": "ACME", "price": 295.0, "lead_time_days": 21}]}
-                    ).status_code == 201
-    assert api.post("/parts", json={"id": CABLE, "name": "DC charging cable set", "unit_cost": 780, "suppliers": [
-        {"supplier_id": "ACME", "price": 760.0, "lead_time_days": 14},
-        {"supplier_id": "BOLT", "price": 740.0, "lead_time_days": 7}]}).status_code == 201
-    return api
+from tests.purchasing import CABLE, RCD, assert_on_hand_is_the_sum_of_movements, stores  # noqa: F401
 
 
 def draft(api, supplier="ACME", lines=((RCD, 10), (CABLE, 4))) -> int:
@@ -44,15 +26,6 @@ def ordered(api, **kwargs) -> int:
     order_id = draft(api, **kwargs)
     assert api.post(f"/purchase-orders/{order_id}/order").status_code == 200
     return order_id
-
-
-def assert_on_hand_is_the_sum_of_movements(db) -> None:
-    drift = db.execute(
-        "SELECT m.location_id, m.part_id, m.total, s.quantity FROM "
-        "(SELECT location_id, part_id, sum(quantity) AS total FROM stock_movements GROUP BY 1, 2) m "
-        "FULL JOIN stock s USING (location_id, part_id) WHERE coalesce(m.total, 0) <> coalesce(s.quantity, 0)"
-    ).fetchall()
-    assert drift == []
 
 
 def test_ordering_expects_the_goods_after_the_suppliers_longest_lead_time_of_its_lines(stores):

@@ -6,6 +6,7 @@
 
 Ordering stamps `ordered_at` and `expected_at` = ordered_at + the supplier's longest lead time
 over the order's lines (supplier_parts), so every line the supplier does not list is refused.
+A lead time of N days is N × 24 hours, whatever the database's time zone and its clock changes.
 Goods receipts (receipts.py) move the order on. Every state change is a conditional UPDATE
 (… WHERE state = old) recording who and when, so two parts keepers never both win.
 """
@@ -89,7 +90,7 @@ def order(conn: psycopg.Connection, order_id: int, *, actor: str, at: datetime |
         return conn.execute(
             "UPDATE purchase_orders o SET state = 'ordered', ordered_by = %(actor)s, "
             "ordered_at = coalesce(%(at)s::timestamptz, now()), "
-            "expected_at = coalesce(%(at)s::timestamptz, now()) + make_interval(days => "
+            "expected_at = coalesce(%(at)s::timestamptz, now()) + make_interval(hours => 24 * "
             " (SELECT max(sp.lead_time_days) FROM purchase_order_lines l JOIN supplier_parts sp "
             "  ON sp.part_id = l.part_id AND sp.supplier_id = o.supplier_id WHERE l.purchase_order_id = o.id)) "
             "WHERE o.id = %(id)s AND o.state = 'draft' RETURNING o.expected_at",
