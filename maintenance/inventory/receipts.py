@@ -72,12 +72,12 @@ def receive(conn: psycopg.Connection, lines: Iterable[ReceiptLine], *, actor: st
             if line.part_id in seen:
                 raise InvalidInput(f"lines[{i}].part_id: part {line.part_id!r} is on the receipt twice")
             seen.add(line.part_id)
+            price = line.unit_price if line.unit_price is not None else prices.get(line.part_id)
             row = conn.execute(
                 "INSERT INTO goods_receipt_lines (goods_receipt_id, part_id, quantity, unit_price) "
                 "SELECT %s, p.id, %s, coalesce(%s, sp.price, p.unit_cost) FROM parts p LEFT JOIN supplier_parts sp "
                 "ON sp.part_id = p.id AND sp.supplier_id = %s WHERE p.id = %s RETURNING id, unit_price",
-                (receipt_id, line.quantity, line.unit_price if line.unit_price is not None else prices.get(line.part_id),
-                 supplier_id, line.part_id)).fetchone()
+                (receipt_id, line.quantity, price, supplier_id, line.part_id)).fetchone()
             if row is None:
                 raise InvalidInput(f"lines[{i}].part_id: part {line.part_id!r} is not in the catalogue")
             record(conn, MovementKind.RECEIPT, [Line(line.part_id, receiving, line.quantity, unit_cost=row[1])],

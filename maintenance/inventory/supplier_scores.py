@@ -52,7 +52,8 @@ SELECT s.id AS supplier_id, s.name AS supplier_name,
        coalesce(o.completed, 0)::int AS orders_completed, coalesce(o.on_time, 0)::int AS orders_on_time,
        coalesce(lt.late_open, 0)::int AS late_open,
        coalesce(u.received, 0)::int AS units_received, coalesce(u.failed, 0)::int AS units_failed_inspection,
-       coalesce(u.uninspected, 0)::int AS units_not_inspected, coalesce(f.returned, 0)::int AS units_returned_from_field,
+       coalesce(u.uninspected, 0)::int AS units_not_inspected,
+       coalesce(f.returned, 0)::int AS units_returned_from_field,
        o.mean_lead AS mean_lead_time_days, o.p90_lead AS p90_lead_time_days
 FROM suppliers s
 LEFT JOIN orders o ON o.supplier_id = s.id LEFT JOIN late lt ON lt.supplier_id = s.id
