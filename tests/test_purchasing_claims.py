@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from maintenance.inventory import on_hand, return_defective
+from tests.fieldjob import accepted_order, drive_to_site
 from tests.purchasing import RCD, assert_on_hand_is_the_sum_of_movements, stores  # noqa: F401
 
 
@@ -114,3 +115,27 @@ def test_claims_are_listed_by_state_and_supplier(stores):  # noqa: F811
     assert listed(state=["open", "shipped"], supplier_id="ACME") == [second, first]
     assert listed(supplier_id="BOLT") == []
     assert stores.get("/supplier-claims/999").status_code == 404
+
+
+def test_a_part_found_defective_in_the_field_is_claimed_from_its_supplier_and_counts_against_it(
+        stores, db, fleet, client_for):  # noqa: F811
+    order = accepted_order(db, fleet[0])          # Eva (E1) on an in-warranty pile; 2 × FAN-120 in VAN-E1
+    eva = client_for("engineer", engineer_id="E1")
+    drive_to_site(eva, order)
+    receipt = stores.post("/goods-receipts", json={"supplier_id": "BOLT", "location_id": "WH-1",
+                                                   "lines": [{"part_id": "FAN-120", "quantity": 4}]}).json()
+    stores.post(f"/goods-receipts/{receipt['id']}/lines/{receipt['lines'][0]['id']}/inspection",
+                json={"passed_quantity": 4, "failed_quantity": 0})
+    assert eva.post(f"/field/work-orders/{order}/parts", json={
+        "part_id": "FAN-120", "quantity": 1, "location_id": "VAN-E1", "defective_returned": True}).status_code == 201
+    # The field flow (returns.py) claims it from the supplier that delivered the part last.
+    [claim] = stores.get("/supplier-claims", params={"part_id": "FAN-120"}).json()["data"]
+    assert (claim["supplier_id"], claim["work_order_id"], claim["quantity"], claim["state"]) == ("BOLT", order, 1,
+                                                                                                 "open")
+    shipped = stores.post(f"/supplier-claims/{claim['id']}/ship", json={}).json()
+    assert [(m["kind"], m["location_id"], m["quantity"]) for m in shipped["movements"]] == [
+        ("defective_return", "VAN-E1/quarantine", 1), ("supplier_return", "VAN-E1/quarantine", -1)]
+    # BOLT's defect rate: (0 failed + 1 from the field) / 4 received = 0.25.
+    card = stores.get("/suppliers/BOLT/scorecard").json()
+    assert (card["units_received"], card["units_returned_from_field"], card["defect_rate"]) == (4, 1, 0.25)
+    assert_on_hand_is_the_sum_of_movements(db)
