@@ -88,6 +88,25 @@ class Desk(_Strict):
         return self.clocks[CustomerTier(tier) if tier in CustomerTier._value2member_map_ else CustomerTier.STANDARD]
 
 
+class Reorder(_Strict):
+    """Reorder planning's settings (R-PARTS, docs/parts.md "Reorder planning")."""
+
+    window_weeks: int = Field(default=52, ge=4, le=520, description="Weeks of issues the forecast reads.")
+    min_history_weeks: int = Field(default=8, ge=2, le=520,
+                                   description="Fewer weeks of history (or fewer than 2 weeks with any issue) and "
+                                               "the classical mean is used instead of TSB.")
+    alpha_d: float = Field(default=0.2, gt=0, le=1, description="TSB's smoothing of the demand size.")
+    alpha_p: float = Field(default=0.1, gt=0, le=1, description="TSB's smoothing of the probability of demand.")
+    service_level: float = Field(default=0.95, gt=0.5, lt=1,
+                                 description="Chance of not running out during a lead time (cycle service level).")
+    default_lead_time_days: int = Field(default=14, ge=0, le=365,
+                                        description="A warehouse's lead time for a part no supplier lists.")
+    van_lead_time_days: int = Field(default=7, ge=0, le=365,
+                                    description="A van's lead time: restocked from its home warehouse weekly.")
+    review_days: int = Field(default=28, ge=1, le=365,
+                             description="The order quantity covers this many days of forecast demand.")
+
+
 class Policy(_Strict):
     clear_after_s: int = Field(default=60, ge=0, le=86_400,
                                description="Default hold-off before a clear counts: a fault that returns within it "
@@ -110,6 +129,7 @@ class Policy(_Strict):
                     "reboot loop. A due command waits; it is not dropped.")
     pricing: Pricing = Pricing()
     desk: Desk = Desk()
+    reorder: Reorder = Reorder()
     # An engineer "arrives" only within this distance of the pile (or its site).
     arrival_radius_m: float = Field(default=500, gt=0, le=50_000)
     # The fastest an engineer's van plausibly moves, door to door: faster between two fixes,
