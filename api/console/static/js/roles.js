@@ -7,6 +7,10 @@ export function roles(me) {
   const engineer = me.role === 'engineer';
   const portal = me.role === 'customer';
   const desk = within('desk');
+  // Costs, budgets and reports are read by managers and supervisors (and admins: in every
+  // group); a manager sets budgets, approves beyond them and produces reports (R-COST, R-KPI).
+  const manage = within('manage');
+  const money = manage || within('supervise');
   let nav;
   if (portal) {
     nav = [
@@ -31,6 +35,11 @@ export function roles(me) {
       { key: 'follow-ups', path: '/desk/follow-ups', label: 'Follow-ups', icon: '☏' },
       { key: 'engineers', path: '/engineers', label: 'Engineers', icon: '◉' },
       { key: 'kpis', path: '/kpis', label: 'KPIs', icon: '↗' },
+      ...(money ? [
+        { key: 'costs', path: '/costs', label: 'Costs', icon: '€' },
+        { key: 'budget', path: '/budget', label: 'Budget', icon: '▥' },
+        { key: 'reports', path: '/reports', label: 'Reports', icon: '▤' },
+      ] : []),
     ];
   }
   return {
@@ -52,5 +61,7 @@ export function roles(me) {
     comment: desk || engineer,
     supervisor: within('supervise'),  // escalation decisions
     roster: office,
+    money,                                      // costs, budgets, reports: read
+    manage,                                     // budgets, approvals, producing reports
   };
 }
