@@ -78,9 +78,10 @@ export async function render(ctx, page, params) {
     const budget = sum(result.data, 'budget');
     const actual = sum(result.data, 'actual');
     replace(tiles,
-      tile('Budget', money(budget, c), { testid: 'budget-total' }),
-      tile('Actual', money(actual, c), { testid: 'actual-total' }),
-      tile('Variance', money(budget - actual, c), { testid: 'variance-total', tone: budget < actual ? 'bad' : 'good' }),
+      tile(`Budget (${c})`, money(budget), { testid: 'budget-total' }),
+      tile(`Actual (${c})`, money(actual), { testid: 'actual-total' }),
+      tile(`Variance (${c})`, money(budget - actual), { testid: 'variance-total',
+        tone: budget < actual ? 'bad' : 'good' }),
       tile('Used', fmt.pct(budget > 0 ? actual / budget : null), { testid: 'used-total' }));
     replace(lines, actualsTable(result));
     replace(approvals, table([

@@ -10,6 +10,7 @@ import { PERIODS, ROLLUP_BY, choose, field, money, periodLabel } from '../money.
 
 const COMPONENTS = [['labour_cost', 'Labour'], ['travel_cost', 'Travel'], ['parts_cost', 'Parts'],
   ['other_cost', 'Other']];
+const BY_LABEL = { order: 'Work order', pile: 'Pile', model: 'Model', customer: 'Customer', region: 'Region' };
 const isDay = (s) => /^\d{4}-\d{2}-\d{2}$/.test(s || '');
 
 // The default range: the last 12 calendar months, this one included (UTC).
@@ -33,7 +34,7 @@ function costTable(result) {
   const cell = (key, label) => ({ label, class: 'num', value: (r) => money(r[key]) });
   const columns = [
     { label: 'Period', value: (r) => periodLabel(r.period, result.period), class: 'nowrap' },
-    { label: fmt.label(result.by), value: (r) => keyOf(result.by, r.key) },
+    { label: BY_LABEL[result.by], value: (r) => keyOf(result.by, r.key) },
     { label: 'Jobs', value: (r) => fmt.num(r.jobs), class: 'num' },
     { label: 'Hours', value: (r) => fmt.num(r.travel_h + r.on_site_h, 1), class: 'num' },
     { label: 'km', value: (r) => fmt.num(r.travel_km, 1), class: 'num' },
@@ -85,10 +86,10 @@ export async function render(ctx, page, params) {
     const c = result.currency;
     replace(totals,
       tile('Jobs', fmt.num(t.jobs), { testid: 'cost-jobs' }),
-      tile('Total', money(t.total, c), { testid: 'cost-total' }),
-      ...COMPONENTS.map(([key, name]) => tile(name, money(t[key], c), { testid: `cost-${key}` })),
-      tile('Billable', money(t.billable, c), { testid: 'cost-billable', sub: 'paid by customers' }),
-      tile('Company', money(t.company_cost, c), { testid: 'cost-company', sub: 'warranty, contracts' }));
+      tile(`Total (${c})`, money(t.total), { testid: 'cost-total' }),
+      ...COMPONENTS.map(([key, name]) => tile(`${name} (${c})`, money(t[key]), { testid: `cost-${key}` })),
+      tile(`Billable (${c})`, money(t.billable), { testid: 'cost-billable', sub: 'paid by customers' }),
+      tile(`Company (${c})`, money(t.company_cost), { testid: 'cost-company', sub: 'warranty, contracts' }));
     replace(list, costTable(result));
     // One bar per period, stacked by what the money went on (summed over the keys).
     const periods = [...new Set(result.data.map((r) => r.period))].sort();

@@ -37,7 +37,7 @@ function modelSection(m, found) {
   const box = section(`${m.model_name || m.model_id} (${m.model_id})`,
     h('p', { class: 'muted' }, `${fmt.num(m.installed)} piles installed by the quarter's end, `
       + `${fmt.num(m.installed_previous)} by the previous one's.`),
-    h('div', { class: 'columns' }, h('div', { class: 'col-wide' }, rows), h('div', { class: 'col-narrow' }, fig.box)));
+    rows, h('div', { class: 'charts charts-2' }, fig.box));
   box.dataset.model = m.model_id;
   const draw = () => categoryChart(fig, m.faults.map((f) => fmt.label(f.category)), [
     { label: found.period, values: m.faults.map((f) => f.orders_per_100) },

@@ -36,7 +36,7 @@ function breakdown(c) {
 // records expenses. It loads itself and reloads after an expense is recorded.
 export function costSection(ctx, id) {
   if (!ctx.can.money && !ctx.can.dispatch) return null;
-  const box = h('div', { dataset: { testid: 'order-cost' } });
+  const box = h('div', {});
   const load = async () => {
     if (!ctx.can.money) return;
     const c = await api(`/work-orders/${id}/cost`);
@@ -45,5 +45,5 @@ export function costSection(ctx, id) {
   load().catch((error) => replace(box, h('p', { class: 'problem' }, `The cost could not be loaded: ${error.message}`)));
   const record = ctx.can.dispatch ? h('details', { class: 'spaced' }, h('summary', {}, 'Record an expense for this order'),
     expenseForm({ day: new Date().toISOString().slice(0, 10), workOrderId: id, done: load })) : null;
-  return section('Cost', box, record);
+  return section('Cost', h('div', { dataset: { testid: 'order-cost' } }, box, record));
 }

@@ -27,8 +27,9 @@ export async function render(ctx, page, params) {
     h('p', { class: 'muted' }, 'The monthly service report is produced by the 5th of the next month and mailed as '
       + 'links; the quarterly fault analysis after each quarter. Every version is kept.')),
   h('div', { class: 'toolbar toolbar-spaced' }, reportTabs('/reports')), filters, message,
-  h('div', { class: 'columns' }, h('div', { class: 'col-wide' }, section('Stored reports', list)),
-    ctx.can.manage ? h('div', { class: 'col-narrow' }, section('Produce a report', produceForm())) : null));
+  h('div', { class: 'spaced' }, section('Stored reports', list)),
+  ctx.can.manage ? h('div', { class: 'columns' }, h('div', { class: 'col-narrow' },
+    section('Produce a report', produceForm())), h('div', { class: 'col-wide' })) : null);
 
   async function produce(kind, period) {
     return api('/reports', { method: 'POST', json: { kind, period } });
@@ -67,7 +68,8 @@ export async function render(ctx, page, params) {
     if (!ctx.current) return;
     count.textContent = `(${result.count})`;
     replace(list, table([
-      { label: 'Report', value: (r) => `${fmt.label(r.kind)} · ${r.period}` },
+      { label: 'Report', value: (r) => fmt.label(r.kind) },
+      { label: 'Period', value: (r) => r.period, class: 'nowrap' },
       { label: 'Version', value: (r) => `v${r.version}`, class: 'num' },
       { label: 'By', value: (r) => (r.trigger === 'schedule' ? badge('scheduled', 'ok') : r.generated_by) },
       { label: 'Produced', value: (r) => fmt.when(r.generated_at), class: 'nowrap' },
@@ -77,7 +79,7 @@ export async function render(ctx, page, params) {
           `PDF · ${size(r.pdf_bytes)}`), ' ',
         h('a', { href: r.xlsx_url, download: '', class: 'btn btn-small btn-secondary', dataset: { testid: 'xlsx' } },
           `XLSX · ${size(r.xlsx_bytes)}`)] },
-      ctx.can.manage ? { label: '', value: (r) => h('button', { type: 'button', class: 'btn btn-small btn-ghost',
+      ctx.can.manage ? { label: '', value: (r) => h('button', { type: 'button', class: 'btn btn-small btn-secondary',
         dataset: { testid: 'regenerate' }, onclick: (e) => again(r, e.currentTarget) }, 'Produce again') } : null,
     ].filter(Boolean), result.data, { caption: 'Stored reports', empty: 'No report has been produced yet.',
       rowAttrs: (r) => ({ dataset: { report: r.id, kind: r.kind, period: r.period, version: r.version } }) }),
