@@ -25,20 +25,17 @@ export async function render(ctx, page, params) {
   const count = h('span', { class: 'count' });
   const warning = h('div', { dataset: { testid: 'low-stock' } });
   const list = h('div', { dataset: { testid: 'on-hand' } });
-  const side = [];
-  if (ctx.can.stores) side.push(section('Transfer', transferForm(placeOptions)));
   replace(page, tabs('stock'),
     h('div', { class: 'page-head' }, h('h1', {}, 'Stock on hand ', count),
       h('p', { class: 'muted' }, 'Usable units per warehouse and van; receiving waits for inspection, quarantine is '
         + 'never issued. On hand is the sum of the movements.')),
-    warning, bar,
-    h('div', { class: 'columns' }, h('div', { class: 'col-wide' }, list),
-      side.length ? h('div', { class: 'col-narrow' }, side) : null),
-    await partList());
+    warning,
+    ctx.can.stores ? section('Transfer: warehouse → van to stock a van, van → warehouse to bring parts back',
+      transferForm(placeOptions)) : null,
+    bar, list, await partList());
 
   function transferForm(options) {
-    return form('transfer-form', [
-      h('p', { class: 'muted' }, 'Warehouse → van to stock a van; van → warehouse to bring parts back.'),
+    const el = form('transfer-form', [
       input('transfer-part', 'part_id', 'Part number', { required: true, list: 'stores-parts', maxlength: 64 }),
       input('transfer-quantity', 'quantity', 'Quantity', { type: 'number', min: 1, required: true }),
       choose('transfer-from', 'from_location_id', 'From', options, options.find(([id]) => places.find(
@@ -52,6 +49,8 @@ export async function render(ctx, page, params) {
       stockChanged();
       await load();
     });
+    el.classList.add('form-inline');
+    return el;
   }
 
   async function load() {
@@ -61,6 +60,8 @@ export async function render(ctx, page, params) {
     ]);
     if (!ctx.current) return;
     count.textContent = `(${result.count})`;
+    // The low rows first: what needs ordering or restocking is at the top (the sort is stable).
+    const rows = [...result.data].sort((x, y) => Number(y.low) - Number(x.low));
     replace(warning, low.count ? h('div', { class: 'warning-box', role: 'alert' },
       h('strong', {}, `${low.count} at or below the reorder point: `),
       low.data.map((r, i) => [i ? ', ' : '', partLink(r.part_id), ` at ${r.location_id} (${r.on_hand} of `
@@ -69,17 +70,16 @@ export async function render(ctx, page, params) {
     replace(list, table([
       { label: 'Location', value: (r) => h('span', { class: 'who' }, r.location_name,
         h('small', {}, [r.location_id, r.engineer_id].filter(Boolean).join(' · '))) },
-      { label: 'Part', value: (r) => h('span', { class: 'who' }, partLink(r.part_id), h('small', {}, r.part_name)) },
-      { label: 'Usable', value: (r) => [r.low ? badge('low', 'warning') : null, ' ', fmt.num(r.on_hand)],
-        class: 'num' },
+      { label: 'Part', value: (r) => h('span', { class: 'who' }, partLink(r.part_id), h('small', {}, r.part_name, ' · ',
+        h('a', { href: `#/stores/movements${query({ location_id: r.location_id, part_id: r.part_id })}` },
+          'movements'))) },
+      { label: 'Usable', value: (r) => [r.low ? badge('low', 'warning') : null, ' ', fmt.num(r.on_hand), ' ',
+        h('small', { class: 'muted' }, r.unit)], class: 'num' },
       { label: 'Receiving', value: (r) => fmt.num(r.receiving), class: 'num' },
       { label: 'Quarantine', value: (r) => fmt.num(r.quarantine), class: 'num' },
       { label: 'Reorder point', value: (r) => fmt.num(r.reorder_point), class: 'num' },
       { label: 'Order qty', value: (r) => fmt.num(r.order_quantity), class: 'num' },
-      { label: 'Unit', value: (r) => r.unit },
-      { label: '', value: (r) => h('a', { href: `#/stores/movements${query({ location_id: r.location_id,
-        part_id: r.part_id })}` }, 'movements') },
-    ], result.data, { caption: 'On hand', empty: 'Nothing held here.',
+    ], rows, { caption: 'On hand', empty: 'Nothing held here.',
       rowAttrs: (r) => ({ class: r.low ? 'row-low' : undefined, dataset: { location: r.location_id, part: r.part_id,
         onHand: r.on_hand, receiving: r.receiving, quarantine: r.quarantine, low: String(r.low) } }) }),
     more(result));

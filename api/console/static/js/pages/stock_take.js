@@ -52,7 +52,8 @@ export async function render(ctx, page, params) {
           value: l.counted ?? '', class: 'count-input', 'aria-label': `Counted ${l.part_id}` }), class: 'num' },
         { label: 'Book at count', value: (l) => fmt.num(l.book_at_count), class: 'num' },
         { label: 'Variance', value: (l) => variance(l.variance), class: 'num' },
-        { label: 'Counted by', value: (l) => (l.counted_by ? `${l.counted_by} · ${fmt.time(l.counted_at)}` : '—') },
+        { label: 'Counted by', value: (l) => (l.counted_by ? `${l.counted_by} · ${fmt.time(l.counted_at)}` : '—'),
+          class: 'nowrap' },
       ], t.lines, { caption: 'Count sheet', empty: 'Nothing held here: add what you find below.',
         rowAttrs: (l) => ({ dataset: { part: l.part_id, expected: l.expected, variance: l.variance ?? '' } }) }),
       h('div', { class: 'inline-fields' },
@@ -75,7 +76,8 @@ export async function render(ctx, page, params) {
       { label: 'Counted', value: (l) => fmt.num(l.counted), class: 'num' },
       { label: 'Book at count', value: (l) => fmt.num(l.book_at_count), class: 'num' },
       { label: 'Variance', value: (l) => variance(l.variance), class: 'num' },
-      { label: 'Counted by', value: (l) => (l.counted_by ? `${l.counted_by} · ${fmt.when(l.counted_at)}` : '—') },
+      { label: 'Counted by', value: (l) => (l.counted_by ? `${l.counted_by} · ${fmt.time(l.counted_at)}` : '—'),
+        class: 'nowrap' },
     ], t.lines, { caption: 'Count sheet', empty: 'No line.',
       rowAttrs: (l) => ({ dataset: { part: l.part_id, expected: l.expected, variance: l.variance ?? '' } }) });
   }
