@@ -89,7 +89,7 @@ def seed_stores(conn: psycopg.Connection, *, seed: int = 1, now: datetime | None
     if policy is None:
         from maintenance import policy as policies
         policy = policies.load(None).reorder
-    counts = {"suppliers": _suppliers(conn, seed), "rates": _rates(conn, seed),
+    counts = {"listings": _suppliers(conn, seed), "rates": _rates(conn, seed),
               "budgets": _budgets(conn, seed, now.date()), "levels": _levels(conn, policy)}
     if history:
         counts |= _history(conn, seed, now)
@@ -97,7 +97,8 @@ def seed_stores(conn: psycopg.Connection, *, seed: int = 1, now: datetime | None
 
 
 def _suppliers(conn: psycopg.Connection, seed: int) -> int:
-    """Suppliers, and their listings of the catalogue's parts (price, lead time, their number)."""
+    """Suppliers, and their listings of the catalogue's parts (price, lead time, their number);
+    returns the listings written."""
     parts = conn.execute("SELECT id, unit_cost FROM parts WHERE active ORDER BY id").fetchall()
     listed = set(conn.execute("SELECT supplier_id, part_id FROM supplier_parts").fetchall())
     written = 0
@@ -124,12 +125,17 @@ def _rates(conn: psycopg.Connection, seed: int) -> int:
     return len(rows)
 
 
-def _months(today: date) -> list[date]:
-    """The history's first month through December of this year, first days."""
+def _history_start(today: date) -> date:
     first = today.replace(day=1)
     for _ in range(HISTORY_MONTHS):
         first = (first - timedelta(days=1)).replace(day=1)
-    months = [first]
+    return first
+
+
+def _months(today: date) -> list[date]:
+    """The budgets' months, first days: January of this year (or the history's first month,
+    if that is last year) through December."""
+    months = [min(_history_start(today), date(today.year, 1, 1))]
     while months[-1] < date(today.year, 12, 1):
         last = months[-1]
         months.append(date(last.year + last.month // 12, last.month % 12 + 1, 1))
@@ -182,7 +188,8 @@ def _history(conn: psycopg.Connection, seed: int, now: datetime) -> dict[str, in
                         "EXISTS (SELECT 1 FROM purchase_orders WHERE created_by = %(s)s)", {"s": SEEDED_BY}).fetchone()[0]
     if done or warehouse is None:
         return {"past expenses": 0, "past purchase orders": 0}
-    months = _months(now.date())[:HISTORY_MONTHS + 1]
+    start = _history_start(now.date())
+    months = [m for m in _months(now.date()) if start <= m <= now.date()]
     spent = orders = 0
     for month in months:
         rng = _rng(seed, "expenses", month)
