@@ -184,8 +184,8 @@ def _history(conn: psycopg.Connection, seed: int, now: datetime) -> dict[str, in
     fails a unit: a supplier claim the parts keeper ships); and one order placed days ago
     still on its way, for the parts keeper to receive. Returns what was written."""
     warehouse = conn.execute("SELECT id FROM stock_locations WHERE kind = 'warehouse' ORDER BY id LIMIT 1").fetchone()
-    done = conn.execute("SELECT EXISTS (SELECT 1 FROM expenses WHERE recorded_by = %(s)s) OR "
-                        "EXISTS (SELECT 1 FROM purchase_orders WHERE created_by = %(s)s)", {"s": SEEDED_BY}).fetchone()[0]
+    done = conn.execute("SELECT EXISTS (SELECT 1 FROM expenses WHERE recorded_by = %(s)s) OR EXISTS "
+                        "(SELECT 1 FROM purchase_orders WHERE created_by = %(s)s)", {"s": SEEDED_BY}).fetchone()[0]
     if done or warehouse is None:
         return {"past expenses": 0, "past purchase orders": 0}
     start = _history_start(now.date())

@@ -44,8 +44,8 @@ def test_the_seed_lists_every_part_rates_every_engineer_budgets_the_year_and_run
     # Every part of the crew's catalogue is listed by the two full-range suppliers, every
     # other one (5 of 10) by the quick one too: 10 + 10 + 5 = 25 listings.
     assert db.execute("SELECT count(*) FROM supplier_parts").fetchone()[0] == 25
-    assert db.execute("SELECT min(n) FROM (SELECT count(*) AS n FROM supplier_parts GROUP BY part_id) x").fetchone()[0] \
-        == 2
+    assert db.execute("SELECT min(n) FROM (SELECT count(*) AS n FROM supplier_parts GROUP BY part_id) x"
+                      ).fetchone()[0] == 2
     assert db.execute("SELECT count(*) FROM parts WHERE id NOT IN (SELECT part_id FROM supplier_parts)").fetchone()[0] \
         == 0
     assert db.execute("SELECT count(*) FROM engineers WHERE hourly_rate IS NULL").fetchone()[0] == 0
