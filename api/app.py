@@ -21,7 +21,7 @@ from api.models import ErrorPublic
 from api.routes import (alarms, complaints, console, customers, dispatch, docs, engineer_app, engineers, events,
                         field, fleet, follow_ups, health, ingest, kpis, maintenance, overview, piles, registry,
                         quarantine, requests, rules, search, uptime, users, webhooks, windows, work_orders)
-from api.routes import reorder, stock, stock_takes
+from api.routes import budgets, costs, parts, purchasing, reorder, reports, stock, stock_takes, suppliers
 from maintenance import policy as policies
 from maintenance.dispatch import matching
 from pilecare.db import pool
@@ -153,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logged_in = [Depends(require(*ANYONE)), Depends(gate)]
     for module in (piles, registry, customers, fleet, overview, search, kpis, ingest, alarms, work_orders, field,
                    engineers, dispatch, rules, windows, maintenance, webhooks, events, uptime, requests, complaints,
-                   follow_ups, quarantine, stock, reorder, stock_takes):
+                   follow_ups, quarantine, stock, reorder, stock_takes, costs, budgets, reports,
+                   parts, suppliers, purchasing):
         app.include_router(module.router, dependencies=logged_in, responses=ERROR_RESPONSES)
     return app

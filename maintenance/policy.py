@@ -6,6 +6,7 @@ priorities, SLA clocks per severity and customer tier (R-RESPONSE), remote first
 """
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -88,6 +89,25 @@ class Desk(_Strict):
         return self.clocks[CustomerTier(tier) if tier in CustomerTier._value2member_map_ else CustomerTier.STANDARD]
 
 
+class Reports(_Strict):
+    """Management reports (R-KPI): when the scheduled ones are produced and who gets them."""
+
+    due_day: int = Field(default=5, ge=1, le=28,
+                         description="Last month's service report (and, after a quarter, its fault analysis) is "
+                                     "produced on this day of the month, once (R-KPI: by the 5th).")
+    recipients: list[str] = Field(default_factory=list, max_length=100,
+                                  description="E-mail addresses the scheduled reports are mailed to (a link to "
+                                              "download them after logging in).")
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, recipients: list[str]) -> list[str]:
+        for address in recipients:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+                raise ValueError(f"reports.recipients: {address!r} is not an e-mail address")
+        return recipients
+
+
 class Reorder(_Strict):
     """Reorder planning's settings (R-PARTS, docs/parts.md "Reorder planning")."""
 
@@ -129,6 +149,7 @@ class Policy(_Strict):
                     "reboot loop. A due command waits; it is not dropped.")
     pricing: Pricing = Pricing()
     desk: Desk = Desk()
+    reports: Reports = Reports()
     reorder: Reorder = Reorder()
     # An engineer "arrives" only within this distance of the pile (or its site).
     arrival_radius_m: float = Field(default=500, gt=0, le=50_000)

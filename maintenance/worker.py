@@ -1,6 +1,6 @@
 """`pilecare maintenance`: the rules on the live stream, the policy step, dispatch of ready
 orders to engineers, delivery of notifications, the SLA watchdog, trend rules and the
-preventive planner. Safe to run several at once: every decision is
+preventive planner, and the scheduled management reports. Safe to run several at once: every decision is
 claimed in PostgreSQL (see alarms/status_changes.py, alarms/conditions.py, orders/policy_step.py).
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway.commands import Downlink
 from maintenance import policy as policies
+from maintenance import inventory
 from maintenance.alarms import conditions, rulestore, trends
 from maintenance.alarms import lifecycle as alarms
 from maintenance.alarms.status_changes import process_connectivity, process_status_changes
@@ -25,6 +26,7 @@ from maintenance.orders import policy_step as orders
 from maintenance.orders import sla
 from maintenance.outbox import delivery as deliver
 from maintenance.planning import inspections, planner
+from maintenance.reports import generate_due
 from maintenance.servicedesk import clocks as desk_clocks
 from maintenance.servicedesk import follow_ups, surveys
 from pilecare.db import database_url
@@ -110,6 +112,18 @@ class Maintenance:
             log.info("preventive planner: %s", planner.plan(conn))
             log.info("inspection rounds: %s", inspections.plan_rounds(conn))
 
+    def run_reorder(self) -> None:
+        """Reorder points and order quantities from consumption (R-PARTS); idempotent, so two
+        workers running it at once store the same levels."""
+        with psycopg.connect(database_url(self.settings), autocommit=True) as conn:
+            log.info("reorder levels: %s recomputed", inventory.recompute_all(conn, self.policy.reorder))
+
+    def run_reports(self) -> list[int]:
+        """The scheduled management reports due now (R-KPI: last month's by the 5th), each
+        produced and mailed once whatever the number of workers (maintenance/reports/schedule.py)."""
+        with psycopg.connect(database_url(self.settings), autocommit=True) as conn:
+            return generate_due(conn, policy=self.policy, base_url=self.settings.public_base())
+
     def close(self) -> None:
         self.downlink.close()
         if self.conn is not None:
@@ -132,6 +146,8 @@ def run(settings: Settings, stop: threading.Event, interval_s: float = 0.5, *, s
         scheduler.add_job(m.watch_sla, "interval", seconds=30, id="sla")
         scheduler.add_job(m.run_trends, "interval", hours=1, id="trends")
         scheduler.add_job(m.run_planner, "interval", hours=1, id="planner", next_run_time=_soon())
+        scheduler.add_job(m.run_reorder, "interval", hours=6, id="reorder", next_run_time=_soon())
+        scheduler.add_job(m.run_reports, "interval", hours=1, id="reports", next_run_time=_soon())
         scheduler.start()
     listener = None
     try:

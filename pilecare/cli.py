@@ -91,6 +91,8 @@ def _bench(args) -> None:
         from simulators.bench.desk import main
     elif args.what == "desk-mail":
         from simulators.bench.desk_mail import main
+    elif args.what == "reports":
+        from simulators.bench.reports import main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     main(args)
@@ -227,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=_seed)
 
     bench = sub.add_parser("bench", help="benchmarks (last output line is JSON)")
-    bench.add_argument("what", choices=("ingest", "faults", "dispatch", "api", "desk", "desk-mail"))
+    bench.add_argument("what", choices=("ingest", "faults", "dispatch", "api", "desk", "desk-mail", "reports"))
     bench.add_argument("--seconds", type=float, default=60.0, help="length of the measured drain / run")
     bench.add_argument("--piles", type=int, default=1000, help="piles (faults: those carrying the background load)")
     bench.add_argument("--rate", type=float, default=2500.0, help="faults: background messages per second")
@@ -237,6 +239,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--engineers", type=int, default=200, help="dispatch: engineers")
     bench.add_argument("--customers", type=int, default=2000, help="desk: customers")
     bench.add_argument("--requests", type=int, default=100_000, help="desk: requests over the past year")
+    bench.add_argument("--fleet", type=int, default=5000, help="reports: piles in the fleet (12 months of history)")
     bench.add_argument("--mails", type=int, default=2000, help="desk, desk-mail: mails sent to the SMTP listener")
     bench.add_argument("--connections", type=int, default=4, help="desk, desk-mail: sending SMTP connections at once")
     bench.set_defaults(func=_bench)

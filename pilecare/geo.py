@@ -28,3 +28,14 @@ def great_circle_km_matrix(points_a: Sequence[Point] | np.ndarray, points_b: Seq
 def great_circle_m(a: Point, b: Point) -> float:
     """Haversine distance in metres between two points."""
     return float(great_circle_km_matrix([a], [b])[0, 0]) * 1000.0
+
+
+def great_circle_km_pairs(points_a: Sequence[Point] | np.ndarray, points_b: Sequence[Point] | np.ndarray) -> np.ndarray:
+    """Haversine distances in km from each point of `points_a` to the point of `points_b` at
+    the same position (equal lengths); shape (len(a),). For many trips at once (job costs)
+    without the (len(a), len(b)) matrix."""
+    a = np.radians(np.asarray(points_a, dtype=float).reshape(-1, 2))
+    b = np.radians(np.asarray(points_b, dtype=float).reshape(-1, 2))
+    h = (np.sin((b[:, 0] - a[:, 0]) / 2) ** 2
+         + np.cos(a[:, 0]) * np.cos(b[:, 0]) * np.sin((b[:, 1] - a[:, 1]) / 2) ** 2)
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))

@@ -26,6 +26,8 @@ SUPERVISOR = {A, SUP}
 ADMIN = {A}
 PHONE = {ENG}
 STORES = {A, SUP, PKP}
+REPORTS = {A, SUP, MGR}
+MANAGER = {A, MGR}
 
 FAULT = {"pile_id": "{pile}", "fault_category": "cooling", "title": "Fan noise", "severity": "minor"}
 RULE = {"id": "x.hot", "kind": "threshold", "metric": "temperature_c", "above": 80, "severity": "major",
@@ -180,6 +182,65 @@ TABLE = [
     ("POST", "/stock-takes/999/submit", None, STORES),
     ("POST", "/stock-takes/999/approve", None, STORES),
     ("POST", "/stock-takes/999/cancel", None, STORES),
+    # costs and budgets (issue 14, R-COST): managers and supervisors read, a manager sets budgets,
+    # rates and approvals; dispatch records expenses, an engineer on an order they hold
+    ("GET", "/work-orders/{order}/cost", None, {A, SUP, MGR}),
+    ("GET", "/costs?by=model&period=quarter", None, {A, SUP, MGR}),
+    ("GET", "/expenses", None, {A, SUP, MGR}),
+    ("POST", "/expenses", {"category": "travel", "amount": "7.50", "spent_on": "2026-10-14", "note": "parking",
+                           "work_order_id": "{order}"}, {A, SUP, DIS, ENG}),
+    ("PUT", "/engineers/E1/hourly-rate", {"hourly_rate": "60.00"}, {A, MGR}),
+    ("GET", "/budgets", None, {A, SUP, MGR}),
+    ("PUT", "/budgets/2026-10/office", {"amount": "300.00"}, {A, MGR}),
+    ("DELETE", "/budgets/2026-09/office", None, {A, MGR}),
+    ("GET", "/budgets/2026-10/actuals", None, {A, SUP, MGR}),
+    ("GET", "/budgets/2026-10/changes", None, {A, SUP, MGR}),
+    ("POST", "/budgets/2026-10/approvals", {"category": "office", "amount": "50.00", "reason": "printer"}, {A, MGR}),
+    ("GET", "/budgets/2026-10/approvals", None, {A, SUP, MGR}),
+    # issue 14, reports (R-KPI): managers and supervisors read; a manager produces one again
+    ("GET", "/reports", None, REPORTS),
+    ("GET", "/reports/1", None, REPORTS),
+    ("GET", "/reports/1.pdf", None, REPORTS),
+    ("GET", "/reports/1.xlsx", None, REPORTS),
+    ("GET", "/reports/fault-analysis?quarter=2026Q3", None, REPORTS),
+    ("GET", "/reports/scorecards?by=team", None, REPORTS),
+    ("POST", "/reports", {"kind": "monthly", "period": "2026-10"}, MANAGER),
+    # inbound (issue 14, R-PARTS): the catalogue, suppliers, purchase orders, goods receipts, claims; office roles
+    # read, the parts keeper and supervisors write
+    ("GET", "/parts", None, OFFICE),
+    ("GET", "/parts/NOPE", None, OFFICE),
+    ("POST", "/parts", {"id": "P-9", "name": "Fuse"}, STORES),
+    ("PATCH", "/parts/NOPE", {"name": "Fuse"}, STORES),
+    ("PUT", "/parts/NOPE/suppliers/NOPE", {"price": 1, "lead_time_days": 1}, STORES),
+    ("DELETE", "/parts/NOPE/suppliers/NOPE", None, STORES),
+    ("GET", "/suppliers", None, OFFICE),
+    ("GET", "/suppliers/scorecards", None, OFFICE),
+    ("GET", "/suppliers/NOPE", None, OFFICE),
+    ("GET", "/suppliers/NOPE/scorecard", None, OFFICE),
+    ("POST", "/suppliers", {"id": "S-9", "name": "Supplier"}, STORES),
+    ("PATCH", "/suppliers/NOPE", {"name": "Supplier"}, STORES),
+    ("GET", "/purchase-orders", None, OFFICE),
+    ("GET", "/purchase-orders/999", None, OFFICE),
+    ("POST", "/purchase-orders", {"supplier_id": "NOPE", "location_id": "NOPE", "lines": [{"part_id": "NOPE",
+                                                                                          "quantity": 1}]},
+     STORES),
+    ("PUT", "/purchase-orders/999/lines", {"lines": [{"part_id": "NOPE", "quantity": 1}]}, STORES),
+    ("POST", "/purchase-orders/999/order", None, STORES),
+    ("POST", "/purchase-orders/999/cancel", {}, STORES),
+    ("POST", "/purchase-orders/999/receipts", {"lines": [{"part_id": "NOPE", "quantity": 1}]}, STORES),
+    ("GET", "/goods-receipts", None, OFFICE),
+    ("GET", "/goods-receipts/999", None, OFFICE),
+    ("POST", "/goods-receipts", {"supplier_id": "NOPE", "location_id": "NOPE", "lines": [{"part_id": "NOPE",
+                                                                                         "quantity": 1}]},
+     STORES),
+    ("POST", "/goods-receipts/999/lines/999/inspection", {"passed_quantity": 1, "failed_quantity": 0}, STORES),
+    ("GET", "/supplier-claims", None, OFFICE),
+    ("GET", "/supplier-claims/999", None, OFFICE),
+    ("POST", "/supplier-claims/999/supplier", {"supplier_id": "NOPE"}, STORES),
+    ("POST", "/supplier-claims/999/ship", {}, STORES),
+    ("POST", "/supplier-claims/999/settle", {"outcome": "credited", "resolution": "credit note"}, STORES),
+    ("POST", "/quarantined-parts/scrap", {"part_id": "NOPE", "quantity": 1, "location_id": "NOPE", "reason": "burnt"},
+     STORES),
 ]
 
 

@@ -24,6 +24,7 @@ class Event(str, Enum):
     ALARM_CLEARED = "alarm.cleared"
     NOTICE = "notice"                              # to people in a role (maintenance/outbox/notices.py)
     REQUEST_MAIL = "request.mail"                  # a mail to a customer about a request (outbox/mail.py)
+    REPORT_MAIL = "report.mail"                    # a management report mailed to its recipients (reports)
 
 
 def enqueue(conn: psycopg.Connection, event: Event, payload: dict, *, work_order_id: int | None = None,

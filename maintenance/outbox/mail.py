@@ -39,10 +39,11 @@ class OutgoingMail:
 
 
 def enqueue_mail(conn: psycopg.Connection, mail: OutgoingMail, payload: dict, *, request_id: int | None = None,
-                 customer_id: str | None = None) -> int:
+                 customer_id: str | None = None, event: Event = Event.REQUEST_MAIL) -> int:
     """Queue `mail` for delivery after the surrounding transaction commits; returns the outbox id.
-    `payload` is the event's data (ids only: it reaches the console's stream and webhooks)."""
-    outbox_id = enqueue(conn, Event.REQUEST_MAIL, payload, customer_id=customer_id, request_id=request_id)
+    `payload` is the event's data (ids only: it reaches the console's stream and webhooks);
+    `event` what the mail is about (a request's mail, a report's)."""
+    outbox_id = enqueue(conn, event, payload, customer_id=customer_id, request_id=request_id)
     conn.execute("INSERT INTO outbox_mail (outbox_id, mail_to, subject, message_id, in_reply_to, refs, body) "
                  "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                  (outbox_id, mail.to, mail.subject, mail.message_id, mail.in_reply_to, list(mail.references),

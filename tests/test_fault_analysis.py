@@ -1,0 +1,105 @@
+"""The quarterly fault analysis per pile model (R-KPI, issue 14): ranked as a hand computation
+does, per 100 installed piles, against the previous quarter; served and stored as a report."""
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timedelta, timezone
+
+import openpyxl
+import pytest
+
+from maintenance.reports import fault_analysis, generate_due, quarter
+from maintenance import policy as policies
+from tests.report_history import engineers, issue, order, parts
+
+Q3 = quarter(date(2026, 7, 1))
+
+
+def fault(db, pile, category, created, hours, state="closed"):
+    """A corrective order opened at `created` and resolved `hours` later."""
+    resolved = datetime.fromisoformat(created) + timedelta(hours=hours)
+    return order(db, pile, category, created, state=state, resolved=resolved.isoformat(),
+                 closed=resolved.isoformat() if state == "closed" else None)
+
+
+@pytest.fixture
+def quarters(db, fleet):
+    """make_fleet: 13 AC22 piles (TP-0002, -0003, -0005, …) and 7 DC120 (TP-0001, -0004, …); one
+    more AC22 pile (TP-0020) installed in August, so 12 AC22 piles by Q2's end, 13 by Q3's."""
+    engineers(db)
+    parts(db, ("P-LOCK", "Connector lock", 25))
+    db.execute("UPDATE piles SET installed_on = '2026-08-01' WHERE id = 'TP-0020'")
+    # Q3, AC22: connector × 3 (10 h each), controller × 1 (50 h), a cancelled cooling order.
+    lock = fault(db, "TP-0002", "connector", "2026-07-03T00:00:00+00:00", 10)
+    fault(db, "TP-0003", "connector", "2026-08-10T00:00:00+00:00", 10)
+    fault(db, "TP-0020", "connector", "2026-09-01T00:00:00+00:00", 10)
+    fault(db, "TP-0005", "controller", "2026-08-15T00:00:00+00:00", 50)
+    order(db, "TP-0006", "cooling", "2026-08-20Z", state="cancelled", closed="2026-08-20 01:00Z")
+    issue(db, "P-LOCK", 1, lock, "2026-07-03 05:00Z")
+    # Q3, DC120: cooling × 2 (5 h, 7 h).
+    fault(db, "TP-0001", "cooling", "2026-07-10T00:00:00+00:00", 5)
+    fault(db, "TP-0004", "cooling", "2026-09-10T00:00:00+00:00", 7)
+    # Q2: AC22 connector × 1, controller × 2; DC120 power_module × 1.
+    fault(db, "TP-0002", "connector", "2026-04-03T00:00:00+00:00", 4)
+    fault(db, "TP-0003", "controller", "2026-05-03T00:00:00+00:00", 4)
+    fault(db, "TP-0005", "controller", "2026-06-03T00:00:00+00:00", 4)
+    fault(db, "TP-0007", "power_module", "2026-06-13T00:00:00+00:00", 4)
+    # Q4 and Q1: outside both quarters.
+    fault(db, "TP-0002", "connector", "2026-10-03T00:00:00+00:00", 4)
+    fault(db, "TP-0002", "connector", "2026-03-31T23:00:00+00:00", 4)
+
+
+def _rows(model):
+    return [(f.rank, f.category, f.orders, f.orders_per_100, f.downtime_h, f.downtime_h_per_100, f.parts_cost,
+             f.previous_orders, f.previous_per_100, f.change_per_100) for f in model.faults]
+
+
+def test_the_quarter_s_faults_rank_per_model_as_a_hand_computation_does(db, quarters):
+    found = fault_analysis(db, Q3)
+    assert (found.period, found.previous_period) == ("2026Q3", "2026Q2")
+    ac, dc = found.models
+    assert (ac.model_id, ac.installed, ac.installed_previous) == ("T-AC22", 13, 12)
+    assert _rows(ac) == [
+        # 3 orders: 3 × 100 / 13 = 23.08; 30 h × 100 / 13 = 230.77; before 1 × 100 / 12 = 8.33; 23.08 − 8.33
+        (1, "connector", 3, 23.08, 30.0, 230.77, 25.0, 1, 8.33, 14.75),
+        # 1 × 100 / 13 = 7.69; 50 h × 100 / 13 = 384.62; before 2 × 100 / 12 = 16.67; 7.69 − 16.67
+        (2, "controller", 1, 7.69, 50.0, 384.62, 0.0, 2, 16.67, -8.98),
+    ]
+    assert ac.faults[0].parts_cost_per_100 == 192.31                 # 25 × 100 / 13
+    assert (dc.model_id, dc.installed, dc.installed_previous) == ("T-DC120", 7, 7)
+    assert _rows(dc) == [
+        (1, "cooling", 2, 28.57, 12.0, 171.43, 0.0, 0, 0.0, 28.57),  # 2 × 100 / 7; 12 h × 100 / 7
+        (2, "power_module", 0, 0.0, 0.0, 0.0, 0.0, 1, 14.29, -14.29),  # gone since Q2: last, its drop shown
+    ]
+    assert "not wired" in found.cost_note
+
+
+def test_equal_counts_rank_the_fault_with_more_downtime_first(db, quarters):
+    fault(db, "TP-0008", "controller", "2026-09-20T00:00:00+00:00", 1)
+    fault(db, "TP-0009", "controller", "2026-09-21T00:00:00+00:00", 1)
+    [first, second] = fault_analysis(db, Q3).models[0].faults
+    # connector 3 orders, 30 h; controller 3 orders, 52 h.
+    assert [(first.category, first.orders, first.downtime_h), (second.category, second.orders, second.downtime_h)] == [
+        ("controller", 3, 52.0), ("connector", 3, 30.0)]
+
+
+def test_the_analysis_is_served_for_a_quarter_and_a_misspelt_quarter_is_named(api, quarters):
+    response = api.get("/reports/fault-analysis", params={"quarter": "2026Q3"})
+    assert response.status_code == 200, response.text
+    assert [(m["model_id"], [f["category"] for f in m["faults"]]) for m in response.json()["models"]] == [
+        ("T-AC22", ["connector", "controller"]), ("T-DC120", ["cooling", "power_module"])]
+    for bad in ("2026Q5", "2026-07", "Q3"):
+        response = api.get("/reports/fault-analysis", params={"quarter": bad})
+        assert response.status_code == 422 and response.json()["detail"].startswith("quarter:"), response.text
+
+
+def test_after_a_quarter_the_worker_stores_its_analysis_as_a_quarterly_report(api, db, quarters):
+    produced = generate_due(db, datetime(2026, 10, 5, 3, 0, tzinfo=timezone.utc), policy=policies.load(None))
+    kinds = dict(db.execute("SELECT kind, id FROM reports").fetchall())
+    assert sorted(kinds) == ["monthly", "quarterly"] and sorted(produced) == sorted(kinds.values())
+    totals = api.get(f"/reports/{kinds['quarterly']}").json()["totals"]
+    assert [f["category"] for f in totals["models"][0]["faults"]] == ["connector", "controller"]
+    book = openpyxl.load_workbook(io.BytesIO(api.get(f"/reports/{kinds['quarterly']}.xlsx").content))
+    assert book.sheetnames == ["T-AC22", "T-DC120"]
+    rows = list(book["T-AC22"].iter_rows(min_row=2, max_row=3, values_only=True))
+    assert [(r[1], r[2], r[3]) for r in rows] == [("connector", 3, 23.08), ("controller", 1, 7.69)]
