@@ -61,12 +61,13 @@ export const categorySelect = (id, value = '') => h('select', { id, name: 'categ
   CATEGORIES.map((c) => h('option', { value: c, selected: c === value }, fmt.label(c))));
 
 // The tab row of the report pages (stored reports, fault analysis, scorecards): one nav entry.
+// The stores pages' tabs (stores.js), styled alike.
 export function reportTabs(current) {
   const tabs = [['/reports', 'Stored reports'], ['/reports/faults', 'Fault analysis'],
     ['/reports/scorecards', 'Scorecards']];
-  return h('div', { class: 'segmented', role: 'group', 'aria-label': 'Reports', dataset: { testid: 'report-tabs' } },
-    tabs.map(([path, text]) => h('button', { type: 'button', 'aria-pressed': path === current ? 'true' : 'false',
-      dataset: { path }, onclick: () => window.pilecare.navigate(path) }, text)));
+  return h('nav', { class: 'tabs', 'aria-label': 'Reports', dataset: { testid: 'report-tabs' } },
+    tabs.map(([path, text]) => h('a', { href: `#${path}`, dataset: { path },
+      'aria-current': path === current ? 'page' : null }, text)));
 }
 
 // Record an expense (POST /expenses; dispatchers and supervisors): on the budget page any

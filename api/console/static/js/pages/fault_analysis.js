@@ -62,7 +62,7 @@ export async function render(ctx, page, params) {
     h('p', { class: 'muted' }, 'Per pile model, the fault categories of the quarter\'s corrective orders, most '
       + 'orders first, then most downtime; per 100 installed piles, against the previous quarter. A category gone '
       + 'since then is listed last with 0 orders.')),
-  h('div', { class: 'toolbar toolbar-spaced' }, reportTabs('/reports/faults')), picker, body);
+  reportTabs('/reports/faults'), picker, body);
 
   const found = await api(`/reports/fault-analysis${query({ quarter })}`);
   if (!ctx.current) return;

@@ -26,7 +26,7 @@ export async function render(ctx, page, params) {
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, 'Reports ', count),
     h('p', { class: 'muted' }, 'The monthly service report is produced by the 5th of the next month and mailed as '
       + 'links; the quarterly fault analysis after each quarter. Every version is kept.')),
-  h('div', { class: 'toolbar toolbar-spaced' }, reportTabs('/reports')), filters, message,
+  reportTabs('/reports'), filters, message,
   h('div', { class: 'spaced' }, section('Stored reports', list)),
   ctx.can.manage ? h('div', { class: 'columns' }, h('div', { class: 'col-narrow' },
     section('Produce a report', produceForm())), h('div', { class: 'col-wide' })) : null);

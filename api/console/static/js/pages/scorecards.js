@@ -1,90 +1,56 @@
-// Staff scorecards per engineer or team and period (R-KPI, R-NO-REPEAT, R-COMPLAINT;
-// GET /reports/scorecards): jobs, first-time fix, repeat repairs, timeliness, satisfaction and
-// complaints. A team is an engineer's first region. Definitions: docs/reports.md.
+// Supplier scorecards (R-PARTS "supplier evaluation"): per supplier and period, on-time
+// delivery of completed purchase orders, the defect rate from inspections and warranty returns,
+// and lead times — all from the records (definitions: docs/purchasing.md, GET
+// /suppliers/scorecards). Default period: the last 365 days.
 import { api, query } from '../api.js';
+import { fmt, h, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
-import { categoryChart, figure } from '../charts.js';
-import { fmt, h, replace, section, table } from '../dom.js';
-import { choose, field, reportTabs } from '../money.js';
+import { choose, filterBar, input, tabs } from '../stores.js';
 
-const BY = ['engineer', 'team'];  // maintenance/reports/scorecards.py ScorecardBy
-const isDay = (s) => /^\d{4}-\d{2}-\d{2}$/.test(s || '');
 const day = (d) => d.toISOString().slice(0, 10);
-
-// A rate with the counts behind it: "75.0 % (3 of 4)".
-const rate = (value, part, whole) => (whole ? [fmt.pct(value), h('small', { class: 'muted' }, ` ${part} of ${whole}`)]
-  : '—');
-
-function cards(result, by) {
-  return table([
-    by === 'engineer'
-      ? { label: 'Engineer', value: (c) => `${c.name || c.group} (${c.group})` }
-      : { label: 'Team', value: (c) => c.group ?? 'no team' },
-    by === 'engineer' ? { label: 'Team', value: (c) => c.team || '—' }
-      : { label: 'Engineers', value: (c) => fmt.num(c.engineers), class: 'num' },
-    { label: 'Jobs', value: (c) => fmt.num(c.jobs), class: 'num' },
-    { label: 'First-time fix', value: (c) => rate(c.first_time_fix_rate, c.fixed_first_time, c.repairs), class: 'num' },
-    { label: 'Repeat repairs', value: (c) => rate(c.repeat_repair_rate, c.repeat_repairs, c.repairs), class: 'num' },
-    { label: 'On time', value: (c) => rate(c.timeliness_rate, c.resolved_in_time, c.resolved), class: 'num' },
-    { label: 'Satisfaction', class: 'num', value: (c) => (c.follow_ups_scored
-      ? [fmt.num(c.csat_mean, 2), h('small', { class: 'muted' }, ` ${fmt.pct(c.csat_share, 0)} 4–5 of ${c.follow_ups_scored}`)]
-      : '—') },
-    { label: 'Complaints', value: (c) => fmt.num(c.complaints), class: 'num' },
-  ], result.data, { caption: 'Scorecards', empty: 'Nobody finished a job in this period.',
-    rowAttrs: (c) => ({ dataset: { group: c.group ?? '', jobs: c.jobs } }) });
-}
 
 export async function render(ctx, page, params) {
   const now = new Date();
-  const filter = {
-    by: BY.includes(params.by) ? params.by : 'engineer',
-    from: isDay(params.from) ? params.from : day(new Date(now.getTime() - 30 * 86400e3)),
-    to: isDay(params.to) ? params.to : day(new Date(now.getTime() + 86400e3)),
-  };
-  const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Scorecards' },
-    field('Per', choose('by', BY, filter.by)),
-    field('From', h('input', { type: 'date', name: 'from', value: filter.from, required: true })),
-    field('To (not included)', h('input', { type: 'date', name: 'to', value: filter.to, required: true })));
-  const message = h('p', { class: 'form-message', role: 'status' });
+  const filter = { from: params.from || day(new Date(now - 365 * 86400000)), to: params.to || day(now),
+    active: params.active ?? 'true' };
+  const bar = filterBar('Scorecard period', [
+    input('scores-from', 'from', 'From', { type: 'date', value: filter.from }),
+    input('scores-to', 'to', 'To (inclusive)', { type: 'date', value: filter.to }),
+    choose('scores-active', 'active', 'Suppliers', [['true', 'Active'], ['false', 'Retired'], ['', 'All']],
+      filter.active),
+  ], filter, () => { setParams(filter); load(); });
+  const period = h('p', { class: 'muted' });
   const list = h('div', { dataset: { testid: 'scorecards' } });
-  const fig = figure('Rates per engineer or team', { testid: 'chart-scorecards' });
-  replace(page, h('div', { class: 'page-head' }, h('h1', {}, 'Staff scorecards'),
-    h('p', { class: 'muted' }, 'Jobs finished in the period; first-time fix and repeat repairs over the repairs '
-      + 'closed in it (a repeat counts against whoever did the repair that did not hold); on time: resolved by '
-      + 'the resolve clock; satisfaction from the call-backs; complaints where the engineer was found responsible.')),
-  h('div', { class: 'toolbar toolbar-spaced' }, reportTabs('/reports/scorecards')), form, message,
-  section('Scorecards', list), section('Compared', fig.box));
+  replace(page, tabs('suppliers'),
+    h('div', { class: 'page-head' }, h('h1', {}, 'Supplier scorecards'), period), bar, list);
 
-  let chart = null;
-  ctx.onClose(() => chart && chart.destroy());
+  const rate = (v) => (v === null ? '—' : fmt.pct(v));
+  const days = (v) => (v === null ? '—' : `${fmt.num(v, 1)} d`);
+
   async function load() {
-    message.textContent = '';
-    let result;
-    try {
-      result = await api(`/reports/scorecards${query({ by: filter.by, from: `${filter.from}T00:00:00Z`,
-        to: `${filter.to}T00:00:00Z` })}`);
-    } catch (error) {
-      message.textContent = error.message;
-      message.className = 'form-message error';
-      return;
-    }
+    const to = filter.to ? new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86400000).toISOString() : '';
+    const result = await api(`/suppliers/scorecards${query({ from: filter.from ? `${filter.from}T00:00:00Z` : '',
+      to, active: filter.active })}`);
     if (!ctx.current) return;
-    replace(list, cards(result, filter.by));
-    if (chart) chart.destroy();
-    const col = (key) => result.data.map((c) => c[key]);
-    chart = categoryChart(fig, result.data.map((c) => (filter.by === 'engineer' ? c.name || c.group : c.group ?? 'no team')), [
-      { label: 'First-time fix', values: col('first_time_fix_rate') },
-      { label: 'Repeat repairs', values: col('repeat_repair_rate') },
-      { label: 'On time', values: col('timeliness_rate') }], { percent: true });
+    period.textContent = `${fmt.when(result.from)} – ${fmt.when(result.to)}: orders counted in the period they `
+      + 'completed; defects = failed at inspection + returned from the field under warranty, per unit received.';
+    replace(list, table([
+      { label: 'Supplier', value: (s) => `${s.supplier_name} (${s.supplier_id})` },
+      { label: 'Orders completed', value: (s) => fmt.num(s.orders_completed), class: 'num' },
+      { label: 'On time', value: (s) => fmt.num(s.orders_on_time), class: 'num' },
+      { label: 'On-time rate', value: (s) => rate(s.on_time_rate), class: 'num' },
+      { label: 'Late, still open', value: (s) => fmt.num(s.late_open), class: 'num' },
+      { label: 'Units received', value: (s) => fmt.num(s.units_received), class: 'num' },
+      { label: 'Failed inspection', value: (s) => fmt.num(s.units_failed_inspection), class: 'num' },
+      { label: 'Not inspected', value: (s) => fmt.num(s.units_not_inspected), class: 'num' },
+      { label: 'Back from field', value: (s) => fmt.num(s.units_returned_from_field), class: 'num' },
+      { label: 'Defect rate', value: (s) => rate(s.defect_rate), class: 'num' },
+      { label: 'Lead time (mean)', value: (s) => days(s.mean_lead_time_days), class: 'num' },
+      { label: 'Lead time (p90)', value: (s) => days(s.p90_lead_time_days), class: 'num' },
+    ], result.data, { caption: 'Supplier scorecards', empty: 'No supplier.',
+      rowAttrs: (s) => ({ dataset: { supplier: s.supplier_id, onTime: s.on_time_rate ?? '',
+        defects: s.defect_rate ?? '' } }) }));
   }
 
-  form.addEventListener('change', () => {
-    const data = new FormData(form);
-    const next = Object.fromEntries(['by', 'from', 'to'].map((k) => [k, String(data.get(k) || '')]));
-    if (!isDay(next.from) || !isDay(next.to)) return;
-    Object.assign(filter, next);
-    setParams(filter);
-    load();
-  });
   await load();
 }
