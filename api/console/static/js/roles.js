@@ -43,7 +43,7 @@ export function roles(me) {
       ...(money ? [
         { key: 'costs', path: '/costs', label: 'Costs', icon: '€' },
         { key: 'budget', path: '/budget', label: 'Budget', icon: '▥' },
-        { key: 'reports', path: '/reports', label: 'Reports', icon: '⎙' },
+        { key: 'reports', path: '/reports', label: 'Reports', icon: '▧' },
       ] : []),
     ];
   }
