@@ -15,3 +15,11 @@ def test_an_expense_dated_outside_the_budget_calendar_is_refused_naming_spent_on
     assert refused.status_code == 422 and refused.json()["detail"].startswith("spent_on"), refused.text
     assert stores.get("/expenses").json()["count"] == 0
 
+
+
+def test_a_part_listed_twice_by_the_same_supplier_is_refused_naming_the_second_listing(stores):
+    # Both offers cannot hold (one row per supplier and part): the last used to win silently.
+    refused = stores.post("/parts", json={"id": "FUSE-32", "name": "Fuse 32 A", "unit_cost": 4, "suppliers": [
+        {"supplier_id": "ACME", "price": 3.5, "lead_time_days": 2}, {"supplier_id": "ACME", "price": 9, "lead_time_days": 30}]})
+    assert refused.status_code == 422 and refused.json()["detail"].startswith("suppliers[1].supplier_id"), refused.text
+    assert stores.get("/parts/FUSE-32").status_code == 404
