@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.purchasing import RCD, stores  # noqa: F401
+from tests.fieldjob import accepted_order
+from tests.purchasing import stores  # noqa: F401
 
 
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
@@ -23,3 +24,17 @@ def test_a_part_listed_twice_by_the_same_supplier_is_refused_naming_the_second_l
         {"supplier_id": "ACME", "price": 3.5, "lead_time_days": 2}, {"supplier_id": "ACME", "price": 9, "lead_time_days": 30}]})
     assert refused.status_code == 422 and refused.json()["detail"].startswith("suppliers[1].supplier_id"), refused.text
     assert stores.get("/parts/FUSE-32").status_code == 404
+
+
+def test_an_engineer_cannot_record_a_negative_expense_to_shrink_a_jobs_cost_or_free_a_budget(db, fleet, client_for):
+    # A correction (negative expense) is never refused by the budget: in an engineer's hands
+    # it lowered their own job's cost and made room in any category's budget. Corrections
+    # are the office's (dispatchers, supervisors), who can read what they correct.
+    order = accepted_order(db, fleet[1])
+    eva = client_for("engineer", "eva", engineer_id="E1")
+    body = {"category": "office", "amount": "-500.00", "spent_on": "2026-10-01", "note": "x", "work_order_id": order}
+    refused = eva.post("/expenses", json=body)
+    assert refused.status_code == 403 and "amount" in refused.json()["detail"], refused.text
+    assert db.execute("SELECT count(*) FROM expenses").fetchone() == (0,)
+    dispatcher = client_for("dispatcher")
+    assert dispatcher.post("/expenses", json=body).status_code == 201
