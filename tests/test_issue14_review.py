@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.fieldjob import accepted_order
-from tests.purchasing import stores  # noqa: F401
+from tests.factories import set_stock
+from tests.purchasing import RCD, stores  # noqa: F401
 
 
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
@@ -38,3 +39,17 @@ def test_an_engineer_cannot_record_a_negative_expense_to_shrink_a_jobs_cost_or_f
     assert db.execute("SELECT count(*) FROM expenses").fetchone() == (0,)
     dispatcher = client_for("dispatcher")
     assert dispatcher.post("/expenses", json=body).status_code == 201
+
+
+def test_a_huge_reorder_override_does_not_break_the_purchase_proposals_for_everyone(stores, db):
+    # The override takes up to 2³¹ − 1 each; their sum overflowed PostgreSQL's integer and the
+    # whole proposal list answered 422 "integer out of range" to every reader.
+    set_stock(db, "WH-1", RCD, 5)
+    top = 2**31 - 1
+    assert stores.put("/stock/reorder-levels", json={"part_id": RCD, "location_id": "WH-1", "reorder_point": top,
+                                                     "order_quantity": top, "reason": "typo"}).status_code == 200
+    listed = stores.get("/stock/purchase-proposals")
+    assert listed.status_code == 200, listed.text
+    line = listed.json()["data"][0]["lines"][0]
+    # Order up to ROP + Q from a position of 5 on hand: 2 × 2147483647 − 5 = 4294967289.
+    assert (line["position"], line["quantity"]) == (5, 4294967289)
