@@ -182,7 +182,8 @@ def _rows(body: bytes, shape: ListShape) -> tuple[list[Any], int | None]:
 
 
 def _too_many(rows: int) -> str:
-    return (f"format: {rows:,} rows match; an export holds at most {MAX_ROWS:,}. Narrow the filters "
+    matching = "1 row matches" if rows == 1 else f"{rows:,} rows match"
+    return (f"format: {matching}; an export holds at most {MAX_ROWS:,}. Narrow the filters "
             f"(docs/exports.md)")
 
 
