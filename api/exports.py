@@ -108,24 +108,30 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
         yield from _dependants(sub)
 
 
-_SHAPES: dict[int, ListShape | None] = {}
+_UNKNOWN = object()
 
 
 def shape_of(route: APIRoute) -> ListShape | None:
-    """The list shape of a GET route, or None when its answer is not a list."""
-    if id(route) not in _SHAPES:
-        found = _row_types(route.response_model) if "GET" in route.methods else None
-        shape = None
-        if found is not None:
-            params = {f.alias: f for d in _dependants(route.dependant) for f in d.query_params}
-            limit = params.get("limit")
-            default = limit.field_info.default if limit is not None else None
-            largest = next((m.le for m in limit.field_info.metadata if isinstance(m, Le)), None) if limit else None
-            shape = ListShape(found[0], found[1], default if isinstance(default, int) else None,
-                              largest if isinstance(largest, int) else None,
-                              "offset" in params and isinstance(default, int))
-        _SHAPES[id(route)] = shape
-    return _SHAPES[id(route)]
+    """The list shape of a GET route, or None when its answer is not a list (read once, kept
+    on the route: an id-keyed cache would mix up the routes of apps made and dropped in turn)."""
+    shape = route.__dict__.get("pilecare_list_shape", _UNKNOWN)
+    if shape is _UNKNOWN:
+        shape = _read_shape(route)
+        route.__dict__["pilecare_list_shape"] = shape
+    return shape
+
+
+def _read_shape(route: APIRoute) -> ListShape | None:
+    found = _row_types(route.response_model) if "GET" in route.methods else None
+    if found is None:
+        return None
+    params = {f.alias: f for d in _dependants(route.dependant) for f in d.query_params}
+    limit = params.get("limit")
+    default = limit.field_info.default if limit is not None else None
+    largest = next((m.le for m in limit.field_info.metadata if isinstance(m, Le)), None) if limit else None
+    default = default if isinstance(default, int) else None
+    return ListShape(found[0], found[1], default, largest if isinstance(largest, int) else None,
+                     "offset" in params and default is not None)
 
 
 async def export_gate(request: Request) -> None:
