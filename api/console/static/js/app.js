@@ -7,6 +7,7 @@ import { api, query } from './api.js';
 import { $, debounce, fmt, h, replace } from './dom.js';
 import { connect, disconnect, subscribe } from './live.js';
 import { roles } from './roles.js';
+import { STORES_ROUTES, watchLowStock } from './stores.js';
 
 // Staff pages are never a customer's, whatever else they allow.
 const staff = (allow) => (can) => can.staff && allow(can);
@@ -35,6 +36,16 @@ const ROUTES = [
     allow: staff((can) => can.customers) },
   { path: /^\/engineers$/, page: () => import('./pages/engineers.js'), nav: 'engineers', allow: staff((can) => can.roster) },
   { path: /^\/kpis$/, page: () => import('./pages/kpis.js'), nav: 'kpis', allow: staff((can) => can.kpis) },
+  // The parts keeper's pages (stores.js).
+  ...STORES_ROUTES,
+  // The service manager's pages (issue 14: R-COST, R-KPI).
+  { path: /^\/costs$/, page: () => import('./pages/costs.js'), nav: 'costs', allow: staff((can) => can.money) },
+  { path: /^\/budget$/, page: () => import('./pages/budget.js'), nav: 'budget', allow: staff((can) => can.money) },
+  { path: /^\/reports$/, page: () => import('./pages/reports.js'), nav: 'reports', allow: staff((can) => can.money) },
+  { path: /^\/reports\/faults$/, page: () => import('./pages/fault_analysis.js'), nav: 'reports',
+    allow: staff((can) => can.money) },
+  { path: /^\/reports\/scorecards$/, page: () => import('./pages/staff_scorecards.js'), nav: 'reports',
+    allow: staff((can) => can.money) },
   // The customer portal.
   { path: /^\/my\/requests$/, page: () => import('./pages/portal_requests.js'), nav: 'my-requests',
     allow: (can) => can.portal },
@@ -243,6 +254,7 @@ async function start() {
   // The portal has no search, no live feed and no stream: its pages load what they show.
   document.body.dataset.portal = String(can.portal);
   startSearch(can);
+  watchLowStock(can);
   if (can.live) startLive();
   else $('#live').hidden = true;
   window.addEventListener('hashchange', () => route());
