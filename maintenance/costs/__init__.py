@@ -5,7 +5,8 @@ beyond them. It reads what the rooms below record (work orders and their timelin
 stock ledger, goods receipts, quotes) and writes only its own tables (expenses, budgets,
 budget_changes, budget_approvals, engineers' hourly rates).
 
-    job_costs  one order's cost breakdown (`job_cost`), a period's as a DataFrame (`job_costs`)
+    job_costs  one order's cost breakdown (`job_cost`), a period's as a DataFrame (`job_costs`),
+               chosen orders' (`job_costs_of`)
     rollups    job costs grouped by order, pile, model, customer or region and month/quarter/year
     budgets    budgets, actuals, budget against actual, approvals, `require_within_budget`
     expenses   expenses per job or general, refused beyond the budget without an approval
@@ -14,11 +15,11 @@ budget_changes, budget_approvals, engineers' hourly rates).
 from maintenance.costs.budgets import (BudgetCategory, BudgetLine, actuals, approvals, approve, budget_vs_actual,
                                        budgets, changes, delete_budget, require_within_budget, set_budget)
 from maintenance.costs.expenses import expense, expenses, record_expense
-from maintenance.costs.job_costs import DistanceSource, JobCost, Payer, job_cost, job_costs
+from maintenance.costs.job_costs import DistanceSource, JobCost, Payer, job_cost, job_costs, job_costs_of
 from maintenance.costs.rates import set_hourly_rate
 from maintenance.costs.rollups import Period, RollupBy, rollup, totals
 
 __all__ = ["BudgetCategory", "BudgetLine", "DistanceSource", "JobCost", "Payer", "Period", "RollupBy", "actuals",
            "approvals", "approve", "budget_vs_actual", "budgets", "changes", "delete_budget", "expense", "expenses",
-           "job_cost", "job_costs", "record_expense", "require_within_budget", "rollup", "set_budget",
+           "job_cost", "job_costs", "job_costs_of", "record_expense", "require_within_budget", "rollup", "set_budget",
            "set_hourly_rate", "totals"]
