@@ -93,16 +93,14 @@ def monthly(report: MonthlyReport) -> list[Table]:
                    for p in report.parts]
                   + [[Cell("Total"), Cell(""), Cell(""), Cell(report.parts_quantity, Fmt.INT),
                       Cell(report.parts_value, Fmt.MONEY)]])
-    faults = Table("Top faults", "Top faults", ["Rank", "Fault category", "Orders", "Downtime", f"Cost ({c})"],
+    faults = Table("Top faults", "Top faults", ["Rank", "Fault category", "Orders", "Downtime", f"Job cost ({c})"],
                    [[Cell(f.rank, Fmt.INT), Cell(f.category), Cell(f.orders, Fmt.INT), Cell(f.downtime_h, Fmt.HOURS),
                      Cell(f.cost, Fmt.MONEY)] for f in report.top_faults],
-                   note="Cost: the job costs of the orders (parts, labour, travel, other).",
                    chart=[(f.category, f.orders) for f in report.top_faults])
     s = report.costs
     costs = Table("Costs", "Costs against budget",
                   ["Category", f"Budget ({c})", "Approved", "Allowed", "Actual", "Variance", "Used", "Note"],
-                  [_budget_row(r) for r in s.rows] + [_budget_row(s.total)], note=s.note,
-                  chart=[(r.category, r.actual) for r in s.rows])
+                  [_budget_row(r) for r in s.rows] + [_budget_row(s.total)], note=s.note)
     j = report.job_costs
     job_costs = Table("Job costs", "Job costs of the month",
                       ["Kind", "Jobs", f"Parts ({c})", "Labour", "Travel", "Other", "Total", "Company", "Billable"],
