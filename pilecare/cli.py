@@ -62,6 +62,12 @@ def _desk_crowd(args) -> None:
     main(get_settings(), args)
 
 
+def _parts_keeper(args) -> None:
+    from simulators.parts_keeper import main
+
+    main(get_settings(), args)
+
+
 def _crew(args) -> None:
     from simulators.field_crew import main
 
@@ -221,6 +227,16 @@ def parser() -> argparse.ArgumentParser:
     crowd.add_argument("--speed", type=float, default=30.0, help="the simulation's speed")
     crowd.add_argument("--seed", type=int, default=1)
     crowd.set_defaults(func=_desk_crowd)
+
+    keeper = sub.add_parser("parts-keeper", help="the demo's parts keeper: restocks vans, orders from suppliers, "
+                                                 "receives and inspects, ships claims, stock-takes "
+                                                 "(simulators/parts_keeper.py)")
+    keeper.add_argument("--api", default=None, help="the API's URL (default: the running `pilecare run`'s)")
+    keeper.add_argument("--accounts", default=None, help="the crew-accounts file (default: <data dir>/crew-accounts)")
+    keeper.add_argument("--speed", type=float, default=30.0, help="the simulation's speed: suppliers' lead times "
+                                                                  "take 1/speed of their time")
+    keeper.add_argument("--seed", type=int, default=1)
+    keeper.set_defaults(func=_parts_keeper)
 
     fleet = sub.add_parser("fleet", help="fleet registry").add_subparsers(dest="fleet_command", required=True)
     seed = fleet.add_parser("seed", help="create a deterministic, realistic fleet")

@@ -5,8 +5,10 @@ With no configuration it starts an embedded PostgreSQL and a Mosquitto broker (d
 migrates, seeds a fleet when the registry is empty, and supervises ingest, the API,
 the service desk's SMTP listener, a simulated fleet and its field crew (unless --no-crew:
 simulators/field_crew.py, which works the offers through the API while the fleet hears of
-the repairs from its event stream) as child processes, restarting any that dies. Without
-PILECARE_MAIL_RELAY the desk's outbound mail goes to a local catcher (.pilecare/mail/*.eml).
+the repairs from its event stream; the desk crowd; the parts keeper) as child processes,
+restarting any that dies. Suppliers, rates, budgets and a few months of stores history are
+seeded where missing (simulators/stores_seed.py). Without PILECARE_MAIL_RELAY the desk's
+outbound mail goes to a local catcher (.pilecare/mail/*.eml).
 """
 from __future__ import annotations
 
@@ -78,6 +80,10 @@ def main(args) -> None:
             from simulators.crew import seed_crew
 
             print(seed_crew(conn, seed=1), flush=True)
+        from simulators.stores_seed import seed_stores
+
+        # Suppliers, rates, budgets, starting reorder levels and a few months' history, where missing.
+        print(seed_stores(conn, seed=1), flush=True)
         admin_note = first_accounts(conn, data_dir)
         if not args.no_crew:
             from simulators.crew_accounts import ACCOUNTS_FILE, ensure_accounts
@@ -131,7 +137,10 @@ def main(args) -> None:
         # The busy desk: customers mail the listener and call, demo agents work the inbox.
         children.append(Child("desk-crowd", ["desk-crowd", "--api", api_url, "--smtp", smtp_address,
                                              "--speed", str(args.speed)], env, log_dir))
-        for child in children[-2:]:
+        # The stores: the demo-keeper restocks vans, orders, receives and inspects (simulators/parts_keeper.py).
+        children.append(Child("parts-keeper", ["parts-keeper", "--api", api_url, "--speed", str(args.speed)], env,
+                              log_dir))
+        for child in children[-3:]:
             child.start()
     print(
         f"\npilecare is running\n"
@@ -148,7 +157,9 @@ def main(args) -> None:
            f"  demo crew        {sum(a.role == 'engineer' for a in crew_accounts)} simulated engineers work the "
            f"offers (accounts in {data_dir / 'crew-accounts'}); the engineer account's jobs are yours\n"
            f"  demo desk        customers mail, call and use the portal; {sum(a.role == 'agent' for a in crew_accounts)} "
-           f"demo agents work the inbox (the agent account's desk is yours too)\n") +
+           f"demo agents work the inbox (the agent account's desk is yours too)\n"
+           f"  demo stores      demo-keeper restocks vans, orders from suppliers, receives, inspects and "
+           f"stock-takes; log in as demo-manager for costs, budgets and reports (both in crew-accounts)\n") +
         f"  commands         .venv/bin/pilecare users create …  (finds this instance through {instance})\n"
         f"Press Ctrl-C to stop.\n",
         flush=True,

@@ -4,7 +4,7 @@ with the parts the common faults need. Deterministic for a seed, and idempotent.
 from __future__ import annotations
 
 import random
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import psycopg
 
@@ -30,8 +30,20 @@ PARTS = [
 ]
 
 
-def seed_crew(conn: psycopg.Connection, per_region: int = 3, seed: int = 1, *, days: int = 7) -> str:
-    """Insert the crew; running it again adds nothing new (ON CONFLICT DO NOTHING)."""
+def shift_times(today: date, day_starts: time, *, night: bool, days: int) -> list[tuple[datetime, datetime]]:
+    """One engineer's 12-hour shifts from the day before `today` for `days` more days: day
+    shifts start at `day_starts` (UTC), night shifts 12 h later."""
+    first = datetime.combine(today, day_starts, tzinfo=timezone.utc) + timedelta(hours=12 if night else 0)
+    return [(first + timedelta(days=d), first + timedelta(days=d, hours=12)) for d in range(-1, days)]
+
+
+def seed_crew(conn: psycopg.Connection, per_region: int = 3, seed: int = 1, *, days: int = 7,
+              day_starts: time = time(6)) -> str:
+    """Insert the crew; running it again adds nothing new (ON CONFLICT DO NOTHING).
+
+    Day shifts start at `day_starts` UTC (06:00 for the demo), the night shift 12 h later. A
+    caller that needs the day crew whatever the wall clock says (tests/test_demo_crew.py)
+    starts the day a little before now."""
     rng = random.Random(seed)
     today = datetime.now(timezone.utc).date()
     engineers, shifts, vans, van_stock = [], [], [], []
@@ -40,7 +52,7 @@ def seed_crew(conn: psycopg.Connection, per_region: int = 3, seed: int = 1, *, d
             n = r * per_region + k
             engineer_id = f"ENG-{n + 1:03d}"
             name = f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {city[:1]}."
-            # Day shifts 06–18 UTC; the last engineer of a region covers nights 18–06, alone, so
+            # Day shifts 06–18 UTC (by default); the last engineer of a region covers nights 18–06, alone, so
             # holds every skill a fault category needs (AC, DC, HV; issue 12, item 3): a ground
             # fault at night finds someone. Only the maker's certificate (mfr:…, needed when
             # dispatch.certified_manufacturers names the maker) has no night cover.
@@ -50,9 +62,8 @@ def seed_crew(conn: psycopg.Connection, per_region: int = 3, seed: int = 1, *, d
             regions = [region] + ([REGIONS[(r + 1) % len(REGIONS)][0]] if k == 0 else [])
             engineers.append((engineer_id, name, f"+49 151 {rng.randrange(10**7):07d}", skills, regions,
                               round(lat + rng.uniform(-0.1, 0.1), 5), round(lon + rng.uniform(-0.15, 0.15), 5)))
-            for d in range(-1, days):
-                start = datetime.combine(today + timedelta(days=d), time(18 if night else 6), tzinfo=timezone.utc)
-                shifts.append((engineer_id, start, start + timedelta(hours=12)))
+            shifts += [(engineer_id, start, end) for start, end in shift_times(today, day_starts, night=night,
+                                                                                days=days)]
             vans.append((f"VAN-{engineer_id}", f"{name}'s van", engineer_id))
             for part_id, *_ in rng.sample(PARTS, 5):
                 van_stock.append((f"VAN-{engineer_id}", part_id, rng.randint(1, 3)))

@@ -5,8 +5,10 @@ themselves, like a person with the phone app.
 `crew-<engineer id>` (the engineer a person plays through the `engineer` account of
 `pilecare run` is left to them), plus `demo-fleet` (viewer: the simulated fleet reads the
 event stream, simulators/repairs.py) and `demo-supervisor` (verifies safety repairs), and for the busy service
-desk (issue 13, simulators/desk_crowd.py) `demo-agent-1` and `demo-agent-2` (agents) and a
-portal login `demo-customer-<n>` for each of the first three customers, with random
+desk (issue 13, simulators/desk_crowd.py) `demo-agent-1` and `demo-agent-2` (agents), a
+portal login `demo-customer-<n>` for each of the first three customers, and for the stores
+and the books (issue 14) `demo-keeper` (parts keeper: simulators/parts_keeper.py) and
+`demo-manager` (manager: costs, budgets, reports; a login to look with), with random
 passwords kept in `<data dir>/crew-accounts` (mode 0600, "user role link password" per
 line: the link is the engineer's id for an engineer, the customer's for a customer, "-"
 for none).
@@ -20,6 +22,8 @@ from pathlib import Path
 FLEET_USER = "demo-fleet"
 SUPERVISOR_USER = "demo-supervisor"
 AGENT_USERS = ("demo-agent-1", "demo-agent-2")
+KEEPER_USER = "demo-keeper"
+MANAGER_USER = "demo-manager"
 CUSTOMER_PREFIX = "demo-customer-"
 CREW_PREFIX = "crew-"
 ACCOUNTS_FILE = "crew-accounts"
@@ -57,6 +61,8 @@ def ensure_accounts(conn, path: Path, *, actor: str = "pilecare run") -> list[Cr
     wanted = [(FLEET_USER, users.Role.VIEWER, None, "Demo fleet (simulated piles)"),
               (SUPERVISOR_USER, users.Role.SUPERVISOR, None, "Demo supervisor")]
     wanted += [(user, users.Role.AGENT, None, f"Demo agent {i}") for i, user in enumerate(AGENT_USERS, start=1)]
+    wanted += [(KEEPER_USER, users.Role.PARTS_KEEPER, None, "Demo parts keeper"),
+               (MANAGER_USER, users.Role.MANAGER, None, "Demo service manager")]
     for engineer_id, name in conn.execute(
             "SELECT id, name FROM engineers WHERE active AND (user_id IS NULL OR user_id LIKE %s) ORDER BY id",
             (CREW_PREFIX + "%",)).fetchall():

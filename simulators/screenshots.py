@@ -11,7 +11,8 @@ was given to takes it on a phone (simulators/phone.py AppTour): Today, the job o
 signature pad and the queue with the network cut. Last, an agent at the service desk
 (simulators/desk_tour.py DeskTour) logs a call, finds it in the inbox and answers it, and
 the service supervisor (simulators/complaint_tour.py ComplaintTour) investigates a complaint,
-plans its measures and opens the customer's card.
+plans its measures and opens the customer's card; and the parts keeper (simulators/stores_tour.py
+StoresTour) receives and inspects a delivery, stocks a van and counts the warehouse.
 
 The command takes it on a throwaway database (`pilecare_screenshots`, recreated on each run,
 on PILECARE_DATABASE_URL's server, else an embedded PostgreSQL under .pilecare/screenshots)
@@ -38,6 +39,7 @@ from simulators.browser import Browser, chromium_problem
 from simulators.crew import seed_crew
 from simulators.complaint_tour import ComplaintTour
 from simulators.desk_tour import DeskTour
+from simulators.stores_tour import StoresTour
 from simulators.faults import FaultKind
 from simulators.fleetgen import load_fleet, seed_fleet
 from simulators.history import backfill_telemetry, seed_kpi_history
@@ -261,6 +263,7 @@ def main(args) -> None:
                 errors = [e for e in handset.errors() if OFFLINE_NOISE not in e]
             taken += DeskTour(db, page, password).start().take()
             taken += ComplaintTour(db, page, password).start().take()
+            taken += StoresTour(db, page, password).start().take()
             errors += page.errors()  # the console's, over both its tours
         # All or nothing: a tour that failed half-way leaves the old set as it was.
         out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime, timezone
+from datetime import time as clock_time
 import pytest
 import yaml
 from psycopg.types.json import Jsonb
@@ -35,10 +37,13 @@ CHECKLIST = ["Exterior cleaning", "Tighten electrical connections", "Insulation 
 
 @pytest.fixture
 def demo(db, settings, ingest, tmp_path):
-    """A seeded fleet of 30 piles at 5 sites in five regions and the seeded crew of 18, with the crew's
-    accounts; the maintenance worker (faults straight to dispatch) and the API running."""
+    """A seeded fleet of 30 piles at 5 sites in five regions and the seeded crew of 18 in its day shift,
+    with the crew's accounts; the maintenance worker (faults straight to dispatch) and the API running."""
     seed_fleet(db, piles=30, seed=1)
-    seed_crew(db, seed=1)
+    # The demo plays in the crew's day, whatever the wall clock says: its day shift began two
+    # to three hours ago. At night each region has one engineer on shift, so the order the
+    # crew declines would wait for the morning, as dispatch then says (tests/test_crew_seed.py).
+    seed_crew(db, seed=1, day_starts=clock_time((datetime.now(timezone.utc).hour - 2) % 24))
     accounts = ensure_accounts(db, tmp_path / "crew-accounts", actor="test")
     # verify_s: long enough for the repaired pile's next report to clear its alarm (1 s hold-off),
     # so only the bad repair fails verification.

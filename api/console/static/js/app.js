@@ -7,6 +7,7 @@ import { api, query } from './api.js';
 import { $, debounce, fmt, h, replace } from './dom.js';
 import { connect, disconnect, subscribe } from './live.js';
 import { roles } from './roles.js';
+import { STORES_ROUTES, watchLowStock } from './stores.js';
 
 // Staff pages are never a customer's, whatever else they allow.
 const staff = (allow) => (can) => can.staff && allow(can);
@@ -35,6 +36,8 @@ const ROUTES = [
     allow: staff((can) => can.customers) },
   { path: /^\/engineers$/, page: () => import('./pages/engineers.js'), nav: 'engineers', allow: staff((can) => can.roster) },
   { path: /^\/kpis$/, page: () => import('./pages/kpis.js'), nav: 'kpis', allow: staff((can) => can.kpis) },
+  // The parts keeper's pages (stores.js).
+  ...STORES_ROUTES,
   // The customer portal.
   { path: /^\/my\/requests$/, page: () => import('./pages/portal_requests.js'), nav: 'my-requests',
     allow: (can) => can.portal },
@@ -243,6 +246,7 @@ async function start() {
   // The portal has no search, no live feed and no stream: its pages load what they show.
   document.body.dataset.portal = String(can.portal);
   startSearch(can);
+  watchLowStock(can);
   if (can.live) startLive();
   else $('#live').hidden = true;
   window.addEventListener('hashchange', () => route());

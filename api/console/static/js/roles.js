@@ -1,12 +1,15 @@
 // What each role sees and may do in the console. The role sets come from the API
 // (GET /users/me: groups), which enforces them; docs/roles.md describes them.
 // A customer's login sees the portal only: their own requests, piles and orders.
+import { storesNav } from './stores.js';
+
 export function roles(me) {
   const within = (group) => me.groups.includes(group);
   const office = within('office');
   const engineer = me.role === 'engineer';
   const portal = me.role === 'customer';
   const desk = within('desk');
+  const stores = within('stores');
   let nav;
   if (portal) {
     nav = [
@@ -31,6 +34,8 @@ export function roles(me) {
       { key: 'follow-ups', path: '/desk/follow-ups', label: 'Follow-ups', icon: '☏' },
       { key: 'engineers', path: '/engineers', label: 'Engineers', icon: '◉' },
       { key: 'kpis', path: '/kpis', label: 'KPIs', icon: '↗' },
+      // Parts and stock: every office role reads; the stores people act (stores.js).
+      ...(office ? storesNav(stores) : []),
     ];
   }
   return {
@@ -52,5 +57,7 @@ export function roles(me) {
     comment: desk || engineer,
     supervisor: within('supervise'),  // escalation decisions
     roster: office,
+    stock: office,                              // parts, stock, purchasing, stock-takes, suppliers: read
+    stores: stores,                             // parts keeper, supervisor: move stock, receive, count
   };
 }
