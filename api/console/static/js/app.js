@@ -38,6 +38,14 @@ const ROUTES = [
   { path: /^\/kpis$/, page: () => import('./pages/kpis.js'), nav: 'kpis', allow: staff((can) => can.kpis) },
   // The parts keeper's pages (stores.js).
   ...STORES_ROUTES,
+  // The service manager's pages (issue 14: R-COST, R-KPI).
+  { path: /^\/costs$/, page: () => import('./pages/costs.js'), nav: 'costs', allow: staff((can) => can.money) },
+  { path: /^\/budget$/, page: () => import('./pages/budget.js'), nav: 'budget', allow: staff((can) => can.money) },
+  { path: /^\/reports$/, page: () => import('./pages/reports.js'), nav: 'reports', allow: staff((can) => can.money) },
+  { path: /^\/reports\/faults$/, page: () => import('./pages/fault_analysis.js'), nav: 'reports',
+    allow: staff((can) => can.money) },
+  { path: /^\/reports\/scorecards$/, page: () => import('./pages/staff_scorecards.js'), nav: 'reports',
+    allow: staff((can) => can.money) },
   // The customer portal.
   { path: /^\/my\/requests$/, page: () => import('./pages/portal_requests.js'), nav: 'my-requests',
     allow: (can) => can.portal },

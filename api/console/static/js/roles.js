@@ -10,6 +10,10 @@ export function roles(me) {
   const portal = me.role === 'customer';
   const desk = within('desk');
   const stores = within('stores');
+  // Costs, budgets and reports are read by managers and supervisors (and admins: in every
+  // group); a manager sets budgets, approves beyond them and produces reports (R-COST, R-KPI).
+  const manage = within('manage');
+  const money = manage || within('supervise');
   let nav;
   if (portal) {
     nav = [
@@ -36,6 +40,11 @@ export function roles(me) {
       { key: 'kpis', path: '/kpis', label: 'KPIs', icon: '↗' },
       // Parts and stock: every office role reads; the stores people act (stores.js).
       ...(office ? storesNav(stores) : []),
+      ...(money ? [
+        { key: 'costs', path: '/costs', label: 'Costs', icon: '€' },
+        { key: 'budget', path: '/budget', label: 'Budget', icon: '▥' },
+        { key: 'reports', path: '/reports', label: 'Reports', icon: '▧' },
+      ] : []),
     ];
   }
   return {
@@ -59,5 +68,7 @@ export function roles(me) {
     roster: office,
     stock: office,                              // parts, stock, purchasing, stock-takes, suppliers: read
     stores: stores,                             // parts keeper, supervisor: move stock, receive, count
+    money,                                      // costs, budgets, reports: read
+    manage,                                     // budgets, approvals, producing reports
   };
 }

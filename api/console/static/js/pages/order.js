@@ -4,6 +4,7 @@ import { api } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, section, table, timeline } from '../dom.js';
 import { Ticker, clockPanel } from '../sla.js';
 import { commentForm, escalationForm, mergeForm, movesForm, renderReport } from './order_desk.js';
+import { costSection } from './order_cost.js';
 
 function facts(w, siteName) {
   const rows = [
@@ -63,7 +64,7 @@ export async function render(ctx, page, params) {
       ctx.can.dispatch || ctx.can.supervisor ? section('Dispatcher actions', actions) : null,
       ctx.can.comment ? section('Comment', comments) : null),
     h('div', { class: 'col-wide' }, section('Timeline', history), section('Service report', report),
-      section('Alarms', alarms),
+      costSection(ctx, id), section('Alarms', alarms),
       ctx.can.assignments ? section('Offers and assignments', offers) : null)));
 
   const ticker = new Ticker(ctx);
