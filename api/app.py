@@ -16,6 +16,7 @@ from api.auth import ANYONE, require, secret_key
 from api.body_limit import BodyLimit
 from api.customer_scope import gate
 from api.deps import check_request
+from api.exports import Exports, document, export_gate
 from api.turns import DB_CONNECTIONS, DatabaseTurns
 from api.models import ErrorPublic
 from api.routes import (alarms, complaints, console, customers, dispatch, docs, engineer_app, engineers, events,
@@ -91,11 +92,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # (FastAPI's own pages load them from a CDN and stay blank offline).
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(check_request)],
+        # export_gate after check_request: an export's calls reach it with `format` already taken off.
+        dependencies=[Depends(check_request), Depends(export_gate)],
     )
     app.state.settings = settings
     app.add_middleware(DatabaseTurns)  # no more requests at the database than it has connections (api/turns.py)
     app.add_middleware(BodyLimit)  # no body over 6 MiB, with or without a Content-Length (api/body_limit.py)
+    # Outermost: an export's every page is an ordinary request, taking its own database turn.
+    app.add_middleware(Exports)  # ?format=csv|xlsx on any list (api/exports.py)
+    document(app)
     # The same files `pilecare maintenance` reads: one policy and one dispatch configuration
     # for every process.
     app.state.policy = policies.load(settings.policy_file)

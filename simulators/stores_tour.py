@@ -9,6 +9,7 @@ its page so that a caller can check what it shows before going on."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,8 +38,9 @@ def _parts():
 class StoresTour:
     """A parts keeper (KEEPER, made here) on `page` (a Browser on the API server), on a database
     with at least one engineer: `start` seeds two suppliers, three parts (listing them when the
-    demo crew's catalogue has them), the warehouse WH-1 holding 12 cabinet fans, and a van for
-    the first engineer unless they have one."""
+    demo crew's catalogue has them), the warehouse WH-1 holding 12 cabinet fans, a van for the
+    first engineer unless they have one, and a parts-purchasing budget of 50,000 this month and
+    next where none is set (ordering is refused beyond it, R-COST)."""
 
     def __init__(self, db, page: Browser, password: str):
         self.db, self.page, self.password = db, page, password
@@ -48,6 +50,7 @@ class StoresTour:
 
     def start(self) -> "StoresTour":
         from api import accounts
+        from maintenance.costs import BudgetCategory, set_budget
         from maintenance.inventory import Line, LocationKind, MovementKind, catalogue, record
         from maintenance.inventory.stock_view import create_location
 
@@ -73,6 +76,12 @@ class StoresTour:
             create_location(db, self.van, LocationKind.VAN, f"{self.engineer}'s van", engineer_id=self.engineer,
                             home_warehouse_id=WAREHOUSE, actor=ACTOR)
         record(db, MovementKind.OPENING, [Line(FAN, WAREHOUSE, 12)], actor=ACTOR, reason="opening balance")
+        # Orders are placed at the database's now, which may be next month by then.
+        first = datetime.now(timezone.utc).date().replace(day=1)
+        for month in (first, (first + timedelta(days=31)).replace(day=1)):
+            if not db.execute("SELECT 1 FROM budgets WHERE period = %s AND category = %s",
+                              (month, BudgetCategory.PARTS_PURCHASING.value)).fetchone():
+                set_budget(db, month, BudgetCategory.PARTS_PURCHASING, 50000, actor=ACTOR)
         return self
 
     def _shot(self, name: str) -> Path:

@@ -3,57 +3,22 @@ with a manager's approval (R-COST)."""
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 
 import psycopg
 import pytest
 
-from maintenance.costs import (BudgetCategory as C, approve, budget_vs_actual, changes, delete_budget,
-                               record_expense, require_within_budget, set_budget, set_hourly_rate)
+from maintenance.costs import BudgetCategory as C
+from maintenance.costs import approve, budget_vs_actual, changes, delete_budget, require_within_budget
 from pilecare.errors import Conflict
-from tests.costjob import DAY, drive_job
-from tests.factories import make_fleet
-
-OCTOBER = date(2026, 10, 1)
-
-
-def receive(db, day: datetime, lines: list[tuple[int, str]]) -> None:
-    """A goods receipt from ACME on `day` of FAN-120: (quantity, unit price) per line."""
-    db.execute("INSERT INTO suppliers (id, name) VALUES ('ACME', 'Acme Parts') ON CONFLICT DO NOTHING")
-    db.execute("INSERT INTO stock_locations (id, kind, name) VALUES ('WH-1', 'warehouse', 'Depot') "
-               "ON CONFLICT DO NOTHING")
-    receipt = db.execute("INSERT INTO goods_receipts (supplier_id, location_id, received_at, received_by) "
-                         "VALUES ('ACME', 'WH-1', %s, 'keeper') RETURNING id", (day,)).fetchone()[0]
-    for quantity, price in lines:
-        db.execute("INSERT INTO goods_receipt_lines (goods_receipt_id, part_id, quantity, unit_price) "
-                   "VALUES (%s, 'FAN-120', %s, %s)", (receipt, quantity, Decimal(price)))
-
-
-def spend(db, category: C, amount: str, day: date, note: str = "bill", **kw) -> int:
-    return record_expense(db, category=category, amount=Decimal(amount), spent_on=day, note=note, actor="dispatcher",
-                          **kw)
+from tests.costjob import OCTOBER, seed_october, spend
 
 
 @pytest.fixture
 def month(db):
-    """October 2026: budgets, one job, goods received, expenses (and some outside the month)."""
-    piles = make_fleet(db, piles=2)
-    for category, amount in ((C.STAFF, 500), (C.TRAINING, 200), (C.PARTS_PURCHASING, 1000), (C.TRAVEL, 100),
-                             (C.OFFICE, 300), (C.OFFICE, 250)):   # office set twice: 250 stands
-        set_budget(db, OCTOBER, category, amount, actor="mia")
-    set_budget(db, date(2026, 11, 1), C.OFFICE, 5000, actor="mia")
-    order = drive_job(db, piles[0], cause="manufacture", departed=(52.42, 13.40),
-                      times={"en_route": "09:00", "on_site": "09:40", "resolved": "11:10"})
-    set_hourly_rate(db, "E1", Decimal("60.00"), actor="mia")
-    receive(db, datetime(2026, 10, 5, 8, tzinfo=timezone.utc), [(10, "12.00"), (3, "55.50")])
-    receive(db, datetime(2026, 9, 30, 23, 59, tzinfo=timezone.utc), [(1, "999.00")])    # September's
-    spend(db, C.TRAVEL, "7.50", DAY.date(), "parking at the depot", work_order_id=order)
-    spend(db, C.TRAINING, "150.00", date(2026, 10, 3), "HV course")
-    spend(db, C.OFFICE, "80.00", date(2026, 10, 1), "paper")
-    spend(db, C.OFFICE, "45.25", date(2026, 10, 31), "toner")
-    spend(db, C.OFFICE, "999.00", date(2026, 11, 1), "November's rent")
-    return order
+    """October 2026 (tests/costjob.py: seed_october): budgets, one job, goods received, expenses."""
+    return seed_october(db)[0]
 
 
 def test_a_seeded_month_s_budget_against_actual_equals_the_hand_computation(db, month):
@@ -106,8 +71,8 @@ def test_a_category_without_a_budget_spends_nothing_without_approval(db, month):
 
 
 def test_purchase_orders_not_yet_received_count_against_the_parts_budget(db, month):
-    db.execute("INSERT INTO purchase_orders (supplier_id, state, location_id, ordered_at, created_by) "
-               "VALUES ('ACME', 'ordered', 'WH-1', '2026-10-06', 'keeper')")
+    db.execute("INSERT INTO purchase_orders (supplier_id, state, location_id, ordered_at, expected_at, created_by) "
+               "VALUES ('ACME', 'ordered', 'WH-1', '2026-10-06', '2026-10-20', 'keeper')")
     db.execute("INSERT INTO purchase_order_lines (purchase_order_id, part_id, quantity, unit_price) "
                "SELECT id, 'FAN-120', 10, 40.00 FROM purchase_orders")
     # received 286.50 + ordered 10 × 40.00 = 400.00 → 686.50; 1000.00 − 686.50 = 313.50 left

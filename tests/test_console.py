@@ -231,3 +231,32 @@ def test_a_dispatcher_merges_two_orders_of_a_pile_from_the_order_page(db, fleet,
     assert db.execute("SELECT state, merged_into FROM work_orders WHERE id = %s", (second,)).fetchone() == (
         "cancelled", first)
     assert chrome.errors() == []
+
+
+def test_a_list_downloads_as_csv_and_xlsx_with_the_filters_on_screen(db, fleet, api, chrome, monkeypatch):
+    # Issue 14, item 8 (js/export.js, api/exports.py): the links carry the page's filters as
+    # they change, the file is the list's, and a refusal is said beside the links.
+    from api import exports
+
+    db.execute("INSERT INTO work_orders (kind, pile_id, title, created_by, state) VALUES "
+               "('corrective', %s, '=Fan stopped', 'rules', 'new'), ('corrective', %s, 'Old', 'rules', 'closed')",
+               (fleet[0], fleet[1]))
+    chrome.login("admin", PASSWORD)
+    chrome.route("#/work-orders?view=list&open=true", "[data-testid=export] a[data-format=csv]")
+    href = lambda f: chrome.js(f"const a = document.querySelector('[data-testid=export] a[data-format={f}]');"
+                               "a.dispatchEvent(new Event('focus')); return a.getAttribute('href')")
+    assert href("csv") == "/work-orders?open=true&format=csv"
+    text = chrome.js("return fetch(arguments[0]).then(r => r.text())", href("csv"))
+    lines = text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("id,kind,pile_id,") and len(lines) == 2 and ",'=Fan stopped," in lines[1]
+    chrome.js("const s = document.querySelector('select[name=kind]'); s.value = 'preventive';"
+              "s.dispatchEvent(new Event('change', { bubbles: true }))")
+    assert href("xlsx") == "/work-orders?kind=preventive&open=true&format=xlsx"
+    assert chrome.errors() == []
+    monkeypatch.setattr(exports, "MAX_ROWS", 0)  # the server runs in this process
+    chrome.route("#/work-orders?view=list&open=true", "[data-testid=export] a[data-format=xlsx]")
+    chrome.click("[data-testid=export] a[data-format=xlsx]")
+    chrome.wait(lambda d: chrome.text("[data-testid=export] .export-message"), message="the refusal")
+    assert chrome.text("[data-testid=export] .export-message") == ("format: 1 row matches; an export holds at most 0. "
+                                                                   "Narrow the filters (docs/exports.md)")
+    assert all("format=xlsx" in e and "422" in e for e in chrome.errors())  # the refused file, nothing else

@@ -194,7 +194,8 @@ def test_a_manager_downloads_a_report_produces_it_again_and_reads_the_quarter_s_
     assert (status, kind, pdf[:5]) == (200, "application/pdf", b"%PDF-")
     status, kind, xlsx = download(page, f"{monthly} a[data-testid=xlsx]")
     assert status == 200 and kind.startswith("application/vnd.openxmlformats")
-    assert openpyxl.load_workbook(io.BytesIO(xlsx)).sheetnames == ["KPIs", "Orders", "Parts", "Top faults", "Costs"]
+    assert openpyxl.load_workbook(io.BytesIO(xlsx)).sheetnames == ["KPIs", "Orders", "Parts", "Top faults", "Costs",
+                                                                    "Job costs"]
     status, _, quarterly = download(page, "[data-testid=reports] tr[data-kind=quarterly] a[data-testid=xlsx]")
     assert openpyxl.load_workbook(io.BytesIO(quarterly)).sheetnames == ["T-AC22", "T-DC120"]
 
@@ -215,6 +216,10 @@ def test_a_manager_downloads_a_report_produces_it_again_and_reads_the_quarter_s_
         # of 7 piles: cooling 2 × 100 / 7 − 0; power_module gone since Q2: last, 0 − 1 × 100 / 7
         "T-DC120": [["cooling", 2, "28.57"], ["power_module", 0, "-14.29"]],
     }
+    # The job cost and the rank by it: AC22's connector lock 25.00, nothing on its controller order.
+    costs = page.js("return [...document.querySelectorAll('[data-model=T-AC22] tbody tr')]"
+                    ".map(r => [r.dataset.category, r.dataset.cost, r.dataset.costRank])")
+    assert costs == [["connector", "25", "1"], ["controller", "0", "2"]]
 
     page.route("#/reports/scorecards?by=engineer&from=2026-09-01&to=2026-10-01", "[data-testid=scorecards] tbody tr")
     assert dict(rows(page, "scorecards", "group", "jobs"))["E1"] == "1"

@@ -1,5 +1,6 @@
 """The quarterly fault analysis per pile model (R-KPI, issue 14): ranked as a hand computation
-does, per 100 installed piles, against the previous quarter; served and stored as a report."""
+does, per 100 installed piles, against the previous quarter, its cost the orders' job costs
+(the costs room's: parts, labour, travel, other); served and stored as a report."""
 from __future__ import annotations
 
 import io
@@ -8,8 +9,9 @@ from datetime import date, datetime, timedelta, timezone
 import openpyxl
 import pytest
 
-from maintenance.reports import fault_analysis, generate_due, quarter
 from maintenance import policy as policies
+from maintenance.costs import BudgetCategory, record_expense, set_budget
+from maintenance.reports import fault_analysis, generate_due, quarter
 from tests.report_history import engineers, issue, order, parts
 
 Q3 = quarter(date(2026, 7, 1))
@@ -33,7 +35,7 @@ def quarters(db, fleet):
     lock = fault(db, "TP-0002", "connector", "2026-07-03T00:00:00+00:00", 10)
     fault(db, "TP-0003", "connector", "2026-08-10T00:00:00+00:00", 10)
     fault(db, "TP-0020", "connector", "2026-09-01T00:00:00+00:00", 10)
-    fault(db, "TP-0005", "controller", "2026-08-15T00:00:00+00:00", 50)
+    controller = fault(db, "TP-0005", "controller", "2026-08-15T00:00:00+00:00", 50)
     order(db, "TP-0006", "cooling", "2026-08-20Z", state="cancelled", closed="2026-08-20 01:00Z")
     issue(db, "P-LOCK", 1, lock, "2026-07-03 05:00Z")
     # Q3, DC120: cooling × 2 (5 h, 7 h).
@@ -47,10 +49,11 @@ def quarters(db, fleet):
     # Q4 and Q1: outside both quarters.
     fault(db, "TP-0002", "connector", "2026-10-03T00:00:00+00:00", 4)
     fault(db, "TP-0002", "connector", "2026-03-31T23:00:00+00:00", 4)
+    return {"lock": lock, "controller": controller}
 
 
 def _rows(model):
-    return [(f.rank, f.category, f.orders, f.orders_per_100, f.downtime_h, f.downtime_h_per_100, f.parts_cost,
+    return [(f.rank, f.category, f.orders, f.orders_per_100, f.downtime_h, f.downtime_h_per_100, f.cost,
              f.previous_orders, f.previous_per_100, f.change_per_100) for f in model.faults]
 
 
@@ -65,13 +68,42 @@ def test_the_quarter_s_faults_rank_per_model_as_a_hand_computation_does(db, quar
         # 1 × 100 / 13 = 7.69; 50 h × 100 / 13 = 384.62; before 2 × 100 / 12 = 16.67; 7.69 − 16.67
         (2, "controller", 1, 7.69, 50.0, 384.62, 0.0, 2, 16.67, -8.98),
     ]
-    assert ac.faults[0].parts_cost_per_100 == 192.31                 # 25 × 100 / 13
+    assert ac.faults[0].cost_per_100 == 192.31                       # its lock, 25 × 100 / 13
     assert (dc.model_id, dc.installed, dc.installed_previous) == ("T-DC120", 7, 7)
     assert _rows(dc) == [
         (1, "cooling", 2, 28.57, 12.0, 171.43, 0.0, 0, 0.0, 28.57),  # 2 × 100 / 7; 12 h × 100 / 7
         (2, "power_module", 0, 0.0, 0.0, 0.0, 0.0, 1, 14.29, -14.29),  # gone since Q2: last, its drop shown
     ]
-    assert "not wired" in found.cost_note
+    assert "job costs" in found.cost_note
+
+
+def test_the_ranking_by_cost_takes_each_order_s_labour_travel_and_expenses_from_its_job_cost(db, quarters):
+    # The controller order: E1 (no own rate: the policy's 85.00 /h) on the road 01:00 → 02:00,
+    # on site 02:00 → 04:00, from her home.
+    db.execute("UPDATE work_orders SET engineer_id = 'E1' WHERE id = %s", (quarters["controller"],))
+    for at, old, new in (("01:00", "accepted", "en_route"), ("02:00", "en_route", "on_site"),
+                         ("04:00", "on_site", "resolved")):
+        db.execute("INSERT INTO work_order_events (work_order_id, at, actor, from_state, to_state) "
+                   "VALUES (%s, %s, 'E1', %s, %s)", (quarters["controller"], f"2026-08-15 {at}Z", old, new))
+    # The connector order with the lock: a toll of 12.00 against it.
+    set_budget(db, date(2026, 7, 1), BudgetCategory.TRAVEL, 100, actor="mia")
+    record_expense(db, category=BudgetCategory.TRAVEL, amount=12, spent_on=date(2026, 7, 3), note="toll",
+                   work_order_id=quarters["lock"], actor="dispatcher")
+
+    ac, dc = fault_analysis(db, Q3).models
+    costs = [(f.cost_rank, f.category, f.cost, f.cost_per_100) for f in sorted(ac.faults, key=lambda f: f.cost_rank)]
+    assert costs == [
+        # labour (1 h + 2 h) × 85.00 = 255.00; travel: her home 52.5° N 13.4° E to the pile at
+        # 52.52° N: 0.02° of arc = 2.2239 km × road factor 1.3 = 2.891 → 2.9 km × 0.90 = 2.61;
+        # 255.00 + 2.61 = 257.61; per 100 of 13 piles: 25,761 / 13 = 1,981.62.
+        (1, "controller", 257.61, 1981.62),
+        # the lock 25.00 + the toll 12.00 = 37.00 (parts alone would rank it first: 25.00 > 0);
+        # 37 × 100 / 13 = 284.62.
+        (2, "connector", 37.0, 284.62),
+    ]
+    assert [(f.rank, f.category) for f in ac.faults] == [(1, "connector"), (2, "controller")]   # most orders
+    # No cost on the DC120's faults: equal at 0.00, more orders rank first.
+    assert [(f.cost_rank, f.category, f.cost) for f in dc.faults] == [(1, "cooling", 0.0), (2, "power_module", 0.0)]
 
 
 def test_equal_counts_rank_the_fault_with_more_downtime_first(db, quarters):
@@ -103,3 +135,5 @@ def test_after_a_quarter_the_worker_stores_its_analysis_as_a_quarterly_report(ap
     assert book.sheetnames == ["T-AC22", "T-DC120"]
     rows = list(book["T-AC22"].iter_rows(min_row=2, max_row=3, values_only=True))
     assert [(r[1], r[2], r[3]) for r in rows] == [("connector", 3, 23.08), ("controller", 1, 7.69)]
+    # Cost (the lock's 25.00; the controller order cost nothing) and the rank by it.
+    assert [(r[6], r[8]) for r in rows] == [(25.0, 1), (0.0, 2)]

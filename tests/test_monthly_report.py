@@ -1,20 +1,24 @@
-"""The monthly service report (R-KPI, issue 14): produced on the 5th exactly once with two
-workers, mailed as links, and its PDF, XLSX and the API carrying the same figures, which equal
-a hand computation on a seeded October."""
+"""The monthly service report (R-KPI, R-COST, issue 14): produced on the 5th exactly once with
+two workers, mailed as links, and its PDF, XLSX and the API carrying the same figures, which
+equal a hand computation on a seeded October — its service figures, and its costs against
+budget and job costs as the costs room defines them."""
 from __future__ import annotations
 
 import io
 import subprocess
 import threading
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import openpyxl
 import psycopg
 import pytest
 
 from maintenance import policy as policies
+from maintenance.costs import BudgetCategory as C
+from maintenance.costs import approve
 from maintenance.reports import generate_due, month, produce
 from maintenance.reports.schedule import due
+from tests.costjob import drive_job, seed_october, spend
 from tests.report_history import engineers, issue, order, parts
 
 OCTOBER = month(datetime(2026, 10, 1).date())
@@ -122,9 +126,19 @@ def test_the_monthly_figures_equal_a_hand_computation(db, october):
                                                                                       ("P-LOCK", 2, 50.0)]
     assert (totals["parts_quantity"], totals["parts_value"]) == (4, 130.0)
     # connector: 2, 3, 5 = 24 + 10 + 168 h; cooling: 1, 4 = 12 + 288 h. More orders rank first.
-    assert [(f["rank"], f["category"], f["orders"], f["downtime_h"], f["parts_cost"]) for f in totals["top_faults"]] == [
+    # Cost: the orders' job costs; no timeline or expenses here, so their parts: 25 + 25, 80.
+    assert [(f["rank"], f["category"], f["orders"], f["downtime_h"], f["cost"]) for f in totals["top_faults"]] == [
         (1, "connector", 3, 202.0, 50.0), (2, "cooling", 2, 300.0, 80.0)]
-    assert totals["costs"]["available"] is False and "not wired" in totals["costs"]["note"]
+    # No budget set: every category's budget 0, and nothing spent beyond one but parts.
+    assert [(r["category"], r["budget"], r["actual"], r["note"]) for r in totals["costs"]["rows"]] == [
+        ("staff", 0.0, 0.0, "no budget set"), ("training", 0.0, 0.0, "no budget set"),
+        ("parts_purchasing", 0.0, 0.0, "no budget set"), ("travel", 0.0, 0.0, "no budget set"),
+        ("office", 0.0, 0.0, "no budget set"), ("equipment_upkeep", 0.0, 0.0, "no budget set")]
+    # Jobs completed in October: 1, 2, 3 resolved, 6 cancelled (7 was resolved in September),
+    # parts 80 + 25; the preventive order closed on the 15th.
+    jobs = {r["kind"]: (r["jobs"], r["parts"], r["total"]) for r in totals["job_costs"]["rows"]}
+    assert jobs == {"corrective": (4, 105.0, 105.0), "preventive": (1, 0.0, 0.0), "inspection": (0, 0.0, 0.0),
+                    "installation": (0, 0.0, 0.0)}
 
 
 def _pdf_text(content: bytes, tmp_path) -> str:
@@ -163,7 +177,7 @@ def test_the_pdf_the_workbook_and_the_api_carry_the_same_totals(api, db, october
         assert expected in lines, expected
 
     book = openpyxl.load_workbook(io.BytesIO(api.get(f"/reports/{report_id}.xlsx").content))
-    assert book.sheetnames == ["KPIs", "Orders", "Parts", "Top faults", "Costs"]
+    assert book.sheetnames == ["KPIs", "Orders", "Parts", "Top faults", "Costs", "Job costs"]
     kpis = {row[0]: row[1] for row in book["KPIs"].iter_rows(min_row=2, values_only=True)}
     assert kpis["Corrective orders opened"] == totals["kpis"]["orders_opened"]
     assert kpis["Repair timeliness"] == totals["kpis"]["repair_timeliness_rate"]
@@ -174,6 +188,85 @@ def test_the_pdf_the_workbook_and_the_api_carry_the_same_totals(api, db, october
     faults = list(book["Top faults"].iter_rows(min_row=2, values_only=True))
     assert [(r[1], r[2], r[3]) for r in faults] == [(f["category"], f["orders"], f["downtime_h"])
                                                      for f in totals["top_faults"]]
+
+
+@pytest.fixture
+def costed_october(db):
+    """October 2026 of tests/costjob.py (budgets, E1's job at 60.00 /h, goods received, expenses),
+    and: a second job of E1's out of warranty with an approved quote; office 100.00 approved
+    beyond its budget and 150.00 more spent; equipment upkeep, without a budget, 40.00
+    approved and 30.00 spent."""
+    _, piles = seed_october(db)
+    drive_job(db, piles[1], cause="wear", departed=(52.42, 13.40), quote=True,
+              times={"en_route": "13:00", "on_site": "13:30", "resolved": "14:00"})
+    approve(db, date(2026, 10, 1), C.OFFICE, 100, reason="the printer died", actor="mia")
+    spend(db, C.OFFICE, "150.00", date(2026, 10, 20), "printer")
+    approve(db, date(2026, 10, 1), C.EQUIPMENT_UPKEEP, 40, reason="calibration due", actor="mia")
+    spend(db, C.EQUIPMENT_UPKEEP, "30.00", date(2026, 10, 9), "torque wrench calibration")
+
+
+# Hand computation of costed_october, per budget category:
+# (budget, approved, allowed, actual, variance = budget − actual, share used = actual ÷ budget, note)
+BUDGET_ROWS = {
+    # labour: the first job 40 + 90 min, the second 30 + 30 min = 190 min … at 60.00 /h:
+    # 130.00 + 60.00 = 190.00; 500.00 − 190.00 = 310.00; 190 / 500 = 0.38
+    "staff": (500.0, 0.0, 500.0, 190.0, 310.0, 0.38, ""),
+    "training": (200.0, 0.0, 200.0, 150.0, 50.0, 0.75, ""),                      # the HV course
+    # received on 5 October: 10 × 12.00 + 3 × 55.50 = 286.50; 286.5 / 1000 = 0.2865
+    "parts_purchasing": (1000.0, 0.0, 1000.0, 286.5, 713.5, 0.2865, ""),
+    # two trips of 14.5 km × 0.90 = 13.05 each, + the parking 7.50 = 33.60; 33.6 / 100 = 0.336
+    "travel": (100.0, 0.0, 100.0, 33.6, 66.4, 0.336, ""),
+    # 80.00 + 45.25 + 150.00 = 275.25 against 250.00 (+ 100.00 approved); 275.25 / 250 = 1.101
+    "office": (250.0, 100.0, 350.0, 275.25, -25.25, 1.101, "over budget, within approvals"),
+    "equipment_upkeep": (0.0, 40.0, 40.0, 30.0, -30.0, None, "no budget set; within approvals"),
+}
+# 500 + 200 + 1000 + 100 + 250 = 2050.00; 100 + 40 = 140.00; 190.00 + 150.00 + 286.50 + 33.60
+# + 275.25 + 30.00 = 965.35; 2050.00 − 965.35 = 1084.65; 965.35 / 2050 = 0.4709
+BUDGET_TOTAL = (2050.0, 140.0, 2190.0, 965.35, 1084.65, 0.4709, "")
+# The month's corrective jobs: (jobs, parts, labour, travel, other, total, company, billable).
+# First (in warranty): fan 42.50, labour 130.00, travel 13.05, parking 7.50 = 193.05, the
+# company's. Second (wear, out of warranty): fan 42.50, labour 60.00, travel 13.05 = 115.55;
+# billable its approved quote, fan 42.50 + 2 h × 85.00 + 15 km × 0.90 = 226.00, so nothing of
+# it is the company's. Together: 85.00, 190.00, 26.10, 7.50, 308.60; company 193.05.
+JOBS = (2, 85.0, 190.0, 26.1, 7.5, 308.6, 193.05, 226.0)
+
+
+def test_costs_against_budget_and_the_month_s_job_costs_equal_a_hand_computation_in_the_api_pdf_and_workbook(
+        api, db, costed_october, tmp_path):
+    [report_id] = generate_due(db, FIFTH, policy=_policy([]))
+    totals = api.get(f"/reports/{report_id}").json()["totals"]
+
+    budget = totals["costs"]
+    fields = ("budget", "approved", "allowed", "actual", "variance", "share_used", "note")
+    assert {r["category"]: tuple(r[f] for f in fields) for r in budget["rows"]} == BUDGET_ROWS
+    assert [r["category"] for r in budget["rows"]] == list(BUDGET_ROWS)           # the regulations' order
+    assert tuple(budget["total"][f] for f in fields) == BUDGET_TOTAL
+    live = {line["category"]: line for line in api.get("/budgets/2026-10/actuals").json()["data"]}
+    assert all(float(live[c]["actual"]) == row[3] for c, row in BUDGET_ROWS.items())   # the costs room's figures
+    money = ("jobs", "parts", "labour", "travel", "other", "total", "company", "billable")
+    jobs = {r["kind"]: tuple(r[f] for f in money) for r in totals["job_costs"]["rows"]}
+    assert jobs == {"corrective": JOBS, "preventive": (0,) + (0.0,) * 7, "inspection": (0,) + (0.0,) * 7,
+                    "installation": (0,) + (0.0,) * 7}
+    assert tuple(totals["job_costs"]["total"][f] for f in money) == JOBS
+
+    lines = [" ".join(line.split()) for line in _pdf_text(api.get(f"/reports/{report_id}.pdf").content, tmp_path)
+             .splitlines()]
+    for expected in ("staff 500.00 0.00 500.00 190.00 310.00 38.0 %",
+                     "parts_purchasing 1,000.00 0.00 1,000.00 286.50 713.50 28.6 %",
+                     "office 250.00 100.00 350.00 275.25 -25.25 110.1 % over budget, within approvals",
+                     "equipment_upkeep 0.00 40.00 40.00 30.00 -30.00 – no budget set; within approvals",
+                     "total 2,050.00 140.00 2,190.00 965.35 1,084.65 47.1 %",
+                     "corrective 2 85.00 190.00 26.10 7.50 308.60 193.05 226.00",
+                     "total 2 85.00 190.00 26.10 7.50 308.60 193.05 226.00"):
+        assert expected in lines, expected
+
+    book = openpyxl.load_workbook(io.BytesIO(api.get(f"/reports/{report_id}.xlsx").content))
+    costs = [row for row in book["Costs"].iter_rows(min_row=2, values_only=True) if row[1] is not None]
+    assert {r[0]: tuple(r[1:8]) for r in costs[:-1]} == {
+        c: tuple(v if v != "" else None for v in row) for c, row in BUDGET_ROWS.items()}
+    assert costs[-1] == ("total",) + tuple(v if v != "" else None for v in BUDGET_TOTAL)
+    job_rows = {r[0]: r[1:] for r in book["Job costs"].iter_rows(min_row=2, values_only=True) if r[1] is not None}
+    assert job_rows["corrective"] == job_rows["total"] == JOBS
 
 
 def test_a_manager_regenerates_a_report_as_a_new_version_and_the_old_one_is_kept(api, client_for, db, october):

@@ -2,7 +2,9 @@
 supplier claims, and scrapping quarantined parts. The rules are the server's
 (maintenance/inventory/purchasing.py, receipts.py, claims.py; docs/purchasing.md).
 
-Office roles read (OFFICE); the parts keeper and supervisors act (STORES).
+Office roles read (OFFICE); the parts keeper and supervisors act (STORES). Ordering is
+refused beyond the month's parts-purchasing budget unless a manager approved the spending
+first (maintenance/costs/purchasing_budget.py; R-COST).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from api.purchasing_models import (Cancel, GoodsReceiptCreate, GoodsReceiptDetai
                                    PurchaseOrderCreate, PurchaseOrderDetail, PurchaseOrderPublic,
                                    PurchaseOrdersPublic, ScrapCreate, ScrapPublic, Settle, Ship, SupplierClaimDetail,
                                    SupplierClaimPublic, SupplierClaimsPublic)
+from maintenance.costs import order_within_budget
 from maintenance.inventory import (ClaimState, OrderLine, PurchaseOrderState, ReceiptLine, claims, on_hand,
                                    purchasing, receipts)
 
@@ -78,9 +81,10 @@ def replace_lines(conn: PlainConn, actor: Actor, order_id: int, body: OrderLines
 
 @router.post("/purchase-orders/{order_id}/order", dependencies=ACT,
              summary="Send a draft to the supplier: ordered_at now, expected_at from the supplier's lead times; "
-                     "a part the supplier does not list is a 422")
+                     "a part the supplier does not list is a 422; beyond the month's parts-purchasing budget and "
+                     "its approvals a 409 naming the budget and the shortfall (R-COST)")
 def place_order(conn: PlainConn, actor: Actor, order_id: int) -> PurchaseOrderDetail:
-    purchasing.order(conn, order_id, actor=actor)
+    order_within_budget(conn, order_id, actor=actor)
     return PurchaseOrderDetail(**purchasing.purchase_order(conn, order_id))
 
 

@@ -104,17 +104,17 @@ def list_reports(conn: PlainConn, kind: ReportKind | None = None,
              summary="Produce a report again (or first) as its next version; earlier versions are kept")
 def produce(conn: PlainConn, actor: Actor, policy: PolicyDep, body: ReportCreate) -> ReportDetail:
     period = reports.parse(body.kind, body.period)
-    report_id = store.produce(conn, period, actor=actor, currency=policy.pricing.currency)
+    report_id = store.produce(conn, period, actor=actor, policy=policy)
     return _public(store.get(conn, report_id), detail=True)
 
 
 @router.get("/fault-analysis", dependencies=READ,
-            summary="The quarter's faults per pile model: ranked by count, downtime and parts cost per 100 installed "
-                    "piles, against the previous quarter")
+            summary="The quarter's faults per pile model: ranked by count, downtime and job cost (parts, labour, "
+                    "travel, other) per 100 installed piles, against the previous quarter")
 def fault_analysis(conn: PlainConn, policy: PolicyDep,
                    quarter: Annotated[str, Query(max_length=10, description="e.g. 2026Q3")]) -> dict[str, Any]:
     found = reports.fault_analysis(conn, reports.parse(ReportKind.QUARTERLY, quarter, field="quarter"),
-                                   currency=policy.pricing.currency)
+                                   policy=policy)
     return found.as_dict()
 
 

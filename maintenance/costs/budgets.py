@@ -147,13 +147,14 @@ def _committed_purchases(conn: psycopg.Connection, start: datetime, end: datetim
 
 
 def require_within_budget(conn: psycopg.Connection, category: BudgetCategory | str, period: date,
-                          amount: Decimal | float, *, policy: Policy | None = None) -> None:
+                          amount: Decimal | float, *, policy: Policy | None = None, subject: str = "amount") -> None:
     """Refuse a spend of `amount` in `category` in `period`'s month (any day of it) that would
     take the category beyond its budget plus the approvals given for it (R-COST: spending
-    beyond budget needs prior approval). Raises Conflict (409) naming the category, month,
-    what was spent, the budget and the approvals; returns None when the spend fits (or is not
-    positive). For parts purchasing, purchase orders ordered in the month and not yet
-    received count as spent.
+    beyond budget needs prior approval). Raises Conflict (409) starting with `subject` (the
+    field or thing refused) and naming the category, month, what it would make, the budget,
+    the approvals and the shortfall; returns None when the spend fits (or is not positive).
+    For parts purchasing, purchase orders ordered in the month and not yet received count as
+    spent.
 
     Call it inside the transaction that records the spend: it takes a transaction-level lock
     on (month, category), so two spends that each fit but together do not are decided one
@@ -172,9 +173,10 @@ def require_within_budget(conn: psycopg.Connection, category: BudgetCategory | s
     if category is BudgetCategory.PARTS_PURCHASING:
         spent += money(_committed_purchases(conn, *month_bounds(first)))
     if spent + amount > budget + extra:
-        raise Conflict(f"amount: {amount} more for {category.value} in {first:%Y-%m} would make {spent + amount} "
-                       f"against a budget of {budget} with {extra} approved beyond it; spending beyond the budget "
-                       f"needs a manager's approval first (POST /budgets/{first:%Y-%m}/approvals)")
+        raise Conflict(f"{subject}: {amount} more for {category.value} in {first:%Y-%m} would make {spent + amount} "
+                       f"against a budget of {budget} with {extra} approved beyond it, "
+                       f"{spent + amount - budget - extra} short; spending beyond the budget needs a manager's "
+                       f"approval first (POST /budgets/{first:%Y-%m}/approvals)")
 
 
 def set_budget(conn: psycopg.Connection, month: date, category: BudgetCategory | str, amount: Decimal | float, *,

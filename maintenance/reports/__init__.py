@@ -9,7 +9,8 @@ ledger, the orders' SLA clock) and writes only its own table, `reports`.
     faults        faults ranked: the month's top faults, the quarterly analysis per model
     timeliness    repair timeliness over the orders' SLA resolve clock
     scorecards    per engineer and team
-    costs_section costs against budget (the one place wired to the costs room)
+    costs_section the costs room's figures: budget against actual, the month's job costs,
+                  the faults' costs (the one place wired to maintenance.costs)
     layout        sections as tables; pdf, xlsx render them
     store         produce (claimed in PostgreSQL), list and read stored reports
     schedule      `generate_due`: the worker's hourly job, exactly once, mailed as links

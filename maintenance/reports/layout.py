@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
 
-from maintenance.reports.model import FaultAnalysis, MonthlyReport
+from maintenance.reports.model import BudgetRow, FaultAnalysis, JobCostRow, MonthlyReport
 
 
 class Fmt(str, Enum):
@@ -93,15 +93,30 @@ def monthly(report: MonthlyReport) -> list[Table]:
                    for p in report.parts]
                   + [[Cell("Total"), Cell(""), Cell(""), Cell(report.parts_quantity, Fmt.INT),
                       Cell(report.parts_value, Fmt.MONEY)]])
-    faults = Table("Top faults", "Top faults", ["Rank", "Fault category", "Orders", "Downtime", f"Parts cost ({c})"],
+    faults = Table("Top faults", "Top faults", ["Rank", "Fault category", "Orders", "Downtime", f"Job cost ({c})"],
                    [[Cell(f.rank, Fmt.INT), Cell(f.category), Cell(f.orders, Fmt.INT), Cell(f.downtime_h, Fmt.HOURS),
-                     Cell(f.parts_cost, Fmt.MONEY)] for f in report.top_faults],
+                     Cell(f.cost, Fmt.MONEY)] for f in report.top_faults],
                    chart=[(f.category, f.orders) for f in report.top_faults])
     s = report.costs
-    costs = Table("Costs", "Costs against budget", ["Category", f"Budget ({c})", f"Actual ({c})", "Variance"],
-                  [[Cell(r.category), Cell(r.budget, Fmt.MONEY), Cell(r.actual, Fmt.MONEY), Cell(r.variance, Fmt.MONEY)]
-                   for r in s.rows], note=None if s.available else s.note)
-    return [kpis, orders, parts, faults, costs]
+    costs = Table("Costs", "Costs against budget",
+                  ["Category", f"Budget ({c})", "Approved", "Allowed", "Actual", "Variance", "Used", "Note"],
+                  [_budget_row(r) for r in s.rows] + [_budget_row(s.total)], note=s.note)
+    j = report.job_costs
+    job_costs = Table("Job costs", "Job costs of the month",
+                      ["Kind", "Jobs", f"Parts ({c})", "Labour", "Travel", "Other", "Total", "Company", "Billable"],
+                      [_job_cost_row(r) for r in j.rows] + [_job_cost_row(j.total)], note=j.note)
+    return [kpis, orders, parts, faults, costs, job_costs]
+
+
+def _budget_row(r: BudgetRow) -> list[Cell]:
+    return [Cell(r.category), Cell(r.budget, Fmt.MONEY), Cell(r.approved, Fmt.MONEY), Cell(r.allowed, Fmt.MONEY),
+            Cell(r.actual, Fmt.MONEY), Cell(r.variance, Fmt.MONEY), Cell(r.share_used, Fmt.SHARE), Cell(r.note)]
+
+
+def _job_cost_row(r: JobCostRow) -> list[Cell]:
+    return [Cell(r.kind), Cell(r.jobs, Fmt.INT)] + [Cell(getattr(r, name), Fmt.MONEY) for name in
+                                                    ("parts", "labour", "travel", "other", "total", "company",
+                                                     "billable")]
 
 
 def quarterly(analysis: FaultAnalysis) -> list[Table]:
@@ -112,12 +127,12 @@ def quarterly(analysis: FaultAnalysis) -> list[Table]:
             m.model_id[:31], f"{m.model_name} ({m.model_id}): {m.installed} installed "
                              f"({m.installed_previous} in {analysis.previous_period})",
             ["Rank", "Fault category", "Orders", "per 100", "Downtime", "h per 100",
-             f"Parts cost ({analysis.currency})",
+             f"Cost ({analysis.currency})", "Cost per 100", "Cost rank",
              f"Orders {analysis.previous_period}", "per 100 before", "Change per 100"],
             [[Cell(f.rank, Fmt.INT), Cell(f.category), Cell(f.orders, Fmt.INT), Cell(f.orders_per_100, Fmt.NUMBER),
-              Cell(f.downtime_h, Fmt.HOURS), Cell(f.downtime_h_per_100, Fmt.NUMBER), Cell(f.parts_cost, Fmt.MONEY),
-              Cell(f.previous_orders, Fmt.INT), Cell(f.previous_per_100, Fmt.NUMBER),
-              Cell(f.change_per_100, Fmt.NUMBER)] for f in m.faults],
+              Cell(f.downtime_h, Fmt.HOURS), Cell(f.downtime_h_per_100, Fmt.NUMBER), Cell(f.cost, Fmt.MONEY),
+              Cell(f.cost_per_100, Fmt.MONEY), Cell(f.cost_rank, Fmt.INT), Cell(f.previous_orders, Fmt.INT),
+              Cell(f.previous_per_100, Fmt.NUMBER), Cell(f.change_per_100, Fmt.NUMBER)] for f in m.faults],
             chart=[(f.category, f.orders) for f in m.faults[:10]]))
     if not tables:
         tables.append(Table("Faults", "No faults in the quarter", ["Note"], [[Cell("No corrective orders.")]]))

@@ -3,12 +3,13 @@ built from the records first (monthly.py, faults.py) and only then rendered (pdf
 xlsx.py through layout.py), so the files and the API carry the same figures. Stored as
 `reports.totals` (jsonb) beside the files.
 
-Units: hours (`_h`), shares 0..1 (`_rate`, `_share`, availability), money in the policy's
-currency at the ledger's cost (`value`, `cost`), counts otherwise.
+Units: hours (`_h`), shares 0..1 (`_rate`, `_share`, `share_used`, availability), money in
+the policy's currency (parts consumption's `value` at the ledger's cost; every other amount
+as the costs room defines it: job costs, budgets, actuals), counts otherwise.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 
@@ -70,35 +71,70 @@ class PartRow:
 @dataclass
 class FaultRow:
     """One fault category: corrective orders opened in the period (not cancelled), the downtime
-    they caused inside it (hours, created → resolved, still open: to the period's end), and the
-    parts issued against them at ledger cost."""
+    they caused inside it (hours, created → resolved, still open: to the period's end), and
+    their cost: the job costs of those orders (parts + labour + travel + other, the costs
+    room's definition)."""
 
     rank: int
     category: str
     orders: int
     downtime_h: float
-    parts_cost: float
+    cost: float
 
 
 @dataclass
 class BudgetRow:
-    """One budget category of the month (R-COST): budget, actual, variance (budget − actual)."""
+    """One budget category of the month (R-COST), as maintenance.costs.budget_vs_actual has it:
+    budget (0 when none was set: `note` says so), approved (a manager's approvals beyond it),
+    allowed = budget + approved, actual, variance = budget − actual (negative: over budget),
+    share_used = actual ÷ budget (None without a budget above 0)."""
 
     category: str
     budget: float
+    approved: float
+    allowed: float
     actual: float
     variance: float
+    share_used: float | None
+    note: str                            # "", "no budget set", "over budget, within approvals", …
 
 
 @dataclass
 class CostsSection:
-    """Costs against budget. `available` is false until the costs room is wired (note says why)."""
+    """Costs against budget (R-COST): one row per budget category in the regulations' order,
+    and their total (category "total"); `note` says what the actuals are."""
 
-    available: bool
     note: str
-    rows: list[BudgetRow] = field(default_factory=list)
-    budget_total: float | None = None
-    actual_total: float | None = None
+    rows: list[BudgetRow]
+    total: BudgetRow
+
+
+@dataclass
+class JobCostRow:
+    """The job costs of the work orders of one kind completed in the month (R-COST, R-WARRANTY;
+    maintenance.costs.job_costs): parts, labour, travel, other and their total; billable: what
+    customers pay per their approved quotes outside warranty; company: each job's total less
+    its billable, never below 0."""
+
+    kind: str
+    jobs: int
+    parts: float
+    labour: float
+    travel: float
+    other: float
+    total: float
+    company: float
+    billable: float
+
+
+@dataclass
+class JobCostsSection:
+    """The month's job costs per order kind (every kind listed) and their total (kind "total"):
+    the monthly cost report to finance (R-COST)."""
+
+    note: str
+    rows: list[JobCostRow]
+    total: JobCostRow
 
 
 @dataclass
@@ -113,8 +149,9 @@ class MonthlyReport:
     parts: list[PartRow]                  # by value, highest first
     parts_quantity: int
     parts_value: float
-    top_faults: list[FaultRow]            # by orders, then downtime
-    costs: CostsSection
+    top_faults: list[FaultRow]            # by orders, then downtime, then cost
+    costs: CostsSection                   # against budget
+    job_costs: JobCostsSection
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -123,16 +160,19 @@ class MonthlyReport:
 @dataclass
 class ModelFault:
     """One fault category of one pile model in a quarter, against the previous quarter.
-    `_per_100`: per 100 piles of the model installed by the quarter's end."""
+    `_per_100`: per 100 piles of the model installed by the quarter's end. `cost`: the job
+    costs of its orders (the costs room's). `rank`: by orders, then downtime, then cost (the
+    most frequent); `cost_rank`: by cost, then orders, then downtime (the most damaging)."""
 
     rank: int
+    cost_rank: int
     category: str
     orders: int
     orders_per_100: float
     downtime_h: float
     downtime_h_per_100: float
-    parts_cost: float
-    parts_cost_per_100: float
+    cost: float
+    cost_per_100: float
     previous_orders: int
     previous_per_100: float | None        # None: none of the model installed then
     change_per_100: float | None          # orders_per_100 − previous_per_100
@@ -144,7 +184,7 @@ class ModelFaults:
     model_name: str
     installed: int                        # piles of the model installed by the quarter's end
     installed_previous: int               # … by the previous quarter's end
-    faults: list[ModelFault]              # ranked: orders, then downtime, then category
+    faults: list[ModelFault]              # by rank: orders, then downtime, then cost, then category
 
 
 @dataclass

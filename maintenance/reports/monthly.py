@@ -1,7 +1,8 @@
 """The monthly service report (R-KPI, R-COST): built from the records into a MonthlyReport,
 which pdf.py and xlsx.py render. Every KPI is the defining room's: maintenance.kpi.service
 (response time, MTTR, first-time fix, repeat repairs, PM compliance, availability),
-maintenance.kpi.desk (satisfaction, complaints), timeliness.py over the orders' SLA clock.
+maintenance.kpi.desk (satisfaction, complaints), timeliness.py over the orders' SLA clock;
+every cost the costs room's (costs_section.py: budget against actual, the month's job costs).
 """
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from psycopg.rows import tuple_row
 
 from maintenance.kpi import desk as desk_kpi
 from maintenance.kpi import service as service_kpi
+from maintenance.orders import WorkOrderKind
+from maintenance.policy import Policy
+from maintenance.policy import load as load_policy
 from maintenance.reports import costs_section, timeliness
 from maintenance.reports.faults import top_faults
 from maintenance.reports.model import CategoryRow, KpiFigures, MonthlyReport, PartRow
 from maintenance.reports.periods import Period
-
-KINDS = ("corrective", "preventive", "inspection", "installation")
 
 # closed_at is set when an order closes or is cancelled (orders.lifecycle), cleared if it reopens.
 _BY_KIND = """
@@ -61,7 +63,7 @@ def orders_by_category(conn: psycopg.Connection, month: Period) -> list[Category
     """Work orders per kind in the month, every kind listed (zeros included)."""
     found = {kind: rest for kind, *rest in conn.cursor(row_factory=tuple_row).execute(
         _BY_KIND, {"s": month.start, "e": month.end})}
-    return [CategoryRow(kind, *found.get(kind, (0, 0, 0, 0))) for kind in KINDS]
+    return [CategoryRow(kind.value, *found.get(kind.value, (0, 0, 0, 0))) for kind in WorkOrderKind]
 
 
 def parts_consumption(conn: psycopg.Connection, month: Period) -> list[PartRow]:
@@ -73,12 +75,16 @@ def parts_consumption(conn: psycopg.Connection, month: Period) -> list[PartRow]:
 
 
 def build(conn: psycopg.Connection, month: Period, *, now: datetime | None = None,
-          currency: str = "EUR") -> MonthlyReport:
-    """The monthly service report of `month` (a monthly Period) as of `now`."""
+          policy: Policy | None = None) -> MonthlyReport:
+    """The monthly service report of `month` (a monthly Period) as of `now`; money in `policy`'s
+    currency, job costs at its rates (default: the shipped policy)."""
     now = now or datetime.now(timezone.utc)
+    policy = policy or load_policy()
     parts = parts_consumption(conn, month)
     return MonthlyReport(
-        period=month.name, start=month.start, end=month.end, generated_at=now, currency=currency,
+        period=month.name, start=month.start, end=month.end, generated_at=now, currency=policy.pricing.currency,
         kpis=kpis(conn, month, now), orders_by_category=orders_by_category(conn, month), parts=parts,
         parts_quantity=sum(p.quantity for p in parts), parts_value=round(sum(p.value for p in parts), 2),
-        top_faults=top_faults(conn, month, now=now), costs=costs_section.section(conn, month))
+        top_faults=top_faults(conn, month, now=now, policy=policy),
+        costs=costs_section.budget_section(conn, month, policy=policy),
+        job_costs=costs_section.job_cost_section(conn, month, policy=policy))

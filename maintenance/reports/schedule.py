@@ -71,7 +71,7 @@ def generate_due(conn: psycopg.Connection, now: datetime | None = None, *, polic
     produced = []
     for period in due(now, policy.reports.due_day):
         report_id = store.produce(conn, period, actor=ACTOR, trigger=store.Trigger.SCHEDULE, now=now,
-                                  currency=policy.pricing.currency,
+                                  policy=policy,
                                   on_stored=_mail(base_url.rstrip("/"), policy.reports.recipients, period))
         if report_id is not None:
             log.info("%s report %s produced (id %d), mailed to %d", period.kind.value, period.name, report_id,

@@ -18,6 +18,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
+from maintenance.policy import Policy
 from maintenance.reports import faults, layout, monthly, pdf, xlsx
 from maintenance.reports.periods import Period, ReportKind
 from pilecare.errors import InvalidInput, NotFound
@@ -65,15 +66,16 @@ _COLUMNS = ("id, kind, period, version, trigger, generated_at, generated_by, rec
             "octet_length(xlsx)")
 
 
-def render(conn: psycopg.Connection, period: Period, *, now: datetime, currency: str = "EUR") -> Rendered:
-    """Build the report of `period` from the records and render it; nothing is stored."""
+def render(conn: psycopg.Connection, period: Period, *, now: datetime, policy: Policy | None = None) -> Rendered:
+    """Build the report of `period` from the records and render it; nothing is stored. Money in
+    `policy`'s currency, job costs at its rates (default: the shipped policy)."""
     if period.kind is ReportKind.MONTHLY:
-        model = monthly.build(conn, period, now=now, currency=currency)
+        model = monthly.build(conn, period, now=now, policy=policy)
         title, subtitle, tables = (f"Monthly service report {period.name}",
                                    f"Month {period.start:%Y-%m-%d} to {period.end:%Y-%m-%d} (UTC, end exclusive).",
                                    layout.monthly(model))
     else:
-        model = faults.analysis(conn, period, now=now, currency=currency)
+        model = faults.analysis(conn, period, now=now, policy=policy)
         title, subtitle, tables = (f"Quarterly fault analysis {period.name}",
                                    f"Faults per pile model, per 100 installed piles, against {model.previous_period}.",
                                    layout.quarterly(model))
@@ -116,12 +118,13 @@ def _insert(conn: psycopg.Connection, period: Period, rendered: Rendered, *, tri
 
 
 def produce(conn: psycopg.Connection, period: Period, *, actor: str, trigger: Trigger = Trigger.MANAGER,
-            now: datetime | None = None, currency: str = "EUR", on_stored=None) -> int | None:
+            now: datetime | None = None, policy: Policy | None = None, on_stored=None) -> int | None:
     """Build, render and store the report of `period` as its next version; returns its id.
 
     A scheduled report (`trigger` SCHEDULE) is produced at most once per period: None when it
     exists or another worker is producing it now. `on_stored(conn, report_id)` runs in the
-    same transaction (the mail to recipients: sent only if the report is stored). `conn`
+    same transaction (the mail to recipients: sent only if the report is stored). `policy`:
+    the currency and the job costs' rates (default: the shipped policy). `conn`
     must be in autocommit mode and outside a transaction.
     Raises InvalidInput naming `period` for a period not over yet."""
     now = now or datetime.now(timezone.utc)
@@ -138,7 +141,7 @@ def produce(conn: psycopg.Connection, period: Period, *, actor: str, trigger: Tr
                     "SELECT 1 FROM reports WHERE kind = %s AND period = %s AND trigger = 'schedule'",
                     (period.kind.value, period.name)).fetchone():
                 return None
-            report_id = _insert(conn, period, render(conn, period, now=now, currency=currency), trigger=trigger,
+            report_id = _insert(conn, period, render(conn, period, now=now, policy=policy), trigger=trigger,
                                 actor=actor, now=now)
             if report_id is not None and on_stored is not None:
                 on_stored(conn, report_id)

@@ -7,14 +7,18 @@ data): 200 customers, 500 sites in six regions, 5,000 piles of three models, two
 each with their state, 60 engineers; over the 12 months before now about three corrective
 orders per pile (a fault status change at opening, back to Available when resolved, some
 reopened, repeats linked), two preventive orders per pile, done assignments, 300 parts and an
-issue of one to three units to most repairs, desk requests (one per second fault, and 30,000
-others), follow-ups of most of those jobs with a score, and 2,000 complaints.
+issue of one to three units to most repairs, each repair's visit on its timeline (what job
+costs read: time on the road and on site, where the engineer set off), tolls, weekly goods
+receipts, budgets per month and category and monthly bills, desk requests (one per second
+fault, and 30,000 others), follow-ups of most of those jobs with a score, and 2,000
+complaints.
 
 Then, in a child process (its peak RSS is the report's alone, not the seeding's), last
 month's service report is produced as the manager's "produce again" does: built in one
 snapshot, rendered to PDF and XLSX, stored. `monthly_report_s` (target ≤ 20) is that wall
 time and `peak_rss_mb` (target ≤ 500) the child's peak resident memory; the last quarter's
-fault analysis and the month's team scorecards are timed beside it. The last line is JSON.
+fault analysis (each fault's job cost) and the month's team scorecards are timed beside it,
+and the report's costs figures are printed. The last line is JSON.
 """
 from __future__ import annotations
 
@@ -110,6 +114,38 @@ SELECT gen_random_uuid(), 'issue', p.id, 'BW', -(1 + floor(random() * 3)::int), 
 FROM work_orders w JOIN parts p ON p.id = 'BPART-' || (1 + w.id %% 300)
 WHERE w.resolution = 'repaired' AND w.id %% 10 < 8;
 
+-- Costs: each repair's visit on its timeline (15-45 min on the road, 30-75 min on site before
+-- it was resolved; half set off from a reported position, the rest from home), a toll on every
+-- fifth, goods received weekly, budgets per month and category, monthly office bills.
+INSERT INTO work_order_events (work_order_id, at, actor, from_state, to_state)
+SELECT w.id, v.at, w.engineer_id, v.from_state, v.to_state FROM work_orders w
+CROSS JOIN LATERAL (VALUES
+    (w.resolved_at - interval '15 minutes' * (3 + w.id %% 4) - interval '15 minutes' * (1 + w.id %% 3), 'accepted',
+     'en_route'),
+    (w.resolved_at - interval '15 minutes' * (3 + w.id %% 4), 'en_route', 'on_site'),
+    (w.resolved_at, 'on_site', 'resolved')) v(at, from_state, to_state)
+WHERE w.kind = 'corrective' AND w.resolution = 'repaired';
+UPDATE work_orders w SET departed_lat = s.lat + 0.3, departed_lon = s.lon - 0.2
+FROM piles p JOIN sites s ON s.id = p.site_id WHERE p.id = w.pile_id AND w.resolution = 'repaired' AND w.id %% 2 = 0;
+INSERT INTO expenses (category, amount, spent_on, work_order_id, note, recorded_by)
+SELECT 'travel', 4.5 + (id %% 7), resolved_at::date, id, 'toll', 'bench' FROM work_orders
+WHERE resolution = 'repaired' AND id %% 5 = 0;
+INSERT INTO suppliers (id, name) VALUES ('BSUP', 'Bench supplier');
+INSERT INTO goods_receipts (supplier_id, location_id, received_at, received_by)
+SELECT 'BSUP', 'BW', %(start)s + interval '1 week' * i, 'bench' FROM generate_series(0, 51) i;
+INSERT INTO goods_receipt_lines (goods_receipt_id, part_id, quantity, unit_price)
+SELECT r.id, p.id, 5 + (r.id + n) %% 20, p.unit_cost FROM goods_receipts r CROSS JOIN generate_series(1, 8) n
+JOIN parts p ON p.id = 'BPART-' || (1 + (r.id * 37 + n * 11) %% 300);
+INSERT INTO budgets (period, category, amount, created_by, updated_by)
+SELECT m::date, c.category, c.amount, 'bench', 'bench'
+FROM generate_series(date_trunc('month', %(start)s), %(now)s, interval '1 month') m,
+     (VALUES ('staff', 120000), ('training', 8000), ('parts_purchasing', 450000), ('travel', 40000),
+             ('office', 15000), ('equipment_upkeep', 6000)) c(category, amount);
+INSERT INTO expenses (category, amount, spent_on, note, recorded_by)
+SELECT c.category, c.amount, m::date + 2, c.category || ' bills', 'bench'
+FROM generate_series(date_trunc('month', %(start)s), %(now)s, interval '1 month') m,
+     (VALUES ('office', 12400.00), ('training', 5200.00), ('equipment_upkeep', 3900.00)) c(category, amount);
+
 -- The desk: requests (half from the faults), follow-ups of finished jobs, complaints.
 INSERT INTO requests (customer_id, pile_id, channel, class, state, subject, tier, created_at, created_by, updated_at,
                       response_due_at, resolve_due_at, responded_at, resolved_at, closed_at, work_order_id, agent)
@@ -149,7 +185,8 @@ def seed(conn: psycopg.Connection, piles: int, now: datetime) -> dict:
             elif statement.strip():
                 conn.execute(statement.replace("%%", "%"))
     counts = {}
-    for table in ("piles", "work_orders", "stock_movements", "requests", "follow_ups", "complaints"):
+    for table in ("piles", "work_orders", "stock_movements", "work_order_events", "expenses", "goods_receipt_lines",
+                  "requests", "follow_ups", "complaints"):
         counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return counts
 
@@ -166,8 +203,13 @@ def _produce(db_url: str, now_iso: str, out) -> None:
         began = time.perf_counter()
         report_id = reports.produce(conn, month, actor="bench", now=now)
         figures["monthly_report_s"] = round(time.perf_counter() - began, 2)
-        figures["pdf_kb"], figures["xlsx_kb"] = (round(n / 1024) for n in conn.execute(
-            "SELECT octet_length(pdf), octet_length(xlsx) FROM reports WHERE id = %s", (report_id,)).fetchone())
+        figures["pdf_kb"], figures["xlsx_kb"], costs, jobs = conn.execute(
+            "SELECT octet_length(pdf) / 1024, octet_length(xlsx) / 1024, totals -> 'costs', totals -> 'job_costs' "
+            "FROM reports WHERE id = %s", (report_id,)).fetchone()
+        figures["budget_rows"] = [(r["category"], r["budget"], r["actual"], r["variance"]) for r in costs["rows"]]
+        figures |= {"budget_total": costs["total"]["budget"], "actual_total": costs["total"]["actual"],
+                    "jobs_costed": jobs["total"]["jobs"], "job_costs_total": jobs["total"]["total"],
+                    "job_costs_company": jobs["total"]["company"], "job_costs_billable": jobs["total"]["billable"]}
         last_quarter = reports.quarter(now.date()).previous()
         began = time.perf_counter()
         reports.produce(conn, reports.parse(ReportKind.QUARTERLY, last_quarter.name), actor="bench", now=now)
@@ -208,6 +250,10 @@ def _main(args) -> None:
     figures = out.get()
     child.join()
     say(f"monthly report {figures['month']}: {figures['monthly_report_s']} s, peak RSS {figures['peak_rss_mb']} MB")
+    for category, budget, actual, variance in figures.pop("budget_rows"):
+        say(f"  {category:<17} budget {budget:>12,.2f}  actual {actual:>12,.2f}  variance {variance:>12,.2f}")
+    say(f"  job costs of {figures['jobs_costed']:,} jobs: {figures['job_costs_total']:,.2f} "
+        f"(company {figures['job_costs_company']:,.2f}, billable {figures['job_costs_billable']:,.2f})")
     with psycopg.connect(base.database_url or db_url.replace(name, "postgres"), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     result = {**counts, **figures, "target_monthly_report_s": TARGET_MONTHLY_S,

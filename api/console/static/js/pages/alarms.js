@@ -3,6 +3,7 @@ import { api, query } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { LiveList, patchTable } from '../livelist.js';
+import { exportLinks } from '../export.js';
 
 const SEVERITIES = ['', 'critical', 'major', 'minor', 'warning'];
 
@@ -16,7 +17,8 @@ export async function render(ctx, page, params) {
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter alarms' },
     select('state', 'State', [['active', 'Active'], ['cleared', 'Cleared'], ['', 'All']], filter.state),
     select('severity', 'Severity', SEVERITIES.map((s) => [s, s || 'Any']), filter.severity),
-    h('label', { class: 'field' }, h('span', {}, 'Pile'), h('input', { name: 'pile_id', value: filter.pile_id, placeholder: 'pile id' })));
+    h('label', { class: 'field' }, h('span', {}, 'Pile'), h('input', { name: 'pile_id', value: filter.pile_id, placeholder: 'pile id' })),
+    exportLinks('/alarms', () => filter));
   const count = h('span', { class: 'count' });
   const list = h('div', { dataset: { testid: 'alarm-list' } });
   const message = h('p', { class: 'form-message', role: 'status' });

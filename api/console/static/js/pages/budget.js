@@ -8,6 +8,7 @@ import { setParams } from '../app.js';
 import { categoryChart, figure } from '../charts.js';
 import { fmt, form, h, link, replace, section, table, tile } from '../dom.js';
 import { categorySelect, expenseForm, field, isMonth, money, nextMonth, thisMonth } from '../money.js';
+import { exportLinks } from '../export.js';
 
 const sum = (lines, key) => lines.reduce((n, l) => n + Number(l[key] || 0), 0);
 
@@ -61,8 +62,12 @@ export async function render(ctx, page, params) {
       + 'month, goods received (parts purchasing), and expenses.')),
   picker, tiles, h('div', { class: 'charts charts-2' }, amountsFig.box, usedFig.box),
   h('div', { class: 'columns' },
-    h('div', { class: 'col-wide' }, section('Per category', lines), section('Approvals beyond budget', approvals),
-      section('Expenses', expenses), section('Changes of the budgets', history)),
+    h('div', { class: 'col-wide' },
+      section('Per category', h('div', { class: 'export-row' }, exportLinks(`/budgets/${month}/actuals`)), lines),
+      section('Approvals beyond budget', approvals),
+      section('Expenses', h('div', { class: 'export-row' },
+        exportLinks('/expenses', { from: `${month}-01`, to: `${nextMonth(month)}-01` })), expenses),
+      section('Changes of the budgets', history)),
     actions.length ? h('div', { class: 'col-narrow' }, actions) : null));
 
   let charts = [];

@@ -8,6 +8,7 @@ import { badge, fmt, form, h, link, replace, section, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { CLAIM_STATES, choose, filterBar, input, locations, more, partLink, partList, receiptLink, stockChanged,
   suppliers, tabs } from '../stores.js';
+import { exportLinks } from '../export.js';
 
 const OPEN = ['open', 'shipped'];
 
@@ -23,6 +24,7 @@ export async function render(ctx, page, params) {
     choose('claims-supplier', 'supplier_id', 'Supplier', [['', 'Any'], ...sellers.map((s) => [s.id, s.name])],
       filter.supplier_id),
   ], filter, () => { setParams(filter); load(); });
+  bar.append(exportLinks('/supplier-claims', () => filter));
   const count = h('span', { class: 'count' });
   const list = h('div', { dataset: { testid: 'claims' } });
   replace(page, tabs('claims'),

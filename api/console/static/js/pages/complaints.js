@@ -6,6 +6,7 @@ import { badge, fmt, h, link, replace, section, table, tile } from '../dom.js';
 import { setParams } from '../app.js';
 import { categoryChart, figure } from '../charts.js';
 import { COMPLAINT_CATEGORIES, COMPLAINT_STATES, maybeLink } from '../desk.js';
+import { exportLinks } from '../export.js';
 
 const PERIODS = ['week', 'month', 'quarter'];
 const FILTERS = ['open', 'state', 'category'];
@@ -29,7 +30,8 @@ export async function render(ctx, page, params) {
     select('open', 'Show', [['true', 'Open'], ['false', 'Closed'], ['', 'All']], filter.open),
     select('state', 'State', [['', 'Any'], ...COMPLAINT_STATES.map((s) => [s, fmt.label(s)])], filter.state),
     select('category', 'Category', [['', 'Any'], ...COMPLAINT_CATEGORIES.map((c) => [c, fmt.label(c)])],
-      filter.category));
+      filter.category),
+    exportLinks('/complaints', () => filter));
   const count = h('span', { class: 'count' });
   const list = h('div', { class: 'spaced', dataset: { testid: 'complaints' } });
   const analysis = h('div', { dataset: { testid: 'complaint-analysis' } }, h('p', { class: 'loading' }, 'Loading…'));

@@ -7,6 +7,7 @@ import { setParams } from '../app.js';
 import { categoryChart, figure } from '../charts.js';
 import { fmt, h, link, replace, section, table, tile } from '../dom.js';
 import { PERIODS, ROLLUP_BY, choose, field, money, periodLabel } from '../money.js';
+import { exportLinks } from '../export.js';
 
 const COMPONENTS = [['labour_cost', 'Labour'], ['travel_cost', 'Travel'], ['parts_cost', 'Parts'],
   ['other_cost', 'Other']];
@@ -57,7 +58,9 @@ export async function render(ctx, page, params) {
     field('By', choose('by', ROLLUP_BY, filter.by)),
     field('Per', choose('period', PERIODS, filter.period)),
     field('From', h('input', { type: 'date', name: 'from', value: filter.from, required: true })),
-    field('To (not included)', h('input', { type: 'date', name: 'to', value: filter.to, required: true })));
+    field('To (not included)', h('input', { type: 'date', name: 'to', value: filter.to, required: true })),
+    exportLinks('/costs', () => ({ by: filter.by, period: filter.period, from: `${filter.from}T00:00:00Z`,
+      to: `${filter.to}T00:00:00Z` })));
   const message = h('p', { class: 'form-message', role: 'status' });
   const totals = h('div', { class: 'tiles', dataset: { testid: 'cost-totals' } });
   const fig = figure('Job costs per period', { testid: 'chart-costs', tall: true });

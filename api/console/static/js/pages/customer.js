@@ -6,6 +6,7 @@ import { api, query } from '../api.js';
 import { badge, fmt, form, h, link, replace, section, table, tile } from '../dom.js';
 import { setParams } from '../app.js';
 import { maybeLink, serviceHistory } from '../desk.js';
+import { exportLinks } from '../export.js';
 
 // The history's range: `since` for GET /customers/{id}/history.
 const RANGES = { '90d': { days: 90, label: '90 days' }, '1y': { days: 366, label: 'a year' },
@@ -26,6 +27,12 @@ function contactFields(prefix, c = {}) {
 // Empty fields clear a contact's role, phone or e-mail; the name stays required.
 const contactBody = (d) => ({ name: d.name, role: d.role || null, phone: d.phone || null, email: d.email || null });
 
+// The service history's since for a range; none for the whole history.
+function sinceOf(range) {
+  const days = RANGES[range].days;
+  return days === null ? null : new Date(Date.now() - days * 86400e3).toISOString();
+}
+
 export async function render(ctx, page, params) {
   const id = params.id;
   const path = `/customers/${encodeURIComponent(id)}`;
@@ -42,7 +49,8 @@ export async function render(ctx, page, params) {
       'aria-pressed': key === range ? 'true' : 'false' }, r.label)));
   page.dataset.customer = id;
   replace(page, head, tiles, h('div', { class: 'columns' },
-    h('div', { class: 'col-wide' }, section('Service history', h('div', { class: 'toolbar' }, picker), history,
+    h('div', { class: 'col-wide' }, section('Service history', h('div', { class: 'toolbar' }, picker,
+      exportLinks(`${path}/history`, () => ({ since: sinceOf(range) }))), history,
       historyNote), section('Open now', open)),
     h('div', { class: 'col-narrow' }, section('Contacts', contacts), section('Sites', sites))));
   const reload = () => loadCard();
@@ -136,8 +144,7 @@ export async function render(ctx, page, params) {
   }
 
   async function loadHistory() {
-    const days = RANGES[range].days;
-    const since = days === null ? null : new Date(Date.now() - days * 86400e3).toISOString();
+    const since = sinceOf(range);
     const asked = range;
     const found = await api(`${path}/history${query({ since, limit: HISTORY_LIMIT })}`);
     if (!ctx.current || asked !== range) return;

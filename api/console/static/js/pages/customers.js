@@ -4,6 +4,7 @@
 import { api, query } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
+import { exportLinks } from '../export.js';
 
 // pilecare/domain.py CustomerTier, best served first.
 export const TIERS = ['platinum', 'gold', 'standard'];
@@ -16,7 +17,8 @@ export async function render(ctx, page, params) {
     .map(([v, text]) => h('option', { value: v, selected: v === filter.tier }, text)));
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Find customers' },
     h('label', { class: 'field', for: 'customers-q' }, h('span', {}, 'Search'), q),
-    h('label', { class: 'field', for: 'customers-tier' }, h('span', {}, 'Tier'), tier));
+    h('label', { class: 'field', for: 'customers-tier' }, h('span', {}, 'Tier'), tier),
+    exportLinks('/customers', () => filter));
   const count = h('span', { class: 'count' });
   const body = h('div', { dataset: { testid: 'customers' } });
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, 'Customers ', count),

@@ -1,6 +1,7 @@
 // Engineers: who is on shift, where they last reported from, and which jobs they hold.
 import { api } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, section, table, tile } from '../dom.js';
+import { exportLinks } from '../export.js';
 
 const LIVE = ['assigned', 'accepted', 'en_route', 'on_site'];
 
@@ -11,7 +12,7 @@ export async function render(ctx, page) {
     h('p', { class: 'muted' }, 'On shift now, last reported position, and the jobs each one holds. Engineers work '
       + 'their jobs in ', h('a', { href: '/app/', dataset: { testid: 'engineer-app-link' } }, 'the engineer\'s app'),
       ' (a phone web app; install it from the browser).')),
-  tiles, section('Roster', roster));
+  tiles, section('Roster', h('div', { class: 'export-row' }, exportLinks('/engineers')), roster));
 
   async function load() {
     const [list, orders] = await Promise.all([api('/engineers'), api('/work-orders?open=true&limit=1000')]);

@@ -1,7 +1,8 @@
 // The quarterly fault analysis per pile model (R-KPI: the most frequent and most damaging faults
 // fed back to product engineering; GET /reports/fault-analysis): per model its fault categories
-// ranked by orders, then downtime, normalised per 100 installed piles, against the previous
-// quarter. Definitions: docs/reports.md.
+// ranked by orders, then downtime, then job cost, and by job cost (parts, labour, travel, other:
+// the costs room's), normalised per 100 installed piles, against the previous quarter.
+// Definitions: docs/reports.md.
 import { api, query } from '../api.js';
 import { setParams } from '../app.js';
 import { categoryChart, figure } from '../charts.js';
@@ -29,11 +30,12 @@ function modelSection(m, found) {
     { label: 'Change per 100', value: (f) => change(f.change_per_100), class: 'num' },
     { label: 'Downtime', value: (f) => `${fmt.num(f.downtime_h, 1)} h`, class: 'num' },
     { label: 'per 100', value: (f) => `${fmt.num(f.downtime_h_per_100, 1)} h`, class: 'num' },
-    { label: `Parts (${found.currency})`, value: (f) => money(f.parts_cost), class: 'num' },
-    { label: 'per 100', value: (f) => money(f.parts_cost_per_100), class: 'num' },
+    { label: `Job cost (${found.currency})`, value: (f) => money(f.cost), class: 'num' },
+    { label: 'per 100', value: (f) => money(f.cost_per_100), class: 'num' },
+    { label: 'Cost rank', value: (f) => String(f.cost_rank), class: 'num' },
   ], m.faults, { caption: `Faults of ${m.model_id}`, empty: 'No fault in either quarter.',
     rowAttrs: (f) => ({ dataset: { rank: f.rank, category: f.category, orders: f.orders,
-      change: f.change_per_100 ?? '' } }) });
+      change: f.change_per_100 ?? '', cost: f.cost, costRank: f.cost_rank } }) });
   const box = section(`${m.model_name || m.model_id} (${m.model_id})`,
     h('p', { class: 'muted' }, `${fmt.num(m.installed)} piles installed by the quarter's end, `
       + `${fmt.num(m.installed_previous)} by the previous one's.`),
@@ -60,8 +62,8 @@ export async function render(ctx, page, params) {
   const body = h('div', { dataset: { testid: 'fault-analysis' } }, h('p', { class: 'loading' }, 'Loading…'));
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, `Fault analysis · ${quarter}`),
     h('p', { class: 'muted' }, 'Per pile model, the fault categories of the quarter\'s corrective orders, most '
-      + 'orders first, then most downtime; per 100 installed piles, against the previous quarter. A category gone '
-      + 'since then is listed last with 0 orders.')),
+      + 'orders first, then most downtime, then most cost; the cost rank orders them by their job cost. Per 100 '
+      + 'installed piles, against the previous quarter. A category gone since then is listed last with 0 orders.')),
   reportTabs('/reports/faults'), picker, body);
 
   const found = await api(`/reports/fault-analysis${query({ quarter })}`);

@@ -6,9 +6,12 @@ import { badge, debounce, fmt, h, link, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { LiveList } from '../livelist.js';
 import { aboutLink } from '../desk.js';
+import { exportLinks } from '../export.js';
 
 // How far ahead the queue looks: due now, or due within the coming days.
 const AHEAD = { now: { days: 0, label: 'Due now' }, week: { days: 7, label: 'Due within a week' } };
+
+const dueBy = (ahead) => new Date(Date.now() + AHEAD[ahead].days * 86400e3).toISOString();
 
 export async function render(ctx, page, params) {
   let ahead = AHEAD[params.due] ? params.due : 'now';
@@ -20,11 +23,12 @@ export async function render(ctx, page, params) {
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, 'Follow-ups ', count),
     h('p', { class: 'muted' }, 'Call the customer back: is the problem solved, how satisfied are they? '
       + '"Not solved" reopens the job.')),
-  h('form', { class: 'filters' }, h('label', { class: 'field', for: 'follow-ups-due' }, h('span', {}, 'Show'), show)),
+  h('form', { class: 'filters' }, h('label', { class: 'field', for: 'follow-ups-due' }, h('span', {}, 'Show'), show),
+    exportLinks('/follow-ups', () => ({ due: dueBy(ahead) }))),
   h('div', { class: 'list-status' }, live.notice), body);
 
   async function load() {
-    const due = new Date(Date.now() + AHEAD[ahead].days * 86400e3).toISOString();
+    const due = dueBy(ahead);
     const result = await api(`/follow-ups${query({ due, limit: 200 })}`);
     if (!ctx.current) return;
     count.textContent = `(${result.count})`;

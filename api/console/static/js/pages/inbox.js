@@ -7,6 +7,7 @@ import { setParams } from '../app.js';
 import { Ticker, countdown } from '../sla.js';
 import { LiveList } from '../livelist.js';
 import { CHANNELS, CLASSES, STATES, classOf, customerOf } from '../desk.js';
+import { exportLinks } from '../export.js';
 
 const FILTERS = ['open', 'state', 'class', 'channel', 'agent', 'breached'];
 
@@ -26,7 +27,8 @@ export async function render(ctx, page, params) {
     select('class', 'Class', [['', 'Any'], ...CLASSES.map((c) => [c, fmt.label(c)])], filter.class),
     select('channel', 'Channel', [['', 'Any'], ...CHANNELS.map((c) => [c, c])], filter.channel),
     select('agent', 'Agent', [['', 'Anyone'], [me, 'Mine']], filter.agent),
-    select('breached', 'SLA', [['', 'Any'], ['true', 'Breached'], ['false', 'Not breached']], filter.breached));
+    select('breached', 'SLA', [['', 'Any'], ['true', 'Breached'], ['false', 'Not breached']], filter.breached),
+    exportLinks('/requests', () => filter));
   const count = h('span', { class: 'count' });
   const body = h('div', { dataset: { testid: 'inbox' } });
   const live = new LiveList(body, () => load(), { noun: 'update' });

@@ -4,6 +4,7 @@ import { api, query } from '../api.js';
 import { badge, fmt, h, link, replace, section, table, tile } from '../dom.js';
 import { categoryChart, figure } from '../charts.js';
 import { deskKpis } from './kpis_desk.js';
+import { exportLinks } from '../export.js';
 
 // How each KPI is shown; the words come from the API's definitions.
 const SHOWN = [
@@ -76,9 +77,11 @@ export async function render(ctx, page, params) {
       h('dd', {}, d.definition, h('small', { class: 'muted' }, ` Source: ${d.source}`))]));
   const nevi = h('div', { dataset: { testid: 'nevi-uptime' } }, h('p', { class: 'muted' }, 'Loading…'));
   const desk = h('div', {});
-  replace(page, head, h('div', { class: 'toolbar' }, picker), tiles, section('Per period', charts),
+  replace(page, head, h('div', { class: 'toolbar' }, picker), tiles,
+    section('Per period', h('div', { class: 'export-row' }, exportLinks('/kpis/series', { period, count: 12 })), charts),
     section('Service desk', desk),
-    section('Port uptime the regulators\' way (NEVI)', nevi), section('What the KPIs mean', help));
+    section('Port uptime the regulators\' way (NEVI)', h('div', { class: 'export-row' }, exportLinks('/uptime/ports')),
+      nevi), section('What the KPIs mean', help));
   // Its own call after the page is up: twelve months of every port, so the tiles do not wait.
   api(`/uptime/ports${query({ limit: 20 })}`).then((u) => { if (ctx.current) showNevi(nevi, u); },
     (e) => replace(nevi, h('p', { class: 'problem' }, `Port uptime could not be loaded: ${e.message}`)));

@@ -7,6 +7,7 @@ import { badge, fmt, h, link, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { MOVEMENT_KINDS, choose, filterBar, input, locationName, locations, more, partLink, partList,
   tabs } from '../stores.js';
+import { exportLinks } from '../export.js';
 
 // The date inputs read as whole days in UTC: from the day's start, to the next day's start.
 const dayStart = (d) => (d ? `${d}T00:00:00Z` : '');
@@ -39,6 +40,7 @@ export async function render(ctx, page, params) {
     input('movements-from', 'from', 'From', { value: filter.from, type: 'date' }),
     input('movements-to', 'to', 'To (inclusive)', { value: filter.to, type: 'date' }),
   ], filter, () => { setParams(filter); load(); });
+  bar.append(exportLinks('/stock/movements', () => ({ ...filter, from: dayStart(filter.from), to: dayAfter(filter.to) })));
   const count = h('span', { class: 'count' });
   const list = h('div', { dataset: { testid: 'movements' } });
   replace(page, tabs('movements'),

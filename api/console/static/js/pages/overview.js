@@ -3,6 +3,7 @@
 import { api, query } from '../api.js';
 import { badge, debounce, fmt, h, link, replace, section, table, tile } from '../dom.js';
 import { setParams } from '../app.js';
+import { exportLinks } from '../export.js';
 
 const STATES = ['online', 'charging', 'faulted', 'offline'];
 const WORST_ORDER = { faulted: 0, offline: 1, charging: 2, ok: 3 };
@@ -53,7 +54,8 @@ export async function render(ctx, page, params) {
     h('div', { class: 'columns' },
       h('div', { class: 'col-wide' }, section('Sites', h('p', { class: 'legend' },
         ['ok', 'charging', 'offline', 'faulted'].map((s) => h('span', { class: `legend-item site-${s}` }, s))), sites),
-      section('Piles', piles)),
+      section('Piles', h('div', { class: 'export-row' },
+        exportLinks('/piles', () => ({ site_id: filter.site, customer_id: filter.customer }))), piles)),
       h('div', { class: 'col-narrow' }, section('Active alarms', alarms), section('Open work orders', orders))));
 
   async function loadPiles() {

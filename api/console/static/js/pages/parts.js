@@ -5,6 +5,7 @@ import { api, query } from '../api.js';
 import { fmt, h, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { choose, filterBar, input, money, more, partLink, suppliers, tabs } from '../stores.js';
+import { exportLinks } from '../export.js';
 
 export async function render(ctx, page, params) {
   const filter = { q: params.q || '', model_id: params.model_id || '', supplier_id: params.supplier_id || '',
@@ -20,6 +21,7 @@ export async function render(ctx, page, params) {
       filter.supplier_id),
     choose('parts-active', 'active', 'Show', [['true', 'In use'], ['false', 'Retired'], ['', 'All']], filter.active),
   ], filter, () => { setParams(filter); load(); });
+  bar.append(exportLinks('/parts', () => filter));
   const count = h('span', { class: 'count' });
   const list = h('div', { dataset: { testid: 'parts' } });
   replace(page, tabs('parts'),

@@ -7,6 +7,7 @@ import { figure, timeChart } from '../charts.js';
 import { setParams } from '../app.js';
 import { faultForm } from './fault_form.js';
 import { serviceHistory } from '../desk.js';
+import { exportLinks } from '../export.js';
 
 // Range → bucket: about 60–120 points per series whatever the range.
 const RANGES = {
@@ -37,6 +38,8 @@ function connectorState(c) {
   return c.status.toLowerCase();
 }
 
+const yearAgo = () => new Date(Date.now() - 366 * 86400e3).toISOString();
+
 export async function render(ctx, page, params) {
   const id = params.id;
   let range = RANGES[params.range] ? params.range : '6h';
@@ -61,7 +64,8 @@ export async function render(ctx, page, params) {
     h('div', { class: 'columns' },
       ctx.can.alarms ? h('div', { class: 'col-half' }, section('Alarms', alarms)) : null,
       h('div', { class: 'col-half' }, section(ctx.can.engineer ? 'My work orders here' : 'Work orders', orders))),
-    section('Service history, the last year', service));
+    section('Service history, the last year', h('div', { class: 'export-row' },
+      exportLinks(`/piles/${encodeURIComponent(id)}/history`, () => ({ since: yearAgo() }))), service));
 
   async function loadPile() {
     const p = await api(`/piles/${encodeURIComponent(id)}`);
@@ -132,7 +136,7 @@ export async function render(ctx, page, params) {
   }
 
   async function loadHistory() {
-    const since = new Date(Date.now() - 366 * 86400e3).toISOString();
+    const since = yearAgo();
     const [al, wo, hist] = await Promise.all([
       ctx.can.alarms ? api(`/alarms${query({ pile_id: id, limit: 20 })}`) : null,
       api(`/work-orders${query({ pile_id: id, limit: 20 })}`),

@@ -5,6 +5,7 @@ import { api, query } from '../api.js';
 import { badge, fmt, h, replace, section, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { rateLink } from '../desk.js';
+import { exportLinks } from '../export.js';
 
 export async function render(ctx, page, params) {
   const filter = { open: params.open ?? 'true' };
@@ -13,7 +14,8 @@ export async function render(ctx, page, params) {
   const show = h('select', { name: 'open', id: 'orders-open' },
     [['true', 'Open'], ['false', 'Finished'], ['', 'All']].map(([v, text]) => h('option', { value: v, selected: v === filter.open }, text)));
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, 'My work orders ', count)),
-    h('form', { class: 'filters' }, h('label', { class: 'field', for: 'orders-open' }, h('span', {}, 'Show'), show)),
+    h('form', { class: 'filters' }, h('label', { class: 'field', for: 'orders-open' }, h('span', {}, 'Show'), show),
+      exportLinks('/work-orders', () => filter)),
     section('Work orders', list));
 
   async function load() {

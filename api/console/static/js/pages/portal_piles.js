@@ -1,12 +1,13 @@
 // The customer portal: my piles, with whether each is online and its warranty.
 import { api } from '../api.js';
 import { badge, fmt, h, replace, section, table } from '../dom.js';
+import { exportLinks } from '../export.js';
 
 export async function render(ctx, page) {
   const piles = await api('/piles?limit=1000');
   if (!ctx.current) return;
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, 'My piles ', h('span', { class: 'count' }, `(${piles.count})`))),
-    section('Piles', h('div', { dataset: { testid: 'my-piles' } }, table([
+    section('Piles', h('div', { class: 'export-row' }, exportLinks('/piles')), h('div', { dataset: { testid: 'my-piles' } }, table([
       { label: 'Pile', value: (p) => p.id },
       { label: 'Serial', value: (p) => p.serial },
       { label: 'Model', value: (p) => p.model_name },

@@ -6,6 +6,7 @@ import { api } from '../api.js';
 import { badge, fmt, h, link, replace, section, table } from '../dom.js';
 import { navigate } from '../app.js';
 import { rateLink } from '../desk.js';
+import { exportLinks } from '../export.js';
 
 // What the customer is told about the clock: when the first answer is due, then whether it came.
 function answer(r) {
@@ -28,7 +29,8 @@ export async function render(ctx, page) {
   replace(page, h('div', { class: 'page-head' }, h('h1', {}, 'My requests'),
     h('p', { class: 'muted' }, 'Questions, faults, installations, complaints and ideas: each is answered within '
       + 'the time your service level promises.')),
-  h('div', { class: 'columns' }, h('div', { class: 'col-wide' }, section('Requests', list)),
+  h('div', { class: 'columns' }, h('div', { class: 'col-wide' }, section('Requests', h('div', { class: 'export-row' }, exportLinks('/requests')),
+    list)),
     h('div', { class: 'col-narrow' }, section('Open a request', form))));
 
   form.addEventListener('submit', async (e) => {

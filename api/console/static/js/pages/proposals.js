@@ -7,6 +7,7 @@ import { api, query } from '../api.js';
 import { fmt, form, h, replace, section, table } from '../dom.js';
 import { navigate, setParams } from '../app.js';
 import { choose, filterBar, locationName, locations, money, orderLink, partLink, tabs } from '../stores.js';
+import { exportLinks } from '../export.js';
 
 export async function render(ctx, page, params) {
   const filter = { location_id: params.location_id || '' };
@@ -16,6 +17,7 @@ export async function render(ctx, page, params) {
     choose('proposals-location', 'location_id', 'Warehouse', [['', 'Every warehouse'],
       ...warehouses.map((l) => [l.id, locationName(l)])], filter.location_id),
   ], filter, () => { setParams(filter); load(); });
+  bar.append(exportLinks('/stock/purchase-proposals', () => filter));
   const list = h('div', { dataset: { testid: 'proposals' } });
   const made = h('div', { dataset: { testid: 'proposal-orders' } });
   replace(page, tabs('proposals'),

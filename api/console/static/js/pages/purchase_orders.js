@@ -7,6 +7,7 @@ import { badge, fmt, form, h, replace, section, table } from '../dom.js';
 import { navigate, setParams } from '../app.js';
 import { PO_STATES, choose, filterBar, input, locationName, locations, money, more, orderLink, partList, suppliers,
   tabs } from '../stores.js';
+import { exportLinks } from '../export.js';
 
 export async function render(ctx, page, params) {
   const filter = { state: params.state || '', supplier_id: params.supplier_id || '', overdue: params.overdue || '' };
@@ -20,6 +21,7 @@ export async function render(ctx, page, params) {
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'overdue', checked: filter.overdue === 'true' }),
       'Overdue only'),
   ], filter, () => { setParams(filter); load(); });
+  bar.append(exportLinks('/purchase-orders', () => filter));
   const count = h('span', { class: 'count' });
   const list = h('div', { dataset: { testid: 'purchase-orders' } });
   replace(page, tabs('purchase-orders'),

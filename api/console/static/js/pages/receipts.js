@@ -5,6 +5,7 @@ import { api, query } from '../api.js';
 import { badge, fmt, h, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { choose, filterBar, more, orderLink, receiptLink, suppliers, tabs } from '../stores.js';
+import { exportLinks } from '../export.js';
 
 export async function render(ctx, page, params) {
   const filter = { to_inspect: params.to_inspect || '', supplier_id: params.supplier_id || '' };
@@ -16,6 +17,7 @@ export async function render(ctx, page, params) {
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'to_inspect',
       checked: filter.to_inspect === 'true' }), 'Waiting for inspection'),
   ], filter, () => { setParams(filter); load(); });
+  bar.append(exportLinks('/goods-receipts', () => filter));
   const count = h('span', { class: 'count' });
   const list = h('div', { dataset: { testid: 'receipts' } });
   replace(page, tabs('receipts'),

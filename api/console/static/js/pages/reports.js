@@ -6,6 +6,7 @@ import { api, query } from '../api.js';
 import { setParams } from '../app.js';
 import { badge, fmt, form, h, replace, section, table } from '../dom.js';
 import { choose, field, lastQuarter, reportTabs } from '../money.js';
+import { exportLinks } from '../export.js';
 
 const KINDS = ['monthly', 'quarterly'];  // maintenance/reports/periods.py ReportKind
 
@@ -19,7 +20,8 @@ function lastMonth(now = new Date()) {
 export async function render(ctx, page, params) {
   const filter = { kind: KINDS.includes(params.kind) ? params.kind : '' };
   const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter reports' },
-    field('Kind', choose('kind', [['', 'All'], ...KINDS.map((k) => [k, fmt.label(k)])], filter.kind)));
+    field('Kind', choose('kind', [['', 'All'], ...KINDS.map((k) => [k, fmt.label(k)])], filter.kind)),
+    exportLinks('/reports', () => ({ kind: filter.kind })));
   const count = h('span', { class: 'count' });
   const list = h('div', { dataset: { testid: 'reports' } });
   const message = h('p', { class: 'form-message', role: 'status' });

@@ -6,8 +6,15 @@ import { api, query } from '../api.js';
 import { fmt, h, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { choose, filterBar, input, tabs } from '../stores.js';
+import { exportLinks } from '../export.js';
 
 const day = (d) => d.toISOString().slice(0, 10);
+
+// The API's query for the page's days (the "to" day included).
+function periodOf(filter) {
+  const to = filter.to ? new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86400000).toISOString() : '';
+  return { from: filter.from ? `${filter.from}T00:00:00Z` : '', to, active: filter.active };
+}
 
 export async function render(ctx, page, params) {
   const now = new Date();
@@ -19,6 +26,7 @@ export async function render(ctx, page, params) {
     choose('scores-active', 'active', 'Suppliers', [['true', 'Active'], ['false', 'Retired'], ['', 'All']],
       filter.active),
   ], filter, () => { setParams(filter); load(); });
+  bar.append(exportLinks('/suppliers/scorecards', () => periodOf(filter)));
   const period = h('p', { class: 'muted' });
   const list = h('div', { dataset: { testid: 'scorecards' } });
   replace(page, tabs('suppliers'),
@@ -28,9 +36,7 @@ export async function render(ctx, page, params) {
   const days = (v) => (v === null ? '—' : `${fmt.num(v, 1)} d`);
 
   async function load() {
-    const to = filter.to ? new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86400000).toISOString() : '';
-    const result = await api(`/suppliers/scorecards${query({ from: filter.from ? `${filter.from}T00:00:00Z` : '',
-      to, active: filter.active })}`);
+    const result = await api(`/suppliers/scorecards${query(periodOf(filter))}`);
     if (!ctx.current) return;
     period.textContent = `${fmt.when(result.from)} – ${fmt.when(result.to)}: orders counted in the period they `
       + 'completed; defects = failed at inspection + returned from the field under warranty, per unit received.';

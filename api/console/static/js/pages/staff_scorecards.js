@@ -6,6 +6,7 @@ import { setParams } from '../app.js';
 import { categoryChart, figure } from '../charts.js';
 import { fmt, h, replace, section, table } from '../dom.js';
 import { choose, field, reportTabs } from '../money.js';
+import { exportLinks } from '../export.js';
 
 const BY = ['engineer', 'team'];  // maintenance/reports/scorecards.py ScorecardBy
 const isDay = (s) => /^\d{4}-\d{2}-\d{2}$/.test(s || '');
@@ -44,7 +45,9 @@ export async function render(ctx, page, params) {
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Scorecards' },
     field('Per', choose('by', BY, filter.by)),
     field('From', h('input', { type: 'date', name: 'from', value: filter.from, required: true })),
-    field('To (not included)', h('input', { type: 'date', name: 'to', value: filter.to, required: true })));
+    field('To (not included)', h('input', { type: 'date', name: 'to', value: filter.to, required: true })),
+    exportLinks('/reports/scorecards', () => ({ by: filter.by, from: `${filter.from}T00:00:00Z`,
+      to: `${filter.to}T00:00:00Z` })));
   const message = h('p', { class: 'form-message', role: 'status' });
   const list = h('div', { dataset: { testid: 'scorecards' } });
   const fig = figure('Rates per engineer or team', { testid: 'chart-scorecards' });

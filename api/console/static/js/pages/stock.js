@@ -7,6 +7,7 @@ import { badge, fmt, form, h, replace, section, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { choose, filterBar, input, locationName, locations, more, partLink, partList, stockChanged, tabs,
   usable } from '../stores.js';
+import { exportLinks } from '../export.js';
 
 export async function render(ctx, page, params) {
   const filter = { location_id: params.location_id || '', kind: params.kind || '', part_id: params.part_id || '',
@@ -22,6 +23,7 @@ export async function render(ctx, page, params) {
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'low', checked: filter.low === 'true' }),
       'Low only'),
   ], filter, () => { setParams(filter); load(); });
+  bar.append(exportLinks('/stock/on-hand', () => filter));
   const count = h('span', { class: 'count' });
   const warning = h('div', { dataset: { testid: 'low-stock' } });
   const list = h('div', { dataset: { testid: 'on-hand' } });

@@ -5,6 +5,7 @@ import { api, query } from '../api.js';
 import { badge, fmt, form, h, link, replace, section, table } from '../dom.js';
 import { navigate, setParams } from '../app.js';
 import { TAKE_STATES, choose, filterBar, locations, more, tabs } from '../stores.js';
+import { exportLinks } from '../export.js';
 
 export async function render(ctx, page, params) {
   const filter = { state: params.state || '', location_id: params.location_id || '' };
@@ -15,6 +16,7 @@ export async function render(ctx, page, params) {
     choose('takes-state', 'state', 'State', [['', 'Any'], ...TAKE_STATES.map((s) => [s, s])], filter.state),
     choose('takes-location', 'location_id', 'Location', [['', 'Any'], ...options], filter.location_id),
   ], filter, () => { setParams(filter); load(); });
+  bar.append(exportLinks('/stock-takes', () => filter));
   const count = h('span', { class: 'count' });
   const list = h('div', { dataset: { testid: 'stock-takes' } });
   replace(page, tabs('stock-takes'),

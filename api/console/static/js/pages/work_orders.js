@@ -6,6 +6,7 @@ import { badge, debounce, fmt, h, link, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { Ticker, countdown, worse } from '../sla.js';
 import { LiveList } from '../livelist.js';
+import { exportLinks } from '../export.js';
 
 // Board columns, in the order work moves; closed and cancelled orders are in the list only.
 // The dispatch lanes always show; the others only while they hold an order.
@@ -51,7 +52,8 @@ export async function render(ctx, page, params) {
     select('state', 'State', [['', 'Any'], ...STATES.map((s) => [s, fmt.label(s)])], filter.state),
     select('kind', 'Kind', [['', 'Any'], ...['corrective', 'preventive', 'inspection', 'installation'].map((k) => [k, k])], filter.kind),
     select('priority', 'Priority', [['', 'Any'], ...[1, 2, 3, 4, 5].map((p) => [String(p), `P${p}`])], filter.priority),
-    select('sla', 'SLA', [['', 'Any'], ['ok', 'ok'], ['warning', 'warning'], ['breached', 'breached'], ['met', 'met']], filter.sla));
+    select('sla', 'SLA', [['', 'Any'], ['ok', 'ok'], ['warning', 'warning'], ['breached', 'breached'], ['met', 'met']], filter.sla),
+    exportLinks('/work-orders', () => { const { view, ...rest } = filter; return rest; }));
   const count = h('span', { class: 'count' });
   const body = h('div', { dataset: { testid: 'orders' } });
   // Cards and rows are links: a redraw under the pointer would open the wrong order.
