@@ -72,8 +72,9 @@ def history(db, fleet):
     issued("FAN-120", "WH-1", 2, 9)
     issued("FUSE-10", "WH-1", 1, 9)
     # Purchase order for 3 FAN-120 to WH-1; a goods receipt brought 2, waiting for inspection.
-    po = db.execute("INSERT INTO purchase_orders (supplier_id, state, location_id, created_by) "
-                    "VALUES ('S-A', 'partially_received', 'WH-1', 'kim') RETURNING id").fetchone()[0]
+    po = db.execute("INSERT INTO purchase_orders (supplier_id, state, location_id, created_by, ordered_at, expected_at) "
+                    "VALUES ('S-A', 'partially_received', 'WH-1', 'kim', %s, %s) RETURNING id",
+                    (AS_OF - timedelta(days=10), AS_OF + timedelta(days=4))).fetchone()[0]
     db.execute("INSERT INTO purchase_order_lines (purchase_order_id, part_id, quantity, unit_price) "
                "VALUES (%s, 'FAN-120', 3, 40.00)", (po,))
     receipt = db.execute("INSERT INTO goods_receipts (supplier_id, purchase_order_id, location_id, received_by) "

@@ -43,6 +43,9 @@ class BudgetCategory(str, Enum):
 
 
 ZERO = Decimal("0.00")
+# The months budgets are kept for (the API's YYYY-MM is 19xx or 20xx): a spend outside them
+# could never be read against a budget.
+CALENDAR = (date(1900, 1, 1), date(2099, 12, 31))
 
 
 def _tuples(conn: psycopg.Connection) -> psycopg.Cursor:

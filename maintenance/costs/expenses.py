@@ -14,10 +14,10 @@ from decimal import Decimal
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
-from maintenance.costs.budgets import BudgetCategory, require_within_budget
+from maintenance.costs.budgets import CALENDAR, BudgetCategory, require_within_budget
 from maintenance.costs.job_costs import money
 from maintenance.policy import Policy
-from pilecare.errors import InvalidInput, NotFound
+from pilecare.errors import Forbidden, InvalidInput, NotFound
 
 
 def record_expense(conn: psycopg.Connection, *, category: BudgetCategory | str, amount: Decimal | float,
@@ -28,15 +28,23 @@ def record_expense(conn: psycopg.Connection, *, category: BudgetCategory | str, 
 
     `engineer_id`: an engineer recording for a job they hold (their own orders only; any
     other order, or none, answers NotFound as if it did not exist). Raises InvalidInput for
-    an amount of 0 or an empty note, NotFound for an unknown order, Conflict (409) when the
+    an amount of 0, an empty note or a day outside budgets.CALENDAR, NotFound for an unknown
+    order, Forbidden for an engineer's correction (a negative amount), Conflict (409) when the
     category's budget for the month would be exceeded without an approval covering it."""
     category, amount = BudgetCategory(category), money(amount)
     if amount == 0:
         raise InvalidInput("amount: an expense is not 0")
     if not note.strip():
         raise InvalidInput("note: say what the money was spent on")
+    if not CALENDAR[0] <= spent_on <= CALENDAR[1]:
+        raise InvalidInput(f"spent_on: a day from {CALENDAR[0]} to {CALENDAR[1]} (the months budgets are kept for)")
     if engineer_id is not None and work_order_id is None:
         raise InvalidInput("work_order_id: an engineer records expenses against an order they hold")
+    if engineer_id is not None and amount < 0:
+        # A correction is never refused by the budget: in an engineer's hands it would shrink
+        # their own job's cost and free any category's budget.
+        raise Forbidden("amount: an engineer records what was spent; a correction (negative) is a dispatcher's "
+                        "or a supervisor's")
     cur = conn.cursor(row_factory=tuple_row)
     with conn.transaction():
         if work_order_id is not None:

@@ -39,9 +39,13 @@ def create_part(conn: psycopg.Connection, part_id: str, *, name: str, actor: str
                 alternates: Iterable[str] = (), active: bool = True, suppliers: Iterable[Listing] = ()) -> None:
     """Add a part to the catalogue, with its alternates and supplier listings, in one transaction.
     Raises Conflict when the part number exists, InvalidInput naming an unknown pile model,
-    alternate or supplier."""
+    alternate or supplier, or a supplier listed twice."""
     models, alternates, suppliers = list(compatible_models), list(alternates), list(suppliers)
     _require_models(conn, models)
+    listed = [listing.supplier_id for listing in suppliers]
+    for i, supplier_id in enumerate(listed):
+        if supplier_id in listed[:i]:   # one offer per supplier and part: the second would replace the first
+            raise InvalidInput(f"suppliers[{i}].supplier_id: supplier {supplier_id!r} is listed twice")
     with conn.transaction():
         inserted = conn.execute(
             "INSERT INTO parts (id, name, spec, unit, unit_cost, compatible_models, active, updated_by, updated_at) "

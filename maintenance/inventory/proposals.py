@@ -39,10 +39,11 @@ WITH on_order AS (
     ORDER BY sp.part_id, sp.price, sp.lead_time_days, sp.supplier_id
 ), positions AS (
     SELECT r.location_id, w.name AS location_name, r.part_id, p.name AS part_name, p.unit,
-           coalesce(su.quantity, 0) AS on_hand, coalesce(sr.quantity, 0) AS receiving,
-           coalesce(oo.quantity, 0)::int AS on_order,
-           coalesce(r.override_reorder_point, r.reorder_point) AS reorder_point,
-           coalesce(r.override_order_quantity, r.order_quantity) AS order_quantity
+           -- bigint: sums of integers near 2³¹ (an override typed too long) must not overflow.
+           coalesce(su.quantity, 0)::bigint AS on_hand, coalesce(sr.quantity, 0)::bigint AS receiving,
+           coalesce(oo.quantity, 0)::bigint AS on_order,
+           coalesce(r.override_reorder_point, r.reorder_point)::bigint AS reorder_point,
+           coalesce(r.override_order_quantity, r.order_quantity)::bigint AS order_quantity
     FROM reorder_levels r
     JOIN stock_locations w ON w.id = r.location_id AND w.kind = 'warehouse'
     JOIN parts p ON p.id = r.part_id AND p.active
