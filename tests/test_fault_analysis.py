@@ -77,6 +77,20 @@ def test_the_quarter_s_faults_rank_per_model_as_a_hand_computation_does(db, quar
     assert "job costs" in found.cost_note
 
 
+def test_a_model_with_faults_but_no_pile_installed_by_the_quarters_end_has_no_rate_rather_than_zero(db, quarters):
+    # Real registries hold piles whose install date follows their first fault (imported
+    # late, dated by the commissioning report): no installed base, so no rate per 100.
+    db.execute("INSERT INTO pile_models (id, manufacturer, name, kind, rated_power_kw, connectors, "
+               "reporting_interval_s) VALUES ('T-HPC', 'Pilecare', 'HPC300', 'DC', 300, 2, 15)")
+    db.execute("INSERT INTO piles (id, serial, model_id, site_id, firmware, installed_on, warranty_end, lat, lon) "
+               "VALUES ('TP-HPC1', 'SN-HPC1', 'T-HPC', 'SITE-1', '1.0', '2026-12-01', '2029-12-01', 52.52, 13.40)")
+    fault(db, "TP-HPC1", "cooling", "2026-08-05T00:00:00+00:00", 3)
+    hpc = next(m for m in fault_analysis(db, Q3).models if m.model_id == "T-HPC")
+    assert (hpc.installed, hpc.installed_previous) == (0, 0)
+    assert _rows(hpc) == [(1, "cooling", 1, None, 3.0, None, 0.0, 0, None, None)]
+    assert hpc.faults[0].cost_per_100 is None
+
+
 def test_the_ranking_by_cost_takes_each_order_s_labour_travel_and_expenses_from_its_job_cost(db, quarters):
     # The controller order: E1 (no own rate: the policy's 85.00 /h) on the road 01:00 → 02:00,
     # on site 02:00 → 04:00, from her home.

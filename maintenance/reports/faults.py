@@ -103,11 +103,13 @@ def analysis(conn: psycopg.Connection, quarter: Period, *, now: datetime | None 
             prev_orders = before.get((model_id, category), 0)
             per_100, prev_per_100 = _per_100(orders, n_now), _per_100(prev_orders, n_prev)
             faults.append(ModelFault(
-                rank=0, cost_rank=0, category=category, orders=orders, orders_per_100=per_100 or 0.0,
-                downtime_h=round(hours, 2), downtime_h_per_100=_per_100(hours, n_now) or 0.0,
-                cost=round(cost, 2), cost_per_100=_per_100(cost, n_now) or 0.0,
+                # Faults of a model with no pile installed by then (installed_on after the fault,
+                # or piles registered late) have no rate: None, never an invented 0.
+                rank=0, cost_rank=0, category=category, orders=orders, orders_per_100=per_100,
+                downtime_h=round(hours, 2), downtime_h_per_100=_per_100(hours, n_now),
+                cost=round(cost, 2), cost_per_100=_per_100(cost, n_now),
                 previous_orders=prev_orders, previous_per_100=prev_per_100,
-                change_per_100=None if prev_per_100 is None else round((per_100 or 0.0) - prev_per_100, 2)))
+                change_per_100=None if per_100 is None or prev_per_100 is None else round(per_100 - prev_per_100, 2)))
         for i, fault in enumerate(sorted(faults, key=lambda f: (-f.cost, -f.orders, -f.downtime_h, f.category)), 1):
             fault.cost_rank = i
         faults.sort(key=lambda f: (-f.orders, -f.downtime_h, -f.cost, f.category))

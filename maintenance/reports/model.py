@@ -168,14 +168,14 @@ class ModelFault:
     cost_rank: int
     category: str
     orders: int
-    orders_per_100: float
+    orders_per_100: float | None          # None: none of the model installed by the quarter's end
     downtime_h: float
-    downtime_h_per_100: float
+    downtime_h_per_100: float | None
     cost: float
-    cost_per_100: float
+    cost_per_100: float | None
     previous_orders: int
     previous_per_100: float | None        # None: none of the model installed then
-    change_per_100: float | None          # orders_per_100 − previous_per_100
+    change_per_100: float | None          # orders_per_100 − previous_per_100; None when either is
 
 
 @dataclass
