@@ -42,12 +42,15 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(anonymous, db)
 def test_a_token_names_its_user_and_role(api):
     me = api.get("/auth/me").json()
     assert me == {"id": "admin", "role": "admin", "full_name": "Ada Admin", "engineer_id": None,
-                  "customer_id": None, "groups": ["office", "contacts", "dispatch", "desk", "supervise"]}
+                  "customer_id": None,
+                  "groups": ["office", "contacts", "dispatch", "desk", "supervise", "stores", "manage"]}
 
 
-@pytest.mark.parametrize("role, groups", [("supervisor", ["office", "contacts", "dispatch", "desk", "supervise"]),
+@pytest.mark.parametrize("role, groups", [("supervisor", ["office", "contacts", "dispatch", "desk", "supervise",
+                                                         "stores"]),
                                           ("dispatcher", ["office", "contacts", "dispatch", "desk"]),
                                           ("agent", ["office", "contacts", "desk"]), ("viewer", ["office"]),
+                                          ("parts_keeper", ["office", "stores"]), ("manager", ["office", "manage"]),
                                           ("engineer", [])])
 def test_an_account_learns_its_role_sets_from_the_one_definition(client_for, role, groups):
     assert client_for(role).get("/auth/me").json()["groups"] == groups
