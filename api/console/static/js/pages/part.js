@@ -50,8 +50,12 @@ export async function render(ctx, page, params) {
 
   function editForm(p) {
     const part = partFields('edit-part', models, p);
+    // Saved, the form is drawn again from the part as the API now has it, and says so.
     return form('edit-part-form', part.fields, 'Save the part', (d) => api(`/parts/${encodeURIComponent(id)}`,
-      { method: 'PATCH', json: part.body(d) }), load);
+      { method: 'PATCH', json: part.body(d) }), async () => {
+      await load();
+      replace(edit.querySelector('.form-message'), 'Done.').classList.add('ok');
+    });
   }
 
   // Choosing a supplier that lists the part already fills in its listing, to be changed.

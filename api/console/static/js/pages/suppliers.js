@@ -13,7 +13,8 @@ const contacts = (d) => ({ name: d.name, email: d.email || null, phone: d.phone 
 function fields(prefix, s = {}) {
   return [
     input(`${prefix}-name`, 'name', 'Name', { required: true, maxlength: 200, value: s.name }),
-    input(`${prefix}-email`, 'email', 'E-mail (optional)', { type: 'email', maxlength: 254, value: s.email }),
+    // Not type=email: the API's rule is the one the form answers with (SupplierCreate.email).
+    input(`${prefix}-email`, 'email', 'E-mail (optional)', { inputmode: 'email', maxlength: 254, value: s.email }),
     input(`${prefix}-phone`, 'phone', 'Phone (optional)', { maxlength: 50, value: s.phone }),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', id: `${prefix}-active`, name: 'active',
       checked: s.active ?? true }), 'In use'),
