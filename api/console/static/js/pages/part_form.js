@@ -42,9 +42,11 @@ export function listingRows(prefix, sellers) {
   let n = 0;
   const add = () => {
     const i = n++;
-    rows.append(h('fieldset', { class: 'line-row listing-row', dataset: { row: i } }, h('legend', {}, `Listing ${i + 1}`),
-      h('select', { name: `supplier-${i}`, id: `${prefix}-supplier-${i}`, 'aria-label': `Supplier of listing ${i + 1}` },
-        h('option', { value: '' }, 'supplier'), sellers.map((s) => h('option', { value: s.id }, `${s.name} (${s.id})`))),
+    rows.append(h('fieldset', { class: 'line-row listing-row', dataset: { row: i } },
+      h('legend', {}, `Listing ${i + 1}`),
+      h('select', { name: `supplier-${i}`, id: `${prefix}-supplier-${i}`,
+        'aria-label': `Supplier of listing ${i + 1}` }, h('option', { value: '' }, 'supplier'),
+      sellers.map((s) => h('option', { value: s.id }, `${s.name} (${s.id})`))),
       h('input', { name: `number-${i}`, id: `${prefix}-number-${i}`, maxlength: 100, placeholder: 'their number',
         'aria-label': `Supplier's part number of listing ${i + 1}` }),
       h('input', { name: `price-${i}`, id: `${prefix}-price-${i}`, inputmode: 'decimal', placeholder: 'price',
