@@ -37,6 +37,11 @@ class Cancel(RequestBody):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+class CloseShort(RequestBody):
+    reason: str = Field(min_length=1, max_length=2000,
+                        description="Why the rest will not come (e.g. the supplier discontinued the part).")
+
+
 class OrderLinePublic(BaseModel):
     id: int
     part_id: str
@@ -45,7 +50,7 @@ class OrderLinePublic(BaseModel):
     quantity: int
     unit_price: float
     received: int = Field(description="Units delivered so far on this order's goods receipts.")
-    outstanding: int
+    outstanding: int = Field(description="Ordered less received; on a closed_short order it will never come.")
 
 
 class PurchaseOrderPublic(BaseModel):
@@ -65,6 +70,9 @@ class PurchaseOrderPublic(BaseModel):
     cancelled_by: str | None
     cancelled_at: datetime | None
     cancel_reason: str | None
+    closed_by: str | None = Field(description="Who closed it short (state closed_short).")
+    closed_at: datetime | None
+    close_reason: str | None
 
 
 class PurchaseOrdersPublic(BaseModel):

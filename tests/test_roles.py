@@ -241,6 +241,8 @@ TABLE = [
     ("POST", "/supplier-claims/999/settle", {"outcome": "credited", "resolution": "credit note"}, STORES),
     ("POST", "/quarantined-parts/scrap", {"part_id": "NOPE", "quantity": 1, "location_id": "NOPE", "reason": "burnt"},
      STORES),
+    # Issue 14, closing a purchase order short (closepo).
+    ("POST", "/purchase-orders/999/close", {"reason": "the rest will not come"}, STORES),
 ]
 
 

@@ -5,6 +5,10 @@ supplier claims, and scrapping quarantined parts. The rules are the server's
 Office roles read (OFFICE); the parts keeper and supervisors act (STORES). Ordering is
 refused beyond the month's parts-purchasing budget unless a manager approved the spending
 first (maintenance/costs/purchasing_budget.py; R-COST).
+
+Every POST takes an optional `Idempotency-Key` header, as the field API does
+(api/idempotency.py): a retried goods receipt whose answer was lost is answered again, not
+recorded twice (docs/purchasing.md, "Retries").
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import OFFICE, STORES, Actor, require
 from api.deps import Offset, PlainConn
-from api.purchasing_models import (Cancel, GoodsReceiptCreate, GoodsReceiptDetail, GoodsReceiptPublic,
+from api.idempotency import IdempotentRoute
+from api.purchasing_models import (Cancel, CloseShort, GoodsReceiptCreate, GoodsReceiptDetail, GoodsReceiptPublic,
                                    GoodsReceiptsPublic, Inspection, NameSupplier, OrderLines, OrderReceiptCreate,
                                    PurchaseOrderCreate, PurchaseOrderDetail, PurchaseOrderPublic,
                                    PurchaseOrdersPublic, ScrapCreate, ScrapPublic, Settle, Ship, SupplierClaimDetail,
@@ -24,7 +29,7 @@ from maintenance.costs import order_within_budget
 from maintenance.inventory import (ClaimState, OrderLine, PurchaseOrderState, ReceiptLine, claims, on_hand,
                                    purchasing, receipts)
 
-router = APIRouter(tags=["purchasing"])
+router = APIRouter(tags=["purchasing"], route_class=IdempotentRoute)
 
 READ = [Depends(require(*OFFICE))]
 ACT = [Depends(require(*STORES))]
@@ -92,6 +97,14 @@ def place_order(conn: PlainConn, actor: Actor, order_id: int) -> PurchaseOrderDe
              summary="Cancel a draft or ordered purchase order (never once goods were received)")
 def cancel_order(conn: PlainConn, actor: Actor, order_id: int, body: Cancel) -> PurchaseOrderDetail:
     purchasing.cancel(conn, order_id, actor=actor, reason=body.reason)
+    return PurchaseOrderDetail(**purchasing.purchase_order(conn, order_id))
+
+
+@router.post("/purchase-orders/{order_id}/close", dependencies=ACT,
+             summary="Close an ordered or partially received purchase order short, with the reason the rest will "
+                     "not come: its outstanding units are no longer on order nor committed spending")
+def close_order(conn: PlainConn, actor: Actor, order_id: int, body: CloseShort) -> PurchaseOrderDetail:
+    purchasing.close_short(conn, order_id, actor=actor, reason=body.reason)
     return PurchaseOrderDetail(**purchasing.purchase_order(conn, order_id))
 
 

@@ -75,8 +75,10 @@ class SupplierDetail(SupplierPublic):
 class Scorecard(BaseModel):
     supplier_id: str
     supplier_name: str
-    orders_completed: int = Field(description="Purchase orders whose last outstanding unit arrived in the period.")
-    orders_on_time: int = Field(description="Of those, completed on or before their expected_at.")
+    orders_completed: int = Field(description="Purchase orders whose last outstanding unit arrived in the period, "
+                                              "or that were closed short in it.")
+    orders_on_time: int = Field(description="Of those, received in full on or before their expected_at.")
+    orders_closed_short: int = Field(description="Of those, closed short (never on time; no lead time).")
     on_time_rate: float | None = Field(description="orders_on_time / orders_completed (0–1); null when none.")
     late_open: int = Field(description="Orders due in the period still not complete at its end (not in any rate).")
     units_received: int = Field(description="Units on the supplier's goods receipts received in the period.")
@@ -86,7 +88,8 @@ class Scorecard(BaseModel):
                                                        "period against the supplier, unless rejected.")
     defect_rate: float | None = Field(description="(units_failed_inspection + units_returned_from_field) / "
                                                   "units_received (0–1); null when nothing was received.")
-    mean_lead_time_days: float | None = Field(description="Mean of received_at − ordered_at over completed orders.")
+    mean_lead_time_days: float | None = Field(description="Mean of received_at − ordered_at over orders received in "
+                                                          "full.")
     p90_lead_time_days: float | None = Field(description="90th percentile of the same (interpolated).")
 
 

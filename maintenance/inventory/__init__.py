@@ -10,7 +10,7 @@ field flow and dispatch call it; it imports nothing of them.
     reorder       reorder points and order quantities from consumption (TSB), overrides
     proposals     the purchase proposal list, by cheapest supplier
     catalogue        parts (number, spec, unit, standard cost, pile models, alternates) and suppliers
-    purchasing       purchase orders: draft → ordered → (partially_) received | cancelled
+    purchasing       purchase orders: draft → ordered → (partially_) received | closed_short | cancelled
     receipts         goods receipts into the receiving area, inspection passed / failed
     claims           supplier claims (name the supplier, ship, credited / rejected), scrap
     supplier_scores  supplier scorecard: on-time delivery, defect rate, lead time

@@ -1,14 +1,18 @@
 """Purchase orders to suppliers (R-PARTS, issue 14):
 
     draft ──order──▶ ordered ──goods receipt──▶ partially_received ──goods receipt──▶ received
-      │                 │
+      │                 │  │                          │
+      │                 │  └──────close short─────────┴──▶ closed_short  (the rest will not come)
       └────cancel───────┴──▶ cancelled          (only before any goods receipt)
 
 Ordering stamps `ordered_at` and `expected_at` = ordered_at + the supplier's longest lead time
 over the order's lines (supplier_parts), so every line the supplier does not list is refused.
 A lead time of N days is N × 24 hours, whatever the database's time zone and its clock changes.
-Goods receipts (receipts.py) move the order on. Every state change is a conditional UPDATE
-(… WHERE state = old) recording who and when, so two parts keepers never both win.
+Goods receipts (receipts.py) move the order on. A supplier that never sends the last units
+would leave the order open for ever; the parts keeper closes it short (`close_short`, with a
+reason), and what it did not deliver then counts as neither on order nor committed spending.
+Every state change is a conditional UPDATE (… WHERE state = old) recording who and when, so
+two parts keepers never both win.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ class PurchaseOrderState(str, Enum):
     ORDERED = "ordered"                        # sent: ordered_at, expected_at
     PARTIALLY_RECEIVED = "partially_received"  # some lines or units delivered
     RECEIVED = "received"                      # every unit delivered: received_at
+    CLOSED_SHORT = "closed_short"              # closed with units outstanding: closed_at, close_reason
     CANCELLED = "cancelled"                    # withdrawn before any delivery
 
 
@@ -109,6 +114,28 @@ def cancel(conn: psycopg.Connection, order_id: int, *, actor: str, reason: str |
                        "with nothing received may be cancelled")
 
 
+def close_short(conn: psycopg.Connection, order_id: int, *, actor: str, reason: str,
+                at: datetime | None = None) -> None:
+    """Close an ordered or partially received purchase order whose remaining units the supplier
+    will not deliver: state closed_short, closed_by, closed_at = `at` (default now),
+    close_reason. From then on its outstanding units are not on order (purchase proposals)
+    nor committed parts spending (the budget), and no goods are received against it; the
+    supplier scorecard counts it completed late (docs/purchasing.md). A goods receipt holds
+    the order's row lock, so a receipt and a close never both take effect on stale state.
+    Raises InvalidInput (reason blank), NotFound, Conflict unless ordered or partially
+    received. R-PARTS."""
+    if not (reason or "").strip():
+        raise InvalidInput("reason: say why the rest of the order will not come (e.g. the supplier discontinued it)")
+    row = conn.execute("UPDATE purchase_orders SET state = 'closed_short', closed_by = %s, "
+                       "closed_at = coalesce(%s::timestamptz, now()), close_reason = %s "
+                       "WHERE id = %s AND state IN ('ordered', 'partially_received') RETURNING id",
+                       (actor, at, reason.strip(), order_id)).fetchone()
+    if row is None:
+        state = state_of(conn, order_id)
+        raise Conflict(f"purchase order {order_id} is {state.value}: only an ordered or partially received "
+                       "purchase order may be closed short")
+
+
 def state_of(conn: psycopg.Connection, order_id: int) -> PurchaseOrderState:
     """The purchase order's state; raises NotFound."""
     row = conn.execute("SELECT state FROM purchase_orders WHERE id = %s", (order_id,)).fetchone()
@@ -159,7 +186,7 @@ def _write_lines(conn: psycopg.Connection, order_id: int, supplier_id: str, line
 
 _ORDER = ("SELECT o.id, o.supplier_id, s.name AS supplier_name, o.state, o.location_id, o.note, o.created_by, "
           "o.created_at, o.ordered_by, o.ordered_at, o.expected_at, o.received_at, o.cancelled_by, o.cancelled_at, "
-          "o.cancel_reason, "
+          "o.cancel_reason, o.closed_by, o.closed_at, o.close_reason, "
           "(SELECT coalesce(sum(l.quantity * l.unit_price), 0) FROM purchase_order_lines l "
           " WHERE l.purchase_order_id = o.id) AS total "
           "FROM purchase_orders o JOIN suppliers s ON s.id = o.supplier_id")

@@ -3,19 +3,24 @@ period [start, end), read from the records only (docs/purchasing.md, "Supplier s
 
 - on-time delivery rate = purchase orders completed in the period on or before their
   expected_at / purchase orders completed in the period. A purchase order is completed by the
-  goods receipt that leaves nothing outstanding (purchase_orders.received_at); the period
-  counts it by that instant. None when none was completed.
+  goods receipt that leaves nothing outstanding (purchase_orders.received_at), or by the parts
+  keeper closing it short (closed_at: the rest will never come); the period counts it by that
+  instant. A short-closed order is never on time, whenever it was closed: it was not
+  delivered in full (on time in full). None when none was completed.
 - defect rate = (units failed at inspection + defective units returned from the field under
   warranty and claimed from the supplier) / units received. Units received and failed are
   those of the supplier's goods receipts received in the period (with or without a purchase
   order; failed as inspected so far); field defects are the units of supplier claims against
   it that carry a work order, opened in the period, unless the supplier rejected them. None
   when nothing was received.
-- lead time (days) = received_at − ordered_at of each purchase order completed in the period:
-  the mean, and the 90th percentile interpolated between ranks (PostgreSQL percentile_cont).
+- lead time (days) = received_at − ordered_at of each purchase order received in full in the
+  period: the mean, and the 90th percentile interpolated between ranks (PostgreSQL
+  percentile_cont). A short-closed order has no lead time (its last units never came).
 
 `late_open` (not part of any rate) counts orders due in the period and still not complete at
-its end, so a supplier that delivers nothing does not look punctual.
+its end (not received, closed short nor cancelled by then), so a supplier that delivers
+nothing does not look punctual. `orders_closed_short` counts the completed orders that were
+closed short.
 """
 from __future__ import annotations
 
@@ -29,14 +34,19 @@ from pilecare.errors import InvalidInput, NotFound
 
 _CARDS = """
 WITH orders AS (
+    -- An order has a received_at or a closed_at, never both (migrations 0040, 0044). The lead
+    -- time aggregates skip a short-closed order's null received_at.
     SELECT supplier_id, count(*) AS completed, count(*) FILTER (WHERE received_at <= expected_at) AS on_time,
+           count(*) FILTER (WHERE closed_at IS NOT NULL) AS closed_short,
            avg(extract(epoch FROM received_at - ordered_at) / 86400) AS mean_lead,
            percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ordered_at) / 86400) AS p90_lead
-    FROM purchase_orders WHERE received_at >= %(start)s AND received_at < %(end)s GROUP BY supplier_id
+    FROM purchase_orders
+    WHERE coalesce(received_at, closed_at) >= %(start)s AND coalesce(received_at, closed_at) < %(end)s
+    GROUP BY supplier_id
 ), late AS (
     SELECT supplier_id, count(*) AS late_open FROM purchase_orders
     WHERE expected_at >= %(start)s AND expected_at < %(end)s AND (received_at IS NULL OR received_at >= %(end)s)
-      AND (cancelled_at IS NULL OR cancelled_at >= %(end)s)
+      AND (cancelled_at IS NULL OR cancelled_at >= %(end)s) AND (closed_at IS NULL OR closed_at >= %(end)s)
     GROUP BY supplier_id
 ), units AS (
     SELECT r.supplier_id, sum(l.quantity) AS received, coalesce(sum(l.failed_quantity), 0) AS failed,
@@ -50,7 +60,7 @@ WITH orders AS (
 )
 SELECT s.id AS supplier_id, s.name AS supplier_name,
        coalesce(o.completed, 0)::int AS orders_completed, coalesce(o.on_time, 0)::int AS orders_on_time,
-       coalesce(lt.late_open, 0)::int AS late_open,
+       coalesce(o.closed_short, 0)::int AS orders_closed_short, coalesce(lt.late_open, 0)::int AS late_open,
        coalesce(u.received, 0)::int AS units_received, coalesce(u.failed, 0)::int AS units_failed_inspection,
        coalesce(u.uninspected, 0)::int AS units_not_inspected,
        coalesce(f.returned, 0)::int AS units_returned_from_field,
@@ -79,7 +89,7 @@ def _check(start: datetime, end: datetime) -> None:
 
 def scorecard(conn: psycopg.Connection, supplier_id: str, start: datetime, end: datetime) -> dict:
     """One supplier's scorecard for [start, end): {supplier_id, supplier_name, orders_completed,
-    orders_on_time, on_time_rate (0–1 | None), late_open, units_received, units_failed_inspection,
+    orders_on_time, orders_closed_short, on_time_rate (0–1 | None), late_open, units_received, units_failed_inspection,
     units_returned_from_field, units_not_inspected, defect_rate (0–1 | None), mean_lead_time_days,
     p90_lead_time_days (float days | None)}. Raises NotFound, InvalidInput (start ≥ end)."""
     _check(start, end)
