@@ -255,6 +255,7 @@ def test_a_viewer_reads_every_stores_page_and_finds_no_action(db, tour):
         ("#/stores/proposals", "[data-testid=proposal][data-supplier='BOLT'] tr[data-quantity='18']"),
         ("#/stores/stock-takes", f"[data-testid=stock-takes] tr[data-take='{made['take']}']"),
         (f"#/stores/stock-takes/{made['take']}", "[data-testid=take-lines] [data-testid=variance]"),
+        ("#/stores/supplier-list", "[data-testid=suppliers] tr[data-supplier='ACME']"),
         ("#/stores/suppliers", "[data-testid=scorecards] tr[data-supplier='ACME']"),
     ]
     for hash_, ready in pages:
@@ -267,6 +268,158 @@ def test_a_viewer_reads_every_stores_page_and_finds_no_action(db, tour):
     assert page.js("return document.querySelector(\"[data-testid=scorecards] tr[data-supplier='ACME']\")"
                    ".dataset.defects") == "0.25"
     assert page.errors() == []
+
+
+# --- the catalogue's forms: parts and suppliers (R-PARTS) ---------------------------------
+
+def within(form: str) -> str:
+    """A form by its test id, or any CSS selector of one (a row's form)."""
+    return form if "[" in form else f"[data-testid={form}]"
+
+
+def field(page, form: str, name: str):
+    return page.d.find_element("css selector", f"{within(form)} [name='{name}']")
+
+
+def fill(page, form: str, values: dict) -> None:
+    """Types each value into the form's field of that name (a select: chooses it)."""
+    from selenium.webdriver.support.ui import Select
+
+    for name, value in values.items():
+        element = field(page, form, name)
+        if element.tag_name == "select":
+            Select(element).select_by_value(value)
+        else:
+            element.clear()
+            element.send_keys(value)
+
+
+def tick(page, form: str, model: str) -> None:
+    page.click(f"{within(form)} input[name=model][value='{model}']")
+
+
+def submit(page, form: str) -> str:
+    """Presses the form's button and returns what the form says once it answered."""
+    page.click(f"{within(form)} button[type=submit]")
+    page.wait(lambda d: page.text(f"{within(form)} .form-message"), message=f"{form}'s answer")
+    return page.text(f"{within(form)} .form-message")
+
+
+def refusals(page, expected: int) -> list[str]:
+    """The browser log's errors once it holds `expected` of them (or what it holds after the wait)."""
+    try:
+        page.wait(lambda d: len(page.errors()) >= expected, timeout=5, message=f"{expected} errors logged")
+    except TimeoutError:
+        pass
+    return page.errors()
+
+
+def pile_models(db) -> None:
+    db.execute("INSERT INTO pile_models (id, manufacturer, name, kind, rated_power_kw, connectors, "
+               "reporting_interval_s) VALUES ('T-AC22', 'Pilecare', 'AC22 Duo', 'AC', 22, 2, 30), "
+               "('T-DC120', 'Pilecare', 'DC120', 'DC', 120, 2, 15) ON CONFLICT DO NOTHING")
+
+
+def test_a_keeper_adds_a_part_with_a_supplier_listing_and_finds_it_in_the_catalogue_and_on_its_page(db, tour):
+    page = tour.page
+    pile_models(db)
+    tour.login()
+    page.route("#/stores/parts", "[data-testid=new-part-form] input[name=model][value='T-DC120']")
+    fill(page, "new-part-form", {"id": "RCD-B63", "name": "Residual-current device type B, 63 A",
+                                 "spec": "63 A, 30 mA, 4-pole", "unit_cost": "415.20", "alternates": "RCD-B",
+                                 "supplier-0": "BOLT", "number-0": "B-6330", "price-0": "389.90", "lead-0": "12"})
+    tick(page, "new-part-form", "T-DC120")
+    assert submit(page, "new-part-form") == "Done."
+
+    # In the catalogue (in use, so under the default filter), with what the form said.
+    page.wait(lambda d: page.exists("[data-testid=parts] tr[data-part='RCD-B63']"), message="the new part listed")
+    row = page.js("return [...document.querySelectorAll(\"[data-testid=parts] tr[data-part='RCD-B63'] td\")]"
+                  ".map(c => c.textContent)")
+    assert row[1:7] == ["Residual-current device type B, 63 A", "63 A, 30 mA, 4-pole", "pcs", "415.20", "T-DC120",
+                        "RCD-B"]
+    assert db.execute("SELECT name, unit_cost, compatible_models, active FROM parts WHERE id = 'RCD-B63'").fetchone() \
+        == ("Residual-current device type B, 63 A", Decimal("415.20"), ["T-DC120"], True)
+    assert db.execute("SELECT alternate_id FROM part_alternates WHERE part_id = 'RCD-B63'").fetchall() == [("RCD-B",)]
+    assert db.execute("SELECT supplier_id, supplier_part_number, price, lead_time_days, updated_by FROM "
+                      "supplier_parts WHERE part_id = 'RCD-B63'").fetchall() == \
+        [("BOLT", "B-6330", Decimal("389.90"), 12, "pia")]
+
+    # On its page: BOLT's listing; the edit form holds the part as it is.
+    page.route("#/stores/parts/RCD-B63", "[data-testid=part-suppliers] tr[data-supplier='BOLT']")
+    assert page.text("[data-testid=part-suppliers] tr[data-supplier='BOLT']") == \
+        "Bolt & Co (BOLT)B-6330389.9012 dRemove"
+    page.wait(lambda d: page.exists("[data-testid=edit-part-form]"), message="the edit form")
+    assert field(page, "edit-part-form", "unit_cost").get_attribute("value") == "415.2"
+    # It fits the AC22 too, and costs 420 now; ACME lists it at 398.00, 20 days.
+    tick(page, "edit-part-form", "T-AC22")
+    fill(page, "edit-part-form", {"unit_cost": "420"})
+    assert submit(page, "edit-part-form") == "Done."
+    page.wait(lambda d: "T-AC22, T-DC120" in page.text("[data-testid=part-facts]"), message="the part changed")
+    fill(page, "listing-form", {"supplier_id": "ACME", "price": "398.00", "lead_time_days": "20"})
+    assert submit(page, "listing-form") == "Done."
+    # Cheapest first: BOLT's 389.90 before ACME's 398.00.
+    page.wait(lambda d: page.exists("[data-testid=part-suppliers] tr[data-supplier='ACME']"), message="ACME listed")
+    assert page.js("return [...document.querySelectorAll('[data-testid=part-suppliers] tbody tr')]"
+                   ".map(r => r.dataset.supplier)") == ["BOLT", "ACME"]
+    assert db.execute("SELECT unit_cost, compatible_models, updated_by FROM parts WHERE id = 'RCD-B63'").fetchone() \
+        == (Decimal("420.00"), ["T-AC22", "T-DC120"], "pia")
+    # Choosing a supplier that lists it already fills in its listing.
+    fill(page, "listing-form", {"supplier_id": "BOLT"})
+    assert field(page, "listing-form", "price").get_attribute("value") == "389.9"
+    assert page.errors() == []
+
+
+def test_a_bad_price_shows_the_apis_message_next_to_the_form_and_adds_nothing(db, tour):
+    page = tour.page
+    tour.login()
+    page.route("#/stores/parts", "[data-testid=new-part-form] select[name=supplier-0] option[value='BOLT']")
+    fill(page, "new-part-form", {"id": "FUSE-32", "name": "Fuse 32 A", "supplier-0": "BOLT", "price-0": "-4.50",
+                                 "lead-0": "5"})
+    assert submit(page, "new-part-form") == "suppliers.0.price: Input should be greater than or equal to 0"
+    assert page.exists("[data-testid=new-part-form] .form-message.error")
+    assert db.execute("SELECT count(*) FROM parts WHERE id = 'FUSE-32'").fetchone()[0] == 0
+    # On a part's page: a price in tenths of a cent.
+    page.route(f"#/stores/parts/{FAN}", "[data-testid=listing-form] option[value='ACME']")
+    fill(page, "listing-form", {"supplier_id": "ACME", "price": "39.995", "lead_time_days": "5"})
+    assert submit(page, "listing-form") == "price: Decimal input should have no more than 2 decimal places"
+    assert db.execute("SELECT count(*) FROM supplier_parts WHERE part_id = %s AND supplier_id = 'ACME'",
+                      (FAN,)).fetchone()[0] == 0
+    # The two refusals are the browser log's only errors (Chromium logs a failed request a little
+    # after the page has its answer).
+    errors = refusals(page, 2)
+    assert len(errors) == 2 and all("422" in e for e in errors), errors
+
+
+def test_a_keeper_adds_a_supplier_edits_it_and_opens_its_scorecard(db, tour):
+    page = tour.page
+    tour.login()
+    page.click("#nav a[data-nav=suppliers]")
+    page.wait(lambda d: page.exists("tr[data-supplier='ACME'] [data-testid=edit-supplier-form]"),
+              message="the suppliers list, a form in each row")
+    fill(page, "new-supplier-form", {"id": "VOLTA", "name": "Volta Parts", "email": "orders@volta.example"})
+    assert submit(page, "new-supplier-form") == "Done."
+    page.wait(lambda d: page.exists("[data-testid=suppliers] tr[data-supplier='VOLTA']"), message="VOLTA listed")
+    assert db.execute("SELECT name, email, phone, active FROM suppliers WHERE id = 'VOLTA'").fetchone() == \
+        ("Volta Parts", "orders@volta.example", None, True)
+
+    # A bad e-mail is the API's to refuse, next to the row's form; then a phone, and retired.
+    page.click("tr[data-supplier='VOLTA'] .row-actions summary")
+    edit = "tr[data-supplier='VOLTA'] [data-testid=edit-supplier-form]"
+    fill(page, edit, {"email": "orders at volta", "phone": "+49 30 555 0101"})
+    assert submit(page, edit).startswith("email: String should match pattern")
+    fill(page, edit, {"email": "orders@volta.example"})
+    page.click("tr[data-supplier='VOLTA'] input[name=active]")
+    page.click(f"{edit} button[type=submit]")
+    # Retired: gone from the list of those in use.
+    page.wait(lambda d: not page.exists("[data-testid=suppliers] tr[data-supplier='VOLTA']"), message="VOLTA retired")
+    assert db.execute("SELECT phone, active, updated_by FROM suppliers WHERE id = 'VOLTA'").fetchone() == \
+        ("+49 30 555 0101", False, "pia")
+
+    page.click("[data-testid=suppliers] tr[data-supplier='ACME'] [data-testid=scorecard-link]")
+    page.wait(lambda d: page.exists("[data-testid=scorecards] tr.row-focus[data-supplier='ACME']"),
+              message="ACME's scorecard")
+    errors = refusals(page, 1)
+    assert len(errors) == 1 and "422" in errors[0], errors
 
 
 def test_the_tour_takes_the_stores_pictures(db, tour):

@@ -27,6 +27,7 @@ export const STORES_ROUTES = [
   { path: /^\/stores\/stock-takes\/(\d+)$/, page: () => import('./pages/stock_take.js'), nav: 'stock-takes',
     allow: office },
   { path: /^\/stores\/suppliers$/, page: () => import('./pages/scorecards.js'), nav: 'suppliers', allow: office },
+  { path: /^\/stores\/supplier-list$/, page: () => import('./pages/suppliers.js'), nav: 'suppliers', allow: office },
 ];
 
 // The navigation entries (roles.js): readers get the pages to look things up; the stores
@@ -37,7 +38,7 @@ export function storesNav(canAct) {
     { key: 'parts', path: '/stores/parts', label: 'Parts', icon: '⚙' },
     { key: 'purchasing', path: '/stores/purchase-orders', label: 'Purchasing', icon: '⇩' },
     ...(canAct ? [{ key: 'stock-takes', path: '/stores/stock-takes', label: 'Stock-takes', icon: '✓' }] : []),
-    { key: 'suppliers', path: '/stores/suppliers', label: 'Suppliers', icon: '★' },
+    { key: 'suppliers', path: '/stores/supplier-list', label: 'Suppliers', icon: '★' },
   ];
 }
 
@@ -46,7 +47,7 @@ const TABS = [
   ['parts', '/stores/parts', 'Catalogue'], ['purchase-orders', '/stores/purchase-orders', 'Purchase orders'],
   ['receipts', '/stores/receipts', 'Receipts'], ['claims', '/stores/claims', 'Supplier claims'],
   ['proposals', '/stores/proposals', 'Proposals'], ['stock-takes', '/stores/stock-takes', 'Stock-takes'],
-  ['suppliers', '/stores/suppliers', 'Scorecards'],
+  ['supplier-list', '/stores/supplier-list', 'Suppliers'], ['suppliers', '/stores/suppliers', 'Scorecards'],
 ];
 
 // The stores pages' own tab bar: one click between the ledger's views.

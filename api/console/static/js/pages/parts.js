@@ -1,10 +1,12 @@
 // The parts catalogue (R-PARTS, issue 14 item 1): part number, name, specification, unit,
 // standard cost, the pile models it fits, its alternates and the usable units in stock;
-// filtered by text, pile model, supplier and whether it is still in use.
+// filtered by text, pile model, supplier and whether it is still in use. A STORES user adds a
+// part here, with its suppliers' listings (POST /parts).
 import { api, query } from '../api.js';
-import { fmt, h, replace, table } from '../dom.js';
+import { fmt, form, h, replace, section, table } from '../dom.js';
 import { setParams } from '../app.js';
 import { choose, filterBar, input, money, more, partLink, suppliers, tabs } from '../stores.js';
+import { listingRows, partFields } from './part_form.js';
 import { exportLinks } from '../export.js';
 
 export async function render(ctx, page, params) {
@@ -27,7 +29,18 @@ export async function render(ctx, page, params) {
   replace(page, tabs('parts'),
     h('div', { class: 'page-head' }, h('h1', {}, 'Parts catalogue ', count),
       h('p', { class: 'muted' }, 'A part\'s id is its part number. On hand counts usable stock in warehouses and vans.')),
-    bar, list);
+    bar, ctx.can.stores ? h('div', { class: 'columns' }, h('div', { class: 'col-wide' }, list),
+      h('div', { class: 'col-narrow' }, section('New part', newForm()))) : list);
+
+  function newForm() {
+    const part = partFields('new-part', models);
+    const listings = listingRows('new-part', sellers);
+    return form('new-part-form', [
+      input('new-part-id', 'id', 'Part number', { required: true, maxlength: 64 }),
+      part.fields, h('h3', {}, 'Suppliers'), listings.el,
+    ], 'Add the part', (d) => api('/parts', { method: 'POST', json: { id: d.id, ...part.body(d),
+      suppliers: listings.read(d) } }), load);
+  }
 
   async function load() {
     const result = await api(`/parts${query({ ...filter, limit: 500 })}`);

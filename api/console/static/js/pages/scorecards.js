@@ -1,7 +1,8 @@
 // Supplier scorecards (R-PARTS "supplier evaluation"): per supplier and period, on-time
 // delivery of completed purchase orders, the defect rate from inspections and warranty returns,
 // and lead times — all from the records (definitions: docs/purchasing.md, GET
-// /suppliers/scorecards). Default period: the last 365 days.
+// /suppliers/scorecards). Default period: the last 365 days. `supplier` (the suppliers list's
+// link) highlights one supplier's row, retired or not.
 import { api, query } from '../api.js';
 import { fmt, h, replace, table } from '../dom.js';
 import { setParams } from '../app.js';
@@ -18,8 +19,9 @@ function periodOf(filter) {
 
 export async function render(ctx, page, params) {
   const now = new Date();
+  const focus = params.supplier || null;
   const filter = { from: params.from || day(new Date(now - 365 * 86400000)), to: params.to || day(now),
-    active: params.active ?? 'true' };
+    active: params.active ?? (focus ? '' : 'true') };
   const bar = filterBar('Scorecard period', [
     input('scores-from', 'from', 'From', { type: 'date', value: filter.from }),
     input('scores-to', 'to', 'To (inclusive)', { type: 'date', value: filter.to }),
@@ -54,7 +56,8 @@ export async function render(ctx, page, params) {
       { label: 'Lead time (mean)', value: (s) => days(s.mean_lead_time_days), class: 'num' },
       { label: 'Lead time (p90)', value: (s) => days(s.p90_lead_time_days), class: 'num' },
     ], result.data, { caption: 'Supplier scorecards', empty: 'No supplier.',
-      rowAttrs: (s) => ({ dataset: { supplier: s.supplier_id, onTime: s.on_time_rate ?? '',
+      rowAttrs: (s) => ({ class: s.supplier_id === focus ? 'row-focus' : undefined,
+        dataset: { supplier: s.supplier_id, onTime: s.on_time_rate ?? '',
         defects: s.defect_rate ?? '' } }) }));
   }
 
