@@ -9,7 +9,7 @@ import pytest
 import trustme
 
 from gateway.credentials import Protocol, issue, revoke
-from tests.ocpp_harness import BrokerWatch, ChargePoint, RunningGateway, install_client
+from tests.ocpp_harness import BrokerWatch, ChargePoint, RunningGateway, client_missing
 
 BOOT_16 = {"chargePointVendor": "Alfen", "chargePointModel": "Eve Single", "chargePointSerialNumber": "ACE-77",
            "firmwareVersion": "6.1.0"}
@@ -19,7 +19,9 @@ BOOT_201 = {"reason": "PowerUp", "chargingStation": {"vendorName": "ABB", "model
 
 @pytest.fixture(scope="session", autouse=True)
 def _client_installed():
-    install_client()
+    problem = client_missing()
+    if problem:
+        pytest.exit(problem, returncode=3)  # stop with one clear message, never skip silently
 
 
 @pytest.fixture
