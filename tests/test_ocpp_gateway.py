@@ -222,12 +222,43 @@ def test_a_frame_that_is_no_rpc_message_is_answered_and_dead_lettered_and_the_ga
 
     cp.send(op="raw", message="this is not json")
     cp.send(op="raw", message='[2, "odd-1", ["not", "an", "action"], {}]')
+    cp.send(op="raw", message='[7, "odd-2", "Heartbeat", {}]')
 
     assert _frames(cp, "-1")[2] == "RpcFrameworkError"
-    assert _frames(cp, "odd-1")[2] in ("ProtocolError", "RpcFrameworkError")
+    assert _frames(cp, "odd-1")[2] == "ProtocolError"
+    assert _frames(cp, "odd-2")[2] == "MessageTypeNotSupported"
     _, sent, _ = watch.wait_for(lambda t, p: t.endswith("/TP-0001/ocpp") and p.get("raw") == "this is not json")
     assert sent["error"]["code"] == "RpcFrameworkError" and sent["action"] is None
     assert cp.call("Heartbeat", {})["event"] == "result"
+
+
+@pytest.mark.parametrize("protocol, action, code", [
+    ("ocpp1.6", "BrewCoffee", "NotImplemented"),       # no such action in OCPP 1.6
+    ("ocpp1.6", "Reset", "NotSupported"),              # an action of 1.6 a central system does not take
+    ("ocpp2.0.1", "BrewCoffee", "NotImplemented"),
+    ("ocpp2.0.1", "ReportChargingProfiles", "NotSupported"),
+])
+def test_an_action_not_handled_is_answered_as_the_spec_says_and_dead_lettered(
+        url, piles, watch, charge_points, protocol, action, code):
+    cp = charge_points()
+    cp.connect(url, "TP-0001", piles["TP-0001"], protocol)
+
+    cp.send(op="raw", message=json.dumps([2, "unhandled-1", action, {}]))
+
+    assert _frames(cp, "unhandled-1")[2] == code
+    assert watch.wait_for(_envelope("TP-0001", action))[1]["error"]["code"] == code
+
+
+def test_a_start_transaction_whose_timestamp_is_no_time_is_refused_and_dead_lettered(url, piles, watch, charge_points):
+    cp = charge_points()
+    cp.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
+    start = {"connectorId": 1, "idTag": "RFID-1", "meterStart": 1200, "timestamp": "yesterday"}
+
+    cp.send(op="raw", message=json.dumps([2, "start-1", "StartTransaction", start]))
+
+    assert _frames(cp, "start-1")[2] == "PropertyConstraintViolation"
+    _, sent, _ = watch.wait_for(_envelope("TP-0001", "StartTransaction"))
+    assert sent["error"]["code"] == "PropertyConstraintViolation" and "timestamp" in sent["error"]["description"]
 
 
 def test_a_start_transaction_replayed_gets_the_same_transaction_id(url, piles, charge_points):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
-from ocpp.exceptions import OCPPError, ProtocolError, SecurityError
+from ocpp.exceptions import NotImplementedError, NotSupportedError, OCPPError, ProtocolError, SecurityError
 from ocpp.messages import Call, CallError, MessageType, unpack
 from psycopg_pool import AsyncConnectionPool
 from websockets.exceptions import ConnectionClosed
@@ -74,6 +74,7 @@ class Charger:
     """Mixed into `ocpp.v16.ChargePoint` / `ocpp.v201.ChargePoint`; see the module doc."""
 
     version: str  # "1.6" | "2.0.1", set by the subclasses
+    known_actions: frozenset[str]  # every action the version defines, set by the subclasses
 
     def __init__(self, pile_id: str, websocket, connection_id: str, context: Context):
         super().__init__(pile_id, websocket, response_timeout=context.call_timeout_s)
@@ -92,6 +93,10 @@ class Charger:
         Unlike the package's default, a CALLERROR raises (an OCPPError subclass)."""
         return await super().call(request, suppress=suppress, unique_id=unique_id,
                                   skip_schema_validation=skip_schema_validation)
+
+    async def close(self, reason: str) -> None:
+        """Close the WebSocket with a normal closure (1000) and `reason`."""
+        await self._connection.close(1000, reason)
 
     # -- receiving -----------------------------------------------------------------------
     async def run(self) -> None:
@@ -127,6 +132,9 @@ class Charger:
                 "cause": f"{msg.action} refused: the charger's BootNotification is Pending; "
                          "only BootNotification and answers to the CSMS's requests are allowed"}))
             return
+        if msg.action not in self.route_map:
+            await self._refuse_call(msg, raw, received_at, self._unhandled(msg.action))
+            return
         self._incoming = Incoming(msg.unique_id, msg.action, msg.payload, received_at, raw)
         try:
             await self._handle_call(msg)
@@ -135,6 +143,14 @@ class Charger:
         finally:
             self._incoming = None
 
+    def _unhandled(self, action: str) -> OCPPError:
+        """OCPP-J 1.6 §4.2.3 / 2.0.1 part 4 §4.3: NotImplemented for an action the receiver
+        does not know, NotSupported for one it knows but does not handle. (The `ocpp`
+        package answers the other way round.)"""
+        if action in self.known_actions:
+            return NotSupportedError(details={"cause": f"{action} is not handled by pilecare's central system"})
+        return NotImplementedError(details={"cause": f"{action} is not an OCPP {self.version} action"})
+
     async def _refuse_call(self, msg: Call, raw: str, received_at: datetime, error: OCPPError) -> None:
         code, description = envelope.error_code(error, self.version), envelope.error_description(error)
         await self._publish_refused(msg.action, msg.unique_id, msg.payload, code, description, raw, received_at)
@@ -142,10 +158,13 @@ class Charger:
 
     async def _refuse_frame(self, raw: str, error: OCPPError, received_at: datetime) -> None:
         """A frame that is no valid RPC message: answer it if it has an id we can read."""
-        message_id, action, payload = _peek(raw)
+        message_id, action, payload, message_type = _peek(raw)
         code, description = envelope.error_code(error, self.version), envelope.error_description(error)
-        if self.version != "1.6" and message_id is None:
-            code = envelope.RpcErrorCode.RPC_FRAMEWORK_ERROR.value
+        if self.version != "1.6":
+            if message_id is None:
+                code = envelope.RpcErrorCode.RPC_FRAMEWORK_ERROR.value
+            elif message_type not in (MessageType.Call, MessageType.CallResult, MessageType.CallError):
+                code = envelope.RpcErrorCode.MESSAGE_TYPE_NOT_SUPPORTED.value
         await self._publish_refused(action, message_id, payload, code, description, raw, received_at)
         reply_to = message_id if message_id is not None else ("-1" if self.version != "1.6" else None)
         if reply_to is not None:
@@ -201,15 +220,16 @@ async def publish_status(context: Context, pile_id: str, state: str, *, reason: 
                                     retain=True)
 
 
-def _peek(raw: str) -> tuple[str | None, str | None, dict | None]:
-    """(message id, action, payload) of whatever of them a broken frame still shows."""
+def _peek(raw: str) -> tuple[str | None, str | None, dict | None, object]:
+    """(message id, action, payload, message type) of whatever of them a broken frame still shows."""
     try:
         frame = json.loads(raw)
     except ValueError:
-        return None, None, None
+        return None, None, None, None
     if not isinstance(frame, list):
-        return None, None, None
+        return None, None, None, None
+    message_type = frame[0] if frame else None
     message_id = frame[1] if len(frame) > 1 and isinstance(frame[1], str) else None
     action = frame[2] if len(frame) > 2 and frame[:1] == [2] and isinstance(frame[2], str) else None
     payload = frame[3] if len(frame) > 3 and frame[:1] == [2] and isinstance(frame[3], dict) else None
-    return message_id, action, payload
+    return message_id, action, payload, message_type

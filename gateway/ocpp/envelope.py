@@ -29,7 +29,8 @@ class RpcErrorCode(str, Enum):
     The two versions spell two codes differently: 1.6 "FormationViolation" and
     "OccurenceConstraintViolation", 2.0.1 "FormatViolation" and "OccurrenceConstraintViolation"
     (the `ocpp` package raises the 2.0.1 spelling for both). 2.0.1 adds "RpcFrameworkError"
-    for a frame that is not a valid RPC message at all.
+    for a frame that is not a valid RPC message at all and "MessageTypeNotSupported" for an
+    unknown message type number.
     """
 
     NOT_IMPLEMENTED = "NotImplemented"
@@ -45,6 +46,7 @@ class RpcErrorCode(str, Enum):
     TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"
     GENERIC_ERROR = "GenericError"
     RPC_FRAMEWORK_ERROR = "RpcFrameworkError"         # 2.0.1
+    MESSAGE_TYPE_NOT_SUPPORTED = "MessageTypeNotSupported"  # 2.0.1
 
 
 _SPELLING_16 = {

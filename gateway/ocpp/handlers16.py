@@ -26,6 +26,7 @@ def _now() -> str:
 
 class Charger16(Charger, ChargePoint):
     version = "1.6"
+    known_actions = frozenset(action.value for action in Action)
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **fields):

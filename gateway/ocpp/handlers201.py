@@ -23,6 +23,7 @@ def _now() -> str:
 
 class Charger201(Charger, ChargePoint):
     version = "2.0.1"
+    known_actions = frozenset(action.value for action in Action)
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charging_station: dict, reason: str, **fields):

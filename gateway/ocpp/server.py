@@ -144,7 +144,7 @@ class Gateway:
         try:
             await store.claim(self.context.pool, pile_id, connection_id, charger.version, self.name)
             if older is not None:
-                await older._connection.close(1000, REPLACED_REASON)
+                await older.close(REPLACED_REASON)
             await publish_status(self.context, pile_id, "online")
             log.info("%s connected (OCPP %s, connection %s)", pile_id, charger.version, connection_id)
             # Frames are read from here on, so that a listener's CALL gets its answer.
@@ -181,7 +181,7 @@ class Gateway:
         charger = self._sessions.get(connection_id)
         if charger is not None:
             log.info("%s: connection %s replaced by a newer one; closing it", pile_id, connection_id)
-            asyncio.create_task(charger._connection.close(1000, REPLACED_REASON))
+            asyncio.create_task(charger.close(REPLACED_REASON))
 
 
 async def run(settings: Settings, *, listeners: Sequence[Listener] = ()) -> None:
