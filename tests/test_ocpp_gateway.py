@@ -352,3 +352,42 @@ def test_listeners_hear_of_connections_and_their_calls_reach_the_charger(ocpp_se
     assert [s[0] for s in recorder.seen] == ["connected", "disconnected"]
     assert recorder.seen[0][1:3] == ("TP-0001", "1.6") and recorder.seen[0][3] == recorder.seen[1][3]
     assert recorder.answers[0].status == "Accepted"
+
+
+needs_ingest = pytest.mark.skipif(
+    not hasattr(__import__("pilecare.domain", fromlist=["MessageKind"]).MessageKind, "OCPP"),
+    reason="needs ingest's OCPP side (branch ocpp-ingest): runs once both are merged")
+
+
+@needs_ingest
+@pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
+def test_a_charger_reporting_a_ground_failure_gets_an_alarm_and_a_work_order_in_the_api(
+        url, piles, charge_points, db, ingest, api, protocol):
+    from tests.maint import Pass, fast_policy
+    from tests.devices import wait_for
+
+    cp = charge_points()
+    cp.connect(url, "TP-0001", piles["TP-0001"], protocol)
+    assert cp.call("BootNotification", BOOT_16 if protocol == "ocpp1.6" else BOOT_201)["result"]["status"] == "Accepted"
+    if protocol == "ocpp1.6":
+        faulted = cp.call("StatusNotification", {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted",
+                                                 "timestamp": "2026-11-30T20:00:00Z"})
+    else:
+        faulted = cp.call("NotifyEvent", {"generatedAt": "2026-11-30T20:00:01Z", "seqNo": 0, "eventData": [{
+            "eventId": 7, "timestamp": "2026-11-30T20:00:00Z", "trigger": "Alerting", "actualValue": "true",
+            "techCode": "GroundFailure", "eventNotificationType": "HardWiredNotification",
+            "component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Problem"}}]})
+    assert faulted["event"] == "result"
+    wait_for(lambda: db.execute("SELECT count(*) FROM connector_state WHERE pile_id = 'TP-0001' AND connector_id = 1 "
+                                "AND status = 'Faulted'").fetchone()[0] == 1, message="the Faulted connector stored")
+
+    tick = Pass(ingest.settings, fast_policy())
+    try:
+        tick()
+    finally:
+        tick.close()
+
+    alarms = api.get("/alarms", params={"pile_id": "TP-0001"}).json()["data"]
+    assert [(a["rule_id"], a["connector_id"], a["state"]) for a in alarms] == [("error.GroundFailure", 1, "active")]
+    orders = api.get("/work-orders", params={"pile_id": "TP-0001"}).json()["data"]
+    assert len(orders) == 1 and orders[0]["fault_category"] == "electrical"
