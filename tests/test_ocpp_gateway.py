@@ -391,3 +391,21 @@ def test_a_charger_reporting_a_ground_failure_gets_an_alarm_and_a_work_order_in_
     assert [(a["rule_id"], a["connector_id"], a["state"]) for a in alarms] == [("error.GroundFailure", 1, "active")]
     orders = api.get("/work-orders", params={"pile_id": "TP-0001"}).json()["data"]
     assert len(orders) == 1 and orders[0]["fault_category"] == "electrical"
+
+
+@needs_ingest
+def test_a_call_breaking_the_schema_becomes_a_dead_letter_naming_the_action_and_the_field(
+        url, piles, charge_points, db, ingest):
+    from tests.devices import wait_for
+
+    cp = charge_points()
+    cp.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
+    frame = json.dumps([2, "broken-9", "StatusNotification", {"connectorId": "one", "errorCode": "NoError",
+                                                              "status": "Available"}])
+
+    cp.send(op="raw", message=frame)
+
+    assert _frames(cp, "broken-9")[2] == "TypeConstraintViolation"
+    reason = wait_for(lambda: db.execute("SELECT reason FROM dead_letters WHERE pile_id = 'TP-0001'").fetchone(),
+                      message="the dead letter")[0]
+    assert "StatusNotification" in reason and "connectorId" in reason

@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import NotImplementedError, NotSupportedError, OCPPError, ProtocolError, SecurityError
-from ocpp.messages import Call, CallError, MessageType, unpack
+from jsonschema.exceptions import best_match
+from ocpp.messages import Call, CallError, MessageType, get_validator, unpack
 from psycopg_pool import AsyncConnectionPool
 from websockets.exceptions import ConnectionClosed
 
@@ -153,6 +154,9 @@ class Charger:
 
     async def _refuse_call(self, msg: Call, raw: str, received_at: datetime, error: OCPPError) -> None:
         code, description = envelope.error_code(error, self.version), envelope.error_description(error)
+        field = _schema_field(msg, self.version)
+        if field:
+            description = f"{field}: {description}"
         await self._publish_refused(msg.action, msg.unique_id, msg.payload, code, description, raw, received_at)
         await self._send(CallError(msg.unique_id, code, description, {}).to_json())
 
@@ -218,6 +222,20 @@ async def publish_status(context: Context, pile_id: str, state: str, *, reason: 
                     firmware=firmware[:64] if firmware else None)
     await context.publisher.publish(context.topics.status(pile_id), status.model_dump(mode="json", exclude_none=True),
                                     retain=True)
+
+
+def _schema_field(msg: Call, version: str) -> str | None:
+    """The payload field (a JSON path, `meterValue/0/timestamp`) the schema check failed on,
+    so that the CALLERROR and the dead letter name it; the validator's own message often
+    does not ("'one' is not of type 'integer'")."""
+    try:
+        validator = get_validator(msg.message_type_id, msg.action, version)
+        error = best_match(validator.iter_errors(msg.payload))
+    except Exception:  # no schema for this action, or nothing wrong with the payload's shape
+        return None
+    if error is None or not error.absolute_path:
+        return None
+    return "/".join(str(part) for part in error.absolute_path)
 
 
 def _peek(raw: str) -> tuple[str | None, str | None, dict | None, object]:
