@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 import trustme
@@ -306,6 +307,25 @@ def test_a_connection_replaced_through_another_gateway_process_is_closed_there_w
         other.stop()
 
 
+def test_a_replacement_missed_while_the_gateway_could_not_listen_is_caught_up_when_it_listens_again(
+        url, piles, watch, charge_points, db):
+    cp = charge_points()
+    cp.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
+    # Another gateway took the charger while this one's LISTEN connection was down: no notice.
+    db.execute("ALTER TABLE ocpp_connections DISABLE TRIGGER ocpp_connection_replaced")
+    try:
+        db.execute("UPDATE ocpp_connections SET connection_id = gen_random_uuid(), gateway = 'ocpp-test-b' "
+                   "WHERE pile_id = 'TP-0001'")
+    finally:
+        db.execute("ALTER TABLE ocpp_connections ENABLE TRIGGER ocpp_connection_replaced")
+
+    db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+               "WHERE query = 'LISTEN ocpp_connection_replaced' AND datname = current_database()")
+
+    assert cp.expect(event="close", timeout=20)["reason"] == "replaced by a newer connection"
+    assert all(s["state"] == "online" for s in watch.on("TP-0001", "status"))
+
+
 def test_a_lost_connection_is_reported_offline_at_once(url, piles, watch, charge_points, db):
     cp = charge_points()
     cp.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
@@ -409,3 +429,53 @@ def test_a_call_breaking_the_schema_becomes_a_dead_letter_naming_the_action_and_
     reason = wait_for(lambda: db.execute("SELECT reason FROM dead_letters WHERE pile_id = 'TP-0001'").fetchone(),
                       message="the dead letter")[0]
     assert "StatusNotification" in reason and "connectorId" in reason
+
+
+def test_pilecare_ocpp_serves_chargers_until_stopped_and_then_reports_them_offline(
+        settings, piles, watch, charge_points, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from pilecare.embedded import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PILECARE_")}
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), PILECARE_DATABASE_URL=settings.database_url,
+               PILECARE_MQTT_URL=settings.mqtt_url, PILECARE_TOPIC_PREFIX=settings.topic_prefix,
+               PILECARE_OCPP_GATEWAY_NAME="ocpp-cli-test")
+    process = subprocess.Popen([sys.executable, "-m", "pilecare.cli", "ocpp", "--port", str(port)], env=env,
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=open(tmp_path / "ocpp.log", "w"), text=True)
+    try:
+        banner = process.stdout.readline()
+        assert f"ws://127.0.0.1:{port}/ocpp/{{charge_point_id}}" in banner, (tmp_path / "ocpp.log").read_text()
+        cp = charge_points()
+        assert cp.connect(f"ws://127.0.0.1:{port}/ocpp", "TP-0001", piles["TP-0001"], "ocpp2.0.1")["event"] == "open"
+        assert cp.call("Heartbeat", {})["event"] == "result"
+
+        process.send_signal(signal.SIGTERM)
+
+        assert process.wait(20) == 0
+        cp.expect(event="close")
+        watch.wait_for(lambda t, p: t.endswith("/TP-0001/status") and p["state"] == "offline")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+
+
+def test_pilecare_ocpp_refuses_profile_2_without_a_certificate_in_one_line(settings, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PILECARE_")}
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), PILECARE_DATABASE_URL=settings.database_url,
+               PILECARE_MQTT_URL=settings.mqtt_url, PILECARE_OCPP_SECURITY_PROFILE="2")
+
+    done = subprocess.run([sys.executable, "-m", "pilecare.cli", "ocpp"], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+
+    assert done.returncode != 0
+    assert "security profile 2 needs PILECARE_OCPP_TLS_CERT" in done.stderr and "Traceback" not in done.stderr

@@ -89,7 +89,12 @@ class Gateway:
                                call_timeout_s=settings.ocpp_call_timeout_s)
         await self._forget_predecessor()
         ready = asyncio.Event()
-        self._listen_task = asyncio.create_task(store.listen_replaced(self._database, self._on_replaced, ready))
+
+        async def listening() -> None:
+            await self._sweep()
+            ready.set()
+
+        self._listen_task = asyncio.create_task(store.listen_replaced(self._database, self._on_replaced, listening))
         await asyncio.wait_for(ready.wait(), 30)
         tls = tls_context(settings.ocpp_tls_cert, settings.ocpp_tls_key) if settings.ocpp_security_profile == 2 else None
         self._server = await serve(self._handle, settings.ocpp_host, settings.ocpp_port, ssl=tls,
@@ -167,6 +172,11 @@ class Gateway:
             if await store.release(self.context.pool, charger.pile_id, charger.connection_id):
                 await publish_status(self.context, charger.pile_id, "offline", reason=LOST_REASON)
                 log.info("%s disconnected: reported offline", charger.pile_id)
+                # A newer connection may have claimed the charger between our release and our
+                # publish and said online before our offline reached the broker: the retained
+                # state must end online then.
+                if await store.is_connected(self.context.pool, charger.pile_id):
+                    await publish_status(self.context, charger.pile_id, "online")
         except Exception:
             log.exception("%s: releasing connection %s failed", charger.pile_id, charger.connection_id)
 
@@ -176,6 +186,14 @@ class Gateway:
                 await getattr(listener, event)(charger)
             except Exception:
                 log.exception("listener %r failed on %s of %s", listener, event, charger.pile_id)
+
+    async def _sweep(self) -> None:
+        """Close every connection of this process that is no longer its charger's current one
+        (replaced while this process was not listening)."""
+        current = await store.current_of(self.context.pool, list(self._sessions))
+        for connection_id, charger in list(self._sessions.items()):
+            if connection_id not in current:
+                await self._on_replaced(charger.pile_id, connection_id)
 
     async def _on_replaced(self, pile_id: str, connection_id: str) -> None:
         charger = self._sessions.get(connection_id)
@@ -201,4 +219,9 @@ async def run(settings: Settings, *, listeners: Sequence[Listener] = ()) -> None
 
 def main(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run(settings))
+    # The package logs every frame at INFO: thousands of chargers would drown the log.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run(settings))
+    except ValueError as error:  # settings that cannot work, e.g. profile 2 without a certificate
+        raise SystemExit(f"pilecare ocpp: {error}") from None
