@@ -193,16 +193,17 @@ def _frames(cp: ChargePoint, message_id: str, timeout: float = 15) -> list:
     raise AssertionError(f"no answer to {message_id}; saw {cp.events}")
 
 
-@pytest.mark.parametrize("protocol, payload, code", [
-    ("ocpp1.6", {"connectorId": "one", "errorCode": "NoError", "status": "Available"}, "TypeConstraintViolation"),
+@pytest.mark.parametrize("protocol, payload, code, field", [
+    ("ocpp1.6", {"connectorId": "one", "errorCode": "NoError", "status": "Available"}, "TypeConstraintViolation",
+     "connectorId"),
     ("ocpp1.6", {"connectorId": 1, "errorCode": "NoError", "status": "Available", "colour": "red"},
-     "FormationViolation"),
-    ("ocpp1.6", {"connectorId": 1, "status": "Available"}, "ProtocolError"),
+     "FormationViolation", "colour"),
+    ("ocpp1.6", {"connectorId": 1, "status": "Available"}, "ProtocolError", "errorCode"),
     ("ocpp2.0.1", {"timestamp": "2026-11-30T20:00:00Z", "connectorStatus": "Available", "evseId": 1,
-                   "connectorId": 1, "colour": "red"}, "FormatViolation"),
+                   "connectorId": 1, "colour": "red"}, "FormatViolation", "colour"),
 ])
 def test_a_call_breaking_the_schema_gets_the_prescribed_callerror_and_a_dead_letter_envelope(
-        url, piles, watch, charge_points, protocol, payload, code):
+        url, piles, watch, charge_points, protocol, payload, code, field):
     cp = charge_points()
     cp.connect(url, "TP-0001", piles["TP-0001"], protocol)
     frame = json.dumps([2, "broken-1", "StatusNotification", payload])
@@ -210,9 +211,10 @@ def test_a_call_breaking_the_schema_gets_the_prescribed_callerror_and_a_dead_let
     cp.send(op="raw", message=frame)
 
     answer = _frames(cp, "broken-1")
-    assert answer[0] == 4 and answer[2] == code
+    assert answer[0] == 4 and answer[2] == code and field in answer[3]
     _, sent, _ = watch.wait_for(_envelope("TP-0001", "StatusNotification"))
-    assert sent["error"]["code"] == code and sent["raw"] == frame and sent["response"] is None
+    assert sent["error"] == {"code": code, "description": answer[3]}
+    assert sent["raw"] == frame and sent["response"] is None
     assert cp.call("Heartbeat", {})["event"] == "result"  # and the connection goes on
 
 

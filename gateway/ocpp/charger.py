@@ -24,10 +24,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
-from ocpp.exceptions import NotImplementedError, NotSupportedError, OCPPError, ProtocolError, SecurityError
 from jsonschema.exceptions import best_match
 from ocpp import messages as ocpp_messages
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import NotImplementedError as RpcNotImplemented
+from ocpp.exceptions import NotSupportedError, OCPPError, ProtocolError, SecurityError
 from ocpp.messages import Call, CallError, MessageType, get_validator, unpack
 from psycopg_pool import AsyncConnectionPool
 from websockets.exceptions import ConnectionClosed
@@ -127,7 +128,12 @@ class Charger:
         if msg.message_type_id == MessageType.Call:
             await self._route_call(msg, raw, received_at)
         elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
-            self._response_queue.put_nowait(msg)
+            if self._call_lock.locked():
+                self._response_queue.put_nowait(msg)
+            else:
+                # Nobody waits for it (a late answer to a timed-out CALL, or a charger sending
+                # answers unasked): queued, it would only pile up until the next CALL.
+                log.warning("%s: an answer to no pending CALL dropped: %s", self.pile_id, raw[:200])
 
     async def _route_call(self, msg: Call, raw: str, received_at: datetime) -> None:
         if not isinstance(msg.unique_id, str) or not isinstance(msg.action, str):
@@ -145,8 +151,8 @@ class Charger:
         self._incoming = Incoming(msg.unique_id, msg.action, msg.payload, received_at, raw)
         try:
             await self._handle_call(msg)
-        except OCPPError as error:
-            await self._refuse_call(msg, raw, received_at, error)
+        except OCPPError as error:  # the package's schema check
+            await self._refuse_call(msg, raw, received_at, error, field=_schema_field(msg, self.version))
         finally:
             self._incoming = None
 
@@ -156,11 +162,11 @@ class Charger:
         package answers the other way round.)"""
         if action in self.known_actions:
             return NotSupportedError(details={"cause": f"{action} is not handled by pilecare's central system"})
-        return NotImplementedError(details={"cause": f"{action} is not an OCPP {self.version} action"})
+        return RpcNotImplemented(details={"cause": f"{action} is not an OCPP {self.version} action"})
 
-    async def _refuse_call(self, msg: Call, raw: str, received_at: datetime, error: OCPPError) -> None:
+    async def _refuse_call(self, msg: Call, raw: str, received_at: datetime, error: OCPPError,
+                           field: str | None = None) -> None:
         code, description = envelope.error_code(error, self.version), envelope.error_description(error)
-        field = _schema_field(msg, self.version)
         if field:
             description = f"{field}: {description}"
         await self._publish_refused(msg.action, msg.unique_id, msg.payload, code, description, raw, received_at)
