@@ -328,6 +328,22 @@ def test_a_replacement_missed_while_the_gateway_could_not_listen_is_caught_up_wh
     assert all(s["state"] == "online" for s in watch.on("TP-0001", "status"))
 
 
+def test_a_gateway_restarted_after_a_kill_reports_offline_the_chargers_its_predecessor_held(
+        ocpp_settings, piles, watch, db):
+    # What a gateway killed with -9 leaves behind: its rows, and nobody to report offline.
+    db.execute("INSERT INTO ocpp_connections (pile_id, connection_id, gateway, ocpp_version) VALUES "
+               "('TP-0001', gen_random_uuid(), 'ocpp-killed', '1.6'), ('TP-0002', gen_random_uuid(), 'ocpp-other', '1.6')")
+
+    running = RunningGateway(ocpp_settings.model_copy(update={"ocpp_gateway_name": "ocpp-killed"})).start()
+    try:
+        _, offline, _ = watch.wait_for(lambda t, p: t.endswith("/TP-0001/status") and p["state"] == "offline")
+    finally:
+        running.stop()
+    assert offline["reason"] == "connection lost"
+    assert db.execute("SELECT pile_id, gateway FROM ocpp_connections").fetchall() == [("TP-0002", "ocpp-other")]
+    assert watch.on("TP-0002", "status") == []  # another gateway's charger is not its business
+
+
 def test_a_lost_connection_is_reported_offline_at_once(url, piles, watch, charge_points, db):
     cp = charge_points()
     cp.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
