@@ -10,6 +10,7 @@ import pytest
 import trustme
 
 from gateway.credentials import Protocol, issue, revoke
+from gateway.ocpp.session import Session
 from tests.ocpp_harness import BrokerWatch, ChargePoint, RunningGateway, client_missing
 
 BOOT_16 = {"chargePointVendor": "Alfen", "chargePointModel": "Eve Single", "chargePointSerialNumber": "ACE-77",
@@ -112,6 +113,7 @@ def test_a_charger_speaking_ocpp_2_0_1_boots_and_reports_its_connectors(url, pil
     _, sent, _ = watch.wait_for(_envelope("TP-0001", "NotifyEvent"))
     assert sent["ocpp"] == "2.0.1" and sent["payload"] == event and sent["response"] == {}
     assert watch.wait_for(_envelope("TP-0001", "StatusNotification"))[1]["payload"] == status
+    assert watch.wait_for(lambda t, p: t.endswith("/TP-0001/status") and p.get("firmware") == "1.8.2")
 
 
 def test_a_pile_not_yet_commissioned_is_pending_and_may_only_boot_again(url, piles, watch, charge_points):
@@ -366,6 +368,7 @@ class Recorder:
         self.answers: list = []
 
     async def connected(self, session):
+        assert isinstance(session, Session)
         self.seen.append(("connected", session.pile_id, session.version, session.connection_id))
         from ocpp.v16 import call
         self.answers.append(await session.call(call.Reset(type="Soft")))

@@ -217,11 +217,12 @@ async def run(settings: Settings, *, listeners: Sequence[Listener] = ()) -> None
     await gateway.stop()
 
 
-def main(settings: Settings) -> None:
+def main(settings: Settings, listeners: Sequence[Listener] = ()) -> None:
+    """`pilecare ocpp`: serve until SIGINT/SIGTERM, telling `listeners` of every connection."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The package logs every frame at INFO: thousands of chargers would drown the log.
     logging.getLogger("ocpp").setLevel(logging.WARNING)
     try:
-        asyncio.run(run(settings))
+        asyncio.run(run(settings, listeners=listeners))
     except ValueError as error:  # settings that cannot work, e.g. profile 2 without a certificate
         raise SystemExit(f"pilecare ocpp: {error}") from None
