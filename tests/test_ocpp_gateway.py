@@ -3,6 +3,7 @@ ocpp-rpc in Node.js (tests/ocpp_client), real PostgreSQL and Mosquitto (issue 15
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 from pathlib import Path
 
@@ -264,6 +265,34 @@ def test_a_start_transaction_whose_timestamp_is_no_time_is_refused_and_dead_lett
     assert _frames(cp, "start-1")[2] == "PropertyConstraintViolation"
     _, sent, _ = watch.wait_for(_envelope("TP-0001", "StartTransaction"))
     assert sent["error"]["code"] == "PropertyConstraintViolation" and "timestamp" in sent["error"]["description"]
+
+
+def test_a_call_the_broker_has_not_acknowledged_is_never_answered_with_a_callresult(
+        ocpp_settings, piles, charge_points):
+    from tests.tcp_proxy import Proxy
+
+    broker = ocpp_settings.mqtt()
+    proxy = Proxy((broker.host, broker.port))
+    through_proxy = ocpp_settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{proxy.port}",
+                                                     "ocpp_publish_timeout_s": 1.0})
+    running = RunningGateway(through_proxy).start()
+    try:
+        cp = charge_points()
+        cp.connect(f"ws://127.0.0.1:{running.port}/ocpp", "TP-0001", piles["TP-0001"], "ocpp1.6")
+        assert cp.call("Heartbeat", {})["event"] == "result"
+
+        proxy.cut()
+        while_away = cp.call("Heartbeat", {})
+        proxy.restore()
+
+        assert while_away["event"] == "callerror" and while_away["code"] == "InternalError"
+        deadline = time.monotonic() + 30  # paho reconnects within its 10 s back-off
+        while (again := cp.call("Heartbeat", {}))["event"] != "result" and time.monotonic() < deadline:
+            pass
+        assert again["event"] == "result"
+    finally:
+        running.stop()
+        proxy.close()
 
 
 def test_a_start_transaction_replayed_gets_the_same_transaction_id(url, piles, charge_points):

@@ -82,7 +82,7 @@ class Gateway:
         settings = self.settings
         pool = store.open_pool(self._database, max_size=settings.ocpp_db_pool)
         await pool.open(wait=True)
-        publisher = Publisher(settings.mqtt(), self._client_id)
+        publisher = Publisher(settings.mqtt(), self._client_id, timeout_s=settings.ocpp_publish_timeout_s)
         await publisher.start()
         self.context = Context(pool=pool, publisher=publisher, topics=Topics(settings.topic_prefix),
                                heartbeat_s=settings.ocpp_heartbeat_s, boot_retry_s=settings.ocpp_boot_retry_s,
