@@ -529,3 +529,49 @@ def test_pilecare_ocpp_refuses_profile_2_without_a_certificate_in_one_line(setti
 
     assert done.returncode != 0
     assert "security profile 2 needs PILECARE_OCPP_TLS_CERT" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_reconnect_storm_of_300_chargers_is_absorbed_and_every_one_is_answered(ocpp_settings, piles, db, watch):
+    """All at once, as after a gateway restart (ocpp-go #314): every handshake is checked,
+    every boot answered and handed to ingest, every charger reported online."""
+    import asyncio
+    import base64
+
+    from tests.devices import wait_for
+
+    from websockets.asyncio.client import connect
+
+    count = 300
+    pile_ids = [f"STORM-{i:03d}" for i in range(count)]
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO piles (id, serial, model_id, site_id, commissioned_on) "
+                        "VALUES (%s, %s, 'T-AC22', 'SITE-1', '2025-01-01')", [(p, f"SN-{p}") for p in pile_ids])
+    passwords = {p: issue(db, p, Protocol.OCPP, issued_by="test").password for p in pile_ids}
+    running = RunningGateway(ocpp_settings).start()
+
+    async def charger(pile_id: str) -> str:
+        token = base64.b64encode(f"{pile_id}:{passwords[pile_id]}".encode()).decode()
+        async with connect(f"ws://127.0.0.1:{running.port}/ocpp/{pile_id}", subprotocols=["ocpp1.6"],
+                           additional_headers={"Authorization": f"Basic {token}"}, open_timeout=60) as ws:
+            await ws.send(json.dumps([2, "boot", "BootNotification", BOOT_16]))
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            await ws.close()
+            return answer[2]["status"]
+
+    async def storm() -> list:
+        return await asyncio.gather(*(charger(p) for p in pile_ids), return_exceptions=True)
+
+    try:
+        answers = asyncio.run(storm())
+    finally:
+        running.stop()
+
+    assert answers == ["Accepted"] * count
+
+    def reported(leaf: str, match) -> set[str]:
+        return {t.split("/")[-2] for t, p, _ in list(watch.messages) if t.endswith(f"/{leaf}") and match(p)}
+
+    wait_for(lambda: reported("ocpp", lambda p: p["action"] == "BootNotification") == set(pile_ids),
+             message="every boot at the broker")
+    wait_for(lambda: reported("status", lambda p: p["state"] == "online") == set(pile_ids),
+             message="every charger reported online")
