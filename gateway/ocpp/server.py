@@ -96,7 +96,9 @@ class Gateway:
 
         self._listen_task = asyncio.create_task(store.listen_replaced(self._database, self._on_replaced, listening))
         await asyncio.wait_for(ready.wait(), 30)
-        tls = tls_context(settings.ocpp_tls_cert, settings.ocpp_tls_key) if settings.ocpp_security_profile == 2 else None
+        tls = None
+        if settings.ocpp_security_profile == 2:
+            tls = tls_context(settings.ocpp_tls_cert, settings.ocpp_tls_key)
         self._server = await serve(self._handle, settings.ocpp_host, settings.ocpp_port, ssl=tls,
                                    process_request=self._process_request,
                                    subprotocols=[Subprotocol(name) for name in SUBPROTOCOLS])

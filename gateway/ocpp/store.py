@@ -88,8 +88,8 @@ async def current_of(pool: AsyncConnectionPool, connection_ids: list[str]) -> se
     if not connection_ids:
         return set()
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT connection_id::text FROM ocpp_connections WHERE connection_id = ANY(%s::uuid[])",
-                                 (connection_ids,))
+        cur = await conn.execute(
+            "SELECT connection_id::text FROM ocpp_connections WHERE connection_id = ANY(%s::uuid[])", (connection_ids,))
         return {row[0] for row in await cur.fetchall()}
 
 
