@@ -229,3 +229,36 @@ def test_a_start_transaction_replayed_gets_the_same_transaction_id(url, piles, c
 
     assert first["idTagInfo"] == {"status": "Accepted"}
     assert again["transactionId"] == first["transactionId"] != other["transactionId"]
+
+
+ODD_FRAMES = ["", "null", "[]", "[2]", '[2, "a"]', '[2, "b", "Heartbeat"]', '[2, "c", "Heartbeat", null]',
+              '[2, "d", "Heartbeat", []]', '[2, "e", "Heartbeat", {}, "extra"]', '[3, "f", {}]', '[4, "g"]',
+              '[2, 17, "Heartbeat", {}]', '{"not": "a list"}', "[" * 100_000 + "]" * 100_000,
+              '[2, "h", "BootNotification", {"chargePointVendor": "' + "x" * 5000 + '", "chargePointModel": "m"}]',
+              b"\x00\xff binary", '[2, "i", "Heartbeat", {"\\ud800": 1}]']
+
+
+@pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
+def test_whatever_a_charger_sends_the_connection_and_the_gateway_go_on(url, piles, protocol):
+    import asyncio
+    import base64
+
+    from websockets.asyncio.client import connect
+
+    token = base64.b64encode(f"TP-0001:{piles['TP-0001']}".encode()).decode()
+
+    async def charger() -> list:
+        async with connect(f"{url}/TP-0001", subprotocols=[protocol],
+                           additional_headers={"Authorization": f"Basic {token}"}) as ws:
+            for frame in ODD_FRAMES:
+                await ws.send(frame)
+            await ws.send(json.dumps([2, "still-there", "Heartbeat", {}]))
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                if frame[1] == "still-there":
+                    return frame
+
+    answer = asyncio.run(charger())
+
+    assert answer[0] == 3 and "currentTime" in answer[2]
+    assert asyncio.run(charger())[0] == 3  # and the gateway takes new connections

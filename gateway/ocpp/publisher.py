@@ -64,7 +64,9 @@ class Publisher:
 
     async def publish(self, topic: str, payload: dict, *, retain: bool = False) -> None:
         """Publish `payload` as JSON with QoS 1 and wait for the broker's PUBACK."""
-        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        # ASCII with escapes: a charger's JSON may carry a lone surrogate ("\ud800"), which
+        # would not encode as UTF-8 and would lose the message (its dead letter included).
+        data = json.dumps(payload, separators=(",", ":"))
         future = self._loop.create_future()
         # Not under our lock: paho calls on_publish holding its own message lock, which
         # publish() takes too, so holding ours around it could deadlock with on_publish.
