@@ -25,6 +25,7 @@ from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 SUBPROTOCOLS = {"ocpp2.0.1": Charger201, "ocpp1.6": Charger16}
 REPLACED_REASON = "replaced by a newer connection"
 LOST_REASON = "connection lost"
+RESTART_REASON = "central system restarting"
 
 
 def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -75,6 +77,8 @@ class Gateway:
         self._current: dict[str, Charger] = {}        # pile id → its newest connection here
         self._server: Server | None = None
         self._listen_task: asyncio.Task | None = None
+        self._predecessor_task: asyncio.Task | None = None
+        self._stopping = False
         self.context: Context | None = None
         self.port: int | None = None
 
@@ -87,7 +91,8 @@ class Gateway:
         self.context = Context(pool=pool, publisher=publisher, topics=Topics(settings.topic_prefix),
                                heartbeat_s=settings.ocpp_heartbeat_s, boot_retry_s=settings.ocpp_boot_retry_s,
                                call_timeout_s=settings.ocpp_call_timeout_s)
-        await self._forget_predecessor()
+        started = await self._database_now()
+        self._predecessor_task = asyncio.create_task(self._forget_predecessor(started))
         ready = asyncio.Event()
 
         async def listening() -> None:
@@ -106,25 +111,41 @@ class Gateway:
         log.info("OCPP central system at %s (port %s)", settings.ocpp_endpoint(), self.port)
 
     async def stop(self) -> None:
-        """Close the server and every connection; the chargers are then reported offline."""
+        """Close every connection with 1012 (service restart) and stop.
+
+        The chargers are not reported offline and their rows stay: they reconnect (to another
+        gateway, or to this one restarted, which reports offline only those that have not come
+        back within PILECARE_OCPP_RESTART_GRACE_S), so a deploy raises no offline alarms."""
+        self._stopping = True
         if self._server is not None:
-            self._server.close()
+            self._server.close(code=CloseCode.SERVICE_RESTART, reason=RESTART_REASON)
             await self._server.wait_closed()
-        if self._listen_task is not None:
-            self._listen_task.cancel()
-            await asyncio.gather(self._listen_task, return_exceptions=True)
+        for task in (self._listen_task, self._predecessor_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.context is not None:
             await self.context.publisher.stop()
             await self.context.pool.close()
 
-    async def _forget_predecessor(self) -> None:
-        """A gateway killed with its connections open left their rows: its chargers are
-        offline unless they have connected elsewhere since (then their row names the other)."""
+    async def _database_now(self):
         async with self.context.pool.connection() as conn:
-            cur = await conn.execute("DELETE FROM ocpp_connections WHERE gateway = %s RETURNING pile_id", (self.name,))
-            stale = [row[0] for row in await cur.fetchall()]
-        for pile_id in stale:
-            await publish_status(self.context, pile_id, "offline", reason=LOST_REASON)
+            return (await (await conn.execute("SELECT now()")).fetchone())[0]
+
+    async def _forget_predecessor(self, started) -> None:
+        """The previous run of this gateway (stopped, or killed with -9) left the rows of its
+        connections. After the grace period, a charger still named by such a row has not come
+        back, here or elsewhere (a reconnect claims the row anew): it is offline."""
+        await asyncio.sleep(self.settings.ocpp_restart_grace_s)
+        try:
+            async with self.context.pool.connection() as conn:
+                cur = await conn.execute("DELETE FROM ocpp_connections WHERE gateway = %s AND connected_at < %s "
+                                         "RETURNING pile_id", (self.name, started))
+                stale = [row[0] for row in await cur.fetchall()]
+            for pile_id in stale:
+                await publish_status(self.context, pile_id, "offline", reason=LOST_REASON)
+        except Exception:
+            log.exception("reporting the previous run's chargers offline failed")
 
     # -- handshake -----------------------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -167,7 +188,8 @@ class Gateway:
             self._sessions.pop(connection_id, None)
             if self._current.get(pile_id) is charger:
                 del self._current[pile_id]
-            await self._release(charger)
+            if not self._stopping:  # a stopping gateway leaves the row for the charger's return
+                await self._release(charger)
 
     async def _release(self, charger: Charger) -> None:
         try:
