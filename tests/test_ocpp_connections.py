@@ -236,3 +236,29 @@ def test_a_reconnect_storm_of_300_chargers_is_absorbed_and_every_one_is_answered
              message="every boot at the broker")
     wait_for(lambda: reported("status", lambda p: p["state"] == "online") == set(pile_ids),
              message="every charger reported online")
+
+
+def test_a_half_dead_older_connection_does_not_hold_up_the_newer_one(url, piles):
+    """The charger came back because its old socket died; closing that one waits out the close
+    time-out (10 s), and the new connection must be answered meanwhile."""
+    import asyncio
+    import base64
+    import time
+
+    from websockets.asyncio.client import connect
+
+    headers = {"Authorization": "Basic " + base64.b64encode(f"TP-0001:{piles['TP-0001']}".encode()).decode()}
+
+    async def comeback() -> float:
+        older = await connect(f"{url}/TP-0001", subprotocols=["ocpp1.6"], additional_headers=headers)
+        older.transport.pause_reading()  # it will never answer the close frame
+        async with connect(f"{url}/TP-0001", subprotocols=["ocpp1.6"], additional_headers=headers) as newer:
+            started = time.monotonic()
+            await newer.send(json.dumps([2, "boot", "BootNotification", BOOT_16]))
+            answer = json.loads(await asyncio.wait_for(newer.recv(), 30))
+            elapsed = time.monotonic() - started
+        older.transport.abort()
+        assert answer[2]["status"] == "Accepted"
+        return elapsed
+
+    assert asyncio.run(comeback()) < 3

@@ -11,7 +11,9 @@ row only if it still names this connection, and only then publishes Status offli
 connection for the same charger replaces the older: in this process the old socket is closed
 directly, in another the trigger of migration 0048 tells that process (LISTEN/NOTIFY), and a
 replaced connection never reports offline. All shared state is in PostgreSQL, so several
-gateway processes may run behind one load balancer.
+gateway processes may run behind one load balancer. A stopping gateway closes its
+connections with 1012 and reports nobody offline; restarted under the same name it reports
+offline those of its previous run's chargers that did not come back within a grace period.
 """
 from __future__ import annotations
 
@@ -79,6 +81,7 @@ class Gateway:
         self._listen_task: asyncio.Task | None = None
         self._predecessor_task: asyncio.Task | None = None
         self._stopping = False
+        self._closing: set[asyncio.Task] = set()
         self.context: Context | None = None
         self.port: int | None = None
 
@@ -172,7 +175,9 @@ class Gateway:
         try:
             await store.claim(self.context.pool, pile_id, connection_id, charger.version, self.name)
             if older is not None:
-                await older.close(REPLACED_REASON)
+                # In the background: the older socket is often half dead (that is why the charger
+                # came back), and its close handshake may wait out the close time-out.
+                self._close_replaced(older)
             await publish_status(self.context, pile_id, "online")
             log.info("%s connected (OCPP %s, connection %s)", pile_id, charger.version, connection_id)
             # Frames are read from here on, so that a listener's CALL gets its answer.
@@ -222,8 +227,13 @@ class Gateway:
     async def _on_replaced(self, pile_id: str, connection_id: str) -> None:
         charger = self._sessions.get(connection_id)
         if charger is not None:
-            log.info("%s: connection %s replaced by a newer one; closing it", pile_id, connection_id)
-            asyncio.create_task(charger.close(REPLACED_REASON))
+            self._close_replaced(charger)
+
+    def _close_replaced(self, charger: Charger) -> None:
+        log.info("%s: connection %s replaced by a newer one; closing it", charger.pile_id, charger.connection_id)
+        task = asyncio.create_task(charger.close(REPLACED_REASON))
+        self._closing.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._closing.discard)
 
 
 async def run(settings: Settings, *, listeners: Sequence[Listener] = ()) -> None:
