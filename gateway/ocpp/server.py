@@ -93,10 +93,11 @@ class Gateway:
         await pool.open(wait=True)
         publisher = Publisher(settings.mqtt(), self._client_id, timeout_s=settings.ocpp_publish_timeout_s)
         await publisher.start()
-        # A reconnect storm's handshakes and claims go to the database in batches.
+        # A reconnect storm's handshakes, claims and boots go to the database in batches.
         self._live_hash = Batcher(partial(auth.live_hashes, pool))
         self._claim = Batcher(partial(store.claim_many, pool, self.name))
-        self.context = Context(pool=pool, publisher=publisher, topics=Topics(settings.topic_prefix),
+        self.context = Context(pool=pool, publisher=publisher, registration=Batcher(partial(store.registrations, pool)),
+                               topics=Topics(settings.topic_prefix),
                                heartbeat_s=settings.ocpp_heartbeat_s, boot_retry_s=settings.ocpp_boot_retry_s,
                                call_timeout_s=settings.ocpp_call_timeout_s)
         started = await self._database_now()

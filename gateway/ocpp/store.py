@@ -40,15 +40,18 @@ class Registration:
     reporting_interval_s: int   # the pile model's: pilecare's liveness counts three of them
 
 
-async def registration(pool: AsyncConnectionPool, pile_id: str) -> Registration | None:
-    """The pile's registration, None when it is not registered. Decides BootNotification
-    Accepted or Pending (1.6 §4.2, 2.0.1 B02) and the heartbeat interval."""
+async def registrations(pool: AsyncConnectionPool, pile_ids: list[str]) -> list[Registration | None]:
+    """Each pile's registration (None: not registered), in one query for a batch of
+    BootNotifications (gateway/ocpp/batch.py). Decides Accepted or Pending (1.6 §4.2,
+    2.0.1 B02) and the heartbeat interval."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT p.commissioned_on IS NOT NULL AND p.commissioned_on <= (now() AT TIME ZONE 'UTC')::date, "
-            "m.reporting_interval_s FROM piles p JOIN pile_models m ON m.id = p.model_id WHERE p.id = %s", (pile_id,))
-        row = await cur.fetchone()
-    return Registration(bool(row[0]), row[1]) if row else None
+            "SELECT p.id, p.commissioned_on IS NOT NULL AND p.commissioned_on <= (now() AT TIME ZONE 'UTC')::date, "
+            "m.reporting_interval_s FROM piles p JOIN pile_models m ON m.id = p.model_id WHERE p.id = ANY(%s)",
+            (pile_ids,))
+        found = {pile_id: Registration(bool(commissioned), interval) for pile_id, commissioned, interval
+                 in await cur.fetchall()}
+    return [found.get(pile_id) for pile_id in pile_ids]
 
 
 async def transaction_id(pool: AsyncConnectionPool, pile_id: str, connector_id: int, id_tag: str,
