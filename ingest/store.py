@@ -74,7 +74,7 @@ def _merge_sql(live: bool = True, keys: bool = False) -> sql.Composed:
         sql.SQL("{0} = CASE WHEN " + newer + " THEN {1} ELSE s.{0} END").format(sql.Identifier(c), sql.SQL(v))
         for c, v in _NEWEST.items()
     )
-    # An OCPP status row carries no measurements: the connector's stay (ocpp_measurements).
+    # An OCPP status row carries no measurements: the connector's stay (_OCPP_MEASUREMENTS).
     latest = sql.SQL(", ").join(
         sql.SQL("{0} = CASE WHEN excluded.seq <= {1} THEN c.{0} ELSE excluded.{0} END"
                 if c in _CONNECTOR_MEASURED else "{0} = excluded.{0}").format(sql.Identifier(c), sql.Literal(OCPP_SEQ_MAX))
@@ -91,7 +91,7 @@ c0 AS (
     SELECT i.pile_id, i.connector_id, i.time, i.seq, i.device_ts, i.received_at, i.status, i.error_code, i.vendor_error_code,
            i.info, i.temp_c, i.fan_rpm, i.ambient_c,
            i.time > coalesce(s.last_telemetry_at, '-infinity') AS newer,
-           coalesce(s.seq_restarts > 0 AND i.time < s.seq_run_started_at, false) AS earlier_run,
+           i.seq > {ocpp} AND coalesce(s.seq_restarts > 0 AND i.time < s.seq_run_started_at, false) AS earlier_run,
            s.last_seq, s.last_telemetry_at AS last_at,
            -- counted in the sequence accounting: a number was read (salvage.NO_SEQ is none),
            -- and a late upload lies near the current run (a wild one is a glitch, not gaps)
@@ -503,17 +503,16 @@ class Store:
         for m in messages:
             if m.transaction_id is None:
                 continue
-            connector = started.get((m.pile_id, m.transaction_id))
-            if connector is None:
-                row = self.conn.execute(
+            key = (m.pile_id, m.transaction_id)
+            if key not in started:  # one look-up per transaction and batch: 2.0.1 sends many per session
+                started[key] = self.conn.execute(
                     """SELECT coalesce(
                            (SELECT connector_id FROM ocpp_transactions WHERE pile_id = %(pile)s AND id::text = %(tx)s),
                            (SELECT connector_id FROM pile_events WHERE pile_id = %(pile)s AND connector_id IS NOT NULL
                                AND type IN ('session_started', 'session_start_failed')
                                AND data->>'transaction_id' = %(tx)s ORDER BY id DESC LIMIT 1))""",
-                    {"pile": m.pile_id, "tx": m.transaction_id}).fetchone()
-                connector = row[0]
-            m.place(connector)
+                    {"pile": m.pile_id, "tx": m.transaction_id}).fetchone()[0]
+            m.place(started[key])
 
     def _write_ocpp(self, m: OcppMessage, new_keys: set[int]) -> bool:
         """The events and reported identity of one OCPP envelope; whether anything of it
