@@ -165,6 +165,17 @@ def test_connector_0_of_a_16_charger_is_the_pile_itself(db, fleet, ingest, gatew
         (0, "Faulted", "InternalError")]
 
 
+def test_a_meter_value_of_connector_0_leaves_the_charger_s_status_as_it_was(db, fleet, ingest, gateway):
+    g = gateway(fleet[0])
+    g.call("StatusNotification", {"connectorId": 0, "status": "Faulted", "errorCode": "InternalError",
+                                  "timestamp": iso(NOW - timedelta(minutes=1))})
+    g.call("MeterValues", {"connectorId": 0, "meterValue": [{"timestamp": iso(NOW),
+                                                              "sampledValue": [{"value": "99000"}]}]})
+    assert rows(db, "SELECT status, error_code, status_time FROM pile_state WHERE pile_id = %s", fleet[0]) == [
+        ("Faulted", "InternalError", NOW - timedelta(minutes=1))]
+    assert rows(db, "SELECT count(*) FROM connector_status_changes") == [(1,)]
+
+
 @pytest.mark.parametrize("ocpp_status, pilecare_status", [
     ("Available", "Available"), ("Occupied", "Preparing"), ("Reserved", "Reserved"),
     ("Unavailable", "Unavailable"), ("Faulted", "Faulted")])
