@@ -245,3 +245,29 @@ def start_admin_broker(data_dir: Path, port: int | None = None) -> tuple[str, ob
     write_atomically(data_dir / "passwords", rendered.passwords)
     url, process = embedded.start_broker(data_dir, port)
     return url.replace("mqtt://", f"mqtt://{account_name(ServiceRole.ADMIN)}:{quote(password, safe='')}@", 1), process
+
+
+def main(settings, args) -> None:
+    """`pilecare broker-auth`: (optionally) set the service accounts from the environment,
+    then render the files and keep them in step until SIGTERM (or once, with --once)."""
+    import threading
+
+    from pilecare.db import database_url
+
+    url = database_url(settings)
+    if args.accounts_from_env:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for role in ServiceRole:
+                if os.environ.get(password_env(role)):
+                    set_service_account(conn, role, os.environ[password_env(role)], created_by="pilecare broker-auth")
+    files = BrokerFiles(Path(args.password_file), Path(args.acl_file), broker_pid=args.broker_pid,
+                        broker_pid_file=Path(args.broker_pid_file) if args.broker_pid_file else None)
+    if args.once:
+        with psycopg.connect(url, autocommit=True) as conn:
+            files.write(conn, settings.topic_prefix)
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("keeping %s and %s in step with PostgreSQL", files.password_file, files.acl_file)
+    keep_in_step(url, files, settings.topic_prefix, stop=stop)
