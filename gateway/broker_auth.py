@@ -129,7 +129,9 @@ def render_files(accounts: list[tuple[str, str, str]], piles: list[tuple[str, st
 
 def write_atomically(path: Path, text: str) -> bool:
     """Replace `path` with `text` (mode 0600) by rename, so the broker never reads half a
-    file; False when it already held exactly that."""
+    file; False when it already held exactly that. The new file keeps the owner of the one
+    it replaces where this process may set it (as root, next to a broker that runs as its
+    own user and rereads the file after dropping privileges: docker-compose.yml)."""
     path = Path(path)
     if path.exists() and path.read_text() == text:
         return False
@@ -139,6 +141,12 @@ def write_atomically(path: Path, text: str) -> bool:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.chmod(tmp, 0o600)
+        if path.exists():
+            owner = path.stat()
+            try:
+                os.chown(tmp, owner.st_uid, owner.st_gid)
+            except PermissionError:
+                pass  # not root: the file is ours, as the one it replaces was
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -260,6 +268,10 @@ def main(settings, args) -> None:
             for role in ServiceRole:
                 if os.environ.get(password_env(role)):
                     set_service_account(conn, role, os.environ[password_env(role)], created_by="pilecare broker-auth")
+    if args.tls_dir:
+        from pilecare.embedded import local_tls
+
+        local_tls(Path(args.tls_dir), hosts=tuple(args.tls_host or ("localhost", "127.0.0.1", "mosquitto")))
     files = BrokerFiles(Path(args.password_file), Path(args.acl_file), broker_pid=args.broker_pid,
                         broker_pid_file=Path(args.broker_pid_file) if args.broker_pid_file else None)
     if args.once:

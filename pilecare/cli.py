@@ -222,6 +222,12 @@ def parser() -> argparse.ArgumentParser:
     auth.add_argument("--accounts-from-env", action="store_true",
                       help="first set each service account's password from PILECARE_BROKER_PASSWORD_<ROLE> where set")
     auth.add_argument("--once", action="store_true", help="render once and exit")
+    auth.add_argument("--tls-dir", default=None,
+                      help="generate a CA and a server certificate here when there are none (a test deployment; "
+                           "production brings its own, README)")
+    auth.add_argument("--tls-host", action="append", default=None,
+                      help="a name or address the generated certificate is for (repeatable; default: localhost, "
+                           "127.0.0.1, mosquitto)")
     auth.set_defaults(func=_broker_auth)
 
     sim = sub.add_parser("simulate", help="run a simulated fleet of piles")

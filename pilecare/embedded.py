@@ -69,7 +69,6 @@ def broker_config(data_dir: Path, port: int, tls_port: int | None = None) -> Pat
     replacements = {
         "persistence_location": f"{data_dir}/",
         **{k: str(v) for k, v in files.items()},
-        "pid_file": str(data_dir / "mosquitto.pid"),
         "certfile": str(tls.server_cert),
         "keyfile": str(tls.server_key),
     }
@@ -83,6 +82,8 @@ def broker_config(data_dir: Path, port: int, tls_port: int | None = None) -> Pat
         elif key in replacements:
             line = f"{key} {replacements[key]}"
         lines.append(line)
+    # Where `pilecare broker-auth --broker-pid-file` finds the process to SIGHUP.
+    lines.append(f"pid_file {data_dir / 'mosquitto.pid'}")
     if os.geteuid() == 0:
         # As root, Mosquitto drops to the `mosquitto` user, which cannot write our data
         # directory; persistence would then silently fail.
