@@ -229,3 +229,24 @@ def test_the_simulators_fleet_reports_with_per_pile_credentials(tmp_path, databa
         if worker:
             worker.stop()
         broker.stop()
+
+
+def test_the_broker_auth_command_sets_service_accounts_from_the_environment_and_renders(tmp_path, database_url,
+                                                                                        settings, db, fleet):
+    import os
+    import sys
+
+    from gateway.credentials import password_matches
+
+    credentials.issue(db, fleet[0], Protocol.MQTT, issued_by="test")
+    env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_TOPIC_PREFIX=settings.topic_prefix,
+               PILECARE_BROKER_PASSWORD_INGEST="ingest-secret-123")
+    done = subprocess.run([sys.executable, "-m", "pilecare.cli", "broker-auth", "--once", "--accounts-from-env",
+                           "--password-file", str(tmp_path / "passwords"), "--acl-file", str(tmp_path / "acl")],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    users = dict(line.split(":", 1) for line in (tmp_path / "passwords").read_text().splitlines())
+    assert set(users) == {"pilecare-ingest", fleet[0]}
+    assert password_matches("ingest-secret-123", users["pilecare-ingest"])
+    assert f"pattern write {settings.topic_prefix}/piles/%u/telemetry" in (tmp_path / "acl").read_text()
+    assert (tmp_path / "passwords").stat().st_mode & 0o777 == 0o600
