@@ -15,8 +15,9 @@ What the ACL grants (docs/device-protocol.md, "Security"):
   `{prefix}/piles/<own id>/commands`;
 - each service account what its process uses, by `ServiceRole` (`SERVICE_TOPICS`).
 
-Anything not granted is refused by the broker: a denied PUBLISH is dropped (QoS 1 still
-gets its PUBACK, so a pile cannot tell), a denied SUBSCRIBE gets reason code 0x87.
+Anything not granted is refused by the broker: a denied PUBLISH is acknowledged and
+dropped (MQTT 5: PUBACK "not authorized"); Mosquitto 2.0 grants a SUBSCRIBE to a topic the
+client may not read but delivers it nothing, the ACL being applied to every message.
 
 On SIGHUP Mosquitto 2.0 rereads both files and checks the clients already connected
 against them: a pile whose credential was revoked (or rotated) is disconnected then, and
@@ -29,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -42,8 +44,9 @@ from gateway.credentials import hash_password, new_password
 log = logging.getLogger(__name__)
 
 CHANNEL = "device_credentials"  # NOTIFY'd by migration 0045's triggers
-# A full render this often even without a NOTIFY: a notification lost while this process
-# was reconnecting to PostgreSQL costs at most this long.
+# A render this often even without a NOTIFY (a reconnect to PostgreSQL renders anyway): a
+# file edited or replaced by hand is put back within this long. Unchanged files are not
+# rewritten and the broker is not signalled.
 FULL_RENDER_S = 60.0
 
 # What a pile may do on its own topics. Mosquitto substitutes %u with the username (the
@@ -237,7 +240,7 @@ def password_env(role: ServiceRole) -> str:
     return "PILECARE_BROKER_PASSWORD_" + role.name
 
 
-def start_admin_broker(data_dir: Path, port: int | None = None) -> tuple[str, object]:
+def start_admin_broker(data_dir: Path, port: int | None = None) -> tuple[str, subprocess.Popen]:
     """A local broker with the shipped config whose files hold one `ServiceRole.ADMIN` account
     (a new random password), for benchmarks and screenshots that run everything under one
     account. Returns (URL with that account's credentials, the broker process)."""
