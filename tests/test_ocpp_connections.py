@@ -15,10 +15,19 @@ from tests.ocpp_fixtures import (  # noqa: F401 (fixtures used by name)
     charge_points, gateway, ocpp_client_installed, ocpp_settings, piles, url, watch)
 
 
+def claimed(db, pile_id: str) -> str:
+    """The charger's current connection id, once the gateway has claimed it (just after the
+    handshake: the client may see the WebSocket open a moment before)."""
+    from tests.devices import wait_for
+
+    return wait_for(lambda: db.execute("SELECT connection_id::text FROM ocpp_connections WHERE pile_id = %s",
+                                       (pile_id,)).fetchone(), message=f"{pile_id}'s connection claimed")[0]
+
+
 def test_a_newer_connection_replaces_the_older_which_never_reports_offline(url, piles, watch, charge_points, db):
     older, newer = charge_points(), charge_points()
     older.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
-    first = db.execute("SELECT connection_id FROM ocpp_connections WHERE pile_id = 'TP-0001'").fetchone()[0]
+    first = claimed(db, "TP-0001")
 
     newer.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
 
@@ -26,8 +35,7 @@ def test_a_newer_connection_replaces_the_older_which_never_reports_offline(url, 
     assert newer.call("Heartbeat", {})["event"] == "result"
     watch.wait_for(envelope_of("TP-0001", "Heartbeat"))
     assert [s["state"] for s in watch.on("TP-0001", "status")] == ["online", "online"]
-    now = db.execute("SELECT connection_id FROM ocpp_connections WHERE pile_id = 'TP-0001'").fetchone()[0]
-    assert now != first
+    assert claimed(db, "TP-0001") != first
 
 
 def test_a_connection_replaced_through_another_gateway_process_is_closed_there_without_offline(
@@ -51,6 +59,7 @@ def test_a_replacement_missed_while_the_gateway_could_not_listen_is_caught_up_wh
         url, piles, watch, charge_points, db):
     cp = charge_points()
     cp.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
+    claimed(db, "TP-0001")
     # Another gateway took the charger while this one's LISTEN connection was down: no notice.
     db.execute("ALTER TABLE ocpp_connections DISABLE TRIGGER ocpp_connection_replaced")
     try:
