@@ -39,11 +39,12 @@ def test_a_newer_connection_replaces_the_older_which_never_reports_offline(url, 
 
 
 def test_a_connection_replaced_through_another_gateway_process_is_closed_there_without_offline(
-        ocpp_settings, url, piles, watch, charge_points):
+        ocpp_settings, url, piles, watch, charge_points, db):
     other = RunningGateway(ocpp_settings.model_copy(update={"ocpp_gateway_name": "ocpp-test-b"})).start()
     try:
         older, newer = charge_points(), charge_points()
         older.connect(url, "TP-0001", piles["TP-0001"], "ocpp2.0.1")
+        claimed(db, "TP-0001")
 
         newer.connect(f"ws://127.0.0.1:{other.port}/ocpp", "TP-0001", piles["TP-0001"], "ocpp2.0.1")
 
