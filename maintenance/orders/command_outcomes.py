@@ -39,7 +39,8 @@ def describe(type: str, params: dict) -> str:
 def note_command_outcomes(conn: psycopg.Connection) -> int:
     """Write the outcome of every ended, not yet reported command of an order to its
     timeline; return how many were written. Use an autocommit connection or commit after."""
-    rows = conn.execute(_CLAIM).fetchall()
+    # RETURNING has no order: the timeline tells the outcomes in the order they happened.
+    rows = sorted(conn.execute(_CLAIM).fetchall(), key=lambda r: r[10])
     for (command_id, order_id, pile_id, type, params, state, via, ack_status, ack_info, failure, at,
          requested_by) in rows:
         channel = "OCPP" if via == "ocpp" else "MQTT"
