@@ -1,8 +1,10 @@
 """What one OCPP connection offers the rest of pilecare, and how others hear of connections.
 
 The command relay (gateway/ocpp/relay.py) is a `Listener`: the server calls `connected`
-after a connection is accepted and recorded as the charger's current one, and
-`disconnected` before its cleanup (whether it was lost or replaced by a newer connection).
+after a connection is accepted and recorded as the charger's current one (its frames are
+already being read, so `session.call` works from inside `connected`), and `disconnected`
+before its cleanup (whether it was lost or replaced by a newer connection). Both are
+awaited by the connection's own task: keep them short and start a task for long work.
 """
 from __future__ import annotations
 
