@@ -39,9 +39,12 @@ class _Answering:
 
     async def start(self):
         # The package's loop awaits each handler before reading on; a real charger keeps reading.
-        async for message in self._connection:
-            self.frames.append(json.loads(message))
-            asyncio.create_task(self.route_message(message))
+        try:
+            async for message in self._connection:
+                self.frames.append(json.loads(message))
+                asyncio.create_task(self.route_message(message))
+        except ConnectionClosed:  # the central system went away (killed): the charger stops here
+            pass
 
     def calls(self) -> list[tuple[str, dict]]:
         """The CALLs received so far: (action, payload)."""
@@ -207,5 +210,27 @@ class BareCentral:
                 task.cancel()
             await asyncio.gather(*others, return_exceptions=True)
         self.run(_stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+class ClientLoop:
+    """An event loop in a thread for charger clients (the tests stay plain functions)."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro, timeout: float = 30.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        async def _cancel():
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+        self.run(_cancel())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)

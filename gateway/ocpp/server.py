@@ -199,6 +199,20 @@ async def run(settings: Settings, *, listeners: Sequence[Listener] = ()) -> None
     await gateway.stop()
 
 
+async def run_with_relay(settings: Settings) -> None:
+    """Serve with the command relay (gateway/ocpp/relay.py) delivering queued commands."""
+    from gateway.ocpp.relay import CommandRelay
+
+    # The relay's outer bound on a CALL stays above the session's own response time-out, so
+    # a silent charger ends as the session reports it (timed_out), not by the guard.
+    relay = CommandRelay(database_url(settings), call_timeout_s=settings.ocpp_call_timeout_s + 5)
+    await relay.start()
+    try:
+        await run(settings, listeners=[relay])
+    finally:
+        await relay.close()
+
+
 def main(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run(settings))
+    asyncio.run(run_with_relay(settings))
