@@ -284,3 +284,21 @@ def test_outcomes_reach_the_orders_timeline_once_with_who_and_when(db, ocpp_pile
                                f"pile {pile} answered Accepted at 20")
     assert notes[1].startswith(f"command {failed} (Reset Soft, requested by rules, via OCPP): failed at 20")
     assert notes[1].endswith("UTC: the charger answered CALLERROR NotImplemented: busy")
+
+
+def test_a_command_whose_notification_was_lost_is_delivered_by_the_sweep(db, settings, ocpp_piles, central):
+    pile = ocpp_piles[0]
+    charger = connect(central, pile)
+    wait_for(lambda: db.execute("SELECT count(*) FROM ocpp_connections").fetchone()[0] == 1)
+    command_id = uuid.uuid4()
+    with db.transaction():
+        db.execute("SET LOCAL session_replication_role = replica")  # no trigger: the NOTIFY never happens
+        db.execute("INSERT INTO commands (id, pile_id, type, params, state, requested_by, via) "
+                   "VALUES (%s, %s, 'Reset', '{\"type\": \"Soft\"}', 'pending', 't', 'ocpp')", (command_id, pile))
+    time.sleep(0.5)
+    assert charger.calls() == []  # nothing woke the relay
+
+    central.run(central.listener.sweep_once())
+
+    wait_for(ended(db, command_id))
+    assert charger.calls() == [("Reset", {"type": "Soft"})]

@@ -266,14 +266,22 @@ class CommandRelay:
                 log.exception("command sweep failed")
 
     async def sweep_once(self) -> dict[str, int]:
-        """Expire undelivered commands, record orphans failed, wake every held charger; return counts."""
+        """Expire undelivered commands, record orphans failed, wake the held chargers that have
+        pending commands; return counts."""
         async with self._pool.connection() as conn:
             expired = (await conn.execute(_EXPIRE, {"ttl": self.queue_ttl_s})).rowcount
             orphans = (await conn.execute(_SWEEP_ORPHANS, {"after": self.orphan_after_s,
                                                            "failure": OUTCOME_UNKNOWN})).rowcount
-        for held in list(self._held.values()):
+            # Only the held chargers with something waiting: thousands of idle ones cost one query.
+            waiting = {row[0] for row in await (await conn.execute(
+                "SELECT DISTINCT pile_id FROM commands WHERE state = 'pending' AND via = 'ocpp' AND pile_id = ANY(%s)",
+                (list(self._held),))).fetchall()}
+        for pile_id in waiting:
+            held = self._held.get(pile_id)
+            if held is None:
+                continue
             if held.task is None or held.task.done():  # restart a delivery stopped by a database outage
-                held.task = asyncio.create_task(self._deliver(held), name=f"relay-{held.session.pile_id}")
+                held.task = asyncio.create_task(self._deliver(held), name=f"relay-{pile_id}")
             held.wake.set()
         return {"expired": expired, "orphans": orphans}
 
