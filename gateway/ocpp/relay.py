@@ -111,7 +111,9 @@ class CommandRelay:
         self.call_timeout_s = call_timeout_s
         self.orphan_after_s = orphan_after_s
         self.queue_ttl_s = queue_ttl_s
-        self._pool = AsyncConnectionPool(database_url, min_size=1, max_size=pool_size, open=False,
+        # A reconnect storm queues thousands of short look-ups on this small pool: they wait
+        # their turn (timeout) rather than fail; the gateway's own pool is not shared.
+        self._pool = AsyncConnectionPool(database_url, min_size=1, max_size=pool_size, open=False, timeout=300,
                                          kwargs={"autocommit": True})
         self._held: dict[str, _Held] = {}
         self._tasks: list[asyncio.Task] = []
