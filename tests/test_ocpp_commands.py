@@ -213,8 +213,8 @@ def test_a_process_whose_connection_is_no_longer_current_claims_nothing(db, ocpp
     db.execute("INSERT INTO commands (id, pile_id, type, state, requested_by, via) "
                "VALUES (gen_random_uuid(), %s, 'Reset', 'pending', 't', 'ocpp')", (pile,))
 
-    assert db.execute(relay_module._CLAIM, {"pile": pile, "connection": stale}).fetchall() == []
-    assert len(db.execute(relay_module._CLAIM, {"pile": pile, "connection": current}).fetchall()) == 1
+    assert db.execute(relay_module.CLAIM, {"pile": pile, "connection": stale}).fetchall() == []
+    assert len(db.execute(relay_module.CLAIM, {"pile": pile, "connection": current}).fetchall()) == 1
 
 
 def test_racing_claims_deliver_every_command_once(db, settings, ocpp_piles):
@@ -232,7 +232,7 @@ def test_racing_claims_deliver_every_command_once(db, settings, ocpp_piles):
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             start.wait()
             for _ in range(40):
-                for (command_id, *_) in conn.execute(relay_module._CLAIM, {"pile": pile, "connection": connection}):
+                for (command_id, *_) in conn.execute(relay_module.CLAIM, {"pile": pile, "connection": connection}):
                     claimed.append(command_id)
                     # end it, as the relay does, so the next one may be claimed
                     conn.execute("UPDATE commands SET state = 'acknowledged' WHERE id = %s", (command_id,))

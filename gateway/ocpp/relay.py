@@ -55,7 +55,7 @@ _FAIL_ORPHANS = """
 
 # The oldest pending command of the pile, while this connection is the pile's current one
 # and none of the pile's commands is in flight on it (one CALL at a time).
-_CLAIM = """
+CLAIM = """
     UPDATE commands c SET state = 'delivering', connection_id = %(connection)s, delivering_at = now()
     WHERE c.id = (SELECT n.id FROM commands n
                   WHERE n.pile_id = %(pile)s AND n.state = 'pending' AND n.via = 'ocpp'
@@ -189,7 +189,7 @@ class CommandRelay:
     async def _deliver_next(self, session: Session) -> bool:
         """Claim, send and record one command; False when there was none to claim."""
         async with self._pool.connection() as conn:
-            row = await (await conn.execute(_CLAIM, {"pile": session.pile_id,
+            row = await (await conn.execute(CLAIM, {"pile": session.pile_id,
                                                       "connection": session.connection_id})).fetchone()
         if row is None:
             return False
