@@ -105,12 +105,14 @@ class PileEventType(str, Enum):
 
 
 class CommandType(str, Enum):
-    """Downlink commands, named after their OCPP 1.6 counterparts."""
+    """Downlink commands, named after their OCPP 1.6 counterparts (OCPP 2.0.1 names
+    GetDiagnostics GetLog; gateway/ocpp/actions.py maps each onto both versions)."""
 
     RESET = "Reset"
     CHANGE_AVAILABILITY = "ChangeAvailability"
     UNLOCK_CONNECTOR = "UnlockConnector"
     TRIGGER_MESSAGE = "TriggerMessage"
+    GET_DIAGNOSTICS = "GetDiagnostics"
 
 
 class CommandAckStatus(str, Enum):

@@ -264,12 +264,26 @@ async def run(settings: Settings, *, listeners: Sequence[Listener] = ()) -> None
     await gateway.stop()
 
 
-def main(settings: Settings, listeners: Sequence[Listener] = ()) -> None:
-    """`pilecare ocpp`: serve until SIGINT/SIGTERM, telling `listeners` of every connection."""
+async def run_with_relay(settings: Settings) -> None:
+    """Serve with the command relay (gateway/ocpp/relay.py) delivering queued commands."""
+    from gateway.ocpp.relay import CommandRelay
+
+    # The relay's outer bound on a CALL stays above the session's own response time-out, so
+    # a silent charger ends as the session reports it (timed_out), not by the guard.
+    relay = CommandRelay(database_url(settings), call_timeout_s=settings.ocpp_call_timeout_s + 5)
+    await relay.start()
+    try:
+        await run(settings, listeners=[relay])
+    finally:
+        await relay.close()
+
+
+def main(settings: Settings) -> None:
+    """`pilecare ocpp`: serve until SIGINT/SIGTERM, with the command relay."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The package logs every frame at INFO: thousands of chargers would drown the log.
     logging.getLogger("ocpp").setLevel(logging.WARNING)
     try:
-        asyncio.run(run(settings, listeners=listeners))
+        asyncio.run(run_with_relay(settings))
     except ValueError as error:  # settings that cannot work, e.g. profile 2 without a certificate
         raise SystemExit(f"pilecare ocpp: {error}") from None

@@ -32,6 +32,7 @@ from pilecare.domain import Severity
 from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
 from maintenance.orders.safety import send_due_back_in_service, send_due_out_of_service, take_out_of_service
 from maintenance.outbox import notify
+from maintenance.orders.command_outcomes import note_command_outcomes
 from pilecare.domain import CONNECTOR_DOWN, PILE_DOWN, CommandType
 from pilecare.errors import Conflict
 from pilecare.liveness import online_sql, settled_sql
@@ -198,7 +199,7 @@ def triage(conn: psycopg.Connection, policy: Policy, downlink) -> int:
     for order_id, pile_id, attempt in due:
         try:
             command_id = downlink.send(conn, pile_id, CommandType.RESET, {"type": policy.triage.reset_type},
-                                       requested_by=ACTOR)
+                                       requested_by=ACTOR, work_order_id=order_id)
             text = f"remote reset {attempt} of {policy.triage.attempts} sent (command {command_id})"
         except Exception as error:  # broker trouble: the attempt counts, the next one retries
             log.exception("remote reset of %s failed", pile_id)
@@ -318,7 +319,7 @@ def step(conn: psycopg.Connection, policy: Policy, downlink) -> int:
     return (len(open_from_alarms(conn, policy, downlink)) + route_new(conn, policy) + triage(conn, policy, downlink)
             + send_due_out_of_service(conn, downlink, settle_s=policy.command_settle_s)
             + send_due_back_in_service(conn, downlink, settle_s=policy.command_settle_s)
-            + settle(conn) + verify(conn, policy))
+            + note_command_outcomes(conn) + settle(conn) + verify(conn, policy))
 
 
 __all__ = ["OPEN", "step", "open_from_alarms", "route_new", "triage", "settle", "verify"]

@@ -83,7 +83,8 @@ def _send(conn: psycopg.Connection, downlink, order_id: int, pile_id: str, *, ac
     decided_by = f", decided by {row[0]}" if row[0] and row[0] != actor else ""
     try:
         command_id = downlink.send(conn, pile_id, CommandType.CHANGE_AVAILABILITY,
-                                   {"connector_id": 0, "type": "Inoperative"}, requested_by=row[0] or actor)
+                                   {"connector_id": 0, "type": "Inoperative"}, requested_by=row[0] or actor,
+                                   work_order_id=order_id)
         note(conn, order_id, f"safety: pile taken out of service (ChangeAvailability Inoperative, command {command_id}"
                              f"{decided_by})", actor=actor)
     except Exception as error:  # the broker is an external boundary: record, let a person act
@@ -127,7 +128,8 @@ def send_due_back_in_service(conn: psycopg.Connection, downlink, *, settle_s: in
             continue
         try:
             command_id = downlink.send(conn, pile_id, CommandType.CHANGE_AVAILABILITY,
-                                       {"connector_id": 0, "type": "Operative"}, requested_by=row[0] or ACTOR)
+                                       {"connector_id": 0, "type": "Operative"}, requested_by=row[0] or ACTOR,
+                                       work_order_id=order_id)
             note(conn, order_id, f"safety: repair verified by {row[0]}; pile back in service (ChangeAvailability "
                                  f"Operative, command {command_id})", actor=ACTOR)
         except Exception as error:  # the broker is an external boundary: record, let a person act
