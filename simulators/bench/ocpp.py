@@ -63,19 +63,41 @@ def _start(what: list[str], settings: Settings, log: Path, **env: str) -> subpro
     return process
 
 
-def start_gateway(settings: Settings, port: int, log: Path) -> subprocess.Popen:
-    """One `pilecare ocpp` process on 127.0.0.1:`port`; returns once it listens."""
-    process = _start(["ocpp"], settings, log, PILECARE_OCPP_HOST="127.0.0.1", PILECARE_OCPP_PORT=str(port))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the gateway exited with {process.returncode}; see {log}")
-        try:
-            embedded.wait_port(port, timeout=0.2)
-            return process
-        except RuntimeError:
-            continue
-    raise RuntimeError(f"the gateway did not listen on {port} within 30 s; see {log}")
+class GatewayProcess:
+    """One `pilecare ocpp` process on a fixed port of 127.0.0.1, which can be killed -9 and
+    started again on the same port (as a supervisor would restart it)."""
+
+    def __init__(self, settings: Settings, log: Path, port: int | None = None):
+        self.settings = settings
+        self.log = log
+        self.port = port or embedded.free_port()
+        self.url = f"ws://127.0.0.1:{self.port}/ocpp"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> subprocess.Popen:
+        """Start it; return once it listens. Raises RuntimeError when it exits or does not listen in 30 s."""
+        self.process = _start(["ocpp"], self.settings, self.log, PILECARE_OCPP_HOST="127.0.0.1",
+                              PILECARE_OCPP_PORT=str(self.port))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the gateway exited with {self.process.returncode}; see {self.log}")
+            try:
+                embedded.wait_port(self.port, timeout=0.2)
+                return self.process
+            except RuntimeError:
+                continue
+        raise RuntimeError(f"the gateway did not listen on {self.port} within 30 s; see {self.log}")
+
+    def kill(self) -> None:
+        """kill -9: no goodbye to chargers, nothing flushed."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            embedded.terminate([self.process])
 
 
 def seed_chargers(conn: psycopg.Connection, piles: int) -> list[tuple[str, str]]:
@@ -169,7 +191,7 @@ async def _client_main(url: str, chargers: list, rate: float, offset: int, comma
              time.monotonic() - started))
     _, start, window, until = await asyncio.to_thread(commands.get)
     fleet.window = window
-    stats = await fleet.run(start, until)
+    stats = await fleet.run(start, until, drain_s=30.0)
     out.put(("done", vars(stats)))
     await asyncio.to_thread(commands.get)  # "close": hold the connections until the parent has counted
     await fleet.close()
@@ -213,15 +235,12 @@ def _main(args) -> None:
         worker = _start(["ingest"], settings.model_copy(update={"ingest_client_id": f"bench-ingest-{stamp}-{i}"}),
                         data_dir / "ingest.log")
         meter.watch("ingest", worker.pid)
-    port = embedded.free_port()
-    gateway_log = data_dir / "gateway.log"
-    gateway = start_gateway(settings, port, gateway_log)
-    meter.watch("gateway", gateway.pid)
-    url = f"ws://127.0.0.1:{port}/ocpp"
+    gateway = GatewayProcess(settings, data_dir / "gateway.log")
+    meter.watch("gateway", gateway.start().pid)
 
     with psycopg.connect(db_url, autocommit=True) as conn:
-        _probe(url, probe, conn)
-        result = _run(args, settings, url, chargers, conn, meter, gateway, port, gateway_log)
+        _probe(gateway.url, probe, conn)
+        result = _run(args, chargers, conn, meter, gateway)
     print(json.dumps(result), flush=True)
 
 
@@ -245,7 +264,8 @@ def _probe(url: str, probe: tuple[str, str], conn) -> None:
     asyncio.run(go())
 
 
-def _run(args, settings, url, chargers, conn, meter: Meter, gateway, port, gateway_log) -> dict:
+def _run(args, chargers, conn, meter: Meter, gateway: GatewayProcess) -> dict:
+    url = gateway.url
     processes = max(1, args.clients)
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
@@ -291,7 +311,7 @@ def _run(args, settings, url, chargers, conn, meter: Meter, gateway, port, gatew
 
     storm: dict = {}
     if args.storm:
-        storm = _storm(settings, port, gateway, gateway_log, meter, window[1] + 1.0, down_s)
+        storm = _storm(gateway, meter, window[1] + 1.0, down_s)
     _sleep_sampling(until, meter)
     parts = [Stats(**_get(out, meter, procs)[1]) for _ in procs]
     stats = Stats.merge(parts)
@@ -340,16 +360,14 @@ def _run(args, settings, url, chargers, conn, meter: Meter, gateway, port, gatew
     return result
 
 
-def _storm(settings, port, gateway, log, meter: Meter, at: float, down_s: float) -> dict:
+def _storm(gateway: GatewayProcess, meter: Meter, at: float, down_s: float) -> dict:
     """Kill the gateway at `at`, keep it down `down_s`, start a new one: when it listened."""
     _sleep_sampling(at, meter)
     say(f"storm: kill -9 of the gateway, {down_s:.0f} s down, then a new gateway process …")
-    gateway.send_signal(signal.SIGKILL)
-    gateway.wait()
+    gateway.kill()
     _sleep_sampling(time.monotonic() + down_s, meter)
     restarted = time.monotonic()
-    fresh = start_gateway(settings, port, log)
-    meter.watch("gateway", fresh.pid)
+    meter.watch("gateway", gateway.start().pid)
     return {"_restarted": restarted, "_listening": time.monotonic()}
 
 

@@ -133,6 +133,7 @@ class Charger:
         self.energy_wh = 1_000_000.0 + index
         self.lost_at: float | None = None
         self.next_due = 0.0
+        self.unanswered = False  # the last CALL was written but its answer never came
 
     # -- the connection -------------------------------------------------------------------
 
@@ -201,8 +202,10 @@ class Charger:
         self.serial += 1
         message_id = f"{self.serial}"
         sent_at = time.monotonic()
+        self.unanswered = False
         try:
             await self.ws.send(f'[2,"{message_id}","{action.value}",{payload}]')
+            self.unanswered = True  # written: from here on the central system may have acted on it
             stats.sent += 1
             in_window = fleet.window[0] <= sent_at < fleet.window[1]
             if in_window:
@@ -222,6 +225,7 @@ class Charger:
         except (websockets.exceptions.ConnectionClosed, OSError):
             self.lost()
             return None
+        self.unanswered = False
         if frame[0] == 4:
             stats.errors += 1
             return None
@@ -231,19 +235,25 @@ class Charger:
             stats.latencies_ms.append((time.monotonic() - sent_at) * 1000)
         return frame[2]
 
-    async def live(self, until: float) -> None:
-        """Run the schedule until `until`, reconnecting as needed."""
+    async def live(self, until: float, deadline: float) -> None:
+        """Run the schedule until `until`; then, with no new messages, deliver what is still
+        queued (reconnecting as needed) until done or `deadline`."""
         fleet = self.fleet
         resending = False
         while True:
             now = time.monotonic()
-            if now >= until:
+            if now >= deadline:
                 return
-            self.generate_due(now)
+            if now < until:
+                self.generate_due(now)
+            elif self.ws is not None and not self.queue:
+                return
             if self.ws is None:
                 await asyncio.sleep(fleet.reconnect_s * (0.5 + random.random()))
-                if time.monotonic() < until and await self.open():
-                    resending = bool(self.queue)
+                if time.monotonic() < deadline and await self.open():
+                    if not self.queue and self.lost_at is not None:  # nothing was queued: delivered already
+                        fleet.stats.drained_at.append(time.monotonic())
+                        self.lost_at = None
                 continue
             if self.queue:
                 action, payload, _ = self.queue[0]
@@ -260,7 +270,10 @@ class Charger:
                         fleet.stats.drained_at.append(time.monotonic())
                         self.lost_at = None
                 else:
-                    resending = True  # the connection broke with the head in flight: send it again
+                    # The connection broke. If the CALL had been written, the central system may
+                    # have stored it: sending it again (new message id) is the replay ingest must
+                    # store once. If not, it is simply sent later.
+                    resending = self.unanswered
                 continue
             await asyncio.sleep(max(0.0, min(self.next_due, until) - time.monotonic()))
 
@@ -297,12 +310,13 @@ class Fleet:
 
         await asyncio.gather(*(one(c) for c in self.chargers))
 
-    async def run(self, start: float, until: float) -> Stats:
-        """Send the steady mix from `start` to `until`; then count the connections held."""
+    async def run(self, start: float, until: float, drain_s: float = 30.0) -> Stats:
+        """Send the steady mix from `start` to `until`, then deliver what is still queued
+        (at most `drain_s` more); then count the connections held and what is left queued."""
         n = len(self.chargers)
         for i, charger in enumerate(self.chargers):
             charger.next_due = start + self.interval_s * i / n
-        await asyncio.gather(*(c.live(until) for c in self.chargers))
+        await asyncio.gather(*(c.live(until, until + drain_s) for c in self.chargers))
         self.stats.held = sum(1 for c in self.chargers if c.ws is not None)
         self.stats.queued_left = sum(len(c.queue) for c in self.chargers)
         return self.stats
