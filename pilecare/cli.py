@@ -50,6 +50,14 @@ def _smtp(args) -> None:
     main(settings.model_copy(update=update))
 
 
+def _ocpp(args) -> None:
+    from gateway.ocpp.server import main
+
+    settings = get_settings()
+    update = {k: v for k, v in (("ocpp_host", args.host), ("ocpp_port", args.port)) if v is not None}
+    main(settings.model_copy(update=update))
+
+
 def _simulate(args) -> None:
     from simulators.runner import main
 
@@ -205,6 +213,11 @@ def parser() -> argparse.ArgumentParser:
     smtp.add_argument("--host", help="listen address (default PILECARE_SMTP_HOST, 127.0.0.1)")
     smtp.add_argument("--port", type=int, help="listen port (default PILECARE_SMTP_PORT, 2525)")
     smtp.set_defaults(func=_smtp)
+
+    ocpp = sub.add_parser("ocpp", help="run the OCPP 1.6-J / 2.0.1 central system chargers connect to (docs/ocpp.md)")
+    ocpp.add_argument("--host", help="listen address (default PILECARE_OCPP_HOST, 127.0.0.1)")
+    ocpp.add_argument("--port", type=int, help="listen port (default PILECARE_OCPP_PORT, 9000)")
+    ocpp.set_defaults(func=_ocpp)
 
     sim = sub.add_parser("simulate", help="run a simulated fleet of piles")
     add_simulate_arguments(sim)

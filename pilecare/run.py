@@ -3,7 +3,7 @@
 With no configuration it starts an embedded PostgreSQL and a Mosquitto broker (data in
 `.pilecare/`); with PILECARE_DATABASE_URL / PILECARE_MQTT_URL set it uses those. Then it
 migrates, seeds a fleet when the registry is empty, and supervises ingest, the API,
-the service desk's SMTP listener, a simulated fleet and its field crew (unless --no-crew:
+the service desk's SMTP listener, the OCPP central system, a simulated fleet and its field crew (unless --no-crew:
 simulators/field_crew.py, which works the offers through the API while the fleet hears of
 the repairs from its event stream; the desk crowd; the parts keeper) as child processes,
 restarting any that dies. Suppliers, rates, budgets and a few months of stores history are
@@ -93,6 +93,8 @@ def main(args) -> None:
     port = args.port or _port_or_free(settings.api_port)
     smtp_port = _port_or_free(settings.smtp_port)
     smtp_address = f"{settings.smtp_host}:{smtp_port}"
+    ocpp_port = _port_or_free(settings.ocpp_port)
+    ocpp_endpoint = settings.model_copy(update={"ocpp_port": ocpp_port}).ocpp_endpoint()
     relay, catcher = settings.mail_relay, None
     if not relay:
         from simulators.mail_catcher import MailCatcher
@@ -111,7 +113,7 @@ def main(args) -> None:
                PILECARE_POLICY_FILE=settings.policy_file or str(data_dir / DEMO_POLICY),
                # One worker here: a plain subscription survives broker restarts (topics.py).
                PILECARE_INGEST_GROUP=os.environ.get("PILECARE_INGEST_GROUP", ""),
-               PILECARE_SMTP_PORT=str(smtp_port), PILECARE_MAIL_RELAY=relay)
+               PILECARE_SMTP_PORT=str(smtp_port), PILECARE_MAIL_RELAY=relay, PILECARE_OCPP_PORT=str(ocpp_port))
     api_url = f"http://{settings.api_host}:{port}"
     # The fleet hears of completed repairs from the API (simulators/repairs.py), and the crew
     # works through it (simulators/field_crew.py): both with the accounts in crew-accounts.
@@ -121,6 +123,8 @@ def main(args) -> None:
         Child("maintenance", ["maintenance"], env, log_dir),
         Child("api", ["api", "--host", settings.api_host, "--port", str(port)], env, log_dir),
         Child("smtp", ["smtp"], env, log_dir),
+        # OCPP chargers' central system (docs/ocpp.md); it publishes what chargers send for ingest.
+        Child("ocpp", ["ocpp"], env, log_dir),
         Child("simulator", ["simulate", "--interval", str(args.interval), "--speed", str(args.speed),
                             "--fault-rate", str(args.fault_rate), "--piles", str(args.piles), *crew_args],
               env, log_dir),
@@ -148,6 +152,8 @@ def main(args) -> None:
         f"  API              http://{settings.api_host}:{port}/docs   (fleet: /fleet/health, ingest: /ingest/stats)\n"
         f"  database         {database_url}\n"
         f"  broker           {mqtt_url}  (topics {settings.topic_prefix}/piles/…)\n"
+        f"  OCPP             {ocpp_endpoint}  (1.6-J and 2.0.1, HTTP Basic: POST /piles/{{id}}/credentials/ocpp; "
+        f"docs/ocpp.md)\n"
         f"  smtp             {smtp_address}  (service desk mail to {settings.desk_address}; outbound "
         + (f"caught in {catcher.folder})\n" if catcher else f"through {relay})\n") +
         f"  logs             {log_dir}\n"

@@ -90,6 +90,27 @@ class Settings(BaseSettings):
     mail_relay: str = Field(default="", pattern=r"^$|^[^\s:]+:\d{1,5}$")
     data_dir: str = ".pilecare"
 
+    # The OCPP central system (`pilecare ocpp`, docs/ocpp.md): where chargers connect, at
+    # ws(s)://ocpp_host:ocpp_port/ocpp/{charge_point_id}. Security profile 1 = HTTP Basic over
+    # plain WebSocket (only behind a TLS-terminating proxy), 2 = HTTP Basic over TLS with the
+    # certificate and key below (OCPP 1.6 Security Whitepaper / 2.0.1 part 2 A00).
+    ocpp_host: str = "127.0.0.1"
+    ocpp_port: int = Field(default=9000, ge=0, le=65_535)
+    ocpp_security_profile: int = Field(default=1, ge=1, le=2)
+    ocpp_tls_cert: str | None = None
+    ocpp_tls_key: str | None = None
+    # The interval a BootNotification's answer gives an accepted charger for its heartbeats,
+    # and a Pending one before it may boot again (1.6 §4.2 / 2.0.1 B02).
+    ocpp_heartbeat_s: int = Field(default=300, ge=10, le=86_400)
+    ocpp_boot_retry_s: int = Field(default=60, ge=10, le=86_400)
+    # How long the CSMS waits for a charger's answer to one of its CALLs.
+    ocpp_call_timeout_s: int = Field(default=30, ge=1, le=600)
+    # This process's name in ocpp_connections; stable across restarts so a restarted gateway
+    # reports offline the chargers its killed predecessor held. Unique per process.
+    ocpp_gateway_name: str = Field(default_factory=lambda: f"ocpp-{socket.gethostname()}")
+    # Database connections one gateway process keeps for a reconnect storm's handshakes.
+    ocpp_db_pool: int = Field(default=8, ge=1, le=100)
+
     @field_validator("topic_prefix")
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
@@ -104,6 +125,11 @@ class Settings(BaseSettings):
             return None
         host, _, port = self.mail_relay.rpartition(":")
         return host, int(port)
+
+    def ocpp_endpoint(self) -> str:
+        """Where chargers connect, with `{charge_point_id}` left for the charger's id."""
+        scheme = "wss" if self.ocpp_security_profile == 2 else "ws"
+        return f"{scheme}://{self.ocpp_host}:{self.ocpp_port}/ocpp/{{charge_point_id}}"
 
     def mqtt(self) -> MqttTarget:
         return parse_mqtt_url(self.mqtt_url or "mqtt://127.0.0.1:1883")

@@ -30,3 +30,12 @@ if [ ! -f "$console_stamp" ] || [ "$(cat "$console_stamp")" != "$console_want" ]
   npm ci --prefix "$console" --no-audit --no-fund --loglevel=error
   echo "$console_want" > "$console_stamp"
 fi
+# The OCPP tests' charge point (npm ocpp-rpc, tests/ocpp_client): a client not written here,
+# driven from pytest with Node.js. Reinstalled when its lock file changed, like the console's.
+ocpp_client="tests/ocpp_client"
+ocpp_stamp="$ocpp_client/node_modules/.pilecare-installed"
+ocpp_want="$(sha256sum "$ocpp_client/package-lock.json" | cut -d' ' -f1)"
+if [ ! -f "$ocpp_stamp" ] || [ "$(cat "$ocpp_stamp")" != "$ocpp_want" ]; then
+  npm ci --prefix "$ocpp_client" --no-audit --no-fund --loglevel=error
+  echo "$ocpp_want" > "$ocpp_stamp"
+fi

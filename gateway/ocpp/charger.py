@@ -1,0 +1,235 @@
+"""One charger's connection: the `ocpp` package's ChargePoint with pilecare's error path.
+
+`Charger` is the shared base of the 1.6 and 2.0.1 handlers (gateway/ocpp/handlers16.py,
+handlers201.py) and the `Session` the command relay uses (gateway/ocpp/session.py). It
+replaces the package's `route_message` so that every frame a charger sends ends in exactly
+one of:
+
+- a CALL that passed the schema: its handler answers; the envelope with payload and answer
+  is published (QoS 1) and only after the broker's PUBACK is the CALLRESULT sent;
+- a CALL that broke the schema (or named an unknown action): the CALLERROR OCPP-J prescribes
+  (1.6-J §4.2.3, 2.0.1 part 4 §4.3), spelled for the connection's version, and an envelope
+  with `error` and `raw` so ingest dead-letters it;
+- a frame that is no RPC message at all: the same envelope, and a CALLERROR when there is an
+  id to answer (2.0.1: id "-1" with RpcFrameworkError, part 4 §4.2.3);
+- a CALLRESULT or CALLERROR: handed to the CALL waiting for it (`call`).
+
+Nothing a charger sends stops the process: any other exception is logged and the
+connection goes on.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import NotImplementedError, NotSupportedError, OCPPError, ProtocolError, SecurityError
+from ocpp.messages import Call, CallError, MessageType, unpack
+from psycopg_pool import AsyncConnectionPool
+from websockets.exceptions import ConnectionClosed
+
+from gateway.ocpp import envelope
+from gateway.ocpp.publisher import Publisher
+from gateway.protocol import Status
+from gateway.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every connection of a gateway process shares."""
+
+    pool: AsyncConnectionPool
+    publisher: Publisher
+    topics: Topics
+    heartbeat_s: int
+    boot_retry_s: int
+    call_timeout_s: int
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """The CALL being handled: as received, for its envelope."""
+
+    message_id: str
+    action: str
+    payload: dict
+    received_at: datetime
+    raw: str
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_payload(response) -> dict:
+    """A call_result dataclass as the JSON object sent on the wire (camelCase, no nulls)."""
+    return snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+
+
+class Charger:
+    """Mixed into `ocpp.v16.ChargePoint` / `ocpp.v201.ChargePoint`; see the module doc."""
+
+    version: str  # "1.6" | "2.0.1", set by the subclasses
+    known_actions: frozenset[str]  # every action the version defines, set by the subclasses
+
+    def __init__(self, pile_id: str, websocket, connection_id: str, context: Context):
+        super().__init__(pile_id, websocket, response_timeout=context.call_timeout_s)
+        self.pile_id = pile_id
+        self.connection_id = connection_id
+        self.context = context
+        self._incoming: Incoming | None = None
+        # Set while the last BootNotification on this connection was answered Pending: the
+        # charger may then only boot again or answer our CALLs (1.6 §4.2, 2.0.1 B02).
+        self.pending = False
+
+    # -- Session -------------------------------------------------------------------------
+    async def call(self, request, suppress: bool = False, unique_id=None, skip_schema_validation: bool = False):
+        """Send a CALL and return the charger's answer (one in flight: the package's lock).
+
+        Unlike the package's default, a CALLERROR raises (an OCPPError subclass)."""
+        return await super().call(request, suppress=suppress, unique_id=unique_id,
+                                  skip_schema_validation=skip_schema_validation)
+
+    async def close(self, reason: str) -> None:
+        """Close the WebSocket with a normal closure (1000) and `reason`."""
+        await self._connection.close(1000, reason)
+
+    # -- receiving -----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Handle frames until the connection closes (then websockets raises or the loop ends)."""
+        async for frame in self._connection:
+            try:
+                await self.route_message(frame)
+            except ConnectionClosed:
+                raise
+            except Exception:
+                log.exception("%s: a frame could not be handled; the connection goes on", self.pile_id)
+
+    async def route_message(self, raw_msg):
+        received_at = utcnow()
+        raw = raw_msg.decode("utf-8", "replace") if isinstance(raw_msg, bytes) else raw_msg
+        try:
+            msg = unpack(raw)
+        except OCPPError as error:
+            await self._refuse_frame(raw, error, received_at)
+            return
+        if msg.message_type_id == MessageType.Call:
+            await self._route_call(msg, raw, received_at)
+        elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
+            self._response_queue.put_nowait(msg)
+
+    async def _route_call(self, msg: Call, raw: str, received_at: datetime) -> None:
+        if not isinstance(msg.unique_id, str) or not isinstance(msg.action, str):
+            await self._refuse_frame(raw, ProtocolError(details={"cause": "MessageId and Action must be strings"}),
+                                     received_at)
+            return
+        if self.pending and msg.action != "BootNotification":
+            await self._refuse_call(msg, raw, received_at, SecurityError(details={
+                "cause": f"{msg.action} refused: the charger's BootNotification is Pending; "
+                         "only BootNotification and answers to the CSMS's requests are allowed"}))
+            return
+        if msg.action not in self.route_map:
+            await self._refuse_call(msg, raw, received_at, self._unhandled(msg.action))
+            return
+        self._incoming = Incoming(msg.unique_id, msg.action, msg.payload, received_at, raw)
+        try:
+            await self._handle_call(msg)
+        except OCPPError as error:
+            await self._refuse_call(msg, raw, received_at, error)
+        finally:
+            self._incoming = None
+
+    def _unhandled(self, action: str) -> OCPPError:
+        """OCPP-J 1.6 §4.2.3 / 2.0.1 part 4 §4.3: NotImplemented for an action the receiver
+        does not know, NotSupported for one it knows but does not handle. (The `ocpp`
+        package answers the other way round.)"""
+        if action in self.known_actions:
+            return NotSupportedError(details={"cause": f"{action} is not handled by pilecare's central system"})
+        return NotImplementedError(details={"cause": f"{action} is not an OCPP {self.version} action"})
+
+    async def _refuse_call(self, msg: Call, raw: str, received_at: datetime, error: OCPPError) -> None:
+        code, description = envelope.error_code(error, self.version), envelope.error_description(error)
+        await self._publish_refused(msg.action, msg.unique_id, msg.payload, code, description, raw, received_at)
+        await self._send(CallError(msg.unique_id, code, description, {}).to_json())
+
+    async def _refuse_frame(self, raw: str, error: OCPPError, received_at: datetime) -> None:
+        """A frame that is no valid RPC message: answer it if it has an id we can read."""
+        message_id, action, payload, message_type = _peek(raw)
+        code, description = envelope.error_code(error, self.version), envelope.error_description(error)
+        if self.version != "1.6":
+            if message_id is None:
+                code = envelope.RpcErrorCode.RPC_FRAMEWORK_ERROR.value
+            elif message_type not in (MessageType.Call, MessageType.CallResult, MessageType.CallError):
+                code = envelope.RpcErrorCode.MESSAGE_TYPE_NOT_SUPPORTED.value
+        await self._publish_refused(action, message_id, payload, code, description, raw, received_at)
+        reply_to = message_id if message_id is not None else ("-1" if self.version != "1.6" else None)
+        if reply_to is not None:
+            await self._send(CallError(reply_to, code, description, {}).to_json())
+
+    async def _publish_refused(self, action, message_id, payload, code, description, raw, received_at) -> None:
+        log.warning("%s: %s %s refused with %s: %s", self.pile_id, action, message_id, code, description)
+        body = envelope.refused(version=self.version, action=action, message_id=message_id,
+                                received_at=received_at, connection_id=self.connection_id, payload=payload,
+                                code=code, description=description, raw=raw)
+        try:
+            await self.context.publisher.publish(envelope.topic(self.context.topics, self.pile_id), body)
+        except Exception:
+            # The charger still gets its CALLERROR; the dead letter is what is lost.
+            log.exception("%s: the envelope of a refused message could not be published", self.pile_id)
+
+    # -- answering -----------------------------------------------------------------------
+    async def answer(self, response):
+        """Publish the envelope of the CALL being handled with `response` and return it once
+        the broker has it; the package then sends the CALLRESULT. Raises PublishTimeout (the
+        charger then gets a CALLERROR InternalError and sends again)."""
+        incoming = self._incoming
+        body = envelope.accepted(version=self.version, action=incoming.action, message_id=incoming.message_id,
+                                 received_at=incoming.received_at, connection_id=self.connection_id,
+                                 payload=incoming.payload, response=as_payload(response))
+        await self.context.publisher.publish(envelope.topic(self.context.topics, self.pile_id), body)
+        return response
+
+    async def invalid(self, error: OCPPError) -> OCPPError:
+        """For a handler that finds what the schema cannot say (a date-time that is none):
+        publish the refused envelope and return `error` for the handler to raise (the
+        package then answers it as a CALLERROR)."""
+        incoming = self._incoming
+        await self._publish_refused(incoming.action, incoming.message_id, incoming.payload,
+                                    envelope.error_code(error, self.version), envelope.error_description(error),
+                                    incoming.raw, incoming.received_at)
+        error.code = envelope.error_code(error, self.version)
+        return error
+
+    async def publish_status(self, state: str, *, reason: str | None = None, firmware: str | None = None) -> None:
+        """The canonical retained Status (gateway/protocol.py) on the charger's behalf."""
+        await publish_status(self.context, self.pile_id, state, reason=reason, firmware=firmware)
+
+
+async def publish_status(context: Context, pile_id: str, state: str, *, reason: str | None = None,
+                         firmware: str | None = None) -> None:
+    """Publish `{"v":1,"state":…}` retained on `…/piles/{pile_id}/status` (QoS 1, PUBACK awaited).
+
+    Online carries the gateway's time; offline none, like an MQTT last will."""
+    status = Status(v=1, state=state, ts=utcnow() if state == "online" else None, reason=reason,
+                    firmware=firmware[:64] if firmware else None)
+    await context.publisher.publish(context.topics.status(pile_id), status.model_dump(mode="json", exclude_none=True),
+                                    retain=True)
+
+
+def _peek(raw: str) -> tuple[str | None, str | None, dict | None, object]:
+    """(message id, action, payload, message type) of whatever of them a broken frame still shows."""
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        return None, None, None, None
+    if not isinstance(frame, list):
+        return None, None, None, None
+    message_type = frame[0] if frame else None
+    message_id = frame[1] if len(frame) > 1 and isinstance(frame[1], str) else None
+    action = frame[2] if len(frame) > 2 and frame[:1] == [2] and isinstance(frame[2], str) else None
+    payload = frame[3] if len(frame) > 3 and frame[:1] == [2] and isinstance(frame[3], dict) else None
+    return message_id, action, payload, message_type

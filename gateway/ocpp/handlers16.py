@@ -1,0 +1,96 @@
+"""OCPP 1.6-J: the CALLs a charge point sends and the answers the central system gives.
+
+Every handler answers through `Charger.answer`, which publishes the envelope for ingest
+and returns only after the broker's PUBACK (docs/ocpp.md, "Messages and answers").
+pilecare is a maintenance platform, not a billing CSMS: every idTag is Accepted.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from ocpp.exceptions import PropertyConstraintViolationError
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.datatypes import IdTagInfo
+from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+
+from gateway.ocpp import store
+from gateway.ocpp.charger import Charger, utcnow
+
+_ACCEPTED = IdTagInfo(status=AuthorizationStatus.accepted)
+
+
+def _now() -> str:
+    return utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Charger16(Charger, ChargePoint):
+    version = "1.6"
+    known_actions = frozenset(action.value for action in Action)
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **fields):
+        """Accepted when the pile is commissioned, else Pending with the retry interval
+        (1.6 §4.2, §6.9): a Pending charger may only boot again or answer our CALLs."""
+        accepted = await store.is_commissioned(self.context.pool, self.pile_id)
+        self.pending = not accepted
+        response = call_result.BootNotification(
+            current_time=_now(),
+            interval=self.context.heartbeat_s if accepted else self.context.boot_retry_s,
+            status=RegistrationStatus.accepted if accepted else RegistrationStatus.pending)
+        await self.answer(response)
+        await self.publish_status("online", firmware=fields.get("firmware_version"))
+        return response
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **fields):
+        return await self.answer(call_result.Heartbeat(current_time=_now()))
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, **fields):
+        return await self.answer(call_result.StatusNotification())
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, **fields):
+        return await self.answer(call_result.MeterValues())
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **fields):
+        """transactionId from `ocpp_transactions`: the same start replayed gets the same id."""
+        started_at = await self._timestamp("timestamp", timestamp)
+        transaction_id = await store.transaction_id(self.context.pool, self.pile_id, connector_id, id_tag,
+                                                    meter_start, started_at)
+        return await self.answer(call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=_ACCEPTED))
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(self, id_tag: str | None = None, **fields):
+        return await self.answer(call_result.StopTransaction(id_tag_info=_ACCEPTED if id_tag is not None else None))
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str, **fields):
+        return await self.answer(call_result.Authorize(id_tag_info=_ACCEPTED))
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **fields):
+        """pilecare knows no vendor's extensions (1.6 §4.3): UnknownVendorId; ingest still gets
+        the payload."""
+        return await self.answer(call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id))
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(self, **fields):
+        return await self.answer(call_result.DiagnosticsStatusNotification())
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, **fields):
+        return await self.answer(call_result.FirmwareStatusNotification())
+
+    async def _timestamp(self, field: str, value: str) -> datetime:
+        """A 1.6 dateTime (the schema's "format": "date-time" is not enforced by the validator)."""
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise await self.invalid(PropertyConstraintViolationError(
+                details={"cause": f"{field} {value!r} is not an RFC 3339 date-time with an offset"}))
+        return moment

@@ -1,0 +1,81 @@
+"""OCPP 2.0.1: the CALLs a charging station sends and the answers the CSMS gives.
+
+Every handler answers through `Charger.answer`, which publishes the envelope for ingest and
+returns only after the broker's PUBACK (docs/ocpp.md, "Messages and answers"). pilecare is a
+maintenance platform, not a billing CSMS: every idToken is Accepted.
+"""
+from __future__ import annotations
+
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint, call_result
+from ocpp.v201.datatypes import IdTokenInfoType
+from ocpp.v201.enums import Action, AuthorizationStatusEnumType, RegistrationStatusEnumType
+
+from gateway.ocpp import store
+from gateway.ocpp.charger import Charger, utcnow
+
+_ACCEPTED = IdTokenInfoType(status=AuthorizationStatusEnumType.accepted)
+
+
+def _now() -> str:
+    return utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Charger201(Charger, ChargePoint):
+    version = "2.0.1"
+    known_actions = frozenset(action.value for action in Action)
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, charging_station: dict, reason: str, **fields):
+        """Accepted when the pile is commissioned, else Pending with the retry interval
+        (2.0.1 B01/B02): a Pending station may only boot again or answer our CALLs."""
+        accepted = await store.is_commissioned(self.context.pool, self.pile_id)
+        self.pending = not accepted
+        response = call_result.BootNotification(
+            current_time=_now(),
+            interval=self.context.heartbeat_s if accepted else self.context.boot_retry_s,
+            status=RegistrationStatusEnumType.accepted if accepted else RegistrationStatusEnumType.pending)
+        await self.answer(response)
+        await self.publish_status("online", firmware=charging_station.get("firmware_version"))
+        return response
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **fields):
+        return await self.answer(call_result.Heartbeat(current_time=_now()))
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, **fields):
+        return await self.answer(call_result.StatusNotification())
+
+    @on(Action.notify_event)
+    async def on_notify_event(self, **fields):
+        return await self.answer(call_result.NotifyEvent())
+
+    @on(Action.transaction_event)
+    async def on_transaction_event(self, id_token: dict | None = None, **fields):
+        """idTokenInfo Accepted when the event carries an idToken (2.0.1 E01–E03)."""
+        return await self.answer(call_result.TransactionEvent(id_token_info=_ACCEPTED if id_token else None))
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, **fields):
+        return await self.answer(call_result.MeterValues())
+
+    @on(Action.authorize)
+    async def on_authorize(self, **fields):
+        return await self.answer(call_result.Authorize(id_token_info=_ACCEPTED))
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, **fields):
+        return await self.answer(call_result.LogStatusNotification())
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, **fields):
+        return await self.answer(call_result.FirmwareStatusNotification())
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, **fields):
+        return await self.answer(call_result.SecurityEventNotification())
+
+    @on(Action.notify_report)
+    async def on_notify_report(self, **fields):
+        return await self.answer(call_result.NotifyReport())

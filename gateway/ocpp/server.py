@@ -1,0 +1,204 @@
+"""`pilecare ocpp`: the WebSocket server chargers connect to (docs/ocpp.md).
+
+`ws(s)://host:port/ocpp/{charge_point_id}`, subprotocols `ocpp2.0.1` and `ocpp1.6` (a
+handshake offering neither is refused with HTTP 400, OCPP-J 1.6 §3.1.2 / 2.0.1 part 4 §3.1.2).
+HTTP Basic is checked before the WebSocket is accepted (gateway/ocpp/auth.py): 401 otherwise.
+
+Connections (issue 15, item 5): an accepted connection claims the charger's row of
+`ocpp_connections` and publishes the retained Status online; when it closes it deletes the
+row only if it still names this connection, and only then publishes Status offline
+("connection lost") at once, so the offline alarm comes from the usual pipeline. A newer
+connection for the same charger replaces the older: in this process the old socket is closed
+directly, in another the trigger of migration 0048 tells that process (LISTEN/NOTIFY), and a
+replaced connection never reports offline. All shared state is in PostgreSQL, so several
+gateway processes may run behind one load balancer.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import uuid
+from collections.abc import Sequence
+from http import HTTPStatus
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from gateway.ocpp import auth, store
+from gateway.ocpp.charger import Charger, Context, publish_status
+from gateway.ocpp.handlers16 import Charger16
+from gateway.ocpp.handlers201 import Charger201
+from gateway.ocpp.publisher import Publisher
+from gateway.ocpp.session import Listener
+from gateway.topics import Topics
+from pilecare.db import database_url
+from pilecare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Preferred first: the server's order decides when a charger offers both.
+SUBPROTOCOLS = {"ocpp2.0.1": Charger201, "ocpp1.6": Charger16}
+REPLACED_REASON = "replaced by a newer connection"
+LOST_REASON = "connection lost"
+
+
+def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """Server TLS for security profile 2: TLS 1.2 or later (1.6 Security Whitepaper §2.2,
+    2.0.1 part 2 A00.FR.3xx)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+class Gateway:
+    """One gateway process: the server, its database pool and its broker connection.
+
+    `listeners` hear of every accepted connection and of its end (gateway/ocpp/session.py).
+    `port` is the bound port once started (useful with port 0 in tests).
+    """
+
+    def __init__(self, settings: Settings, *, listeners: Sequence[Listener] = (), database: str | None = None,
+                 client_id: str | None = None):
+        if settings.ocpp_security_profile == 2 and not (settings.ocpp_tls_cert and settings.ocpp_tls_key):
+            raise ValueError("OCPP security profile 2 needs PILECARE_OCPP_TLS_CERT and PILECARE_OCPP_TLS_KEY")
+        self.settings = settings
+        self.name = settings.ocpp_gateway_name
+        self.listeners = list(listeners)
+        self._database = database or database_url(settings)
+        self._client_id = client_id or f"pilecare-{self.name}"
+        self._sessions: dict[str, Charger] = {}       # connection id → connection, this process
+        self._current: dict[str, Charger] = {}        # pile id → its newest connection here
+        self._server: Server | None = None
+        self._listen_task: asyncio.Task | None = None
+        self.context: Context | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        pool = store.open_pool(self._database, max_size=settings.ocpp_db_pool)
+        await pool.open(wait=True)
+        publisher = Publisher(settings.mqtt(), self._client_id)
+        await publisher.start()
+        self.context = Context(pool=pool, publisher=publisher, topics=Topics(settings.topic_prefix),
+                               heartbeat_s=settings.ocpp_heartbeat_s, boot_retry_s=settings.ocpp_boot_retry_s,
+                               call_timeout_s=settings.ocpp_call_timeout_s)
+        await self._forget_predecessor()
+        ready = asyncio.Event()
+        self._listen_task = asyncio.create_task(store.listen_replaced(self._database, self._on_replaced, ready))
+        await asyncio.wait_for(ready.wait(), 30)
+        tls = tls_context(settings.ocpp_tls_cert, settings.ocpp_tls_key) if settings.ocpp_security_profile == 2 else None
+        self._server = await serve(self._handle, settings.ocpp_host, settings.ocpp_port, ssl=tls,
+                                   process_request=self._process_request,
+                                   subprotocols=[Subprotocol(name) for name in SUBPROTOCOLS])
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+        log.info("OCPP central system at %s (port %s)", settings.ocpp_endpoint(), self.port)
+
+    async def stop(self) -> None:
+        """Close the server and every connection; the chargers are then reported offline."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._listen_task is not None:
+            self._listen_task.cancel()
+            await asyncio.gather(self._listen_task, return_exceptions=True)
+        if self.context is not None:
+            await self.context.publisher.stop()
+            await self.context.pool.close()
+
+    async def _forget_predecessor(self) -> None:
+        """A gateway killed with its connections open left their rows: its chargers are
+        offline unless they have connected elsewhere since (then their row names the other)."""
+        async with self.context.pool.connection() as conn:
+            cur = await conn.execute("DELETE FROM ocpp_connections WHERE gateway = %s RETURNING pile_id", (self.name,))
+            stale = [row[0] for row in await cur.fetchall()]
+        for pile_id in stale:
+            await publish_status(self.context, pile_id, "offline", reason=LOST_REASON)
+
+    # -- handshake -----------------------------------------------------------------------
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        pile_id = auth.charge_point_id(request.path)
+        if pile_id is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "OCPP chargers connect at /ocpp/{charge_point_id}\n")
+        password = auth.basic_password(request.headers.get("Authorization"), pile_id)
+        if password is None or not await auth.verify(self.context.pool, pile_id, password):
+            log.warning("OCPP handshake for %r refused: unknown id or wrong credentials", pile_id)
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, "unknown charge point or wrong password\n")
+            response.headers["WWW-Authenticate"] = 'Basic realm="pilecare OCPP", charset="UTF-8"'
+            return response
+        return None
+
+    # -- one connection ------------------------------------------------------------------
+    async def _handle(self, websocket: ServerConnection) -> None:
+        pile_id = auth.charge_point_id(websocket.request.path)
+        connection_id = str(uuid.uuid4())
+        charger = SUBPROTOCOLS[websocket.subprotocol](pile_id, websocket, connection_id, self.context)
+        self._sessions[connection_id] = charger
+        older = self._current.get(pile_id)
+        self._current[pile_id] = charger
+        receiving: asyncio.Task | None = None
+        try:
+            await store.claim(self.context.pool, pile_id, connection_id, charger.version, self.name)
+            if older is not None:
+                await older.close(REPLACED_REASON)
+            await publish_status(self.context, pile_id, "online")
+            log.info("%s connected (OCPP %s, connection %s)", pile_id, charger.version, connection_id)
+            # Frames are read from here on, so that a listener's CALL gets its answer.
+            receiving = asyncio.create_task(charger.run())
+            await self._tell("connected", charger)
+            await receiving
+        except ConnectionClosed:
+            pass
+        finally:
+            if receiving is not None and not receiving.done():
+                receiving.cancel()
+            await self._tell("disconnected", charger)
+            self._sessions.pop(connection_id, None)
+            if self._current.get(pile_id) is charger:
+                del self._current[pile_id]
+            await self._release(charger)
+
+    async def _release(self, charger: Charger) -> None:
+        try:
+            if await store.release(self.context.pool, charger.pile_id, charger.connection_id):
+                await publish_status(self.context, charger.pile_id, "offline", reason=LOST_REASON)
+                log.info("%s disconnected: reported offline", charger.pile_id)
+        except Exception:
+            log.exception("%s: releasing connection %s failed", charger.pile_id, charger.connection_id)
+
+    async def _tell(self, event: str, charger: Charger) -> None:
+        for listener in self.listeners:
+            try:
+                await getattr(listener, event)(charger)
+            except Exception:
+                log.exception("listener %r failed on %s of %s", listener, event, charger.pile_id)
+
+    async def _on_replaced(self, pile_id: str, connection_id: str) -> None:
+        charger = self._sessions.get(connection_id)
+        if charger is not None:
+            log.info("%s: connection %s replaced by a newer one; closing it", pile_id, connection_id)
+            asyncio.create_task(charger.close(REPLACED_REASON))
+
+
+async def run(settings: Settings, *, listeners: Sequence[Listener] = ()) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    gateway = Gateway(settings, listeners=listeners)
+    await gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    print(f"pilecare ocpp: chargers connect at {settings.ocpp_endpoint()} "
+          f"(security profile {settings.ocpp_security_profile}); broker {settings.mqtt().host}:{settings.mqtt().port}",
+          flush=True)
+    await stop.wait()
+    await gateway.stop()
+
+
+def main(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run(settings))

@@ -1,0 +1,105 @@
+"""The gateway's few reads and writes in PostgreSQL (all asyncio, through one pool).
+
+Everything a gateway process must share with the others is here, not in memory: which
+connection speaks for a charger (`ocpp_connections`, migration 0045/0048) and the OCPP 1.6
+transaction ids it hands out (`ocpp_transactions`). Several processes behind a load balancer
+are safe because each change is one statement that decides by itself.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger(__name__)
+
+REPLACED_CHANNEL = "ocpp_connection_replaced"
+
+
+async def _configure(conn: psycopg.AsyncConnection) -> None:
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+def open_pool(url: str, *, max_size: int) -> AsyncConnectionPool:
+    """An asyncio pool (autocommit) for `url`; open it with `await pool.open()`."""
+    return AsyncConnectionPool(url, min_size=1, max_size=max_size, kwargs={"autocommit": True},
+                               configure=_configure, name="pilecare-ocpp", open=False)
+
+
+async def is_commissioned(pool: AsyncConnectionPool, pile_id: str) -> bool:
+    """True when the pile is approved for service: `piles.commissioned_on` is set and not in
+    the future (UTC). Decides BootNotification Accepted or Pending (1.6 §4.2, 2.0.1 B02)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT commissioned_on IS NOT NULL AND commissioned_on <= (now() AT TIME ZONE 'UTC')::date "
+            "FROM piles WHERE id = %s", (pile_id,))
+        row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def transaction_id(pool: AsyncConnectionPool, pile_id: str, connector_id: int, id_tag: str,
+                         meter_start_wh: int, started_at: datetime) -> int:
+    """The OCPP 1.6 transactionId for a StartTransaction (1.6 §6.46): a new one, or the one
+    already given to the same start replayed (a charger that lost the answer, libocpp #907)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO ocpp_transactions (pile_id, connector_id, id_tag, meter_start_wh, started_at) "
+            "VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (pile_id, connector_id, started_at, id_tag, meter_start_wh) "
+            "DO UPDATE SET pile_id = EXCLUDED.pile_id RETURNING id",  # a no-op update so RETURNING has the row
+            (pile_id, connector_id, id_tag, meter_start_wh, started_at))
+        return (await cur.fetchone())[0]
+
+
+async def claim(pool: AsyncConnectionPool, pile_id: str, connection_id: str, version: str, gateway: str) -> None:
+    """Make `connection_id` the charger's current connection, replacing any other (the
+    trigger of migration 0048 tells the process holding the replaced one)."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO ocpp_connections (pile_id, connection_id, gateway, ocpp_version) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (pile_id) DO UPDATE SET connection_id = EXCLUDED.connection_id, gateway = EXCLUDED.gateway, "
+            "ocpp_version = EXCLUDED.ocpp_version, connected_at = now()",
+            (pile_id, connection_id, gateway, version))
+
+
+async def release(pool: AsyncConnectionPool, pile_id: str, connection_id: str) -> bool:
+    """Forget the charger's connection if it is still `connection_id`; True when it was
+    (then, and only then, the charger has gone offline)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "DELETE FROM ocpp_connections WHERE pile_id = %s AND connection_id = %s", (pile_id, connection_id))
+        return cur.rowcount > 0
+
+
+async def is_current(pool: AsyncConnectionPool, pile_id: str, connection_id: str) -> bool:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT 1 FROM ocpp_connections WHERE pile_id = %s AND connection_id = %s", (pile_id, connection_id))
+        return await cur.fetchone() is not None
+
+
+async def listen_replaced(url: str, on_replaced: Callable[[str, str], Awaitable[None]],
+                          ready: asyncio.Event | None = None, *, retry_s: float = 2.0) -> None:
+    """Call `on_replaced(pile_id, connection_id)` for every connection replaced anywhere, until
+    cancelled. A lost database connection is re-opened; meanwhile a replaced socket stays
+    open until the charger or the next notice closes it (it can no longer report offline:
+    its row is gone)."""
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {REPLACED_CHANNEL}")
+                if ready is not None:
+                    ready.set()
+                async for notice in conn.notifies():
+                    data = json.loads(notice.payload)
+                    await on_replaced(data["pile_id"], str(data["connection_id"]))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("listening for replaced OCPP connections failed; again in %s s", retry_s)
+            await asyncio.sleep(retry_s)
