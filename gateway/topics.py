@@ -30,6 +30,10 @@ class Topics:
     def command_ack(self, pile_id: str) -> str:
         return self.pile(pile_id, "commands/ack")
 
+    def ocpp(self, pile_id: str) -> str:
+        """Where the OCPP gateway hands ingest each accepted CALL of charger `pile_id`."""
+        return self.pile(pile_id, "ocpp")
+
     def engineer_work_orders(self, engineer_id: str) -> str:
         return f"{self.prefix}/engineers/{engineer_id}/work-orders"
 

@@ -51,6 +51,7 @@ class DataProblem(str, Enum):
     NONSTANDARD_ERROR_CODE = "nonstandard_error_code"  # "noError", "NoError ", "0", "": read as the code it means
     INVALID_FIELD = "invalid_field"             # a field broke the contract: stored with it repaired (salvage.py)
     INVALID_MESSAGE = "invalid_message"         # dead-lettered; still proves the pile is alive
+    REPORTED_IDENTITY_MISMATCH = "reported_identity_mismatch"  # an OCPP BootNotification's vendor/model/serial differ from the registry
 
 
 @dataclass(slots=True, frozen=True)
@@ -115,6 +116,7 @@ class AckMessage:
     quirks: list[Quirk] = field(default_factory=list)
 
 
+# … or an ingest.ocpp.OcppMessage, for an envelope from the OCPP gateway.
 Decoded = TelemetryMessage | StatusMessage | EventMessage | AckMessage
 
 _PILE_ID = re.compile(protocol.PILE_ID_PATTERN)
@@ -145,6 +147,9 @@ class Decoder:
         self.max_payload = settings.max_payload_bytes
         self.ahead = timedelta(seconds=settings.clock_ahead_tolerance_s)
         self.max_age = timedelta(days=settings.clock_max_age_days)
+        # Imported here, not above: ingest.ocpp builds on this module's message types.
+        from ingest.ocpp import OcppDecoder
+        self.ocpp = OcppDecoder(settings)
 
     def decode(self, inbound: Inbound) -> Decoded | DeadLetter:
         parsed = self.topics.parse(inbound.topic)
@@ -159,6 +164,8 @@ class Decoder:
                 f"payload of {len(inbound.payload)} bytes exceeds the limit of {self.max_payload}",
                 pile_id, kind.value,
             )
+        if kind is MessageKind.OCPP:
+            return self.ocpp.decode(pile_id, inbound)
         quirks: list[Quirk] = []
         try:
             message = _MODELS[kind].model_validate_json(inbound.payload)
@@ -210,7 +217,7 @@ class Decoder:
             skewed = not (received_at - self.max_age <= device_ts <= received_at + self.ahead)
         time = received_at if skewed else device_ts
         pile_error, pile_vendor, pile_info = (
-            _ocpp_error(m.error_code, m.vendor_error_code, m.info, "pile", quirks) if m.error_code is not None
+            ocpp_error(m.error_code, m.vendor_error_code, m.info, "pile", quirks) if m.error_code is not None
             else (None, m.vendor_error_code, m.info))
         rows = [(
             time, pile_id, 0, m.seq, device_ts, received_at,
@@ -220,7 +227,7 @@ class Decoder:
             skewed,
         )]
         for c in m.connectors:
-            error, vendor, info = _ocpp_error(c.error_code, c.vendor_error_code, c.info, f"connector {c.id}", quirks)
+            error, vendor, info = ocpp_error(c.error_code, c.vendor_error_code, c.info, f"connector {c.id}", quirks)
             rows.append((
                 time, pile_id, c.id, m.seq, device_ts, received_at,
                 c.status.value, error, vendor, info,
@@ -231,7 +238,7 @@ class Decoder:
         return TelemetryMessage(pile_id, rows, skewed, quirks)
 
 
-def _ocpp_error(code: str, vendor: str | None, info: str | None, where: str,
+def ocpp_error(code: str, vendor: str | None, info: str | None, where: str,
                 quirks: list[Quirk]) -> tuple[str, str | None, str | None]:
     """(error_code, vendor_error_code, info) in OCPP 1.6 terms.
 

@@ -15,8 +15,10 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg import sql
 
-from ingest.decode import (AckMessage, DataProblem, DeadLetter, Decoded, EventMessage, Inbound, StatusMessage,
+from ingest.decode import (AckMessage, DataProblem, DeadLetter, Decoded, EventMessage, Inbound, Quirk, StatusMessage,
                            TelemetryMessage)
+from ingest.ocpp import OCPP_SEQ_MAX, OcppMessage
+from pilecare.domain import PileEventType
 from pilecare.storage import TELEMETRY_COLUMNS
 
 _STAGE_COLUMNS = TELEMETRY_COLUMNS + ("skewed",)
@@ -30,15 +32,22 @@ _STAGE_TYPES = [
 
 # pile_state columns that follow the newest telemetry only (late uploads must not win),
 # and where each comes from in the batch's newest message `n`.
+# An OCPP reading (seq <= OCPP_SEQ_MAX) is one connector's, not a snapshot of the pile: the
+# cabinet's values it does not carry stay as they were.
+_OCPP = f"n.seq <= {OCPP_SEQ_MAX}"
 _NEWEST = {
-    "last_telemetry_at": "n.time", "last_seq": "CASE WHEN n.seq >= 0 THEN n.seq ELSE s.last_seq END", "temp_internal_c": "n.temp_c", "fan_rpm": "n.fan_rpm",
-    "ambient_c": "n.ambient_c", "clock_skew_s": "extract(epoch FROM n.device_ts - n.received_at)",
+    "last_telemetry_at": "n.time", "last_seq": "CASE WHEN n.seq >= 0 THEN n.seq ELSE s.last_seq END",
+    "temp_internal_c": f"CASE WHEN {_OCPP} THEN coalesce(n.temp_c, s.temp_internal_c) ELSE n.temp_c END",
+    "fan_rpm": f"CASE WHEN {_OCPP} THEN s.fan_rpm ELSE n.fan_rpm END",
+    "ambient_c": f"CASE WHEN {_OCPP} THEN s.ambient_c ELSE n.ambient_c END",
+    "clock_skew_s": "extract(epoch FROM n.device_ts - n.received_at)",
     "clock_skewed": "n.time <> n.device_ts",
 }
 _CONNECTOR_LATEST = (
     "time", "seq", "status", "error_code", "vendor_error_code", "info", "voltage_v", "current_a",
     "power_kw", "power_offered_kw", "energy_kwh", "temp_c", "soc_pct", "status_since",
 )
+_CONNECTOR_MEASURED = ("voltage_v", "current_a", "power_kw", "power_offered_kw", "energy_kwh", "temp_c", "soc_pct")
 
 
 # The most a counter can move between two messages `since` apart: two reports a second (no
@@ -49,26 +58,37 @@ _CONNECTOR_LATEST = (
 _JUMP = "greatest(100, 2 * abs(extract(epoch FROM {at} - {since})))"
 
 
-def _merge_sql(live: bool = True) -> sql.Composed:
+def _merge_sql(live: bool = True, keys: bool = False) -> sql.Composed:
     """The merge of one staged batch. `live=False` for messages the broker replayed from its
     retained store on subscribe: stored like any other, but they never make a pile look
-    seen now (their age is unknown)."""
+    seen now (their age is unknown). It returns how many messages were new, or with `keys`
+    the seq of every new row (OCPP readings, whose seq is their content key).
+
+    A message is its connector-0 row for an MQTT pile (a snapshot of the whole pile) and
+    each row for an OCPP charger (one connector's status or meter value, seq <= OCPP_SEQ_MAX).
+    A row without a status (an OCPP meter value) never touches a status: it neither makes
+    nor hides a change."""
     cols = sql.SQL(", ").join(map(sql.Identifier, TELEMETRY_COLUMNS))
     newer = "n.time >= coalesce(s.last_telemetry_at, '-infinity')"
     newest = sql.SQL(", ").join(
         sql.SQL("{0} = CASE WHEN " + newer + " THEN {1} ELSE s.{0} END").format(sql.Identifier(c), sql.SQL(v))
         for c, v in _NEWEST.items()
     )
-    latest = sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in _CONNECTOR_LATEST)
+    # An OCPP status row carries no measurements: the connector's stay (ocpp_measurements).
+    latest = sql.SQL(", ").join(
+        sql.SQL("{0} = CASE WHEN excluded.seq <= {1} THEN c.{0} ELSE excluded.{0} END"
+                if c in _CONNECTOR_MEASURED else "{0} = excluded.{0}").format(sql.Identifier(c), sql.Literal(OCPP_SEQ_MAX))
+        for c in _CONNECTOR_LATEST)
     return sql.SQL("""
 WITH ins AS (
     INSERT INTO telemetry ({cols}) SELECT {cols} FROM stage_telemetry
     ON CONFLICT DO NOTHING
     RETURNING {cols}
 ),
--- One row per new message (its connector-0 row), with the pile's counter before the batch.
+-- One row per new message (an MQTT pile's connector-0 row, each OCPP row), with the pile's
+-- counter before the batch.
 c0 AS (
-    SELECT i.pile_id, i.time, i.seq, i.device_ts, i.received_at, i.status, i.error_code, i.vendor_error_code,
+    SELECT i.pile_id, i.connector_id, i.time, i.seq, i.device_ts, i.received_at, i.status, i.error_code, i.vendor_error_code,
            i.info, i.temp_c, i.fan_rpm, i.ambient_c,
            i.time > coalesce(s.last_telemetry_at, '-infinity') AS newer,
            coalesce(s.seq_restarts > 0 AND i.time < s.seq_run_started_at, false) AS earlier_run,
@@ -78,7 +98,7 @@ c0 AS (
            i.seq >= 0 AND (i.time > coalesce(s.last_telemetry_at, '-infinity') OR s.seq_max IS NULL
                OR i.seq::numeric BETWEEN s.seq_first::numeric - {jump_late} AND s.seq_max::numeric + {jump_late})
                AS counted
-    FROM ins i LEFT JOIN pile_state s USING (pile_id) WHERE i.connector_id = 0
+    FROM ins i LEFT JOIN pile_state s USING (pile_id) WHERE i.connector_id = 0 OR i.seq <= {ocpp}
 ),
 -- Runs of the sequence counter (it restarts at every boot of some firmware): in time order,
 -- a number not above the one before it starts a new run (a counter that increases by one
@@ -123,10 +143,11 @@ msgs AS (
     FROM c0 GROUP BY pile_id
 ),
 msgs_time AS (
-    SELECT time FROM ins WHERE connector_id = 0
+    SELECT time FROM c0
 ),
 newest AS (
-    SELECT DISTINCT ON (pile_id) pile_id, time, seq, device_ts, received_at, temp_c, fan_rpm, ambient_c
+    SELECT DISTINCT ON (pile_id) pile_id, time, seq, device_ts, received_at,
+           CASE WHEN connector_id = 0 THEN temp_c END AS temp_c, fan_rpm, ambient_c
     FROM c0 ORDER BY pile_id, time DESC, seq DESC
 ),
 -- Status rows newer than the latest state: every connector's, and the pile's own
@@ -140,7 +161,7 @@ conn_rows AS (
            i.voltage_v, i.current_a, i.power_kw, i.power_offered_kw, i.energy_kwh, i.temp_c, i.soc_pct,
            c.status AS state_status, c.error_code AS state_error, c.status_since AS state_since
     FROM ins i LEFT JOIN connector_state c USING (pile_id, connector_id)
-    WHERE i.connector_id > 0 AND (c.time IS NULL OR i.time > c.time)
+    WHERE i.connector_id > 0 AND i.status IS NOT NULL AND (c.time IS NULL OR i.time > c.time)
     UNION ALL
     SELECT pile_id, 0::int2, time, seq, coalesce(status, 'Available'), coalesce(error_code, 'NoError'),
            CASE WHEN reports THEN vendor_error_code END, CASE WHEN reports THEN info END,
@@ -151,7 +172,10 @@ conn_rows AS (
                    OVER (PARTITION BY c0.pile_id ORDER BY c0.time, c0.seq) AS reported,
                s.status AS state_status, s.error_code AS state_error, s.status_since AS state_since
         FROM c0 JOIN pile_state s USING (pile_id)
-        WHERE c0.time > coalesce(s.status_time, '-infinity')
+        WHERE c0.connector_id = 0 AND c0.time > coalesce(s.status_time, '-infinity')
+          -- an OCPP row reports the charger's status only when it has one (StatusNotification
+          -- for connector 0), not as a snapshot's missing fields
+          AND (c0.seq > {ocpp} OR c0.status IS NOT NULL)
     ) p
     WHERE reported OR state_status IS NOT NULL
 ),
@@ -221,8 +245,10 @@ conns_up AS (
     ON CONFLICT (pile_id, connector_id) DO UPDATE SET {latest}
     WHERE excluded.time > c.time
 )
-SELECT count(*) FROM ins WHERE connector_id = 0
+{result}
 """).format(
+        ocpp=sql.Literal(OCPP_SEQ_MAX),
+        result=sql.SQL("SELECT DISTINCT seq FROM ins" if keys else "SELECT count(*) FROM c0"),
         cols=cols,
         heard=sql.SQL("max(received_at)" if live else "NULL::timestamptz"),
         jump=sql.SQL(_JUMP.format(at="time", since="prev_at")),
@@ -235,6 +261,21 @@ SELECT count(*) FROM ins WHERE connector_id = 0
 
 _MERGE = _merge_sql()
 _MERGE_RETAINED = _merge_sql(live=False)
+_MERGE_OCPP = _merge_sql(keys=True)
+
+# The newest meter value of each connector moves its latest measurements (not its status
+# time: see migration 0049). Idempotent, so it reads the whole stage, duplicates included.
+_OCPP_MEASUREMENTS = sql.SQL("""
+UPDATE connector_state c SET {measured}, measured_at = m.time
+FROM (SELECT DISTINCT ON (pile_id, connector_id) * FROM stage_telemetry
+      WHERE seq <= {ocpp} AND status IS NULL AND connector_id > 0
+      ORDER BY pile_id, connector_id, time DESC, seq DESC) m
+WHERE c.pile_id = m.pile_id AND c.connector_id = m.connector_id
+  AND m.time > coalesce(c.measured_at, '-infinity')
+""").format(
+    measured=sql.SQL(", ").join(sql.SQL("{0} = coalesce(m.{0}, c.{0})").format(sql.Identifier(c))
+                                for c in _CONNECTOR_MEASURED),
+    ocpp=sql.Literal(OCPP_SEQ_MAX))
 
 
 @dataclass
@@ -285,8 +326,11 @@ class Store:
             good, dead = self._split_unknown_piles(items)
             live = [d for i, d in good if isinstance(d, TelemetryMessage) and not i.retained]
             replayed = [d for i, d in good if isinstance(d, TelemetryMessage) and i.retained]
+            ocpp = [d for _, d in good if isinstance(d, OcppMessage)]
+            if ocpp:
+                self._place_connectors(ocpp)
             heard = self._heard(good, dead)
-            locked = {m.pile_id for m in live + replayed} | {pile for pile, _ in heard}
+            locked = {m.pile_id for m in live + replayed + ocpp} | {pile for pile, _ in heard}
             if locked:
                 self._lock_piles(locked)
             staged = False
@@ -295,9 +339,16 @@ class Store:
                     if staged:  # the stage empties at commit; a second group must not see the first
                         self.conn.execute("DELETE FROM stage_telemetry")
                     staged = True
-                    new = self._write_telemetry(group, merge)
+                    new = self._write_telemetry(group, merge)[0][0]
                     result.stored += new
                     result.duplicates += len(group) - new
+            new_keys: set[int] = set()
+            readings = [m.telemetry for m in ocpp if m.telemetry is not None]
+            if readings:
+                if staged:
+                    self.conn.execute("DELETE FROM stage_telemetry")
+                new_keys = {row[0] for row in self._write_telemetry(readings, _MERGE_OCPP)}
+                self.conn.execute(_OCPP_MEASUREMENTS)
             for inbound, decoded in good:
                 if isinstance(decoded, StatusMessage):
                     if self._write_status(decoded, inbound.retained):
@@ -306,6 +357,11 @@ class Store:
                         result.duplicates += 1
                 elif isinstance(decoded, EventMessage):
                     if self._write_event(decoded):
+                        result.stored += 1
+                    else:
+                        result.duplicates += 1
+                elif isinstance(decoded, OcppMessage):
+                    if self._write_ocpp(decoded, new_keys):
                         result.stored += 1
                     else:
                         result.duplicates += 1
@@ -333,7 +389,7 @@ class Store:
         a live pile sent all the same. Not status messages (a last will is the broker
         speaking for a pile that is gone) and not what the broker replayed as retained."""
         heard = [(d.pile_id, d.received_at) for i, d in good
-                 if isinstance(d, (EventMessage, AckMessage)) and not i.retained]
+                 if isinstance(d, (EventMessage, AckMessage, OcppMessage)) and not i.retained]
         alive = {d.pile_id for d in dead if d.pile_id and d.kind not in (None, "status") and not d.inbound.retained}
         if alive:
             alive -= self.known.unknown(self.conn, alive)
@@ -363,7 +419,7 @@ class Store:
             (sorted(pile_ids),),
         )
 
-    def _write_telemetry(self, messages: list[TelemetryMessage], merge: sql.Composed) -> int:
+    def _write_telemetry(self, messages: list[TelemetryMessage], merge: sql.Composed) -> list[tuple]:
         cur = self.conn.cursor()
         with cur.copy(
             sql.SQL("COPY stage_telemetry ({}) FROM STDIN (FORMAT BINARY)").format(
@@ -376,16 +432,16 @@ class Store:
                     copy.write_row(row)
         if any(m.skewed for m in messages):
             self._drop_redelivered_skewed()
-        return cur.execute(merge).fetchone()[0]
+        return cur.execute(merge).fetchall()
 
     def _drop_redelivered_skewed(self) -> None:
         # Skewed messages are stored at receive time, which differs on redelivery, so
         # their device key is claimed in telemetry_skewed; losers are removed from stage.
-        self.conn.execute("""
+        self.conn.execute(f"""
             WITH claimed AS (
                 INSERT INTO telemetry_skewed (pile_id, seq, device_ts, time)
                 SELECT DISTINCT ON (pile_id, seq, device_ts) pile_id, seq, device_ts, time
-                FROM stage_telemetry WHERE skewed AND connector_id = 0
+                FROM stage_telemetry WHERE skewed AND (connector_id = 0 OR seq <= {OCPP_SEQ_MAX})
                 ON CONFLICT DO NOTHING
                 RETURNING pile_id, seq, device_ts, time
             )
@@ -434,6 +490,69 @@ class Store:
             (m.pile_id, e.id, e.type.value, e.connector_id, e.ts, m.received_at, json.dumps(e.data)),
         )
         return cur.rowcount == 1
+
+    def _place_connectors(self, messages: list[OcppMessage]) -> None:
+        """Give readings and events the connector of their transaction when the message does
+        not name it (1.6 StopTransaction, a 2.0.1 TransactionEvent after the first): from the
+        session's start in this batch, the gateway's ocpp_transactions (1.6 transaction ids),
+        or the session_started event ingest stored."""
+        started = {(m.pile_id, str(e.data.get("transaction_id"))): e.connector_id
+                   for m in messages for e in m.events
+                   if e.type in (PileEventType.SESSION_STARTED, PileEventType.SESSION_START_FAILED)
+                   and e.connector_id is not None}
+        for m in messages:
+            if m.transaction_id is None:
+                continue
+            connector = started.get((m.pile_id, m.transaction_id))
+            if connector is None:
+                row = self.conn.execute(
+                    """SELECT coalesce(
+                           (SELECT connector_id FROM ocpp_transactions WHERE pile_id = %(pile)s AND id::text = %(tx)s),
+                           (SELECT connector_id FROM pile_events WHERE pile_id = %(pile)s AND connector_id IS NOT NULL
+                               AND type IN ('session_started', 'session_start_failed')
+                               AND data->>'transaction_id' = %(tx)s ORDER BY id DESC LIMIT 1))""",
+                    {"pile": m.pile_id, "tx": m.transaction_id}).fetchone()
+                connector = row[0]
+            m.place(connector)
+
+    def _write_ocpp(self, m: OcppMessage, new_keys: set[int]) -> bool:
+        """The events and reported identity of one OCPP envelope; whether anything of it
+        (readings included, in `new_keys`) was new. An envelope with nothing to store (a
+        Heartbeat) counts as stored: it was the charger's proof of life."""
+        new = any(row[3] in new_keys for row in m.telemetry.rows) if m.telemetry else False
+        for e in m.events:
+            new = self._write_event(EventMessage(m.pile_id, e, m.received_at)) or new
+        if m.identity is not None:
+            self._write_identity(m)
+        return new or (m.telemetry is None and not m.events)
+
+    def _write_identity(self, m: OcppMessage) -> None:
+        """What the charger says it is, beside the registry: the registry's model stays; a
+        claim that differs from it is a data-quality note."""
+        i = m.identity
+        self.conn.execute(
+            """UPDATE pile_state SET reported_vendor = %(vendor)s, reported_model = %(model)s,
+                   reported_serial = %(serial)s, reported_identity_at = %(at)s,
+                   firmware_reported = coalesce(%(firmware)s, firmware_reported)
+               WHERE pile_id = %(pile)s AND coalesce(reported_identity_at, '-infinity') <= %(at)s""",
+            {"vendor": i.vendor, "model": i.model, "serial": i.serial, "firmware": i.firmware, "at": m.received_at,
+             "pile": m.pile_id})
+        registry = self.conn.execute(
+            "SELECT p.serial, m.manufacturer, m.name, m.id FROM piles p JOIN pile_models m ON m.id = p.model_id "
+            "WHERE p.id = %s", (m.pile_id,)).fetchone()
+        if registry is None:
+            return
+        serial, manufacturer, name, model_id = registry
+        differ = []
+        if i.vendor and i.vendor.strip().lower() != manufacturer.strip().lower():
+            differ.append(f"vendor {i.vendor!r} (registry: {manufacturer!r})")
+        if i.model and i.model.strip().lower() not in (name.strip().lower(), model_id.lower()):
+            differ.append(f"model {i.model!r} (registry: {name!r})")
+        if i.serial and i.serial.strip() != serial:
+            differ.append(f"serial {i.serial!r} (registry: {serial!r})")
+        if differ:
+            m.quirks.append(Quirk(DataProblem.REPORTED_IDENTITY_MISMATCH,
+                                  "BootNotification: the charger reports " + ", ".join(differ) + "; registry kept"))
 
     def _write_heard(self, heard: list[tuple[str, datetime]]) -> None:
         """The piles heard from: last_seen moves, and a pile marked offline by an earlier

@@ -143,12 +143,15 @@ class SiteEnvironment(str, Enum):
 
 
 class MessageKind(str, Enum):
-    """The uplink topics ingest consumes."""
+    """The uplink topics ingest consumes. `ocpp` is not a device topic: the OCPP gateway
+    publishes there, for the charger, one envelope per accepted OCPP CALL
+    (docs/ocpp.md, "From OCPP to pilecare")."""
 
     TELEMETRY = "telemetry"
     STATUS = "status"
     EVENTS = "events"
     COMMAND_ACK = "commands/ack"
+    OCPP = "ocpp"
 
 
 class Severity(str, Enum):
