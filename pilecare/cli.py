@@ -339,6 +339,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # aiosmtpd logs every SMTP command of every connection at INFO.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # The ocpp package logs every frame sent and received at INFO, and websockets every
+    # connection opened and closed: two lines per message and a storm of lines on a restart.
+    # `pilecare bench ocpp` measured them at a large share of the gateway's CPU.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    logging.getLogger("websockets.server").setLevel(logging.WARNING)
     import psycopg
 
     from pilecare.errors import PilecareError
