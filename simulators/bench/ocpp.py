@@ -304,6 +304,8 @@ def _run(args, chargers, conn, meter: Meter, gateway: GatewayProcess) -> dict:
     _sleep_sampling(window[1], meter)
     stored1, cpu1, pg1, wall1 = stored(conn), meter.cpu_s(), postgres_cpu_s(), time.monotonic()
     machine_busy = psutil.cpu_percent() / 100
+    # Other work on the machine takes cores from the gateway: say how busy it was.
+    load_1m = os.getloadavg()[0]
     span = wall1 - wall0
     cpu_share = {name: round((cpu1[name] - cpu0.get(name, 0.0)) / span, 2) for name in cpu1}
     cpu_share["postgres"] = round((pg1 - pg0) / span, 2)
@@ -347,6 +349,8 @@ def _run(args, chargers, conn, meter: Meter, gateway: GatewayProcess) -> dict:
         "ingest_workers": max(1, args.workers),
         "cpu_share": cpu_share,
         "machine_busy": round(machine_busy, 2),
+        "cores": psutil.cpu_count(),
+        "load_avg_1m": round(load_1m, 1),
         **storm,
         "met": {"msgs_per_s": msgs_per_s >= TARGETS["msgs_per_s"],
                 "p99_ms": percentile(lat, 99) <= TARGETS["p99_ms"],
@@ -356,7 +360,8 @@ def _run(args, chargers, conn, meter: Meter, gateway: GatewayProcess) -> dict:
         f"committed {msgs_per_s:,.0f} msg/s; CALL→CALLRESULT p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
         f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
     say(f"connections held {stats.held:,} of {len(chargers):,}; errors {stats.errors}, timeouts {stats.timeouts}; "
-        f"gateway peak RSS {result['gateway_rss_mb']} MB; CPU (cores) {cpu_share}, machine busy {machine_busy:.0%}")
+        f"gateway peak RSS {result['gateway_rss_mb']} MB; CPU (cores) {cpu_share}, machine busy {machine_busy:.0%}, "
+        f"load average {load_1m:.1f} on {psutil.cpu_count()} cores")
     return result
 
 
@@ -381,12 +386,14 @@ def _storm_figures(stats: Stats, storm: dict, conn, settled: int) -> dict:
         "storm_reconnect_s": round(max(reconnected) - restarted, 1) if reconnected else None,
         "storm_delivered_s": round(max(drained) - restarted, 1) if drained else None,
         "storm_gateway_start_s": round(listening - restarted, 1),
+        "storm_reconnections": stats.reconnections,
         "storm_resent": stats.resent,
+        "storm_timeouts": stats.timeouts,
         "storm_queued_left": stats.queued_left,
     }
-    say(f"storm: {len(reconnected):,} reconnected within {figures['storm_reconnect_s']} s of the restart, queues "
-        f"delivered within {figures['storm_delivered_s']} s, {stats.resent} in-flight CALLs resent, "
-        f"{stats.queued_left} left queued")
+    say(f"storm: {len(reconnected):,} chargers reconnected within {figures['storm_reconnect_s']} s of the restart "
+        f"({stats.reconnections:,} reconnections), queues delivered within {figures['storm_delivered_s']} s, "
+        f"{stats.resent} unanswered CALLs sent again, {stats.timeouts} timed out, {stats.queued_left} left queued")
     return figures
 
 

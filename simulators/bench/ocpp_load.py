@@ -96,9 +96,11 @@ class Stats:
     latencies_ms: list = field(default_factory=list)  # CALL → CALLRESULT, CALLs sent in the window
     window_sent: int = 0
     window_answered: int = 0
-    reconnect_s: list = field(default_factory=list)   # per reconnect: seconds from loss to a new connection
+    reconnections: int = 0        # connections opened again after a loss
+    # Per charger that ever reconnected (the latest time): its last new connection, and when
+    # its queue was last empty again after one.
     reconnected_at: list = field(default_factory=list)
-    drained_at: list = field(default_factory=list)    # when a reconnected charger's queue was empty again
+    drained_at: list = field(default_factory=list)
     stored_expected: dict = field(default_factory=dict)  # action → distinct messages answered (content, not ids)
 
     @staticmethod
@@ -134,6 +136,8 @@ class Charger:
         self.lost_at: float | None = None
         self.next_due = 0.0
         self.unanswered = False  # the last CALL was written but its answer never came
+        self.reconnected_at: float | None = None
+        self.drained_at: float | None = None
 
     # -- the connection -------------------------------------------------------------------
 
@@ -149,8 +153,8 @@ class Charger:
             return False
         if self.lost_at is not None:
             now = time.monotonic()
-            stats.reconnect_s.append(now - self.lost_at)
-            stats.reconnected_at.append(now)
+            stats.reconnections += 1
+            self.reconnected_at = now
         if not self.booted:
             status = await self.call(Action.BOOT, _BOOT % self.pile_id)
             if status is None:
@@ -252,7 +256,7 @@ class Charger:
                 await asyncio.sleep(fleet.reconnect_s * (0.5 + random.random()))
                 if time.monotonic() < deadline and await self.open():
                     if not self.queue and self.lost_at is not None:  # nothing was queued: delivered already
-                        fleet.stats.drained_at.append(time.monotonic())
+                        self.drained_at = time.monotonic()
                         self.lost_at = None
                 continue
             if self.queue:
@@ -267,7 +271,7 @@ class Charger:
                     if answer is not None and action is not Action.HEARTBEAT:
                         fleet.stats.stored_expected[action.value] = fleet.stats.stored_expected.get(action.value, 0) + 1
                     if not self.queue and self.lost_at is not None:
-                        fleet.stats.drained_at.append(time.monotonic())
+                        self.drained_at = time.monotonic()
                         self.lost_at = None
                 else:
                     # The connection broke. If the CALL had been written, the central system may
@@ -319,6 +323,8 @@ class Fleet:
         await asyncio.gather(*(c.live(until, until + drain_s) for c in self.chargers))
         self.stats.held = sum(1 for c in self.chargers if c.ws is not None)
         self.stats.queued_left = sum(len(c.queue) for c in self.chargers)
+        self.stats.reconnected_at = [c.reconnected_at for c in self.chargers if c.reconnected_at is not None]
+        self.stats.drained_at = [c.drained_at for c in self.chargers if c.drained_at is not None]
         return self.stats
 
     async def close(self) -> None:
