@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from simulators.bench.ocpp import GatewayProcess, seed_chargers
+from simulators.bench.ocpp import GatewayProcess, seed_chargers, stored_rows
 from simulators.bench.ocpp_load import Action, Fleet
 from tests.devices import wait_for
 
@@ -32,15 +32,6 @@ def gateway(settings, tmp_path):
     process.start()
     yield process
     process.stop()
-
-
-def stored_rows(db, action: Action) -> tuple[int, int]:
-    """(rows, distinct device timestamps) stored for the fleet's `action` messages."""
-    # A StatusNotification is a status row, a MeterValues a row of measurements without a
-    # status (ingest/ocpp/envelope.py); the fleet reports both on connector 1.
-    kind = "status IS NULL" if action is Action.METER else "status IS NOT NULL"
-    return tuple(db.execute(
-        f"SELECT count(*), count(DISTINCT (pile_id, time)) FROM telemetry WHERE connector_id = 1 AND {kind}").fetchone())
 
 
 def run_with_a_restart(gateway: GatewayProcess, chargers, *, kill_after_s: float, down_s: float, run_s: float):
