@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     # and a Pending one before it may boot again (1.6 §4.2 / 2.0.1 B02).
     ocpp_heartbeat_s: int = Field(default=300, ge=10, le=86_400)
     ocpp_boot_retry_s: int = Field(default=60, ge=10, le=86_400)
+    # How long the gateway waits for the broker's PUBACK before answering a charger's CALL
+    # with CALLERROR InternalError instead (nothing is acknowledged that the broker lacks).
+    ocpp_publish_timeout_s: float = Field(default=10.0, gt=0, le=120)
     # How long the CSMS waits for a charger's answer to one of its CALLs.
     ocpp_call_timeout_s: int = Field(default=30, ge=1, le=600)
     # This process's name in ocpp_connections; stable across restarts so a restarted gateway

@@ -127,6 +127,21 @@ class ChargePoint:
             if time.monotonic() > deadline:
                 raise Timeout(f"no answer to {method}; saw {self.events}")
 
+    def answer_to(self, message_id: str, timeout: float = 15) -> list:
+        """The frame the CSMS sent answering `message_id` (e.g. a CALLERROR to a raw frame)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events:
+                if event.get("event") == "message" and json.loads(event["data"])[1:2] == [message_id]:
+                    return json.loads(event["data"])
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout(f"no answer to {message_id} within {timeout} s; saw {self.events}")
+            try:
+                self.events.append(self._lines.get(timeout=left))
+            except queue.Empty:
+                pass
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.stdin.close()

@@ -24,9 +24,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from jsonschema.exceptions import best_match
+from ocpp import messages as ocpp_messages
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
-from ocpp.exceptions import NotImplementedError, NotSupportedError, OCPPError, ProtocolError, SecurityError
-from ocpp.messages import Call, CallError, MessageType, unpack
+from ocpp.exceptions import NotImplementedError as RpcNotImplemented
+from ocpp.exceptions import NotSupportedError, OCPPError, ProtocolError, SecurityError
+from ocpp.messages import Call, CallError, MessageType, get_validator, unpack
 from psycopg_pool import AsyncConnectionPool
 from websockets.exceptions import ConnectionClosed
 
@@ -36,6 +39,11 @@ from gateway.protocol import Status
 from gateway.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# Validate in the event loop: the package's default hands every schema check to a thread
+# pool, which for an OCPP payload costs three times the check itself (255 µs against 87 µs
+# per StatusNotification, measured) and gains nothing under the GIL.
+ocpp_messages.ASYNC_VALIDATION = False
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,12 @@ class Charger:
         if msg.message_type_id == MessageType.Call:
             await self._route_call(msg, raw, received_at)
         elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
-            self._response_queue.put_nowait(msg)
+            if self._call_lock.locked():
+                self._response_queue.put_nowait(msg)
+            else:
+                # Nobody waits for it (a late answer to a timed-out CALL, or a charger sending
+                # answers unasked): queued, it would only pile up until the next CALL.
+                log.warning("%s: an answer to no pending CALL dropped: %s", self.pile_id, raw[:200])
 
     async def _route_call(self, msg: Call, raw: str, received_at: datetime) -> None:
         if not isinstance(msg.unique_id, str) or not isinstance(msg.action, str):
@@ -138,8 +151,8 @@ class Charger:
         self._incoming = Incoming(msg.unique_id, msg.action, msg.payload, received_at, raw)
         try:
             await self._handle_call(msg)
-        except OCPPError as error:
-            await self._refuse_call(msg, raw, received_at, error)
+        except OCPPError as error:  # the package's schema check
+            await self._refuse_call(msg, raw, received_at, error, field=_schema_field(msg, self.version))
         finally:
             self._incoming = None
 
@@ -149,10 +162,13 @@ class Charger:
         package answers the other way round.)"""
         if action in self.known_actions:
             return NotSupportedError(details={"cause": f"{action} is not handled by pilecare's central system"})
-        return NotImplementedError(details={"cause": f"{action} is not an OCPP {self.version} action"})
+        return RpcNotImplemented(details={"cause": f"{action} is not an OCPP {self.version} action"})
 
-    async def _refuse_call(self, msg: Call, raw: str, received_at: datetime, error: OCPPError) -> None:
+    async def _refuse_call(self, msg: Call, raw: str, received_at: datetime, error: OCPPError,
+                           field: str | None = None) -> None:
         code, description = envelope.error_code(error, self.version), envelope.error_description(error)
+        if field:
+            description = f"{field}: {description}"
         await self._publish_refused(msg.action, msg.unique_id, msg.payload, code, description, raw, received_at)
         await self._send(CallError(msg.unique_id, code, description, {}).to_json())
 
@@ -218,6 +234,20 @@ async def publish_status(context: Context, pile_id: str, state: str, *, reason: 
                     firmware=firmware[:64] if firmware else None)
     await context.publisher.publish(context.topics.status(pile_id), status.model_dump(mode="json", exclude_none=True),
                                     retain=True)
+
+
+def _schema_field(msg: Call, version: str) -> str | None:
+    """The payload field (a JSON path, `meterValue/0/timestamp`) the schema check failed on,
+    so that the CALLERROR and the dead letter name it; the validator's own message often
+    does not ("'one' is not of type 'integer'")."""
+    try:
+        validator = get_validator(msg.message_type_id, msg.action, version)
+        error = best_match(validator.iter_errors(msg.payload))
+    except Exception:  # no schema for this action, or nothing wrong with the payload's shape
+        return None
+    if error is None or not error.absolute_path:
+        return None
+    return "/".join(str(part) for part in error.absolute_path)
 
 
 def _peek(raw: str) -> tuple[str | None, str | None, dict | None, object]:

@@ -45,7 +45,7 @@ class Publisher:
         self._connected = threading.Event()
         self._client = mqtt_connection.client(target, client_id)
         self._client.on_publish = self._on_publish
-        self._client.on_connect = lambda *args: self._connected.set()
+        self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda *args: self._connected.clear()
 
     async def start(self) -> None:
@@ -64,7 +64,9 @@ class Publisher:
 
     async def publish(self, topic: str, payload: dict, *, retain: bool = False) -> None:
         """Publish `payload` as JSON with QoS 1 and wait for the broker's PUBACK."""
-        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        # ASCII with escapes: a charger's JSON may carry a lone surrogate ("\ud800"), which
+        # would not encode as UTF-8 and would lose the message (its dead letter included).
+        data = json.dumps(payload, separators=(",", ":"))
         future = self._loop.create_future()
         # Not under our lock: paho calls on_publish holding its own message lock, which
         # publish() takes too, so holding ours around it could deadlock with on_publish.
@@ -81,6 +83,12 @@ class Publisher:
             await asyncio.wait_for(future, self._timeout_s)
         except asyncio.TimeoutError:
             raise PublishTimeout(f"broker did not acknowledge {topic} within {self._timeout_s} s") from None
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
+        if reason_code.is_failure:
+            log.error("the broker refused the gateway's connection: %s", reason_code)
+        else:
+            self._connected.set()
 
     def _on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
         with self._lock:

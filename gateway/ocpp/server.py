@@ -82,16 +82,23 @@ class Gateway:
         settings = self.settings
         pool = store.open_pool(self._database, max_size=settings.ocpp_db_pool)
         await pool.open(wait=True)
-        publisher = Publisher(settings.mqtt(), self._client_id)
+        publisher = Publisher(settings.mqtt(), self._client_id, timeout_s=settings.ocpp_publish_timeout_s)
         await publisher.start()
         self.context = Context(pool=pool, publisher=publisher, topics=Topics(settings.topic_prefix),
                                heartbeat_s=settings.ocpp_heartbeat_s, boot_retry_s=settings.ocpp_boot_retry_s,
                                call_timeout_s=settings.ocpp_call_timeout_s)
         await self._forget_predecessor()
         ready = asyncio.Event()
-        self._listen_task = asyncio.create_task(store.listen_replaced(self._database, self._on_replaced, ready))
+
+        async def listening() -> None:
+            await self._sweep()
+            ready.set()
+
+        self._listen_task = asyncio.create_task(store.listen_replaced(self._database, self._on_replaced, listening))
         await asyncio.wait_for(ready.wait(), 30)
-        tls = tls_context(settings.ocpp_tls_cert, settings.ocpp_tls_key) if settings.ocpp_security_profile == 2 else None
+        tls = None
+        if settings.ocpp_security_profile == 2:
+            tls = tls_context(settings.ocpp_tls_cert, settings.ocpp_tls_key)
         self._server = await serve(self._handle, settings.ocpp_host, settings.ocpp_port, ssl=tls,
                                    process_request=self._process_request,
                                    subprotocols=[Subprotocol(name) for name in SUBPROTOCOLS])
@@ -167,6 +174,11 @@ class Gateway:
             if await store.release(self.context.pool, charger.pile_id, charger.connection_id):
                 await publish_status(self.context, charger.pile_id, "offline", reason=LOST_REASON)
                 log.info("%s disconnected: reported offline", charger.pile_id)
+                # A newer connection may have claimed the charger between our release and our
+                # publish and said online before our offline reached the broker: the retained
+                # state must end online then.
+                if await store.is_connected(self.context.pool, charger.pile_id):
+                    await publish_status(self.context, charger.pile_id, "online")
         except Exception:
             log.exception("%s: releasing connection %s failed", charger.pile_id, charger.connection_id)
 
@@ -176,6 +188,14 @@ class Gateway:
                 await getattr(listener, event)(charger)
             except Exception:
                 log.exception("listener %r failed on %s of %s", listener, event, charger.pile_id)
+
+    async def _sweep(self) -> None:
+        """Close every connection of this process that is no longer its charger's current one
+        (replaced while this process was not listening)."""
+        current = await store.current_of(self.context.pool, list(self._sessions))
+        for connection_id, charger in list(self._sessions.items()):
+            if connection_id not in current:
+                await self._on_replaced(charger.pile_id, connection_id)
 
     async def _on_replaced(self, pile_id: str, connection_id: str) -> None:
         charger = self._sessions.get(connection_id)
@@ -199,6 +219,12 @@ async def run(settings: Settings, *, listeners: Sequence[Listener] = ()) -> None
     await gateway.stop()
 
 
-def main(settings: Settings) -> None:
+def main(settings: Settings, listeners: Sequence[Listener] = ()) -> None:
+    """`pilecare ocpp`: serve until SIGINT/SIGTERM, telling `listeners` of every connection."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run(settings))
+    # The package logs every frame at INFO: thousands of chargers would drown the log.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run(settings, listeners=listeners))
+    except ValueError as error:  # settings that cannot work, e.g. profile 2 without a certificate
+        raise SystemExit(f"pilecare ocpp: {error}") from None

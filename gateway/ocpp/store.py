@@ -76,25 +76,34 @@ async def release(pool: AsyncConnectionPool, pile_id: str, connection_id: str) -
         return cur.rowcount > 0
 
 
-async def is_current(pool: AsyncConnectionPool, pile_id: str, connection_id: str) -> bool:
+async def is_connected(pool: AsyncConnectionPool, pile_id: str) -> bool:
+    """Whether any connection speaks for the charger now."""
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT 1 FROM ocpp_connections WHERE pile_id = %s AND connection_id = %s", (pile_id, connection_id))
+        cur = await conn.execute("SELECT 1 FROM ocpp_connections WHERE pile_id = %s", (pile_id,))
         return await cur.fetchone() is not None
 
 
+async def current_of(pool: AsyncConnectionPool, connection_ids: list[str]) -> set[str]:
+    """Which of `connection_ids` are still their charger's current connection."""
+    if not connection_ids:
+        return set()
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT connection_id::text FROM ocpp_connections WHERE connection_id = ANY(%s::uuid[])", (connection_ids,))
+        return {row[0] for row in await cur.fetchall()}
+
+
 async def listen_replaced(url: str, on_replaced: Callable[[str, str], Awaitable[None]],
-                          ready: asyncio.Event | None = None, *, retry_s: float = 2.0) -> None:
+                          on_listening: Callable[[], Awaitable[None]], *, retry_s: float = 2.0) -> None:
     """Call `on_replaced(pile_id, connection_id)` for every connection replaced anywhere, until
-    cancelled. A lost database connection is re-opened; meanwhile a replaced socket stays
-    open until the charger or the next notice closes it (it can no longer report offline:
-    its row is gone)."""
+    cancelled. `on_listening()` is called each time the LISTEN is in place (at start and after
+    a lost database connection is re-opened), so the caller can catch up on notices it may
+    have missed meanwhile."""
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                 await conn.execute(f"LISTEN {REPLACED_CHANNEL}")
-                if ready is not None:
-                    ready.set()
+                await on_listening()
                 async for notice in conn.notifies():
                     data = json.loads(notice.payload)
                     await on_replaced(data["pile_id"], str(data["connection_id"]))
