@@ -23,6 +23,7 @@ from api.routes import (alarms, complaints, console, customers, dispatch, docs, 
                         field, fleet, follow_ups, health, ingest, kpis, maintenance, overview, piles, registry,
                         quarantine, requests, rules, search, uptime, users, webhooks, windows, work_orders)
 from api.routes import budgets, costs, parts, purchasing, reorder, reports, stock, stock_takes, suppliers
+from api.routes import device_credentials
 from maintenance import policy as policies
 from maintenance.dispatch import matching
 from pilecare.db import pool
@@ -159,6 +160,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (piles, registry, customers, fleet, overview, search, kpis, ingest, alarms, work_orders, field,
                    engineers, dispatch, rules, windows, maintenance, webhooks, events, uptime, requests, complaints,
                    follow_ups, quarantine, stock, reorder, stock_takes, costs, budgets, reports,
-                   parts, suppliers, purchasing):
+                   parts, suppliers, purchasing, device_credentials):
         app.include_router(module.router, dependencies=logged_in, responses=ERROR_RESPONSES)
     return app

@@ -282,3 +282,47 @@ class ErrorPublic(BaseModel):
     error: str = Field(description="A stable code: invalid_input, not_found, conflict, unauthorized, forbidden, "
                                    "unsupported_media_type, method_not_allowed, too_many_requests, …")
     detail: str = Field(description="What was wrong, starting with the field it is about (e.g. `offset: …`).")
+
+
+class DeviceCredentialIssued(BaseModel):
+    """A device credential just issued: the password is shown this once and kept only hashed
+    (gateway/credentials.py). MQTT: username = pile id on the broker; OCPP: HTTP Basic user =
+    charge point id = pile id."""
+
+    pile_id: str
+    protocol: str = Field(description="mqtt or ocpp")
+    username: str
+    password: str = Field(description="32 random URL-safe characters; not retrievable later")
+    issued_at: datetime
+    issued_by: str
+
+    @classmethod
+    def of(cls, credential, issued_by: str) -> "DeviceCredentialIssued":
+        """From gateway.credentials.IssuedCredential."""
+        return cls(pile_id=credential.pile_id, protocol=credential.protocol.value, username=credential.username,
+                   password=credential.password, issued_at=credential.issued_at, issued_by=issued_by)
+
+
+class DeviceCredentialPublic(BaseModel):
+    """A device credential's record, live or revoked; never its hash."""
+
+    id: int
+    pile_id: str
+    protocol: str
+    username: str
+    live: bool
+    issued_at: datetime
+    issued_by: str
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+class DeviceCredentialsPublic(BaseModel):
+    data: list[DeviceCredentialPublic]
+    count: int
+
+
+class PileRegistered(PileDetail):
+    """A pile just registered, with its MQTT and OCPP credentials (shown this once)."""
+
+    credentials: list[DeviceCredentialIssued]

@@ -23,6 +23,7 @@ from datetime import datetime
 from enum import Enum
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from pilecare.errors import NotFound
 
@@ -81,7 +82,8 @@ def issue(conn: psycopg.Connection, pile_id: str, protocol: Protocol, *, issued_
     turn (the pile's row is locked); the later one's password is the live one.
     """
     with conn.transaction():
-        if conn.execute("SELECT 1 FROM piles WHERE id = %s FOR UPDATE", (pile_id,)).fetchone() is None:
+        cur = conn.cursor(row_factory=tuple_row)  # whatever rows the caller's connection makes (the API's: dicts)
+        if cur.execute("SELECT 1 FROM piles WHERE id = %s FOR UPDATE", (pile_id,)).fetchone() is None:
             raise NotFound(f"pile {pile_id!r} does not exist")
         conn.execute(
             "UPDATE device_credentials SET revoked_at = now(), revoked_by = %s "
@@ -89,7 +91,7 @@ def issue(conn: psycopg.Connection, pile_id: str, protocol: Protocol, *, issued_
             (issued_by, pile_id, protocol.value),
         )
         password = new_password()
-        issued_at = conn.execute(
+        issued_at = cur.execute(
             "INSERT INTO device_credentials (pile_id, protocol, password_hash, issued_by) "
             "VALUES (%s, %s, %s, %s) RETURNING issued_at",
             (pile_id, protocol.value, hash_password(password), issued_by),
@@ -113,7 +115,7 @@ def verify(conn: psycopg.Connection, pile_id: str, protocol: Protocol, password:
     Unknown piles, revoked credentials and wrong passwords all answer False: a caller
     refusing a handshake must not tell which it was.
     """
-    row = conn.execute(
+    row = conn.cursor(row_factory=tuple_row).execute(
         "SELECT password_hash FROM device_credentials WHERE pile_id = %s AND protocol = %s AND revoked_at IS NULL",
         (pile_id, protocol.value),
     ).fetchone()

@@ -101,7 +101,7 @@ def client(target: MqttTarget, client_id: str, *, manual_ack: bool = False, buff
     if target.username:
         c.username_pw_set(target.username, target.password)
     if target.tls:
-        c.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        c.tls_set(ca_certs=target.ca_file, cert_reqs=ssl.CERT_REQUIRED)
     c.reconnect_delay_set(min_delay=1, max_delay=10)
     # paho keeps QoS>0 messages published while disconnected and sends them on reconnect;
     # no cap, so a broker restart drops nothing on the publishing side.

@@ -58,6 +58,12 @@ def _ocpp(args) -> None:
     main(settings.model_copy(update=update))
 
 
+def _broker_auth(args) -> None:
+    from gateway.broker_auth import main
+
+    main(get_settings(), args)
+
+
 def _simulate(args) -> None:
     from simulators.runner import main
 
@@ -185,6 +191,9 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
                    help="follow this API's events and clear a pile's faults when an engineer completes its repair "
                         "(simulators/repairs.py; the demo-fleet account of --accounts)")
     p.add_argument("--accounts", default=None, help="the crew-accounts file (default: <data dir>/crew-accounts)")
+    p.add_argument("--credentials", default=None,
+                   help="per-pile mode: a file of 'pile_id password' lines; each pile connects as itself "
+                        "(`pilecare run` writes <data dir>/device-credentials)")
     p.add_argument("--bad-repair-share", type=float, default=0.1,
                    help="with --api: share of completed repairs that do not hold (the fault stays, the order reopens)")
 
@@ -218,6 +227,23 @@ def parser() -> argparse.ArgumentParser:
     ocpp.add_argument("--host", help="listen address (default PILECARE_OCPP_HOST, 127.0.0.1)")
     ocpp.add_argument("--port", type=int, help="listen port (default PILECARE_OCPP_PORT, 9000)")
     ocpp.set_defaults(func=_ocpp)
+
+    auth = sub.add_parser("broker-auth", help="write the broker's password and ACL files from PostgreSQL and keep "
+                                              "them in step (SIGHUP to the broker on every change)")
+    auth.add_argument("--password-file", required=True)
+    auth.add_argument("--acl-file", required=True)
+    auth.add_argument("--broker-pid", type=int, default=None, help="the broker's process id (docker: 1, sharing its pid namespace)")
+    auth.add_argument("--broker-pid-file", default=None, help="or the broker's pid_file")
+    auth.add_argument("--accounts-from-env", action="store_true",
+                      help="first set each service account's password from PILECARE_BROKER_PASSWORD_<ROLE> where set")
+    auth.add_argument("--once", action="store_true", help="render once and exit")
+    auth.add_argument("--tls-dir", default=None,
+                      help="generate a CA and a server certificate here when there are none (a test deployment; "
+                           "production brings its own, README)")
+    auth.add_argument("--tls-host", action="append", default=None,
+                      help="a name or address the generated certificate is for (repeatable; default: localhost, "
+                           "127.0.0.1, mosquitto)")
+    auth.set_defaults(func=_broker_auth)
 
     sim = sub.add_parser("simulate", help="run a simulated fleet of piles")
     add_simulate_arguments(sim)

@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg
 
 from pilecare import embedded
+from gateway.broker_auth import ServiceRole
 from pilecare.db import INSTANCE_FILE
 from pilecare.migrate import migrate
 from pilecare.settings import get_settings
@@ -65,8 +66,7 @@ def main(args) -> None:
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     database_url = settings.database_url or embedded.start_postgres(data_dir)
-    mqtt_url = settings.mqtt_url or embedded.start_broker(data_dir / "broker", port=_port_or_free(1883))[0]
-    settings = settings.model_copy(update={"database_url": database_url, "mqtt_url": mqtt_url})
+    settings = settings.model_copy(update={"database_url": database_url})
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate(conn, settings)
@@ -89,6 +89,20 @@ def main(args) -> None:
             from simulators.crew_accounts import ACCOUNTS_FILE, ensure_accounts
 
             crew_accounts = ensure_accounts(conn, data_dir / ACCOUNTS_FILE)
+        # The local broker is secured as in production: its files are rendered before it starts.
+        accounts = None if settings.mqtt_url else secure_local_broker(conn, data_dir, settings.topic_prefix)
+
+    if accounts is None:  # PILECARE_MQTT_URL: that broker, with the account in the URL, for every process
+        mqtt_url, tls_note = settings.mqtt_url, ""
+        mqtt_urls = {role: mqtt_url for role in _MQTT_ROLES}
+    else:
+        broker_dir = data_dir / "broker"
+        tls_port = _port_or_free(8883)
+        mqtt_url = embedded.start_broker(broker_dir, port=_port_or_free(1883), tls_port=tls_port)[0]
+        mqtt_urls = {role: _with_account(mqtt_url, *accounts[role]) for role in _MQTT_ROLES}
+        tls_note = (f"\n                   piles: mqtts://127.0.0.1:{tls_port} (CA {broker_dir / 'tls' / 'ca.crt'}), "
+                    f"each with its own password ({data_dir / DEVICE_CREDENTIALS})")
+    settings = settings.model_copy(update={"mqtt_url": mqtt_url})
 
     port = args.port or _port_or_free(settings.api_port)
     smtp_port = _port_or_free(settings.smtp_port)
@@ -105,11 +119,12 @@ def main(args) -> None:
     # Other commands (`pilecare users create`, `pilecare migrate`, …) run without configuration
     # find this instance here while it runs (pilecare.db.database_url).
     instance = data_dir / INSTANCE_FILE
-    instance.write_text(json.dumps({"database_url": database_url, "mqtt_url": mqtt_url,
+    instance.write_text(json.dumps({"database_url": database_url, "mqtt_url": _without_account(mqtt_url),
                                     "api_url": f"http://{settings.api_host}:{port}", "smtp": smtp_address,
                                     "pid": os.getpid()}) + "\n")
     policy_note = _demo_policy(settings, data_dir, args.verify_minutes, args.speed)
-    env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_MQTT_URL=mqtt_url,
+    # Processes that do not speak MQTT get the broker's address without an account.
+    env = dict(os.environ, PILECARE_DATABASE_URL=database_url, PILECARE_MQTT_URL=_without_account(mqtt_url),
                PILECARE_POLICY_FILE=settings.policy_file or str(data_dir / DEMO_POLICY),
                # One worker here: a plain subscription survives broker restarts (topics.py).
                PILECARE_INGEST_GROUP=os.environ.get("PILECARE_INGEST_GROUP", ""),
@@ -118,17 +133,27 @@ def main(args) -> None:
     # The fleet hears of completed repairs from the API (simulators/repairs.py), and the crew
     # works through it (simulators/field_crew.py): both with the accounts in crew-accounts.
     crew_args = [] if args.no_crew else ["--api", api_url, "--bad-repair-share", str(args.bad_repair_share)]
+    # Each process that speaks MQTT connects with its own service account (gateway/broker_auth.py).
+    as_ = {role: dict(env, PILECARE_MQTT_URL=url) for role, url in mqtt_urls.items()}
+    credentials = [] if accounts is None else ["--credentials", str(data_dir / DEVICE_CREDENTIALS)]
     children = [
-        Child("ingest", ["ingest"], env, log_dir),
-        Child("maintenance", ["maintenance"], env, log_dir),
-        Child("api", ["api", "--host", settings.api_host, "--port", str(port)], env, log_dir),
+        Child("ingest", ["ingest"], as_[ServiceRole.INGEST], log_dir),
+        Child("maintenance", ["maintenance"], as_[ServiceRole.MAINTENANCE], log_dir),
+        Child("api", ["api", "--host", settings.api_host, "--port", str(port)], as_[ServiceRole.API], log_dir),
         Child("smtp", ["smtp"], env, log_dir),
         # OCPP chargers' central system (docs/ocpp.md); it publishes what chargers send for ingest.
         Child("ocpp", ["ocpp"], env, log_dir),
         Child("simulator", ["simulate", "--interval", str(args.interval), "--speed", str(args.speed),
-                            "--fault-rate", str(args.fault_rate), "--piles", str(args.piles), *crew_args],
-              env, log_dir),
+                            "--fault-rate", str(args.fault_rate), "--piles", str(args.piles), *credentials,
+                            *crew_args],
+              as_[ServiceRole.SIMULATOR], log_dir),
     ]
+    if accounts is not None:
+        # Keeps the broker's files in step with device credentials issued, rotated or revoked
+        # through the API while the platform runs (SIGHUP to the broker on every change).
+        children.append(Child("broker-auth", ["broker-auth", "--password-file", str(broker_dir / "passwords"),
+                                              "--acl-file", str(broker_dir / "acl"),
+                                              "--broker-pid-file", str(broker_dir / "mosquitto.pid")], env, log_dir))
     for child in children:
         child.start()
 
@@ -151,7 +176,7 @@ def main(args) -> None:
         f"  console          http://{settings.api_host}:{port}/\n"
         f"  API              http://{settings.api_host}:{port}/docs   (fleet: /fleet/health, ingest: /ingest/stats)\n"
         f"  database         {database_url}\n"
-        f"  broker           {mqtt_url}  (topics {settings.topic_prefix}/piles/…)\n"
+        f"  broker           {_without_account(mqtt_url)}  (topics {settings.topic_prefix}/piles/…){tls_note}\n"
         f"  OCPP             {ocpp_endpoint}  (1.6-J and 2.0.1, HTTP Basic: POST /piles/{{id}}/credentials/ocpp; "
         f"docs/ocpp.md)\n"
         f"  smtp             {smtp_address}  (service desk mail to {settings.desk_address}; outbound "
@@ -186,6 +211,49 @@ def main(args) -> None:
 
 
 DEMO_POLICY = "policy.yaml"
+DEVICE_CREDENTIALS = "device-credentials"
+# The processes `run` starts that speak MQTT, each as its own service account.
+_MQTT_ROLES = (ServiceRole.INGEST, ServiceRole.MAINTENANCE, ServiceRole.API, ServiceRole.SIMULATOR,
+               ServiceRole.OCPP_GATEWAY)
+
+
+def secure_local_broker(conn, data_dir: Path, prefix: str) -> dict:
+    """Before the local broker starts: a service account per process (new random passwords,
+    stored hashed; returned as {role: (username, password)} for the children's environment),
+    an MQTT credential for every pile of the demo fleet that has none the simulator knows
+    (<data_dir>/device-credentials, mode 0600, 'pile_id password' lines), and the broker's
+    password and ACL files rendered from all of it (<data_dir>/broker/)."""
+    from gateway import broker_auth, credentials
+    from simulators.runner import read_credentials
+
+    accounts = {role: broker_auth.ensure_service_account(conn, role, created_by="pilecare run") for role in _MQTT_ROLES}
+    path = data_dir / DEVICE_CREDENTIALS
+    known = read_credentials(str(path)) if path.exists() else {}
+    live = {r[0] for r in conn.execute(
+        "SELECT pile_id FROM device_credentials WHERE protocol = 'mqtt' AND revoked_at IS NULL")}
+    piles = [r[0] for r in conn.execute("SELECT id FROM piles ORDER BY id")]
+    lines = ["# pile_id password: the demo fleet's MQTT credentials (written by `pilecare run`)"]
+    for pile_id in piles:
+        if pile_id not in live or pile_id not in known:  # a password we never saw is useless to the simulator
+            known[pile_id] = credentials.issue(conn, pile_id, credentials.Protocol.MQTT, issued_by="pilecare run").password
+        lines.append(f"{pile_id} {known[pile_id]}")
+    broker_auth.write_atomically(path, "\n".join(lines) + "\n")
+    broker_dir = data_dir / "broker"
+    embedded.broker_config(broker_dir, 1883)  # the empty files and the certificates, before the first render
+    broker_auth.BrokerFiles(broker_dir / "passwords", broker_dir / "acl").write(conn, prefix)
+    return accounts
+
+
+def _with_account(url: str, username: str, password: str) -> str:
+    from urllib.parse import quote
+
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{quote(username, safe='')}:{quote(password, safe='')}@{rest}"
+
+
+def _without_account(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
 def _demo_policy(settings, data_dir: Path, verify_minutes: float, speed: float) -> str:

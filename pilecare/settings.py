@@ -15,6 +15,7 @@ class MqttTarget(BaseModel):
     tls: bool
     username: str | None = None
     password: str | None = None
+    ca_file: str | None = None  # mqtts: the CA to trust instead of the system's
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
     # None means "start an embedded one" (only `pilecare run` and the benchmarks do that).
     database_url: str | None = None
     mqtt_url: str | None = None
+    # mqtts:// to a broker whose certificate a private CA signed (a local run's broker:
+    # .pilecare/broker/tls/ca.crt): that CA's PEM file. Unset: the system's trusted CAs.
+    mqtt_ca_file: str | None = None
     topic_prefix: str = "pilecare/v1"
 
     # Shared-subscription group the ingest workers split the stream in; empty for a
@@ -135,7 +139,8 @@ class Settings(BaseSettings):
         return f"{scheme}://{self.ocpp_host}:{self.ocpp_port}/ocpp/{{charge_point_id}}"
 
     def mqtt(self) -> MqttTarget:
-        return parse_mqtt_url(self.mqtt_url or "mqtt://127.0.0.1:1883")
+        target = parse_mqtt_url(self.mqtt_url or "mqtt://127.0.0.1:1883")
+        return target.model_copy(update={"ca_file": self.mqtt_ca_file}) if self.mqtt_ca_file else target
 
 
 def parse_mqtt_url(url: str) -> MqttTarget:

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import paho.mqtt.client as paho
 
@@ -60,7 +61,8 @@ class SimPile:
 class Simulation:
     def __init__(self, settings: Settings, piles: list[SimPileSpec], *, mode: str = "per-pile",
                  interval: float | None = None, speed: float = 1.0, seed: int = 1, fault_rate: float = 0.0,
-                 faults: list[FaultKind] | None = None, clients: int = 4, bad_repair_share: float = 0.0):
+                 faults: list[FaultKind] | None = None, clients: int = 4, bad_repair_share: float = 0.0,
+                 credentials: dict[str, str] | None = None):
         if mode not in ("per-pile", "multiplexed"):
             raise ValueError(f"mode must be per-pile or multiplexed, not {mode!r}")
         if mode == "per-pile" and len(piles) > MAX_PER_PILE_CLIENTS:
@@ -78,6 +80,9 @@ class Simulation:
         self.piles = {s.id: SimPile(s, random.Random(f"{seed}-{s.id}"), interval or s.reporting_interval_s, speed)
                       for s in piles}
         self.n_clients = clients
+        # Per-pile mode: a pile with a password here connects as itself (username = pile id),
+        # as a real one does (docs/device-protocol.md, "Security"); others use the settings' account.
+        self.credentials = credentials or {}
         self.shared: list[paho.Client] = []
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
@@ -88,13 +93,16 @@ class Simulation:
 
     # --- connections ---------------------------------------------------------------
     def _connect_pile(self, pile: SimPile) -> None:
-        client = mqtt.client(self.target, pile.spec.id + self._suffix)
+        target = self.target
+        if pile.spec.id in self.credentials:
+            target = target.model_copy(update={"username": pile.spec.id, "password": self.credentials[pile.spec.id]})
+        client = mqtt.client(target, pile.spec.id + self._suffix)
         client.connect_timeout = 30.0
         client.will_set(self.topics.status(pile.spec.id), OFFLINE_WILL, qos=1, retain=True)
         client.on_connect = lambda c, u, f, rc, p, pile=pile: self._on_pile_connect(pile, rc)
         client.on_message = lambda c, u, msg, pile=pile: self._on_command(pile, msg)
         pile.client = client
-        mqtt.connect(client, self.target, persistent=False, keepalive=30, blocking=False)
+        mqtt.connect(client, target, persistent=False, keepalive=30, blocking=False)
         client.loop_start()
 
     def _on_pile_connect(self, pile: SimPile, rc) -> None:
@@ -351,6 +359,15 @@ class Simulation:
         return {pid: [k.value for k in p.model.faults] for pid, p in self.piles.items() if p.model.faults}
 
 
+def read_credentials(path: str | None) -> dict[str, str]:
+    """{pile_id: MQTT password} from a file of 'pile_id password' lines (`pilecare run`
+    writes <data dir>/device-credentials, mode 0600); {} without a file."""
+    if not path:
+        return {}
+    pairs = (line.split() for line in Path(path).read_text().splitlines() if line.strip() and not line.startswith("#"))
+    return {pile_id: password for pile_id, password in pairs}
+
+
 def _shard(settings: Settings, specs: list[SimPileSpec], args, faults, report, stop, repairs) -> None:
     """One process's share of the fleet; reports its acknowledged count every second and
     applies the repairs the main process routes to its piles."""
@@ -363,7 +380,7 @@ def _shard(settings: Settings, specs: list[SimPileSpec], args, faults, report, s
     logging.getLogger("simulators").setLevel(logging.INFO)
     sim = Simulation(settings, specs, mode=args.mode, interval=args.interval, speed=args.speed, seed=args.seed,
                      fault_rate=args.fault_rate, faults=faults, clients=args.clients,
-                     bad_repair_share=args.bad_repair_share).start()
+                     bad_repair_share=args.bad_repair_share, credentials=read_credentials(getattr(args, "credentials", None))).start()
     try:
         reported = time.monotonic()
         while not stop.is_set():

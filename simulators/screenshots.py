@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 
 from api import accounts
-from pilecare import embedded
+from gateway.broker_auth import start_admin_broker
 from pilecare.migrate import migrate
 from pilecare.settings import get_settings
 from simulators.browser import Browser, chromium_problem
@@ -240,7 +240,7 @@ def main(args) -> None:
     data_dir = Path(base.data_dir).resolve() / "screenshots"
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = bench_database(base, data_dir, "pilecare_screenshots")
-    mqtt_url = base.mqtt_url or embedded.start_broker(data_dir / "broker")[0]
+    mqtt_url = base.mqtt_url or start_admin_broker(data_dir / "broker")[0]
     tag = uuid.uuid4().hex[:8]
     settings = base.model_copy(update={
         "database_url": db_url, "mqtt_url": mqtt_url, "topic_prefix": f"screenshots-{tag}/pilecare/v1",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psycopg
 
+from gateway.broker_auth import ServiceRole, account_name, render_files, write_atomically
+from gateway.credentials import hash_password, new_password
 from pilecare.embedded import broker_config, free_port, mosquitto_binary, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,17 +55,35 @@ def drop_database(name: str) -> None:
 
 
 class Broker:
-    """A Mosquitto process with the shipped config; restartable with its persistence."""
+    """A Mosquitto process with the shipped config (no anonymous clients, password and ACL
+    files); restartable with its persistence.
 
-    def __init__(self, workdir: Path, port: int | None = None):
+    Unless `files_from_db` (a test renders them with gateway/broker_auth.py), its files hold
+    one service account with every right (`ServiceRole.ADMIN`), which `url` carries, so the
+    suite's clients connect as before the broker was secured."""
+
+    def __init__(self, workdir: Path, port: int | None = None, *, files_from_db: bool = False):
         self.workdir = workdir
         self.port = port or free_port()
+        self.tls_port = free_port()
         self.process: subprocess.Popen | None = None
         workdir.mkdir(parents=True, exist_ok=True)
-        self.config = broker_config(workdir, self.port)
+        self.config = broker_config(workdir, self.port, self.tls_port)
+        self.password_file, self.acl_file = workdir.resolve() / "passwords", workdir.resolve() / "acl"
+        self.ca_file = workdir.resolve() / "tls" / "ca.crt"
+        self.username, self.password = account_name(ServiceRole.ADMIN), new_password()
+        if not files_from_db:
+            rendered = render_files([(self.username, hash_password(self.password), ServiceRole.ADMIN.value)], [],
+                                    "unused")
+            write_atomically(self.acl_file, rendered.acl)
+            write_atomically(self.password_file, rendered.passwords)
 
     @property
     def url(self) -> str:
+        return f"mqtt://{self.username}:{self.password}@127.0.0.1:{self.port}"
+
+    @property
+    def anonymous_url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:

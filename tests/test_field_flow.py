@@ -71,6 +71,7 @@ class Phone:
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(
             Topics(settings.topic_prefix).engineer_work_orders(engineer_id), qos=1)
+        self.client.username_pw_set(target.username, target.password)  # the broker takes no anonymous clients
         self.client.connect(target.host, target.port)
         self.client.loop_start()
         assert subscribed.wait(10), "the phone did not subscribe"

@@ -85,6 +85,7 @@ class StaffApp:
         self.client.on_message = lambda c, u, msg: self.messages.put((msg.topic, json.loads(msg.payload)))
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.username_pw_set(target.username, target.password)  # the broker takes no anonymous clients
         self.client.connect(target.host, target.port)
         self.client.loop_start()
         assert subscribed.wait(5), "the staff app did not subscribe"

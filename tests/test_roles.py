@@ -154,6 +154,10 @@ TABLE = [
     ("GET", "/deliveries", None, ADMIN),
     ("POST", "/users", {"id": "zed", "full_name": "Zed", "role": "viewer", "password": "long enough pw"}, ADMIN),
     ("POST", "/piles", {"id": "P-NEW"}, ADMIN),
+    # device credentials (issue 15): keys to the fleet
+    ("GET", "/piles/{pile}/credentials", None, ADMIN),
+    ("POST", "/piles/{pile}/credentials/mqtt", None, ADMIN),
+    ("DELETE", "/piles/{pile}/credentials/ocpp", None, ADMIN),
     ("POST", "/sites", {"id": "S-NEW"}, ADMIN),
     ("PATCH", "/pile-models/T-AC22", {"energy_register": "session"}, ADMIN),
     # the engineers' phone

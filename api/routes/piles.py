@@ -13,9 +13,10 @@ from api.auth import Actor, CurrentUser, require
 from api.customer_scope import Owned, check, narrow, portal
 from api.deps import Conn, Offset
 from api.fleet_view import PILE_FAULTED, faulted_sql
-from api.models import (PileCreate, PileDetail, PilePublic, PilesPublic, TelemetryBucket, TelemetryPoint,
-                        TelemetryPublic)
+from api.models import (DeviceCredentialIssued, PileCreate, PileDetail, PilePublic, PileRegistered, PilesPublic,
+                        TelemetryBucket, TelemetryPoint, TelemetryPublic)
 from api.service_history import ServiceHistory, history
+from gateway import credentials
 from maintenance.kpi import service as kpi
 from pilecare.errors import Conflict, InvalidInput, NotFound
 from pilecare.liveness import online_sql
@@ -107,22 +108,28 @@ def _detail(conn, pile_id: str) -> PileDetail:
     return PileDetail(**row, connectors=connectors, data_quality=quality)
 
 
-@router.post("", dependencies=[Depends(require())], status_code=status.HTTP_201_CREATED, summary="Register a pile")
-def create_pile(conn: Conn, actor: Actor, body: PileCreate) -> PileDetail:
+@router.post("", dependencies=[Depends(require())], status_code=status.HTTP_201_CREATED,
+             summary="Register a pile; its MQTT and OCPP passwords are in the answer, this once")
+def create_pile(conn: Conn, actor: Actor, body: PileCreate) -> PileRegistered:
     for table, key in (("pile_models", body.model_id), ("sites", body.site_id)):
         if conn.execute(f"SELECT 1 FROM {table} WHERE id = %s", (key,)).fetchone() is None:
             name = "model_id" if table == "pile_models" else "site_id"
             raise InvalidInput(f"{name}: no {table[:-1].replace('_', ' ')} {key!r}")
     try:
-        conn.execute(
-            "INSERT INTO piles (id, serial, model_id, site_id, firmware, installed_on, commissioned_on, warranty_end, "
-            "lat, lon, created_by) VALUES (%(id)s, %(serial)s, %(model_id)s, %(site_id)s, %(firmware)s, "
-            "%(installed_on)s, %(commissioned_on)s, %(warranty_end)s, %(lat)s, %(lon)s, %(actor)s)",
-            body.model_dump() | {"actor": actor})
+        # The pile and its credentials together (issue 15, item 6): never a registered pile
+        # that cannot connect, nor a password for a pile that does not exist.
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO piles (id, serial, model_id, site_id, firmware, installed_on, commissioned_on, "
+                "warranty_end, lat, lon, created_by) VALUES (%(id)s, %(serial)s, %(model_id)s, %(site_id)s, "
+                "%(firmware)s, %(installed_on)s, %(commissioned_on)s, %(warranty_end)s, %(lat)s, %(lon)s, %(actor)s)",
+                body.model_dump() | {"actor": actor})
+            issued = [credentials.issue(conn, body.id, protocol, issued_by=actor) for protocol in credentials.Protocol]
     except psycopg.errors.UniqueViolation as error:
         which = "serial" if "serial" in str(error) else "id"
         raise Conflict(f"a pile with this {which} already exists") from error
-    return _detail(conn, body.id)
+    detail = _detail(conn, body.id)
+    return PileRegistered(**detail.model_dump(), credentials=[DeviceCredentialIssued.of(c, actor) for c in issued])
 
 
 _BUCKET = re.compile(r"^\s*(\d+)\s*(m|min|h|d)\s*$")

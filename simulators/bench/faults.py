@@ -29,6 +29,7 @@ import psycopg
 from gateway import mqtt
 from gateway.topics import Topics
 from simulators.bench.ingest import TELEMETRY_TEMPLATE, bench_database, say, seed_piles
+from gateway.broker_auth import start_admin_broker
 from pilecare import embedded
 from pilecare.migrate import migrate
 from pilecare.settings import Settings, get_settings, parse_mqtt_url
@@ -124,7 +125,7 @@ def _main(args) -> None:
     data_dir = Path(base.data_dir) / "bench-faults"
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = bench_database(base, data_dir, "pilecare_bench_faults")
-    mqtt_url = base.mqtt_url or embedded.start_broker(data_dir / "broker")[0]
+    mqtt_url = base.mqtt_url or start_admin_broker(data_dir / "broker")[0]
     stamp = int(time.time())
     settings = base.model_copy(update={"database_url": db_url, "mqtt_url": mqtt_url,
                                        "topic_prefix": f"bench-faults-{stamp}/pilecare/v1",

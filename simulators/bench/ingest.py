@@ -25,6 +25,7 @@ import psycopg
 
 from gateway import mqtt
 from gateway.topics import Topics
+from gateway.broker_auth import start_admin_broker
 from pilecare import embedded
 from pilecare.migrate import migrate
 from pilecare.settings import Settings, get_settings, parse_mqtt_url
@@ -217,7 +218,7 @@ def _main(args) -> None:
     db_url = bench_database(base, data_dir)
     mqtt_url = base.mqtt_url
     if not mqtt_url:
-        mqtt_url, _broker = embedded.start_broker(data_dir / "broker")
+        mqtt_url, _broker = start_admin_broker(data_dir / "broker")
     else:
         say("using PILECARE_MQTT_URL: its config must queue a long backlog (see deploy/mosquitto/mosquitto.conf)")
     stamp = int(time.time())
