@@ -38,6 +38,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
+from gateway.broker_auth import start_admin_broker
 from gateway.credentials import Protocol, issue
 from pilecare import embedded
 from pilecare.migrate import migrate
@@ -216,7 +217,7 @@ def _main(args) -> None:
     data_dir = Path(base.data_dir) / "bench-ocpp"
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = bench_database(base, data_dir, name="pilecare_bench_ocpp")
-    mqtt_url = base.mqtt_url or embedded.start_broker(data_dir / "broker")[0]
+    mqtt_url = base.mqtt_url or start_admin_broker(data_dir / "broker")[0]
     stamp = int(time.time())
     workers = max(1, args.workers)
     settings = base.model_copy(update={
