@@ -103,8 +103,9 @@ class Settings(BaseSettings):
     ocpp_security_profile: int = Field(default=1, ge=1, le=2)
     ocpp_tls_cert: str | None = None
     ocpp_tls_key: str | None = None
-    # The interval a BootNotification's answer gives an accepted charger for its heartbeats,
-    # and a Pending one before it may boot again (1.6 §4.2 / 2.0.1 B02).
+    # The longest heartbeat interval a BootNotification's answer gives an accepted charger (its
+    # model's reporting interval when shorter: liveness counts three of those), and the time a
+    # Pending one waits before it boots again (1.6 §4.2 / 2.0.1 B02).
     ocpp_heartbeat_s: int = Field(default=300, ge=10, le=86_400)
     ocpp_boot_retry_s: int = Field(default=60, ge=10, le=86_400)
     # How long the gateway waits for the broker's PUBACK before answering a charger's CALL
@@ -115,6 +116,10 @@ class Settings(BaseSettings):
     # This process's name in ocpp_connections; stable across restarts so a restarted gateway
     # reports offline the chargers its killed predecessor held. Unique per process.
     ocpp_gateway_name: str = Field(default_factory=lambda: f"ocpp-{socket.gethostname()}")
+    # After a restart, how long the chargers the previous run of this gateway held have to
+    # reconnect before those that have not are reported offline: a deploy must not raise an
+    # offline alarm for every charger.
+    ocpp_restart_grace_s: float = Field(default=60.0, ge=0, le=3600)
     # Database connections one gateway process keeps for a reconnect storm's handshakes.
     ocpp_db_pool: int = Field(default=8, ge=1, le=100)
 

@@ -66,21 +66,28 @@ def test_a_replacement_missed_while_the_gateway_could_not_listen_is_caught_up_wh
     assert all(s["state"] == "online" for s in watch.on("TP-0001", "status"))
 
 
-def test_a_gateway_restarted_after_a_kill_reports_offline_the_chargers_its_predecessor_held(
-        ocpp_settings, piles, watch, db):
-    # What a gateway killed with -9 leaves behind: its rows, and nobody to report offline.
-    db.execute("INSERT INTO ocpp_connections (pile_id, connection_id, gateway, ocpp_version) VALUES "
-               "('TP-0001', gen_random_uuid(), 'ocpp-killed', '1.6'), "
-               "('TP-0002', gen_random_uuid(), 'ocpp-other', '1.6')")
-
-    running = RunningGateway(ocpp_settings.model_copy(update={"ocpp_gateway_name": "ocpp-killed"})).start()
+def test_a_restarted_gateway_reports_offline_only_the_chargers_that_did_not_come_back_within_the_grace(
+        ocpp_settings, piles, watch, charge_points, db):
+    # What the previous run of gateway "ocpp-a" left (stopped, or killed with -9): its rows.
+    db.execute("INSERT INTO ocpp_connections (pile_id, connection_id, gateway, ocpp_version, connected_at) VALUES "
+               "('TP-0001', gen_random_uuid(), 'ocpp-a', '1.6', now() - interval '1 minute'), "
+               "('TP-0002', gen_random_uuid(), 'ocpp-a', '1.6', now() - interval '1 minute'), "
+               "('TP-0003', gen_random_uuid(), 'ocpp-b', '1.6', now() - interval '1 minute')")
+    restarted = ocpp_settings.model_copy(update={"ocpp_gateway_name": "ocpp-a", "ocpp_restart_grace_s": 3})
+    running = RunningGateway(restarted).start()
     try:
+        back = charge_points()  # TP-0002 reconnects within the grace
+        back.connect(f"ws://127.0.0.1:{running.port}/ocpp", "TP-0002", piles["TP-0002"], "ocpp1.6")
+
         _, offline, _ = watch.wait_for(lambda t, p: t.endswith("/TP-0001/status") and p["state"] == "offline")
+
+        assert offline["reason"] == "connection lost"
+        assert db.execute("SELECT pile_id, gateway FROM ocpp_connections ORDER BY pile_id").fetchall() == [
+            ("TP-0002", "ocpp-a"), ("TP-0003", "ocpp-b")]
+        assert watch.retained("TP-0002", "status")["state"] == "online"
+        assert watch.on("TP-0003", "status") == []  # another gateway's charger is not its business
     finally:
         running.stop()
-    assert offline["reason"] == "connection lost"
-    assert db.execute("SELECT pile_id, gateway FROM ocpp_connections").fetchall() == [("TP-0002", "ocpp-other")]
-    assert watch.on("TP-0002", "status") == []  # another gateway's charger is not its business
 
 
 def test_a_lost_connection_is_reported_offline_at_once(url, piles, watch, charge_points, db):
@@ -132,8 +139,8 @@ def test_listeners_hear_of_connections_and_their_calls_reach_the_charger(ocpp_se
     assert recorder.answers[0].status == "Accepted"
 
 
-def test_pilecare_ocpp_serves_chargers_until_stopped_and_then_reports_them_offline(
-        settings, piles, watch, charge_points, tmp_path):
+def test_pilecare_ocpp_serves_chargers_until_stopped_and_closes_them_for_a_restart_without_offline(
+        settings, piles, watch, charge_points, db, tmp_path):
     import os
     import signal
     import subprocess
@@ -158,8 +165,11 @@ def test_pilecare_ocpp_serves_chargers_until_stopped_and_then_reports_them_offli
         process.send_signal(signal.SIGTERM)
 
         assert process.wait(20) == 0
-        cp.expect(event="close")
-        watch.wait_for(lambda t, p: t.endswith("/TP-0001/status") and p["state"] == "offline")
+        assert cp.expect(event="close")["code"] == 1012  # service restart: come back soon
+        # Not reported offline: it will reconnect, and its row waits for it (or for the grace).
+        assert watch.retained("TP-0001", "status")["state"] == "online"
+        assert db.execute("SELECT gateway FROM ocpp_connections WHERE pile_id = 'TP-0001'").fetchone() == (
+            "ocpp-cli-test",)
     finally:
         if process.poll() is None:
             process.kill()
@@ -226,3 +236,29 @@ def test_a_reconnect_storm_of_300_chargers_is_absorbed_and_every_one_is_answered
              message="every boot at the broker")
     wait_for(lambda: reported("status", lambda p: p["state"] == "online") == set(pile_ids),
              message="every charger reported online")
+
+
+def test_a_half_dead_older_connection_does_not_hold_up_the_newer_one(url, piles):
+    """The charger came back because its old socket died; closing that one waits out the close
+    time-out (10 s), and the new connection must be answered meanwhile."""
+    import asyncio
+    import base64
+    import time
+
+    from websockets.asyncio.client import connect
+
+    headers = {"Authorization": "Basic " + base64.b64encode(f"TP-0001:{piles['TP-0001']}".encode()).decode()}
+
+    async def comeback() -> float:
+        older = await connect(f"{url}/TP-0001", subprotocols=["ocpp1.6"], additional_headers=headers)
+        older.transport.pause_reading()  # it will never answer the close frame
+        async with connect(f"{url}/TP-0001", subprotocols=["ocpp1.6"], additional_headers=headers) as newer:
+            started = time.monotonic()
+            await newer.send(json.dumps([2, "boot", "BootNotification", BOOT_16]))
+            answer = json.loads(await asyncio.wait_for(newer.recv(), 30))
+            elapsed = time.monotonic() - started
+        older.transport.abort()
+        assert answer[2]["status"] == "Accepted"
+        return elapsed
+
+    assert asyncio.run(comeback()) < 3

@@ -33,7 +33,7 @@ from ocpp.messages import Call, CallError, MessageType, get_validator, unpack
 from psycopg_pool import AsyncConnectionPool
 from websockets.exceptions import ConnectionClosed
 
-from gateway.ocpp import envelope
+from gateway.ocpp import envelope, store
 from gateway.ocpp.publisher import Publisher
 from gateway.protocol import Status
 from gateway.topics import Topics
@@ -196,6 +196,16 @@ class Charger:
         except Exception:
             # The charger still gets its CALLERROR; the dead letter is what is lost.
             log.exception("%s: the envelope of a refused message could not be published", self.pile_id)
+
+    async def boot_decision(self) -> tuple[bool, int]:
+        """(accepted, interval) for a BootNotification: Accepted when the pile is commissioned
+        (1.6 §4.2, 2.0.1 B01), with a heartbeat interval no longer than its model's reporting
+        interval, so that an idle charger is never taken for a silent one (pilecare/liveness.py
+        counts three of them), else Pending with the boot retry interval (2.0.1 B02)."""
+        registered = await store.registration(self.context.pool, self.pile_id)
+        if registered is None or not registered.commissioned:
+            return False, self.context.boot_retry_s
+        return True, min(self.context.heartbeat_s, registered.reporting_interval_s)
 
     # -- answering -----------------------------------------------------------------------
     async def answer(self, response):

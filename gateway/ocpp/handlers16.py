@@ -32,11 +32,11 @@ class Charger16(Charger, ChargePoint):
     async def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **fields):
         """Accepted when the pile is commissioned, else Pending with the retry interval
         (1.6 §4.2, §6.9): a Pending charger may only boot again or answer our CALLs."""
-        accepted = await store.is_commissioned(self.context.pool, self.pile_id)
+        accepted, interval = await self.boot_decision()
         self.pending = not accepted
         response = call_result.BootNotification(
             current_time=_now(),
-            interval=self.context.heartbeat_s if accepted else self.context.boot_retry_s,
+            interval=interval,
             status=RegistrationStatus.accepted if accepted else RegistrationStatus.pending)
         await self.answer(response)
         await self.publish_status("online", firmware=fields.get("firmware_version"))

@@ -11,7 +11,6 @@ from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.datatypes import IdTokenInfoType
 from ocpp.v201.enums import Action, AuthorizationStatusEnumType, RegistrationStatusEnumType
 
-from gateway.ocpp import store
 from gateway.ocpp.charger import Charger, utcnow
 
 _ACCEPTED = IdTokenInfoType(status=AuthorizationStatusEnumType.accepted)
@@ -29,11 +28,11 @@ class Charger201(Charger, ChargePoint):
     async def on_boot_notification(self, charging_station: dict, reason: str, **fields):
         """Accepted when the pile is commissioned, else Pending with the retry interval
         (2.0.1 B01/B02): a Pending station may only boot again or answer our CALLs."""
-        accepted = await store.is_commissioned(self.context.pool, self.pile_id)
+        accepted, interval = await self.boot_decision()
         self.pending = not accepted
         response = call_result.BootNotification(
             current_time=_now(),
-            interval=self.context.heartbeat_s if accepted else self.context.boot_retry_s,
+            interval=interval,
             status=RegistrationStatusEnumType.accepted if accepted else RegistrationStatusEnumType.pending)
         await self.answer(response)
         await self.publish_status("online", firmware=charging_station.get("firmware_version"))

@@ -11,7 +11,9 @@ row only if it still names this connection, and only then publishes Status offli
 connection for the same charger replaces the older: in this process the old socket is closed
 directly, in another the trigger of migration 0048 tells that process (LISTEN/NOTIFY), and a
 replaced connection never reports offline. All shared state is in PostgreSQL, so several
-gateway processes may run behind one load balancer.
+gateway processes may run behind one load balancer. A stopping gateway closes its
+connections with 1012 and reports nobody offline; restarted under the same name it reports
+offline those of its previous run's chargers that did not come back within a grace period.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 SUBPROTOCOLS = {"ocpp2.0.1": Charger201, "ocpp1.6": Charger16}
 REPLACED_REASON = "replaced by a newer connection"
 LOST_REASON = "connection lost"
+RESTART_REASON = "central system restarting"
 
 
 def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -75,6 +79,9 @@ class Gateway:
         self._current: dict[str, Charger] = {}        # pile id → its newest connection here
         self._server: Server | None = None
         self._listen_task: asyncio.Task | None = None
+        self._predecessor_task: asyncio.Task | None = None
+        self._stopping = False
+        self._closing: set[asyncio.Task] = set()
         self.context: Context | None = None
         self.port: int | None = None
 
@@ -87,7 +94,8 @@ class Gateway:
         self.context = Context(pool=pool, publisher=publisher, topics=Topics(settings.topic_prefix),
                                heartbeat_s=settings.ocpp_heartbeat_s, boot_retry_s=settings.ocpp_boot_retry_s,
                                call_timeout_s=settings.ocpp_call_timeout_s)
-        await self._forget_predecessor()
+        started = await self._database_now()
+        self._predecessor_task = asyncio.create_task(self._forget_predecessor(started))
         ready = asyncio.Event()
 
         async def listening() -> None:
@@ -106,25 +114,41 @@ class Gateway:
         log.info("OCPP central system at %s (port %s)", settings.ocpp_endpoint(), self.port)
 
     async def stop(self) -> None:
-        """Close the server and every connection; the chargers are then reported offline."""
+        """Close every connection with 1012 (service restart) and stop.
+
+        The chargers are not reported offline and their rows stay: they reconnect (to another
+        gateway, or to this one restarted, which reports offline only those that have not come
+        back within PILECARE_OCPP_RESTART_GRACE_S), so a deploy raises no offline alarms."""
+        self._stopping = True
         if self._server is not None:
-            self._server.close()
+            self._server.close(code=CloseCode.SERVICE_RESTART, reason=RESTART_REASON)
             await self._server.wait_closed()
-        if self._listen_task is not None:
-            self._listen_task.cancel()
-            await asyncio.gather(self._listen_task, return_exceptions=True)
+        for task in (self._listen_task, self._predecessor_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.context is not None:
             await self.context.publisher.stop()
             await self.context.pool.close()
 
-    async def _forget_predecessor(self) -> None:
-        """A gateway killed with its connections open left their rows: its chargers are
-        offline unless they have connected elsewhere since (then their row names the other)."""
+    async def _database_now(self):
         async with self.context.pool.connection() as conn:
-            cur = await conn.execute("DELETE FROM ocpp_connections WHERE gateway = %s RETURNING pile_id", (self.name,))
-            stale = [row[0] for row in await cur.fetchall()]
-        for pile_id in stale:
-            await publish_status(self.context, pile_id, "offline", reason=LOST_REASON)
+            return (await (await conn.execute("SELECT now()")).fetchone())[0]
+
+    async def _forget_predecessor(self, started) -> None:
+        """The previous run of this gateway (stopped, or killed with -9) left the rows of its
+        connections. After the grace period, a charger still named by such a row has not come
+        back, here or elsewhere (a reconnect claims the row anew): it is offline."""
+        await asyncio.sleep(self.settings.ocpp_restart_grace_s)
+        try:
+            async with self.context.pool.connection() as conn:
+                cur = await conn.execute("DELETE FROM ocpp_connections WHERE gateway = %s AND connected_at < %s "
+                                         "RETURNING pile_id", (self.name, started))
+                stale = [row[0] for row in await cur.fetchall()]
+            for pile_id in stale:
+                await publish_status(self.context, pile_id, "offline", reason=LOST_REASON)
+        except Exception:
+            log.exception("reporting the previous run's chargers offline failed")
 
     # -- handshake -----------------------------------------------------------------------
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -151,7 +175,9 @@ class Gateway:
         try:
             await store.claim(self.context.pool, pile_id, connection_id, charger.version, self.name)
             if older is not None:
-                await older.close(REPLACED_REASON)
+                # In the background: the older socket is often half dead (that is why the charger
+                # came back), and its close handshake may wait out the close time-out.
+                self._close_replaced(older)
             await publish_status(self.context, pile_id, "online")
             log.info("%s connected (OCPP %s, connection %s)", pile_id, charger.version, connection_id)
             # Frames are read from here on, so that a listener's CALL gets its answer.
@@ -167,7 +193,8 @@ class Gateway:
             self._sessions.pop(connection_id, None)
             if self._current.get(pile_id) is charger:
                 del self._current[pile_id]
-            await self._release(charger)
+            if not self._stopping:  # a stopping gateway leaves the row for the charger's return
+                await self._release(charger)
 
     async def _release(self, charger: Charger) -> None:
         try:
@@ -200,8 +227,13 @@ class Gateway:
     async def _on_replaced(self, pile_id: str, connection_id: str) -> None:
         charger = self._sessions.get(connection_id)
         if charger is not None:
-            log.info("%s: connection %s replaced by a newer one; closing it", pile_id, connection_id)
-            asyncio.create_task(charger.close(REPLACED_REASON))
+            self._close_replaced(charger)
+
+    def _close_replaced(self, charger: Charger) -> None:
+        log.info("%s: connection %s replaced by a newer one; closing it", charger.pile_id, charger.connection_id)
+        task = asyncio.create_task(charger.close(REPLACED_REASON))
+        self._closing.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._closing.discard)
 
 
 async def run(settings: Settings, *, listeners: Sequence[Listener] = ()) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
@@ -31,15 +32,23 @@ def open_pool(url: str, *, max_size: int) -> AsyncConnectionPool:
                                configure=_configure, name="pilecare-ocpp", open=False)
 
 
-async def is_commissioned(pool: AsyncConnectionPool, pile_id: str) -> bool:
-    """True when the pile is approved for service: `piles.commissioned_on` is set and not in
-    the future (UTC). Decides BootNotification Accepted or Pending (1.6 §4.2, 2.0.1 B02)."""
+@dataclass(frozen=True)
+class Registration:
+    """What a BootNotification's answer needs from the registry."""
+
+    commissioned: bool          # piles.commissioned_on set and not in the future (UTC)
+    reporting_interval_s: int   # the pile model's: pilecare's liveness counts three of them
+
+
+async def registration(pool: AsyncConnectionPool, pile_id: str) -> Registration | None:
+    """The pile's registration, None when it is not registered. Decides BootNotification
+    Accepted or Pending (1.6 §4.2, 2.0.1 B02) and the heartbeat interval."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT commissioned_on IS NOT NULL AND commissioned_on <= (now() AT TIME ZONE 'UTC')::date "
-            "FROM piles WHERE id = %s", (pile_id,))
+            "SELECT p.commissioned_on IS NOT NULL AND p.commissioned_on <= (now() AT TIME ZONE 'UTC')::date, "
+            "m.reporting_interval_s FROM piles p JOIN pile_models m ON m.id = p.model_id WHERE p.id = %s", (pile_id,))
         row = await cur.fetchone()
-    return bool(row and row[0])
+    return Registration(bool(row[0]), row[1]) if row else None
 
 
 async def transaction_id(pool: AsyncConnectionPool, pile_id: str, connector_id: int, id_tag: str,
