@@ -156,7 +156,7 @@ class BrokerWatch:
     """Every message on `{prefix}/piles/#`, as (topic, JSON payload, retained) in arrival order."""
 
     def __init__(self, settings: Settings):
-        target = settings.mqtt()
+        self.target = target = settings.mqtt()
         self.prefix = settings.topic_prefix
         self.messages: list[tuple[str, dict, bool]] = []
         self._lock = threading.Condition()
@@ -165,9 +165,14 @@ class BrokerWatch:
         self.client.on_connect = lambda c, *a: c.subscribe(f"{self.prefix}/piles/#", qos=1)
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect(target.host, target.port)
+        self._connect(self.client)
         self.client.loop_start()
         assert subscribed.wait(10), "the watcher could not subscribe"
+
+    def _connect(self, client: mqtt.Client) -> None:
+        if self.target.username:  # a broker that wants an account (the test suite's admin)
+            client.username_pw_set(self.target.username, self.target.password)
+        client.connect(self.target.host, self.target.port)
 
     def _on_message(self, client, userdata, message) -> None:
         with self._lock:
@@ -197,8 +202,7 @@ class BrokerWatch:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"retained-{uuid.uuid4().hex[:8]}")
         client.on_connect = lambda c, *a: c.subscribe(f"{self.prefix}/piles/{pile_id}/{leaf}", qos=1)
         client.on_message = lambda c, u, m: got.put(json.loads(m.payload) if m.retain else None)
-        target_host, target_port = self.client.host, self.client.port
-        client.connect(target_host, target_port)
+        self._connect(client)
         client.loop_start()
         try:
             return got.get(timeout=timeout)

@@ -51,17 +51,22 @@ def basic_password(authorization: str | None, user: str) -> str | None:
     return password if sep and name == user else None
 
 
-async def verify(pool: AsyncConnectionPool, pile_id: str, password: str) -> bool:
-    """True when `password` is the pile's live OCPP credential.
-
-    The asyncio twin of gateway.credentials.verify (same query, same hash check), so that a
-    reconnect storm's handshakes wait on the pool rather than on one blocking connection.
-    Unknown piles, revoked credentials and wrong passwords all answer False.
-    """
+async def live_hashes(pool: AsyncConnectionPool, pile_ids: list[str]) -> list[str | None]:
+    """The live OCPP password hash of each pile (None: unknown pile, or none live), in one
+    query for a whole batch of handshakes (gateway/ocpp/batch.py). The same rows as
+    gateway.credentials.verify reads, asynchronously."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT password_hash FROM device_credentials WHERE pile_id = %s AND protocol = %s AND revoked_at IS NULL",
-            (pile_id, Protocol.OCPP.value),
+            "SELECT pile_id, password_hash FROM device_credentials "
+            "WHERE pile_id = ANY(%s) AND protocol = %s AND revoked_at IS NULL",
+            (pile_ids, Protocol.OCPP.value),
         )
-        row = await cur.fetchone()
-    return row is not None and password_matches(password, row[0])
+        found = dict(await cur.fetchall())
+    return [found.get(pile_id) for pile_id in pile_ids]
+
+
+def accepts(password_hash: str | None, password: str) -> bool:
+    """Whether `password` opens a pile whose live hash is `password_hash`. Unknown piles,
+    revoked credentials and wrong passwords all answer False: a refused handshake must not
+    tell which it was."""
+    return password_hash is not None and password_matches(password, password_hash)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -52,6 +53,7 @@ class Context:
 
     pool: AsyncConnectionPool
     publisher: Publisher
+    registration: Callable[[str], Awaitable[store.Registration | None]]  # batched store.registrations
     topics: Topics
     heartbeat_s: int
     boot_retry_s: int
@@ -202,7 +204,7 @@ class Charger:
         (1.6 §4.2, 2.0.1 B01), with a heartbeat interval no longer than its model's reporting
         interval, so that an idle charger is never taken for a silent one (pilecare/liveness.py
         counts three of them), else Pending with the boot retry interval (2.0.1 B02)."""
-        registered = await store.registration(self.context.pool, self.pile_id)
+        registered = await self.context.registration(self.pile_id)
         if registered is None or not registered.commissioned:
             return False, self.context.boot_retry_s
         return True, min(self.context.heartbeat_s, registered.reporting_interval_s)

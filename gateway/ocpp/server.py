@@ -23,6 +23,7 @@ import signal
 import ssl
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -32,6 +33,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from gateway.ocpp import auth, store
+from gateway.ocpp.batch import Batcher
 from gateway.ocpp.charger import Charger, Context, publish_status
 from gateway.ocpp.handlers16 import Charger16
 from gateway.ocpp.handlers201 import Charger201
@@ -91,7 +93,11 @@ class Gateway:
         await pool.open(wait=True)
         publisher = Publisher(settings.mqtt(), self._client_id, timeout_s=settings.ocpp_publish_timeout_s)
         await publisher.start()
-        self.context = Context(pool=pool, publisher=publisher, topics=Topics(settings.topic_prefix),
+        # A reconnect storm's handshakes, claims and boots go to the database in batches.
+        self._live_hash = Batcher(partial(auth.live_hashes, pool))
+        self._claim = Batcher(partial(store.claim_many, pool, self.name))
+        self.context = Context(pool=pool, publisher=publisher, registration=Batcher(partial(store.registrations, pool)),
+                               topics=Topics(settings.topic_prefix),
                                heartbeat_s=settings.ocpp_heartbeat_s, boot_retry_s=settings.ocpp_boot_retry_s,
                                call_timeout_s=settings.ocpp_call_timeout_s)
         started = await self._database_now()
@@ -156,7 +162,7 @@ class Gateway:
         if pile_id is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "OCPP chargers connect at /ocpp/{charge_point_id}\n")
         password = auth.basic_password(request.headers.get("Authorization"), pile_id)
-        if password is None or not await auth.verify(self.context.pool, pile_id, password):
+        if password is None or not auth.accepts(await self._live_hash(pile_id), password):
             log.warning("OCPP handshake for %r refused: unknown id or wrong credentials", pile_id)
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "unknown charge point or wrong password\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="pilecare OCPP", charset="UTF-8"'
@@ -173,7 +179,7 @@ class Gateway:
         self._current[pile_id] = charger
         receiving: asyncio.Task | None = None
         try:
-            await store.claim(self.context.pool, pile_id, connection_id, charger.version, self.name)
+            await self._claim((pile_id, connection_id, charger.version))
             if older is not None:
                 # In the background: the older socket is often half dead (that is why the charger
                 # came back), and its close handshake may wait out the close time-out.

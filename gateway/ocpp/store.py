@@ -40,15 +40,18 @@ class Registration:
     reporting_interval_s: int   # the pile model's: pilecare's liveness counts three of them
 
 
-async def registration(pool: AsyncConnectionPool, pile_id: str) -> Registration | None:
-    """The pile's registration, None when it is not registered. Decides BootNotification
-    Accepted or Pending (1.6 §4.2, 2.0.1 B02) and the heartbeat interval."""
+async def registrations(pool: AsyncConnectionPool, pile_ids: list[str]) -> list[Registration | None]:
+    """Each pile's registration (None: not registered), in one query for a batch of
+    BootNotifications (gateway/ocpp/batch.py). Decides Accepted or Pending (1.6 §4.2,
+    2.0.1 B02) and the heartbeat interval."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT p.commissioned_on IS NOT NULL AND p.commissioned_on <= (now() AT TIME ZONE 'UTC')::date, "
-            "m.reporting_interval_s FROM piles p JOIN pile_models m ON m.id = p.model_id WHERE p.id = %s", (pile_id,))
-        row = await cur.fetchone()
-    return Registration(bool(row[0]), row[1]) if row else None
+            "SELECT p.id, p.commissioned_on IS NOT NULL AND p.commissioned_on <= (now() AT TIME ZONE 'UTC')::date, "
+            "m.reporting_interval_s FROM piles p JOIN pile_models m ON m.id = p.model_id WHERE p.id = ANY(%s)",
+            (pile_ids,))
+        found = {pile_id: Registration(bool(commissioned), interval) for pile_id, commissioned, interval
+                 in await cur.fetchall()}
+    return [found.get(pile_id) for pile_id in pile_ids]
 
 
 async def transaction_id(pool: AsyncConnectionPool, pile_id: str, connector_id: int, id_tag: str,
@@ -65,15 +68,22 @@ async def transaction_id(pool: AsyncConnectionPool, pile_id: str, connector_id: 
         return (await cur.fetchone())[0]
 
 
-async def claim(pool: AsyncConnectionPool, pile_id: str, connection_id: str, version: str, gateway: str) -> None:
-    """Make `connection_id` the charger's current connection, replacing any other (the
-    trigger of migration 0048 tells the process holding the replaced one)."""
+async def claim_many(pool: AsyncConnectionPool, gateway: str, claims: list[tuple[str, str, str]]) -> list[None]:
+    """Make each `(pile_id, connection_id, ocpp_version)` its charger's current connection,
+    replacing any other (the trigger of migration 0048 tells the process holding a replaced
+    one), in one statement for a whole batch (gateway/ocpp/batch.py). Of two claims for one
+    charger in a batch the later wins: it is the newer connection."""
+    latest = {pile_id: (pile_id, connection_id, version) for pile_id, connection_id, version in claims}
+    piles, connections, versions = (list(column) for column in zip(*latest.values()))
     async with pool.connection() as conn:
         await conn.execute(
-            "INSERT INTO ocpp_connections (pile_id, connection_id, gateway, ocpp_version) VALUES (%s, %s, %s, %s) "
+            "INSERT INTO ocpp_connections (pile_id, connection_id, gateway, ocpp_version) "
+            "SELECT c.pile_id, c.connection_id, %s, c.version "
+            "FROM unnest(%s::text[], %s::uuid[], %s::text[]) AS c (pile_id, connection_id, version) "
             "ON CONFLICT (pile_id) DO UPDATE SET connection_id = EXCLUDED.connection_id, gateway = EXCLUDED.gateway, "
             "ocpp_version = EXCLUDED.ocpp_version, connected_at = now()",
-            (pile_id, connection_id, gateway, version))
+            (gateway, piles, connections, versions))
+    return [None] * len(claims)
 
 
 async def release(pool: AsyncConnectionPool, pile_id: str, connection_id: str) -> bool:
