@@ -74,7 +74,7 @@ def _merge_sql(live: bool = True, keys: bool = False) -> sql.Composed:
         sql.SQL("{0} = CASE WHEN " + newer + " THEN {1} ELSE s.{0} END").format(sql.Identifier(c), sql.SQL(v))
         for c, v in _NEWEST.items()
     )
-    # An OCPP status row carries no measurements: the connector's stay (ocpp_measurements).
+    # An OCPP status row carries no measurements: the connector's stay (_OCPP_MEASUREMENTS).
     latest = sql.SQL(", ").join(
         sql.SQL("{0} = CASE WHEN excluded.seq <= {1} THEN c.{0} ELSE excluded.{0} END"
                 if c in _CONNECTOR_MEASURED else "{0} = excluded.{0}").format(sql.Identifier(c), sql.Literal(OCPP_SEQ_MAX))
@@ -91,7 +91,7 @@ c0 AS (
     SELECT i.pile_id, i.connector_id, i.time, i.seq, i.device_ts, i.received_at, i.status, i.error_code, i.vendor_error_code,
            i.info, i.temp_c, i.fan_rpm, i.ambient_c,
            i.time > coalesce(s.last_telemetry_at, '-infinity') AS newer,
-           coalesce(s.seq_restarts > 0 AND i.time < s.seq_run_started_at, false) AS earlier_run,
+           i.seq > {ocpp} AND coalesce(s.seq_restarts > 0 AND i.time < s.seq_run_started_at, false) AS earlier_run,
            s.last_seq, s.last_telemetry_at AS last_at,
            -- counted in the sequence accounting: a number was read (salvage.NO_SEQ is none),
            -- and a late upload lies near the current run (a wild one is a glitch, not gaps)
@@ -148,7 +148,8 @@ msgs_time AS (
 newest AS (
     SELECT DISTINCT ON (pile_id) pile_id, time, seq, device_ts, received_at,
            CASE WHEN connector_id = 0 THEN temp_c END AS temp_c, fan_rpm, ambient_c
-    FROM c0 ORDER BY pile_id, time DESC, seq DESC
+    -- at one time, an OCPP charger's own row (its cabinet temperature) before its connectors'
+    FROM c0 ORDER BY pile_id, time DESC, connector_id = 0 DESC, seq DESC
 ),
 -- Status rows newer than the latest state: every connector's, and the pile's own
 -- (connector 0). Telemetry is a snapshot of the whole pile, so once a pile has used the
@@ -156,12 +157,22 @@ newest AS (
 -- released); a pile that never used them gets no connector-0 rows. An error code without
 -- a pile status is taken with Available: the code raises its alarm either way, like a
 -- connector's warning.
+-- An OCPP charger replays what it queued offline in a burst: of its statuses in one batch,
+-- those other than the newest one's are a state that has since changed and make no
+-- transition (a fault over before the charger came back raises no alarm). Faulted with one
+-- code, then Faulted with another, stays two transitions: the status did not change.
+ocpp_newest AS (
+    SELECT DISTINCT ON (pile_id, connector_id) pile_id, connector_id, status FROM ins
+    WHERE seq <= {ocpp} AND status IS NOT NULL ORDER BY pile_id, connector_id, time DESC, seq DESC
+),
 conn_rows AS (
     SELECT i.pile_id, i.connector_id, i.time, i.seq, i.status, i.error_code, i.vendor_error_code, i.info,
            i.voltage_v, i.current_a, i.power_kw, i.power_offered_kw, i.energy_kwh, i.temp_c, i.soc_pct,
            c.status AS state_status, c.error_code AS state_error, c.status_since AS state_since
     FROM ins i LEFT JOIN connector_state c USING (pile_id, connector_id)
+               LEFT JOIN ocpp_newest o USING (pile_id, connector_id)
     WHERE i.connector_id > 0 AND i.status IS NOT NULL AND (c.time IS NULL OR i.time > c.time)
+      AND (i.seq > {ocpp} OR i.status = o.status)
     UNION ALL
     SELECT pile_id, 0::int2, time, seq, coalesce(status, 'Available'), coalesce(error_code, 'NoError'),
            CASE WHEN reports THEN vendor_error_code END, CASE WHEN reports THEN info END,
@@ -172,10 +183,11 @@ conn_rows AS (
                    OVER (PARTITION BY c0.pile_id ORDER BY c0.time, c0.seq) AS reported,
                s.status AS state_status, s.error_code AS state_error, s.status_since AS state_since
         FROM c0 JOIN pile_state s USING (pile_id)
+                LEFT JOIN ocpp_newest o ON o.pile_id = c0.pile_id AND o.connector_id = 0
         WHERE c0.connector_id = 0 AND c0.time > coalesce(s.status_time, '-infinity')
           -- an OCPP row reports the charger's status only when it has one (StatusNotification
-          -- for connector 0), not as a snapshot's missing fields
-          AND (c0.seq > {ocpp} OR c0.status IS NOT NULL)
+          -- for connector 0), not as a snapshot's missing fields, and as above
+          AND (c0.seq > {ocpp} OR c0.status = o.status)
     ) p
     WHERE reported OR state_status IS NOT NULL
 ),
@@ -503,17 +515,16 @@ class Store:
         for m in messages:
             if m.transaction_id is None:
                 continue
-            connector = started.get((m.pile_id, m.transaction_id))
-            if connector is None:
-                row = self.conn.execute(
+            key = (m.pile_id, m.transaction_id)
+            if key not in started:  # one look-up per transaction and batch: 2.0.1 sends many per session
+                started[key] = self.conn.execute(
                     """SELECT coalesce(
                            (SELECT connector_id FROM ocpp_transactions WHERE pile_id = %(pile)s AND id::text = %(tx)s),
                            (SELECT connector_id FROM pile_events WHERE pile_id = %(pile)s AND connector_id IS NOT NULL
                                AND type IN ('session_started', 'session_start_failed')
                                AND data->>'transaction_id' = %(tx)s ORDER BY id DESC LIMIT 1))""",
-                    {"pile": m.pile_id, "tx": m.transaction_id}).fetchone()
-                connector = row[0]
-            m.place(connector)
+                    {"pile": m.pile_id, "tx": m.transaction_id}).fetchone()[0]
+            m.place(started[key])
 
     def _write_ocpp(self, m: OcppMessage, new_keys: set[int]) -> bool:
         """The events and reported identity of one OCPP envelope; whether anything of it

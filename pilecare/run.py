@@ -142,7 +142,7 @@ def main(args) -> None:
         Child("api", ["api", "--host", settings.api_host, "--port", str(port)], as_[ServiceRole.API], log_dir),
         Child("smtp", ["smtp"], env, log_dir),
         # OCPP chargers' central system (docs/ocpp.md); it publishes what chargers send for ingest.
-        Child("ocpp", ["ocpp"], env, log_dir),
+        Child("ocpp", ["ocpp"], as_[ServiceRole.OCPP_GATEWAY], log_dir),
         Child("simulator", ["simulate", "--interval", str(args.interval), "--speed", str(args.speed),
                             "--fault-rate", str(args.fault_rate), "--piles", str(args.piles), *credentials,
                             *crew_args],

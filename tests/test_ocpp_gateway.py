@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import quote
 
 import pytest
 import trustme
@@ -198,7 +199,8 @@ def test_a_call_the_broker_has_not_acknowledged_is_never_answered_with_a_callres
 
     broker = ocpp_settings.mqtt()
     proxy = Proxy((broker.host, broker.port))
-    through_proxy = ocpp_settings.model_copy(update={"mqtt_url": f"mqtt://127.0.0.1:{proxy.port}",
+    account = f"{quote(broker.username, safe='')}:{quote(broker.password, safe='')}@" if broker.username else ""
+    through_proxy = ocpp_settings.model_copy(update={"mqtt_url": f"mqtt://{account}127.0.0.1:{proxy.port}",
                                                      "ocpp_publish_timeout_s": 1.0})
     running = RunningGateway(through_proxy).start()
     try:

@@ -8,8 +8,12 @@ import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 
+from ingest.decode import Decoder, Inbound
+from ingest.store import Store
+from pilecare.db import database_url
 from tests.devices import Device, wait_for
 from tests.maint import Pass, fast_policy
 
@@ -161,6 +165,17 @@ def test_connector_0_of_a_16_charger_is_the_pile_itself(db, fleet, ingest, gatew
         (0, "Faulted", "InternalError")]
 
 
+def test_a_meter_value_of_connector_0_leaves_the_charger_s_status_as_it_was(db, fleet, ingest, gateway):
+    g = gateway(fleet[0])
+    g.call("StatusNotification", {"connectorId": 0, "status": "Faulted", "errorCode": "InternalError",
+                                  "timestamp": iso(NOW - timedelta(minutes=1))})
+    g.call("MeterValues", {"connectorId": 0, "meterValue": [{"timestamp": iso(NOW),
+                                                              "sampledValue": [{"value": "99000"}]}]})
+    assert rows(db, "SELECT status, error_code, status_time FROM pile_state WHERE pile_id = %s", fleet[0]) == [
+        ("Faulted", "InternalError", NOW - timedelta(minutes=1))]
+    assert rows(db, "SELECT count(*) FROM connector_status_changes") == [(1,)]
+
+
 @pytest.mark.parametrize("ocpp_status, pilecare_status", [
     ("Available", "Available"), ("Occupied", "Preparing"), ("Reserved", "Reserved"),
     ("Unavailable", "Unavailable"), ("Faulted", "Faulted")])
@@ -265,6 +280,28 @@ def test_500_meter_values_replayed_after_an_offline_period_are_stored_once_in_or
     assert outcome(db, fleet[0]) == ([], [])
     assert rows(db, "SELECT status, energy_kwh FROM connector_state") == [("Available", 34.95)]
     assert ingest.totals.duplicates == 501
+
+
+def test_a_fault_replayed_in_one_burst_with_its_end_raises_no_alarm(settings, db, fleet, tick):
+    # One batch, as a burst after a reconnect arrives: written through the store directly so
+    # the batch boundary is the test's, not the worker's timing.
+    g = Gateway(settings, None, fleet[0])
+    offline = NOW - timedelta(hours=1)
+    burst = [g.envelope("StatusNotification", {"connectorId": 1, "status": status, "errorCode": code,
+                                               "timestamp": iso(offline + timedelta(minutes=minute))})
+             for minute, status, code in [(0, "Available", "NoError"), (10, "Faulted", "GroundFailure"),
+                                          (20, "Faulted", "NoError"), (30, "Available", "NoError")]]
+    decoder = Decoder(settings)
+    topic = g.device.topics.ocpp(fleet[0])
+    inbound = [Inbound(topic, json.dumps(body).encode(), i, 1, NOW.timestamp(), 1) for i, body in enumerate(burst)]
+    with psycopg.connect(database_url(settings)) as conn:
+        Store(conn, "test").write([(m, decoder.decode(m)) for m in inbound])
+    g.__exit__()
+    tick(2)
+
+    assert rows(db, "SELECT new_status FROM connector_status_changes") == [("Available",)]
+    assert outcome(db, fleet[0]) == ([], [])
+    assert rows(db, "SELECT count(*) FROM telemetry WHERE connector_id = 1") == [(4,)], "all kept as history"
 
 
 # --- sessions -------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ A protocol adapter (docs/ocpp.md): it authenticates chargers at the handshake, a
 CALLs and hands every CALL to ingest through the broker (topic `{prefix}/piles/{id}/ocpp`,
 the envelope of docs/ocpp.md). It never writes telemetry itself.
 
-Modules: `session` (what a connection offers others, e.g. the command relay), `auth`
-(HTTP Basic at the handshake), `envelope` (what is published), `publisher` (paho QoS 1
-bridged to asyncio), `connections` (which connection speaks for a charger, in PostgreSQL),
-`handlers` (the OCPP messages answered), `server` (the WebSocket server).
+Modules: `server` (the WebSocket server and each connection's life), `auth` (HTTP Basic at
+the handshake), `charger` (one connection: routing, errors, answers; the `Session`),
+`handlers16` / `handlers201` (the messages answered), `envelope` (what is published),
+`publisher` (paho QoS 1 bridged to asyncio), `store` (what is shared in PostgreSQL),
+`batch` (a storm's database calls in few statements), `session` (what a connection offers
+others, e.g. the command relay).
 """

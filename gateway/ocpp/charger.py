@@ -5,8 +5,9 @@ handlers201.py) and the `Session` the command relay uses (gateway/ocpp/session.p
 replaces the package's `route_message` so that every frame a charger sends ends in exactly
 one of:
 
-- a CALL that passed the schema: its handler answers; the envelope with payload and answer
-  is published (QoS 1) and only after the broker's PUBACK is the CALLRESULT sent;
+- a CALL that passed the schema: its handler answers (`_handle_call`); the envelope with
+  payload and answer is published (QoS 1) and only after the broker's PUBACK is the
+  CALLRESULT sent;
 - a CALL that broke the schema (or named an unknown action): the CALLERROR OCPP-J prescribes
   (1.6-J §4.2.3, 2.0.1 part 4 §4.3), spelled for the connection's version, and an envelope
   with `error` and `raw` so ingest dead-letters it;
@@ -24,10 +25,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from jsonschema.exceptions import best_match
 from ocpp import messages as ocpp_messages
-from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import NotImplementedError as RpcNotImplemented
 from ocpp.exceptions import NotSupportedError, OCPPError, ProtocolError, SecurityError
 from ocpp.messages import Call, CallError, MessageType, get_validator, unpack
@@ -210,16 +212,38 @@ class Charger:
         return True, min(self.context.heartbeat_s, registered.reporting_interval_s)
 
     # -- answering -----------------------------------------------------------------------
-    async def answer(self, response):
-        """Publish the envelope of the CALL being handled with `response` and return it once
-        the broker has it; the package then sends the CALLRESULT. Raises PublishTimeout (the
-        charger then gets a CALLERROR InternalError and sends again)."""
-        incoming = self._incoming
-        body = envelope.accepted(version=self.version, action=incoming.action, message_id=incoming.message_id,
-                                 received_at=incoming.received_at, connection_id=self.connection_id,
-                                 payload=incoming.payload, response=as_payload(response))
-        await self.context.publisher.publish(envelope.topic(self.context.topics, self.pile_id), body)
-        return response
+    async def _handle_call(self, msg: Call) -> None:
+        """Answer a CALL whose action has a handler (the package's `_handle_call`, leaner).
+
+        The CALL is checked against its schema (an OCPPError goes back to `_route_call`); the
+        handler gets the payload's top-level fields as snake_case arguments, with nested values
+        as received (the package converts every nested key with regular expressions and
+        inspects the handler's signature on every call: a third of the gateway's CPU per
+        MeterValues, measured). The answer is checked against its schema, its envelope is
+        published, and only after the broker's PUBACK is the CALLRESULT sent. A handler that
+        raises gets a CALLERROR (an OCPPError's code, else InternalError): a PublishTimeout
+        so tells the charger to send again.
+        """
+        handlers = self.route_map[msg.action]
+        checked = not handlers.get("_skip_schema_validation", False)
+        if checked:
+            await ocpp_messages.validate_payload(msg, self._ocpp_version)
+        try:
+            response = await handlers["_on_action"](**{_snake(key): value for key, value in msg.payload.items()})
+            result = msg.create_call_result(as_payload(response))
+            if checked:
+                await ocpp_messages.validate_payload(result, self._ocpp_version)
+            incoming = self._incoming
+            await self.context.publisher.publish(envelope.topic(self.context.topics, self.pile_id), envelope.accepted(
+                version=self.version, action=incoming.action, message_id=incoming.message_id,
+                received_at=incoming.received_at, connection_id=self.connection_id, payload=incoming.payload,
+                response=result.payload))
+        except Exception as error:
+            if not isinstance(error, OCPPError):
+                log.exception("%s: %s %s could not be answered", self.pile_id, msg.action, msg.unique_id)
+            await self._send(msg.create_call_error(error).to_json())
+            return
+        await self._send(result.to_json())
 
     async def invalid(self, error: OCPPError) -> OCPPError:
         """For a handler that finds what the schema cannot say (a date-time that is none):
@@ -246,6 +270,13 @@ async def publish_status(context: Context, pile_id: str, state: str, *, reason: 
                     firmware=firmware[:64] if firmware else None)
     await context.publisher.publish(context.topics.status(pile_id), status.model_dump(mode="json", exclude_none=True),
                                     retain=True)
+
+
+@lru_cache(maxsize=4096)
+def _snake(key: str) -> str:
+    """A payload key as a handler argument: chargePointVendor → charge_point_vendor (the
+    package's own conversion, once per key). The schemas bound the keys a payload may have."""
+    return next(iter(camel_to_snake_case({key: None})))
 
 
 def _schema_field(msg: Call, version: str) -> str | None:

@@ -1,7 +1,8 @@
 """OCPP 1.6-J: the CALLs a charge point sends and the answers the central system gives.
 
-Every handler answers through `Charger.answer`, which publishes the envelope for ingest
-and returns only after the broker's PUBACK (docs/ocpp.md, "Messages and answers").
+Handlers get the payload's top-level fields as snake_case arguments (nested values as
+received) and return the answer; `Charger._handle_call` publishes the envelope for ingest
+and sends the answer only after the broker's PUBACK (docs/ocpp.md, "Messages and answers").
 pilecare is a maintenance platform, not a billing CSMS: every idTag is Accepted.
 """
 from __future__ import annotations
@@ -38,21 +39,20 @@ class Charger16(Charger, ChargePoint):
             current_time=_now(),
             interval=interval,
             status=RegistrationStatus.accepted if accepted else RegistrationStatus.pending)
-        await self.answer(response)
         await self.publish_status("online", firmware=fields.get("firmware_version"))
         return response
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, **fields):
-        return await self.answer(call_result.Heartbeat(current_time=_now()))
+        return call_result.Heartbeat(current_time=_now())
 
     @on(Action.status_notification)
     async def on_status_notification(self, **fields):
-        return await self.answer(call_result.StatusNotification())
+        return call_result.StatusNotification()
 
     @on(Action.meter_values)
     async def on_meter_values(self, **fields):
-        return await self.answer(call_result.MeterValues())
+        return call_result.MeterValues()
 
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **fields):
@@ -60,29 +60,29 @@ class Charger16(Charger, ChargePoint):
         started_at = await self._timestamp("timestamp", timestamp)
         transaction_id = await store.transaction_id(self.context.pool, self.pile_id, connector_id, id_tag,
                                                     meter_start, started_at)
-        return await self.answer(call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=_ACCEPTED))
+        return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=_ACCEPTED)
 
     @on(Action.stop_transaction)
     async def on_stop_transaction(self, id_tag: str | None = None, **fields):
-        return await self.answer(call_result.StopTransaction(id_tag_info=_ACCEPTED if id_tag is not None else None))
+        return call_result.StopTransaction(id_tag_info=_ACCEPTED if id_tag is not None else None)
 
     @on(Action.authorize)
     async def on_authorize(self, id_tag: str, **fields):
-        return await self.answer(call_result.Authorize(id_tag_info=_ACCEPTED))
+        return call_result.Authorize(id_tag_info=_ACCEPTED)
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **fields):
         """pilecare knows no vendor's extensions (1.6 §4.3): UnknownVendorId; ingest still gets
         the payload."""
-        return await self.answer(call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id))
+        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
 
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status_notification(self, **fields):
-        return await self.answer(call_result.DiagnosticsStatusNotification())
+        return call_result.DiagnosticsStatusNotification()
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, **fields):
-        return await self.answer(call_result.FirmwareStatusNotification())
+        return call_result.FirmwareStatusNotification()
 
     async def _timestamp(self, field: str, value: str) -> datetime:
         """A 1.6 dateTime (the schema's "format": "date-time" is not enforced by the validator)."""

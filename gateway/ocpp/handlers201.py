@@ -1,7 +1,9 @@
 """OCPP 2.0.1: the CALLs a charging station sends and the answers the CSMS gives.
 
-Every handler answers through `Charger.answer`, which publishes the envelope for ingest and
-returns only after the broker's PUBACK (docs/ocpp.md, "Messages and answers"). pilecare is a
+Handlers get the payload's top-level fields as snake_case arguments (nested values as
+received, camelCase) and return the answer; `Charger._handle_call` publishes the envelope for
+ingest and sends the answer only after the broker's PUBACK (docs/ocpp.md, "Messages and
+answers"). pilecare is a
 maintenance platform, not a billing CSMS: every idToken is Accepted.
 """
 from __future__ import annotations
@@ -34,47 +36,46 @@ class Charger201(Charger, ChargePoint):
             current_time=_now(),
             interval=interval,
             status=RegistrationStatusEnumType.accepted if accepted else RegistrationStatusEnumType.pending)
-        await self.answer(response)
-        await self.publish_status("online", firmware=charging_station.get("firmware_version"))
+        await self.publish_status("online", firmware=charging_station.get("firmwareVersion"))
         return response
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, **fields):
-        return await self.answer(call_result.Heartbeat(current_time=_now()))
+        return call_result.Heartbeat(current_time=_now())
 
     @on(Action.status_notification)
     async def on_status_notification(self, **fields):
-        return await self.answer(call_result.StatusNotification())
+        return call_result.StatusNotification()
 
     @on(Action.notify_event)
     async def on_notify_event(self, **fields):
-        return await self.answer(call_result.NotifyEvent())
+        return call_result.NotifyEvent()
 
     @on(Action.transaction_event)
     async def on_transaction_event(self, id_token: dict | None = None, **fields):
         """idTokenInfo Accepted when the event carries an idToken (2.0.1 E01–E03)."""
-        return await self.answer(call_result.TransactionEvent(id_token_info=_ACCEPTED if id_token else None))
+        return call_result.TransactionEvent(id_token_info=_ACCEPTED if id_token else None)
 
     @on(Action.meter_values)
     async def on_meter_values(self, **fields):
-        return await self.answer(call_result.MeterValues())
+        return call_result.MeterValues()
 
     @on(Action.authorize)
     async def on_authorize(self, **fields):
-        return await self.answer(call_result.Authorize(id_token_info=_ACCEPTED))
+        return call_result.Authorize(id_token_info=_ACCEPTED)
 
     @on(Action.log_status_notification)
     async def on_log_status_notification(self, **fields):
-        return await self.answer(call_result.LogStatusNotification())
+        return call_result.LogStatusNotification()
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, **fields):
-        return await self.answer(call_result.FirmwareStatusNotification())
+        return call_result.FirmwareStatusNotification()
 
     @on(Action.security_event_notification)
     async def on_security_event_notification(self, **fields):
-        return await self.answer(call_result.SecurityEventNotification())
+        return call_result.SecurityEventNotification()
 
     @on(Action.notify_report)
     async def on_notify_report(self, **fields):
-        return await self.answer(call_result.NotifyReport())
+        return call_result.NotifyReport()

@@ -88,11 +88,18 @@ class Gateway:
         self.port: int | None = None
 
     async def start(self) -> None:
+        """Open the pool, connect to the broker, listen for replacements, then serve.
+        Raises PublishTimeout when the broker cannot be reached (nothing is left open)."""
         settings = self.settings
         pool = store.open_pool(self._database, max_size=settings.ocpp_db_pool)
         await pool.open(wait=True)
         publisher = Publisher(settings.mqtt(), self._client_id, timeout_s=settings.ocpp_publish_timeout_s)
-        await publisher.start()
+        try:
+            await publisher.start()
+        except BaseException:
+            await publisher.stop()
+            await pool.close()
+            raise
         # A reconnect storm's handshakes, claims and boots go to the database in batches.
         self._live_hash = Batcher(partial(auth.live_hashes, pool))
         self._claim = Batcher(partial(store.claim_many, pool, self.name))

@@ -3,7 +3,7 @@
 The gateway publishes one envelope per accepted OCPP CALL on `{prefix}/piles/{id}/ocpp`
 (the contract: docs/ocpp.md; `{"v": 1, "ocpp": "1.6"|"2.0.1", "action", "message_id",
 "received_at", "connection_id", "payload", "response", "error", "raw"}`). Each action is
-mapped onto what an MQTT pile would have sent (the table: docs/ocpp.md, "From OCPP to
+mapped (actions.py) onto what an MQTT pile would have sent (the table: docs/ocpp.md, "From OCPP to
 pilecare"): statuses and meter values become telemetry rows, boots and sessions pile
 events, BootNotification the charger's reported identity, and every envelope proves the
 charger alive.
@@ -25,7 +25,7 @@ from typing import Any, Callable
 from gateway import protocol
 from ingest.decode import DataProblem, DeadLetter, Inbound, Quirk, TelemetryMessage, ocpp_error
 from ingest.ocpp import meter
-from pilecare.domain import ConnectorStatus, ErrorCode, MessageKind, PileEventType
+from pilecare.domain import ConnectorStatus, MessageKind, PileEventType
 from pilecare.settings import Settings
 
 # seq of a reading stored from OCPP: a content key at most this. MQTT piles' counters are
@@ -40,21 +40,8 @@ _RANK = {"MeterValues": 0, "NotifyEvent": 1, "StatusNotification": 2}
 _INFO_MAX = 256
 _KIND = MessageKind.OCPP.value
 
-# OCPP 2.0.1 ConnectorStatusEnumType → pilecare's (OCPP 1.6) connector status. Occupied says a
-# vehicle is plugged in, not whether it charges: Preparing, 1.6's "no longer available for a
-# new user", is the least that is true.
-STATUS_201 = {
-    "Available": ConnectorStatus.AVAILABLE,
-    "Occupied": ConnectorStatus.PREPARING,
-    "Reserved": ConnectorStatus.RESERVED,
-    "Unavailable": ConnectorStatus.UNAVAILABLE,
-    "Faulted": ConnectorStatus.FAULTED,
-}
-_STATUSES_16 = {s.value: s for s in ConnectorStatus}
-_FALSE = {"false", "0", "no", "off", ""}
 
-
-class _Bad(Exception):
+class Unreadable(Exception):
     """A field the mapping cannot read: the envelope is dead-lettered naming it."""
 
     def __init__(self, where: str, why: str):
@@ -103,14 +90,14 @@ class OcppMessage:
                        for e in self.events]
 
 
-Handler = Callable[["_Build", dict, dict], None]
-_HANDLERS: dict[tuple[str, str], Handler] = {}
+Handler = Callable[["Build", dict, dict], None]
+HANDLERS: dict[tuple[str, str], Handler] = {}
 
 
-def _on(version: str, action: str) -> Callable[[Handler], Handler]:
+def on(version: str, action: str) -> Callable[[Handler], Handler]:
     """Route envelopes of `action` in OCPP `version` to the decorated handler."""
     def register(handler: Handler) -> Handler:
-        _HANDLERS[(version, action)] = handler
+        HANDLERS[(version, action)] = handler
         return handler
     return register
 
@@ -149,12 +136,12 @@ class OcppDecoder:
         if not isinstance(response, dict):
             response = {}
         received_at = _received(env.get("received_at"), inbound)
-        build = _Build(self, pile_id, version, action, received_at, env.get("connection_id"))
-        handler = _HANDLERS.get((version, action))
+        build = Build(self, pile_id, version, action, received_at, env.get("connection_id"))
+        handler = HANDLERS.get((version, action))
         if handler is not None:
             try:
                 handler(build, payload, response)
-            except _Bad as bad:
+            except Unreadable as bad:
                 return dead(f"OCPP {version} {action}: {bad.where}: {bad.why}")
         return build.message()
 
@@ -171,7 +158,7 @@ def _received(text: Any, inbound: Inbound) -> datetime:
     return datetime.fromtimestamp(inbound.received_at, timezone.utc)
 
 
-class _Build:
+class Build:
     """The rows and events of one envelope as its handler finds them."""
 
     def __init__(self, decoder: OcppDecoder, pile_id: str, version: str, action: str, received_at: datetime,
@@ -199,11 +186,11 @@ class _Build:
         if text is None:
             return self.received_at, self.received_at, False
         if not isinstance(text, str):
-            raise _Bad(where, f"{text!r} is not an RFC 3339 time")
+            raise Unreadable(where, f"{text!r} is not an RFC 3339 time")
         try:
             device_ts = datetime.fromisoformat(text.strip())
         except ValueError:
-            raise _Bad(where, f"{text!r} is not an RFC 3339 time") from None
+            raise Unreadable(where, f"{text!r} is not an RFC 3339 time") from None
         if device_ts.tzinfo is None:
             device_ts = device_ts.replace(tzinfo=timezone.utc)
             self.quirks.append(Quirk(DataProblem.TIMESTAMP_WITHOUT_OFFSET,
@@ -234,11 +221,11 @@ class _Build:
         """Rows for an OCPP MeterValue list: one per timestamp for the connector, and one for
         the pile (connector 0) when it carries the cabinet temperature."""
         if not isinstance(values, list):
-            raise _Bad(where, "must be a list of MeterValue")
+            raise Unreadable(where, "must be a list of MeterValue")
         for i, mv in enumerate(values):
             if not isinstance(mv, dict):
-                raise _Bad(f"{where}[{i}]", "must be a MeterValue object")
-            at = self.when(_need(mv, "timestamp", f"{where}[{i}]"), f"{where}[{i}].timestamp")
+                raise Unreadable(f"{where}[{i}]", "must be a MeterValue object")
+            at = self.when(need(mv, "timestamp", f"{where}[{i}]"), f"{where}[{i}].timestamp")
             notes: list[str] = []
             s = meter.sample(mv.get("sampledValue") or [], self.version, notes)
             for note in notes:
@@ -276,206 +263,33 @@ def _seq(action: str, device_ts: datetime, connector: int | None, *key) -> int:
     return OCPP_SEQ_MAX - ((rank << 60) | (int.from_bytes(digest[:8], "big") & _KEY_BITS))
 
 
-def _need(obj: dict, name: str, where: str) -> Any:
+def need(obj: dict, name: str, where: str) -> Any:
     value = obj.get(name)
     if value is None:
-        raise _Bad(f"{where}.{name}" if where else name, "missing")
+        raise Unreadable(f"{where}.{name}" if where else name, "missing")
     return value
 
 
-def _int(obj: dict, name: str, where: str = "", *, required: bool = True, low: int = 0) -> int | None:
+def whole(obj: dict, name: str, where: str = "", *, required: bool = True, low: int = 0) -> int | None:
     value = obj.get(name)
     path = f"{where}.{name}" if where else name
     if value is None:
         if required:
-            raise _Bad(path, "missing")
+            raise Unreadable(path, "missing")
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 32767:
-        raise _Bad(path, f"{value!r} is not a whole number from {low}")
+        raise Unreadable(path, f"{value!r} is not a whole number from {low}")
     return value
 
 
-def _text(obj: dict, name: str) -> str | None:
+def as_text(obj: dict, name: str) -> str | None:
     value = obj.get(name)
     return str(value) if value is not None else None
 
 
-def _accepted(info: Any) -> tuple[bool, str | None]:
+def authorized(info: Any) -> tuple[bool, str | None]:
     """(accepted, the status) of an idTagInfo / idTokenInfo; no info is accepted."""
     status = info.get("status") if isinstance(info, dict) else None
     return status in (None, "Accepted"), status
 
 
-# --- OCPP 1.6 -----------------------------------------------------------------------------
-
-@_on("1.6", "BootNotification")
-def _boot_16(b: _Build, p: dict, r: dict) -> None:
-    b.identity = Identity(_text(p, "chargePointVendor"), _text(p, "chargePointModel"),
-                          _text(p, "chargePointSerialNumber") or _text(p, "chargeBoxSerialNumber"),
-                          _text(p, "firmwareVersion"))
-    _boot(b, r, reason=None)
-
-
-@_on("2.0.1", "BootNotification")
-def _boot_201(b: _Build, p: dict, r: dict) -> None:
-    station = p.get("chargingStation")
-    if not isinstance(station, dict):
-        raise _Bad("chargingStation", "missing")
-    b.identity = Identity(_text(station, "vendorName"), _text(station, "model"), _text(station, "serialNumber"),
-                          _text(station, "firmwareVersion"))
-    _boot(b, r, reason=_text(p, "reason"))
-
-
-def _boot(b: _Build, r: dict, reason: str | None) -> None:
-    i = b.identity
-    # A charger answered Pending repeats its BootNotification on the same connection: one
-    # boot per connection, whatever the message ids.
-    at = (b.received_at, b.received_at, False)
-    b.event(PileEventType.BOOT, at, 0, (b.connection_id,), {
-        "vendor": i.vendor, "model": i.model, "serial": i.serial, "firmware": i.firmware, "reason": reason,
-        "registration": r.get("status")})
-
-
-@_on("1.6", "StatusNotification")
-def _status_16(b: _Build, p: dict, r: dict) -> None:
-    connector = _int(p, "connectorId")
-    status = _STATUSES_16.get(_need(p, "status", ""))
-    if status is None:
-        raise _Bad("status", f"{p['status']!r} is not an OCPP 1.6 ChargePointStatus")
-    code = _need(p, "errorCode", "")
-    if not isinstance(code, str):
-        raise _Bad("errorCode", f"{code!r} is not a string")
-    info = _text(p, "info")
-    vendor_id = _text(p, "vendorId")
-    if vendor_id:  # who defines the vendor error code; rules match the code, people read this
-        info = f"vendorId {vendor_id}" + (f"; {info}" if info else "")
-    at = b.when(p.get("timestamp"), "timestamp")
-    b.status(at, connector, status, code, _text(p, "vendorErrorCode"), info, ())
-
-
-@_on("1.6", "MeterValues")
-def _meter_16(b: _Build, p: dict, r: dict) -> None:
-    b.meter_values(_need(p, "meterValue", ""), _int(p, "connectorId"), p.get("transactionId"), "meterValue")
-
-
-@_on("1.6", "StartTransaction")
-def _start_16(b: _Build, p: dict, r: dict) -> None:
-    connector = _int(p, "connectorId", low=1)
-    at = b.when(_need(p, "timestamp", ""), "timestamp")
-    meter_start = p.get("meterStart")
-    accepted, status = _accepted(r.get("idTagInfo"))
-    key = (connector, p.get("idTag"), meter_start)
-    data = {"transaction_id": r.get("transactionId"), "id_tag": p.get("idTag"),
-            "meter_start_kwh": meter_start / 1000 if isinstance(meter_start, (int, float)) else None,
-            "reservation_id": p.get("reservationId")}
-    if accepted:
-        b.event(PileEventType.SESSION_STARTED, at, connector, key, data)
-    else:
-        b.event(PileEventType.SESSION_START_FAILED, at, connector, key, data | {"reason": f"idTag {status}"})
-    if isinstance(meter_start, (int, float)):
-        b.reading(at, connector, ("meter", "start", p.get("idTag")), measured={"energy_kwh": meter_start / 1000})
-
-
-@_on("1.6", "StopTransaction")
-def _stop_16(b: _Build, p: dict, r: dict) -> None:
-    transaction = _need(p, "transactionId", "")
-    b.transaction_id = str(transaction)
-    at = b.when(_need(p, "timestamp", ""), "timestamp")
-    meter_stop = p.get("meterStop")
-    b.event(PileEventType.SESSION_STOPPED, at, None, (transaction,), {
-        "transaction_id": transaction, "id_tag": p.get("idTag"), "reason": p.get("reason"),
-        "meter_stop_kwh": meter_stop / 1000 if isinstance(meter_stop, (int, float)) else None})
-    if isinstance(meter_stop, (int, float)):
-        b.reading(at, None, ("meter", "stop", transaction), measured={"energy_kwh": meter_stop / 1000})
-    if p.get("transactionData"):
-        b.meter_values(p["transactionData"], None, transaction, "transactionData")
-
-
-# --- OCPP 2.0.1 ---------------------------------------------------------------------------
-
-@_on("2.0.1", "StatusNotification")
-def _status_201(b: _Build, p: dict, r: dict) -> None:
-    # pilecare's connector is 2.0.1's EVSE (one vehicle at a time); evseId 0 is the station.
-    connector = _int(p, "evseId")
-    status = STATUS_201.get(_need(p, "connectorStatus", ""))
-    if status is None:
-        raise _Bad("connectorStatus", f"{p['connectorStatus']!r} is not an OCPP 2.0.1 ConnectorStatusEnumType")
-    at = b.when(_need(p, "timestamp", ""), "timestamp")
-    # 2.0.1 reports errors through NotifyEvent, not here: a status alone says NoError.
-    b.status(at, connector, status, ErrorCode.NO_ERROR.value, None, None, (p.get("connectorId"),))
-
-
-@_on("2.0.1", "NotifyEvent")
-def _notify_201(b: _Build, p: dict, r: dict) -> None:
-    items = _need(p, "eventData", "")
-    if not isinstance(items, list):
-        raise _Bad("eventData", "must be a list of EventData")
-    for i, item in enumerate(items):
-        where = f"eventData[{i}]"
-        if not isinstance(item, dict):
-            raise _Bad(where, "must be an EventData object")
-        component, variable = item.get("component") or {}, item.get("variable") or {}
-        evse = component.get("evse") if isinstance(component, dict) else None
-        connector = _int(evse, "id", f"{where}.component.evse") if isinstance(evse, dict) else 0
-        name = variable.get("name") if isinstance(variable, dict) else None
-        value = item.get("actualValue")
-        at = b.when(_need(item, "timestamp", where), f"{where}.timestamp")
-        key = (item.get("eventId"), component.get("name"), name)
-        if name == "AvailabilityState":
-            status = STATUS_201.get(value)
-            if status is None:
-                b.quirks.append(Quirk(DataProblem.INVALID_FIELD,
-                                      f"NotifyEvent {where}.actualValue {value!r}: not a connector status; left out"))
-                continue
-            b.status(at, connector, status, ErrorCode.NO_ERROR.value, None, None, key)
-            continue
-        tech_code, tech_info = _text(item, "techCode"), _text(item, "techInfo")
-        problem = name == "Problem" or tech_code is not None
-        if not problem:
-            continue  # a monitored value, not a fault: the envelope still proves the charger alive
-        data = {"component": component.get("name"), "variable": name, "actual_value": value,
-                "trigger": item.get("trigger"), "tech_code": tech_code, "tech_info": tech_info,
-                "event_id": item.get("eventId"), "transaction_id": item.get("transactionId")}
-        if item.get("cleared") is True or (name == "Problem" and str(value).strip().lower() in _FALSE):
-            # The fault is gone; the connector's status comes with its StatusNotification.
-            b.event(PileEventType.FAULT_CLEARED, at, connector, key, data)
-            continue
-        b.event(PileEventType.FAULT, at, connector, key, data)
-        b.status(at, connector, ConnectorStatus.FAULTED, tech_code or ErrorCode.NO_ERROR.value,
-                 None, tech_info, key)
-
-
-@_on("2.0.1", "MeterValues")
-def _meter_201(b: _Build, p: dict, r: dict) -> None:
-    b.meter_values(_need(p, "meterValue", ""), _int(p, "evseId"), None, "meterValue")
-
-
-@_on("2.0.1", "TransactionEvent")
-def _transaction_201(b: _Build, p: dict, r: dict) -> None:
-    kind = _need(p, "eventType", "")
-    info = _need(p, "transactionInfo", "")
-    if not isinstance(info, dict):
-        raise _Bad("transactionInfo", "must be an object")
-    transaction = _need(info, "transactionId", "transactionInfo")
-    evse = p.get("evse")
-    connector = _int(evse, "id", "evse", low=1) if isinstance(evse, dict) else None
-    if connector is None:
-        b.transaction_id = str(transaction)  # only the transaction's first event must name its EVSE
-    at = b.when(_need(p, "timestamp", ""), "timestamp")
-    token = p.get("idToken")
-    data = {"transaction_id": transaction, "seq_no": p.get("seqNo"), "trigger_reason": p.get("triggerReason"),
-            "charging_state": info.get("chargingState"), "offline": p.get("offline"),
-            "id_token": token.get("idToken") if isinstance(token, dict) else None}
-    key = (transaction, kind, p.get("seqNo"))
-    accepted, status = _accepted(r.get("idTokenInfo"))
-    if kind == "Started":
-        if accepted:
-            b.event(PileEventType.SESSION_STARTED, at, connector, key, data)
-        else:
-            b.event(PileEventType.SESSION_START_FAILED, at, connector, key, data | {"reason": f"idToken {status}"})
-    elif kind == "Ended":
-        b.event(PileEventType.SESSION_STOPPED, at, connector, key, data | {"reason": info.get("stoppedReason")})
-    elif kind != "Updated":
-        raise _Bad("eventType", f"{kind!r} is not Started, Updated or Ended")
-    if p.get("meterValue"):
-        b.meter_values(p["meterValue"], connector, transaction, "meterValue")
