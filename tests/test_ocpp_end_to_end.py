@@ -1,23 +1,16 @@
 """OCPP end to end (issue 15, acceptance): what an ocpp-rpc charger says goes through the gateway,
-the broker and ingest into the same tables as an MQTT pile's, and maintenance acts on it.
-Needs ingest's OCPP side (branch ocpp-ingest) merged."""
+the broker and ingest into the same tables as an MQTT pile's, and maintenance acts on it."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from pilecare.domain import MessageKind
 from tests.ocpp_fixtures import BOOT_16, BOOT_201
 from tests.ocpp_fixtures import (  # noqa: F401 (fixtures used by name)
     charge_points, gateway, ocpp_client_installed, ocpp_settings, piles, url, watch)
 
 
-needs_ingest = pytest.mark.skipif(not hasattr(MessageKind, "OCPP"),
-                                  reason="needs ingest's OCPP side (branch ocpp-ingest): runs once both are merged")
-
-
-@needs_ingest
 @pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])
 def test_a_charger_reporting_a_ground_failure_gets_an_alarm_and_a_work_order_in_the_api(
         url, piles, charge_points, db, ingest, api, protocol):
@@ -51,7 +44,6 @@ def test_a_charger_reporting_a_ground_failure_gets_an_alarm_and_a_work_order_in_
     assert len(orders) == 1 and orders[0]["fault_category"] == "electrical"
 
 
-@needs_ingest
 def test_a_call_breaking_the_schema_becomes_a_dead_letter_naming_the_action_and_the_field(
         url, piles, charge_points, db, ingest):
     from tests.devices import wait_for
