@@ -113,6 +113,8 @@ def _bench(args) -> None:
         from simulators.bench.desk_mail import main
     elif args.what == "reports":
         from simulators.bench.reports import main
+    elif args.what == "ocpp":
+        from simulators.bench.ocpp import main
     else:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     main(args)
@@ -284,7 +286,7 @@ def parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=_seed)
 
     bench = sub.add_parser("bench", help="benchmarks (last output line is JSON)")
-    bench.add_argument("what", choices=("ingest", "faults", "dispatch", "api", "desk", "desk-mail", "reports"))
+    bench.add_argument("what", choices=("ingest", "faults", "dispatch", "api", "desk", "desk-mail", "reports", "ocpp"))
     bench.add_argument("--seconds", type=float, default=60.0, help="length of the measured drain / run")
     bench.add_argument("--piles", type=int, default=1000, help="piles (faults: those carrying the background load)")
     bench.add_argument("--rate", type=float, default=2500.0, help="faults: background messages per second")
@@ -297,6 +299,13 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--fleet", type=int, default=5000, help="reports: piles in the fleet (12 months of history)")
     bench.add_argument("--mails", type=int, default=2000, help="desk, desk-mail: mails sent to the SMTP listener")
     bench.add_argument("--connections", type=int, default=4, help="desk, desk-mail: sending SMTP connections at once")
+    bench.add_argument("--chargers", type=int, default=2000, help="ocpp: simulated chargers on one gateway")
+    bench.add_argument("--ocpp-rate", type=float, default=1200.0, help="ocpp: CALLs per second across the fleet")
+    bench.add_argument("--clients", type=int, default=2, help="ocpp: load-generator processes")
+    bench.add_argument("--workers", type=int, default=1, help="ocpp: ingest processes (a shared subscription)")
+    bench.add_argument("--storm", action="store_true", help="ocpp: then kill -9 the gateway and time the reconnect storm")
+    bench.add_argument("--down", type=float, default=5.0, help="ocpp --storm: seconds the gateway stays down")
+    bench.add_argument("--storm-settle", type=float, default=40.0, help="ocpp --storm: seconds the chargers run after the restart")
     bench.set_defaults(func=_bench)
 
     run = sub.add_parser("run", help="everything at once: database, broker, ingest, API, simulated fleet")
@@ -356,6 +365,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # aiosmtpd logs every SMTP command of every connection at INFO.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # The ocpp package logs every frame sent and received at INFO, and websockets every
+    # connection opened and closed: two lines per message and a storm of lines on a restart.
+    # `pilecare bench ocpp` measured them at a large share of the gateway's CPU.
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    logging.getLogger("websockets.server").setLevel(logging.WARNING)
     import psycopg
 
     from pilecare.errors import PilecareError
