@@ -1,0 +1,29 @@
+"""Issue 15 review: what a broken or hostile OCPP charger sends neither hides a fault nor
+invents one, and never costs more than the values that cannot be true. Envelopes published
+as the gateway publishes them (tests/test_ocpp_ingest.py's harness); real ingest, Mosquitto
+and PostgreSQL."""
+from __future__ import annotations
+
+from tests.test_ocpp_ingest import NOW, gateway, iso, outcome, rows, tick  # noqa: F401 (fixtures)
+
+
+def test_a_fault_whose_info_holds_a_nul_byte_still_raises_its_alarm(settings, db, fleet, ingest, gateway, tick):
+    gateway(fleet[0]).call("StatusNotification", {
+        "connectorId": 1, "status": "Faulted", "errorCode": "GroundFailure", "info": "relay\u0000welded",
+        "vendorErrorCode": "E\ud800", "timestamp": iso(NOW)})
+    tick(2)
+
+    assert rows(db, "SELECT count(*) FROM dead_letters") == [(0,)]
+    assert rows(db, "SELECT status, error_code, info FROM telemetry WHERE connector_id = 1") == [
+        ("Faulted", "GroundFailure", "relay\ufffdwelded")]
+    alarms, _ = outcome(db, fleet[0])
+    assert alarms == [(1, "error.GroundFailure", "active")]
+
+
+def test_a_boot_whose_vendor_holds_a_nul_byte_is_still_a_boot(db, fleet, ingest, gateway):
+    gateway(fleet[0]).call("BootNotification", {"chargePointVendor": "Alf\u0000en", "chargePointModel": "Eve"},
+                           {"status": "Accepted", "interval": 60, "currentTime": iso(NOW)})
+
+    assert rows(db, "SELECT count(*) FROM dead_letters") == [(0,)]
+    assert rows(db, "SELECT type, data->>'vendor' FROM pile_events WHERE pile_id = %s", fleet[0]) == [
+        ("boot", "Alf\ufffden")]
