@@ -27,3 +27,30 @@ def test_a_boot_whose_vendor_holds_a_nul_byte_is_still_a_boot(db, fleet, ingest,
     assert rows(db, "SELECT count(*) FROM dead_letters") == [(0,)]
     assert rows(db, "SELECT type, data->>'vendor' FROM pile_events WHERE pile_id = %s", fleet[0]) == [
         ("boot", "Alf\ufffden")]
+
+
+def test_a_session_end_with_an_impossible_meter_value_keeps_the_session_and_the_true_values(
+        db, fleet, ingest, gateway):
+    gateway(fleet[0], "2.0.1").call("TransactionEvent", {
+        "eventType": "Ended", "timestamp": iso(NOW), "triggerReason": "EVDeparted", "seqNo": 3,
+        "transactionInfo": {"transactionId": "tx-9", "stoppedReason": "EVDisconnected"}, "evse": {"id": 1},
+        "meterValue": [{"timestamp": iso(NOW), "sampledValue": [
+            {"value": 52.5, "unitOfMeasure": {"unit": "kWh"}},
+            {"value": 1, "measurand": "Voltage", "unitOfMeasure": {"multiplier": 400}},      # 10^400 V
+            {"value": 1e39, "measurand": "Current.Import"},                                   # beyond real
+            {"value": 5000, "measurand": "Temperature", "location": "Outlet"}]}]})          # 5000 °C
+
+    assert rows(db, "SELECT count(*) FROM dead_letters") == [(0,)]
+    assert rows(db, "SELECT type FROM pile_events WHERE pile_id = %s", fleet[0]) == [("session_stopped",)]
+    assert rows(db, "SELECT energy_kwh, voltage_v, current_a, temp_c FROM telemetry WHERE connector_id = 1") == [
+        (52.5, None, None, None)]
+    (notes,), = rows(db, "SELECT string_agg(detail, ' | ') FROM data_quality WHERE pile_id = %s", fleet[0])
+    assert "left out" in notes
+
+
+def test_a_unit_multiplier_of_ten_billion_neither_hangs_ingest_nor_is_stored(db, fleet, ingest, gateway):
+    gateway(fleet[0], "2.0.1").call("MeterValues", {"evseId": 1, "meterValue": [{"timestamp": iso(NOW), "sampledValue": [
+        {"value": 7, "unitOfMeasure": {"unit": "kWh"}},
+        {"value": 1, "measurand": "Power.Active.Import", "unitOfMeasure": {"multiplier": 10_000_000_000}}]}]})
+
+    assert rows(db, "SELECT energy_kwh, power_kw FROM telemetry WHERE connector_id = 1") == [(7.0, None)]
