@@ -265,9 +265,10 @@ async def publish_status(context: Context, pile_id: str, state: str, *, reason: 
                          firmware: str | None = None) -> None:
     """Publish `{"v":1,"state":…}` retained on `…/piles/{pile_id}/status` (QoS 1, PUBACK awaited).
 
-    Online carries the gateway's time; offline none, like an MQTT last will."""
+    Online carries the gateway's time; offline none, like an MQTT last will. A firmware
+    version with a lone surrogate would fail the Status model, and with it the boot."""
     status = Status(v=1, state=state, ts=utcnow() if state == "online" else None, reason=reason,
-                    firmware=firmware[:64] if firmware else None)
+                    firmware=envelope.storable(firmware[:64]) if firmware else None)
     await context.publisher.publish(context.topics.status(pile_id), status.model_dump(mode="json", exclude_none=True),
                                     retain=True)
 

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -41,16 +40,13 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.ocpp import actions
+from gateway.ocpp.envelope import storable
 from gateway.ocpp.session import Session
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "ocpp_commands"
 OUTCOME_UNKNOWN = "outcome unknown: the connection closed before the charger answered"
-# What PostgreSQL text cannot hold. A charger's answer (a CALLERROR description, statusInfo,
-# a file name) may carry it; unrecorded, the command would stay `delivering` and block the
-# charger's queue.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 _FAIL_ORPHANS = """
     UPDATE commands c SET state = 'failed', ended_at = now(), failure = %(failure)s
@@ -232,7 +228,9 @@ class CommandRelay:
     async def _record(self, session: Session, command_id: uuid.UUID, *, state: str, ack_status: str | None = None,
                       ack_info: str | None = None, failure: str | None = None) -> None:
         values = {"id": command_id, "connection": session.connection_id, "state": state,
-                  "ack_status": ack_status, "ack_info": _storable(ack_info), "failure": _storable(failure)}
+                  # A charger's answer (a CALLERROR description, statusInfo, a file name) may hold
+                  # NUL: refused by PostgreSQL, the command would stay `delivering` and block the queue.
+                  "ack_status": ack_status, "ack_info": storable(ack_info), "failure": storable(failure)}
         for attempt in range(5):  # a short database hiccup must not turn a known outcome into "unknown"
             try:
                 async with self._pool.connection() as conn:
@@ -300,7 +298,3 @@ def _callerror(error) -> str:
         text += f": {error.description}"
     return text[:actions.INFO_MAX]
 
-
-def _storable(text: str | None) -> str | None:
-    """`text` with NUL and lone surrogates as U+FFFD."""
-    return _UNSTORABLE.sub("\ufffd", text) if text else text
