@@ -4,6 +4,9 @@ as the gateway publishes them (tests/test_ocpp_ingest.py's harness); real ingest
 and PostgreSQL."""
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 from tests.test_ocpp_ingest import NOW, gateway, iso, outcome, rows, tick  # noqa: F401 (fixtures)
 
 
@@ -54,3 +57,22 @@ def test_a_unit_multiplier_of_ten_billion_neither_hangs_ingest_nor_is_stored(db,
         {"value": 1, "measurand": "Power.Active.Import", "unitOfMeasure": {"multiplier": 10_000_000_000}}]}]})
 
     assert rows(db, "SELECT energy_kwh, power_kw FROM telemetry WHERE connector_id = 1") == [(7.0, None)]
+
+
+def test_a_session_end_carrying_a_long_sessions_meter_values_is_stored_not_dead_lettered(
+        db, fleet, ingest, gateway, settings):
+    # Ten hours sampled every minute: far beyond an MQTT message's 64 KiB, well within a frame.
+    samples = [{"timestamp": iso(NOW - timedelta(minutes=600 - i)), "sampledValue": [
+        {"value": 1000 + i * 10, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}},
+        {"value": 11000, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}},
+        {"value": 230.5, "measurand": "Voltage", "phase": "L1-N"}]} for i in range(600)]
+    event = {"eventType": "Ended", "timestamp": iso(NOW), "triggerReason": "EVDeparted", "seqNo": 9,
+             "transactionInfo": {"transactionId": "tx-long", "stoppedReason": "EVDisconnected"}, "evse": {"id": 1},
+             "meterValue": samples}
+    assert len(json.dumps(event)) > settings.max_payload_bytes
+
+    gateway(fleet[0], "2.0.1").call("TransactionEvent", event)
+
+    assert rows(db, "SELECT count(*) FROM dead_letters") == [(0,)]
+    assert rows(db, "SELECT type FROM pile_events WHERE pile_id = %s", fleet[0]) == [("session_stopped",)]
+    assert rows(db, "SELECT count(*), max(energy_kwh) FROM telemetry WHERE connector_id = 1") == [(600, 6.99)]
