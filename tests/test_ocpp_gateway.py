@@ -308,3 +308,31 @@ def test_a_start_transaction_whose_id_tag_holds_a_nul_byte_gets_a_transaction_id
 
     answer = cp.answer_to("start-1")
     assert answer[0] == 3 and isinstance(answer[2]["transactionId"], int)
+
+
+def test_a_frame_whose_envelope_the_broker_would_refuse_is_dead_lettered_and_the_gateway_goes_on_publishing(
+        url, piles, watch):
+    import asyncio
+    import base64
+
+    from websockets.asyncio.client import connect
+
+    token = base64.b64encode(f"TP-0001:{piles['TP-0001']}".encode()).decode()
+    # 600 kB on the wire; escaped as ASCII for the broker, 1.8 MB: above its message_size_limit.
+    frame = json.dumps([2, "big-1", "DataTransfer", {"vendorId": "acme", "data": "é" * 300_000}], ensure_ascii=False)
+
+    async def charger() -> tuple[list, list]:
+        async with connect(f"{url}/TP-0001", subprotocols=["ocpp1.6"], max_size=None,
+                           additional_headers={"Authorization": f"Basic {token}"}) as ws:
+            await ws.send(frame)
+            big = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            await ws.send(json.dumps([2, "after-1", "Heartbeat", {}]))
+            return big, json.loads(await asyncio.wait_for(ws.recv(), 15))
+
+    big, after = asyncio.run(charger())
+
+    assert big[:3] == [4, "big-1", "InternalError"] and "too large" in big[3]
+    _, dead, _ = watch.wait_for(lambda t, p: t.endswith("/TP-0001/ocpp") and p.get("message_id") == "big-1")
+    assert dead["error"]["code"] == "InternalError" and dead["raw"] == frame[:len(dead["raw"])]
+    assert after[:2] == [3, "after-1"]
+    assert watch.wait_for(lambda t, p: t.endswith("/TP-0001/ocpp") and p.get("message_id") == "after-1")
