@@ -196,6 +196,21 @@ def test_a_pile_named_like_a_service_account_gets_no_broker_password(db, setting
     assert passwords.count("pilecare-ingest:") == 1
 
 
+def test_a_pile_named_like_ingests_default_client_id_gets_no_broker_password(db):
+    from pilecare.settings import Settings
+    from tests.factories import make_fleet
+
+    ingest_id = Settings.model_fields["ingest_client_id"].default_factory()  # pilecare-ingest-<host>
+    make_fleet(db, piles=1)
+    db.execute("INSERT INTO piles (id, serial, model_id, site_id) SELECT %s, 'SN-X', model_id, site_id "
+               "FROM piles LIMIT 1", (ingest_id,))
+    credentials.issue(db, ingest_id, Protocol.MQTT, issued_by="test")
+
+    passwords = broker_auth.render(db, "p/v1").passwords
+
+    assert ingest_id not in passwords
+
+
 def test_the_simulators_fleet_reports_with_per_pile_credentials(tmp_path, database_url, settings, db, fleet):
     from pilecare.run import DEVICE_CREDENTIALS, secure_local_broker
 
