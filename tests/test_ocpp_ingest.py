@@ -394,7 +394,10 @@ def test_an_envelope_with_an_error_is_dead_lettered_naming_the_action_and_the_fi
     ({"v": 1, "ocpp": "1.6", "action": "MeterValues",
       "payload": {"connectorId": 1, "meterValue": [{"timestamp": "yesterday", "sampledValue": []}]}},
      "MeterValues: meterValue[0].timestamp: 'yesterday' is not an RFC 3339 time"),
-], ids=["not-json", "version", "ocpp-version", "missing-field", "bad-time"])
+    ({"v": 1, "ocpp": "2.0.1", "action": None, "payload": None, "raw": "[2, 17",
+      "error": {"code": "RpcFrameworkError", "description": "the frame is not a JSON array"}},
+     "OCPP 2.0.1 frame without a readable action refused by the gateway (RpcFrameworkError): the frame is not a JSON array"),
+], ids=["not-json", "version", "ocpp-version", "missing-field", "bad-time", "unreadable-frame"])
 def test_a_malformed_envelope_is_dead_lettered_with_a_reason(db, fleet, ingest, gateway, body, says):
     g = gateway(fleet[0])
     g.publish(body)

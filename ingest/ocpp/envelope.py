@@ -130,13 +130,16 @@ class OcppDecoder:
         version, action = env.get("ocpp"), env.get("action")
         if version not in ("1.6", "2.0.1"):
             return dead(f"OCPP envelope: ocpp must be '1.6' or '2.0.1', got {version!r}")
-        if not isinstance(action, str) or not action:
-            return dead(f"OCPP envelope: action must be a non-empty string, got {action!r}")
         error = env.get("error")
         if error is not None:
+            # Checked before the action: a frame the gateway could not read has none, and the
+            # gateway's reason is the one worth keeping.
             code = error.get("code") if isinstance(error, dict) else None
             why = error.get("description") if isinstance(error, dict) else error
-            return dead(f"OCPP {version} {action} refused by the gateway ({code or 'error'}): {why or 'no description'}")
+            what = action if isinstance(action, str) and action else "frame without a readable action"
+            return dead(f"OCPP {version} {what} refused by the gateway ({code or 'error'}): {why or 'no description'}")
+        if not isinstance(action, str) or not action:
+            return dead(f"OCPP envelope: action must be a non-empty string, got {action!r}")
         payload, response = env.get("payload"), env.get("response") or {}
         if not isinstance(payload, dict):
             return dead(f"OCPP {version} {action}: payload must be a JSON object")
