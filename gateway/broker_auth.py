@@ -67,8 +67,11 @@ class ServiceRole(str, Enum):
     ADMIN = "admin"                  # operators' tools and the test suite: everything
 
 
+SERVICE_NAMESPACE = "pilecare-"  # service account names and pilecare processes' MQTT client ids
+
+
 def account_name(role: ServiceRole) -> str:
-    return f"pilecare-{role.value}"
+    return f"{SERVICE_NAMESPACE}{role.value}"
 
 
 def service_topics(role: ServiceRole, prefix: str) -> list[tuple[str, str]]:
@@ -109,12 +112,20 @@ def render_files(accounts: list[tuple[str, str, str]], piles: list[tuple[str, st
     """The files for service `accounts` (username, $7$ hash, role) and `piles` (pile id, $7$ hash).
 
     The password file has `username:hash` lines. A pile whose id equals a service account's
-    name is left out (logged): the ACL's `pattern` lines would otherwise mix their rights."""
+    name, or lies in pilecare's own namespace (`pilecare-…`, the service accounts' names and
+    the processes' client ids, e.g. `pilecare-ingest-<host>`), is left out (logged): the
+    ACL's `pattern` lines would otherwise mix their rights, and the piles' listener makes a
+    pile's client id its username, so it would take over that process's session."""
     names = {a[0] for a in accounts}
+
+    def reserved(pile_id: str) -> bool:
+        return pile_id in names or pile_id.startswith(SERVICE_NAMESPACE)
+
     for pile_id, _ in piles:
-        if pile_id in names:
-            log.error("pile %r has the name of a broker service account: its MQTT credential is not rendered", pile_id)
-    piles = [p for p in piles if p[0] not in names]
+        if reserved(pile_id):
+            log.error("pile %r has a name of pilecare's own processes on the broker: its MQTT credential is not "
+                      "rendered", pile_id)
+    piles = [p for p in piles if not reserved(p[0])]
     passwords = "".join(f"{user}:{password_hash}\n" for user, password_hash, *_ in [*accounts, *piles])
     acl = ["# Written by pilecare (gateway/broker_auth.py) from PostgreSQL; edits are overwritten.",
            "# Piles: username = pile id, only their own topics."]

@@ -141,6 +141,9 @@ def describe(error: ValidationError) -> str:
     return "invalid payload: " + "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
+OCPP_ENVELOPE_MAX = 1024 * 1024  # bytes: the broker's message_size_limit
+
+
 class Decoder:
     def __init__(self, settings: Settings):
         self.topics = Topics(settings.topic_prefix)
@@ -158,10 +161,15 @@ class Decoder:
         pile_id, kind = parsed
         if not _PILE_ID.match(pile_id):
             return DeadLetter(inbound, f"pile id {pile_id!r} in the topic is not a valid pile id", None, kind.value)
-        if len(inbound.payload) > self.max_payload:
+        # An OCPP envelope carries a whole WebSocket frame (up to 1 MiB, websockets' max_size):
+        # a StopTransaction's transactionData or a TransactionEvent Ended of a long session is
+        # far beyond an MQTT pile's 64 KiB, and the gateway has already answered it. Its bound
+        # is the broker's message_size_limit (deploy/mosquitto/mosquitto.conf).
+        limit = max(self.max_payload, OCPP_ENVELOPE_MAX) if kind is MessageKind.OCPP else self.max_payload
+        if len(inbound.payload) > limit:
             return DeadLetter(
                 inbound,
-                f"payload of {len(inbound.payload)} bytes exceeds the limit of {self.max_payload}",
+                f"payload of {len(inbound.payload)} bytes exceeds the limit of {limit}",
                 pile_id, kind.value,
             )
         if kind is MessageKind.OCPP:

@@ -136,7 +136,7 @@ def _load(payload: bytes, repairs: list[str]) -> Any:
         repairs.append("bytes that are not UTF-8: replaced by U+FFFD")
     try:
         data = json.loads(text, strict=False)  # strict=False: a raw control character in a string
-        cleaned = _clean(data)
+        cleaned = clean_json(data)
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         return None
     if cleaned != data:
@@ -144,13 +144,14 @@ def _load(payload: bytes, repairs: list[str]) -> Any:
     return cleaned
 
 
-def _clean(value: Any) -> Any:
+def clean_json(value: Any) -> Any:
+    """Parsed JSON with every string (keys included) passed through clean_text."""
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     if isinstance(value, dict):
-        return {clean_text(k): _clean(v) for k, v in value.items()}
+        return {clean_text(k): clean_json(v) for k, v in value.items()}
     return value
 
 

@@ -196,6 +196,21 @@ def test_a_pile_named_like_a_service_account_gets_no_broker_password(db, setting
     assert passwords.count("pilecare-ingest:") == 1
 
 
+def test_a_pile_named_like_ingests_default_client_id_gets_no_broker_password(db):
+    from pilecare.settings import Settings
+    from tests.factories import make_fleet
+
+    ingest_id = Settings.model_fields["ingest_client_id"].default_factory()  # pilecare-ingest-<host>
+    make_fleet(db, piles=1)
+    db.execute("INSERT INTO piles (id, serial, model_id, site_id) SELECT %s, 'SN-X', model_id, site_id "
+               "FROM piles LIMIT 1", (ingest_id,))
+    credentials.issue(db, ingest_id, Protocol.MQTT, issued_by="test")
+
+    passwords = broker_auth.render(db, "p/v1").passwords
+
+    assert ingest_id not in passwords
+
+
 def test_the_simulators_fleet_reports_with_per_pile_credentials(tmp_path, database_url, settings, db, fleet):
     from pilecare.run import DEVICE_CREDENTIALS, secure_local_broker
 
@@ -250,3 +265,27 @@ def test_the_broker_auth_command_sets_service_accounts_from_the_environment_and_
     assert password_matches("ingest-secret-123", users["pilecare-ingest"])
     assert f"pattern write {settings.topic_prefix}/piles/%u/telemetry" in (tmp_path / "acl").read_text()
     assert (tmp_path / "passwords").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_pile_cannot_take_over_ingests_session_by_using_its_client_id(secured, settings, db, fleet):
+    a, b = fleet[0], fleet[1]
+    password_a = credentials.issue(db, a, Protocol.MQTT, issued_by="test").password
+    password_b = credentials.issue(db, b, Protocol.MQTT, issued_by="test").password
+    user, password = account(db, ServiceRole.INGEST)
+    wait_for(lambda: secured.accepts(a, password_a), timeout=15, message="the broker to know pile A")
+    ingest_id, uplink = settings.ingest_client_id, f"{settings.topic_prefix}/piles/+/telemetry"
+
+    def session(username: str, secret: str, *options: str, tls: bool = False) -> subprocess.CompletedProcess:
+        port = ["-p", str(secured.broker.tls_port), "--cafile", str(secured.broker.ca_file)] if tls else \
+            ["-p", str(secured.broker.port)]
+        return subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", *port, "-u", username, "-P", secret,
+                               "-i", ingest_id, "-c", "-x", "3600", "-q", "1", "-V", "mqttv5", *options],
+                              capture_output=True, text=True, timeout=30)
+
+    assert session(user, password, "-t", uplink, "-E").returncode == 0  # ingest's persistent session
+    assert secured.pub(Topics(settings.topic_prefix).telemetry(b), telemetry(1), b, password_b).returncode == 0
+    # Pile A, over the piles' TLS listener, presents ingest's client id and a persistent session.
+    session(a, password_a, "-t", f"{settings.topic_prefix}/piles/{a}/commands", "-E", tls=True)
+
+    back = session(user, password, "-t", uplink, "-C", "1", "-W", "10", "-v")
+    assert f"/piles/{b}/telemetry" in back.stdout, back.stderr

@@ -302,3 +302,18 @@ def test_a_command_whose_notification_was_lost_is_delivered_by_the_sweep(db, set
 
     wait_for(ended(db, command_id))
     assert charger.calls() == [("Reset", {"type": "Soft"})]
+
+
+def test_a_charger_answer_holding_a_nul_byte_is_recorded_and_the_next_command_still_goes(
+        db, ocpp_piles, central, downlink):
+    pile = ocpp_piles[0]
+    charger = connect(central, pile)
+    charger.answers["Reset"] = CallNotImplemented("no remote\x00reset")
+    first = downlink.send(db, pile, T.RESET, {"type": "Soft"}, requested_by="t")
+    second = downlink.send(db, pile, T.CHANGE_AVAILABILITY, {"connector_id": 0, "type": "Inoperative"},
+                           requested_by="t")
+
+    wait_for(ended(db, second))
+    assert command(db, first)[:4] == ("failed", None, None,
+                                      "the charger answered CALLERROR NotImplemented: no remote\ufffdreset")
+    assert command(db, second)[:2] == ("acknowledged", "Accepted")

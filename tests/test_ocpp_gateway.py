@@ -266,3 +266,73 @@ def test_whatever_a_charger_sends_the_connection_and_the_gateway_go_on(url, pile
 
     assert answer[0] == 3 and "currentTime" in answer[2]
     assert asyncio.run(charger())[0] == 3  # and the gateway takes new connections
+
+
+def test_a_boot_whose_firmware_version_holds_a_lone_surrogate_is_still_accepted(url, piles, watch, charge_points):
+    cp = charge_points()
+    cp.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
+
+    cp.send(op="raw", message=json.dumps([2, "boot-1", "BootNotification", BOOT_16 | {"firmwareVersion": "6.1\ud800"}]))
+
+    answer = cp.answer_to("boot-1")
+    assert answer[0] == 3 and answer[2]["status"] == "Accepted"
+    assert watch.retained("TP-0001", "status")["firmware"] == "6.1\ufffd"
+
+
+@pytest.mark.parametrize("start, field", [
+    ({"connectorId": 2**40, "meterStart": 1200}, "connectorId"),
+    ({"connectorId": -1, "meterStart": 1200}, "connectorId"),
+    ({"connectorId": 1, "meterStart": 2**63}, "meterStart"),
+    ({"connectorId": 1, "meterStart": -5}, "meterStart"),
+], ids=["connector-beyond-integer", "connector-negative", "meter-beyond-bigint", "meter-negative"])
+def test_a_start_transaction_naming_no_connector_or_register_is_refused_naming_the_field_and_dead_lettered(
+        url, piles, watch, charge_points, start, field):
+    cp = charge_points()
+    cp.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
+    start = start | {"idTag": "RFID-1", "timestamp": "2026-11-30T20:00:00Z"}
+
+    cp.send(op="raw", message=json.dumps([2, "start-1", "StartTransaction", start]))
+
+    answer = cp.answer_to("start-1")
+    assert answer[2] == "PropertyConstraintViolation" and field in answer[4]["cause"]
+    _, sent, _ = watch.wait_for(envelope_of("TP-0001", "StartTransaction"))
+    assert sent["error"]["code"] == "PropertyConstraintViolation" and field in sent["error"]["description"]
+
+
+def test_a_start_transaction_whose_id_tag_holds_a_nul_byte_gets_a_transaction_id(url, piles, charge_points):
+    cp = charge_points()
+    cp.connect(url, "TP-0001", piles["TP-0001"], "ocpp1.6")
+    start = {"connectorId": 1, "idTag": "RF\u0000ID", "meterStart": 1200, "timestamp": "2026-11-30T20:00:00Z"}
+
+    cp.send(op="raw", message=json.dumps([2, "start-1", "StartTransaction", start]))
+
+    answer = cp.answer_to("start-1")
+    assert answer[0] == 3 and isinstance(answer[2]["transactionId"], int)
+
+
+def test_a_frame_whose_envelope_the_broker_would_refuse_is_dead_lettered_and_the_gateway_goes_on_publishing(
+        url, piles, watch):
+    import asyncio
+    import base64
+
+    from websockets.asyncio.client import connect
+
+    token = base64.b64encode(f"TP-0001:{piles['TP-0001']}".encode()).decode()
+    # 600 kB on the wire; escaped as ASCII for the broker, 1.8 MB: above its message_size_limit.
+    frame = json.dumps([2, "big-1", "DataTransfer", {"vendorId": "acme", "data": "é" * 300_000}], ensure_ascii=False)
+
+    async def charger() -> tuple[list, list]:
+        async with connect(f"{url}/TP-0001", subprotocols=["ocpp1.6"], max_size=None,
+                           additional_headers={"Authorization": f"Basic {token}"}) as ws:
+            await ws.send(frame)
+            big = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            await ws.send(json.dumps([2, "after-1", "Heartbeat", {}]))
+            return big, json.loads(await asyncio.wait_for(ws.recv(), 15))
+
+    big, after = asyncio.run(charger())
+
+    assert big[:3] == [4, "big-1", "InternalError"] and "too large" in big[3]
+    _, dead, _ = watch.wait_for(lambda t, p: t.endswith("/TP-0001/ocpp") and p.get("message_id") == "big-1")
+    assert dead["error"]["code"] == "InternalError" and dead["raw"] == frame[:len(dead["raw"])]
+    assert after[:2] == [3, "after-1"]
+    assert watch.wait_for(lambda t, p: t.endswith("/TP-0001/ocpp") and p.get("message_id") == "after-1")

@@ -37,7 +37,7 @@ from psycopg_pool import AsyncConnectionPool
 from websockets.exceptions import ConnectionClosed
 
 from gateway.ocpp import envelope, store
-from gateway.ocpp.publisher import Publisher
+from gateway.ocpp.publisher import MessageTooLarge, Publisher
 from gateway.protocol import Status
 from gateway.topics import Topics
 
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 # pool, which for an OCPP payload costs three times the check itself (255 µs against 87 µs
 # per StatusNotification, measured) and gains nothing under the GIL.
 ocpp_messages.ASYNC_VALIDATION = False
+
+
+RAW_KEPT = 64 * 1024  # characters of a frame too large to forward kept for its dead letter
 
 
 @dataclass(frozen=True)
@@ -195,8 +198,14 @@ class Charger:
         body = envelope.refused(version=self.version, action=action, message_id=message_id,
                                 received_at=received_at, connection_id=self.connection_id, payload=payload,
                                 code=code, description=description, raw=raw)
+        topic = envelope.topic(self.context.topics, self.pile_id)
         try:
-            await self.context.publisher.publish(envelope.topic(self.context.topics, self.pile_id), body)
+            try:
+                await self.context.publisher.publish(topic, body)
+            except MessageTooLarge:  # the frame itself is too large to carry: its beginning is kept
+                kept = f"{description} (frame of {len(raw)} characters; the first {RAW_KEPT} kept)"
+                await self.context.publisher.publish(topic, body | {"payload": None, "raw": raw[:RAW_KEPT],
+                                                                    "error": {"code": code, "description": kept}})
         except Exception:
             # The charger still gets its CALLERROR; the dead letter is what is lost.
             log.exception("%s: the envelope of a refused message could not be published", self.pile_id)
@@ -238,6 +247,16 @@ class Charger:
                 version=self.version, action=incoming.action, message_id=incoming.message_id,
                 received_at=incoming.received_at, connection_id=self.connection_id, payload=incoming.payload,
                 response=result.payload))
+        except MessageTooLarge as error:
+            # Not acknowledged, since not forwarded; dead-lettered with the frame's beginning.
+            incoming = self._incoming
+            description = f"too large to forward to ingest: {error}"
+            await self._publish_refused(incoming.action, incoming.message_id, None,
+                                        envelope.RpcErrorCode.INTERNAL_ERROR.value, description, incoming.raw,
+                                        incoming.received_at)
+            await self._send(CallError(msg.unique_id, envelope.RpcErrorCode.INTERNAL_ERROR.value, description,
+                                       {}).to_json())
+            return
         except Exception as error:
             if not isinstance(error, OCPPError):
                 log.exception("%s: %s %s could not be answered", self.pile_id, msg.action, msg.unique_id)
@@ -265,9 +284,10 @@ async def publish_status(context: Context, pile_id: str, state: str, *, reason: 
                          firmware: str | None = None) -> None:
     """Publish `{"v":1,"state":…}` retained on `…/piles/{pile_id}/status` (QoS 1, PUBACK awaited).
 
-    Online carries the gateway's time; offline none, like an MQTT last will."""
+    Online carries the gateway's time; offline none, like an MQTT last will. A firmware
+    version with a lone surrogate would fail the Status model, and with it the boot."""
     status = Status(v=1, state=state, ts=utcnow() if state == "online" else None, reason=reason,
-                    firmware=firmware[:64] if firmware else None)
+                    firmware=envelope.storable(firmware[:64]) if firmware else None)
     await context.publisher.publish(context.topics.status(pile_id), status.model_dump(mode="json", exclude_none=True),
                                     retain=True)
 

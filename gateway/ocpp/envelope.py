@@ -12,6 +12,7 @@ frame as received) and no `response`: ingest dead-letters it with the reason.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from enum import Enum
 
@@ -72,6 +73,16 @@ def error_description(error: OCPPError) -> str:
     details = error.details if isinstance(error.details, dict) else {}
     cause = details.get("cause")
     return str(cause) if cause else str(error.description)
+
+
+# What PostgreSQL text (and pydantic's str) cannot hold: NUL and lone UTF-16 surrogates, which
+# a charger's JSON may carry ("\u0000", "\ud800").
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str | None) -> str | None:
+    """`text` with NUL and lone surrogates as U+FFFD, for a column or a Status field."""
+    return _UNSTORABLE.sub("\ufffd", text) if text else text
 
 
 def topic(topics: Topics, pile_id: str) -> str:

@@ -17,8 +17,11 @@ from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, Regi
 
 from gateway.ocpp import store
 from gateway.ocpp.charger import Charger, utcnow
+from gateway.ocpp.envelope import storable
 
 _ACCEPTED = IdTagInfo(status=AuthorizationStatus.accepted)
+MAX_CONNECTOR = 32767  # as ingest reads connector ids (ingest/ocpp/envelope.py `whole`)
+MAX_METER_WH = 2**63 - 1  # ocpp_transactions.meter_start_wh bigint
 
 
 def _now() -> str:
@@ -56,8 +59,19 @@ class Charger16(Charger, ChargePoint):
 
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **fields):
-        """transactionId from `ocpp_transactions`: the same start replayed gets the same id."""
+        """transactionId from `ocpp_transactions`: the same start replayed gets the same id.
+
+        connectorId 1–32767 (1.6 §6.45: > 0) and meterStart a Wh register (0 – 2^63-1) are
+        checked here, the schema bounding neither: beyond the columns they would be an
+        InternalError the charger retries for ever, with no dead letter."""
         started_at = await self._timestamp("timestamp", timestamp)
+        if not 1 <= connector_id <= MAX_CONNECTOR:
+            raise await self.invalid(PropertyConstraintViolationError(
+                details={"cause": f"connectorId {connector_id} is not a connector (1–{MAX_CONNECTOR})"}))
+        if not 0 <= meter_start <= MAX_METER_WH:
+            raise await self.invalid(PropertyConstraintViolationError(
+                details={"cause": f"meterStart {meter_start} is not a Wh register reading (0–{MAX_METER_WH})"}))
+        id_tag = storable(id_tag)
         transaction_id = await store.transaction_id(self.context.pool, self.pile_id, connector_id, id_tag,
                                                     meter_start, started_at)
         return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=_ACCEPTED)

@@ -24,6 +24,16 @@ class PublishTimeout(Exception):
     """The broker did not acknowledge a publish in time (it is down or unreachable)."""
 
 
+# The broker's message_size_limit (deploy/mosquitto/mosquitto.conf). Mosquitto drops the
+# connection of a client publishing more, and paho sends the message again after every
+# reconnect: one oversized envelope would silence the gateway for every charger.
+MAX_PAYLOAD_BYTES = 1024 * 1024
+
+
+class MessageTooLarge(Exception):
+    """The message is larger than the broker takes (MAX_PAYLOAD_BYTES); it was not sent."""
+
+
 class Publisher:
     """One MQTT connection for a gateway process.
 
@@ -63,10 +73,13 @@ class Publisher:
         await asyncio.to_thread(self._client.loop_stop)
 
     async def publish(self, topic: str, payload: dict, *, retain: bool = False) -> None:
-        """Publish `payload` as JSON with QoS 1 and wait for the broker's PUBACK."""
+        """Publish `payload` as JSON with QoS 1 and wait for the broker's PUBACK. Raises
+        MessageTooLarge (nothing sent) beyond MAX_PAYLOAD_BYTES, PublishTimeout without PUBACK."""
         # ASCII with escapes: a charger's JSON may carry a lone surrogate ("\ud800"), which
         # would not encode as UTF-8 and would lose the message (its dead letter included).
         data = json.dumps(payload, separators=(",", ":"))
+        if len(data) > MAX_PAYLOAD_BYTES:  # ASCII: as many bytes as characters
+            raise MessageTooLarge(f"{len(data)} bytes for {topic}; the broker takes at most {MAX_PAYLOAD_BYTES}")
         future = self._loop.create_future()
         # Not under our lock: paho calls on_publish holding its own message lock, which
         # publish() takes too, so holding ours around it could deadlock with on_publish.

@@ -40,6 +40,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.ocpp import actions
+from gateway.ocpp.envelope import storable
 from gateway.ocpp.session import Session
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,9 @@ class CommandRelay:
     async def _record(self, session: Session, command_id: uuid.UUID, *, state: str, ack_status: str | None = None,
                       ack_info: str | None = None, failure: str | None = None) -> None:
         values = {"id": command_id, "connection": session.connection_id, "state": state,
-                  "ack_status": ack_status, "ack_info": ack_info, "failure": failure}
+                  # A charger's answer (a CALLERROR description, statusInfo, a file name) may hold
+                  # NUL: refused by PostgreSQL, the command would stay `delivering` and block the queue.
+                  "ack_status": ack_status, "ack_info": storable(ack_info), "failure": storable(failure)}
         for attempt in range(5):  # a short database hiccup must not turn a known outcome into "unknown"
             try:
                 async with self._pool.connection() as conn:
@@ -294,3 +297,4 @@ def _callerror(error) -> str:
     if getattr(error, "description", None):
         text += f": {error.description}"
     return text[:actions.INFO_MAX]
+

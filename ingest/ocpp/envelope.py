@@ -25,6 +25,7 @@ from typing import Any, Callable
 from gateway import protocol
 from ingest.decode import DataProblem, DeadLetter, Inbound, Quirk, TelemetryMessage, ocpp_error
 from ingest.ocpp import meter
+from ingest.salvage import clean_json
 from pilecare.domain import ConnectorStatus, MessageKind, PileEventType
 from pilecare.settings import Settings
 
@@ -118,6 +119,12 @@ class OcppDecoder:
             return dead(f"OCPP envelope: malformed JSON: {error}")
         if not isinstance(env, dict):
             return dead("OCPP envelope: not a JSON object")
+        # A charger's text may hold NUL or a lone surrogate ("\u0000", "\ud800"): PostgreSQL
+        # would reject the whole message, and with it the fault it reports. As for MQTT piles
+        # (salvage.py), they become U+FFFD and the repair is noted.
+        cleaned = clean_json(env)
+        repaired = cleaned != env
+        env = cleaned
         if env.get("v") != 1 or isinstance(env.get("v"), bool):
             return dead(f"OCPP envelope: v must be 1, got {env.get('v')!r}")
         version, action = env.get("ocpp"), env.get("action")
@@ -140,6 +147,9 @@ class OcppDecoder:
             response = {}
         received_at = _received(env.get("received_at"), inbound)
         build = Build(self, pile_id, version, action, received_at, env.get("connection_id"))
+        if repaired:
+            build.quirks.append(Quirk(DataProblem.INVALID_FIELD, f"{action}: text with NUL bytes or lone UTF-16 "
+                                                                 "surrogates: replaced by U+FFFD"))
         handler = HANDLERS.get((version, action))
         if handler is not None:
             try:

@@ -17,14 +17,19 @@ kept and how (docs/ocpp.md, "From OCPP to pilecare"):
   that limits), voltages the mean of the phase-to-neutral values (else of L1-L2 …).
 - location: Temperature at Body is the pile's cabinet (connector 0), any other location
   (Outlet, Cable, EV, Inlet) the connector's.
-- a value that is no finite number (SignedData, "abc") or in a unit that does not fit its
-  measurand is left out and noted.
+- a value that is no finite number (SignedData, "abc"), in a unit that does not fit its
+  measurand, or outside the range the MQTT contract allows its column (gateway/protocol.py:
+  5000 °C, -3 kWh, 10^400 V) is left out and noted.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from enum import Enum
+
+from annotated_types import Ge, Le
+
+from gateway.protocol import ConnectorReading
 
 
 class Measurand(str, Enum):
@@ -66,6 +71,17 @@ _UNITS = {
     Measurand.SOC: {"percent": lambda v: v},
 }
 _MEASURANDS = {m.value: m for m in Measurand}
+
+
+def _limits(column: str) -> tuple[float, float]:
+    """The range the MQTT contract allows a measurement (gateway/protocol.py,
+    ConnectorReading): a value outside it cannot be true, and beyond PostgreSQL's `real` it
+    would lose the whole message (a session's end with it)."""
+    metadata = ConnectorReading.model_fields[column].metadata
+    return (next(m.ge for m in metadata if isinstance(m, Ge)), next(m.le for m in metadata if isinstance(m, Le)))
+
+
+_LIMITS = {column: _limits(column) for column, _, _ in _COLUMNS.values()}
 _LINES = ("L1", "L2", "L3")
 PILE_LOCATION = "Body"  # OCPP location of the pile's own (cabinet) temperature
 
@@ -103,6 +119,12 @@ def sample(sampled_values: list, version: str, notes: list[str]) -> Sample:
         if convert is None:
             notes.append(f"sampledValue[{i}] {name}: unit {unit!r} does not fit; left out")
             continue
+        column = _COLUMNS[measurand][0]
+        low, high = _LIMITS[column]
+        if not low <= convert(value) <= high:  # NaN and infinities compare False too
+            notes.append(f"sampledValue[{i}] {name}: {sv.get('value')!r} {unit} is outside {low}..{high} "
+                         f"({column}); left out")
+            continue
         place = "pile" if measurand is Measurand.TEMPERATURE and sv.get("location") == PILE_LOCATION else "connector"
         slot = seen.setdefault((place, measurand), {"total": []})
         phase = sv.get("phase")
@@ -126,7 +148,12 @@ def _unit(sv: dict, version: str, value: float, measurand: Measurand) -> tuple[s
     uom = sv.get("unitOfMeasure") or {}
     multiplier = uom.get("multiplier") or 0
     if isinstance(multiplier, int) and not isinstance(multiplier, bool) and multiplier:
-        value = value * 10 ** multiplier
+        # A float power: the schema does not bound the multiplier, and an int 10 ** 10**10
+        # would hold ingest's decoding for ever. Too large a power is infinite (left out).
+        try:
+            value = value * 10.0 ** multiplier
+        except OverflowError:
+            value = math.inf
     return uom.get("unit") or default, value
 
 
