@@ -123,7 +123,9 @@ class Browser:
         from selenium.webdriver.common.by import By
 
         self.open("/")
-        self.wait(lambda d: d.current_url.endswith("/login") and self.exists("#login"), message="the login page")
+        # The form is in the HTML before login.js (a module, run after parsing) handles its submit.
+        self.wait(lambda d: d.current_url.endswith("/login") and self.exists("#login[data-ready=true]"),
+                  message="the login page")
         self.d.find_element(By.ID, "username").send_keys(user)
         self.d.find_element(By.ID, "password").send_keys(password)
         self.d.find_element(By.ID, "login-submit").click()
