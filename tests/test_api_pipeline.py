@@ -17,6 +17,14 @@ from tests.devices import telemetry
 HOUR = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
 
 
+@pytest.fixture(autouse=True)
+def _now():
+    # "Now" of each test, not of the module's import: a long suite runs this file many minutes
+    # after collecting it, maybe on the next day.
+    global HOUR
+    HOUR = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+
+
 @pytest.fixture
 def write(settings, database_url):
     """Store device messages exactly as the ingest worker would."""
@@ -35,8 +43,8 @@ def write(settings, database_url):
     conn.close()
 
 
-def at(minutes: float, base: datetime = HOUR) -> str:
-    return (base + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+def at(minutes: float, base: datetime | None = None) -> str:
+    return ((base or HOUR) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
 
 def test_listing_piles_pages_with_limit_and_offset(api, fleet):

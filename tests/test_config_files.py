@@ -19,6 +19,14 @@ from tests.test_dispatch_api import EVA, ready_order
 NOW = datetime.now(timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def _now():
+    # "Now" of each test, not of the module's import: a long suite runs this file many minutes
+    # after collecting it, maybe on the next day.
+    global NOW
+    NOW = datetime.now(timezone.utc)
+
+
 @pytest.fixture
 def configured(settings, db, fleet, tmp_path):
     """The API started with a dispatch file whose offers expire after 60 s and which escalates

@@ -13,6 +13,14 @@ from maintenance.orders.lifecycle import open_corrective, transition
 NOW = datetime.now(timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def _now():
+    # "Now" of each test, not of the module's import: a long suite runs this file many minutes
+    # after collecting it, maybe on the next day.
+    global NOW
+    NOW = datetime.now(timezone.utc)
+
+
 EVA = {"id": "eva", "name": "Eva Berg", "phone": "+49 30 1234", "skills": ["AC", "DC", "HV"], "regions": ["north"],
        "home_lat": 52.5, "home_lon": 13.35, "max_jobs": 2}
 

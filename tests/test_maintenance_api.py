@@ -9,6 +9,14 @@ import pytest
 from maintenance.planning import plans as pm_plans
 
 NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _now():
+    # "Now" of each test, not of the module's import: a long suite runs this file many minutes
+    # after collecting it, maybe on the next day.
+    global NOW
+    NOW = datetime.now(timezone.utc)
 PLAN = {"id": "pm-ac-coastal", "name": "Coastal AC", "kind": "AC", "model_id": "T-AC22", "interval_days": 120,
         "energy_kwh": 10_000, "lead_days": 10, "environment_factors": {"coastal": 0.6},
         "checklist": ["Exterior cleaning", "Connector corrosion check"]}

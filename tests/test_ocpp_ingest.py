@@ -110,6 +110,14 @@ def rows(db, sql: str, *args):
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
+@pytest.fixture(autouse=True)
+def _now():
+    # "Now" of each test, not of the module's import: a long suite runs this file many minutes
+    # after collecting it, maybe on the next day.
+    global NOW
+    NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
 # --- statuses and faults --------------------------------------------------------------------
 
 def test_a_16_ground_failure_on_connector_1_raises_the_same_alarm_and_work_order_as_the_mqtt_report(

@@ -22,6 +22,16 @@ START, END = NOW - timedelta(days=10), NOW + timedelta(days=10)
 PERIOD = {"from": START.isoformat(), "to": END.isoformat()}
 
 
+@pytest.fixture(autouse=True)
+def _now():
+    # "Now" of each test, not of the module's import: a long suite runs this file many minutes
+    # after collecting it, maybe on the next day.
+    global NOW, START, END, PERIOD
+    NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    START, END = NOW - timedelta(days=10), NOW + timedelta(days=10)
+    PERIOD = {"from": START.isoformat(), "to": END.isoformat()}
+
+
 def d(days: float) -> datetime:
     return NOW + timedelta(days=days)
 
