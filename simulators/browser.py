@@ -128,8 +128,22 @@ class Browser:
                   message="the login page")
         self.d.find_element(By.ID, "username").send_keys(user)
         self.d.find_element(By.ID, "password").send_keys(password)
-        self.d.find_element(By.ID, "login-submit").click()
-        self.wait(lambda d: self.js("return document.body.dataset.ready === 'true'"), message=f"{user} logged in")
+        # A scripted click, like the harness's others: a pointer click lands where the button was
+        # when Selenium measured it.
+        self.click("#login-submit")
+        try:
+            self.wait(lambda d: self.js("return document.body.dataset.ready === 'true'"), message=f"{user} logged in")
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}; the page: {self._login_state()}") from None
+
+    def _login_state(self) -> dict:
+        """Where a login that did not finish stands: the URL, the form's state, the cookies' names."""
+        state = self.js("const f = document.getElementById('login'), e = document.getElementById('login-error');"
+                        "return {url: location.href, readyState: document.readyState,"
+                        " form: f ? {ready: f.dataset.ready, username: f.username.value,"
+                        "  submitting: f.querySelector('button').disabled} : null,"
+                        " error: e && !e.hidden ? e.textContent : null}")
+        return state | {"cookies": sorted(c["name"] for c in self.d.get_cookies())}
 
     def locate(self, lat: float, lon: float, accuracy_m: float = 10):
         """The page may read the position, and the position is (lat, lon): a phone's GPS."""
