@@ -128,9 +128,7 @@ class Browser:
                   message="the login page")
         self.d.find_element(By.ID, "username").send_keys(user)
         self.d.find_element(By.ID, "password").send_keys(password)
-        # A scripted click, like the harness's others: a pointer click lands where the button was
-        # when Selenium measured it.
-        self.click("#login-submit")
+        self.d.find_element(By.ID, "login-submit").click()
         try:
             self.wait(lambda d: self.js("return document.body.dataset.ready === 'true'"), message=f"{user} logged in")
         except TimeoutError as error:

@@ -260,3 +260,27 @@ def test_a_list_downloads_as_csv_and_xlsx_with_the_filters_on_screen(db, fleet, 
     assert chrome.text("[data-testid=export] .export-message") == ("format: 1 row matches; an export holds at most 0. "
                                                                    "Narrow the filters (docs/exports.md)")
     assert all("format=xlsx" in e and "422" in e for e in chrome.errors())  # the refused file, nothing else
+
+
+
+def test_pages_kept_for_the_back_button_hold_no_live_stream_and_resume_it_when_shown_again(db, fleet, api, chrome):
+    # Chromium keeps six connections to a host and keeps pages left behind in its back/forward
+    # cache: had they kept their live stream open, the seventh visit would have waited forever.
+    def live():
+        chrome.wait(lambda d: chrome.js("return document.querySelector('#live').dataset.state") == "live",
+                    message="the live feed")
+
+    for visit in range(8):
+        chrome.d.delete_all_cookies()
+        chrome.open("/login")
+        chrome.login("admin", PASSWORD)  # times out on the seventh visit without the fix
+        live()
+    # Back to the console from the cache, not loaded afresh: its stream opens again.
+    chrome.js("window.states = []; const badge = document.querySelector('#live');"
+              "new MutationObserver(() => window.states.push(badge.dataset.state))"
+              ".observe(badge, {attributes: true, attributeFilter: ['data-state']})")
+    chrome.open("/login")
+    chrome.d.back()
+    chrome.wait(lambda d: chrome.js("return window.states && window.states.slice(-2).join()") == "reconnecting,live",
+                message="the console from the back/forward cache, live again")
+    assert chrome.errors() == []
