@@ -617,7 +617,9 @@ class Store:
     def _write_ack(self, m: AckMessage) -> str | None:
         """Record a command ack; return a dead-letter reason when it matches no command."""
         cur = self.conn.execute(
-            """UPDATE commands SET state = 'acknowledged', acked_at = %s, ack_status = %s, ack_info = %s
+            # A late ack of a timed-out command counts, and its order hears of it too.
+            """UPDATE commands SET state = 'acknowledged', acked_at = %s, ack_status = %s, ack_info = %s,
+                      reported_at = CASE WHEN state = 'timed_out' THEN NULL ELSE reported_at END
                WHERE id = %s AND pile_id = %s AND state IN ('pending', 'sent', 'timed_out')""",
             (m.received_at, m.ack.status.value, m.ack.info, m.ack.id, m.pile_id),
         )

@@ -147,6 +147,11 @@ class Policy(_Strict):
         description="No automatic command (remote reset, out of service) reaches a pile until it has been online "
                     "this long since its last (re)connect or boot: a command straight into a boot can feed a "
                     "reboot loop. A due command waits; it is not dropped.")
+    command_ack_timeout_s: int = Field(
+        default=300, ge=1, le=86_400,
+        description="An MQTT command the pile has not acknowledged this long after it was requested is recorded "
+                    "timed_out and its work order's timeline says so; a late ack still counts and is noted too. "
+                    "OCPP commands keep the gateway relay's own clocks (docs/ocpp.md).")
     pricing: Pricing = Pricing()
     desk: Desk = Desk()
     reports: Reports = Reports()

@@ -6,7 +6,8 @@ MQTT ack through ingest, or the OCPP gateway's relay (CALLRESULT, CALLERROR, tim
 outcome unknown after a lost connection). This step writes each ended command of an order
 to that order's timeline once, saying who answered, when, and through which channel. The
 conditional UPDATE of `reported_at` is the claim: two maintenance processes note it once.
-MQTT commands that were never acknowledged are ended by `expire_commands` first.
+MQTT commands never acknowledged are ended by `expire_commands` just before, on the same pass
+(policy `command_ack_timeout_s`); a late ack still counts and clears `reported_at`, so the order hears it.
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from pilecare.domain import Severity
 from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
 from maintenance.orders.safety import send_due_back_in_service, send_due_out_of_service, take_out_of_service
 from maintenance.outbox import notify
+from gateway.commands import expire_commands
 from maintenance.orders.command_outcomes import note_command_outcomes
 from pilecare.domain import CONNECTOR_DOWN, PILE_DOWN, CommandType
 from pilecare.errors import Conflict
@@ -319,7 +320,8 @@ def step(conn: psycopg.Connection, policy: Policy, downlink) -> int:
     return (len(open_from_alarms(conn, policy, downlink)) + route_new(conn, policy) + triage(conn, policy, downlink)
             + send_due_out_of_service(conn, downlink, settle_s=policy.command_settle_s)
             + send_due_back_in_service(conn, downlink, settle_s=policy.command_settle_s)
-            + note_command_outcomes(conn) + settle(conn) + verify(conn, policy))
+            + expire_commands(conn, policy.command_ack_timeout_s) + note_command_outcomes(conn)
+            + settle(conn) + verify(conn, policy))
 
 
 __all__ = ["OPEN", "step", "open_from_alarms", "route_new", "triage", "settle", "verify"]
