@@ -6,6 +6,7 @@ import uuid
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from pilecare.embedded import mosquitto_binary
 from pilecare.migrate import migrate
@@ -40,19 +41,33 @@ def broker(tmp_path_factory):
     b.stop()
 
 
-_KEEP = {"schema_migrations", "pile_models"}
+_KEEP = {"schema_migrations"}
+_TABLES = ("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+           "AND tablename NOT LIKE 'telemetry\\_p%' AND tablename <> 'telemetry_default'")
 
 
 def empty_tables(conn: psycopg.Connection) -> None:
-    """Empty every table but the migrations' bookkeeping (an autocommit connection)."""
-    tables = [
-        r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename NOT LIKE 'telemetry\\_p%' AND tablename <> 'telemetry_default'"
-        )
-        if r[0] not in _KEEP
-    ]
-    conn.execute("TRUNCATE " + ", ".join(tables) + ", telemetry, pile_models RESTART IDENTITY CASCADE")
+    """Empty every table but the migrations' bookkeeping and restart every id sequence, as a
+    TRUNCATE … RESTART IDENTITY of them all would (an autocommit connection).
+
+    Only the tables holding rows are emptied, by DELETE with triggers and foreign keys off
+    (session_replication_role: every table that holds rows goes, so none is left dangling):
+    a TRUNCATE of all ~100 tables made new files for each and cost 0.4–1.2 s per test, this
+    ~10 ms. Without the superuser right to that setting it truncates the tables holding rows."""
+    tables = [r[0] for r in conn.execute(_TABLES) if r[0] not in _KEEP]
+    held = [r[0] for r in conn.execute(sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {} WHERE EXISTS (SELECT FROM {})").format(sql.Literal(t), sql.Identifier(t)) for t in tables))]
+    superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    with conn.transaction():
+        if not superuser:
+            if held:
+                conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(map(sql.Identifier, held))))
+        else:
+            conn.execute("SET LOCAL session_replication_role = replica")
+            for table in held:
+                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+        conn.execute("SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
+                     "FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL")
 
 
 @pytest.fixture
