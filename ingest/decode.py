@@ -52,6 +52,7 @@ class DataProblem(str, Enum):
     INVALID_FIELD = "invalid_field"             # a field broke the contract: stored with it repaired (salvage.py)
     INVALID_MESSAGE = "invalid_message"         # dead-lettered; still proves the pile is alive
     REPORTED_IDENTITY_MISMATCH = "reported_identity_mismatch"  # an OCPP BootNotification's vendor/model/serial differ from the registry
+    UNKNOWN_CONNECTOR = "unknown_connector"     # a connector the pile's model does not have: stored, not a port
 
 
 @dataclass(slots=True, frozen=True)

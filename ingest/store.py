@@ -22,6 +22,7 @@ from pilecare.domain import PileEventType
 from pilecare.storage import TELEMETRY_COLUMNS
 
 _STAGE_COLUMNS = TELEMETRY_COLUMNS + ("skewed",)
+_CONNECTOR = TELEMETRY_COLUMNS.index("connector_id")
 _STAGE_TYPES = [
     "timestamptz", "text", "int2", "int8", "timestamptz", "timestamptz",
     "text", "text", "text", "text",
@@ -169,9 +170,12 @@ conn_rows AS (
     SELECT i.pile_id, i.connector_id, i.time, i.seq, i.status, i.error_code, i.vendor_error_code, i.info,
            i.voltage_v, i.current_a, i.power_kw, i.power_offered_kw, i.energy_kwh, i.temp_c, i.soc_pct,
            c.status AS state_status, c.error_code AS state_error, c.status_since AS state_since
-    FROM ins i LEFT JOIN connector_state c USING (pile_id, connector_id)
+    FROM ins i JOIN piles p ON p.id = i.pile_id JOIN pile_models pm ON pm.id = p.model_id
+               LEFT JOIN connector_state c USING (pile_id, connector_id)
                LEFT JOIN ocpp_newest o USING (pile_id, connector_id)
-    WHERE i.connector_id > 0 AND i.status IS NOT NULL AND (c.time IS NULL OR i.time > c.time)
+    -- A connector the model does not have is no port: its rows stay in telemetry, but it
+    -- makes no status change, no alarm and no uptime (a data-quality note says so).
+    WHERE i.connector_id BETWEEN 1 AND pm.connectors AND i.status IS NOT NULL AND (c.time IS NULL OR i.time > c.time)
       AND (i.seq > {ocpp} OR i.status = o.status)
     UNION ALL
     SELECT pile_id, 0::int2, time, seq, coalesce(status, 'Available'), coalesce(error_code, 'NoError'),
@@ -341,6 +345,7 @@ class Store:
             ocpp = [d for _, d in good if isinstance(d, OcppMessage)]
             if ocpp:
                 self._place_connectors(ocpp)
+            self._note_unknown_connectors(good)
             heard = self._heard(good, dead)
             locked = {m.pile_id for m in live + replayed + ocpp} | {pile for pile, _ in heard}
             if locked:
@@ -525,6 +530,32 @@ class Store:
                                AND data->>'transaction_id' = %(tx)s ORDER BY id DESC LIMIT 1))""",
                     {"pile": m.pile_id, "tx": m.transaction_id}).fetchone()[0]
             m.place(started[key])
+
+    def _note_unknown_connectors(self, good) -> None:
+        """A quirk on each message reporting a connector its pile's model does not have
+        (connector 3 of a 2-connector model): the merge stores its rows but makes it no port."""
+        reports = []
+        for _, decoded in good:
+            if isinstance(decoded, TelemetryMessage):
+                reports.append((decoded, decoded))
+            elif isinstance(decoded, OcppMessage) and decoded.telemetry is not None:
+                reports.append((decoded, decoded.telemetry))
+        if not reports:
+            return
+        piles = list({decoded.pile_id for decoded, _ in reports})
+        models = {pile: (model, connectors) for pile, model, connectors in self.conn.execute(
+            "SELECT p.id, m.id, m.connectors FROM piles p JOIN pile_models m ON m.id = p.model_id "
+            "WHERE p.id = ANY(%s)", (piles,))}
+        for decoded, telemetry in reports:
+            if decoded.pile_id not in models:
+                continue
+            model, connectors = models[decoded.pile_id]
+            beyond = sorted({row[_CONNECTOR] for row in telemetry.rows if row[_CONNECTOR] > connectors})
+            if beyond:
+                decoded.quirks.append(Quirk(
+                    DataProblem.UNKNOWN_CONNECTOR,
+                    f"connector {', '.join(map(str, beyond))} reported, but model {model} has {connectors}: "
+                    "stored in telemetry, not a port (no status change, no alarm, no uptime)"))
 
     def _write_ocpp(self, m: OcppMessage, new_keys: set[int]) -> bool:
         """The events and reported identity of one OCPP envelope; whether anything of it

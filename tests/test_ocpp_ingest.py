@@ -134,6 +134,22 @@ def test_a_16_ground_failure_on_connector_1_raises_the_same_alarm_and_work_order
     assert len(orders) == 1
 
 
+
+def test_a_16_status_for_a_connector_the_model_does_not_have_is_stored_and_noted_but_raises_no_alarm(
+        settings, db, fleet, ingest, gateway, tick):
+    pile = fleet[0]  # a DC120: two connectors
+    gateway(pile).call("StatusNotification", {
+        "connectorId": 7, "status": "Faulted", "errorCode": "GroundFailure", "timestamp": iso(NOW)})
+    wait_for(lambda: rows(db, "SELECT count(*) FROM telemetry WHERE pile_id = %s AND connector_id = 7", pile)
+             == [(1,)])
+    tick(2)
+    assert outcome(db, pile) == ([], [])
+    assert rows(db, "SELECT connector_id FROM connector_state WHERE pile_id = %s", pile) == []
+    assert rows(db, "SELECT problem, detail FROM data_quality WHERE pile_id = %s", pile) == [
+        ("unknown_connector", "connector 7 reported, but model T-DC120 has 2: stored in telemetry, not a port "
+                              "(no status change, no alarm, no uptime)")]
+
+
 def test_a_201_notify_event_problem_with_a_tech_code_raises_the_same_alarm_and_work_order_as_the_mqtt_report(
         settings, db, fleet, ingest, gateway, tick):
     ocpp_pile, mqtt_pile = fleet[0], fleet[3]

@@ -211,6 +211,27 @@ def test_a_pile_that_keeps_sending_an_unknown_code_is_reported_once_and_counted(
     assert db.execute("SELECT problem, count FROM data_quality").fetchall() == [("unknown_error_code", 5)]
 
 
+
+def test_a_connector_the_model_does_not_have_is_stored_and_noted_but_is_no_port_and_raises_no_alarm(
+        settings, db, fleet, ingest, tick, api):
+    # Both test models have two connectors: connector 9 is a firmware's numbering, not a port
+    # (it would count in uptime and open orders for a socket nobody can find).
+    pile = fleet[0]
+    body = telemetry(1, status="Faulted", error_code="GroundFailure")
+    body["connectors"].append({"id": 9, "status": "Faulted", "error_code": "GroundFailure"})
+    publish(settings, db, pile, [body])
+    wait_for(lambda: stored(db, pile) == 1)
+    tick()
+    assert alarms(db, pile) == [(1, "error.GroundFailure", "active")]  # connector 1's fault counts
+    assert db.execute("SELECT connector_id FROM connector_state WHERE pile_id = %s ORDER BY 1",
+                      (pile,)).fetchall() == [(1,), (2,)]
+    assert db.execute("SELECT count(*) FROM telemetry WHERE pile_id = %s AND connector_id = 9",
+                      (pile,)).fetchone()[0] == 1  # nothing lost
+    [(problem, detail)] = db.execute("SELECT problem, detail FROM data_quality WHERE pile_id = %s", (pile,)).fetchall()
+    assert problem == "unknown_connector" and detail.startswith("connector 9 reported, but model T-DC120 has 2")
+    assert [q["problem"] for q in api.get(f"/piles/{pile}").json()["data_quality"]] == ["unknown_connector"]
+
+
 # --- invalid messages still prove the pile is alive -----------------------------------
 
 INVALID = [
