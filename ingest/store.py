@@ -345,7 +345,7 @@ class Store:
             ocpp = [d for _, d in good if isinstance(d, OcppMessage)]
             if ocpp:
                 self._place_connectors(ocpp)
-            self._note_unknown_connectors(good)
+            unknown_connectors = self._unknown_connectors(good)
             heard = self._heard(good, dead)
             locked = {m.pile_id for m in live + replayed + ocpp} | {pile for pile, _ in heard}
             if locked:
@@ -390,7 +390,7 @@ class Store:
                         dead.append(DeadLetter(inbound, outcome, decoded.pile_id, "commands/ack"))
             self._write_heard(heard)
             self._write_dead_letters(dead)
-            self._write_data_quality(good, dead)
+            self._write_data_quality(good, dead, unknown_connectors)
             result.dead_lettered = len(dead)
             result.dead_letters = dead
             self._count(result)
@@ -531,31 +531,35 @@ class Store:
                     {"pile": m.pile_id, "tx": m.transaction_id}).fetchone()[0]
             m.place(started[key])
 
-    def _note_unknown_connectors(self, good) -> None:
-        """A quirk on each message reporting a connector its pile's model does not have
-        (connector 3 of a 2-connector model): the merge stores its rows but makes it no port."""
+    def _unknown_connectors(self, good) -> list[tuple[Inbound, str, Quirk]]:
+        """(inbound, pile, quirk) for each message reporting a connector its pile's model does
+        not have (connector 3 of a 2-connector model): the merge stores its rows but makes it
+        no port. Returned, not added to the message: a batch written again after an error
+        must not count it twice."""
         reports = []
-        for _, decoded in good:
+        for inbound, decoded in good:
             if isinstance(decoded, TelemetryMessage):
-                reports.append((decoded, decoded))
+                reports.append((inbound, decoded, decoded))
             elif isinstance(decoded, OcppMessage) and decoded.telemetry is not None:
-                reports.append((decoded, decoded.telemetry))
+                reports.append((inbound, decoded, decoded.telemetry))
         if not reports:
-            return
-        piles = list({decoded.pile_id for decoded, _ in reports})
+            return []
+        piles = list({decoded.pile_id for _, decoded, _ in reports})
         models = {pile: (model, connectors) for pile, model, connectors in self.conn.execute(
             "SELECT p.id, m.id, m.connectors FROM piles p JOIN pile_models m ON m.id = p.model_id "
             "WHERE p.id = ANY(%s)", (piles,))}
-        for decoded, telemetry in reports:
+        notes = []
+        for inbound, decoded, telemetry in reports:
             if decoded.pile_id not in models:
                 continue
             model, connectors = models[decoded.pile_id]
             beyond = sorted({row[_CONNECTOR] for row in telemetry.rows if row[_CONNECTOR] > connectors})
             if beyond:
-                decoded.quirks.append(Quirk(
+                notes.append((inbound, decoded.pile_id, Quirk(
                     DataProblem.UNKNOWN_CONNECTOR,
                     f"connector {', '.join(map(str, beyond))} reported, but model {model} has {connectors}: "
-                    "stored in telemetry, not a port (no status change, no alarm, no uptime)"))
+                    "stored in telemetry, not a port (no status change, no alarm, no uptime)")))
+        return notes
 
     def _write_ocpp(self, m: OcppMessage, new_keys: set[int]) -> bool:
         """The events and reported identity of one OCPP envelope; whether anything of it
@@ -610,7 +614,7 @@ class Store:
                WHERE s.pile_id = h.pile_id""",
             (list(piles), list(times)))
 
-    def _write_data_quality(self, good, dead: list[DeadLetter]) -> None:
+    def _write_data_quality(self, good, dead: list[DeadLetter], more: list[tuple[Inbound, str, Quirk]]) -> None:
         """One row per (pile, problem), counted: a pile that sends the same quirk every
         5 s is reported once, with its first and latest raw message for the record."""
         seen: dict[tuple[str, str], list] = {}
@@ -626,6 +630,8 @@ class Store:
         for inbound, decoded in good:
             for quirk in decoded.quirks:
                 note(decoded.pile_id, quirk.problem, quirk.detail, inbound)
+        for inbound, pile_id, quirk in more:
+            note(pile_id, quirk.problem, quirk.detail, inbound)
         invalid = {d.pile_id for d in dead if d.pile_id}
         if invalid:
             invalid -= self.known.unknown(self.conn, invalid)

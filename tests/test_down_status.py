@@ -164,14 +164,25 @@ def test_verification_does_not_call_a_pile_healthy_while_a_connector_is_faulted_
     assert db.execute("SELECT state FROM work_orders WHERE id = %s", (order_id,)).fetchone() == ("resolved",)
 
 
+# The command as recorded: answered; published and never answered (timed out after it left:
+# the pile may have obeyed); or an OCPP command never delivered (the pile cannot have obeyed).
+COMMANDS = {
+    "acknowledged": "'acknowledged', 'mqtt', 'Accepted', now(), NULL",
+    "sent_never_answered": "'timed_out', 'mqtt', NULL, now(), NULL",
+    "never_delivered": "'timed_out', 'ocpp', NULL, NULL, NULL",
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_a_pile_the_platform_took_out_of_service_stays_unavailable_without_holding_its_pile_wide_alarm(
-        settings, db, fleet, ingest, passes):
+        settings, db, fleet, ingest, passes, command):
     # ChangeAvailability Inoperative on connector 0 leaves the pile Unavailable after the
     # e-stop is released as before: the platform's own doing, not a fault it still reports.
     pile, tick = Pile(settings, db, fleet[0]), passes(clear_after_s=0)
-    db.execute("INSERT INTO commands (id, pile_id, type, params, state, requested_by, ack_status) VALUES "
-               "(gen_random_uuid(), %s, 'ChangeAvailability', '{\"connector_id\": 0, \"type\": \"Inoperative\"}', "
-               "'acknowledged', 'rules', 'Accepted')", (fleet[0],))
+    db.execute("INSERT INTO commands (id, pile_id, type, params, requested_by, state, via, ack_status, sent_at, "
+               "delivering_at) VALUES (gen_random_uuid(), %s, 'ChangeAvailability', "
+               "'{\"connector_id\": 0, \"type\": \"Inoperative\"}', 'rules', " + COMMANDS[command] + ")",
+               (fleet[0],))
     pile.report(("Unavailable", "OtherError"), pile_status="Unavailable", vendor_error_code="EStop")
     tick()
     assert alarms(db) == [("estop", "active", False)]
@@ -179,7 +190,10 @@ def test_a_pile_the_platform_took_out_of_service_stays_unavailable_without_holdi
     pile.report(("Unavailable", "NoError"), pile_status="Unavailable")  # released, still Inoperative
     tick()
 
-    assert alarms(db) == [("estop", "cleared", True)]
+    if command == "never_delivered":  # Unavailable is the pile's own report: the alarm holds
+        assert alarms(db) == [("estop", "active", False)]
+    else:
+        assert alarms(db) == [("estop", "cleared", True)]
 
 
 def pile_transition(db, pile, status, error):

@@ -5,9 +5,21 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from tests.test_ocpp_ingest import NOW, gateway, iso, outcome, rows, tick  # noqa: F401 (fixtures)
+import pytest
+
+from tests.test_ocpp_ingest import gateway, iso, outcome, rows, tick  # noqa: F401 (fixtures)
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _now():
+    # "Now" of each test, not of the module's import: a long suite runs this file many minutes
+    # after collecting it, maybe on the next day.
+    global NOW
+    NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
 def test_a_fault_whose_info_holds_a_nul_byte_still_raises_its_alarm(settings, db, fleet, ingest, gateway, tick):

@@ -145,10 +145,13 @@ def _pile_down(conn, pile_id: str, status: str | None = None) -> bool:
 def _taken_out_of_service(conn, pile_id: str) -> bool:
     """Whether the platform's newest ChangeAvailability for the whole pile, sent and not
     rejected, was Inoperative. Sent: published over MQTT, or its OCPP CALL on the way
-    (`delivering`: a charger may report Unavailable before its CALLRESULT arrives)."""
+    (`delivering`: a charger may report Unavailable before its CALLRESULT arrives), or sent
+    and never answered (`timed_out` after it left: the pile may well have obeyed without
+    acking; one never delivered does not count)."""
     row = conn.execute(
         "SELECT params->>'type' FROM commands WHERE pile_id = %s AND type = 'ChangeAvailability' "
-        "AND params->>'connector_id' = '0' AND state IN ('sent', 'delivering', 'acknowledged') "
+        "AND params->>'connector_id' = '0' AND (state IN ('sent', 'delivering', 'acknowledged') "
+        "     OR state = 'timed_out' AND coalesce(sent_at, delivering_at) IS NOT NULL) "
         "AND ack_status IS DISTINCT FROM 'Rejected' ORDER BY requested_at DESC LIMIT 1", (pile_id,)).fetchone()
     return bool(row and row[0] == "Inoperative")
 

@@ -6,25 +6,21 @@ export const EVENTS = ['alarm.raised', 'alarm.cleared', 'work_order.created', 'w
 
 const listeners = new Set();
 let source = null;
-let stateListener = null;
-let lastId = null;
 
 export function subscribe(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
 }
 
-function open() {
-  // After a page comes back from the back/forward cache: resume after the last event seen.
-  source = new EventSource(lastId === null ? '/events' : `/events?after=${encodeURIComponent(lastId)}`);
-  const onState = stateListener;
+export function connect(onState) {
+  if (source) return;
+  source = new EventSource('/events');
   source.addEventListener('open', () => onState('live'));
   // EventSource reconnects by itself (retry: 3000 from the server), resuming after the
   // last id it saw; until then the badge says so.
   source.addEventListener('error', (e) => onState(e.target.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting'));
   for (const name of EVENTS) {
     source.addEventListener(name, (message) => {
-      if (message.lastEventId) lastId = message.lastEventId;
       let event;
       try {
         event = JSON.parse(message.data);
@@ -42,30 +38,18 @@ function open() {
   }
 }
 
-export function connect(onState) {
-  if (stateListener) return;
-  stateListener = onState;
-  open();
-}
-
 export function disconnect() {
   if (source) source.close();
   source = null;
-  stateListener = null;
 }
 
 // A page kept in the back/forward cache would keep its stream open, and the browser keeps
 // only six connections to a host: six such pages and the console's requests wait forever.
-// So the stream closes when the page is hidden and opens again if the page comes back.
-addEventListener('pagehide', () => {
-  if (source) source.close();
-  source = null;
-});
+// So the stream closes when the page is hidden; a page shown again from that cache loads
+// afresh (what it shows is as old as its stay there, and its login may have ended).
+addEventListener('pagehide', () => disconnect());
 addEventListener('pageshow', (event) => {
-  if (event.persisted && stateListener && !source) {
-    stateListener('reconnecting');
-    open();
-  }
+  if (event.persisted) location.reload();
 });
 
 // The pile an event is about, wherever the payload carries it.
