@@ -30,4 +30,7 @@ if ! command -v pdftoppm >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>
       apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
   fi
 fi
-exec .venv/bin/pytest "$@"
+# Test files run on one process per core (pytest-xdist, a file's tests on one process: they
+# share its module fixtures); each process has its own database and broker (tests/conftest.py).
+# PILECARE_TEST_WORKERS=0 runs them in this process.
+exec .venv/bin/pytest -n "${PILECARE_TEST_WORKERS:-auto}" --dist loadfile "$@"
