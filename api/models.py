@@ -75,11 +75,23 @@ class PilePublic(BaseModel):
 class DataQualityPublic(BaseModel):
     """A problem with what a pile sends, reported once and counted (docs/device-protocol.md, 11a)."""
 
-    problem: str = Field(description="unknown_error_code, timestamp_without_offset or invalid_message")
+    problem: str = Field(description="unknown_error_code, nonstandard_error_code, invalid_field, "
+                                     "timestamp_without_offset, invalid_message, reported_identity_mismatch or "
+                                     "unknown_connector")
     first_seen: datetime
     last_seen: datetime
     count: int = Field(description="Messages with this problem")
     detail: str = Field(description="What the latest one had wrong")
+
+
+class ReportedIdentity(BaseModel):
+    """What an OCPP charger says it is in its BootNotification, beside the registry's model and
+    serial, never over them (a difference is a `reported_identity_mismatch` note; docs/ocpp.md)."""
+
+    vendor: str | None = Field(description="chargePointVendor (1.6) / chargingStation.vendorName (2.0.1)")
+    model: str | None = Field(description="chargePointModel (1.6) / chargingStation.model (2.0.1)")
+    serial: str | None = Field(description="chargePointSerialNumber (1.6) / chargingStation.serialNumber (2.0.1)")
+    at: datetime = Field(description="When the charger last said so (its BootNotification, as received)")
 
 
 class PileDetail(PilePublic):
@@ -101,6 +113,9 @@ class PileDetail(PilePublic):
     faulted: bool = Field(description="The pile itself or a connector is Faulted or reports an error code other "
                                       "than NoError (the same rule as /fleet/health).")
     connectors: list[ConnectorStatePublic]
+    reported_identity: ReportedIdentity | None = Field(
+        default=None, description="An OCPP charger's own vendor, model and serial from its last BootNotification; "
+                                  "null for a pile that never sent one (MQTT piles).")
     data_quality: list[DataQualityPublic] = Field(
         default_factory=list, description="Problems with what the pile sends (unknown codes, timestamps without an "
                                           "offset, invalid messages): data quality, not connectivity.")

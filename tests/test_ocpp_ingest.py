@@ -374,7 +374,8 @@ def test_201_transaction_events_become_session_events_and_meter_values(db, fleet
 
 # --- boot, liveness, dead letters -----------------------------------------------------------
 
-def test_a_boot_notification_reports_firmware_and_identity_beside_the_registry(db, fleet, ingest, gateway):
+def test_a_boot_notification_reports_firmware_and_identity_beside_the_registry(db, fleet, ingest, gateway, api):
+    assert api.get(f"/piles/{fleet[0]}").json()["reported_identity"] is None  # nothing said yet
     g = gateway(fleet[0])
     boot = {"chargePointVendor": "Acme", "chargePointModel": "Wallbox 9", "chargePointSerialNumber": "X-1",
             "firmwareVersion": "2.1.0"}
@@ -387,6 +388,11 @@ def test_a_boot_notification_reports_firmware_and_identity_beside_the_registry(d
     assert rows(db, "SELECT type, data->>'firmware' FROM pile_events") == [("boot", "2.1.0")], "one boot per connection"
     (detail,), = rows(db, "SELECT detail FROM data_quality WHERE problem = 'reported_identity_mismatch'")
     assert "model 'Wallbox 9' (registry: 'DC120')" in detail
+    pile = api.get(f"/piles/{fleet[0]}").json()
+    assert (pile["model_id"], pile["serial"]) != ("Wallbox 9", "X-1"), "the registry's, in the API too"
+    said = pile["reported_identity"]
+    assert (said["vendor"], said["model"], said["serial"]) == ("Acme", "Wallbox 9", "X-1") and said["at"]
+    assert "reported_identity_mismatch" in [q["problem"] for q in pile["data_quality"]]
 
 
 def test_a_heartbeat_proves_the_charger_alive(db, fleet, ingest, gateway):
