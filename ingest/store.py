@@ -304,22 +304,30 @@ class BatchResult:
 
 
 class KnownPiles:
-    """Which pile ids exist. Misses are checked against the database once per batch,
-    so a pile added through the API is accepted at its first message."""
+    """Which pile ids exist, with each one's model and its connector count. Misses are
+    checked against the database once per batch, so a pile added through the API is
+    accepted at its first message. (A pile's model never changes through the API.)"""
+
+    _SELECT = "SELECT p.id, m.id, m.connectors FROM piles p JOIN pile_models m ON m.id = p.model_id"
 
     def __init__(self) -> None:
-        self._known: set[str] = set()
+        self._known: dict[str, tuple[str, int]] = {}
 
     def load(self, conn: psycopg.Connection) -> None:
-        self._known = {row[0] for row in conn.execute("SELECT id FROM piles")}
+        self._known = {pile: (model, connectors) for pile, model, connectors in conn.execute(self._SELECT)}
 
     def unknown(self, conn: psycopg.Connection, pile_ids: set[str]) -> set[str]:
-        missing = pile_ids - self._known
+        missing = pile_ids - self._known.keys()
         if not missing:
             return set()
-        found = {row[0] for row in conn.execute("SELECT id FROM piles WHERE id = ANY(%s)", (list(missing),))}
+        found = {pile: (model, connectors) for pile, model, connectors in conn.execute(
+            self._SELECT + " WHERE p.id = ANY(%s)", (list(missing),))}
         self._known |= found
-        return missing - found
+        return missing - found.keys()
+
+    def model(self, pile_id: str) -> tuple[str, int] | None:
+        """(model id, connectors) of a pile `unknown` has seen."""
+        return self._known.get(pile_id)
 
 
 class Store:
@@ -536,23 +544,14 @@ class Store:
         not have (connector 3 of a 2-connector model): the merge stores its rows but makes it
         no port. Returned, not added to the message: a batch written again after an error
         must not count it twice."""
-        reports = []
-        for inbound, decoded in good:
-            if isinstance(decoded, TelemetryMessage):
-                reports.append((inbound, decoded, decoded))
-            elif isinstance(decoded, OcppMessage) and decoded.telemetry is not None:
-                reports.append((inbound, decoded, decoded.telemetry))
-        if not reports:
-            return []
-        piles = list({decoded.pile_id for _, decoded, _ in reports})
-        models = {pile: (model, connectors) for pile, model, connectors in self.conn.execute(
-            "SELECT p.id, m.id, m.connectors FROM piles p JOIN pile_models m ON m.id = p.model_id "
-            "WHERE p.id = ANY(%s)", (piles,))}
         notes = []
-        for inbound, decoded, telemetry in reports:
-            if decoded.pile_id not in models:
+        for inbound, decoded in good:
+            telemetry = decoded if isinstance(decoded, TelemetryMessage) else (
+                decoded.telemetry if isinstance(decoded, OcppMessage) else None)
+            known = self.known.model(decoded.pile_id) if telemetry is not None else None
+            if known is None:
                 continue
-            model, connectors = models[decoded.pile_id]
+            model, connectors = known
             beyond = sorted({row[_CONNECTOR] for row in telemetry.rows if row[_CONNECTOR] > connectors})
             if beyond:
                 notes.append((inbound, decoded.pile_id, Quirk(

@@ -14,7 +14,7 @@ from api.customer_scope import Owned, check, narrow, portal
 from api.deps import Conn, Offset
 from api.fleet_view import PILE_FAULTED, faulted_sql
 from api.models import (DeviceCredentialIssued, PileCreate, PileDetail, PilePublic, PileRegistered, PilesPublic,
-                        ReportedIdentity, TelemetryBucket, TelemetryPoint, TelemetryPublic)
+                        TelemetryBucket, TelemetryPoint, TelemetryPublic)
 from api.service_history import ServiceHistory, history
 from gateway import credentials
 from maintenance.kpi import service as kpi
@@ -38,7 +38,8 @@ coalesce(ps.clock_skewed, false) AS clock_skewed, ps.clock_skew_s, coalesce(ps.s
 coalesce(ps.seq_gaps, 0) AS sequence_gaps, coalesce(ps.seq_restarts, 0) AS sequence_restarts,
 ps.status AS pile_status, ps.error_code AS pile_error_code, ps.vendor_error_code AS pile_vendor_error_code,
 ps.info AS pile_info, ps.status_since AS pile_status_since,
-ps.reported_vendor, ps.reported_model, ps.reported_serial, ps.reported_identity_at,
+CASE WHEN ps.reported_identity_at IS NOT NULL THEN json_build_object('vendor', ps.reported_vendor, 'model', ps.reported_model,
+    'serial', ps.reported_serial, 'at', ps.reported_identity_at) END AS reported_identity,
 {PILE_FAULTED} OR EXISTS (SELECT 1 FROM connector_state cs WHERE cs.pile_id = p.id
                           AND {faulted_sql("cs.status", "cs.error_code")}) AS faulted
 """
@@ -106,10 +107,7 @@ def _detail(conn, pile_id: str) -> PileDetail:
     quality = conn.execute(
         "SELECT problem, first_seen, last_seen, count, detail FROM data_quality WHERE pile_id = %s ORDER BY problem",
         (pile_id,)).fetchall()
-    reported = {key: row.pop(f"reported_{key}") for key in ("vendor", "model", "serial", "identity_at")}
-    identity = None if reported["identity_at"] is None else ReportedIdentity(
-        vendor=reported["vendor"], model=reported["model"], serial=reported["serial"], at=reported["identity_at"])
-    return PileDetail(**row, connectors=connectors, reported_identity=identity, data_quality=quality)
+    return PileDetail(**row, connectors=connectors, data_quality=quality)
 
 
 @router.post("", dependencies=[Depends(require())], status_code=status.HTTP_201_CREATED,

@@ -26,13 +26,13 @@ import logging
 
 import psycopg
 
+from gateway.commands import expire_commands
 from maintenance.alarms.lifecycle import STATUS_KINDS
 from maintenance.policy import Policy
 from pilecare.domain import Severity
 from maintenance.orders.lifecycle import OPEN, WorkOrderState, note, open_corrective, transition
 from maintenance.orders.safety import send_due_back_in_service, send_due_out_of_service, take_out_of_service
 from maintenance.outbox import notify
-from gateway.commands import expire_commands
 from maintenance.orders.command_outcomes import note_command_outcomes
 from pilecare.domain import CONNECTOR_DOWN, PILE_DOWN, CommandType
 from pilecare.errors import Conflict
